@@ -1,0 +1,114 @@
+"""Start and stop real peers (SecantusDB) as separate processes, for tests, demo and benchmarks.
+
+SecantusDB quirks handled here: it accepts connections about 0.4 s after start, and a SIGTERM
+sent right after start can be lost, so we wait for the port before we ever stop it, then send
+SIGTERM and, after a few seconds, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from typing import List, Optional, Sequence
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _secantus_command() -> List[str]:
+    exe = shutil.which("secantusd-py")
+    candidate = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    if os.path.exists(candidate):
+        exe = candidate
+    if exe is None:
+        raise RuntimeError("secantusd-py not found: pip install SecantusDB==0.7.0b3")
+    return [exe]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server on {host}:{port} did not start in {timeout}s") from None
+            time.sleep(0.05)
+
+
+class SecantusServer:
+    """One SecantusDB process on 127.0.0.1 and a free port."""
+
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        extra_args: Sequence[str] = (),
+        storage_path: str = ":memory:",
+        test_commands: bool = True,
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.storage_path = storage_path
+        self.test_commands = test_commands
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.address}/"
+
+    def start(self, timeout: float = 30.0) -> "SecantusServer":
+        cmd = _secantus_command() + [
+            "--host", self.host,
+            "--port", str(self.port),
+            "--storage-path", self.storage_path,
+            "--log-level", "WARNING",
+        ]
+        if self.test_commands:
+            cmd.append("--enable-test-commands")
+        cmd += self.extra_args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.host, self.port, timeout)
+        except RuntimeError:
+            err = b""
+            if self.proc.poll() is not None and self.proc.stderr is not None:
+                err = self.proc.stderr.read()
+            self.stop()
+            raise RuntimeError(f"SecantusDB failed to start: {err.decode(errors='replace')}") from None
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> "SecantusServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,134 @@
+"""The exception hierarchy. Every error wireclient raises is a WireClientError.
+
+    WireClientError
+     +-- ConfigurationError        bad option, bad URI, unsupported server, missing package
+     +-- InvalidDocument           a document we refuse to send (not a dict, bad key, too big)
+     +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
+     +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
+     +-- ConnectionFailure         cannot talk to a server
+     |    +-- AutoReconnect        the socket died; the operation may be retried on a new one
+     |    |    +-- NetworkTimeout  a connect / read / write took longer than its timeout
+     |    |    +-- NotPrimaryError the member is not (or no longer) primary
+     |    +-- PoolTimeout          no socket became free within waitQueueTimeoutMS
+     |    +-- ServerSelectionTimeout  no suitable member within serverSelectionTimeoutMS
+     +-- OperationFailure          the server answered ok: 0 (code, details)
+          +-- DuplicateKeyError    code 11000 / 11001 / 12582
+          +-- WriteConcernError    the write happened but its write concern failed
+          +-- CursorNotFound       getMore on a cursor the server no longer has
+          +-- AuthenticationError  wrong user, password or mechanism
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+
+class WireClientError(Exception):
+    """Base class of every wireclient error."""
+
+
+class ConfigurationError(WireClientError):
+    """An option, URI or environment that wireclient cannot work with."""
+
+
+class InvalidDocument(WireClientError, ValueError):
+    """A document that cannot be sent: not a mapping, an illegal key, or too large."""
+
+
+class InvalidOperation(WireClientError):
+    """The API was used in a way it does not allow."""
+
+
+class ProtocolError(WireClientError):
+    """A message that breaks the wire protocol.
+
+    ``side`` says who broke it: ``"remote"`` for bytes we received, ``"local"`` for a
+    message we were asked to build. ``offset`` is the byte offset in the frame where
+    decoding failed, when known.
+    """
+
+    def __init__(self, message: str, offset: Optional[int] = None, side: str = "remote") -> None:
+        if offset is not None:
+            message = f"{message} (at offset {offset})"
+        super().__init__(message)
+        self.offset = offset
+        self.side = side
+
+
+class ConnectionFailure(WireClientError):
+    """A server could not be reached, or a socket to it failed."""
+
+
+class AutoReconnect(ConnectionFailure):
+    """The socket was lost; the socket is discarded and the next operation gets a new one."""
+
+
+class NetworkTimeout(AutoReconnect):
+    """A connect, read or write took longer than its configured timeout."""
+
+
+class NotPrimaryError(AutoReconnect):
+    """The server we wrote to is not (or no longer) the primary."""
+
+    def __init__(self, message: str, details: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(message)
+        self.details = dict(details) if details is not None else {}
+
+
+class PoolTimeout(ConnectionFailure):
+    """No socket became available within ``waitQueueTimeoutMS``."""
+
+
+class ServerSelectionTimeout(ConnectionFailure):
+    """No member suitable for the operation was found in time."""
+
+
+class OperationFailure(WireClientError):
+    """The server answered the command with ``ok: 0`` or a write error.
+
+    ``code`` is the server's error code (None when it gave none) and ``details`` the whole
+    reply document (or the write error document).
+    """
+
+    def __init__(
+        self, message: str, code: Optional[int] = None, details: Optional[Mapping[str, Any]] = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = dict(details) if details is not None else {}
+
+
+class DuplicateKeyError(OperationFailure):
+    """A write violated a unique index."""
+
+
+class WriteConcernError(OperationFailure):
+    """The write was applied but its write concern could not be satisfied."""
+
+
+class CursorNotFound(OperationFailure):
+    """The server has no cursor with that id (it was killed or timed out)."""
+
+
+class AuthenticationError(OperationFailure):
+    """Authentication failed: wrong user, password, source or mechanism."""
+
+
+__all__ = [
+    "WireClientError",
+    "ConfigurationError",
+    "InvalidDocument",
+    "InvalidOperation",
+    "ProtocolError",
+    "ConnectionFailure",
+    "AutoReconnect",
+    "NetworkTimeout",
+    "NotPrimaryError",
+    "PoolTimeout",
+    "ServerSelectionTimeout",
+    "OperationFailure",
+    "DuplicateKeyError",
+    "WriteConcernError",
+    "CursorNotFound",
+    "AuthenticationError",
+]
