@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --strict wireclient
 
 demo: $(STAMP)
-	$(PY) -m wireclient.demo
+	$(PY) examples/requests_demo.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

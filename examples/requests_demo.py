@@ -1,0 +1,148 @@
+"""`make demo`: the pymongo "Requests" page, on wireclient, against a real server.
+
+Starts an embedded SecantusDB on a free port (or uses $WIRECLIENT_URI), then:
+  1. runs the web-analytics counter example from the Requests page,
+  2. has several threads do fire-and-forget updates inside requests and read them back,
+  3. shows how many sockets the threads used with auto_start_request on and off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Set
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+from wireclient import Connection  # noqa: E402
+
+THREADS = 8
+UPDATES = 500
+
+
+def section(title: str) -> None:
+    print()
+    print(title)
+    print("-" * len(title))
+
+
+def seeds_example(connection: Connection) -> None:
+    section("1. The Requests page's web-analytics counters")
+    counts = connection.demo.counts
+    counts.drop()
+    region, browser, os_name = "US", "Firefox", "Mac OS X"
+    request = connection.start_request()
+    try:
+        counts.update(
+            {"region": region, "browser": browser, "os": os_name},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            safe=False,  # fire-and-forget write
+        )
+        # always runs after update has completed
+        count = sum([p["n"] for p in counts.find({"region": region})])
+    finally:
+        request.end()
+    print(f"after one fire-and-forget update inside a request: count = {count}")
+    print(f"connection.in_request() = {connection.in_request()}")
+    with connection.start_request():
+        counts.update(
+            {"region": region, "browser": browser, "os": os_name},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            safe=False,
+        )
+        print(f"inside `with connection.start_request()`: count = "
+              f"{sum([p['n'] for p in counts.find({'region': region})])}")
+    print(f"request automatically ended: in_request() = {connection.in_request()}")
+
+
+def read_your_writes(connection: Connection) -> None:
+    section(f"2. Read-your-writes: {THREADS} threads x {UPDATES} fire-and-forget $inc each")
+    counts = connection.demo.thread_counts
+    counts.drop()
+    results: Dict[int, int] = {}
+
+    def visitor(n: int) -> None:
+        with connection.start_request():
+            for _ in range(UPDATES):
+                counts.update({"visitor": n}, {"$inc": {"n": 1}}, upsert=True, safe=False)
+            doc = counts.find_one({"visitor": n})
+            results[n] = doc["n"] if doc else 0
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    ok = all(v == UPDATES for v in results.values())
+    for n in sorted(results):
+        print(f"  thread {n}: read back n = {results[n]}")
+    print(f"every thread saw all its writes: {ok}  ({THREADS * UPDATES} updates in {elapsed:.2f}s)")
+    if not ok:
+        raise SystemExit("read-your-writes did not hold")
+
+
+def sockets_used(uri: str, auto_start_request: bool) -> Dict[str, Any]:
+    connection = Connection(uri, auto_start_request=auto_start_request)
+    seen: Set[str] = set()
+    lock = threading.Lock()
+
+    def crawler() -> None:
+        for _ in range(20):
+            you = connection.admin.command("whatsmyuri")["you"]
+            with lock:
+                seen.add(you)
+            time.sleep(0.001)  # "downloading a page"
+
+    threads = [threading.Thread(target=crawler) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = {
+        "distinct sockets used": len(seen),
+        "sockets open at the end": connection.pool.open_count,
+    }
+    connection.close()
+    return stats
+
+
+def main() -> int:
+    uri = os.environ.get("WIRECLIENT_URI")
+    server = None
+    if not uri:
+        from servers import SecantusServer
+
+        server = SecantusServer().start()
+        uri = server.uri
+        print(f"started an embedded SecantusDB at {server.address}")
+    try:
+        connection = Connection(uri, auto_start_request=False)
+        seeds_example(connection)
+        read_your_writes(connection)
+        connection.close()
+        section(f"3. Sockets used by {THREADS} threads, 20 commands each")
+        rows: List[str] = []
+        for auto in (True, False):
+            stats = sockets_used(uri, auto)
+            rows.append(
+                f"  auto_start_request={str(auto):5}  distinct sockets: "
+                f"{stats['distinct sockets used']:2}   open at the end: "
+                f"{stats['sockets open at the end']}"
+            )
+        print("\n".join(rows))
+        print("  (with requests each thread keeps its own socket; without, threads share the pool)")
+    finally:
+        if server is not None:
+            server.stop()
+            print("\nstopped the embedded server")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,419 @@
+"""Design section 3, points 1-11, against a real SecantusDB server.
+
+"Which socket" is observed from outside: ``whatsmyuri`` returns the client address of the
+socket the command ran on, and ``serverStatus.connections.current`` counts open sockets.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from wireclient import Connection
+from wireclient.errors import AutoReconnect, DuplicateKeyError, OperationFailure, PoolTimeout
+
+
+def whoami(conn: Connection) -> str:
+    return str(conn.admin.command("whatsmyuri")["you"])
+
+
+def server_connections(server: Any) -> int:
+    """Open sockets as the server counts them (measured with a connection of its own)."""
+    probe = Connection(server.uri, auto_start_request=False)
+    try:
+        return int(probe.admin.command("serverStatus")["connections"]["current"]) - 1
+    finally:
+        probe.close()
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+@pytest.fixture()
+def conn(server: Any) -> Iterator[Connection]:
+    c = Connection(server.uri, auto_start_request=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def auto_conn(server: Any) -> Iterator[Connection]:
+    c = Connection(server.uri)
+    yield c
+    c.close()
+
+
+# 1. Outside a request, concurrent operations never share a socket; a returned socket is reused.
+def test_outside_request_concurrent_ops_use_distinct_sockets(conn: Connection, server: Any) -> None:
+    barrier = threading.Barrier(4)
+    seen: List[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        barrier.wait()
+        sock = conn.pool.get_socket()  # hold one socket while the others take theirs
+        try:
+            reply = sock.command("admin", {"whatsmyuri": 1})
+            assert reply is not None
+            with lock:
+                seen.append(reply["you"])
+            barrier.wait()
+        finally:
+            conn.pool.return_socket(sock)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 4
+    # Sequential operations reuse a returned socket.
+    first = whoami(conn)
+    assert whoami(conn) == first
+
+
+# 2. start_request takes no socket; the first operation binds one; end_request returns it.
+def test_request_binds_on_first_operation_and_returns_on_end(conn: Connection) -> None:
+    whoami(conn)  # warm one idle socket
+    idle_before = conn.pool.idle_count()
+    req = conn.start_request()
+    assert conn.in_request() and conn.pool.request_socket() is None
+    assert conn.pool.idle_count() == idle_before
+    me = whoami(conn)
+    assert conn.pool.request_socket() is not None
+    for _ in range(5):
+        assert whoami(conn) == me
+    req.end()
+    assert not conn.in_request()
+    # The next caller, from any thread, gets the socket the request used.
+    other: List[str] = []
+    t = threading.Thread(target=lambda: other.append(whoami(conn)))
+    t.start()
+    t.join()
+    assert other == [me]
+
+
+def test_request_socket_is_not_lent_to_other_threads(conn: Connection) -> None:
+    with conn.start_request():
+        mine = whoami(conn)
+        theirs: List[str] = []
+
+        def work() -> None:
+            theirs.extend(whoami(conn) for _ in range(3))
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert mine not in theirs
+        assert whoami(conn) == mine
+
+
+# 3. Request state is per thread.
+def test_request_state_is_per_thread(conn: Connection) -> None:
+    with conn.start_request():
+        result: List[bool] = []
+        t = threading.Thread(target=lambda: result.append(conn.in_request()))
+        t.start()
+        t.join()
+        assert result == [False]
+        assert conn.in_request()
+
+
+# 4. Requests nest by count; Request.end() is idempotent; `with` after end() is harmless.
+def test_requests_nest_and_end_is_idempotent(conn: Connection) -> None:
+    outer = conn.start_request()
+    inner = conn.start_request()
+    inner.end()
+    inner.end()
+    assert conn.in_request()
+    with conn.start_request() as r:
+        r.end()
+    assert conn.in_request()  # leaving the with block did not end the outer request
+    outer.end()
+    assert not conn.in_request()
+    conn.end_request()  # extra end_request calls do nothing
+    conn.end_request()
+    assert not conn.in_request()
+
+
+# 5. auto_start_request.
+def test_auto_start_request(auto_conn: Connection, conn: Connection) -> None:
+    assert not auto_conn.in_request()
+    me = whoami(auto_conn)
+    assert auto_conn.in_request()
+    assert whoami(auto_conn) == me
+    auto_conn.end_request()
+    assert not auto_conn.in_request()
+    whoami(auto_conn)
+    assert auto_conn.in_request()  # a new request started by the next operation
+    auto_conn.end_request()
+    whoami(conn)
+    assert not conn.in_request()
+
+
+# 6. Read-your-writes with unacknowledged writes inside requests, many threads at once.
+def test_read_your_writes_in_requests(auto_conn: Connection) -> None:
+    coll = auto_conn.test_ryw.counters
+    coll.drop()
+    errors: List[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            with auto_conn.start_request():
+                for _ in range(1000):
+                    coll.update({"t": n}, {"$inc": {"n": 1}}, upsert=True, safe=False)
+                doc = coll.find_one({"t": n})
+                assert doc is not None and doc["n"] == 1000, doc
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sum(d["n"] for d in coll.find()) == 8000
+
+
+def test_unacknowledged_writes_return_none_and_land(conn: Connection) -> None:
+    coll = conn.test_unack.c
+    coll.drop()
+    with conn.start_request():
+        assert coll.update({"a": 1}, {"$set": {"b": 2}}, upsert=True, w=0) is None
+        assert coll.remove({"zzz": 1}, safe=False) is None
+        assert coll.find_one({"a": 1})["b"] == 2
+
+
+# 7. A thread that ends inside a request gives its socket back.
+def test_dead_thread_returns_request_socket(server: Any) -> None:
+    conn = Connection(server.uri, max_pool_size=2)
+    try:
+        base = server_connections(server)
+
+        def work() -> None:
+            whoami(conn)  # auto_start_request binds a socket; the thread ends without end_request
+
+        for _ in range(10):
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+        gc.collect()
+        assert conn.pool.request_count() == 0
+        assert conn.pool.open_count <= 2
+        assert wait_for(lambda: server_connections(server) <= base + 1)
+    finally:
+        conn.close()
+
+
+# 8. max_pool_size bounds sockets; waiters time out; dead threads release, no deadlock.
+def test_pool_bound_with_sixteen_threads_in_requests(server: Any) -> None:
+    conn = Connection(server.uri, max_pool_size=4, auto_start_request=False)
+    try:
+        base = server_connections(server)
+        peak: List[int] = []
+        errors: List[BaseException] = []
+
+        def work() -> None:
+            try:
+                with conn.start_request():
+                    for _ in range(5):
+                        whoami(conn)
+                    peak.append(conn.pool.open_count)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "deadlock"
+        assert not errors, errors
+        assert max(peak) <= 4
+        assert server_connections(server) <= base + 4
+    finally:
+        conn.close()
+
+
+def test_pool_timeout_when_all_sockets_are_held(server: Any) -> None:
+    conn = Connection(server.uri, max_pool_size=1, waitQueueTimeoutMS=100, auto_start_request=False)
+    try:
+        with conn.start_request():
+            whoami(conn)
+            result: List[BaseException] = []
+
+            def work() -> None:
+                try:
+                    whoami(conn)
+                except BaseException as exc:  # noqa: BLE001
+                    result.append(exc)
+
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+            assert len(result) == 1 and isinstance(result[0], PoolTimeout)
+        whoami(conn)  # released: works again
+    finally:
+        conn.close()
+
+
+def test_thread_holding_last_socket_dies_and_waiter_proceeds(server: Any) -> None:
+    conn = Connection(server.uri, max_pool_size=1, waitQueueTimeoutMS=10000)
+    try:
+        ready = threading.Event()
+
+        def holder() -> None:
+            whoami(conn)  # auto request: holds the only socket, then the thread ends
+            ready.set()
+
+        t = threading.Thread(target=holder)
+        t.start()
+        ready.wait()
+        t.join()
+        del t
+        gc.collect()
+        out: List[str] = []
+        w = threading.Thread(target=lambda: out.append(whoami(conn)))
+        w.start()
+        w.join(15)
+        assert out, "waiter never got the dead thread's socket"
+    finally:
+        conn.close()
+
+
+# 9. A socket closed under us is detected and replaced; the request continues.
+def test_request_survives_server_closing_its_socket(conn: Connection) -> None:
+    with conn.start_request():
+        first = whoami(conn)
+        conn.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {"failCommands": ["ping"], "closeConnection": True},
+            }
+        )
+        with pytest.raises(AutoReconnect):
+            conn.admin.command("ping")
+        assert conn.in_request()
+        second = whoami(conn)
+        assert second != first
+        assert whoami(conn) == second
+    assert conn.pool.open_count >= 1
+
+
+def test_idle_socket_closed_by_server_restart_is_replaced(fresh_server: Any) -> None:
+    conn = Connection(fresh_server.uri, auto_start_request=False)
+    conn.pool.check_interval = 0.0
+    try:
+        whoami(conn)
+        fresh_server.restart()
+        assert conn.admin.command("ping")["ok"] == 1  # the dead idle socket was noticed
+    finally:
+        conn.close()
+
+
+def test_request_socket_closed_by_server_restart_is_replaced(fresh_server: Any) -> None:
+    conn = Connection(fresh_server.uri)
+    conn.pool.check_interval = 0.0
+    try:
+        whoami(conn)
+        assert conn.in_request()
+        fresh_server.restart()
+        assert conn.admin.command("ping")["ok"] == 1
+        assert conn.in_request()
+    finally:
+        conn.close()
+
+
+def test_timeout_mid_reply_closes_socket(server: Any) -> None:
+    conn = Connection(server.uri, socketTimeoutMS=200, auto_start_request=False)
+    try:
+        first = whoami(conn)
+        conn.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {"failCommands": ["ping"], "blockConnection": True, "blockTimeMS": 1000},
+            }
+        )
+        from wireclient.errors import NetworkTimeout
+
+        with pytest.raises(NetworkTimeout):
+            conn.admin.command("ping")
+        assert whoami(conn) != first  # the half-read socket never went back to the pool
+    finally:
+        conn.close()
+
+
+# 10. An OperationFailure neither closes the socket nor ends the request.
+def test_operation_failure_keeps_socket_and_request(conn: Connection) -> None:
+    coll = conn.test_opfail.c
+    coll.drop()
+    with conn.start_request():
+        me = whoami(conn)
+        coll.insert({"_id": 1})
+        with pytest.raises(DuplicateKeyError):
+            coll.insert({"_id": 1})
+        with pytest.raises(OperationFailure):
+            conn.admin.command("noSuchCommandAnywhere")
+        assert conn.in_request()
+        assert whoami(conn) == me
+
+
+# 11. After fork the child never uses the parent's sockets.
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_uses_its_own_sockets(conn: Connection) -> None:
+    with conn.start_request():
+        parent = whoami(conn)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                child = whoami(conn)
+                os.write(w, child.encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        child = os.read(r, 100).decode()
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert child and child != parent
+        assert whoami(conn) == parent  # the parent's socket is untouched
+
+
+def test_close_closes_every_socket_and_connection_reconnects(server: Any) -> None:
+    conn = Connection(server.uri)
+    base = server_connections(server)
+    whoami(conn)
+    conn.close()
+    assert conn.pool.open_count == 0
+    assert wait_for(lambda: server_connections(server) <= base - 1 or base == 0)
+    assert conn.admin.command("ping")["ok"] == 1
+    conn.close()
+
+
+def test_with_block_closes(server: Any) -> None:
+    with Connection(server.uri) as c:
+        whoami(c)
+    assert c.pool.open_count == 0
+
+
+def _stats(conn: Connection) -> Dict[str, Any]:
+    return conn.pool.stats()

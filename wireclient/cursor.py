@@ -1,0 +1,249 @@
+"""Cursor: a ``find`` (or ``aggregate``) on the server, iterated batch by batch.
+
+A cursor remembers the pool (so the server) that opened it; ``getMore`` and
+``killCursors`` go there, and inside a request they go over the request's socket, because
+the pool hands the caller its request socket. Closing a cursor before it is exhausted
+kills it on the server; so does garbage collection, deferred to the connection's next
+operation (no I/O runs inside ``__del__``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
+
+from wireclient.errors import ConfigurationError, InvalidOperation
+
+if TYPE_CHECKING:
+    from wireclient.collection import Collection
+    from wireclient.pool import Pool
+
+ASCENDING = 1
+DESCENDING = -1
+
+
+def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[str, Any]:
+    """``'a'`` / ``('a', 1)`` lists / a mapping -> an ordered ``{key: direction}`` document."""
+    if isinstance(key_or_list, str):
+        return {key_or_list: ASCENDING if direction is None else direction}
+    if isinstance(key_or_list, Mapping):
+        return dict(key_or_list)
+    if isinstance(key_or_list, (list, tuple)):
+        out: Dict[str, Any] = {}
+        for item in key_or_list:
+            if isinstance(item, str):
+                out[item] = ASCENDING
+            elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
+                out[item[0]] = item[1]
+            else:
+                raise ConfigurationError(f"bad sort/index key {item!r}: use (key, direction)")
+        if not out:
+            raise ConfigurationError("empty sort/index key list")
+        return out
+    raise ConfigurationError(f"bad sort/index specification {key_or_list!r}")
+
+
+class Cursor:
+    """Iterate with ``for doc in cursor``; chain ``.sort() .skip() .limit() .batch_size()``
+    before iterating."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        spec: Optional[Mapping[str, Any]] = None,
+        fields: Optional[Union[Mapping[str, Any], List[str]]] = None,
+        skip: int = 0,
+        limit: int = 0,
+        sort: Any = None,
+        batch_size: int = 0,
+        read_preference: Any = None,
+        _pipeline: Optional[List[Mapping[str, Any]]] = None,
+    ) -> None:
+        if spec is not None and not isinstance(spec, Mapping):
+            raise ConfigurationError(f"spec must be a mapping, not {type(spec).__name__}")
+        for name, value in (("skip", skip), ("limit", limit), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigurationError(f"{name} must be an integer, not {value!r}")
+        if skip < 0 or batch_size < 0:
+            raise ConfigurationError("skip and batch_size must not be negative")
+        self._collection = collection
+        self._spec: Dict[str, Any] = dict(spec or {})
+        self._fields = self._projection(fields)
+        self._skip = skip
+        self._limit = limit
+        self._sort: Optional[Dict[str, Any]] = index_document(sort) if sort is not None else None
+        self._batch_size = batch_size
+        self._read_preference = (
+            read_preference if read_preference is not None else collection.read_preference
+        )
+        self._pipeline = _pipeline
+        self._buffer: Deque[Dict[str, Any]] = deque()
+        self._id = 0
+        self._pool: Optional[Pool] = None
+        self._started = False
+        self._returned = 0
+
+    @staticmethod
+    def _projection(fields: Any) -> Optional[Dict[str, Any]]:
+        if fields is None:
+            return None
+        if isinstance(fields, Mapping):
+            return dict(fields)
+        if isinstance(fields, (list, tuple)):
+            return {name: 1 for name in fields}
+        raise ConfigurationError("fields must be a mapping or a list of field names")
+
+    # -- modifiers ----------------------------------------------------------------------
+
+    def _check_not_started(self) -> None:
+        if self._started:
+            raise InvalidOperation("cannot modify a cursor after iteration has begun")
+
+    def sort(self, key_or_list: Any, direction: Optional[int] = None) -> Cursor:
+        self._check_not_started()
+        self._sort = index_document(key_or_list, direction)
+        return self
+
+    def skip(self, skip: int) -> Cursor:
+        self._check_not_started()
+        if not isinstance(skip, int) or skip < 0:
+            raise ConfigurationError("skip must be a non-negative integer")
+        self._skip = skip
+        return self
+
+    def limit(self, limit: int) -> Cursor:
+        self._check_not_started()
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise ConfigurationError("limit must be an integer")
+        self._limit = limit
+        return self
+
+    def batch_size(self, batch_size: int) -> Cursor:
+        self._check_not_started()
+        if not isinstance(batch_size, int) or batch_size < 0:
+            raise ConfigurationError("batch_size must be a non-negative integer")
+        self._batch_size = batch_size
+        return self
+
+    # -- iteration ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        if not self._buffer:
+            if not self._started:
+                self._started = True
+                self._first_batch()
+            elif self._id:
+                self._get_more()
+        if self._buffer:
+            self._returned += 1
+            return self._buffer.popleft()
+        raise StopIteration
+
+    next = __next__
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._buffer) or not self._started or bool(self._id)
+
+    @property
+    def cursor_id(self) -> int:
+        return self._id
+
+    def _first_batch(self) -> None:
+        coll = self._collection
+        conn = coll.database.connection
+        self._pool = conn._select_pool(True, self._read_preference)
+        command: Dict[str, Any]
+        if self._pipeline is not None:
+            cursor_opts = {"batchSize": self._batch_size} if self._batch_size else {}
+            command = {"aggregate": coll.name, "pipeline": self._pipeline, "cursor": cursor_opts}
+        else:
+            command = {"find": coll.name, "filter": self._spec}
+            if self._fields is not None:
+                command["projection"] = self._fields
+            if self._sort:
+                command["sort"] = self._sort
+            if self._skip:
+                command["skip"] = self._skip
+            if self._limit:
+                command["limit"] = abs(self._limit)
+                if self._limit < 0:
+                    command["singleBatch"] = True
+            if self._batch_size:
+                size = self._batch_size
+                if self._limit:
+                    size = min(size, abs(self._limit))
+                command["batchSize"] = size
+        reply = conn._command(
+            coll.database.name, command, pool=self._pool, for_read=True,
+            read_preference=self._read_preference,
+        )
+        assert reply is not None
+        cursor = reply["cursor"]
+        self._id = int(cursor.get("id", 0))
+        self._buffer.extend(cursor.get("firstBatch", ()))
+
+    def _get_more(self) -> None:
+        coll = self._collection
+        conn = coll.database.connection
+        command: Dict[str, Any] = {"getMore": self._id, "collection": coll.name}
+        if self._batch_size:
+            command["batchSize"] = self._batch_size
+        try:
+            reply = conn._command(coll.database.name, command, pool=self._pool, for_read=True)
+        except BaseException:
+            self._id = 0  # a failed getMore leaves nothing to kill that we can trust
+            raise
+        assert reply is not None
+        cursor = reply["cursor"]
+        self._id = int(cursor.get("id", 0))
+        self._buffer.extend(cursor.get("nextBatch", ()))
+
+    def close(self) -> None:
+        """Kill the server-side cursor now, if it is still open."""
+        cursor_id, self._id = self._id, 0
+        self._buffer.clear()
+        self._started = True
+        if cursor_id and self._pool is not None:
+            coll = self._collection
+            coll.database.connection._command(
+                coll.database.name,
+                {"killCursors": coll.name, "cursors": [cursor_id]},
+                pool=self._pool,
+                check=False,
+            )
+
+    def __del__(self) -> None:
+        cursor_id = getattr(self, "_id", 0)
+        if cursor_id and self._pool is not None:
+            coll = self._collection
+            coll.database.connection._defer_kill(
+                self._pool, coll.database.name, coll.name, cursor_id
+            )
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def count(self, with_limit_and_skip: bool = False) -> int:
+        coll = self._collection
+        command: Dict[str, Any] = {"count": coll.name, "query": self._spec}
+        if with_limit_and_skip:
+            if self._limit:
+                command["limit"] = abs(self._limit)
+            if self._skip:
+                command["skip"] = self._skip
+        reply = coll.database.command(command, read_preference=self._read_preference)
+        return int(reply.get("n", 0))
+
+    def rewind(self) -> Cursor:
+        """Forget the results so far; the next iteration runs the query again."""
+        self.close()
+        self._started = False
+        self._returned = 0
+        return self
