@@ -1,0 +1,377 @@
+"""TopologyView and ServerDescription, driven by hello reply dicts (no I/O)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Iterable, List, Optional
+
+import pytest
+from bson import ObjectId
+
+from wireclient.errors import ConfigurationError
+from wireclient.topology import (
+    Address,
+    ServerDescription,
+    ServerType,
+    Topology,
+    TopologyView,
+    format_address,
+    parse_address,
+)
+
+A, B, C, D = ("a", 1), ("b", 2), ("c", 3), ("d", 4)
+
+
+def hello(
+    kind: str = "secondary",
+    set_name: Optional[str] = "rs",
+    hosts: Iterable[Address] = (A, B, C),
+    **extra: Any,
+) -> Dict[str, Any]:
+    reply: Dict[str, Any] = {"ok": 1, "maxWireVersion": 17, "minWireVersion": 0}
+    if set_name is not None:
+        reply["setName"] = set_name
+        reply["hosts"] = [format_address(h) for h in hosts]
+    if kind == "primary":
+        reply.update(isWritablePrimary=True, ismaster=True, secondary=False)
+    elif kind == "secondary":
+        reply.update(isWritablePrimary=False, secondary=True)
+    elif kind == "arbiter":
+        reply.update(isWritablePrimary=False, secondary=False, arbiterOnly=True)
+    elif kind == "hidden":
+        reply.update(isWritablePrimary=False, secondary=True, hidden=True)
+    elif kind == "standalone":
+        reply.update(isWritablePrimary=True, ismaster=True)
+    elif kind == "other":
+        reply.update(isWritablePrimary=False, secondary=False)
+    reply.update(extra)
+    return reply
+
+
+def sd(
+    address: Address, kind: str = "secondary", rtt: float = 0.01, **kw: Any
+) -> ServerDescription:
+    return ServerDescription.from_reply(address, hello(kind, **kw), rtt)
+
+
+def seeded(*seeds: Address, set_name: Optional[str] = "rs") -> TopologyView:
+    return TopologyView.from_seeds(seeds or (A,), set_name)
+
+
+# -- addresses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Host:27018", ("host", 27018)),
+        ("host", ("host", 27017)),
+        ("[::1]:27019", ("::1", 27019)),
+        ("[::1]", ("::1", 27017)),
+        ("::1", ("::1", 27017)),
+    ],
+)
+def test_parse_address(text: str, expected: Address) -> None:
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host:x", "host:0", "host:70000", "[::1", ":27017"])
+def test_parse_address_refuses(text: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_address(text)
+
+
+def test_format_address_round_trips() -> None:
+    for address in [("h", 1), ("::1", 27017)]:
+        assert parse_address(format_address(address)) == address
+
+
+# -- classification ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("primary", ServerType.PRIMARY),
+        ("secondary", ServerType.SECONDARY),
+        ("arbiter", ServerType.ARBITER),
+        ("hidden", ServerType.HIDDEN),
+        ("other", ServerType.OTHER),
+    ],
+)
+def test_classifies_replica_set_members(kind: str, expected: ServerType) -> None:
+    d = sd(A, kind)
+    assert d.server_type is expected
+    assert d.set_name == "rs"
+    assert d.hosts == {A, B, C}
+    assert d.max_wire_version == 17
+    assert d.round_trip_time == 0.01
+
+
+def test_legacy_ismaster_reply_is_understood() -> None:
+    d = ServerDescription.from_reply(A, {"ok": 1.0, "ismaster": True, "setName": "rs"}, 0.0)
+    assert d.server_type is ServerType.PRIMARY
+
+
+def test_classifies_standalone_mongos_ghost_and_failure() -> None:
+    assert sd(A, "standalone", set_name=None).server_type is ServerType.STANDALONE
+    mongos = ServerDescription.from_reply(A, {"ok": 1, "msg": "isdbgrid"}, 0.0)
+    assert mongos.server_type is ServerType.MONGOS
+    ghost = ServerDescription.from_reply(A, {"ok": 1, "isreplicaset": True}, 0.0)
+    assert ghost.server_type is ServerType.OTHER
+    failed = ServerDescription.from_reply(A, {"ok": 0, "errmsg": "boom"}, 0.0)
+    assert failed.server_type is ServerType.UNKNOWN and "boom" in (failed.error or "")
+
+
+def test_description_fields() -> None:
+    oid = ObjectId()
+    d = sd(
+        A,
+        "secondary",
+        passives=["d:4"],
+        arbiters=["E:5"],
+        tags={"dc": "ny"},
+        primary="b:2",
+        me="a:1",
+        electionId=oid,
+        setVersion=3,
+    )
+    assert d.all_hosts == {A, B, C, D, ("e", 5)}
+    assert d.tags == {"dc": "ny"}
+    assert d.primary == B and d.me == A
+    assert d.election_id == oid and d.set_version == 3
+    assert d.is_readable and d.is_data_bearing
+    assert not sd(A, "hidden").is_readable and sd(A, "hidden").is_data_bearing
+    assert not sd(A, "arbiter").is_data_bearing
+    assert "a:1 (Secondary" in str(d)
+
+
+def test_description_is_frozen() -> None:
+    d = sd(A)
+    with pytest.raises(AttributeError):
+        d.server_type = ServerType.PRIMARY  # type: ignore[misc]
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+
+def test_from_seeds_needs_a_seed_and_dedups() -> None:
+    with pytest.raises(ConfigurationError):
+        TopologyView.from_seeds([], "rs")
+    view = TopologyView.from_seeds([A, A, B], "rs")
+    assert list(view.members) == [A, B]
+    assert all(m.server_type is ServerType.UNKNOWN for m in view.members.values())
+
+
+def test_primary_seed_discovers_the_set() -> None:
+    view = seeded(A)
+    new = view.apply(sd(A, "primary", passives=["d:4"]))
+    assert set(new.members) == {A, B, C, D}
+    assert new.primary == A
+    assert new.members[B].server_type is ServerType.UNKNOWN
+    # the old view is unchanged
+    assert set(view.members) == {A} and view.primary is None
+
+
+def test_secondary_seed_discovers_members_without_primary() -> None:
+    view = seeded(B).apply(sd(B, "secondary", primary="a:1"))
+    assert set(view.members) == {A, B, C}
+    assert view.primary is None
+    assert view.members[B].primary == A
+    view = view.apply(sd(A, "primary"))
+    assert view.primary == A
+
+
+def test_set_name_learned_from_first_member_when_not_given() -> None:
+    view = seeded(A, set_name=None).apply(sd(A, "secondary"))
+    assert view.set_name == "rs"
+
+
+def test_primary_removes_members_it_does_not_list() -> None:
+    view = seeded(A, B, C, D).apply(sd(A, "primary", hosts=(A, B)))
+    assert set(view.members) == {A, B}
+
+
+def test_secondary_never_removes_members() -> None:
+    view = seeded(A, B, C, D).apply(sd(A, "secondary", hosts=(A, B)))
+    assert set(view.members) == {A, B, C, D}
+
+
+def test_secondary_with_primary_known_adds_nobody() -> None:
+    view = seeded(A).apply(sd(A, "primary", hosts=(A, B)))
+    view = view.apply(sd(B, "secondary", hosts=(A, B, C)))
+    assert set(view.members) == {A, B}
+
+
+def test_late_answer_of_removed_member_is_ignored() -> None:
+    view = seeded(A, D).apply(sd(A, "primary"))
+    assert D not in view.members
+    assert view.apply(sd(D, "secondary")) is view
+
+
+def test_member_known_by_another_name_is_removed() -> None:
+    view = seeded(("alias", 1)).apply(sd(("alias", 1), "secondary", me="a:1"))
+    assert ("alias", 1) not in view.members
+    assert set(view.members) == {A, B, C}
+
+
+# -- refusals ----------------------------------------------------------------------------
+
+
+def test_member_of_another_set_is_refused_with_a_clear_message() -> None:
+    view = seeded(A, B).apply(sd(A, "primary", hosts=(A, B)))
+    view = view.apply(sd(B, "secondary", set_name="other"))
+    assert B not in view.members
+    assert view.primary == A
+    assert view.errors and "b:2 is a member of replica set 'other', not 'rs'" in view.errors[-1]
+    assert "'other'" in view.describe()
+
+
+def test_wrong_set_name_given_by_user_refuses_seed() -> None:
+    view = seeded(A, set_name="expected").apply(sd(A, "primary"))
+    assert view.members == {} and view.primary is None
+    assert "not 'expected'" in view.errors[-1]
+
+
+def test_standalone_is_refused() -> None:
+    view = seeded(A, B).apply(sd(A, "standalone", set_name=None))
+    assert A not in view.members
+    assert "a:1 is a standalone server" in view.errors[-1]
+
+
+def test_mongos_is_refused() -> None:
+    view = seeded(A).apply(ServerDescription.from_reply(A, {"ok": 1, "msg": "isdbgrid"}, 0.0))
+    assert not view.members and "mongos" in view.errors[-1]
+
+
+def test_errors_are_bounded() -> None:
+    view = seeded(*[("h", p) for p in range(1, 30)])
+    for p in range(1, 30):
+        view = view.apply(sd(("h", p), "standalone", set_name=None))
+    assert len(view.errors) == 10
+
+
+def test_ghost_is_kept_but_teaches_nothing() -> None:
+    view = seeded(A).apply(ServerDescription.from_reply(A, {"ok": 1, "isreplicaset": True}, 0.0))
+    assert view.members[A].server_type is ServerType.OTHER and set(view.members) == {A}
+
+
+# -- primaries ---------------------------------------------------------------------------
+
+
+def test_unknown_primary_clears_primary() -> None:
+    view = seeded(A).apply(sd(A, "primary"))
+    view = view.mark_unknown(A, "connection refused")
+    assert view.primary is None
+    assert view.members[A].error == "connection refused"
+    assert set(view.members) == {A, B, C}
+
+
+def test_primary_becoming_secondary_clears_primary() -> None:
+    view = seeded(A).apply(sd(A, "primary")).apply(sd(A, "secondary"))
+    assert view.primary is None
+
+
+def test_two_primaries_newer_wins() -> None:
+    old, new = ObjectId(), ObjectId()
+    view = seeded(A).apply(sd(A, "primary", electionId=old, setVersion=1))
+    view = view.apply(sd(B, "primary", electionId=new, setVersion=1))
+    assert view.primary == B
+    assert view.members[A].server_type is ServerType.UNKNOWN
+    assert "elected" in (view.members[A].error or "")
+    assert view.max_election_id == new
+
+
+def test_stale_primary_is_ignored() -> None:
+    old, new = ObjectId(), ObjectId()
+    view = seeded(A).apply(sd(A, "primary", electionId=new, setVersion=2))
+    assert view.primary == A
+    stale = view.apply(sd(B, "primary", electionId=old, setVersion=2))
+    assert stale.primary == A
+    assert stale.members[B].server_type is ServerType.UNKNOWN
+    assert "stale primary" in (stale.members[B].error or "")
+
+
+def test_same_election_lower_set_version_is_stale() -> None:
+    oid = ObjectId()
+    view = seeded(A).apply(sd(A, "primary", electionId=oid, setVersion=5))
+    stale = view.apply(sd(B, "primary", electionId=oid, setVersion=4))
+    assert stale.primary == A
+    newer = view.apply(sd(B, "primary", electionId=oid, setVersion=6))
+    assert newer.primary == B and newer.max_set_version == 6
+
+
+def test_primary_without_election_id_replaces_old_primary() -> None:
+    view = seeded(A).apply(sd(A, "primary")).apply(sd(B, "primary"))
+    assert view.primary == B
+    assert view.members[A].server_type is ServerType.UNKNOWN
+
+
+# -- round-trip times --------------------------------------------------------------------
+
+
+def test_round_trip_time_is_a_moving_average() -> None:
+    view = seeded(A).apply(sd(A, "primary", rtt=0.010))
+    assert view.members[A].round_trip_time == pytest.approx(0.010)
+    view = view.apply(sd(A, "primary", rtt=0.110))
+    assert view.members[A].round_trip_time == pytest.approx(0.2 * 0.110 + 0.8 * 0.010)
+
+
+def test_round_trip_time_restarts_after_unknown() -> None:
+    view = seeded(A).apply(sd(A, "primary", rtt=0.5)).mark_unknown(A, "down")
+    view = view.apply(sd(A, "primary", rtt=0.01))
+    assert view.members[A].round_trip_time == pytest.approx(0.01)
+
+
+# -- views are immutable -----------------------------------------------------------------
+
+
+def test_view_members_cannot_be_mutated() -> None:
+    view = seeded(A)
+    with pytest.raises(TypeError):
+        view.members[B] = ServerDescription.unknown(B)  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        view.primary = A  # type: ignore[misc]
+
+
+def test_view_helpers() -> None:
+    view = seeded(A).apply(sd(A, "primary", hosts=(A, B, C, D)))
+    view = view.apply(sd(B, "secondary", hosts=(A, B, C, D)))
+    view = view.apply(sd(C, "arbiter", hosts=(A, B, C, D)))
+    view = view.apply(sd(D, "hidden", hosts=(A, B, C, D)))
+    assert view.primary_description is not None and view.primary_description.address == A
+    assert [m.address for m in view.secondaries] == [B]
+    assert sorted(view.data_members) == [A, B, D]
+    assert "replica set rs" in view.describe()
+
+
+# -- the mutable cell --------------------------------------------------------------------
+
+
+def test_topology_swaps_whole_views_and_tells_listener() -> None:
+    seen: List[Any] = []
+    topology = Topology(seeded(A), listener=lambda old, new: seen.append((old, new)))
+    first = topology.view
+    new = topology.apply(sd(A, "primary"))
+    assert topology.view is new and first.primary is None and new.primary == A
+    assert seen == [(first, new)]
+    topology.apply(sd(D, "primary"))  # not a member: no change, no call
+    assert len(seen) == 1
+    topology.mark_unknown(A, "gone")
+    assert topology.view.primary is None and len(seen) == 2
+
+
+def test_topology_concurrent_updates_are_not_lost() -> None:
+    hosts = [("h", p) for p in range(1, 41)]
+    topology = Topology(TopologyView.from_seeds(hosts, "rs"))
+
+    def work(address: Address) -> None:
+        for _ in range(50):
+            topology.apply(sd(address, "secondary", hosts=hosts))
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(m.server_type is ServerType.SECONDARY for m in topology.view.members.values())

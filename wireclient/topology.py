@@ -1,0 +1,463 @@
+"""What we know about a replica set: one member's description, and a snapshot of the set.
+
+Theory of operation
+-------------------
+A ``ServerDescription`` is what one ``hello`` (or legacy ``isMaster``) reply says about one
+member, classified once: Primary, Secondary, Arbiter, Hidden, Other, Standalone, Mongos or
+Unknown (could not reach it, or it answered ``ok: 0``). It is frozen.
+
+A ``TopologyView`` is an immutable snapshot of the whole set: its name, every member we know
+of (address -> description), and the primary's address (or None). ``view.apply(description)``
+never changes ``view``; it returns a new view, following the rules of the MongoDB "Server
+Discovery and Monitoring" specification for a replica set:
+
+* a description of an address that is not (or no longer) a member is ignored, since it is
+  the late answer of a member that was removed meanwhile;
+* a standalone, a mongos, or a member of another set is removed from the view and the reason
+  is recorded in ``view.errors`` (server selection quotes it when it times out);
+* a primary is the authority on membership: members it lists (``hosts``, ``passives``,
+  ``arbiters``) are added as Unknown, members it does not list are removed. A primary whose
+  ``(electionId, setVersion)`` is older than the newest we have seen is stale: it is marked
+  Unknown and ignored. A new primary demotes the old one to Unknown ("two primaries": the
+  newer election wins, and the loser will tell us itself that it is secondary at its next
+  check);
+* while there is no primary, any member's list of hosts adds members (discovery from a
+  single seed), but only a primary removes them;
+* a member whose ``me`` is not the address we reached it by is removed (the set knows it by
+  another name, and we will meet it under that name);
+* round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
+  not move reads away from a member.
+
+The view is swapped as a whole by ``Topology``, the one mutable cell: the monitor and the
+operations that meet errors both call ``Topology.apply``, which applies a description to the
+*current* view under a lock, so no update is lost when both write at once. Readers take
+``topology.view`` once and work on that snapshot with no lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+import types
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
+
+from wireclient.errors import ConfigurationError
+
+Address = Tuple[str, int]
+
+DEFAULT_PORT = 27017
+RTT_ALPHA = 0.2  # weight of a new round-trip sample in the moving average
+MAX_ERRORS = 10  # refusal messages a view remembers
+
+
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> Address:
+    """``'host:port'``, ``'host'``, ``'[::1]:27017'`` -> ``('host', port)``, host lowercased."""
+    text = text.strip()
+    if not text:
+        raise ConfigurationError("empty host name")
+    if text.startswith("["):  # IPv6 literal
+        end = text.find("]")
+        if end == -1:
+            raise ConfigurationError(f"bad IPv6 address {text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise ConfigurationError(f"bad address {text!r}")
+        port_text = rest[1:] if rest else ""
+    elif text.count(":") > 1:  # bare IPv6 literal, no port
+        host, port_text = text, ""
+    else:
+        host, _, port_text = text.partition(":")
+    if not host:
+        raise ConfigurationError(f"bad address {text!r}: no host")
+    if port_text:
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ConfigurationError(f"bad port in {text!r}") from None
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"port out of range in {text!r}")
+    else:
+        port = default_port
+    return host.lower(), port
+
+
+def format_address(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ServerType(enum.Enum):
+    UNKNOWN = "Unknown"
+    PRIMARY = "Primary"
+    SECONDARY = "Secondary"
+    ARBITER = "Arbiter"
+    HIDDEN = "Hidden"
+    OTHER = "Other"  # a member in startup/recovery/rollback, or a "ghost" with no config yet
+    STANDALONE = "Standalone"
+    MONGOS = "Mongos"
+
+
+REPLICA_SET_TYPES = frozenset(
+    {ServerType.PRIMARY, ServerType.SECONDARY, ServerType.ARBITER, ServerType.HIDDEN,
+     ServerType.OTHER}
+)
+DATA_BEARING_TYPES = frozenset({ServerType.PRIMARY, ServerType.SECONDARY, ServerType.HIDDEN})
+
+
+def _addresses(values: Any) -> FrozenSet[Address]:
+    if not values:
+        return frozenset()
+    return frozenset(parse_address(str(v)) for v in values)
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerDescription:
+    """One member as its last ``hello`` reply described it (or Unknown, with ``error``).
+
+    ``round_trip_time`` is in seconds; inside a ``TopologyView`` it is the moving average.
+    """
+
+    address: Address
+    server_type: ServerType = ServerType.UNKNOWN
+    set_name: Optional[str] = None
+    hosts: FrozenSet[Address] = frozenset()
+    passives: FrozenSet[Address] = frozenset()
+    arbiters: FrozenSet[Address] = frozenset()
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    primary: Optional[Address] = None  # the primary this member believes in
+    me: Optional[Address] = None
+    election_id: Any = None  # a bson ObjectId; compared, never interpreted
+    set_version: Optional[int] = None
+    min_wire_version: int = 0
+    max_wire_version: int = 0
+    round_trip_time: Optional[float] = None
+    error: Optional[str] = None
+
+    @classmethod
+    def unknown(cls, address: Address, error: Optional[str] = None) -> ServerDescription:
+        return cls(address=address, error=error)
+
+    @classmethod
+    def from_reply(
+        cls, address: Address, reply: Mapping[str, Any], round_trip_time: Optional[float]
+    ) -> ServerDescription:
+        """Classify a ``hello`` / ``isMaster`` reply from ``address``."""
+        if not reply.get("ok"):
+            message = reply.get("errmsg") or "hello failed"
+            return cls.unknown(address, f"{format_address(address)}: {message}")
+        set_name = reply.get("setName")
+        if reply.get("msg") == "isdbgrid":
+            server_type = ServerType.MONGOS
+        elif reply.get("isreplicaset"):
+            server_type = ServerType.OTHER  # a "ghost": a member not yet configured
+        elif set_name is None:
+            server_type = ServerType.STANDALONE
+        elif reply.get("isWritablePrimary") or reply.get("ismaster"):
+            server_type = ServerType.PRIMARY
+        elif reply.get("hidden"):
+            server_type = ServerType.HIDDEN
+        elif reply.get("secondary"):
+            server_type = ServerType.SECONDARY
+        elif reply.get("arbiterOnly"):
+            server_type = ServerType.ARBITER
+        else:
+            server_type = ServerType.OTHER
+        tags = reply.get("tags") or {}
+        return cls(
+            address=address,
+            server_type=server_type,
+            set_name=str(set_name) if set_name is not None else None,
+            hosts=_addresses(reply.get("hosts")),
+            passives=_addresses(reply.get("passives")),
+            arbiters=_addresses(reply.get("arbiters")),
+            tags={str(k): str(v) for k, v in dict(tags).items()},
+            primary=parse_address(str(reply["primary"])) if reply.get("primary") else None,
+            me=parse_address(str(reply["me"])) if reply.get("me") else None,
+            election_id=reply.get("electionId"),
+            set_version=_int_or_none(reply.get("setVersion")),
+            min_wire_version=_int_or_none(reply.get("minWireVersion")) or 0,
+            max_wire_version=_int_or_none(reply.get("maxWireVersion")) or 0,
+            round_trip_time=round_trip_time,
+        )
+
+    @property
+    def all_hosts(self) -> FrozenSet[Address]:
+        """Every member this description lists: hosts, passives and arbiters."""
+        return self.hosts | self.passives | self.arbiters
+
+    @property
+    def is_readable(self) -> bool:
+        """Primary or Secondary: a member reads may be sent to (hidden members never are)."""
+        return self.server_type in (ServerType.PRIMARY, ServerType.SECONDARY)
+
+    @property
+    def is_data_bearing(self) -> bool:
+        return self.server_type in DATA_BEARING_TYPES
+
+    def __str__(self) -> str:
+        text = f"{format_address(self.address)} ({self.server_type.value}"
+        if self.round_trip_time is not None:
+            text += f", {self.round_trip_time * 1000:.1f} ms"
+        if self.error:
+            text += f": {self.error}"
+        return text + ")"
+
+
+def _older(a: Tuple[Any, Any], b: Tuple[Any, Any]) -> bool:
+    """Is ``(electionId, setVersion)`` ``a`` strictly older than ``b``? None sorts first."""
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        if x is None:
+            return True
+        if y is None:
+            return False
+        return bool(x < y)
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class TopologyView:
+    """An immutable snapshot of a replica set. Build one with ``TopologyView.from_seeds``."""
+
+    set_name: Optional[str]
+    members: Mapping[Address, ServerDescription]
+    primary: Optional[Address] = None
+    max_election_id: Any = None
+    max_set_version: Optional[int] = None
+    errors: Tuple[str, ...] = ()
+    seeds: Tuple[Address, ...] = ()
+
+    @classmethod
+    def from_seeds(cls, seeds: Iterable[Address], set_name: Optional[str]) -> TopologyView:
+        seed_list = tuple(dict.fromkeys(seeds))
+        if not seed_list:
+            raise ConfigurationError("a replica set connection needs at least one seed")
+        return cls(
+            set_name=set_name,
+            members=types.MappingProxyType(
+                {address: ServerDescription.unknown(address) for address in seed_list}
+            ),
+            seeds=seed_list,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def primary_description(self) -> Optional[ServerDescription]:
+        return self.members.get(self.primary) if self.primary is not None else None
+
+    def of_type(self, *types: ServerType) -> List[ServerDescription]:
+        return [sd for sd in self.members.values() if sd.server_type in types]
+
+    @property
+    def secondaries(self) -> List[ServerDescription]:
+        return self.of_type(ServerType.SECONDARY)
+
+    @property
+    def data_members(self) -> List[Address]:
+        """Addresses of members that hold data and may get a pool (not arbiters)."""
+        return [a for a, sd in self.members.items() if sd.is_data_bearing]
+
+    def describe(self) -> str:
+        """A one-line summary for error messages."""
+        parts = ", ".join(str(sd) for sd in self.members.values()) or "no members"
+        text = f"replica set {self.set_name or '?'}: {parts}"
+        if self.errors:
+            text += "; " + "; ".join(self.errors[-3:])
+        return text
+
+    # -- updating --------------------------------------------------------------------------
+
+    def apply(self, description: ServerDescription) -> TopologyView:
+        """A new view that takes ``description`` into account (this view is unchanged)."""
+        return _Update(self).apply(description)
+
+    def mark_unknown(self, address: Address, error: str) -> TopologyView:
+        """A new view where ``address`` is Unknown (after a network error or "not primary")."""
+        return self.apply(ServerDescription.unknown(address, error))
+
+
+class _Update:
+    """A mutable working copy of a view, used only inside ``TopologyView.apply``."""
+
+    def __init__(self, view: TopologyView) -> None:
+        self.view = view
+        self.set_name = view.set_name
+        self.members: Dict[Address, ServerDescription] = dict(view.members)
+        self.primary = view.primary
+        self.max_election_id = view.max_election_id
+        self.max_set_version = view.max_set_version
+        self.errors = list(view.errors)
+
+    def result(self) -> TopologyView:
+        if self.primary is not None:
+            sd = self.members.get(self.primary)
+            if sd is None or sd.server_type is not ServerType.PRIMARY:
+                self.primary = None
+        return TopologyView(
+            set_name=self.set_name,
+            members=types.MappingProxyType(self.members),
+            primary=self.primary,
+            max_election_id=self.max_election_id,
+            max_set_version=self.max_set_version,
+            errors=tuple(self.errors[-MAX_ERRORS:]),
+            seeds=self.view.seeds,
+        )
+
+    def refuse(self, address: Address, message: str) -> None:
+        self.members.pop(address, None)
+        self.errors.append(message)
+
+    def apply(self, sd: ServerDescription) -> TopologyView:
+        address = sd.address
+        old = self.members.get(address)
+        if old is None:
+            return self.view  # not a member (any more): a late answer, ignored
+        if sd.round_trip_time is not None and old.round_trip_time is not None:
+            average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * old.round_trip_time
+            sd = dataclasses.replace(sd, round_trip_time=average)
+        self.members[address] = sd
+        kind = sd.server_type
+        where = format_address(address)
+
+        if kind is ServerType.UNKNOWN:
+            return self.result()
+        if kind is ServerType.STANDALONE:
+            self.refuse(address, f"{where} is a standalone server, not a replica set member"
+                        f"{self._wanted()}; remove it from the seed list")
+            return self.result()
+        if kind is ServerType.MONGOS:
+            self.refuse(address, f"{where} is a mongos, not a replica set member{self._wanted()}")
+            return self.result()
+        if sd.set_name is None:  # a ghost: no configuration yet, nothing to learn from it
+            return self.result()
+        if self.set_name is None:
+            self.set_name = sd.set_name
+        elif sd.set_name != self.set_name:
+            self.refuse(address, f"{where} is a member of replica set {sd.set_name!r}, "
+                        f"not {self.set_name!r}")
+            return self.result()
+
+        if kind is ServerType.PRIMARY:
+            self._from_primary(sd)
+        elif self.primary is None:
+            self._without_primary(sd)
+        else:
+            self._from_member_with_primary(sd)
+        return self.result()
+
+    def _wanted(self) -> str:
+        return f" of {self.set_name!r}" if self.set_name else ""
+
+    def _from_primary(self, sd: ServerDescription) -> None:
+        address = sd.address
+        if sd.election_id is not None and sd.set_version is not None:
+            current = (sd.election_id, sd.set_version)
+            newest = (self.max_election_id, self.max_set_version)
+            if self.max_election_id is not None and _older(current, newest):
+                self.members[address] = ServerDescription.unknown(
+                    address,
+                    f"stale primary: electionId/setVersion {current} older than {newest}",
+                )
+                return
+            self.max_election_id = sd.election_id
+        if sd.set_version is not None and (
+            self.max_set_version is None or sd.set_version > self.max_set_version
+        ):
+            self.max_set_version = sd.set_version
+
+        if self.primary is not None and self.primary != address:
+            # Two primaries: the newer one (this one, having passed the check above) wins.
+            self.members[self.primary] = ServerDescription.unknown(
+                self.primary, f"{format_address(address)} was elected primary since"
+            )
+        self.primary = address
+
+        listed = sd.all_hosts
+        for member in listed:
+            if member not in self.members:
+                self.members[member] = ServerDescription.unknown(member)
+        for member in list(self.members):
+            if member not in listed:
+                del self.members[member]
+
+    def _without_primary(self, sd: ServerDescription) -> None:
+        for member in sd.all_hosts:
+            if member not in self.members:
+                self.members[member] = ServerDescription.unknown(member)
+        if sd.me is not None and sd.me != sd.address:
+            del self.members[sd.address]
+
+    def _from_member_with_primary(self, sd: ServerDescription) -> None:
+        if sd.me is not None and sd.me != sd.address:
+            del self.members[sd.address]
+
+
+ViewListener = Callable[[TopologyView, TopologyView], None]
+
+
+class Topology:
+    """The one mutable cell holding the current ``TopologyView``.
+
+    ``apply`` and ``mark_unknown`` update the current view under a lock and swap it as a whole;
+    ``view`` reads the current snapshot without a lock. ``listener(old, new)``, if given, is
+    called (outside the lock) after every change, e.g. to open pools for new members and close
+    those of removed ones. It must not hold a strong reference to the monitor's owner if the
+    owner relies on being garbage-collected.
+    """
+
+    def __init__(self, view: TopologyView, listener: Optional[ViewListener] = None) -> None:
+        self._view = view
+        self._lock = threading.Lock()
+        self._listener = listener
+
+    @property
+    def view(self) -> TopologyView:
+        return self._view
+
+    def apply(self, description: ServerDescription) -> TopologyView:
+        with self._lock:
+            old = self._view
+            new = self._view = old.apply(description)
+        if new is not old and self._listener is not None:
+            self._listener(old, new)
+        return new
+
+    def mark_unknown(self, address: Address, error: str) -> TopologyView:
+        return self.apply(ServerDescription.unknown(address, error))
+
+    def reset_after_fork(self) -> None:
+        """A fresh lock in a forked child (another thread may have held it at fork time)."""
+        self._lock = threading.Lock()
+
+
+__all__ = [
+    "Address",
+    "ServerType",
+    "ServerDescription",
+    "TopologyView",
+    "Topology",
+    "parse_address",
+    "format_address",
+]
