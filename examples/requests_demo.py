@@ -9,6 +9,7 @@ Starts an embedded SecantusDB on a free port (or uses $WIRECLIENT_URI), then:
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import time
@@ -93,11 +94,11 @@ def sockets_used(uri: str, auto_start_request: bool) -> Dict[str, Any]:
     lock = threading.Lock()
 
     def crawler() -> None:
-        for _ in range(20):
+        for _ in range(10):
+            time.sleep(random.uniform(0.005, 0.05))  # "downloading and analysing a page"
             you = connection.admin.command("whatsmyuri")["you"]
             with lock:
                 seen.add(you)
-            time.sleep(0.001)  # "downloading a page"
 
     threads = [threading.Thread(target=crawler) for _ in range(THREADS)]
     for t in threads:
@@ -126,7 +127,7 @@ def main() -> int:
         seeds_example(connection)
         read_your_writes(connection)
         connection.close()
-        section(f"3. Sockets used by {THREADS} threads, 20 commands each")
+        section(f"3. Sockets used by {THREADS} crawler threads, 10 commands each")
         rows: List[str] = []
         for auto in (True, False):
             stats = sockets_used(uri, auto)

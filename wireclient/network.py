@@ -30,6 +30,8 @@ import struct
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from bson.raw_bson import RawBSONDocument
+
 from wireclient import __version__, protocol
 from wireclient.errors import (
     AutoReconnect,
@@ -140,7 +142,9 @@ class SocketInfo:
             message: Any = protocol.OpMsg(body, tuple(sequences), flags)
         else:
             for seq in sequences:
-                body[seq.identifier] = list(seq.documents)
+                body[seq.identifier] = [
+                    RawBSONDocument(d) if isinstance(d, bytes) else d for d in seq.documents
+                ]
             message = protocol.OpQuery(dbname + ".$cmd", body, number_to_return=-1)
             if more_to_come:
                 # Wire 4-5 has no fire-and-forget command; wait for the w:0 reply instead.
