@@ -271,3 +271,19 @@ def test_write_errors_and_write_concern_errors(mock: MockupDB) -> None:
     with pytest.raises(WriteConcernError):
         future()
     conn.close()
+
+
+def test_unix_domain_socket(tmp_path: Any) -> None:
+    path = str(tmp_path / "mockupdb-test.sock")
+    server = MockupDB(uds_path=path, auto_ismaster=hello_reply())
+    server.autoresponds("hello", hello_reply())
+    server.autoresponds("ping", {"ok": 1, "via": "unix"})
+    server.run()
+    try:
+        from urllib.parse import quote
+
+        conn = Connection(f"mongodb://{quote(path, safe='')}/", auto_start_request=False)
+        assert conn.admin.command("ping")["via"] == "unix"
+        conn.close()
+    finally:
+        server.stop()

@@ -84,7 +84,7 @@ class Connection:
                 given[name] = value
         if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
             raise ConfigurationError(f"port must be an integer, not {port!r}")
-        hosts, uri_options, database = self._parse_hosts(host, port)
+        hosts, uri_options, database, userinfo = self._parse_hosts(host, port)
         options = dict(uri_options)
         options.update(validate_options(given))
         self._options = options
@@ -103,6 +103,7 @@ class Connection:
         self._socket_timeout = _ms(options, "socketTimeoutMS", None)
         self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
         self._ssl_context = self._make_ssl_context(options)
+        self._credentials = self._make_credentials(userinfo, options, database)
         self._kill_queue: List[Tuple[Pool, str, str, int]] = []
         self._pools = self._make_pools()
         if _connect:
@@ -113,17 +114,36 @@ class Connection:
     @staticmethod
     def _parse_hosts(
         host: Optional[str], port: Optional[int]
-    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str]]:
+    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
         if host is None:
             host = DEFAULT_HOST
         if not isinstance(host, str):
             raise ConfigurationError(f"host must be a string, not {host!r}")
         if host.startswith("mongodb://") or host.startswith("mongodb+srv://"):
             parsed = parse_uri(host, port or DEFAULT_PORT)
-            return tuple(parsed.hosts), dict(parsed.options), parsed.database
+            userinfo = (parsed.username, parsed.password)
+            return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
         from wireclient.uri import split_hosts
 
-        return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None
+        return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
+
+    @staticmethod
+    def _make_credentials(
+        userinfo: Tuple[Optional[str], ...], options: Mapping[str, Any], database: Optional[str]
+    ) -> Any:
+        username, password = userinfo
+        if username is None:
+            if options.get("authMechanism") or options.get("authSource"):
+                raise ConfigurationError("authMechanism/authSource given without a username")
+            return None
+        from wireclient.auth import make_credentials
+
+        return make_credentials(
+            username,
+            password,
+            source=options.get("authSource") or database or "admin",
+            mechanism=options.get("authMechanism"),
+        )
 
     def _make_ssl_context(self, options: Mapping[str, Any]) -> Any:
         if not options.get("tls"):
@@ -162,10 +182,16 @@ class Connection:
         socket_timeout = self._socket_timeout
         ssl_context = self._ssl_context
         app_name = self._options.get("appName")
+        credentials = self._credentials
 
         def connect() -> network.SocketInfo:
             return network.connect(
-                address, connect_timeout, socket_timeout, ssl_context, app_name=app_name
+                address,
+                connect_timeout,
+                socket_timeout,
+                ssl_context,
+                app_name=app_name,
+                credentials=credentials,
             )
 
         return connect

@@ -50,6 +50,7 @@ Document = Mapping[str, Any]
 MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
 OP_MSG_WIRE_VERSION = 6  # MongoDB 3.6
 _READ_BUFFER_SIZE = 64 * 1024
+UNIX_SOCKET_PORT = 0  # how uri.py marks a Unix domain socket path
 
 _HEADER = struct.Struct("<iiii")
 _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
@@ -217,7 +218,9 @@ class SocketInfo:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def handshake(self, app_name: Optional[str] = None) -> Dict[str, Any]:
+    def handshake(
+        self, app_name: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None
+    ) -> Dict[str, Any]:
         """Run hello (falling back to isMaster) over OP_QUERY and record the server's limits."""
         client: Dict[str, Any] = {
             "driver": {"name": "wireclient", "version": __version__},
@@ -226,9 +229,10 @@ class SocketInfo:
         }
         if app_name:
             client["application"] = {"name": app_name}
-        reply = self._handshake_query({"hello": 1, "helloOk": True, "client": client})
+        extra = extra or {}
+        reply = self._handshake_query({"hello": 1, "helloOk": True, "client": client, **extra})
         if reply.get("ok") != 1:
-            reply = self._handshake_query({"isMaster": 1, "client": client})
+            reply = self._handshake_query({"isMaster": 1, "client": client, **extra})
             check_reply(reply, "isMaster")
         max_wire = int(reply.get("maxWireVersion", 0))
         if max_wire < MIN_SUPPORTED_WIRE_VERSION:
@@ -299,6 +303,8 @@ def _readable_now(sock: socket.socket) -> bool:
 
 def _fmt(address: Address) -> str:
     host, port = address
+    if port == UNIX_SOCKET_PORT:
+        return host
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -318,18 +324,30 @@ def connect(
     ssl_context: Optional[ssl.SSLContext] = None,
     server_hostname: Optional[str] = None,
     app_name: Optional[str] = None,
+    credentials: Any = None,
 ) -> SocketInfo:
-    """Open, (TLS-wrap,) and handshake a socket to ``address``."""
+    """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket."""
     host, port = address
+    unix = port == UNIX_SOCKET_PORT
     try:
-        sock = socket.create_connection((host, port), timeout=connect_timeout)
+        if unix:  # a Unix domain socket path (see uri.py)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(connect_timeout)
+                sock.connect(host)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((host, port), timeout=connect_timeout)
     except socket.timeout as exc:
         raise NetworkTimeout(f"{_fmt(address)}: connect timed out") from exc
     except OSError as exc:
         raise AutoReconnect(f"{_fmt(address)}: {exc}") from exc
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if not unix:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if ssl_context is not None:
             sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
         sock.settimeout(connect_timeout)  # the handshake is part of connecting
@@ -337,7 +355,17 @@ def connect(
         sock.close()
         raise _translate(exc, address) from exc
     info = SocketInfo(sock, address)
-    info.handshake(app_name)
+    if credentials is None:
+        info.handshake(app_name)
+    else:
+        from wireclient import auth
+
+        try:
+            info.handshake(app_name, auth.hello_fields(credentials))
+            auth.authenticate(info, credentials)
+        except BaseException:
+            info.close()
+            raise
     try:
         sock.settimeout(socket_timeout)
     except OSError as exc:
