@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from wireclient import network, protocol
 from wireclient.database import Database
-from wireclient.errors import ConfigurationError, InvalidOperation
+from wireclient.errors import ConfigurationError, WireClientError
 from wireclient.identity import make_identity
 from wireclient.pool import Pool
 from wireclient.uri import parse_uri, validate_options
@@ -346,20 +346,15 @@ class Connection:
         self._kill_queue.append((pool, dbname, collection, cursor_id))
 
     def _flush_kills(self) -> None:
-        while self._kill_queue:
-            try:
-                pool, dbname, collection, cursor_id = self._kill_queue.pop()
-            except IndexError:
-                return
+        """Kill the cursors the garbage collector found, one command per namespace."""
+        queue, self._kill_queue = self._kill_queue, []
+        batches: Dict[Tuple[int, str, str], Tuple[Pool, List[int]]] = {}
+        for pool, dbname, collection, cursor_id in queue:
+            batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)
+        for (_, dbname, collection), (pool, ids) in batches.items():
             try:
                 self._command(
-                    dbname, {"killCursors": collection, "cursors": [cursor_id]}, pool=pool,
-                    check=False,
+                    dbname, {"killCursors": collection, "cursors": ids}, pool=pool, check=False
                 )
-            except Exception:  # noqa: BLE001 - best effort; the server times cursors out anyway
+            except WireClientError:  # best effort: the server times idle cursors out anyway
                 continue
-
-    def _require_open_cursor_pool(self, pool: Optional[Pool]) -> Pool:
-        if pool is None:
-            raise InvalidOperation("cursor has not been started")
-        return pool
