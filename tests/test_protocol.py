@@ -418,7 +418,12 @@ def test_messages_are_frozen_slotted_values() -> None:
     header = p.Header(1, 2, 3, 4)
     assert header == p.Header(1, 2, 3, 4) and header != p.Header(1, 2, 3, 5)
     assert hash(header) == hash(p.Header(1, 2, 3, 4))
-    assert header != (1, 2, 3, 4)
+    assert header == (1, 2, 3, 4)  # a named tuple
+    length, request_id, response_to, op_code = header
+    assert (length, request_id, response_to, op_code) == (1, 2, 3, 4)
+    assert header.replace(op_code=5) == p.Header(1, 2, 3, 5)
+    with pytest.raises(AttributeError):
+        header.op_code = 5  # type: ignore[misc]
     assert p.OpGetMore("a.b", 1) != p.OpDelete("a.b", {})
     assert repr(header) == "Header(message_length=1, request_id=2, response_to=3, op_code=4)"
     for message in [g[3] for g in GOLDEN] + [SEQ_MSG]:
@@ -1009,3 +1014,13 @@ def test_import_pulls_in_neither_socket_nor_pymongo() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_docs_examples_run() -> None:
+    import doctest
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md")
+    result = doctest.testfile(path, module_relative=False, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -59,6 +59,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Tuple,
     Union,
@@ -204,6 +205,8 @@ _CHECKSUM_PRESENT = 1 << 0
 _MORE_TO_COME = 1 << 1
 # Required bits (0-15) this codec does not know: a peer setting one must be refused.
 _MSG_UNKNOWN_REQUIRED = 0xFFFF & ~(_CHECKSUM_PRESENT | _MORE_TO_COME)
+# Bits that take an OP_MSG off the decoders' fast path (checks to make, or errors to report).
+_MSG_SLOW_FLAGS = _MSG_UNKNOWN_REQUIRED | _CHECKSUM_PRESENT
 
 # --------------------------------------------------------------------------- struct formats
 
@@ -212,6 +215,9 @@ _pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 _pack_msg_head = struct.Struct("<iiiiIB").pack  # header, flagBits, kind of the first section
 _pack_msg_head_flags = struct.Struct("<iiiiI").pack  # header, flagBits
+# header, flagBits, kind and length of the first section's document
+_unpack_msg_prefix = struct.Struct("<iiiiIBi").unpack_from
+_unpack_msg_first = struct.Struct("<IBi").unpack_from  # flagBits, kind, document length
 _unpack_uint = struct.Struct("<I").unpack_from
 _pack_uint = struct.Struct("<I").pack
 _unpack_int = struct.Struct("<i").unpack_from
@@ -358,26 +364,24 @@ def _docs_field(name: str, docs: Any) -> Tuple[DocumentIn, ...]:
     return tuple(_doc_field(f"{name}[{i}]", doc) for i, doc in enumerate(docs))
 
 
-class Header(_Frozen):
-    """The 16-byte message header."""
+class Header(NamedTuple):
+    """The 16-byte message header: a named tuple, so ``length, rid, rto, op = header`` works.
 
-    __slots__ = ("message_length", "request_id", "response_to", "op_code")
-    _fields = __slots__
+    (A tuple rather than a slotted class like the messages because one is built per frame
+    read, and a tuple is built in C.)
+    """
+
     message_length: int
     request_id: int
     response_to: int
     op_code: int
 
-    def __init__(
-        self, message_length: int, request_id: int, response_to: int, op_code: int
-    ) -> None:
-        _set_hdr_len(self, message_length)
-        _set_hdr_rid(self, request_id)
-        _set_hdr_rto(self, response_to)
-        _set_hdr_op(self, op_code)
+    def replace(self, **changes: int) -> Header:
+        """A copy with some fields changed."""
+        return self._replace(**changes)
 
 
-_set_hdr_len, _set_hdr_rid, _set_hdr_rto, _set_hdr_op = Header._setters
+_tuple_new = tuple.__new__
 
 
 class DocumentSequence(_Frozen):
@@ -742,12 +746,16 @@ _BODY_ENCODERS: Dict[type, Callable[[Any, CodecOptions[Any]], bytes]] = {
 }
 
 
+class _NotAMessage(TypeError):
+    pass
+
+
 def _body_encoder(message: Any) -> Callable[[Any, CodecOptions[Any]], bytes]:
     for cls in type(message).__mro__:
         enc = _BODY_ENCODERS.get(cls)
         if enc is not None:
             return enc
-    raise TypeError(f"not a wire protocol message: {type(message).__name__}")
+    raise _NotAMessage(f"not a wire protocol message: {type(message).__name__}")
 
 
 def encode(
@@ -763,21 +771,20 @@ def encode(
     ``ProtocolError(side="local")`` for a header field out of the int32 range.
     """
     opts = _DEFAULT_OPTS if codec_options is None else codec_options
-    cls = message.__class__
-    if cls is OpMsg or isinstance(message, OpMsg):
-        enc = None
-    else:
-        enc = _BODY_ENCODERS.get(cls) or _body_encoder(message)
     try:
-        if enc is None:
-            assert isinstance(message, OpMsg)
-            if message.sequences or message.flags & _CHECKSUM_PRESENT:
-                return _frame_msg(message, request_id, response_to, opts)
+        if (
+            message.__class__ is OpMsg
+            and not message.sequences
+            and not message.flags & _CHECKSUM_PRESENT
+        ):
             # The per-operation path: one pack, one concatenation.
-            body: Any = message.body  # a Mapping, or bytes written verbatim
+            body: Any = message.body
             doc = body if body.__class__ is bytes else _dict_to_bson(body, False, opts)
             flags = message.flags
             return _pack_msg_head(21 + len(doc), request_id, response_to, OP_MSG, flags, 0) + doc
+        if isinstance(message, OpMsg):
+            return _frame_msg(message, request_id, response_to, opts)
+        enc = _BODY_ENCODERS.get(message.__class__) or _body_encoder(message)
         data = enc(message, opts)
         return _pack_header(16 + len(data), request_id, response_to, message.op_code) + data
     except struct.error as exc:
@@ -787,7 +794,7 @@ def encode(
             side="local",
         ) from exc
     except (bson.errors.BSONError, TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, (InvalidDocument, ProtocolError)):
+        if isinstance(exc, (InvalidDocument, ProtocolError, _NotAMessage)):
             raise
         raise InvalidDocument(
             f"cannot encode a document of {type(message).__name__}: {exc}"
@@ -1107,7 +1114,7 @@ def unpack_header(
     length, request_id, response_to, op_code = _unpack_header(data, 0)
     if not 16 <= length <= max_message_size:
         _check_length(length, max_message_size)
-    return Header(length, request_id, response_to, op_code)
+    return _tuple_new(Header, (length, request_id, response_to, op_code))
 
 
 def decode_body(
@@ -1120,6 +1127,25 @@ def decode_body(
     if body.__class__ is not bytes and body.__class__ is not bytearray:
         body = bytes(body)
     n = len(body)
+    opts = _DEFAULT_OPTS if codec_options is None else codec_options
+    if header.op_code == OP_MSG and n >= 10:
+        # Fast path for the usual reply: one kind-0 section filling the body.
+        flags, kind, doc_length = _unpack_msg_first(body, 0)
+        if (
+            kind == 0
+            and doc_length == n - 5
+            and n == header.message_length - 16
+            and not flags & _MSG_SLOW_FLAGS
+        ):
+            try:
+                doc = _bson_to_dict(body[5:], opts)
+            except Exception:  # report it as the general path does (see _decode_doc)
+                doc = _decode_doc(body[5:], 5, -16, "the OP_MSG body", opts)
+            msg: OpMsg = _object_new(OpMsg)
+            _set_msg_body(msg, doc)
+            _set_msg_seqs(msg, ())
+            _set_msg_flags(msg, flags)
+            return msg
     expected = header.message_length - 16
     if n != expected:
         raise ProtocolError(
@@ -1129,7 +1155,6 @@ def decode_body(
     dec = _DECODERS.get(header.op_code)
     if dec is None:
         raise _unknown_opcode(header.op_code)
-    opts = _DEFAULT_OPTS if codec_options is None else codec_options
     return dec(body, 0, n, header, opts)
 
 
@@ -1143,6 +1168,28 @@ def decode(
     if frame.__class__ is not bytes and frame.__class__ is not bytearray:
         frame = bytes(frame)
     n = len(frame)
+    opts = _DEFAULT_OPTS if codec_options is None else codec_options
+    if 26 <= n <= max_message_size:
+        # Fast path for the usual reply: an OP_MSG whose one kind-0 section fills the frame.
+        length, request_id, response_to, op_code, flags, kind, doc_length = _unpack_msg_prefix(
+            frame, 0
+        )
+        if (
+            op_code == OP_MSG
+            and length == n
+            and kind == 0
+            and doc_length == n - 21
+            and not flags & _MSG_SLOW_FLAGS
+        ):
+            try:
+                doc = _bson_to_dict(frame[21:], opts)
+            except Exception:  # report it as the general path does (see _decode_doc)
+                doc = _decode_doc(frame[21:], 21, 0, "the OP_MSG body", opts)
+            msg: OpMsg = _object_new(OpMsg)
+            _set_msg_body(msg, doc)
+            _set_msg_seqs(msg, ())
+            _set_msg_flags(msg, flags)
+            return _tuple_new(Header, (length, request_id, response_to, op_code)), msg
     if n < 16:
         raise ProtocolError(f"truncated header: {n} of 16 bytes", offset=n)
     length, request_id, response_to, op_code = _unpack_header(frame, 0)
@@ -1159,8 +1206,7 @@ def decode(
     dec = _DECODERS.get(op_code)
     if dec is None:
         raise _unknown_opcode(op_code)
-    header = Header(length, request_id, response_to, op_code)
-    opts = _DEFAULT_OPTS if codec_options is None else codec_options
+    header = _tuple_new(Header, (length, request_id, response_to, op_code))
     return header, dec(frame, 16, length, header, opts)
 
 
@@ -1215,7 +1261,7 @@ def compress(
     try:
         data = _body_encoder(message)(message, opts)
     except (bson.errors.BSONError, TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, (InvalidDocument, ProtocolError)):
+        if isinstance(exc, (InvalidDocument, ProtocolError, _NotAMessage)):
             raise
         raise InvalidDocument(
             f"cannot encode a document of {type(message).__name__}: {exc}"
