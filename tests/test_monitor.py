@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import bson
 import pytest
 from bson import ObjectId
-from mockupdb import MockupDB
+from mockupdb import OP_MSG_FLAGS, MockupDB, OpMsg
 
 from wireclient.errors import AutoReconnect, ConfigurationError
 from wireclient.monitor import Monitor, choose_flavour
@@ -49,6 +49,10 @@ class Member:
         self.delay = 0.0  # seconds before answering hello (to fake a round-trip time)
         self.hello_count = 0
         self.extra: Dict[str, Any] = {}
+        self.log: List[Tuple[str, Dict[str, Any], int]] = []  # (command, doc, client port)
+        self.next_reply: Optional[Dict[str, Any]] = None  # one-shot reply to the next command
+        # Responders run most recent first: hello/isMaster before the catch-all.
+        self.server.autoresponds(self._answer_command)
         for name in ("hello", "ismaster"):
             self.server.autoresponds(name, self._answer_hello)
 
@@ -63,6 +67,45 @@ class Member:
         if self.delay:
             time.sleep(self.delay)
         return bool(request.replies(self.rs.hello_for(self)))
+
+    def _answer_command(self, request: Any) -> bool:
+        """A tiny data member: writes on the primary only, reads where the read preference
+        allows, ``whatsmyuri``, and ``ok`` for anything else. Every command is logged."""
+        if not self.up:
+            return bool(request.hangup())
+        doc = dict(request.doc)
+        name = str(request.command_name)
+        self.log.append((name, doc, request.client_port))
+        if self.next_reply is not None:
+            reply, self.next_reply = self.next_reply, None
+            return bool(request.replies(reply))
+        mode = (doc.get("$readPreference") or {}).get("mode", "primary")
+        primary = self.role == "primary"
+        if name in ("insert", "update", "delete", "findAndModify", "create", "drop"):
+            if isinstance(request, OpMsg) and request.flags & OP_MSG_FLAGS["moreToCome"]:
+                return True  # fire-and-forget: no reply
+            if not primary:
+                return bool(request.replies(ok=0, code=10107, errmsg="not primary"))
+            return bool(request.replies(n=len(doc.get("documents", doc.get("updates", [])))))
+        if name in ("find", "count", "aggregate", "distinct", "getMore"):
+            if not primary and mode == "primary":
+                return bool(request.replies(
+                    ok=0, code=13435, errmsg="not primary and secondaryOk=false"
+                ))
+            if name == "count":
+                return bool(request.replies(n=self.index))
+            batch = [{"_id": self.index, "member": self.index, "port": request.client_port}]
+            key = "nextBatch" if name == "getMore" else "firstBatch"
+            return bool(request.replies(cursor={"id": 0, "ns": "db.c", key: batch}))
+        if name == "whatsmyuri":
+            return bool(request.replies(you=f"127.0.0.1:{request.client_port}"))
+        return bool(request.replies(ok=1))
+
+    def commands(self, name: str) -> List[Dict[str, Any]]:
+        return [doc for command, doc, _ in self.log if command == name]
+
+    def ports(self, name: str) -> List[int]:
+        return [port for command, _, port in self.log if command == name]
 
     def stop(self) -> None:
         self.server.stop()
@@ -343,8 +386,11 @@ def test_member_of_another_set_is_refused(rs: MockReplicaSet) -> None:
     try:
         assert monitor.wait_for_check(5)
         view = topology.view
-        assert rs[2].address in view.members, view.describe()  # the primary re-adds it...
-        assert view.members[rs[2].address].server_type is ServerType.UNKNOWN  # ...unchecked
+        # Refused each time it is checked; the primary lists it, so it comes back as Unknown
+        # until its next check: it is never a usable member.
+        member = view.members.get(rs[2].address)
+        assert member is None or member.server_type is ServerType.UNKNOWN
+        assert view.primary == rs[0].address
         assert any("'elsewhere', not 'rs'" in e for e in view.errors)
     finally:
         monitor.close()

@@ -251,6 +251,14 @@ def test_errors_are_bounded() -> None:
     assert len(view.errors) == 10
 
 
+def test_repeated_refusal_is_recorded_once() -> None:
+    view = seeded(A, B).apply(sd(A, "primary", hosts=(A, B)))
+    for _ in range(3):
+        view = view.apply(sd(B, "secondary", set_name="other"))
+        view = view.apply(sd(A, "primary", hosts=(A, B)))  # the primary lists B again
+    assert len(view.errors) == 1
+
+
 def test_ghost_is_kept_but_teaches_nothing() -> None:
     view = seeded(A).apply(ServerDescription.from_reply(A, {"ok": 1, "isreplicaset": True}, 0.0))
     assert view.members[A].server_type is ServerType.OTHER and set(view.members) == {A}

@@ -268,6 +268,11 @@ class Monitor:
         self._wake.set()
         return done.wait(timeout) and not self._closed
 
+    def refresh(self) -> None:
+        """Run one round now, in the calling thread (discovery before ``start``)."""
+        if not self._closed:
+            self._round()
+
     def ensure_running(self) -> None:
         """Restart the monitor if this process is a fork of the one that started it."""
         if self._pid != os.getpid():

@@ -327,6 +327,8 @@ class _Update:
 
     def refuse(self, address: Address, message: str) -> None:
         self.members.pop(address, None)
+        if message in self.errors:  # refused again at every check: keep one, the newest
+            self.errors.remove(message)
         self.errors.append(message)
 
     def apply(self, sd: ServerDescription) -> TopologyView:

@@ -1,0 +1,501 @@
+"""ReplicaSetConnection against replica sets of mockupdb servers (see test_monitor.MockReplicaSet).
+
+Discovery, refusals, read preferences (modes, tags, latency window, per connection / database /
+collection / find), requests across members, failover, the monitor's lifetime, gevent, fork.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import weakref
+from typing import Any, Iterator, List
+
+import pytest
+from test_monitor import Member, MockReplicaSet, monitor_threads
+
+from wireclient import errors
+from wireclient.read_preferences import ReadPreference
+from wireclient.replica_set import ReplicaSetConnection
+from wireclient.topology import ServerType
+
+SECONDARY = ReadPreference.SECONDARY
+
+
+@pytest.fixture()
+def rs() -> Iterator[MockReplicaSet]:
+    replica_set = MockReplicaSet(3)
+    try:
+        yield replica_set
+    finally:
+        replica_set.close()
+
+
+@pytest.fixture(autouse=True)
+def no_monitor_left() -> Iterator[None]:
+    yield
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while monitor_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert monitor_threads() == [], "a monitor thread is still running"
+
+
+def connect(rs: MockReplicaSet, seeds: Any = None, **kw: Any) -> ReplicaSetConnection:
+    kw.setdefault("replicaSet", "rs")
+    kw.setdefault("connectTimeoutMS", 2000)
+    kw.setdefault("serverSelectionTimeoutMS", 5000)
+    return ReplicaSetConnection(seeds or rs[1].host, **kw)
+
+
+def member_of(rs: MockReplicaSet, doc: Any) -> Member:
+    return rs[doc["member"]]
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+
+def test_discovers_set_from_one_secondary_seed(rs: MockReplicaSet) -> None:
+    rs[2].role = "arbiter"
+    with connect(rs) as c:
+        assert c.primary == rs[0].address
+        assert c.secondaries == [rs[1].address]
+        assert c.arbiters == [rs[2].address]
+        assert c.address == rs[0].address and c.host == "127.0.0.1"
+        assert c.view.set_name == "rs"
+        assert c.pools() == {}  # pools open on first use
+        c.db.things.insert({"x": 1})
+        assert list(c.pools()) == [rs[0].address]
+        assert c.monitor.is_alive()
+        assert "rs" in repr(c)
+
+
+def test_uri_with_replica_set_option(rs: MockReplicaSet) -> None:
+    with ReplicaSetConnection(rs.uri, connectTimeoutMS=2000) as c:
+        assert c.replica_set_name == "rs"
+        assert c.primary == rs[0].address
+
+
+def test_set_name_learned_when_not_given(rs: MockReplicaSet) -> None:
+    with ReplicaSetConnection(rs[2].host, connectTimeoutMS=2000) as c:
+        assert c.view.set_name == "rs" and c.primary == rs[0].address
+
+
+def test_wrong_set_name_is_refused(rs: MockReplicaSet) -> None:
+    with pytest.raises(errors.ConfigurationError, match="member of replica set 'rs', not 'other'"):
+        connect(rs, replicaSet="other")
+
+
+def test_standalone_seed_is_refused(rs: MockReplicaSet) -> None:
+    rs[1].set_name = ""
+    with pytest.raises(errors.ConfigurationError, match="standalone"):
+        connect(rs)
+
+
+def test_member_of_another_set_among_seeds_is_skipped(rs: MockReplicaSet) -> None:
+    rs[2].set_name = "elsewhere"
+    with connect(rs, seeds=f"{rs[2].host},{rs[1].host}") as c:
+        assert c.primary == rs[0].address
+        member = c.view.members.get(rs[2].address)
+        assert member is None or member.server_type is ServerType.UNKNOWN
+        assert any("'elsewhere'" in e for e in c.view.errors)
+
+
+def test_unreachable_seeds(rs: MockReplicaSet) -> None:
+    from servers import free_port
+
+    with pytest.raises(errors.AutoReconnect, match="could not reach any seed"):
+        ReplicaSetConnection(f"127.0.0.1:{free_port()}", replicaSet="rs", connectTimeoutMS=500)
+    assert monitor_threads() == []
+
+
+def test_members_added_and_removed_follow_the_primary(rs: MockReplicaSet) -> None:
+    extra = MockReplicaSet(1)  # a fourth server, joined to rs below
+    try:
+        newcomer = extra[0]
+        newcomer.rs = rs
+        rs.members.append(newcomer)
+        with connect(rs, heartbeatFrequencyMS=100) as c:
+            assert newcomer.address in c.view.members
+            c.db.c.find_one(read_preference=ReadPreference.NEAREST)
+            rs.members.remove(newcomer)  # the primary no longer lists it
+            deadline = time.monotonic() + 5
+            while newcomer.address in c.view.members and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert newcomer.address not in c.view.members
+            assert newcomer.address not in c.pools()
+    finally:
+        extra.close()
+
+
+# -- reads and writes --------------------------------------------------------------------
+
+
+def test_writes_and_commands_go_to_the_primary(rs: MockReplicaSet) -> None:
+    with connect(rs, read_preference=SECONDARY) as c:
+        c.db.things.insert({"x": 1})
+        c.db.things.update({"x": 1}, {"$set": {"y": 2}})
+        c.db.command("ping")
+        assert len(rs[0].commands("insert")) == 1 and len(rs[0].commands("update")) == 1
+        assert rs[0].commands("ping")
+        assert not rs[1].commands("insert") and not rs[1].commands("ping")
+        assert "$readPreference" not in rs[0].commands("insert")[0]
+
+
+def test_primary_reads_carry_no_read_preference(rs: MockReplicaSet) -> None:
+    with connect(rs) as c:
+        doc = c.db.c.find_one()
+        assert doc is not None and member_of(rs, doc) is rs[0]
+        assert "$readPreference" not in rs[0].commands("find")[0]
+
+
+def test_secondary_reads_carry_read_preference(rs: MockReplicaSet) -> None:
+    with connect(rs, read_preference=SECONDARY, auto_start_request=False,
+                 localThresholdMS=1000) as c:  # a wide window: robust on a loaded machine
+        seen = set()
+        for _ in range(30):
+            doc = c.db.c.find_one()
+            assert doc is not None
+            seen.add(doc["member"])
+        assert seen == {1, 2}  # spread over the latency window outside a request
+        sent = rs[1].commands("find") + rs[2].commands("find")
+        assert all(d["$readPreference"] == {"mode": "secondary"} for d in sent)
+        assert c.db.c.count() in (1, 2)
+        assert rs[1].commands("count") or rs[2].commands("count")
+
+
+def test_read_preference_per_database_collection_and_find(rs: MockReplicaSet) -> None:
+    with connect(rs, auto_start_request=False) as c:
+        assert c.read_preference == ReadPreference.PRIMARY
+        assert c.db.c.find_one()["member"] == 0  # type: ignore[index]
+        assert c.db.c.find_one(read_preference=SECONDARY)["member"] in (1, 2)  # type: ignore[index]
+        db = c.db
+        db.read_preference = SECONDARY
+        assert db.c.find_one()["member"] in (1, 2)  # type: ignore[index]
+        coll = c.other.c
+        coll.read_preference = ReadPreference.NEAREST.with_tag_sets([{"dc": "sf"}])
+        rs[2].tags = {"dc": "sf"}
+        c.monitor.wait_for_check(5)
+        assert coll.find_one()["member"] == 2  # type: ignore[index]
+        assert rs[2].commands("find")[-1]["$readPreference"] == {
+            "mode": "nearest", "tags": [{"dc": "sf"}]
+        }
+        assert c.db.c.find_one(read_preference="secondaryPreferred")["member"] in (1, 2)  # type: ignore[index]
+
+
+def test_tag_sets_first_match_wins(rs: MockReplicaSet) -> None:
+    rs[1].tags = {"dc": "ny"}
+    rs[2].tags = {"dc": "sf"}
+    pref = SECONDARY.with_tag_sets([{"dc": "tokyo"}, {"dc": "sf"}, {}])
+    with connect(rs, read_preference=pref, auto_start_request=False) as c:
+        assert {c.db.c.find_one()["member"] for _ in range(10)} == {2}  # type: ignore[index]
+
+
+def test_tag_sets_given_as_options(rs: MockReplicaSet) -> None:
+    rs[1].tags = {"dc": "ny"}
+    with connect(rs, read_preference="secondary", tag_sets=[{"dc": "ny"}]) as c:
+        assert c.read_preference == SECONDARY.with_tag_sets([{"dc": "ny"}])
+        assert c.db.c.find_one()["member"] == 1  # type: ignore[index]
+
+
+def test_latency_window(rs: MockReplicaSet) -> None:
+    rs[2].delay = 0.08  # 80 ms round trips: outside a 15 ms window
+    with connect(rs, read_preference=SECONDARY, auto_start_request=False) as c:
+        assert {c.db.c.find_one()["member"] for _ in range(10)} == {1}  # type: ignore[index]
+    with connect(rs, read_preference=SECONDARY, auto_start_request=False,
+                 localThresholdMS=500) as c:
+        assert {c.db.c.find_one()["member"] for _ in range(40)} == {1, 2}  # type: ignore[index]
+
+
+def test_hidden_members_and_arbiters_are_never_read_from(rs: MockReplicaSet) -> None:
+    rs[1].role = "hidden"
+    rs[2].role = "arbiter"
+    with connect(rs, seeds=f"{rs[1].host},{rs[0].host}",
+                 read_preference=ReadPreference.NEAREST, auto_start_request=False,
+                 localThresholdMS=10_000) as c:
+        assert rs[1].address not in c.view.members  # not listed by the primary
+        assert {c.db.c.find_one()["member"] for _ in range(10)} == {0}  # type: ignore[index]
+        assert not rs[2].commands("find")
+
+
+def test_secondary_preferred_without_secondaries_reads_the_primary(rs: MockReplicaSet) -> None:
+    rs[1].up = rs[2].up = False
+    with connect(rs, seeds=rs[0].host, read_preference=ReadPreference.SECONDARY_PREFERRED) as c:
+        assert c.db.c.find_one()["member"] == 0  # type: ignore[index]
+        assert rs[0].commands("find")[0]["$readPreference"] == {"mode": "secondaryPreferred"}
+
+
+def test_secondary_without_secondaries_times_out(rs: MockReplicaSet) -> None:
+    rs[1].up = rs[2].up = False
+    with connect(rs, seeds=rs[0].host, read_preference=SECONDARY,
+                 serverSelectionTimeoutMS=300) as c:
+        started = time.monotonic()
+        with pytest.raises(errors.ServerSelectionTimeout, match="ReadPreference.SECONDARY"):
+            c.db.c.find_one()
+        assert 0.25 < time.monotonic() - started < 3
+        c.db.c.insert({"x": 1})  # the primary still takes writes
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+def test_request_pins_reads_to_one_member(rs: MockReplicaSet) -> None:
+    with connect(rs, read_preference=SECONDARY, auto_start_request=False) as c:
+        with c.start_request():
+            members = {c.db.c.find_one()["member"] for _ in range(20)}  # type: ignore[index]
+            assert len(members) == 1
+            pinned = rs[members.pop()]
+            assert c.pinned_member() == pinned.address
+            assert len(set(pinned.ports("find"))) == 1  # and to one socket on it
+        assert not c.in_request() and c.pinned_member() is None
+
+
+def test_request_repins_when_preference_changes(rs: MockReplicaSet) -> None:
+    rs[1].tags = {"dc": "ny"}
+    rs[2].tags = {"dc": "sf"}
+    with connect(rs, auto_start_request=False) as c:
+        c.start_request()
+        ny = SECONDARY.with_tag_sets([{"dc": "ny"}])
+        sf = SECONDARY.with_tag_sets([{"dc": "sf"}])
+        assert c.db.c.find_one(read_preference=ny)["member"] == 1  # type: ignore[index]
+        assert c.pinned_member() == rs[1].address
+        assert c.db.c.find_one(read_preference=sf)["member"] == 2  # type: ignore[index]
+        assert c.pinned_member() == rs[2].address
+        assert c.db.c.find_one()["member"] == 0  # type: ignore[index]  # PRIMARY: the primary
+        c.end_request()
+
+
+def test_primary_reads_in_request_use_the_primary_request_socket(rs: MockReplicaSet) -> None:
+    with connect(rs, auto_start_request=False) as c:
+        with c.start_request():
+            c.db.c.insert({"x": 1}, safe=False)
+            c.db.c.find_one()
+            c.db.c.insert({"x": 2})
+            c.db.c.find_one()
+            you = c.admin.command("whatsmyuri")["you"]
+        ports = set(rs[0].ports("insert") + rs[0].ports("find") + rs[0].ports("whatsmyuri"))
+        assert len(ports) == 1 and you.endswith(f":{ports.pop()}")
+
+
+def test_requests_are_per_thread(rs: MockReplicaSet) -> None:
+    with connect(rs, auto_start_request=False) as c:
+        c.start_request()
+        inside: List[bool] = []
+        t = threading.Thread(target=lambda: inside.append(c.in_request()))
+        t.start()
+        t.join()
+        assert inside == [False] and c.in_request()
+        c.start_request()  # nesting
+        c.end_request()
+        assert c.in_request()
+        c.end_request()
+        c.end_request()  # extra: harmless
+        assert not c.in_request()
+
+
+def test_auto_start_request_covers_every_member(rs: MockReplicaSet) -> None:
+    with connect(rs) as c:
+        assert not c.in_request()
+        c.db.c.find_one(read_preference=SECONDARY)
+        assert c.in_request()
+        pinned = c.pinned_member()
+        assert pinned is not None and c.pools()[pinned].in_request()
+        c.db.c.insert({"x": 1})
+        assert c.pools()[rs[0].address].in_request()
+        c.end_request()
+        assert not any(p.in_request() for p in c.pools().values())
+
+
+def test_dead_thread_in_request_releases_its_sockets(rs: MockReplicaSet) -> None:
+    with connect(rs) as c:
+        def work() -> None:
+            c.db.c.insert({"x": 1})
+            c.db.c.find_one(read_preference=SECONDARY)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        del t
+        gc.collect()
+        assert all(p.request_count() == 0 for p in c.pools().values())
+        assert c._requests == {}
+
+
+def test_pin_survives_latency_changes_but_not_a_change_of_primary(rs: MockReplicaSet) -> None:
+    with connect(rs, read_preference=SECONDARY, heartbeatFrequencyMS=60_000) as c:
+        c.start_request()
+        first = c.db.c.find_one()["member"]  # type: ignore[index]
+        other = 2 if first == 1 else 1
+        rs[first].delay = 0.1  # the pinned member drifts out of the latency window
+        for _ in range(3):
+            assert c.monitor.wait_for_check(5)
+        assert c.view.members[rs[first].address].round_trip_time > 0.03  # type: ignore[operator]
+        assert c.db.c.find_one()["member"] == first  # type: ignore[index]  # still pinned
+        rs.elect(other)  # new primary: secondaries are now 0 (fast) and first (slow)
+        assert c.monitor.wait_for_check(5)
+        assert c.primary == rs[other].address
+        assert c.db.c.find_one()["member"] == 0  # type: ignore[index]  # unpinned, re-chosen
+        assert c.pinned_member() == rs[0].address
+        c.end_request()
+
+
+# -- failover ----------------------------------------------------------------------------
+
+
+def test_dead_primary_one_auto_reconnect_then_new_primary(rs: MockReplicaSet) -> None:
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.start_request()
+        c.db.c.insert({"x": 1})
+        rs[0].up = False  # hangs up on everything
+        rs.elect(1)
+        with pytest.raises(errors.AutoReconnect):
+            c.db.c.insert({"x": 2})
+        failed_at = time.monotonic()
+        c.db.c.insert({"x": 3})  # waits for the monitor to find member 1
+        took = time.monotonic() - failed_at
+        assert c.primary == rs[1].address
+        assert len(rs[1].commands("insert")) == 1
+        assert c.in_request()  # the request survived the failover
+        assert took < 2.0
+        c.end_request()
+
+
+def test_not_primary_reply_raises_once_and_refreshes(rs: MockReplicaSet) -> None:
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.db.c.insert({"x": 1})
+        rs.elect(2)  # the client still believes member 0 is primary
+        with pytest.raises(errors.NotPrimaryError) as info:
+            c.db.c.insert({"x": 2})
+        assert isinstance(info.value, errors.AutoReconnect)
+        c.db.c.insert({"x": 3})
+        assert c.primary == rs[2].address
+        assert len(rs[2].commands("insert")) == 1
+
+
+def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        rs[0].next_reply = {"ok": 0, "code": 189, "errmsg": "PrimarySteppedDown"}
+        with pytest.raises(errors.NotPrimaryError):
+            c.db.command("ping")
+        assert c.view.members[rs[0].address].server_type in (
+            ServerType.UNKNOWN, ServerType.PRIMARY
+        )
+        c.db.command("ping")  # the monitor confirms member 0 is still primary
+
+
+def test_no_primary_waits_then_times_out(rs: MockReplicaSet) -> None:
+    rs.elect(None)
+    with connect(rs, serverSelectionTimeoutMS=400) as c:
+        with pytest.raises(errors.ServerSelectionTimeout, match="no primary"):
+            c.db.c.insert({"x": 1})
+        assert c.db.c.find_one(read_preference=ReadPreference.PRIMARY_PREFERRED) is not None
+
+
+def test_write_waits_for_an_election(rs: MockReplicaSet) -> None:
+    rs.elect(None)
+    with connect(rs, serverSelectionTimeoutMS=5000) as c:
+        timer = threading.Timer(0.5, rs.elect, args=(1,))
+        timer.start()
+        started = time.monotonic()
+        c.db.c.insert({"x": 1})
+        assert 0.4 < time.monotonic() - started < 3
+        assert len(rs[1].commands("insert")) == 1
+        timer.join()
+
+
+# -- lifetime ----------------------------------------------------------------------------
+
+
+def test_close_stops_the_monitor_and_a_later_operation_restarts_it(rs: MockReplicaSet) -> None:
+    c = connect(rs)
+    c.db.c.insert({"x": 1})
+    monitor = c.monitor
+    c.close()
+    assert not monitor.is_alive() and monitor_threads() == []
+    c.db.c.insert({"x": 2})  # the view is still known; no monitor needed for this
+    rs.elect(1)
+    rs[0].up = False
+    with pytest.raises(errors.AutoReconnect):
+        c.db.c.insert({"x": 3})
+    c.db.c.insert({"x": 4})  # needed the monitor: a new one was started
+    assert c.monitor is not monitor and c.monitor.is_alive()
+    c.close()
+    assert monitor_threads() == []
+
+
+def test_dropped_connection_is_collected_and_its_monitor_exits(rs: MockReplicaSet) -> None:
+    c = connect(rs)
+    c.db.c.insert({"x": 1})
+    c.db.c.find_one(read_preference=SECONDARY)
+    monitor = c.monitor
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+    deadline = time.monotonic() + 3
+    while monitor.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not monitor.is_alive()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_monitor_and_sockets(rs: MockReplicaSet) -> None:
+    with connect(rs) as c:
+        c.db.c.insert({"x": 1})
+        parent_ports = set(rs[0].ports("insert"))
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                c.db.c.insert({"x": 2})
+                ok = c.monitor.is_alive() and c.monitor.wait_for_check(5)
+                os.write(write_end, f"{ok} {len(monitor_threads())}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        report = os.read(read_end, 100).decode()
+        os.close(read_end)
+        assert os.WEXITSTATUS(status) == 0 and report == "True 1"
+        child_ports = set(rs[0].ports("insert")) - parent_ports
+        assert child_ports and not child_ports & parent_ports  # the child used its own socket
+
+
+GEVENT_CHILD = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent, threading
+    from wireclient.replica_set import ReplicaSetConnection
+    from wireclient.read_preferences import ReadPreference
+    c = ReplicaSetConnection({seed!r}, replicaSet="rs", use_greenlets=True,
+                             read_preference=ReadPreference.SECONDARY)
+    assert c.monitor.flavour == "gevent", c.monitor.flavour
+    def work(i):
+        c.db.c.insert({{"i": i}})
+        return c.db.c.find_one()["member"], c.in_request()
+    jobs = [gevent.spawn(work, i) for i in range(10)]
+    gevent.joinall(jobs, raise_error=True)
+    results = [j.value for j in jobs]
+    assert all(member in (1, 2) and in_request for member, in_request in results), results
+    c.close()
+    assert not c.monitor.is_alive()
+    print("OK", len(results))
+    """
+)
+
+
+def test_gevent_greenlets_and_greenlet_monitor(rs: MockReplicaSet) -> None:
+    pytest.importorskip("gevent")
+    code = GEVENT_CHILD.format(seed=rs[1].host)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["OK", "10"]

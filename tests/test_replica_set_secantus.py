@@ -1,0 +1,179 @@
+"""ReplicaSetConnection against a real server: SecantusDB, a one-member replica set 'secantus'.
+
+Failover is exercised three ways: ``replSetStepDown`` (writes fail with NotWritablePrimary
+until the node is primary again), a ``closeConnection`` failpoint (the primary's socket dies
+mid-operation), and a real restart of the server process. Each test measures the time from
+the first error to the first successful write and prints it (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import time
+from typing import Any, Iterator
+
+import pytest
+from servers import SecantusServer
+
+from wireclient import errors
+from wireclient.read_preferences import ReadPreference
+from wireclient.replica_set import ReplicaSetConnection
+from wireclient.topology import ServerType
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+
+
+def connect(server: SecantusServer, **kw: Any) -> ReplicaSetConnection:
+    kw.setdefault("replicaSet", "secantus")
+    kw.setdefault("serverSelectionTimeoutMS", 15_000)
+    return ReplicaSetConnection(server.uri, **kw)
+
+
+@pytest.fixture()
+def rsc(server: SecantusServer) -> Iterator[ReplicaSetConnection]:
+    c = connect(server)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def failpoint(c: ReplicaSetConnection, mode: Any, **data: Any) -> None:
+    c.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+
+
+def write_until_it_works(c: ReplicaSetConnection, coll: str = "failover") -> float:
+    """Seconds from now to the first acknowledged write (the next write waits for a primary)."""
+    started = time.monotonic()
+    c.test[coll].insert({"after": True})
+    return time.monotonic() - started
+
+
+def test_discovers_the_one_member_set(rsc: ReplicaSetConnection, server: SecantusServer) -> None:
+    view = rsc.view
+    assert view.set_name == "secantus"
+    assert rsc.primary == (server.host, server.port)
+    assert list(view.members) == [rsc.primary]
+    assert view.members[rsc.primary].max_wire_version >= 6
+    assert rsc.monitor.is_alive()
+
+
+def test_wrong_set_name(server: SecantusServer) -> None:
+    with pytest.raises(errors.ConfigurationError, match="'secantus', not 'repl0'"):
+        connect(server, replicaSet="repl0")
+
+
+def test_crud_and_read_preferences(rsc: ReplicaSetConnection) -> None:
+    coll = rsc.test.rs_crud
+    coll.drop()
+    coll.insert([{"_id": i} for i in range(5)])
+    assert coll.count() == 5
+    for pref in (
+        ReadPreference.PRIMARY,
+        ReadPreference.PRIMARY_PREFERRED,
+        ReadPreference.SECONDARY_PREFERRED,
+        ReadPreference.NEAREST,
+    ):
+        assert len(list(coll.find(read_preference=pref))) == 5, pref
+    assert coll.find(read_preference=ReadPreference.NEAREST).count() == 5
+
+
+def test_secondary_read_with_no_secondary_times_out(server: SecantusServer) -> None:
+    with connect(server, read_preference=ReadPreference.SECONDARY,
+                 serverSelectionTimeoutMS=300) as c:
+        with pytest.raises(errors.ServerSelectionTimeout, match="secantus"):
+            c.test.rs_crud.find_one()
+        c.test.rs_crud.insert({"x": 1})  # writes still go to the primary
+
+
+def test_step_down_then_primary_again(fresh_server: SecantusServer) -> None:
+    with connect(fresh_server) as c:
+        c.start_request()
+        c.test.failover.insert({"before": True})
+        socket_before = c.admin.command("whatsmyuri")["you"]
+        c.admin.command({"replSetStepDown": 2, "force": True})
+        with pytest.raises(errors.NotPrimaryError) as info:
+            c.test.failover.insert({"during": True})
+        assert isinstance(info.value, errors.AutoReconnect)
+        failed_at = time.monotonic()
+        # during the window the node is a secondary: secondary reads work
+        doc = c.test.failover.find_one(read_preference=ReadPreference.SECONDARY)
+        assert doc is not None and doc["before"]
+        assert c.view.members[c.view.seeds[0]].server_type is ServerType.SECONDARY
+        write_until_it_works(c)
+        took = time.monotonic() - failed_at
+        print(f"\nreplSetStepDown(2): first error -> first successful write {took:.3f}s")
+        assert 1.5 < took < 4.0
+        assert c.in_request()
+        assert c.admin.command("whatsmyuri")["you"] == socket_before  # same request socket
+        assert c.test.failover.count() == 2
+        c.end_request()
+
+
+def test_close_connection_failpoint(fresh_server: SecantusServer) -> None:
+    with connect(fresh_server) as c:
+        c.start_request()
+        c.test.failover.insert({"before": True})
+        socket_before = c.admin.command("whatsmyuri")["you"]
+        failpoint(c, {"times": 1}, failCommands=["insert"], closeConnection=True)
+        with pytest.raises(errors.AutoReconnect):
+            c.test.failover.insert({"during": True})
+        failed_at = time.monotonic()
+        write_until_it_works(c)
+        took = time.monotonic() - failed_at
+        print(f"\ncloseConnection failpoint: first error -> first successful write {took:.3f}s")
+        assert took < 2.0
+        assert c.in_request()
+        assert c.admin.command("whatsmyuri")["you"] != socket_before  # a new request socket
+        c.end_request()
+
+
+def test_not_writable_primary_error_code(fresh_server: SecantusServer) -> None:
+    with connect(fresh_server) as c:
+        failpoint(c, {"times": 1}, failCommands=["insert"], errorCode=10107)
+        with pytest.raises(errors.NotPrimaryError):
+            c.test.failover.insert({"x": 1})
+        failed_at = time.monotonic()
+        write_until_it_works(c)
+        took = time.monotonic() - failed_at
+        print(f"\nerrorCode 10107 failpoint: first error -> first successful write {took:.3f}s")
+        assert took < 2.0
+
+
+def test_server_restart(fresh_server: SecantusServer) -> None:
+    with connect(fresh_server, connectTimeoutMS=1000) as c:
+        c.start_request()
+        c.test.failover.insert({"before": True})
+        fresh_server.stop()
+        with pytest.raises(errors.AutoReconnect):
+            c.test.failover.insert({"during": True})
+        failed_at = time.monotonic()
+        fresh_server.start()
+        write_until_it_works(c)
+        took = time.monotonic() - failed_at
+        print(f"\nserver restart: first error -> first successful write {took:.3f}s")
+        assert took < 10.0
+        assert c.in_request()
+        c.end_request()
+
+
+def test_close_stops_the_monitor(server: SecantusServer) -> None:
+    c = connect(server)
+    c.test.rs_crud.find_one()
+    monitor = c.monitor
+    assert monitor.is_alive()
+    c.close()
+    assert not monitor.is_alive()
+
+
+def test_docs_example_runs(server: SecantusServer) -> None:
+    result = doctest.testfile(
+        os.path.join(DOCS, "replica_sets.md"),
+        module_relative=False,
+        globs={"uri": server.uri},
+        optionflags=doctest.ELLIPSIS,
+        verbose=False,
+    )
+    assert result.attempted > 0
+    assert result.failed == 0
