@@ -221,18 +221,15 @@ _unpack_msg_first = struct.Struct("<IBi").unpack_from  # flagBits, kind, documen
 _unpack_uint = struct.Struct("<I").unpack_from
 _pack_uint = struct.Struct("<I").pack
 _unpack_int = struct.Struct("<i").unpack_from
-_pack_int = struct.Struct("<i").pack
 _pack_kind1_size = struct.Struct("<Bi").pack  # kind byte 1, section size
-_unpack_int64 = struct.Struct("<q").unpack_from
 _iter_int64 = struct.Struct("<q").iter_unpack
 _pack_int64 = struct.Struct("<q").pack
 _pack_ii = struct.Struct("<ii").pack
 _unpack_ii = struct.Struct("<ii").unpack_from
 _pack_iq = struct.Struct("<iq").pack
 _unpack_iq = struct.Struct("<iq").unpack_from
-_pack_reply_head = struct.Struct(
-    "<Iqii"
-).pack  # responseFlags, cursorID, startingFrom, numberReturned
+# OP_REPLY responseFlags, cursorID, startingFrom, numberReturned
+_pack_reply_head = struct.Struct("<Iqii").pack
 _unpack_reply_head = struct.Struct("<Iqii").unpack_from
 _pack_compressed_head = struct.Struct("<iiB").pack
 _unpack_compressed_head = struct.Struct("<iiB").unpack_from
@@ -326,7 +323,7 @@ class _Frozen:
 def _int_field(name: str, value: Any, lo: int, hi: int) -> int:
     if value.__class__ is not int:
         try:
-            value = _index(value)
+            value = int(_index(value))  # int(): Python 3.9 index() keeps IntFlag
         except TypeError:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
     if not lo <= value <= hi:
@@ -423,7 +420,7 @@ class OpMsg(_Frozen):
         if sequences.__class__ is not tuple or sequences:
             sequences = tuple(sequences)
             for seq in sequences:
-                if seq.__class__ is not DocumentSequence:
+                if not isinstance(seq, DocumentSequence):
                     raise TypeError(f"sequences must hold DocumentSequence, not {seq!r}")
         if flags.__class__ is not int or flags:
             flags = _int_field("flags", flags, 0, _UINT32_MAX)
@@ -1427,7 +1424,9 @@ class MessageReader:
 
     def _failed(self) -> ProtocolError:
         assert self._error is not None
-        return ProtocolError(f"the stream broke the protocol earlier: {self._error}")
+        error = ProtocolError(f"the stream broke the protocol earlier: {self._error}")
+        error.offset = self._error.offset
+        return error
 
     def _read_header(self) -> Header:
         try:
