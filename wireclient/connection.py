@@ -105,6 +105,7 @@ class Connection:
         self._ssl_context = self._make_ssl_context(options)
         self._credentials = self._make_credentials(userinfo, options, database)
         self._kill_queue: List[Tuple[Pool, str, str, int]] = []
+        self._databases: Dict[str, Database] = {}
         self._pools = self._make_pools()
         if _connect:
             self._check_connectable()
@@ -221,12 +222,15 @@ class Connection:
         return self._pool
 
     def __getitem__(self, name: str) -> Database:
-        return Database(self, name)
+        db = self._databases.get(name)
+        if db is None:
+            db = self._databases[name] = Database(self, name)
+        return db
 
     def __getattr__(self, name: str) -> Database:
         if name.startswith("_"):
             raise AttributeError(name)
-        return Database(self, name)
+        return self[name]
 
     def get_default_database(self) -> Database:
         if not self._default_database:

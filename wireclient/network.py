@@ -183,21 +183,22 @@ class SocketInfo:
 
     def receive_message(self) -> Tuple[protocol.Header, Any]:
         """Read exactly one frame and decode it. Does not close the socket on error."""
-        max_size = self.max_message_size
+        buf = self._buf
         view = self._view
         recv_into = self.sock.recv_into
         have = len(self._leftover)
         if have:
             view[:have] = self._leftover
             self._leftover = b""
+        else:
+            have = recv_into(view)  # usually the whole reply in one call
         while have < 16:
-            n = recv_into(view[have:])
-            if not n:
+            if have == 0 or not (n := recv_into(view[have:])):
                 raise AutoReconnect(f"{_fmt(self.address)}: connection closed by server")
             have += n
-        header = protocol.unpack_header(view[:16], max_size)
+        header = protocol.unpack_header(buf, self.max_message_size)
         length = header.message_length
-        if length <= len(self._buf):
+        if length <= len(buf):
             while have < length:
                 n = recv_into(view[have:length])
                 if not n:
@@ -205,7 +206,7 @@ class SocketInfo:
                 have += n
             if have > length:
                 self._leftover = bytes(view[length:have])
-            return header, protocol.decode_body(header, view[16:length])
+            return header, protocol.decode_body(header, buf[16:length])
         big = bytearray(length)
         big_view = memoryview(big)
         big_view[:have] = view[:have]

@@ -45,6 +45,7 @@ Address = Tuple[str, int]
 Connector = Callable[[], SocketInfo]
 
 _all_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+_monotonic = time.monotonic
 
 
 def _reset_pools_after_fork() -> None:
@@ -126,11 +127,9 @@ class Pool:
         sock = req.sock
         if sock is not None:
             if not sock.closed and sock.generation == self.generation:
-                if time.monotonic() - sock.last_checkin < self.check_interval:
-                    sock.last_checkin = time.monotonic()
-                    return sock
-                if not sock.is_dead():
-                    sock.last_checkin = time.monotonic()
+                now = _monotonic()
+                if now - sock.last_checkin < self.check_interval or not sock.is_dead():
+                    sock.last_checkin = now
                     return sock
             req.sock = None
             self._discard(sock)
