@@ -38,6 +38,16 @@ class Recorder:
         self.keys.append(key)
 
 
+def settle(condition: Any, timeout: float = 10.0) -> bool:
+    """Let the gevent hub run (links, deferred callbacks) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.001)
+    return True
+
+
 def run_raw(fn: Any, *args: Any) -> Any:
     """Run ``fn`` to completion in a new raw greenlet; returns (result, greenlet)."""
     g = greenlet.greenlet(fn)
@@ -370,7 +380,7 @@ def test_gevent_link_fires_while_the_greenlet_object_is_still_held() -> None:
 
     jobs = [gevent.spawn(body) for _ in range(50)]
     gevent.joinall(jobs)
-    gevent.sleep(0)  # links run in the hub's next callback round
+    assert settle(lambda: len(rec.keys) == 50)  # links run in the hub's next callback round
     assert sorted(map(id, rec.keys)) == sorted(map(id, keys)) and len(set(map(id, keys))) == 50
     assert ident.tracked_count() == 0  # every entry gone although `jobs` still holds them
     del jobs
@@ -390,7 +400,7 @@ def test_gevent_killed_greenlet_is_noticed() -> None:
     gevent.sleep(0)
     assert ident.watched_count() == 1
     g.kill()
-    gevent.sleep(0)
+    assert settle(lambda: len(rec.keys) == 1)
     assert len(rec.keys) == 1 and ident.tracked_count() == 0
 
 
@@ -403,7 +413,7 @@ def test_gevent_greenlet_is_not_kept_alive() -> None:
 
     g = gevent.spawn(body)
     g.join()
-    gevent.sleep(0)
+    assert settle(lambda: len(rec.keys) == 1)
     ref = weakref.ref(g)
     del g
     gc.collect()
@@ -427,7 +437,67 @@ def test_thousand_short_lived_gevent_greenlets_leave_no_bookkeeping() -> None:
     for i in range(1000):
         pool.spawn(body, i)
     pool.join()
-    gevent.sleep(0)
+    assert settle(lambda: len(rec.keys) == 500)
     gc.collect()
     assert len(rec.keys) == 500 and len(set(map(id, rec.keys))) == 500
     assert ident.tracked_count() == 0 and ident.watched_count() == 0
+
+
+def test_gevent_death_callback_may_block_on_a_contended_lock() -> None:
+    """A pool's callback takes the pool's lock. gevent runs links in the hub, where blocking
+    raises BlockingSwitchOutError; the identity must run the callback where it may wait."""
+    import gevent.lock
+
+    ident = GreenletIdentity()
+    lock = gevent.lock.Semaphore()
+    released: List[Hashable] = []
+    errors: List[BaseException] = []
+
+    def pool_callback(key: Hashable) -> None:
+        try:
+            with lock:
+                released.append(key)
+        except BaseException as exc:  # BlockingSwitchOutError would land here
+            errors.append(exc)
+            raise
+
+    def in_request() -> None:
+        ident.watch(pool_callback)
+
+    def holder() -> None:
+        with lock:
+            gevent.sleep(0.05)  # holds the lock while the others die
+
+    h = gevent.spawn(holder)
+    gevent.sleep(0)
+    jobs = [gevent.spawn(in_request) for _ in range(20)]
+    gevent.joinall(jobs)
+    assert settle(lambda: len(released) == 20 or bool(errors))
+    assert errors == []
+    h.join()
+    assert len(set(map(id, released))) == 20 and ident.tracked_count() == 0
+
+
+def test_gevent_death_noticed_by_weakref_in_the_hub_is_deferred_too() -> None:
+    """A greenlet the hub runs, whose death is noticed by the weakref (no link: a raw
+    greenlet spawned with gevent.spawn_raw), gets the same treatment."""
+    import gevent.lock
+
+    ident = GreenletIdentity()
+    lock = gevent.lock.Semaphore()
+    released: List[Hashable] = []
+
+    def pool_callback(key: Hashable) -> None:
+        with lock:
+            released.append(key)
+
+    def in_request() -> None:
+        ident.watch(pool_callback)
+
+    with lock:
+        for _ in range(10):
+            gevent.spawn_raw(in_request)
+        gevent.sleep(0.01)  # they all run and die while the lock is held
+        assert released == []
+    assert settle(lambda: len(released) == 10)
+    assert ident.tracked_count() == 0

@@ -30,11 +30,17 @@ Death is noticed in up to three ways; whichever comes first delivers ``callback(
   set (a dead greenlet can never run again) and delivers their deaths. A pool may call it
   when it runs out of sockets, outside its own lock.
 
-Where callbacks run: in whatever code drops the last reference to the greenlet (possibly a
-garbage collection inside unrelated code), in the gevent hub, or inside ``reap()``. A callback
-must therefore be quick, must not block, and must not assume it can take a lock its own thread
-may already hold. Exceptions from callbacks in the first two contexts are reported by Python /
-gevent and otherwise ignored.
+Where callbacks run. A death is noticed in awkward places: gevent runs links inside the hub,
+where nothing may block (taking a contended gevent lock there raises BlockingSwitchOutError),
+and a weakref fires in whatever code drops the last reference (gevent drops finished greenlets
+in the hub; a garbage collection can run inside the pool's own locked section). So when the
+caller noticing the death is the gevent hub, or a greenlet whose parent is the hub, the
+callback is not run there but handed to a fresh greenlet (``gevent.spawn_raw``), which runs it
+on the hub's next turn and may block on the pool's lock like any other greenlet. Otherwise
+(threads' main greenlets, raw greenlets outside gevent) it runs at once, in the caller's
+context: it should still be quick and must not need a lock that context may already
+hold. Exceptions from deferred or weakref-run callbacks are reported by gevent / Python and
+otherwise ignored.
 
 This module is imported only by ``wireclient.identity.make_identity(use_greenlets=True)``;
 importing wireclient never imports greenlet. gevent itself is never imported: a gevent
@@ -43,6 +49,7 @@ importing wireclient never imports greenlet. gevent itself is never imported: a 
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any, Callable, Dict, Hashable, List, Optional
 
@@ -129,7 +136,8 @@ class GreenletIdentity:
     def reap(self) -> int:
         """Deliver the deaths of watched greenlets that have finished but are still referenced
         elsewhere (so neither a link nor the weakref has fired), and forget unwatched dead
-        ones. Returns how many death callbacks ran. Call it outside any lock a callback takes.
+        ones. Returns how many deaths it delivered (callbacks run, or scheduled when called
+        from a greenlet the gevent hub runs). Call it outside any lock a callback takes.
         """
         delivered = 0
         first_error: Optional[Exception] = None
@@ -184,5 +192,21 @@ def _deliver(entries: Dict[int, _Entry], entry: _Entry) -> bool:
     callback, entry.callback = entry.callback, None
     if callback is None:
         return False
-    callback(entry.key)
+    if not _defer_to_gevent(callback, entry.key):
+        callback(entry.key)
+    return True
+
+
+def _defer_to_gevent(callback: DeathCallback, key: GreenletKey) -> bool:
+    """When running in the gevent hub, or in a greenlet the hub runs, hand ``callback(key)``
+    to a fresh greenlet instead (see "Where callbacks run"). gevent is never imported here:
+    if the program has not imported it, there is no hub to worry about."""
+    hub_module = sys.modules.get("gevent.hub")
+    if hub_module is None:
+        return False
+    hub_type = hub_module.Hub
+    current = getcurrent()
+    if not (isinstance(current, hub_type) or isinstance(current.parent, hub_type)):
+        return False
+    hub_module.spawn_raw(callback, key)
     return True
