@@ -72,29 +72,7 @@ CHECKS: Dict[str, List[str]] = {
 # Failures whose cause is outside the gevent support itself, each with its cause. Remove an
 # entry when its cause is fixed (they are not strict, so a pass shows up as XPASS).
 # (mode, check) -> (reason, watchdog seconds or None)
-KNOWN_BUGS: Dict[Tuple[str, str], Tuple[str, Optional[int]]] = {
-    ("patch_all_before", "reclamation"): (
-        "ThreadIdentity's death callback runs Pool._forget inside the gevent hub (gevent.local "
-        "cleanup), where a contended pool lock raises BlockingSwitchOutError; the socket is "
-        "lost and the pool can run dry (intermittent)",
-        None,
-    ),
-    ("patch_all_after", "reclamation"): (
-        "same as patch_all_before/reclamation: ThreadIdentity callback blocks in the hub",
-        None,
-    ),
-    ("patch_socket_greenlets", "reclamation"): (
-        "Pool waits for a free socket on a real threading.Condition; with only the socket "
-        "patched that blocks the whole thread, so the greenlets holding sockets never run "
-        "again (deadlock)",
-        20,
-    ),
-    ("patch_socket_greenlets", "thread_beside_greenlets"): (
-        "the pool hands a gevent socket made in one OS thread to another thread (gevent: "
-        "'Cannot switch to a different thread')",
-        None,
-    ),
-}
+KNOWN_BUGS: Dict[Tuple[str, str], Tuple[str, Optional[int]]] = {}
 
 
 def run_script(

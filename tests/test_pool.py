@@ -25,6 +25,7 @@ class StubSocket:
         self.generation = 0
         self.last_checkin = time.monotonic()
         self.pid = os.getpid()
+        self.thread_ident = None
         self.dead = False
 
     def is_dead(self) -> bool:
@@ -209,3 +210,39 @@ def test_pool_is_not_kept_alive_by_identity_callbacks() -> None:
     del pool
     gc.collect()
     assert ref() is None
+
+
+def test_death_while_pool_lock_is_held_leaves_socket_for_next_checkout() -> None:
+    """A death callback never blocks (it may run in the gevent hub or inside a GC that
+    interrupted the pool's locked section): with the lock taken, the socket is parked."""
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
+    pool.start_request()
+    sock = pool.get_socket()
+    key = pool._current()
+    with pool._lock:
+        pool._forget(key)  # what the identity's callback calls
+    assert pool.request_count() == 0 and pool._orphans == [sock]
+    assert pool.get_socket() is sock  # collected by the next checkout
+    assert len(factory.made) == 1
+
+
+def test_waiter_collects_orphan_without_a_notify() -> None:
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
+    sock = pool.get_socket()
+    got = []
+    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t.start()
+    time.sleep(0.05)
+    pool._orphans.append(sock)  # as _forget leaves it when the lock was busy
+    t.join(5)
+    assert got == [sock]
+
+
+def test_thread_keys_are_never_reused() -> None:
+    pool, _ = make_pool()
+    keys = []
+    for _ in range(20):
+        t = threading.Thread(target=lambda: keys.append(pool._current()))
+        t.start()
+        t.join()
+    assert len(set(keys)) == 20  # distinct objects, even when thread idents repeat

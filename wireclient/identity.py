@@ -7,15 +7,21 @@ a hashable key for the caller (a thread, or a greenlet), and ``watch(callback)``
 arranges for ``callback(key)`` to run once when that caller ends, so a request socket held
 by a thread or greenlet that died without calling ``end_request`` goes back to the pool.
 
-``ThreadIdentity`` stores a small sentinel object in a ``threading.local``. When the thread
-ends, Python clears its thread-locals, the sentinel is collected, and a weakref callback
-fires with the thread's key. The callback is handed in by the pool and must not hold the
-pool alive (the pool passes a function that holds only a weak reference to itself).
+``ThreadIdentity`` keeps, in a ``threading.local``, a key object (unique per thread, never
+reused) and a small sentinel. When the thread ends, Python clears its thread-locals, the
+sentinel is collected, and a weakref callback fires with the thread's key. The callback is
+handed in by the pool and must not hold the pool alive (the pool passes a function that
+holds only a weak reference to itself).
 
-Under ``gevent.monkey.patch_all()`` ``threading.local`` and ``threading.get_ident`` act per
-greenlet, so ``ThreadIdentity`` becomes per-greenlet with no option. Both names are looked
-up when the strategy is built (not when this module is imported), so patching after importing
+Under ``gevent.monkey.patch_all()`` ``threading.local`` acts per greenlet, so
+``ThreadIdentity`` becomes per-greenlet with no option. The name is looked up when the
+strategy is built (not when this module is imported), so patching after importing
 wireclient but before creating a Connection works.
+
+A death callback may run in awkward places (inside the gevent hub, or in a garbage
+collection that interrupts the pool's own locked section), so a callback must never block:
+the pool's callback only takes its lock if it is free, and otherwise leaves the socket for
+the next checkout to collect.
 
 The strategy is chosen once, when a pool is built; the per-operation path never branches on
 ``use_greenlets``.
@@ -48,32 +54,46 @@ class _Sentinel:
     __slots__ = ("__weakref__",)
 
 
+class ThreadKey:
+    """The key of one thread: a fresh object per thread, hashed by identity.
+
+    Not ``threading.get_ident()``: idents are reused (under ``gevent.monkey.patch_all`` it is
+    the greenlet's id, reused as soon as a greenlet is freed), and a death noticed late must
+    never release state that belongs to a newer caller with the same ident.
+    """
+
+    __slots__ = ()
+
+
 class ThreadIdentity:
     """Identity per thread (per greenlet once gevent has patched ``threading``)."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self._get_ident: Callable[[], int] = threading.get_ident  # looked up once, patch-aware
+        self._local = threading.local()  # looked up now, so a gevent patch made earlier counts
         # The weakrefs must outlive the sentinels they watch, so we keep them here.
-        self._refs: Dict[Hashable, "weakref.ReferenceType[_Sentinel]"] = {}
+        self._refs: Dict[Hashable, weakref.ReferenceType[_Sentinel]] = {}
 
     def current(self) -> Hashable:
-        return self._get_ident()
+        try:
+            return self._local.key  # type: ignore[no-any-return]
+        except AttributeError:
+            key = self._local.key = ThreadKey()
+            return key
 
     def watch(self, callback: DeathCallback) -> None:
-        if getattr(self._local, "sentinel", None) is not None:
+        local = self._local
+        if getattr(local, "sentinel", None) is not None:
             return
         key = self.current()
         sentinel = _Sentinel()
         refs = self._refs
 
-        def on_death(ref: "weakref.ReferenceType[_Sentinel]") -> None:
-            if refs.get(key) is ref:
-                del refs[key]
+        def on_death(ref: weakref.ReferenceType[_Sentinel]) -> None:
+            refs.pop(key, None)
             callback(key)
 
         refs[key] = weakref.ref(sentinel, on_death)
-        self._local.sentinel = sentinel
+        local.sentinel = sentinel
 
     def watched_count(self) -> int:
         """How many live callers are being watched (for tests and leak checks)."""

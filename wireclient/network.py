@@ -99,6 +99,7 @@ class SocketInfo:
         "generation",
         "last_checkin",
         "pid",
+        "thread_ident",
         "_buf",
         "_view",
         "_leftover",
@@ -118,6 +119,7 @@ class SocketInfo:
         self.generation = 0
         self.last_checkin = time.monotonic()
         self.pid = os.getpid()
+        self.thread_ident: Optional[int] = None  # the OS thread that made it (gevent only)
         self._buf = bytearray(_READ_BUFFER_SIZE)
         self._view = memoryview(self._buf)
         self._leftover = b""

@@ -32,6 +32,7 @@ a pid check on checkout reset the pool (new lock, empty lists) in the child.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import weakref
@@ -46,6 +47,28 @@ Connector = Callable[[], SocketInfo]
 
 _all_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
 _monotonic = time.monotonic
+_WAIT_POLL = 0.05  # waiters re-check this often for sockets freed by dead callers
+_GREENLET_POLL = 0.005
+
+
+def _gevent_seams() -> Tuple[Optional[Callable[[], int]], Optional[Callable[[float], None]]]:
+    """What the pool must do differently when gevent has patched ``socket``.
+
+    1. A gevent socket must stay in the OS thread (the hub) that made it: the real
+       thread-ident function, so idle sockets are handed out only within their thread.
+    2. With ``socket`` patched but ``threading`` not (``monkey.patch_socket()``), waiting on
+       a real Condition would block every greenlet of the thread, including those that
+       would give a socket back: waiters poll with ``gevent.sleep`` instead.
+    Both are None without gevent. Decided once, when the pool is built.
+    """
+    if "gevent" not in getattr(socket.socket, "__module__", ""):
+        return None, None
+    import gevent  # imported already: it patched socket
+    from gevent.monkey import get_original, is_module_patched
+
+    thread_ident = get_original("_thread", "get_ident")
+    sleep = None if is_module_patched("threading") else gevent.sleep
+    return thread_ident, sleep
 
 
 def _reset_pools_after_fork() -> None:
@@ -98,6 +121,9 @@ class Pool:
         self._identity: Identity = identity if identity is not None else ThreadIdentity()
         self._current = self._identity.current
         self._on_death = _death_callback(weakref.ref(self))
+        # A greenlet strategy offers reap() for finished greenlets still referenced.
+        self._reap: Optional[Callable[[], Any]] = getattr(self._identity, "reap", None)
+        self._thread_ident, self._cooperative_sleep = _gevent_seams()
         self._init_state()
         _all_pools.add(self)
 
@@ -105,6 +131,8 @@ class Pool:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._idle: List[SocketInfo] = []
+        self._orphans: List[SocketInfo] = []  # sockets of dead callers, left by _forget
+        self._last_reap = 0.0
         self._requests: Dict[Hashable, _Request] = {}
         self.open_count = 0
         self.generation = 0
@@ -186,69 +214,139 @@ class Pool:
         return len(self._requests)
 
     def _forget(self, key: Hashable) -> None:
-        """The caller ``key`` died: end its request and give its socket back."""
+        """The caller ``key`` died: end its request and give its socket back.
+
+        Runs from a death callback, which may fire inside the gevent hub or in a garbage
+        collection that interrupted this pool's own locked section: it must never block, so
+        it takes the lock only if it is free and otherwise leaves the socket in
+        ``_orphans`` for the next checkout (or a waiter's next poll) to collect.
+        """
         req = self._requests.pop(key, None)
-        if req is not None and req.sock is not None:
-            self._checkin(req.sock)
+        if req is None or req.sock is None:
+            return
+        sock, req.sock = req.sock, None
+        if self._lock.acquire(False):
+            try:
+                self._checkin_locked(sock)
+            finally:
+                self._lock.release()
+        else:
+            self._orphans.append(sock)
 
     # -- checkout / checkin -------------------------------------------------------------
 
     def _checkout(self) -> SocketInfo:
-        deadline: Optional[float] = None
         if self.pid != os.getpid():  # forked without the at-fork hook (e.g. a C extension)
             self._after_fork()
-        with self._lock:
+        deadline: Optional[float] = None
+        lock = self._lock
+        lock.acquire()
+        try:
             while True:
-                idle = self._idle
-                while idle:
-                    sock = idle.pop()
-                    if sock.generation != self.generation or sock.closed:
-                        self._drop_locked(sock)
-                        continue
-                    if time.monotonic() - sock.last_checkin > self.check_interval:
-                        if sock.is_dead():
-                            self._drop_locked(sock)
-                            continue
+                if self._orphans:
+                    self._collect_orphans_locked()
+                sock = self._pop_idle_locked()
+                if sock is not None:
                     return sock
                 if self.open_count < self.max_size:
                     self.open_count += 1
                     generation = self.generation
                     break
+                if self._thread_ident is not None and self._drop_foreign_idle_locked():
+                    continue
                 if deadline is None:
                     timeout = self.wait_queue_timeout
-                    deadline = float("inf") if timeout is None else time.monotonic() + timeout
-                remaining = deadline - time.monotonic()
+                    deadline = float("inf") if timeout is None else _monotonic() + timeout
+                remaining = deadline - _monotonic()
                 if remaining <= 0:
                     raise PoolTimeout(
                         f"no socket to {self.address[0]}:{self.address[1]} became free in "
                         f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
                     )
-                self._cond.wait(None if remaining == float("inf") else remaining)
+                self._wait_locked(min(remaining, _WAIT_POLL))
+        finally:
+            if self._orphans:
+                self._collect_orphans_locked()
+            lock.release()
         try:
             sock = self._connect()
         except BaseException:
-            with self._lock:
+            with lock:
                 self.open_count -= 1
                 self._cond.notify()
             raise
         sock.generation = generation
+        if self._thread_ident is not None:
+            sock.thread_ident = self._thread_ident()
         return sock
+
+    def _pop_idle_locked(self) -> Optional[SocketInfo]:
+        """The most recently used healthy idle socket this caller may use, or None."""
+        idle = self._idle
+        thread = self._thread_ident() if self._thread_ident is not None else None
+        i = len(idle) - 1
+        while i >= 0:
+            sock = idle[i]
+            if thread is not None and sock.thread_ident != thread:
+                i -= 1  # a gevent socket must stay in the OS thread (hub) that made it
+                continue
+            del idle[i]
+            i -= 1
+            if sock.generation != self.generation or sock.closed:
+                self._drop_locked(sock)
+                continue
+            if _monotonic() - sock.last_checkin > self.check_interval and sock.is_dead():
+                self._drop_locked(sock)
+                continue
+            return sock
+        return None
+
+    def _drop_foreign_idle_locked(self) -> bool:
+        """Pool full of other threads' idle gevent sockets: close one to make room."""
+        if not self._idle:
+            return False
+        self._drop_locked(self._idle.pop(0))
+        return True
+
+    def _wait_locked(self, timeout: float) -> None:
+        """Wait (lock held) for a socket to come back, without blocking other greenlets."""
+        now = _monotonic()
+        if self._reap is not None and now - self._last_reap > _WAIT_POLL:
+            self._last_reap = now
+            self._lock.release()
+            try:
+                self._reap()  # deliver deaths of finished greenlets still referenced
+            finally:
+                self._lock.acquire()
+            if self._orphans or self._idle:
+                return
+        if self._cooperative_sleep is None:
+            self._cond.wait(timeout)
+            return
+        self._lock.release()
+        try:
+            self._cooperative_sleep(min(timeout, _GREENLET_POLL))
+        finally:
+            self._lock.acquire()
+
+    def _collect_orphans_locked(self) -> None:
+        while self._orphans:
+            self._checkin_locked(self._orphans.pop())
 
     def _checkin(self, sock: SocketInfo) -> None:
         with self._lock:
-            if (
-                sock.closed
-                or sock.generation != self.generation
-                or sock.pid != self.pid
-                or self.closed
-            ):
-                if sock.pid == self.pid:
-                    self._drop_locked(sock)
-                self._cond.notify()
-                return
-            sock.last_checkin = time.monotonic()
+            self._checkin_locked(sock)
+            if self._orphans:
+                self._collect_orphans_locked()
+
+    def _checkin_locked(self, sock: SocketInfo) -> None:
+        if sock.closed or sock.generation != self.generation or sock.pid != self.pid or self.closed:
+            if sock.pid == self.pid:
+                self._drop_locked(sock)
+        else:
+            sock.last_checkin = _monotonic()
             self._idle.append(sock)
-            self._cond.notify()
+        self._cond.notify()
 
     def _discard(self, sock: SocketInfo) -> None:
         """Close a socket that must not be reused and free its slot."""
@@ -274,6 +372,11 @@ class Pool:
     # -- whole-pool operations ----------------------------------------------------------
 
     def idle_count(self) -> int:
+        if self._orphans and self._lock.acquire(False):
+            try:
+                self._collect_orphans_locked()
+            finally:
+                self._lock.release()
         return len(self._idle)
 
     def reset(self) -> None:
