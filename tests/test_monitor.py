@@ -79,7 +79,10 @@ class Member:
         if self.next_reply is not None:
             reply, self.next_reply = self.next_reply, None
             return bool(request.replies(reply))
-        mode = (doc.get("$readPreference") or {}).get("mode", "primary")
+        if isinstance(request, OpMsg):
+            secondary_ok = (doc.get("$readPreference") or {}).get("mode", "primary") != "primary"
+        else:  # OP_QUERY (wire 4-5): the SlaveOk flag
+            secondary_ok = bool(request.slave_ok)
         primary = self.role == "primary"
         if name in ("insert", "update", "delete", "findAndModify", "create", "drop"):
             if isinstance(request, OpMsg) and request.flags & OP_MSG_FLAGS["moreToCome"]:
@@ -88,7 +91,7 @@ class Member:
                 return bool(request.replies(ok=0, code=10107, errmsg="not primary"))
             return bool(request.replies(n=len(doc.get("documents", doc.get("updates", [])))))
         if name in ("find", "count", "aggregate", "distinct", "getMore"):
-            if not primary and mode == "primary":
+            if not primary and not secondary_ok:
                 return bool(request.replies(
                     ok=0, code=13435, errmsg="not primary and secondaryOk=false"
                 ))

@@ -223,6 +223,19 @@ def test_hidden_members_and_arbiters_are_never_read_from(rs: MockReplicaSet) -> 
         assert not rs[2].commands("find")
 
 
+def test_secondary_reads_on_wire_5_use_the_secondary_ok_flag() -> None:
+    old = MockReplicaSet(3, max_wire_version=5)  # commands over OP_QUERY, no OP_MSG
+    try:
+        with connect(old, read_preference=SECONDARY, auto_start_request=False,
+                     localThresholdMS=1000) as c:
+            assert {c.db.c.find_one()["member"] for _ in range(20)} == {1, 2}  # type: ignore[index]
+            assert all("$readPreference" not in d for d in old[1].commands("find"))
+            c.db.c.insert({"x": 1})
+            assert len(old[0].commands("insert")) == 1
+    finally:
+        old.close()
+
+
 def test_secondary_preferred_without_secondaries_reads_the_primary(rs: MockReplicaSet) -> None:
     rs[1].up = rs[2].up = False
     with connect(rs, seeds=rs[0].host, read_preference=ReadPreference.SECONDARY_PREFERRED) as c:
@@ -361,6 +374,7 @@ def test_dead_primary_one_auto_reconnect_then_new_primary(rs: MockReplicaSet) ->
         assert c.primary == rs[1].address
         assert len(rs[1].commands("insert")) == 1
         assert c.in_request()  # the request survived the failover
+        print(f"\nmockupdb dead primary: first error -> first successful write {took:.3f}s")
         assert took < 2.0
         c.end_request()
 
