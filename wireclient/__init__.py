@@ -16,6 +16,8 @@ from wireclient.collection import Collection
 from wireclient.connection import Connection, Request
 from wireclient.cursor import ASCENDING, DESCENDING, Cursor
 from wireclient.database import Database
+from wireclient.read_preferences import ReadPreference
+from wireclient.replica_set import ReplicaSetConnection
 
 __all__ = [
     "ASCENDING",
@@ -24,6 +26,8 @@ __all__ = [
     "Connection",
     "Cursor",
     "Database",
+    "ReadPreference",
+    "ReplicaSetConnection",
     "Request",
     "errors",
     "__version__",

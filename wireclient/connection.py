@@ -301,15 +301,22 @@ class Connection:
             self._flush_kills()
         if pool is None:
             pool = self._select_pool(for_read, read_preference)
+        rp_document = self._read_preference_document(pool.address, for_read, read_preference)
         sock = pool.get_socket(self.auto_start_request)
         try:
-            reply = sock.command(dbname, spec, sequences, unacknowledged)
+            reply = sock.command(dbname, spec, sequences, unacknowledged, rp_document)
         finally:
             pool.return_socket(sock)
         if reply is not None and check and reply.get("ok") != 1:
             self._on_command_error(pool, reply)
             network.check_reply(reply, next(iter(spec), "command"))
         return reply
+
+    def _read_preference_document(
+        self, address: Address, for_read: bool, read_preference: Any
+    ) -> Optional[Dict[str, Any]]:
+        """The ``$readPreference`` an operation sends to ``address`` (none for one server)."""
+        return None
 
     def _on_command_error(self, pool: Pool, reply: Mapping[str, Any]) -> None:
         """Hook for a failed command (a replica-set connection refreshes its view)."""

@@ -136,11 +136,18 @@ class SocketInfo:
         spec: Document,
         sequences: Sequence[protocol.DocumentSequence] = (),
         more_to_come: bool = False,
+        read_preference: Optional[Document] = None,
     ) -> Optional[Dict[str, Any]]:
-        """Send one command and return its reply document (None when ``more_to_come``)."""
+        """Send one command and return its reply document (None when ``more_to_come``).
+
+        ``read_preference`` (a ``{'mode': ..., 'tags': [...]}`` document) is sent as
+        ``$readPreference`` over OP_MSG; over OP_QUERY a non-primary mode sets ``SlaveOk``.
+        """
         body = dict(spec)
         if self.max_wire_version >= OP_MSG_WIRE_VERSION:
             body["$db"] = dbname
+            if read_preference is not None:
+                body["$readPreference"] = read_preference
             flags = protocol.MsgFlags.moreToCome if more_to_come else 0
             message: Any = protocol.OpMsg(body, tuple(sequences), flags)
         else:
@@ -148,7 +155,12 @@ class SocketInfo:
                 body[seq.identifier] = [
                     RawBSONDocument(d) if isinstance(d, bytes) else d for d in seq.documents
                 ]
-            message = protocol.OpQuery(dbname + ".$cmd", body, number_to_return=-1)
+            query_flags = 0
+            if read_preference is not None and read_preference.get("mode") != "primary":
+                query_flags = protocol.QueryFlags.SlaveOk
+            message = protocol.OpQuery(
+                dbname + ".$cmd", body, flags=query_flags, number_to_return=-1
+            )
             if more_to_come:
                 # Wire 4-5 has no fire-and-forget command; wait for the w:0 reply instead.
                 more_to_come = False

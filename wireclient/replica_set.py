@@ -484,13 +484,6 @@ class ReplicaSetConnection(Connection):
             pool = self._select_pool(for_read, read_preference)
         elif self.auto_start_request and self._identity.current() not in self._requests:
             self._begin_request()  # a getMore / killCursors also starts the caller's request
-        document = self._read_preference_document(pool.address, for_read, read_preference)
-        if document is not None:
-            member = self._topology.view.members.get(pool.address)
-            if member is not None and 0 < member.max_wire_version < network.OP_MSG_WIRE_VERSION:
-                return self._secondary_ok_query(dbname, spec, pool, check)
-            if "$readPreference" not in spec:
-                spec = {**spec, "$readPreference": document}
         return super()._command(
             dbname, spec, sequences, unacknowledged, pool, for_read, read_preference, check
         )
@@ -508,30 +501,6 @@ class ReplicaSetConnection(Connection):
         if address != self._topology.view.primary:
             return ReadPreference.SECONDARY_PREFERRED.document()
         return None
-
-    def _secondary_ok_query(
-        self, dbname: str, spec: Mapping[str, Any], pool: Pool, check: bool
-    ) -> Dict[str, Any]:
-        """A read a secondary may answer, on a wire 4-5 member (commands over OP_QUERY): the
-        OP_QUERY needs the ``SlaveOk`` flag instead of ``$readPreference``.
-
-        ``SocketInfo.command`` has no way to set that flag yet, so the query is framed here;
-        with a ``secondary_ok`` parameter on ``SocketInfo.command`` / ``Connection._command``
-        this method would go away.
-        """
-        query = protocol.OpQuery(
-            dbname + ".$cmd", dict(spec), flags=protocol.QueryFlags.SlaveOk, number_to_return=-1
-        )
-        sock = pool.get_socket(self.auto_start_request)
-        try:
-            reply = sock.send_and_receive(query)
-        finally:
-            pool.return_socket(sock)
-        assert reply is not None
-        if check and reply.get("ok") != 1:
-            self._on_command_error(pool, reply)
-            network.check_reply(reply, next(iter(spec), "command"))
-        return reply
 
     def _on_command_error(self, pool: Pool, reply: Mapping[str, Any]) -> None:
         code = reply.get("code")
