@@ -12,8 +12,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 
 def free_port() -> int:
@@ -60,6 +61,7 @@ class SecantusServer:
         self.storage_path = storage_path
         self.test_commands = test_commands
         self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.log: Optional[Any] = None
 
     @property
     def address(self) -> str:
@@ -69,7 +71,7 @@ class SecantusServer:
     def uri(self) -> str:
         return f"mongodb://{self.address}/"
 
-    def start(self, timeout: float = 30.0) -> "SecantusServer":
+    def start(self, timeout: float = 30.0) -> SecantusServer:
         cmd = _secantus_command() + [
             "--host", self.host,
             "--port", str(self.port),
@@ -79,15 +81,16 @@ class SecantusServer:
         if self.test_commands:
             cmd.append("--enable-test-commands")
         cmd += self.extra_args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server's log goes to a file, not a pipe nobody reads (a full pipe would block it).
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
         try:
             wait_for_port(self.host, self.port, timeout)
         except RuntimeError:
-            err = b""
-            if self.proc.poll() is not None and self.proc.stderr is not None:
-                err = self.proc.stderr.read()
             self.stop()
-            raise RuntimeError(f"SecantusDB failed to start: {err.decode(errors='replace')}") from None
+            self.log.seek(0)
+            err = self.log.read()[-4000:].decode(errors="replace")
+            raise RuntimeError(f"SecantusDB failed to start: {err}") from None
         return self
 
     def stop(self) -> None:
@@ -100,14 +103,12 @@ class SecantusServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
-    def __enter__(self) -> "SecantusServer":
+    def __enter__(self) -> SecantusServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
