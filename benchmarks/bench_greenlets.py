@@ -25,48 +25,21 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
-import struct  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Callable, Dict, List  # noqa: E402
 
-import bson  # noqa: E402
 import gevent  # noqa: E402
 import greenlet  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
+from _raw import raw_pinger  # noqa: E402
 
 # -- contenders ----------------------------------------------------------------------------
-
-
-def raw_pinger(host: str, port: int) -> Callable[[], None]:
-    """One handshaken gevent socket sending a pre-built OP_MSG ping: no client does less."""
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    hello = bson.encode({"hello": 1, "helloOk": True, "client": {"driver": {"name": "raw"}}})
-    query = struct.pack("<iI", 0, 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + hello
-    sock.sendall(struct.pack("<iiii", 16 + len(query), 1, 0, 2004) + query)
-    sock.recv(65536)
-    body = bson.encode({"ping": 1, "$db": "admin"})
-    frame = bytearray(struct.pack("<iiiiI", 21 + len(body), 0, 0, 2013, 0) + b"\x00" + body)
-    buf = bytearray(65536)
-    view = memoryview(buf)
-    counter = [0]
-
-    def op() -> None:
-        counter[0] += 1
-        struct.pack_into("<i", frame, 4, counter[0])
-        sock.sendall(frame)
-        have = sock.recv_into(view)
-        length = struct.unpack_from("<i", buf, 0)[0]
-        while have < length:
-            have += sock.recv_into(view[have:])
-
-    return op
 
 
 def run_greenlets(make_op: Callable[[], Callable[[], Any]], greenlets: int, ops: int) -> float:

@@ -17,43 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import struct
 import sys
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
-import bson
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
-
-def raw_ping(host: str, port: int) -> Callable[[], None]:
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # The same handshake a client makes (servers may treat handshaken sockets differently).
-    hello = bson.encode({"hello": 1, "helloOk": True, "client": {"driver": {"name": "raw"}}})
-    query = struct.pack("<iI", 0, 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + hello
-    sock.sendall(struct.pack("<iiii", 16 + len(query), 1, 0, 2004) + query)
-    sock.recv(65536)
-    body = bson.encode({"ping": 1, "$db": "admin"})
-    frame = bytearray(struct.pack("<iiiiI", 21 + len(body), 0, 0, 2013, 0) + b"\x00" + body)
-    buf = bytearray(65536)
-    view = memoryview(buf)
-    counter = [0]
-
-    def op() -> None:
-        counter[0] += 1
-        struct.pack_into("<i", frame, 4, counter[0])
-        sock.sendall(frame)
-        have = sock.recv_into(view)
-        length = struct.unpack_from("<i", buf, 0)[0]
-        while have < length:
-            have += sock.recv_into(view[have:])
-
-    return op
+from _raw import raw_pinger  # noqa: E402
 
 
 def time_op(op: Callable[[], None], n: int) -> Tuple[float, float]:
@@ -105,7 +78,7 @@ def run(uri: str, ops: int, rounds: int) -> int:
     wc_coll = wc.bench[coll_name]
 
     contenders: Dict[str, Callable[[], Any]] = {
-        "raw socket (floor)": raw_ping(host, port),
+        "raw socket (floor)": raw_pinger(host, port),
         "wireclient ping (in request)": lambda: wc.admin.command("ping"),
         "wireclient ping (no request)": lambda: wc_noreq.admin.command("ping"),
         "pymongo ping": lambda: pm.admin.command("ping"),
