@@ -287,3 +287,28 @@ def test_unix_domain_socket(tmp_path: Any) -> None:
         conn.close()
     finally:
         server.stop()
+
+
+def test_keyboard_interrupt_between_send_and_reply_closes_socket(mock: MockupDB) -> None:
+    conn = connect(mock)
+    sock = conn.pool.get_socket()
+    conn.pool.return_socket(sock)
+    real = sock.sock
+
+    class InterruptedRead:
+        """The real socket, except that reading is interrupted (as by Ctrl-C)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def recv_into(self, *args: Any) -> int:
+            raise KeyboardInterrupt
+
+    sock.sock = InterruptedRead()  # type: ignore[assignment]
+    future = go(conn.test.command, "ping")
+    mock.receives(OpMsg("ping"))  # the command went out; its reply is never read
+    with pytest.raises(KeyboardInterrupt):
+        future()
+    assert sock.closed and conn.pool.open_count == 0  # never back in the pool half-read
+    _reply_then_check_next_op_works(mock, conn)
+    conn.close()
