@@ -25,7 +25,6 @@ from wireclient.errors import (
     ConfigurationError,
     ConnectionFailure,
     NetworkTimeout,
-    WireClientError,
 )
 
 pytestmark = pytest.mark.skipif(not openssl_available(), reason="needs the openssl command")
@@ -196,17 +195,20 @@ def test_tls_failures_leave_no_socket(servers: Dict[str, SecantusServer], certs:
     assert conn.pool.open_count == 0
 
 
-# Bad TLS *files* fail in Connection._make_ssl_context (connection.py), before any socket,
-# with the ssl module's own exceptions: FileNotFoundError (not naming the file) for a missing
-# path, ssl.SSLError for a file that holds no certificate. Both should be ConfigurationError.
-@pytest.mark.xfail(strict=True, reason="connection._make_ssl_context leaks OSError/SSLError")
+# Bad TLS *files* fail in Connection._make_ssl_context, before any socket is opened,
+# with a ConfigurationError that names the file (the ssl module's FileNotFoundError does not).
 @pytest.mark.parametrize("option", ["tlsCAFile", "tlsCertificateKeyFile"])
 def test_missing_tls_file_is_a_configuration_error(option: str) -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match=f"{option} '/nonexistent/x.pem'"):
         Connection(f"mongodb://127.0.0.1:1/?tls=true&{option}=/nonexistent/x.pem", _connect=False)
 
 
-@pytest.mark.xfail(strict=True, reason="connection._make_ssl_context leaks ssl.SSLError")
 def test_a_file_with_no_certificate_is_a_configuration_error(certs: CertPaths) -> None:
-    with pytest.raises(WireClientError):
+    with pytest.raises(ConfigurationError, match="tlsCAFile"):
         Connection(f"mongodb://127.0.0.1:1/?tls=true&tlsCAFile={certs.ca_key}", _connect=False)
+
+
+def test_a_certificate_file_without_its_key_is_a_configuration_error(certs: CertPaths) -> None:
+    uri = f"mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFile={certs.ca}"
+    with pytest.raises(ConfigurationError, match="tlsCertificateKeyFile"):
+        Connection(uri, _connect=False)

@@ -151,9 +151,19 @@ class Connection:
             return None
         import ssl
 
-        ctx = ssl.create_default_context(cafile=options.get("tlsCAFile"))
-        if options.get("tlsCertificateKeyFile"):
-            ctx.load_cert_chain(options["tlsCertificateKeyFile"])
+        ca_file = options.get("tlsCAFile")
+        try:
+            ctx = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:  # FileNotFoundError does not name the file
+            raise ConfigurationError(f"tlsCAFile {ca_file!r} is unusable: {exc}") from exc
+        key_file = options.get("tlsCertificateKeyFile")
+        if key_file:
+            try:  # an encrypted key must not prompt on the terminal: the empty password fails
+                ctx.load_cert_chain(key_file, password=lambda: b"")
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigurationError(
+                    f"tlsCertificateKeyFile {key_file!r} is unusable: {exc}"
+                ) from exc
         if options.get("tlsAllowInvalidHostnames") or options.get("tlsAllowInvalidCertificates"):
             ctx.check_hostname = False
         if options.get("tlsAllowInvalidCertificates"):
