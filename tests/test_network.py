@@ -254,6 +254,23 @@ def test_error_replies_are_typed(mock: MockupDB) -> None:
     conn.close()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"ok": 0, "code": 10107, "errmsg": "x"},
+        {"ok": 0, "code": 91, "errmsg": "shutdown in progress"},
+        {"ok": 0, "errmsg": "not master"},  # old servers sent no code
+        {"ok": 0, "errmsg": "not primary and secondaryOk=false"},
+        {"ok": 0, "errmsg": "node is recovering"},
+    ],
+)
+def test_not_primary_replies_by_code_or_message(reply: Dict[str, Any]) -> None:
+    from wireclient.network import check_reply
+
+    with pytest.raises(NotPrimaryError):
+        check_reply(reply)
+
+
 def test_write_errors_and_write_concern_errors(mock: MockupDB) -> None:
     from wireclient.errors import DuplicateKeyError, WriteConcernError
 

@@ -402,6 +402,50 @@ def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
         c.db.command("ping")  # the monitor confirms member 0 is still primary
 
 
+@pytest.mark.parametrize("operation", ["insert", "update", "command"])
+def test_write_concern_error_saying_not_primary_refreshes(
+    rs: MockReplicaSet, operation: str
+) -> None:
+    """A write that succeeded but whose write concern failed because the primary stepped down
+    raises WriteConcernError (the write did happen: no AutoReconnect), and wakes the monitor,
+    so the next write finds the new primary instead of meeting "not primary" first."""
+    writes = {
+        "insert": lambda c: c.db.c.insert({"x": 2}),
+        "update": lambda c: c.db.c.update({"x": 1}, {"$set": {"x": 2}}),
+        "command": lambda c: c.db.command("insert", "c", documents=[{"x": 2}]),
+    }
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.db.c.insert({"x": 1})
+        rs.elect(2)  # the client still believes member 0 is primary
+        rs[0].next_reply = {
+            "ok": 1,
+            "n": 1,
+            "writeConcernError": {"code": 189, "errmsg": "PrimarySteppedDown"},
+        }
+        if operation == "command":  # a raw command returns the reply; nothing is raised
+            assert writes[operation](c)["writeConcernError"]["code"] == 189
+        else:
+            with pytest.raises(errors.WriteConcernError) as info:
+                writes[operation](c)
+            assert not isinstance(info.value, errors.AutoReconnect)
+        c.db.c.insert({"x": 3})  # no NotPrimaryError from member 0: the view was refreshed
+        assert c.primary == rs[2].address
+        assert len(rs[2].commands("insert")) == 1
+
+
+def test_write_concern_error_for_another_reason_keeps_the_primary(rs: MockReplicaSet) -> None:
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.db.c.insert({"x": 1})
+        rs[0].next_reply = {
+            "ok": 1,
+            "n": 1,
+            "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"},
+        }
+        with pytest.raises(errors.WriteConcernError, match="timed out"):
+            c.db.c.insert({"x": 2}, w=3, wtimeout=10)
+        assert c.view.members[rs[0].address].server_type is ServerType.PRIMARY
+
+
 def test_no_primary_waits_then_times_out(rs: MockReplicaSet) -> None:
     rs.elect(None)
     with connect(rs, serverSelectionTimeoutMS=400) as c:

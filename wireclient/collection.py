@@ -231,6 +231,8 @@ class Collection:
         if reply.get("ok") != 1:
             self.database.connection._on_command_error(pool, reply)
             check_reply(reply, "insert")
+        if "writeConcernError" in reply:
+            self.database.connection._on_command_error(pool, reply["writeConcernError"])
         raise_write_errors(reply)
 
     @staticmethod

@@ -317,9 +317,12 @@ class Connection:
             reply = sock.command(dbname, spec, sequences, unacknowledged, rp_document)
         finally:
             pool.return_socket(sock)
-        if reply is not None and check and reply.get("ok") != 1:
-            self._on_command_error(pool, reply)
-            network.check_reply(reply, next(iter(spec), "command"))
+        if reply is not None and check:
+            if reply.get("ok") != 1:
+                self._on_command_error(pool, reply)
+                network.check_reply(reply, next(iter(spec), "command"))
+            elif "writeConcernError" in reply:  # written, but the member may be stepping down
+                self._on_command_error(pool, reply["writeConcernError"])
         return reply
 
     def _read_preference_document(
@@ -329,7 +332,8 @@ class Connection:
         return None
 
     def _on_command_error(self, pool: Pool, reply: Mapping[str, Any]) -> None:
-        """Hook for a failed command (a replica-set connection refreshes its view)."""
+        """Hook for a failed command or a ``writeConcernError`` (both have ``code`` and
+        ``errmsg``): a replica-set connection refreshes its view on "not primary"."""
 
     def _write_concern(
         self,

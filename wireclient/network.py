@@ -67,13 +67,22 @@ def next_request_id() -> int:
     return next(_request_ids) & 0x7FFFFFFF
 
 
+_NOT_PRIMARY_MESSAGES = ("not master", "not primary", "node is recovering")
+
+
+def is_not_primary(code: Any, message: str) -> bool:
+    """Whether an error (a failed reply, or a ``writeConcernError``) says the member is not,
+    or no longer, the primary: by code, or by message for servers that send no code."""
+    return code in NOT_PRIMARY_CODES or message.startswith(_NOT_PRIMARY_MESSAGES)
+
+
 def check_reply(reply: Document, command_name: str = "command") -> None:
     """Raise the typed error for a reply with ``ok`` other than 1."""
     if reply.get("ok") == 1:
         return
     message = str(reply.get("errmsg", "unknown error"))
     code = reply.get("code")
-    if code in NOT_PRIMARY_CODES or message.startswith(("not master", "node is recovering")):
+    if is_not_primary(code, message):
         raise NotPrimaryError(f"{command_name} failed: {message}", reply)
     if code in DUPLICATE_KEY_CODES:
         raise DuplicateKeyError(message, code, reply)

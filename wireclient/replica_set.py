@@ -505,9 +505,7 @@ class ReplicaSetConnection(Connection):
     def _on_command_error(self, pool: Pool, reply: Mapping[str, Any]) -> None:
         code = reply.get("code")
         message = str(reply.get("errmsg", ""))
-        if code in network.NOT_PRIMARY_CODES or message.startswith(
-            ("not master", "not primary", "node is recovering")
-        ):
+        if network.is_not_primary(code, message):
             self._topology.mark_unknown(
                 pool.address, f"{format_address(pool.address)}: {message or code}"
             )
