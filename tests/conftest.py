@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import time
 from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from mock_replica_set import MockReplicaSet, monitor_threads  # noqa: E402
 from servers import SecantusServer  # noqa: E402
+
+from wireclient import Connection  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +29,14 @@ def server() -> Iterator[SecantusServer]:
 
 
 @pytest.fixture()
+def conn(server: SecantusServer) -> Iterator[Connection]:
+    """A Connection to the session server, without auto_start_request."""
+    c = Connection(server.uri, auto_start_request=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
 def fresh_server() -> Iterator[SecantusServer]:
     """A SecantusDB server of the test's own, for tests that restart or break it."""
     srv = SecantusServer().start()
@@ -31,3 +44,24 @@ def fresh_server() -> Iterator[SecantusServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture()
+def rs() -> Iterator[MockReplicaSet]:
+    """A three-member replica set 'rs' of mockupdb servers (member 0 primary)."""
+    replica_set = MockReplicaSet(3)
+    try:
+        yield replica_set
+    finally:
+        replica_set.close()
+
+
+@pytest.fixture()
+def no_monitor_left() -> Iterator[None]:
+    """After the test no monitor thread runs (a dropped connection's monitor stops too)."""
+    yield
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while monitor_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert monitor_threads() == [], "a monitor thread is still running"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -20,13 +20,6 @@ from wireclient.errors import (
     OperationFailure,
 )
 from wireclient.network import SocketInfo
-
-
-@pytest.fixture()
-def conn(server: Any) -> Iterator[Connection]:
-    c = Connection(server.uri, auto_start_request=False)
-    yield c
-    c.close()
 
 
 @pytest.fixture()

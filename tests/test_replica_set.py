@@ -14,10 +14,10 @@ import textwrap
 import threading
 import time
 import weakref
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
-from test_monitor import Member, MockReplicaSet, monitor_threads
+from mock_replica_set import Member, MockReplicaSet, monitor_threads
 
 from wireclient import errors
 from wireclient.read_preferences import ReadPreference
@@ -27,23 +27,7 @@ from wireclient.topology import ServerType
 SECONDARY = ReadPreference.SECONDARY
 
 
-@pytest.fixture()
-def rs() -> Iterator[MockReplicaSet]:
-    replica_set = MockReplicaSet(3)
-    try:
-        yield replica_set
-    finally:
-        replica_set.close()
-
-
-@pytest.fixture(autouse=True)
-def no_monitor_left() -> Iterator[None]:
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 5
-    while monitor_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert monitor_threads() == [], "a monitor thread is still running"
+pytestmark = pytest.mark.usefixtures("no_monitor_left")
 
 
 def connect(rs: MockReplicaSet, seeds: Any = None, **kw: Any) -> ReplicaSetConnection:

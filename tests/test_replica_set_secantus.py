@@ -8,8 +8,6 @@ the first error to the first successful write and prints it (``pytest -s`` shows
 
 from __future__ import annotations
 
-import doctest
-import os
 import time
 from typing import Any, Iterator
 
@@ -20,8 +18,6 @@ from wireclient import errors
 from wireclient.read_preferences import ReadPreference
 from wireclient.replica_set import ReplicaSetConnection
 from wireclient.topology import ServerType
-
-DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
 
 
 def connect(server: SecantusServer, **kw: Any) -> ReplicaSetConnection:
@@ -166,14 +162,3 @@ def test_close_stops_the_monitor(server: SecantusServer) -> None:
     c.close()
     assert not monitor.is_alive()
 
-
-def test_docs_example_runs(server: SecantusServer) -> None:
-    result = doctest.testfile(
-        os.path.join(DOCS, "replica_sets.md"),
-        module_relative=False,
-        globs={"uri": server.uri},
-        optionflags=doctest.ELLIPSIS,
-        verbose=False,
-    )
-    assert result.attempted > 0
-    assert result.failed == 0

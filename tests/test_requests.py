@@ -41,13 +41,6 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
 
 
 @pytest.fixture()
-def conn(server: Any) -> Iterator[Connection]:
-    c = Connection(server.uri, auto_start_request=False)
-    yield c
-    c.close()
-
-
-@pytest.fixture()
 def auto_conn(server: Any) -> Iterator[Connection]:
     c = Connection(server.uri)
     yield c
