@@ -172,15 +172,6 @@ def test_doc_has_the_seed_examples() -> None:
 @pytest.mark.parametrize("index", range(len(doc_examples())))
 def test_doc_example_runs(server: Any, index: int) -> None:
     example = doc_examples()[index]
-    if "ReplicaSetConnection" in example:
-        probe = subprocess.run(
-            [sys.executable, "-c", "from wireclient import ReplicaSetConnection"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode != 0:
-            pytest.skip("wireclient does not export ReplicaSetConnection yet")
     code = point_at(example, server)
     proc = subprocess.run(
         [sys.executable, "-c", code],

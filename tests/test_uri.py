@@ -698,8 +698,9 @@ class TestValidateOptions:
         bad_options({"read_preference": _FakeReadPreference("fastest")}, "'fastest'")
 
     def test_real_read_preference_class(self) -> None:
-        read_preferences = pytest.importorskip("wireclient.read_preferences")
-        pref = read_preferences.ReadPreference.SECONDARY_PREFERRED
+        from wireclient.read_preferences import ReadPreference
+
+        pref = ReadPreference.SECONDARY_PREFERRED
         assert validate_options({"read_preference": pref}) == {
             "readPreference": "secondaryPreferred"
         }
