@@ -454,7 +454,9 @@ def check_not_blocking_hub_with_ticker(uri: str, **conn_kw: Any) -> None:
         t.join()
         _failpoint_off(conn)
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert len(ticks) >= 20 and max(gaps) < 0.25, f"hub blocked: {len(ticks)} ticks, {gaps}"
+    # A blocked hub shows one gap as long as the 500 ms block and a couple of ticks; the
+    # margins below leave room for a noisy machine and still catch that.
+    assert len(ticks) >= 10 and max(gaps) < 0.4, f"hub blocked: {len(ticks)} ticks, {gaps}"
     RESULTS.setdefault("ticker", []).append({"options": repr(conn_kw), "ticks": len(ticks)})
     conn.drop_database(db_name("tick"))
     conn.close()
