@@ -16,6 +16,7 @@ import time
 import weakref
 from typing import Any, List
 
+import bson
 import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
 
@@ -384,6 +385,44 @@ def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
             ServerType.UNKNOWN, ServerType.PRIMARY
         )
         c.db.command("ping")  # the monitor confirms member 0 is still primary
+
+
+def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSet) -> None:
+    """An error whose topologyVersion is no newer than the member's last hello is stale: it
+    still fails the operation, but neither marks the member Unknown nor wakes the monitor."""
+    process = bson.ObjectId()
+    rs[0].extra = {"topologyVersion": {"processId": process, "counter": 5}}
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.db.c.insert({"x": 1})
+        assert c.view.members[rs[0].address].topology_version == (process, 5)
+        view = c.view
+        hellos = rs[0].hello_count
+        rs[0].next_reply = {
+            "ok": 0,
+            "code": 10107,
+            "errmsg": "not primary",
+            "topologyVersion": {"processId": process, "counter": 4},
+        }
+        with pytest.raises(errors.NotPrimaryError):
+            c.db.c.insert({"x": 2})
+        assert c.view is view  # not marked Unknown
+        time.sleep(0.3)
+        assert rs[0].hello_count == hellos  # and no check was asked for
+        c.db.c.insert({"x": 3})
+
+        rs[0].next_reply = {
+            "ok": 0,
+            "code": 10107,
+            "errmsg": "not primary",
+            "topologyVersion": {"processId": process, "counter": 6},
+        }
+        rs[0].extra = {"topologyVersion": {"processId": process, "counter": 6}}
+        with pytest.raises(errors.NotPrimaryError):
+            c.db.c.insert({"x": 4})
+        assert c.view is not view
+        c.db.c.insert({"x": 5})  # after the monitor's check, member 0 is primary again
+        assert c.view.members[rs[0].address].topology_version == (process, 6)
+        assert rs[0].hello_count > hellos
 
 
 @pytest.mark.parametrize("operation", ["insert", "update", "command"])

@@ -93,6 +93,11 @@ def test_step_down_then_primary_again(fresh_server: SecantusServer) -> None:
             c.test.failover.insert({"during": True})
         assert isinstance(info.value, errors.AutoReconnect)
         failed_at = time.monotonic()
+        # SecantusDB bumps its topologyVersion on step-down and sends it with the error: the
+        # error is newer than the last hello, so it is acted on, never ignored as stale
+        error_version = info.value.details["topologyVersion"]
+        known = c.view.members[c.view.seeds[0]].topology_version
+        assert known == (error_version["processId"], error_version["counter"])
         # during the window the node is a secondary: secondary reads work
         doc = c.test.failover.find_one(read_preference=ReadPreference.SECONDARY)
         assert doc is not None and doc["before"]

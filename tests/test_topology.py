@@ -17,6 +17,8 @@ from wireclient.topology import (
     TopologyView,
     format_address,
     parse_address,
+    parse_topology_version,
+    topology_version_is_older,
 )
 
 A, B, C, D = ("a", 1), ("b", 2), ("c", 3), ("d", 4)
@@ -351,6 +353,78 @@ def test_view_helpers() -> None:
     assert [m.address for m in view.secondaries] == [B]
     assert sorted(view.data_members) == [A, B, D]
     assert "replica set rs" in view.describe()
+
+
+# -- topologyVersion ---------------------------------------------------------------------
+
+PROCESS, RESTARTED = ObjectId(), ObjectId()
+
+
+def tv(counter: int, process: Any = PROCESS) -> Dict[str, Any]:
+    return {"topologyVersion": {"processId": process, "counter": counter}}
+
+
+def test_topology_version_is_parsed() -> None:
+    assert sd(A, "primary", **tv(3)).topology_version == (PROCESS, 3)
+    assert sd(A, "primary").topology_version is None
+    for bad in [None, 5, {"counter": 1}, {"processId": PROCESS}, {"processId": 1, "counter": "x"}]:
+        assert parse_topology_version(bad) is None
+    failed = ServerDescription.from_reply(A, {"ok": 0, "errmsg": "no", **tv(4)}, None)
+    assert failed.server_type is ServerType.UNKNOWN and failed.topology_version == (PROCESS, 4)
+
+
+@pytest.mark.parametrize(
+    "new, current, older, older_or_equal",
+    [
+        ((PROCESS, 1), (PROCESS, 2), True, True),
+        ((PROCESS, 2), (PROCESS, 2), False, True),
+        ((PROCESS, 3), (PROCESS, 2), False, False),
+        ((RESTARTED, 0), (PROCESS, 2), False, False),  # another process: not comparable
+        (None, (PROCESS, 2), False, False),
+        ((PROCESS, 1), None, False, False),
+    ],
+)
+def test_topology_version_order(
+    new: Any, current: Any, older: bool, older_or_equal: bool
+) -> None:
+    assert topology_version_is_older(new, current) is older
+    assert topology_version_is_older(new, current, or_equal=True) is older_or_equal
+
+
+def test_older_hello_of_the_same_process_is_ignored() -> None:
+    view = seeded(A).apply(sd(A, "primary", **tv(2)))
+    assert view.apply(sd(A, "secondary", **tv(1))) is view
+    assert view.apply(sd(A, "secondary", **tv(2))).primary is None  # equal: applied
+    assert view.apply(sd(A, "secondary", **tv(0, RESTARTED))).primary is None
+    assert view.apply(sd(A, "secondary")).primary is None  # no version: applied
+
+
+def test_stale_not_primary_error_changes_nothing() -> None:
+    view = seeded(A).apply(sd(A, "primary", **tv(2)))
+    assert view.mark_unknown(A, "not primary", (PROCESS, 1)) is view
+    assert view.mark_unknown(A, "not primary", (PROCESS, 2)) is view
+    assert view.mark_unknown(A, "not primary", (PROCESS, 3)).primary is None
+    assert view.mark_unknown(A, "not primary", (RESTARTED, 0)).primary is None
+    assert view.mark_unknown(A, "not primary").primary is None  # no version: not stale
+
+
+def test_unknown_from_a_newer_error_ignores_older_hellos() -> None:
+    """A hello sent before the step-down can arrive after the error that reported it."""
+    view = seeded(A).apply(sd(A, "primary", **tv(2)))
+    view = view.mark_unknown(A, "not primary", (PROCESS, 3))
+    assert view.members[A].topology_version == (PROCESS, 3)
+    assert view.apply(sd(A, "primary", **tv(2))) is view  # in flight from before
+    assert view.apply(sd(A, "secondary", **tv(3))).members[A].server_type is ServerType.SECONDARY
+
+
+def test_topology_mark_unknown_stale_error_leaves_the_view() -> None:
+    seen: List[Any] = []
+    topology = Topology(seeded(A), listener=lambda old, new: seen.append((old, new)))
+    view = topology.apply(sd(A, "primary", **tv(2)))
+    assert topology.mark_unknown(A, "not primary", (PROCESS, 2)) is view
+    assert topology.view is view and len(seen) == 1
+    assert topology.mark_unknown(A, "not primary", (PROCESS, 5)) is not view
+    assert topology.view.primary is None and len(seen) == 2
 
 
 # -- the mutable cell --------------------------------------------------------------------

@@ -66,6 +66,7 @@ from wireclient.topology import (
     Topology,
     TopologyView,
     format_address,
+    parse_topology_version,
 )
 
 DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000
@@ -506,10 +507,13 @@ class ReplicaSetConnection(Connection):
         code = reply.get("code")
         message = str(reply.get("errmsg", ""))
         if network.is_not_primary(code, message):
-            self._topology.mark_unknown(
-                pool.address, f"{format_address(pool.address)}: {message or code}"
+            before = self._topology.view
+            version = parse_topology_version(reply.get("topologyVersion"))
+            after = self._topology.mark_unknown(
+                pool.address, f"{format_address(pool.address)}: {message or code}", version
             )
-            self._ensure_monitor().request_check()
+            if after is not before:  # a stale error (see topology.py) needs no check
+                self._ensure_monitor().request_check()
 
     def _member_failed(self, address: Address) -> None:
         """A socket to ``address`` failed mid-operation: Unknown, clear its pool, re-check."""

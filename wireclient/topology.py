@@ -25,6 +25,11 @@ Discovery and Monitoring" specification for a replica set:
   single seed), but only a primary removes them;
 * a member whose ``me`` is not the address we reached it by is removed (the set knows it by
   another name, and we will meet it under that name);
+* ``topologyVersion`` (a server process's id and a counter it bumps on each state change)
+  orders what one process says: a ``hello`` older than what we know of that member is
+  ignored, and so is a "not primary" error no newer than it (the member has already told
+  us); a member marked Unknown by a newer error keeps the error's version, so an older
+  ``hello`` still in flight cannot undo it;
 * round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
   not move reads away from a member.
 
@@ -121,6 +126,31 @@ def _addresses(values: Any) -> FrozenSet[Address]:
     return frozenset(parse_address(str(v)) for v in values)
 
 
+# A member's (processId, counter): the counter grows with each state change of one server
+# process; a new process (restart) has a new processId, so counters of two ids never compare.
+TopologyVersion = Tuple[Any, int]
+
+
+def parse_topology_version(value: Any) -> Optional[TopologyVersion]:
+    """``(processId, counter)`` from a reply's ``topologyVersion`` document, or None."""
+    if not isinstance(value, Mapping):
+        return None
+    counter = _int_or_none(value.get("counter"))
+    if counter is None or value.get("processId") is None:
+        return None
+    return (value["processId"], counter)
+
+
+def topology_version_is_older(
+    new: Optional[TopologyVersion], current: Optional[TopologyVersion], or_equal: bool = False
+) -> bool:
+    """Whether ``new`` says nothing newer than ``current``: same process, lower counter (or
+    equal, with ``or_equal``, as for errors). Without both versions nothing is older."""
+    if new is None or current is None or new[0] != current[0]:
+        return False
+    return new[1] <= current[1] if or_equal else new[1] < current[1]
+
+
 def _int_or_none(value: Any) -> Optional[int]:
     if value is None or isinstance(value, bool):
         return None
@@ -152,19 +182,26 @@ class ServerDescription:
     max_wire_version: int = 0
     round_trip_time: Optional[float] = None
     error: Optional[str] = None
+    topology_version: Optional[TopologyVersion] = None
 
     @classmethod
-    def unknown(cls, address: Address, error: Optional[str] = None) -> ServerDescription:
-        return cls(address=address, error=error)
+    def unknown(
+        cls,
+        address: Address,
+        error: Optional[str] = None,
+        topology_version: Optional[TopologyVersion] = None,
+    ) -> ServerDescription:
+        return cls(address=address, error=error, topology_version=topology_version)
 
     @classmethod
     def from_reply(
         cls, address: Address, reply: Mapping[str, Any], round_trip_time: Optional[float]
     ) -> ServerDescription:
         """Classify a ``hello`` / ``isMaster`` reply from ``address``."""
+        topology_version = parse_topology_version(reply.get("topologyVersion"))
         if not reply.get("ok"):
             message = reply.get("errmsg") or "hello failed"
-            return cls.unknown(address, f"{format_address(address)}: {message}")
+            return cls.unknown(address, f"{format_address(address)}: {message}", topology_version)
         set_name = reply.get("setName")
         if reply.get("msg") == "isdbgrid":
             server_type = ServerType.MONGOS
@@ -198,6 +235,7 @@ class ServerDescription:
             min_wire_version=_int_or_none(reply.get("minWireVersion")) or 0,
             max_wire_version=_int_or_none(reply.get("maxWireVersion")) or 0,
             round_trip_time=round_trip_time,
+            topology_version=topology_version,
         )
 
     @property
@@ -290,12 +328,31 @@ class TopologyView:
     # -- updating --------------------------------------------------------------------------
 
     def apply(self, description: ServerDescription) -> TopologyView:
-        """A new view that takes ``description`` into account (this view is unchanged)."""
+        """A new view that takes ``description`` into account (this view is unchanged).
+
+        A description older than what we know of that member (a lower ``topologyVersion``
+        of the same server process) changes nothing: this view itself is returned."""
+        current = self.members.get(description.address)
+        if current is not None and topology_version_is_older(
+            description.topology_version, current.topology_version
+        ):
+            return self
         return _Update(self).apply(description)
 
-    def mark_unknown(self, address: Address, error: str) -> TopologyView:
-        """A new view where ``address`` is Unknown (after a network error or "not primary")."""
-        return self.apply(ServerDescription.unknown(address, error))
+    def mark_unknown(
+        self, address: Address, error: str, topology_version: Optional[TopologyVersion] = None
+    ) -> TopologyView:
+        """A new view where ``address`` is Unknown (after a network error or "not primary").
+
+        A "not primary" error carrying a ``topologyVersion`` no newer than the member's
+        current one is stale (the member already told us of that change): nothing changes.
+        """
+        current = self.members.get(address)
+        if current is not None and topology_version_is_older(
+            topology_version, current.topology_version, or_equal=True
+        ):
+            return self
+        return self.apply(ServerDescription.unknown(address, error, topology_version))
 
 
 class _Update:
@@ -439,15 +496,21 @@ class Topology:
         return self._view
 
     def apply(self, description: ServerDescription) -> TopologyView:
+        return self._update(lambda view: view.apply(description))
+
+    def mark_unknown(
+        self, address: Address, error: str, topology_version: Optional[TopologyVersion] = None
+    ) -> TopologyView:
+        """See ``TopologyView.mark_unknown``; the view is unchanged when the error is stale."""
+        return self._update(lambda view: view.mark_unknown(address, error, topology_version))
+
+    def _update(self, change: Callable[[TopologyView], TopologyView]) -> TopologyView:
         with self._lock:
             old = self._view
-            new = self._view = old.apply(description)
+            new = self._view = change(old)
         if new is not old and self._listener is not None:
             self._listener(old, new)
         return new
-
-    def mark_unknown(self, address: Address, error: str) -> TopologyView:
-        return self.apply(ServerDescription.unknown(address, error))
 
     def reset_after_fork(self) -> None:
         """A fresh lock in a forked child (another thread may have held it at fork time)."""
@@ -462,4 +525,7 @@ __all__ = [
     "Topology",
     "parse_address",
     "format_address",
+    "parse_topology_version",
+    "topology_version_is_older",
+    "TopologyVersion",
 ]
