@@ -395,6 +395,7 @@ def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSe
     with connect(rs, heartbeatFrequencyMS=60_000) as c:
         c.db.c.insert({"x": 1})
         assert c.view.members[rs[0].address].topology_version == (process, 5)
+        assert c.monitor.wait_for_check(5)  # a whole round done: the monitor now sleeps
         view = c.view
         hellos = rs[0].hello_count
         rs[0].next_reply = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import Any, Dict, List, Tuple
 from urllib.parse import quote
@@ -123,8 +122,11 @@ class TestValidURIs:
 
     def test_parsed_uri_is_frozen(self) -> None:
         parsed = parse_uri("mongodb://h")
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError, match="read-only"):
             parsed.database = "x"  # type: ignore[misc]
+        with pytest.raises(AttributeError, match="read-only"):
+            del parsed.hosts
+        assert parsed == parse_uri("mongodb://h") and parsed != parse_uri("mongodb://h2")
 
     def test_database_and_collection(self) -> None:
         parsed = parse_uri("mongodb://h/db.coll")

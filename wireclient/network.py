@@ -25,10 +25,9 @@ import itertools
 import os
 import platform
 import socket
-import ssl
 import struct
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from bson.raw_bson import RawBSONDocument
 
@@ -43,6 +42,9 @@ from wireclient.errors import (
     OperationFailure,
     ProtocolError,
 )
+
+if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
+    import ssl
 
 Address = Tuple[str, int]
 Document = Mapping[str, Any]

@@ -48,7 +48,6 @@ from __future__ import annotations
 import enum
 import struct
 import zlib
-from dataclasses import FrozenInstanceError
 from operator import index as _index
 from typing import (
     Any,
@@ -293,10 +292,10 @@ class _Frozen:
         return tuple(getattr(self, name) for name in self._fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot assign {name!r}")
 
     def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:

@@ -34,11 +34,8 @@ URI at fault. Messages never repeat a password.
 
 from __future__ import annotations
 
-import difflib
 import enum
-import ipaddress
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
@@ -72,9 +69,8 @@ _BAD_DB_CHARS = frozenset('/\\. "$\x00')
 Hosts = Tuple[Tuple[str, int], ...]
 
 
-@dataclass(frozen=True)
 class ParsedURI:
-    """The parts of a ``mongodb://`` URI.
+    """The parts of a ``mongodb://`` URI (read-only).
 
     ``hosts`` keeps the order of the URI; host names are lower-cased, IPv6 literals are
     stored without brackets in compressed form, and a unix socket path has port 0.
@@ -82,12 +78,45 @@ class ParsedURI:
     The password is left out of ``repr``.
     """
 
+    __slots__ = ("hosts", "username", "password", "database", "collection", "options")
     hosts: Hosts
-    username: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
-    database: Optional[str] = None
-    collection: Optional[str] = None
-    options: Dict[str, Any] = field(default_factory=dict)
+    username: Optional[str]
+    password: Optional[str]
+    database: Optional[str]
+    collection: Optional[str]
+    options: Dict[str, Any]
+
+    def __init__(
+        self,
+        hosts: Hosts,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        database: Optional[str] = None,
+        collection: Optional[str] = None,
+        options: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        values = (hosts, username, password, database, collection, options or {})
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"ParsedURI is read-only: cannot assign {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ParsedURI is read-only: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParsedURI):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # options is a dict
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "password"
+        )
+        return f"ParsedURI({shown})"
 
 
 # --------------------------------------------------------------------------- percent-decoding
@@ -171,6 +200,8 @@ def _parse_host(entry: str, default_port: int) -> Tuple[str, int]:
             raise ConfigurationError(f"unexpected {rest!r} after ']' in host {entry!r}")
         port = _check_port(rest[1:], entry) if rest else default_port
         try:
+            import ipaddress  # only for IPv6 literals: keeps `import wireclient` light
+
             address = ipaddress.IPv6Address(literal)
         except ValueError:
             raise ConfigurationError(
@@ -465,6 +496,8 @@ _TLS_DEPENDENT = (
 def _canonical(name: str, names: Mapping[str, str]) -> str:
     canonical = names.get(name.lower())
     if canonical is None:
+        import difflib  # only on the error path
+
         hint = difflib.get_close_matches(name.lower(), list(names), n=1)
         suggestion = f"; did you mean {names[hint[0]]!r}?" if hint else ""
         raise ConfigurationError(f"unknown option {name!r}{suggestion}")

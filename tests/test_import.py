@@ -1,0 +1,79 @@
+"""`import wireclient` is light: no thread, no ssl, no replica-set machinery until asked for.
+
+Embedders count milliseconds at start-up (benchmarks/bench_import.py measures them); these
+tests keep the *reasons* for the cost from creeping back, in a fresh interpreter each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Modules wireclient must not load for `import wireclient` (each costs milliseconds, or
+# starts something): TLS, logging, the replica-set stack, and the optional packages.
+HEAVY = [
+    "ssl",
+    "logging",
+    "dataclasses",
+    "difflib",
+    "wireclient.replica_set",
+    "wireclient.monitor",
+    "wireclient.topology",
+    "wireclient.read_preferences",
+    "wireclient.auth",
+    "greenlet",
+    "gevent",
+    "pymongo",
+]
+
+
+def run(code: str) -> Any:
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_import_loads_nothing_heavy_and_starts_no_thread() -> None:
+    result = run(
+        "import json, sys, threading\n"
+        "before = set(sys.modules)\n"
+        "import wireclient\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules and m not in before]\n"
+        "print(json.dumps({'heavy': heavy, 'threads': threading.active_count()}))\n"
+    )
+    assert result == {"heavy": [], "threads": 1}
+
+
+def test_replica_set_names_load_on_first_use() -> None:
+    result = run(
+        "import json, sys, wireclient\n"
+        "lazy = 'wireclient.replica_set' not in sys.modules\n"
+        "from wireclient import ReplicaSetConnection, ReadPreference\n"
+        "from wireclient.replica_set import ReplicaSetConnection as direct\n"
+        "print(json.dumps({'lazy': lazy, 'same': ReplicaSetConnection is direct,\n"
+        "    'mode': ReadPreference.SECONDARY.mode}))\n"
+    )
+    assert result == {"lazy": True, "same": True, "mode": "secondary"}
+
+
+def test_star_import_and_unknown_names() -> None:
+    result = run(
+        "import json\n"
+        "from wireclient import *\n"
+        "import wireclient\n"
+        "try:\n"
+        "    wireclient.NoSuchThing\n"
+        "    missing = None\n"
+        "except AttributeError as exc:\n"
+        "    missing = str(exc)\n"
+        "print(json.dumps({'rsc': ReplicaSetConnection.__name__, 'missing': missing}))\n"
+    )
+    assert result["rsc"] == "ReplicaSetConnection"
+    assert "NoSuchThing" in result["missing"]
