@@ -21,6 +21,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wireclient tests benchmarks
+	$(VENV)/bin/ruff format --check wireclient tests benchmarks
 	$(VENV)/bin/mypy --strict wireclient
 
 demo: $(STAMP)

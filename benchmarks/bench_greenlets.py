@@ -75,8 +75,8 @@ def throughput(uri: str, greenlets: int, ops: int, rounds: int) -> Dict[str, Any
         "wireclient ping (use_greenlets=True)": lambda: lambda: wc_green.admin.command("ping"),
         "wireclient ping (no request)": lambda: lambda: wc_noreq.admin.command("ping"),
         "pymongo ping": lambda: lambda: pm.admin.command("ping"),
-        "wireclient find_one (request per greenlet)": lambda: lambda: wc.bench.greenlets.find_one(
-            {"_id": 1}
+        "wireclient find_one (request per greenlet)": lambda: (
+            lambda: wc.bench.greenlets.find_one({"_id": 1})
         ),
         "pymongo find_one": lambda: lambda: pm.bench.greenlets.find_one({"_id": 1}),
     }

@@ -70,8 +70,10 @@ def main() -> int:
     for name, ms in medians.items():
         print(f"{name:<46}{ms:>8.1f}")
     own = medians["import wireclient, on top of bson"]
-    print(f"\nwireclient's own import cost = {own:.1f} ms"
-          f" ({own / medians['import pymongo']:.2f} of pymongo's whole import)")
+    print(
+        f"\nwireclient's own import cost = {own:.1f} ms"
+        f" ({own / medians['import pymongo']:.2f} of pymongo's whole import)"
+    )
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "import.json"), "w") as f:

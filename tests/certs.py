@@ -42,9 +42,7 @@ def openssl_available() -> bool:
 
 
 def _run(args: List[str], cwd: str) -> None:
-    result = subprocess.run(
-        ["openssl", *args], cwd=cwd, capture_output=True, check=False
-    )
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(
             f"openssl {' '.join(args)} failed ({result.returncode}): "
@@ -53,25 +51,63 @@ def _run(args: List[str], cwd: str) -> None:
 
 
 def _key(name: str, cwd: str) -> None:
-    _run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-          "-out", f"{name}.key"], cwd)
+    _run(
+        [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            f"{name}.key",
+        ],
+        cwd,
+    )
 
 
 def _ca(name: str, common_name: str, cwd: str) -> None:
     _key(name, cwd)
-    _run(["req", "-x509", "-new", "-key", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
-          "-subj", f"/O=wireclient tests/CN={common_name}",
-          "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-          "-addext", "subjectKeyIdentifier=hash"], cwd)
+    _run(
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            f"{name}.key",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-subj",
+            f"/O=wireclient tests/CN={common_name}",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            "subjectKeyIdentifier=hash",
+        ],
+        cwd,
+    )
 
 
 def _leaf(
     name: str, common_name: str, cwd: str, usage: str, san: Optional[str], ca: str = "ca"
 ) -> None:
     _key(name, cwd)
-    _run(["req", "-new", "-key", f"{name}.key", "-out", f"{name}.csr",
-          "-subj", f"/O=wireclient tests/CN={common_name}"], cwd)
+    _run(
+        [
+            "req",
+            "-new",
+            "-key",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/O=wireclient tests/CN={common_name}",
+        ],
+        cwd,
+    )
     lines = [
         "basicConstraints=critical,CA:FALSE",
         "keyUsage=critical,digitalSignature,keyEncipherment",
@@ -83,9 +119,27 @@ def _leaf(
         lines.append(f"subjectAltName={san}")
     with open(os.path.join(cwd, f"{name}.ext"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    _run(["x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-          "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-sha256",
-          "-extfile", f"{name}.ext"], cwd)
+    _run(
+        [
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            f"{ca}.pem",
+            "-CAkey",
+            f"{ca}.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-sha256",
+            "-extfile",
+            f"{name}.ext",
+        ],
+        cwd,
+    )
 
 
 def make_certs(directory: str) -> CertPaths:

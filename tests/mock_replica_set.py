@@ -81,9 +81,9 @@ class Member:
             return bool(request.replies(n=len(doc.get("documents", doc.get("updates", [])))))
         if name in ("find", "count", "aggregate", "distinct", "getMore"):
             if not primary and not secondary_ok:
-                return bool(request.replies(
-                    ok=0, code=13435, errmsg="not primary and secondaryOk=false"
-                ))
+                return bool(
+                    request.replies(ok=0, code=13435, errmsg="not primary and secondaryOk=false")
+                )
             if name == "count":
                 return bool(request.replies(n=self.index))
             batch = [{"_id": self.index, "member": self.index, "port": request.client_port}]
@@ -139,8 +139,12 @@ class MockReplicaSet:
 
     def hello_for(self, member: Member) -> Dict[str, Any]:
         if member.set_name == "":  # a standalone
-            return {"ok": 1, "isWritablePrimary": True, "ismaster": True,
-                    "maxWireVersion": self.max_wire_version}
+            return {
+                "ok": 1,
+                "isWritablePrimary": True,
+                "ismaster": True,
+                "maxWireVersion": self.max_wire_version,
+            }
         listed = [m for m in self.members if m.role not in ("hidden",)]
         reply: Dict[str, Any] = {
             "ok": 1,
@@ -217,5 +221,3 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 def monitor_threads() -> List[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("wireclient-monitor")]
-
-

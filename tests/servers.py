@@ -73,10 +73,14 @@ class SecantusServer:
 
     def start(self, timeout: float = 30.0) -> SecantusServer:
         cmd = _secantus_command() + [
-            "--host", self.host,
-            "--port", str(self.port),
-            "--storage-path", self.storage_path,
-            "--log-level", "WARNING",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-path",
+            self.storage_path,
+            "--log-level",
+            "WARNING",
         ]
         if self.test_commands:
             cmd.append("--enable-test-commands")

@@ -220,8 +220,9 @@ def test_saslprep_refusals_name_the_kind_never_the_text(text: str, kind: str) ->
 # -- credentials ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mechanism", ["PLAIN", "MONGODB-X509", "GSSAPI", "MONGODB-AWS",
-                                       "MONGODB-CR", "MONGODB-OIDC"])
+@pytest.mark.parametrize(
+    "mechanism", ["PLAIN", "MONGODB-X509", "GSSAPI", "MONGODB-AWS", "MONGODB-CR", "MONGODB-OIDC"]
+)
 def test_unsupported_mechanisms_are_named(mechanism: str) -> None:
     with pytest.raises(ConfigurationError, match=f"{mechanism}.*not supported") as info:
         make_credentials("alice", "pw", mechanism=mechanism)
@@ -267,9 +268,10 @@ def test_password_saslprep_refuses_fails_early_for_sha256_without_leaking() -> N
     assert "hunter" not in str(info.value)
     # SCRAM-SHA-1 does not SASLprep: the same password is fine there.
     creds = make_credentials("alice", "hunter\x072", mechanism="SCRAM-SHA-1")
-    assert creds.password_input(SCRAM_SHA_1).decode() == hashlib.md5(
-        b"alice:mongo:hunter\x072"
-    ).hexdigest()
+    assert (
+        creds.password_input(SCRAM_SHA_1).decode()
+        == hashlib.md5(b"alice:mongo:hunter\x072").hexdigest()
+    )
 
 
 def test_repr_hides_the_password() -> None:
@@ -352,8 +354,12 @@ class ScriptedServer:
             self.client_first_bare = bare
             nonce = bare.split(b",r=")[1]
             self.server_first = (
-                b"r=" + nonce + b"SERVER,s=" + base64.b64encode(self.salt)
-                + b",i=" + str(self.iterations).encode()
+                b"r="
+                + nonce
+                + b"SERVER,s="
+                + base64.b64encode(self.salt)
+                + b",i="
+                + str(self.iterations).encode()
             )
             self.step = "continue"
             reply = {"ok": 1, "conversationId": 1, "done": False, "payload": self.server_first}
@@ -365,13 +371,21 @@ class ScriptedServer:
             signature = hmac.new(self.stored_key, auth_message, self.digest).digest()
             client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature))
             if hashlib.new(self.digest, client_key).digest() != self.stored_key:
-                return {"ok": 0, "code": 18, "codeName": "AuthenticationFailed",
-                        "errmsg": "Authentication failed."}
+                return {
+                    "ok": 0,
+                    "code": 18,
+                    "codeName": "AuthenticationFailed",
+                    "errmsg": "Authentication failed.",
+                }
             server_signature = hmac.new(self.server_key, auth_message, self.digest).digest()
             done = bool(self.skip_empty_exchange and spec.get("conversationId") == 1)
             self.step = "done" if done else "empty"
-            reply = {"ok": 1, "conversationId": 1, "done": done,
-                     "payload": b"v=" + base64.b64encode(server_signature)}
+            reply = {
+                "ok": 1,
+                "conversationId": 1,
+                "done": done,
+                "payload": b"v=" + base64.b64encode(server_signature),
+            }
             return self.tamper("continue", reply)
         assert self.step == "empty" and bytes(spec["payload"]) == b""
         self.step = "done"
@@ -472,8 +486,13 @@ def test_base64_text_payloads_are_accepted() -> None:
 def test_forged_server_signature_fails_connection_and_leaves_no_socket() -> None:
     from mockupdb import MockupDB, OpMsg  # type: ignore[import-untyped]
 
-    hello = {"ok": 1, "isWritablePrimary": True, "maxWireVersion": 17, "minWireVersion": 0,
-             "saslSupportedMechs": ["SCRAM-SHA-256"]}
+    hello = {
+        "ok": 1,
+        "isWritablePrimary": True,
+        "maxWireVersion": 17,
+        "minWireVersion": 0,
+        "saslSupportedMechs": ["SCRAM-SHA-256"],
+    }
     mock = MockupDB(auto_ismaster=hello)
     mock.autoresponds("hello", hello)
     mock.run()
@@ -492,8 +511,9 @@ def test_forged_server_signature_fails_connection_and_leaves_no_socket() -> None
         start = mock.receives(OpMsg("saslStart"), timeout=10)
         assert start.doc["$db"] == "admin" and start.doc["mechanism"] == "SCRAM-SHA-256"
         nonce = bytes(start.doc["payload"]).split(b",r=")[1]
-        start.replies(conversationId=1, done=False,
-                      payload=b"r=" + nonce + b"xyz,s=QSXCR+Q6sek8bf92,i=4096")
+        start.replies(
+            conversationId=1, done=False, payload=b"r=" + nonce + b"xyz,s=QSXCR+Q6sek8bf92,i=4096"
+        )
         cont = mock.receives(OpMsg("saslContinue"), timeout=10)
         # A server that does not know the password cannot sign; it claims success anyway.
         cont.replies(conversationId=1, done=True, payload=b"v=" + base64.b64encode(b"\0" * 32))
@@ -534,11 +554,9 @@ def auth_server() -> Iterator[AuthServer]:
         admin = conn.admin
         admin.command("createUser", "alice", pwd="alice-pw", roles=["root"], mechanisms=both)
         admin.command("createUser", "old", pwd="old-pw", roles=["root"], mechanisms=[SCRAM_SHA_1])
-        admin.command("createUser", "new", pwd="new-pw", roles=["root"],
-                      mechanisms=[SCRAM_SHA_256])
+        admin.command("createUser", "new", pwd="new-pw", roles=["root"], mechanisms=[SCRAM_SHA_256])
         admin.command("createUser", "uni", pwd=UNI_PASSWORD, roles=["root"], mechanisms=both)
-        conn.appdb.command("createUser", "bob", pwd="bob-pw", roles=["readWrite"],
-                           mechanisms=both)
+        conn.appdb.command("createUser", "bob", pwd="bob-pw", roles=["readWrite"], mechanisms=both)
         conn.appdb.things.insert({"_id": 1, "x": 1})
         conn.close()
         server.stop()

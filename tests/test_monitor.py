@@ -389,8 +389,6 @@ def test_use_greenlets_under_gevent_patch_socket_uses_a_greenlet(rs: MockReplica
     code = GEVENT_CHILD.format(
         tests=os.path.dirname(__file__), port=rs[1].address[1], primary=rs[0].address[1]
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["OK", "3"]

@@ -37,9 +37,7 @@ def reply(kind: str, tags: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     return doc
 
 
-def make_view(
-    rtts: Optional[Dict[Address, float]] = None, primary: bool = True
-) -> TopologyView:
+def make_view(rtts: Optional[Dict[Address, float]] = None, primary: bool = True) -> TopologyView:
     """p primary (ny), s1 (ny, 10 ms), s2 (sf, 12 ms), s3 (sf, 50 ms), hidden, arbiter."""
     rtts = {P: 0.005, S1: 0.010, S2: 0.012, S3: 0.050, H: 0.001, ARB: 0.001, **(rtts or {})}
     view = TopologyView.from_seeds([P], "rs")

@@ -140,8 +140,9 @@ def test_primary_reads_carry_no_read_preference(rs: MockReplicaSet) -> None:
 
 
 def test_secondary_reads_carry_read_preference(rs: MockReplicaSet) -> None:
-    with connect(rs, read_preference=SECONDARY, auto_start_request=False,
-                 localThresholdMS=1000) as c:  # a wide window: robust on a loaded machine
+    with connect(
+        rs, read_preference=SECONDARY, auto_start_request=False, localThresholdMS=1000
+    ) as c:  # a wide window: robust on a loaded machine
         seen = set()
         for _ in range(30):
             doc = c.db.c.find_one()
@@ -168,7 +169,8 @@ def test_read_preference_per_database_collection_and_find(rs: MockReplicaSet) ->
         c.monitor.wait_for_check(5)
         assert coll.find_one()["member"] == 2  # type: ignore[index]
         assert rs[2].commands("find")[-1]["$readPreference"] == {
-            "mode": "nearest", "tags": [{"dc": "sf"}]
+            "mode": "nearest",
+            "tags": [{"dc": "sf"}],
         }
         assert c.db.c.find_one(read_preference="secondaryPreferred")["member"] in (1, 2)  # type: ignore[index]
 
@@ -192,17 +194,22 @@ def test_latency_window(rs: MockReplicaSet) -> None:
     rs[2].delay = 0.08  # 80 ms round trips: outside a 15 ms window
     with connect(rs, read_preference=SECONDARY, auto_start_request=False) as c:
         assert {c.db.c.find_one()["member"] for _ in range(10)} == {1}  # type: ignore[index]
-    with connect(rs, read_preference=SECONDARY, auto_start_request=False,
-                 localThresholdMS=500) as c:
+    with connect(
+        rs, read_preference=SECONDARY, auto_start_request=False, localThresholdMS=500
+    ) as c:
         assert {c.db.c.find_one()["member"] for _ in range(40)} == {1, 2}  # type: ignore[index]
 
 
 def test_hidden_members_and_arbiters_are_never_read_from(rs: MockReplicaSet) -> None:
     rs[1].role = "hidden"
     rs[2].role = "arbiter"
-    with connect(rs, seeds=f"{rs[1].host},{rs[0].host}",
-                 read_preference=ReadPreference.NEAREST, auto_start_request=False,
-                 localThresholdMS=10_000) as c:
+    with connect(
+        rs,
+        seeds=f"{rs[1].host},{rs[0].host}",
+        read_preference=ReadPreference.NEAREST,
+        auto_start_request=False,
+        localThresholdMS=10_000,
+    ) as c:
         assert rs[1].address not in c.view.members  # not listed by the primary
         assert {c.db.c.find_one()["member"] for _ in range(10)} == {0}  # type: ignore[index]
         assert not rs[2].commands("find")
@@ -211,8 +218,9 @@ def test_hidden_members_and_arbiters_are_never_read_from(rs: MockReplicaSet) -> 
 def test_secondary_reads_on_wire_5_use_the_secondary_ok_flag() -> None:
     old = MockReplicaSet(3, max_wire_version=5)  # commands over OP_QUERY, no OP_MSG
     try:
-        with connect(old, read_preference=SECONDARY, auto_start_request=False,
-                     localThresholdMS=1000) as c:
+        with connect(
+            old, read_preference=SECONDARY, auto_start_request=False, localThresholdMS=1000
+        ) as c:
             assert {c.db.c.find_one()["member"] for _ in range(20)} == {1, 2}  # type: ignore[index]
             assert all("$readPreference" not in d for d in old[1].commands("find"))
             c.db.c.insert({"x": 1})
@@ -230,8 +238,9 @@ def test_secondary_preferred_without_secondaries_reads_the_primary(rs: MockRepli
 
 def test_secondary_without_secondaries_times_out(rs: MockReplicaSet) -> None:
     rs[1].up = rs[2].up = False
-    with connect(rs, seeds=rs[0].host, read_preference=SECONDARY,
-                 serverSelectionTimeoutMS=300) as c:
+    with connect(
+        rs, seeds=rs[0].host, read_preference=SECONDARY, serverSelectionTimeoutMS=300
+    ) as c:
         started = time.monotonic()
         with pytest.raises(errors.ServerSelectionTimeout, match="ReadPreference.SECONDARY"):
             c.db.c.find_one()
@@ -311,6 +320,7 @@ def test_auto_start_request_covers_every_member(rs: MockReplicaSet) -> None:
 
 def test_dead_thread_in_request_releases_its_sockets(rs: MockReplicaSet) -> None:
     with connect(rs) as c:
+
         def work() -> None:
             c.db.c.insert({"x": 1})
             c.db.c.find_one(read_preference=SECONDARY)
@@ -381,9 +391,7 @@ def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
         rs[0].next_reply = {"ok": 0, "code": 189, "errmsg": "PrimarySteppedDown"}
         with pytest.raises(errors.NotPrimaryError):
             c.db.command("ping")
-        assert c.view.members[rs[0].address].server_type in (
-            ServerType.UNKNOWN, ServerType.PRIMARY
-        )
+        assert c.view.members[rs[0].address].server_type in (ServerType.UNKNOWN, ServerType.PRIMARY)
         c.db.command("ping")  # the monitor confirms member 0 is still primary
 
 
@@ -577,7 +585,6 @@ GEVENT_CHILD = textwrap.dedent(
 def test_gevent_greenlets_and_greenlet_monitor(rs: MockReplicaSet) -> None:
     pytest.importorskip("gevent")
     code = GEVENT_CHILD.format(seed=rs[1].host)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["OK", "10"]

@@ -76,8 +76,9 @@ def test_crud_and_read_preferences(rsc: ReplicaSetConnection) -> None:
 
 
 def test_secondary_read_with_no_secondary_times_out(server: SecantusServer) -> None:
-    with connect(server, read_preference=ReadPreference.SECONDARY,
-                 serverSelectionTimeoutMS=300) as c:
+    with connect(
+        server, read_preference=ReadPreference.SECONDARY, serverSelectionTimeoutMS=300
+    ) as c:
         with pytest.raises(errors.ServerSelectionTimeout, match="secantus"):
             c.test.rs_crud.find_one()
         c.test.rs_crud.insert({"x": 1})  # writes still go to the primary
@@ -166,4 +167,3 @@ def test_close_stops_the_monitor(server: SecantusServer) -> None:
     assert monitor.is_alive()
     c.close()
     assert not monitor.is_alive()
-

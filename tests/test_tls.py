@@ -56,14 +56,25 @@ def certs() -> Iterator[CertPaths]:
 
 @pytest.fixture(scope="module")
 def servers(certs: CertPaths) -> Iterator[Dict[str, SecantusServer]]:
-    tls_args = ["--tls-cert-file", certs.server_cert, "--tls-key-file", certs.server_key,
-                "--tls-ca-file", certs.ca]
+    tls_args = [
+        "--tls-cert-file",
+        certs.server_cert,
+        "--tls-key-file",
+        certs.server_key,
+        "--tls-ca-file",
+        certs.ca,
+    ]
     started = {
         "tls": SecantusServer(extra_args=tls_args),
         "mtls": SecantusServer(extra_args=tls_args + ["--tls-require-client-cert"]),
-        "wrong_host": SecantusServer(extra_args=[
-            "--tls-cert-file", certs.wrong_host_cert, "--tls-key-file", certs.wrong_host_key,
-        ]),
+        "wrong_host": SecantusServer(
+            extra_args=[
+                "--tls-cert-file",
+                certs.wrong_host_cert,
+                "--tls-key-file",
+                certs.wrong_host_key,
+            ]
+        ),
     }
     try:
         _in_parallel([srv.start for srv in started.values()])
@@ -145,8 +156,11 @@ def test_allow_invalid_hostnames_still_checks_the_chain(
 ) -> None:
     ping(tls_uri(servers["wrong_host"], tlsCAFile=certs.ca, tlsAllowInvalidHostnames="true"))
     with pytest.raises(AutoReconnect, match="certificate verify failed"):
-        Connection(tls_uri(servers["wrong_host"], tlsCAFile=certs.other_ca,
-                           tlsAllowInvalidHostnames="true"))
+        Connection(
+            tls_uri(
+                servers["wrong_host"], tlsCAFile=certs.other_ca, tlsAllowInvalidHostnames="true"
+            )
+        )
 
 
 def test_client_certificate_offered_to_a_server_that_verifies_it(

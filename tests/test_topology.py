@@ -384,9 +384,7 @@ def test_topology_version_is_parsed() -> None:
         ((PROCESS, 1), None, False, False),
     ],
 )
-def test_topology_version_order(
-    new: Any, current: Any, older: bool, older_or_equal: bool
-) -> None:
+def test_topology_version_order(new: Any, current: Any, older: bool, older_or_equal: bool) -> None:
     assert topology_version_is_older(new, current) is older
     assert topology_version_is_older(new, current, or_equal=True) is older_or_equal
 

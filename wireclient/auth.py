@@ -89,9 +89,7 @@ class Credentials:
 
     __slots__ = ("username", "source", "mechanism", "_password", "_keys")
 
-    def __init__(
-        self, username: str, password: str, source: str, mechanism: Optional[str]
-    ) -> None:
+    def __init__(self, username: str, password: str, source: str, mechanism: Optional[str]) -> None:
         self.username = username
         self.source = source
         self.mechanism = mechanism  # None: negotiate at the handshake
@@ -112,8 +110,7 @@ class Credentials:
             return saslprep(self._password).encode("utf-8")
         except ValueError as exc:
             raise ConfigurationError(
-                f"the password of user {self.username!r} cannot be used with SCRAM-SHA-256: "
-                f"{exc}"
+                f"the password of user {self.username!r} cannot be used with SCRAM-SHA-256: {exc}"
             ) from None
 
     def clear_cache(self) -> None:
@@ -146,8 +143,7 @@ def make_credentials(
             )
         elif mechanism not in SUPPORTED_MECHANISMS:
             raise ConfigurationError(
-                f"unknown authMechanism {mechanism!r}; supported: "
-                f"{', '.join(SUPPORTED_MECHANISMS)}"
+                f"unknown authMechanism {mechanism!r}; supported: {', '.join(SUPPORTED_MECHANISMS)}"
             )
     if not isinstance(username, str):
         raise ConfigurationError(f"the username must be a string, not {type(username).__name__}")
@@ -350,8 +346,7 @@ class ScramClient:
     ) -> AuthenticationError:
         where = f" on database {self.source!r}" if self.source is not None else ""
         return AuthenticationError(
-            f"{self.mechanism} authentication of user {self.username!r}{where} failed: "
-            f"{problem}",
+            f"{self.mechanism} authentication of user {self.username!r}{where} failed: {problem}",
             None,
             details,
         )
@@ -482,9 +477,7 @@ def saslprep(text: str) -> str:
             raise ValueError("SASLprep prohibits it: it contains a control character")
         return text
     mapped = "".join(
-        " " if stringprep.in_table_c12(c) else c
-        for c in text
-        if not stringprep.in_table_b1(c)
+        " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
     )
     prepared = unicodedata.normalize("NFKC", mapped)
     for c in prepared:

@@ -294,8 +294,9 @@ class Collection:
 
     # -- indexes and the collection itself ----------------------------------------------
 
-    def create_index(self, key_or_list: Any, unique: bool = False, name: Optional[str] = None,
-                     **kwargs: Any) -> str:
+    def create_index(
+        self, key_or_list: Any, unique: bool = False, name: Optional[str] = None, **kwargs: Any
+    ) -> str:
         keys = index_document(key_or_list)
         if name is None:
             name = "_".join(f"{k}_{v}" for k, v in keys.items())

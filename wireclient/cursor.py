@@ -178,7 +178,10 @@ class Cursor:
                     size = min(size, abs(self._limit))
                 command["batchSize"] = size
         reply = conn._command(
-            coll.database.name, command, pool=self._pool, for_read=True,
+            coll.database.name,
+            command,
+            pool=self._pool,
+            for_read=True,
             read_preference=self._read_preference,
         )
         assert reply is not None

@@ -1,21 +1,21 @@
 """The exception hierarchy. Every error wireclient raises is a WireClientError.
 
-    WireClientError
-     +-- ConfigurationError        bad option, bad URI, unsupported server, missing package
-     +-- InvalidDocument           a document we refuse to send (not a dict, bad key, too big)
-     +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
-     +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
-     +-- ConnectionFailure         cannot talk to a server
-     |    +-- AutoReconnect        the socket died; the operation may be retried on a new one
-     |    |    +-- NetworkTimeout  a connect / read / write took longer than its timeout
-     |    |    +-- NotPrimaryError the member is not (or no longer) primary
-     |    +-- PoolTimeout          no socket became free within waitQueueTimeoutMS
-     |    +-- ServerSelectionTimeout  no suitable member within serverSelectionTimeoutMS
-     +-- OperationFailure          the server answered ok: 0 (code, details)
-          +-- DuplicateKeyError    code 11000 / 11001 / 12582
-          +-- WriteConcernError    the write happened but its write concern failed
-          +-- CursorNotFound       getMore on a cursor the server no longer has
-          +-- AuthenticationError  wrong user, password or mechanism
+WireClientError
+ +-- ConfigurationError        bad option, bad URI, unsupported server, missing package
+ +-- InvalidDocument           a document we refuse to send (not a dict, bad key, too big)
+ +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
+ +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
+ +-- ConnectionFailure         cannot talk to a server
+ |    +-- AutoReconnect        the socket died; the operation may be retried on a new one
+ |    |    +-- NetworkTimeout  a connect / read / write took longer than its timeout
+ |    |    +-- NotPrimaryError the member is not (or no longer) primary
+ |    +-- PoolTimeout          no socket became free within waitQueueTimeoutMS
+ |    +-- ServerSelectionTimeout  no suitable member within serverSelectionTimeoutMS
+ +-- OperationFailure          the server answered ok: 0 (code, details)
+      +-- DuplicateKeyError    code 11000 / 11001 / 12582
+      +-- WriteConcernError    the write happened but its write concern failed
+      +-- CursorNotFound       getMore on a cursor the server no longer has
+      +-- AuthenticationError  wrong user, password or mechanism
 """
 
 from __future__ import annotations

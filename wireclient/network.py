@@ -58,9 +58,7 @@ _HEADER = struct.Struct("<iiii")
 _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
 
 # Error codes that mean "this member is not, or no longer, the primary".
-NOT_PRIMARY_CODES = frozenset(
-    {10107, 13435, 13436, 11600, 11602, 189, 91, 10058}
-)
+NOT_PRIMARY_CODES = frozenset({10107, 13435, 13436, 11600, 11602, 189, 91, 10058})
 DUPLICATE_KEY_CODES = frozenset({11000, 11001, 12582})
 CURSOR_NOT_FOUND_CODE = 43
 
@@ -398,4 +396,3 @@ def connect(
         info.close()
         raise _translate(exc, address) from exc
     return info
-

@@ -209,8 +209,10 @@ def select(
         return [primary.address] if primary is not None else []
     if mode == "nearest":
         candidates = list(view.secondaries) + ([primary] if primary is not None else [])
-        return [sd.address for sd in _in_window(_by_tags(candidates, pref._tag_sets),
-                                                local_threshold_ms)]
+        return [
+            sd.address
+            for sd in _in_window(_by_tags(candidates, pref._tag_sets), local_threshold_ms)
+        ]
     chosen = _in_window(_by_tags(view.secondaries, pref._tag_sets), local_threshold_ms)
     if not chosen and mode == "secondaryPreferred" and primary is not None:
         return [primary.address]

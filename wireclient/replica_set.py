@@ -117,7 +117,10 @@ class _Checker:
         if sock is None or sock.closed:
             started = time.monotonic()
             sock = network.connect(
-                address, self._connect_timeout, self._connect_timeout, self._ssl_context,
+                address,
+                self._connect_timeout,
+                self._connect_timeout,
+                self._ssl_context,
                 app_name=self._app_name,
             )
             self._sockets[address] = sock
@@ -225,8 +228,7 @@ class ReplicaSetConnection(Connection):
             TopologyView.from_seeds(self._hosts, self.replica_set_name),
             listener=_weak_call(self._self_ref, "_view_changed"),
         )
-        self._checker = _Checker(self._connect_timeout, self._ssl_context,
-                                 options.get("appName"))
+        self._checker = _Checker(self._connect_timeout, self._ssl_context, options.get("appName"))
         self._monitor = self._new_monitor()
         self._member_pools: Dict[Address, Pool] = {}
         return self._member_pools
@@ -380,9 +382,7 @@ class ReplicaSetConnection(Connection):
             return self.read_preference
         return ReadPreference.from_value(read_preference)
 
-    def _select_address(
-        self, for_read: bool, read_preference: ReadPreference
-    ) -> Address:
+    def _select_address(self, for_read: bool, read_preference: ReadPreference) -> Address:
         """A suitable member's address, waiting for the monitor up to the selection timeout."""
         rp = read_preference if for_read else ReadPreference.PRIMARY
         deadline: Optional[float] = None
@@ -402,8 +402,7 @@ class ReplicaSetConnection(Connection):
             if remaining <= 0:
                 what = "primary" if rp.mode == "primary" else f"member for {rp!r}"
                 raise ServerSelectionTimeout(
-                    f"no {what} found within {self.server_selection_timeout:g}s: "
-                    f"{view.describe()}"
+                    f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
                 )
             monitor.wait_for_check(remaining)
 

@@ -114,8 +114,13 @@ class ServerType(enum.Enum):
 
 
 REPLICA_SET_TYPES = frozenset(
-    {ServerType.PRIMARY, ServerType.SECONDARY, ServerType.ARBITER, ServerType.HIDDEN,
-     ServerType.OTHER}
+    {
+        ServerType.PRIMARY,
+        ServerType.SECONDARY,
+        ServerType.ARBITER,
+        ServerType.HIDDEN,
+        ServerType.OTHER,
+    }
 )
 DATA_BEARING_TYPES = frozenset({ServerType.PRIMARY, ServerType.SECONDARY, ServerType.HIDDEN})
 
@@ -403,8 +408,11 @@ class _Update:
         if kind is ServerType.UNKNOWN:
             return self.result()
         if kind is ServerType.STANDALONE:
-            self.refuse(address, f"{where} is a standalone server, not a replica set member"
-                        f"{self._wanted()}; remove it from the seed list")
+            self.refuse(
+                address,
+                f"{where} is a standalone server, not a replica set member"
+                f"{self._wanted()}; remove it from the seed list",
+            )
             return self.result()
         if kind is ServerType.MONGOS:
             self.refuse(address, f"{where} is a mongos, not a replica set member{self._wanted()}")
@@ -414,8 +422,10 @@ class _Update:
         if self.set_name is None:
             self.set_name = sd.set_name
         elif sd.set_name != self.set_name:
-            self.refuse(address, f"{where} is a member of replica set {sd.set_name!r}, "
-                        f"not {self.set_name!r}")
+            self.refuse(
+                address,
+                f"{where} is a member of replica set {sd.set_name!r}, not {self.set_name!r}",
+            )
             return self.result()
 
         if kind is ServerType.PRIMARY:
