@@ -91,22 +91,30 @@ class SecantusServer:
         try:
             wait_for_port(self.host, self.port, timeout)
         except RuntimeError:
+            log = self.log
+            self.log = None  # keep it open for the message below
             self.stop()
-            self.log.seek(0)
-            err = self.log.read()[-4000:].decode(errors="replace")
+            log.seek(0)
+            err = log.read()[-4000:].decode(errors="replace")
+            log.close()
             raise RuntimeError(f"SecantusDB failed to start: {err}") from None
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
+        log, self.log = self.log, None
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+            if proc is None or proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        finally:
+            if log is not None:
+                log.close()
 
     def restart(self) -> None:
         self.stop()

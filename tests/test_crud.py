@@ -42,7 +42,8 @@ def test_connect_forms(server: Any) -> None:
     ):
         assert c.admin.command("ping")["ok"] == 1
         c.close()
-    assert Connection(server.uri + "?maxPoolSize=7").max_pool_size == 7
+    with Connection(server.uri + "?maxPoolSize=7") as c:
+        assert c.max_pool_size == 7
 
 
 def test_handshake_records_server_limits(conn: Connection) -> None:
