@@ -185,7 +185,9 @@ def test_standalone_seed_is_refused(rs: MockReplicaSet) -> None:
         monitor.close()
 
 
-def test_check_bug_does_not_kill_the_monitor(rs: MockReplicaSet) -> None:
+def test_check_bug_does_not_kill_the_monitor(
+    rs: MockReplicaSet, caplog: pytest.LogCaptureFixture
+) -> None:
     calls: List[Address] = []
 
     def buggy(address: Address) -> Tuple[Mapping[str, Any], float]:
@@ -199,6 +201,8 @@ def test_check_bug_does_not_kill_the_monitor(rs: MockReplicaSet) -> None:
     try:
         assert monitor.wait_for_check(5)
         assert "KeyError" in (topology.view.members[rs[1].address].error or "")
+        logged = [r for r in caplog.records if r.name == "wireclient.monitor"]
+        assert logged and logged[0].exc_info is not None  # the bug is logged with its traceback
         assert monitor.wait_for_check(5)
         assert topology.view.primary == rs[0].address
         assert monitor.is_alive()

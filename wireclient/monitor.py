@@ -50,7 +50,6 @@ Fork
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -67,8 +66,6 @@ from wireclient.topology import (
     TopologyView,
     format_address,
 )
-
-logger = logging.getLogger("wireclient.monitor")
 
 DEFAULT_HEARTBEAT_FREQUENCY = 10.0
 MIN_HEARTBEAT_FREQUENCY = 0.5
@@ -401,7 +398,11 @@ def _describe(check: CheckFunction, address: Address) -> ServerDescription:
     except (ConnectionFailure, WireClientError, OSError) as exc:
         return ServerDescription.unknown(address, f"{format_address(address)}: {exc}")
     except Exception as exc:  # a bug in check() must not kill the monitor
-        logger.exception("monitor check of %s failed", format_address(address))
+        import logging  # only here: importing logging costs ~10 ms, and this is a bug path
+
+        logging.getLogger("wireclient.monitor").exception(
+            "monitor check of %s failed", format_address(address)
+        )
         return ServerDescription.unknown(
             address, f"{format_address(address)}: {type(exc).__name__}: {exc}"
         )

@@ -41,7 +41,6 @@ operations that meet errors both call ``Topology.apply``, which applies a descri
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import threading
 import types
@@ -53,6 +52,7 @@ from typing import (
     Iterable,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Tuple,
 )
@@ -131,6 +131,10 @@ def _addresses(values: Any) -> FrozenSet[Address]:
     return frozenset(parse_address(str(v)) for v in values)
 
 
+# Immutable records are NamedTuples (not dataclasses, whose import costs more than this whole
+# module): fields are read-only, ``_replace`` makes a changed copy.
+_NO_TAGS: Mapping[str, str] = types.MappingProxyType({})
+
 # A member's (processId, counter): the counter grows with each state change of one server
 # process; a new process (restart) has a new processId, so counters of two ids never compare.
 TopologyVersion = Tuple[Any, int]
@@ -165,8 +169,7 @@ def _int_or_none(value: Any) -> Optional[int]:
         return None
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerDescription:
+class ServerDescription(NamedTuple):
     """One member as its last ``hello`` reply described it (or Unknown, with ``error``).
 
     ``round_trip_time`` is in seconds; inside a ``TopologyView`` it is the moving average.
@@ -178,7 +181,7 @@ class ServerDescription:
     hosts: FrozenSet[Address] = frozenset()
     passives: FrozenSet[Address] = frozenset()
     arbiters: FrozenSet[Address] = frozenset()
-    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tags: Mapping[str, str] = _NO_TAGS
     primary: Optional[Address] = None  # the primary this member believes in
     me: Optional[Address] = None
     election_id: Any = None  # a bson ObjectId; compared, never interpreted
@@ -279,8 +282,7 @@ def _older(a: Tuple[Any, Any], b: Tuple[Any, Any]) -> bool:
     return False
 
 
-@dataclasses.dataclass(frozen=True)
-class TopologyView:
+class TopologyView(NamedTuple):
     """An immutable snapshot of a replica set. Build one with ``TopologyView.from_seeds``."""
 
     set_name: Optional[str]
@@ -400,7 +402,7 @@ class _Update:
             return self.view  # not a member (any more): a late answer, ignored
         if sd.round_trip_time is not None and old.round_trip_time is not None:
             average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * old.round_trip_time
-            sd = dataclasses.replace(sd, round_trip_time=average)
+            sd = sd._replace(round_trip_time=average)
         self.members[address] = sd
         kind = sd.server_type
         where = format_address(address)
