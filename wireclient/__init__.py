@@ -1,10 +1,12 @@
 """wireclient: a MongoDB client from sockets up, with pymongo-2.x style requests.
 
-from wireclient import Connection
-c = Connection('mongodb://localhost:27017')
-with c.start_request():
-    c.test.counts.update({'k': 1}, {'$inc': {'n': 1}}, upsert=True, safe=False)
-    print(c.test.counts.find_one({'k': 1}))
+For example::
+
+    from wireclient import Connection
+    c = Connection('mongodb://localhost:27017')
+    with c.start_request():
+        c.test.counts.update({'k': 1}, {'$inc': {'n': 1}}, upsert=True, safe=False)
+        print(c.test.counts.find_one({'k': 1}))
 """
 
 from __future__ import annotations
