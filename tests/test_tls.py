@@ -8,8 +8,10 @@ since a SecantusDB stop takes about two seconds.
 
 from __future__ import annotations
 
+import pathlib
 import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 from typing import Callable, Dict, Iterator, List, Optional
@@ -224,5 +226,23 @@ def test_a_file_with_no_certificate_is_a_configuration_error(certs: CertPaths) -
 
 def test_a_certificate_file_without_its_key_is_a_configuration_error(certs: CertPaths) -> None:
     uri = f"mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFile={certs.ca}"
+    with pytest.raises(ConfigurationError, match="tlsCertificateKeyFile"):
+        Connection(uri, _connect=False)
+
+
+def test_an_encrypted_key_is_refused_without_prompting(
+    certs: CertPaths, tmp_path: pathlib.Path
+) -> None:
+    """wireclient has no pass-phrase option: an encrypted key is a ConfigurationError, and
+    OpenSSL must not stop to ask for a pass phrase on the terminal (stdin is closed here)."""
+    encrypted_key = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", certs.client_key, "-aes256", "-passout", "pass:secret"],
+        check=True,
+        stdout=encrypted_key.open("wb"),
+    )
+    combined = tmp_path / "client-encrypted.pem"
+    combined.write_bytes(pathlib.Path(certs.client_cert).read_bytes() + encrypted_key.read_bytes())
+    uri = f"mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFile={combined}"
     with pytest.raises(ConfigurationError, match="tlsCertificateKeyFile"):
         Connection(uri, _connect=False)
