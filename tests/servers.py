@@ -118,6 +118,14 @@ class SecantusServer:
             if log is not None:
                 log.close()
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, like a crash (no graceful shutdown)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        self.stop()  # forgets the process, closes the log
+
     def restart(self) -> None:
         self.stop()
         self.start()

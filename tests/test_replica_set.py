@@ -518,6 +518,26 @@ def test_close_stops_the_monitor_and_a_later_operation_restarts_it(rs: MockRepli
     assert monitor_threads() == []
 
 
+def test_only_member_answering_as_standalone_is_rechecked() -> None:
+    """A one-member set whose member briefly answers as a standalone (SecantusDB does, while
+    it shuts down): the view falls back to the seed, and the connection recovers when the
+    member is a set member again, rather than having nobody left to check."""
+    one = MockReplicaSet(1)
+    try:
+        with connect(one, seeds=one[0].host, serverSelectionTimeoutMS=3000) as c:
+            c.db.c.insert({"x": 1})
+            one[0].set_name = ""  # a standalone now
+            assert c.monitor.wait_for_check(5)
+            assert c.primary is None and "standalone" in c.view.errors[-1]
+            assert list(c.view.members) == [one[0].address]  # the seed, Unknown
+            one[0].set_name = None  # back in the set
+            c.db.c.insert({"x": 2})  # waits for the monitor to find it again
+            assert c.primary == one[0].address
+            assert len(one[0].commands("insert")) == 2
+    finally:
+        one.close()
+
+
 def test_dropped_connection_is_collected_and_its_monitor_exits(rs: MockReplicaSet) -> None:
     c = connect(rs)
     c.db.c.insert({"x": 1})

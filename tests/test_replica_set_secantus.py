@@ -8,6 +8,7 @@ the first error to the first successful write and prints it (``pytest -s`` shows
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any, Iterator
 
@@ -144,10 +145,11 @@ def test_not_writable_primary_error_code(fresh_server: SecantusServer) -> None:
 
 
 def test_server_restart(fresh_server: SecantusServer) -> None:
+    """The server crashes (SIGKILL) and comes back on the same port."""
     with connect(fresh_server, connectTimeoutMS=1000) as c:
         c.start_request()
         c.test.failover.insert({"before": True})
-        fresh_server.stop()
+        fresh_server.kill()
         with pytest.raises(errors.AutoReconnect):
             c.test.failover.insert({"during": True})
         failed_at = time.monotonic()
@@ -158,6 +160,31 @@ def test_server_restart(fresh_server: SecantusServer) -> None:
         assert took < 10.0
         assert c.in_request()
         c.end_request()
+
+
+def test_graceful_restart_is_survived(fresh_server: SecantusServer) -> None:
+    """SIGTERM, then a new process. While it shuts down SecantusDB (0.7.0b3) answers hello as
+    a standalone; a monitor that asks just then refuses the set's only member. The view then
+    falls back to the seeds (topology.py) instead of being left with nobody to check, ever.
+
+    Whether the monitor's check lands in that short window is up to timing (it usually
+    does); test_replica_set.py::test_only_member_answering_as_standalone_is_rechecked
+    shows the same fall-back deterministically."""
+    address = (fresh_server.host, fresh_server.port)
+    with connect(fresh_server, connectTimeoutMS=1000) as c:
+        c.test.failover.insert({"before": True})
+        time.sleep(0.6)  # past the monitor's minimum interval: the next check runs at once
+        assert fresh_server.proc is not None
+        fresh_server.proc.send_signal(signal.SIGTERM)
+        assert c.monitor.wait_for_check(5)  # asks while the server shuts down
+        glitch = any("standalone" in e for e in c.view.errors)
+        assert list(c.view.members) == [address]  # never an empty view
+        fresh_server.stop()
+        fresh_server.start()
+        took = write_until_it_works(c)
+        print(f"\ngraceful restart (standalone answer seen: {glitch}): write took {took:.3f}s")
+        assert took < 10.0
+        assert c.primary == address
 
 
 def test_close_stops_the_monitor(server: SecantusServer) -> None:

@@ -229,9 +229,18 @@ def test_member_of_another_set_is_refused_with_a_clear_message() -> None:
     assert "'other'" in view.describe()
 
 
+def assert_reseeded(view: TopologyView, reason: str) -> None:
+    """Every member was refused, so the seeds are back as Unknown, carrying the reason."""
+    assert set(view.members) == set(view.seeds)
+    for member in view.members.values():
+        assert member.server_type is ServerType.UNKNOWN
+        assert reason in (member.error or "")
+
+
 def test_wrong_set_name_given_by_user_refuses_seed() -> None:
     view = seeded(A, set_name="expected").apply(sd(A, "primary"))
-    assert view.members == {} and view.primary is None
+    assert view.primary is None
+    assert_reseeded(view, "expected")
     assert "not 'expected'" in view.errors[-1]
 
 
@@ -241,9 +250,26 @@ def test_standalone_is_refused() -> None:
     assert "a:1 is a standalone server" in view.errors[-1]
 
 
+def test_last_member_refused_brings_back_the_seeds() -> None:
+    """A one-member set whose member answers as a standalone while it shuts down (SecantusDB
+    does) must not leave the connection with nobody to check, ever again."""
+    view = seeded(A).apply(sd(A, "primary", hosts=(A,)))
+    view = view.apply(sd(A, "standalone", set_name=None))
+    assert_reseeded(view, "standalone")
+    view = view.apply(sd(A, "primary", hosts=(A,)))  # back after its restart
+    assert view.primary == A
+
+
+def test_members_learned_from_the_primary_are_not_brought_back() -> None:
+    view = seeded(A).apply(sd(A, "primary", hosts=(A, B)))
+    view = view.apply(sd(A, "standalone", set_name=None))
+    assert set(view.members) == {B}  # B is still there to check: no re-seeding
+
+
 def test_mongos_is_refused() -> None:
     view = seeded(A).apply(ServerDescription.from_reply(A, {"ok": 1, "msg": "isdbgrid"}, 0.0))
-    assert not view.members and "mongos" in view.errors[-1]
+    assert "mongos" in view.errors[-1]
+    assert_reseeded(view, "mongos")
 
 
 def test_errors_are_bounded() -> None:

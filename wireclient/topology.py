@@ -21,6 +21,9 @@ Discovery and Monitoring" specification for a replica set:
   Unknown and ignored. A new primary demotes the old one to Unknown ("two primaries": the
   newer election wins, and the loser will tell us itself that it is secondary at its next
   check);
+* a view never runs out of members: when the last one is refused (a server that answers as
+  a standalone while it shuts down does that), the seeds come back as Unknown, so the monitor
+  keeps looking where the user said the set lives;
 * while there is no primary, any member's list of hosts adds members (discovery from a
   single seed), but only a primary removes them;
 * a member whose ``me`` is not the address we reached it by is removed (the set knows it by
@@ -375,6 +378,9 @@ class _Update:
         self.errors = list(view.errors)
 
     def result(self) -> TopologyView:
+        if not self.members:  # everyone was refused: start again from the user's seeds
+            why = self.errors[-1] if self.errors else None
+            self.members = {seed: ServerDescription.unknown(seed, why) for seed in self.view.seeds}
         if self.primary is not None:
             sd = self.members.get(self.primary)
             if sd is None or sd.server_type is not ServerType.PRIMARY:
