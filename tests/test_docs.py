@@ -12,7 +12,7 @@ DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
 
 
 # The session server is a one-member replica set, so replica_sets.md runs on it too.
-@pytest.mark.parametrize("name", ["requests.md", "replica_sets.md"])
+@pytest.mark.parametrize("name", ["requests.md", "replica_sets.md", "api.md"])
 def test_doc_examples_run(name: str, server: Any) -> None:
     result = doctest.testfile(
         os.path.join(DOCS, name),

@@ -186,7 +186,7 @@ class SocketInfo:
             self.sock.sendall(data)
             if not expect_reply:
                 return None
-            header, reply = self.receive_message()
+            header, reply = self._read_message()
             if header.response_to != request_id:
                 raise ProtocolError(
                     f"reply responseTo {header.response_to} does not match requestID {request_id}"
@@ -205,7 +205,17 @@ class SocketInfo:
             raise _translate(exc, self.address) from exc
 
     def receive_message(self) -> Tuple[protocol.Header, Any]:
-        """Read exactly one frame and decode it. Does not close the socket on error."""
+        """Read exactly one frame, whatever it answers, and decode it: for protocol testers
+        who send with ``send_raw``. Like every read, any error closes the socket, so a
+        half-read socket never goes back to the pool."""
+        try:
+            return self._read_message()
+        except BaseException as exc:
+            self.close()
+            raise _translate(exc, self.address) from exc
+
+    def _read_message(self) -> Tuple[protocol.Header, Any]:
+        """Read exactly one frame and decode it; the caller closes the socket on error."""
         buf = self._buf
         view = self._view
         recv_into = self.sock.recv_into
