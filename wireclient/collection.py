@@ -24,7 +24,7 @@ from wireclient.errors import (
     OperationFailure,
     WriteConcernError,
 )
-from wireclient.network import DUPLICATE_KEY_CODES, SocketInfo, check_reply
+from wireclient.network import DUPLICATE_KEY_CODES, SocketInfo
 
 if TYPE_CHECKING:
     from wireclient.database import Database
@@ -134,7 +134,8 @@ class Collection:
                 seq = protocol.DocumentSequence("documents", tuple(batch))
                 reply = sock.command(self.database.name, command, (seq,), not acknowledged)
                 if reply is not None:
-                    self._check_write_reply(pool, reply)
+                    conn._check_reply(pool, reply, "insert")
+                    raise_write_errors(reply)
         finally:
             pool.return_socket(sock)
         ids = [doc.get("_id") for doc in docs]
@@ -226,14 +227,6 @@ class Collection:
         if reply is not None:
             raise_write_errors(reply)
         return reply
-
-    def _check_write_reply(self, pool: Any, reply: Mapping[str, Any]) -> None:
-        if reply.get("ok") != 1:
-            self.database.connection._on_command_error(pool, reply)
-            check_reply(reply, "insert")
-        if "writeConcernError" in reply:
-            self.database.connection._on_command_error(pool, reply["writeConcernError"])
-        raise_write_errors(reply)
 
     @staticmethod
     def _encode(doc: Mapping[str, Any], check_keys: bool, max_size: Optional[int]) -> bytes:

@@ -318,12 +318,17 @@ class Connection:
         finally:
             pool.return_socket(sock)
         if reply is not None and check:
-            if reply.get("ok") != 1:
-                self._on_command_error(pool, reply)
-                network.check_reply(reply, next(iter(spec), "command"))
-            elif "writeConcernError" in reply:  # written, but the member may be stepping down
-                self._on_command_error(pool, reply["writeConcernError"])
+            self._check_reply(pool, reply, next(iter(spec), "command"))
         return reply
+
+    def _check_reply(self, pool: Pool, reply: Mapping[str, Any], command_name: str) -> None:
+        """Raise the typed error for a failed reply; tell ``_on_command_error`` about it, and
+        about a ``writeConcernError`` (written, but the member may be stepping down)."""
+        if reply.get("ok") != 1:
+            self._on_command_error(pool, reply)
+            network.check_reply(reply, command_name)
+        elif "writeConcernError" in reply:
+            self._on_command_error(pool, reply["writeConcernError"])
 
     def _read_preference_document(
         self, address: Address, for_read: bool, read_preference: Any
