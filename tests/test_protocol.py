@@ -1001,7 +1001,7 @@ def test_crc32c_pure_python_long_input() -> None:
 
 def test_import_pulls_in_neither_socket_nor_pymongo() -> None:
     # wireclient/__init__.py imports the whole client (network.py needs socket), so stand in
-    # an empty package module: what gets imported is protocol.py and its own imports only.
+    # an empty package module: what gets imported is the protocol package and its own imports only.
     code = (
         "import importlib.util, sys, types\n"
         "spec = importlib.util.find_spec('wireclient')\n"

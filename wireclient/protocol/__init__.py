@@ -1,0 +1,127 @@
+"""The MongoDB wire protocol as a sans-IO codec: bytes <-> message objects, no I/O at all.
+
+Layout (all integers little-endian)::
+
+    frame    = header body
+    header   = int32 messageLength   (whole frame, header included)
+               int32 requestID
+               int32 responseTo
+               int32 opCode
+    OP_MSG          (2013) uint32 flagBits, section+, [uint32 CRC-32C if checksumPresent]
+        section     kind 0: byte 0, document                      (exactly one: the body)
+                    kind 1: byte 1, int32 size, cstring identifier, document*   (size counts
+                            itself, the identifier and the documents)
+    OP_QUERY        (2004) int32 flags, cstring fullCollectionName, int32 numberToSkip,
+                           int32 numberToReturn, document query, [document returnFieldsSelector]
+    OP_REPLY           (1) int32 responseFlags, int64 cursorID, int32 startingFrom,
+                           int32 numberReturned, document*
+    OP_GET_MORE     (2005) int32 ZERO, cstring fullCollectionName, int32 numberToReturn,
+                           int64 cursorID
+    OP_KILL_CURSORS (2007) int32 ZERO, int32 numberOfCursorIDs, int64* cursorIDs
+    OP_INSERT       (2002) int32 flags, cstring fullCollectionName, document*
+    OP_UPDATE       (2001) int32 ZERO, cstring fullCollectionName, int32 flags, document selector,
+                           document update
+    OP_DELETE       (2006) int32 ZERO, cstring fullCollectionName, int32 flags, document selector
+    OP_COMPRESSED   (2012) int32 originalOpcode, int32 uncompressedSize, uint8 compressorId,
+                           bytes compressedMessage (the original frame's body, compressed)
+
+Theory of operation. One small frozen, slotted class per message (``OpMsg``, ``OpQuery`` ...)
+and one for the ``Header``. ``encode(message, request_id, response_to)`` returns a whole frame;
+``decode(frame)`` / ``decode_body(header, body)`` parse one, and ``MessageReader`` cuts a byte
+stream fed in any chunking into frames. Encoding and decoding both cover every opcode, requests
+and replies alike, so the module serves a client, a mock server or a proxy. Documents are
+encoded and decoded by ``bson`` (the module of the pymongo distribution); decoded documents
+are dicts and document lists are tuples, so ``decode(encode(m, rid)) == (header, m)``. Any
+document field may also be given as already-encoded BSON ``bytes``, written verbatim (so
+testers can send broken documents); the fields are typed ``Mapping`` because that is what
+decoding produces and what readers of a reply rely on.
+
+Decoding trusts nothing: every length is checked against the bytes that are really there
+before it is used, nothing is read past the declared messageLength, and every defect raises
+``ProtocolError`` (``side="remote"``) naming what was wrong and the offset in the frame.
+Encoding refuses out-of-range fields with ``ProtocolError(side="local")`` and documents
+``bson`` cannot encode with ``InvalidDocument``.
+"""
+
+from __future__ import annotations
+
+from wireclient.protocol._common import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HEADER_SIZE,
+    OP_COMPRESSED,
+    OP_DELETE,
+    OP_GET_MORE,
+    OP_INSERT,
+    OP_KILL_CURSORS,
+    OP_MSG,
+    OP_QUERY,
+    OP_REPLY,
+    OP_UPDATE,
+    OPCODE_NAMES,
+    CompressorId,
+    DeleteFlags,
+    InsertFlags,
+    MsgFlags,
+    QueryFlags,
+    ReplyFlags,
+    UpdateFlags,
+)
+from wireclient.protocol.compression import compress, decompress
+from wireclient.protocol.decoding import decode, decode_body, unpack_header
+from wireclient.protocol.encoding import encode
+from wireclient.protocol.messages import (
+    DocumentSequence,
+    Header,
+    Message,
+    OpCompressed,
+    OpDelete,
+    OpGetMore,
+    OpInsert,
+    OpKillCursors,
+    OpMsg,
+    OpQuery,
+    OpReply,
+    OpUpdate,
+)
+from wireclient.protocol.reader import MessageReader
+
+__all__ = [
+    "OP_REPLY",
+    "OP_UPDATE",
+    "OP_INSERT",
+    "OP_QUERY",
+    "OP_GET_MORE",
+    "OP_DELETE",
+    "OP_KILL_CURSORS",
+    "OP_COMPRESSED",
+    "OP_MSG",
+    "OPCODE_NAMES",
+    "HEADER_SIZE",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "MsgFlags",
+    "QueryFlags",
+    "ReplyFlags",
+    "InsertFlags",
+    "UpdateFlags",
+    "DeleteFlags",
+    "CompressorId",
+    "Header",
+    "DocumentSequence",
+    "OpMsg",
+    "OpQuery",
+    "OpReply",
+    "OpGetMore",
+    "OpKillCursors",
+    "OpInsert",
+    "OpUpdate",
+    "OpDelete",
+    "OpCompressed",
+    "Message",
+    "compress",
+    "decompress",
+    "encode",
+    "unpack_header",
+    "decode_body",
+    "decode",
+    "MessageReader",
+]
