@@ -617,14 +617,14 @@ def test_wrong_credentials_fail_at_construction_and_leave_no_socket(
     mechanism: Optional[str],
 ) -> None:
     pools: List[Any] = []
-    real_make_pools = Connection._make_pools
+    real_new_pool = Connection._new_pool
 
-    def spy(self: Connection) -> Any:
-        result = real_make_pools(self)
-        pools.append(self._pool)
-        return result
+    def spy(self: Connection, address: Any) -> Any:
+        pool = real_new_pool(self, address)
+        pools.append(pool)
+        return pool
 
-    monkeypatch.setattr(Connection, "_make_pools", spy)
+    monkeypatch.setattr(Connection, "_new_pool", spy)
     options = {"authMechanism": mechanism} if mechanism else {}
     with pytest.raises(AuthenticationError) as info:
         Connection(auth_server.uri(user, password, **options))

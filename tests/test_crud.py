@@ -141,10 +141,10 @@ def test_cursor_in_request_uses_request_socket(conn: Connection, coll: Collectio
     with conn.start_request():
         cur = coll.find().batch_size(3)
         next(cur)
-        bound = conn.pool.request_socket()
+        bound = conn.request_socket()
         assert bound is not None
         rest = list(cur)
-        assert len(rest) == 9 and conn.pool.request_socket() is bound
+        assert len(rest) == 9 and conn.request_socket() is bound
 
 
 def test_aggregate(coll: Collection) -> None:

@@ -80,3 +80,30 @@ def test_star_import_and_unknown_names() -> None:
     )
     assert result["rsc"] == "ReplicaSetConnection"
     assert "NoSuchThing" in result["missing"]
+
+
+def test_codec_imports_alone_without_io_modules() -> None:
+    """The codec is sans-IO when imported too: `import wireclient.protocol` runs the package
+    `__init__`, which must not pull in the client (and with it socket, ssl, selectors)."""
+    result = run(
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "import wireclient.protocol as p\n"
+        "frame = p.encode(p.OpMsg({'ping': 1, '$db': 'admin'}), request_id=1)\n"
+        "p.decode(frame)\n"
+        "io = [m for m in ('socket', 'ssl', 'selectors', 'select', 'wireclient.network',\n"
+        "      'wireclient.connection', 'wireclient.pool') if m in sys.modules and m not in before]\n"
+        "print(json.dumps({'io': io}))\n"
+    )
+    assert result == {"io": []}
+
+
+def test_client_names_load_on_first_use() -> None:
+    result = run(
+        "import json, sys, wireclient\n"
+        "lazy = 'wireclient.connection' not in sys.modules and 'socket' not in sys.modules\n"
+        "from wireclient import Connection, Collection, Cursor, Database, Request, ASCENDING\n"
+        "print(json.dumps({'lazy': lazy, 'names': [Connection.__name__, Request.__name__],\n"
+        "    'asc': ASCENDING, 'dir': 'Connection' in dir(wireclient)}))\n"
+    )
+    assert result == {"lazy": True, "names": ["Connection", "Request"], "asc": 1, "dir": True}

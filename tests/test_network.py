@@ -265,7 +265,7 @@ def test_error_replies_are_typed(mock: MockupDB) -> None:
     ],
 )
 def test_not_primary_replies_by_code_or_message(reply: Dict[str, Any]) -> None:
-    from wireclient.network import check_reply
+    from wireclient.command import check_reply
 
     with pytest.raises(NotPrimaryError):
         check_reply(reply)
@@ -323,6 +323,9 @@ def test_keyboard_interrupt_between_send_and_reply_closes_socket(server: Any) ->
             return getattr(real, name)
 
         def recv_into(self, *args: Any) -> int:
+            raise KeyboardInterrupt
+
+        def recv(self, *args: Any) -> bytes:
             raise KeyboardInterrupt
 
     sock.sock = InterruptedRead()  # type: ignore[assignment]

@@ -81,10 +81,10 @@ def test_request_binds_on_first_operation_and_returns_on_end(conn: Connection) -
     whoami(conn)  # warm one idle socket
     idle_before = conn.pool.idle_count()
     req = conn.start_request()
-    assert conn.in_request() and conn.pool.request_socket() is None
+    assert conn.in_request() and conn.request_socket() is None
     assert conn.pool.idle_count() == idle_before
     me = whoami(conn)
-    assert conn.pool.request_socket() is not None
+    assert conn.request_socket() is not None
     for _ in range(5):
         assert whoami(conn) == me
     req.end()
@@ -206,7 +206,7 @@ def test_dead_thread_returns_request_socket(server: Any) -> None:
             t.start()
             t.join()
         gc.collect()
-        assert conn.pool.request_count() == 0
+        assert conn.request_count() == 0
         assert conn.pool.open_count <= 2
         assert wait_for(lambda: server_connections(server) == base)
     finally:
@@ -411,3 +411,203 @@ def test_with_block_closes(server: Any) -> None:
 
 def _stats(conn: Connection) -> Dict[str, Any]:
     return conn.pool.stats()
+
+
+# -- request leases (wireclient.requests) through the pool's factory seam -----------------
+# The same rules as above, with stand-in sockets: the table that both connection classes
+# use, the operation path's acquire/release, and death callbacks.
+
+
+def _leases(**pool_options: Any) -> Any:
+    from test_pool import make_pool
+
+    from wireclient.executor import Executor, SingleServer
+    from wireclient.identity import ThreadIdentity
+    from wireclient.requests import Requests
+
+    pool, factory = make_pool(**pool_options)
+    executor = Executor(SingleServer(pool), Requests(ThreadIdentity(), auto_start=False))
+    return executor, pool, factory
+
+
+def _operation(executor: Any, pool: Any) -> Any:
+    """What the operation path does around one message; returns the socket it used."""
+    state = executor.requests.for_operation()
+    sock = executor.acquire(pool, state)
+    executor.release(pool, sock, state)
+    return sock
+
+
+def test_lease_binds_first_socket_and_keeps_it() -> None:
+    executor, pool, factory = _leases()
+    table = executor.requests
+    table.start()
+    assert table.in_request() and table.bound_socket(pool) is None  # no socket yet
+    s = _operation(executor, pool)
+    assert table.bound_socket(pool) is s
+    for _ in range(3):
+        assert _operation(executor, pool) is s
+    table.end()
+    assert not table.in_request()
+    assert pool.idle_count() == 1 and pool.get_socket() is s
+
+
+def test_leases_nest_by_count_and_extra_ends_are_harmless() -> None:
+    executor, _, _ = _leases()
+    table = executor.requests
+    table.start()
+    table.start()
+    table.end()
+    assert table.in_request()
+    table.end()
+    assert not table.in_request()
+    table.end()
+    assert not table.in_request()
+
+
+def test_lease_state_is_per_thread() -> None:
+    executor, _, _ = _leases()
+    table = executor.requests
+    table.start()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(table.in_request()))
+    t.start()
+    t.join()
+    assert seen == [False] and table.in_request()
+    table.end()
+
+
+def test_auto_start_is_decided_by_the_table() -> None:
+    executor, pool, _ = _leases()
+    table = executor.requests
+    assert not table.in_request()
+    _operation(executor, pool)
+    assert not table.in_request()  # auto_start off
+    table.auto_start = True
+    s = _operation(executor, pool)
+    assert table.in_request() and table.bound_socket(pool) is s
+
+
+def test_thread_dying_in_a_lease_returns_its_socket() -> None:
+    executor, pool, _ = _leases()
+    table = executor.requests
+    held = []
+
+    def work() -> None:
+        table.start()
+        held.append(_operation(executor, pool))
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    del t
+    gc.collect()
+    assert table.count() == 0
+    assert pool.idle_count() == 1 and pool.get_socket() is held[0]
+
+
+def test_closed_socket_is_dropped_and_the_lease_rebinds() -> None:
+    executor, pool, _ = _leases()
+    table = executor.requests
+    table.start()
+    state = table.current()
+    s = executor.acquire(pool, state)
+    s.close()  # the network layer closes a socket on any error mid-conversation
+    executor.release(pool, s, state)
+    assert pool.open_count == 0 and table.in_request()
+    t = _operation(executor, pool)
+    assert t is not s and table.bound_socket(pool) is t
+    table.end()
+
+
+def test_cleared_pool_makes_a_lease_rebind_without_error() -> None:
+    """A socket bound before the pool was cleared (a server fault seen by another thread)
+    is of an older generation: the request quietly binds a new one."""
+    executor, pool, _ = _leases()
+    table = executor.requests
+    table.start()
+    s = _operation(executor, pool)
+    pool.clear()
+    t = _operation(executor, pool)
+    assert t is not s and s.closed and table.bound_socket(pool) is t
+    assert pool.open_count == 1
+    table.end()
+
+
+def test_close_while_leased_counts_each_socket_once() -> None:
+    executor, pool, _ = _leases()
+    table = executor.requests
+    table.start()
+    state = table.current()
+    s = executor.acquire(pool, state)
+    pool.close()
+    executor.release(pool, s, state)
+    table.end()
+    assert pool.open_count == 0 and s.closed
+
+
+def test_pool_and_table_are_not_kept_alive_by_identity_callbacks() -> None:
+    import weakref
+
+    executor, pool, _ = _leases()
+    executor.requests.start()
+    _operation(executor, pool)
+    refs = [weakref.ref(pool), weakref.ref(executor.requests)]
+    del executor, pool
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
+def test_death_while_pool_lock_is_held_leaves_socket_for_next_checkout() -> None:
+    """A death callback never blocks (it may run in the gevent hub or inside a GC that
+    interrupted the pool's locked section): with the lock taken, the socket is parked."""
+    executor, pool, factory = _leases(max_size=1, wait_queue_timeout=5)
+    table = executor.requests
+    table.start()
+    sock = _operation(executor, pool)
+    key = table.identity.current()
+    with pool._lock:
+        table._forget(key)  # what the identity's callback calls
+    assert table.count() == 0 and pool._orphans == [sock]
+    assert pool.get_socket() is sock  # collected by the next checkout
+    assert len(factory.made) == 1
+
+
+def test_thread_keys_are_never_reused() -> None:
+    executor, _, _ = _leases()
+    identity = executor.requests.identity
+    keys = []
+    for _ in range(20):
+        t = threading.Thread(target=lambda: keys.append(identity.current()))
+        t.start()
+        t.join()
+    assert len(set(keys)) == 20  # distinct objects, even when thread idents repeat
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_keeps_the_lease_and_forgets_the_parents_socket() -> None:
+    executor, pool, factory = _leases()
+    table = executor.requests
+    table.start()
+    table.start()
+    parent_sock = _operation(executor, pool)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            ok = table.in_request() and table.bound_socket(pool) is None
+            child_sock = _operation(executor, pool)
+            ok = ok and child_sock is not parent_sock and table.bound_socket(pool) is child_sock
+            table.end()
+            ok = ok and table.in_request()  # depth two: still in it after one end
+            os.write(w, b"ok" if ok else b"bad")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    answer = os.read(r, 10)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
+    assert table.bound_socket(pool) is parent_sock and not parent_sock.closed

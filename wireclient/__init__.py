@@ -16,20 +16,28 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 from wireclient import errors
-from wireclient.collection import Collection
-from wireclient.connection import Connection, Request
-from wireclient.cursor import ASCENDING, DESCENDING, Cursor
-from wireclient.database import Database
 
 if TYPE_CHECKING:
+    from wireclient.collection import Collection
+    from wireclient.connection import Connection, Request
+    from wireclient.cursor import ASCENDING, DESCENDING, Cursor
+    from wireclient.database import Database
     from wireclient.read_preferences import ReadPreference
     from wireclient.replica_set import ReplicaSetConnection
 
-# Replica-set support (topology, monitor, read preferences, logging) loads on first use, so
-# `import wireclient` stays light for single-server users.
+# The client loads on first use (PEP 562), so `import wireclient.protocol` (the sans-IO
+# codec) loads no socket, ssl or selectors module, and replica-set support (topology,
+# monitor, read preferences) loads only for those who use it.
 _LAZY = {
+    "ASCENDING": "wireclient.cursor",
+    "DESCENDING": "wireclient.cursor",
+    "Collection": "wireclient.collection",
+    "Connection": "wireclient.connection",
+    "Cursor": "wireclient.cursor",
+    "Database": "wireclient.database",
     "ReadPreference": "wireclient.read_preferences",
     "ReplicaSetConnection": "wireclient.replica_set",
+    "Request": "wireclient.connection",
 }
 
 
@@ -42,6 +50,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -1,10 +1,11 @@
 """Collection: CRUD as write commands (insert / update / delete) and cursors for reads.
 
-Writes are acknowledged unless the caller says ``safe=False`` or ``w=0``: then the command
-goes out as an OP_MSG with ``moreToCome`` and no reply is read. Inserted documents are
-validated and encoded before anything is sent (keys, size), and travel in a kind-1 document
-sequence, split into batches by the server's ``maxWriteBatchSize`` and
-``maxMessageSizeBytes``.
+A collection builds command documents and hands them to the connection's operation path
+(``executor.py``); it never touches a pool or a socket. Writes are acknowledged unless the
+caller says ``safe=False`` or ``w=0``: then the command goes out as an OP_MSG with
+``moreToCome`` and no reply is read. Inserted documents are validated and encoded here
+before anything is sent (keys); the path checks their size against the server's limits and
+splits them into batches.
 """
 
 from __future__ import annotations
@@ -15,22 +16,12 @@ import bson
 from bson import ObjectId
 from bson.errors import BSONError
 
-from wireclient import protocol
+from wireclient.command import raise_write_errors
 from wireclient.cursor import Cursor, index_document
-from wireclient.errors import (
-    ConfigurationError,
-    DuplicateKeyError,
-    InvalidDocument,
-    OperationFailure,
-    WriteConcernError,
-)
-from wireclient.network import DUPLICATE_KEY_CODES, SocketInfo
+from wireclient.errors import ConfigurationError, InvalidDocument
 
 if TYPE_CHECKING:
     from wireclient.database import Database
-
-# Room left in a message for the header, the command body and section framing.
-_MESSAGE_OVERHEAD = 16 * 1024
 
 
 def check_collection_name(name: Any) -> str:
@@ -45,21 +36,7 @@ def check_collection_name(name: Any) -> str:
     return name
 
 
-def raise_write_errors(reply: Mapping[str, Any]) -> None:
-    """Turn a write command's ``writeErrors`` / ``writeConcernError`` into an exception."""
-    write_errors = reply.get("writeErrors")
-    if write_errors:
-        error = write_errors[-1]
-        code = error.get("code")
-        message = str(error.get("errmsg", "write error"))
-        if code in DUPLICATE_KEY_CODES:
-            raise DuplicateKeyError(message, code, error)
-        raise OperationFailure(message, code, error)
-    wc_error = reply.get("writeConcernError")
-    if wc_error:
-        raise WriteConcernError(
-            str(wc_error.get("errmsg", "write concern error")), wc_error.get("code"), wc_error
-        )
+__all__ = ["Collection", "check_collection_name", "raise_write_errors"]
 
 
 class Collection:
@@ -121,23 +98,9 @@ class Collection:
                 raise InvalidDocument(f"documents must be mappings, not {type(doc).__name__}")
             if manipulate and "_id" not in doc:
                 doc["_id"] = ObjectId()  # type: ignore[index]
-        conn = self.database.connection
-        acknowledged, wc = conn._write_concern(safe, w, j, wtimeout)
-        pool = conn._select_pool(False)
-        sock = pool.get_socket(conn.auto_start_request)
-        try:
-            encoded = [self._encode(doc, check_keys, sock.max_bson_size) for doc in docs]
-            for batch in self._batches(encoded, sock):
-                command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
-                if wc is not None:
-                    command["writeConcern"] = wc
-                seq = protocol.DocumentSequence("documents", tuple(batch))
-                reply = sock.command(self.database.name, command, (seq,), not acknowledged)
-                if reply is not None:
-                    conn._check_reply(pool, reply, "insert")
-                    raise_write_errors(reply)
-        finally:
-            pool.return_socket(sock)
+        encoded = [self._encode(doc, check_keys) for doc in docs]
+        command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
+        self._write(command, "documents", encoded, safe, w, j, wtimeout)
         ids = [doc.get("_id") for doc in docs]
         return ids[0] if single else ids
 
@@ -166,9 +129,10 @@ class Collection:
             raise InvalidDocument("document must be a mapping")
         first = next(iter(document), None)
         if first is not None and not str(first).startswith("$"):
-            self._encode(document, True, None)  # a replacement: its keys are checked
+            self._encode(document, True)  # a replacement: its keys are checked
         statement = {"q": spec, "u": document, "upsert": bool(upsert), "multi": bool(multi)}
-        reply = self._write("update", "updates", statement, safe, w, j, wtimeout)
+        command = {"update": self.name, "ordered": True}
+        reply = self._write(command, "updates", [statement], safe, w, j, wtimeout)
         if reply is None:
             return None
         n = int(reply.get("n", 0))
@@ -200,61 +164,38 @@ class Collection:
         else:
             spec = {"_id": spec_or_id}
         statement = {"q": spec, "limit": 0 if multi else 1}
-        reply = self._write("delete", "deletes", statement, safe, w, j, wtimeout)
+        command = {"delete": self.name, "ordered": True}
+        reply = self._write(command, "deletes", [statement], safe, w, j, wtimeout)
         if reply is None:
             return None
         return {"ok": reply.get("ok"), "n": int(reply.get("n", 0))}
 
     def _write(
         self,
-        command_name: str,
+        command: Dict[str, Any],
         field: str,
-        statement: Mapping[str, Any],
+        documents: Sequence[Any],
         safe: Optional[bool],
         w: Optional[Union[int, str]],
         j: Optional[bool],
         wtimeout: Optional[int],
     ) -> Optional[Dict[str, Any]]:
         conn = self.database.connection
-        acknowledged, wc = conn._write_concern(safe, w, j, wtimeout)
-        command: Dict[str, Any] = {command_name: self.name, "ordered": True}
+        acknowledged, wc = conn._write_concern_for(safe, w, j, wtimeout)
         if wc is not None:
             command["writeConcern"] = wc
-        seq = protocol.DocumentSequence(field, (statement,))
-        reply: Optional[Dict[str, Any]] = conn._command(
-            self.database.name, command, (seq,), not acknowledged
+        reply: Optional[Dict[str, Any]] = conn._executor.write(
+            self.database.name, command, field, documents, not acknowledged
         )
-        if reply is not None:
-            raise_write_errors(reply)
         return reply
 
     @staticmethod
-    def _encode(doc: Mapping[str, Any], check_keys: bool, max_size: Optional[int]) -> bytes:
+    def _encode(doc: Mapping[str, Any], check_keys: bool) -> bytes:
         try:
             data: bytes = bson.encode(doc, check_keys)
         except (BSONError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidDocument(str(exc)) from exc
-        if max_size is not None and len(data) > max_size:
-            raise InvalidDocument(
-                f"document of {len(data)} bytes is larger than the server's maximum "
-                f"maxBsonObjectSize of {max_size} bytes"
-            )
         return data
-
-    @staticmethod
-    def _batches(encoded: Sequence[bytes], sock: SocketInfo) -> Iterable[List[bytes]]:
-        max_count = sock.max_write_batch_size
-        max_bytes = sock.max_message_size - _MESSAGE_OVERHEAD
-        batch: List[bytes] = []
-        size = 0
-        for data in encoded:
-            if batch and (len(batch) >= max_count or size + len(data) > max_bytes):
-                yield batch
-                batch, size = [], 0
-            batch.append(data)
-            size += len(data)
-        if batch:
-            yield batch
 
     # -- reads --------------------------------------------------------------------------
 

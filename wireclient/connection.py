@@ -1,41 +1,49 @@
 """Connection: the public entry point to one server, and the Request object.
 
-An operation flows down once: ``Collection``/``Database`` build a command document, the
-connection picks a pool (``_select_pool``; a replica-set connection overrides only that),
-the pool hands out the caller's request socket or a free one, the socket frames, sends and
-reads the one reply, the socket goes back, and the reply's ``ok`` is checked.
+A ``Connection`` is the public API and nothing more: it turns options into the parts that
+do the work and hands every operation to them. The parts: a ``Requests`` table (who is in
+a request, and the sockets requests hold), a selector (``SingleServer`` here; a replica set
+supplies its own, see ``replica_set.py``), the pools the selector owns, and the
+``Executor`` that runs every message (``executor.py``). ``Database``, ``Collection`` and
+``Cursor`` build command documents and call ``connection._executor``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from wireclient import network, protocol
+from wireclient import network
+from wireclient.command import WriteConcern
 from wireclient.database import Database
-from wireclient.errors import ConfigurationError, WireClientError
+from wireclient.errors import ConfigurationError
+from wireclient.executor import Executor, SingleServer
 from wireclient.identity import make_identity
 from wireclient.pool import Pool
-from wireclient.uri import parse_uri, validate_options
+from wireclient.requests import Requests
+from wireclient.uri import DEFAULT_PORT, parse_uri, validate_options
+
+if TYPE_CHECKING:
+    from wireclient.executor import Selector
+    from wireclient.network import SocketInfo
 
 Address = Tuple[str, int]
 
 DEFAULT_HOST = "localhost"
-DEFAULT_PORT = 27017
 
 
 class Request:
     """A request: ``end()`` (idempotent for this object) or use it as a ``with`` block."""
 
-    __slots__ = ("_connection", "_ended")
+    __slots__ = ("connection", "_ended")
 
     def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+        self.connection = connection
         self._ended = False
 
     def end(self) -> None:
         if not self._ended:
             self._ended = True
-            self._connection.end_request()
+            self.connection.end_request()
 
     def __enter__(self) -> Request:
         return self
@@ -90,23 +98,21 @@ class Connection:
         self._options = options
         self._hosts = hosts
         self._default_database = database
-        self.auto_start_request = bool(options.get("autoStartRequest", True))
         self.use_greenlets = bool(options.get("useGreenlets", False))
-        self._safe = options.get("safe")
-        self._w = options.get("w")
-        self._j = options.get("journal")
-        self._wtimeout = options.get("wTimeoutMS")
-        if self._w == 0 and self._j:
-            raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
+        self._write_concern = WriteConcern(
+            options.get("safe"), options.get("w"), options.get("journal"), options.get("wTimeoutMS")
+        )
         self.max_pool_size = int(options.get("maxPoolSize", 100))
         self._connect_timeout = _ms(options, "connectTimeoutMS", 20.0)
         self._socket_timeout = _ms(options, "socketTimeoutMS", None)
         self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
         self._ssl_context = self._make_ssl_context(options)
         self._credentials = self._make_credentials(userinfo, options, database)
-        self._kill_queue: List[Tuple[Pool, str, str, int]] = []
         self._databases: Dict[str, Database] = {}
-        self._pools = self._make_pools()
+        identity = make_identity(self.use_greenlets)
+        self._reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
+        self._requests = Requests(identity, bool(options.get("autoStartRequest", True)))
+        self._executor = Executor(self._make_selector(), self._requests)
         if _connect:
             self._check_connectable()
 
@@ -170,23 +176,24 @@ class Connection:
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
-    def _make_pools(self) -> Dict[Address, Pool]:
+    def _make_selector(self) -> Selector:
+        """The server-selection strategy (a replica-set connection supplies its own)."""
         if len(self._hosts) != 1:
             raise ConfigurationError(
                 "Connection talks to one server; use ReplicaSetConnection for a seed list "
                 f"({len(self._hosts)} hosts given)"
             )
-        self._pool = self._new_pool(self._hosts[0])
-        return {self._hosts[0]: self._pool}
+        return SingleServer(self._new_pool(self._hosts[0]))
 
     def _new_pool(self, address: Address) -> Pool:
-        return Pool(
+        pool = Pool(
             address,
             self._connector(address),
             max_size=self.max_pool_size,
             wait_queue_timeout=self._wait_queue_timeout,
-            identity=make_identity(self.use_greenlets),
         )
+        pool.reap = self._reap
+        return pool
 
     def _connector(self, address: Address) -> Any:
         connect_timeout = self._connect_timeout
@@ -209,32 +216,44 @@ class Connection:
 
     def _check_connectable(self) -> None:
         """Open one socket now, so a bad address fails at construction; it goes back idle."""
-        sock = self._pool._checkout()
-        self._pool._checkin(sock)
+        pool = self._executor.select()
+        pool.return_socket(pool.get_socket())
 
     # -- public API ---------------------------------------------------------------------
 
     @property
-    def host(self) -> str:
-        return self._pool.address[0]
+    def auto_start_request(self) -> bool:
+        return self._requests.auto_start
 
-    @property
-    def port(self) -> int:
-        return self._pool.address[1]
+    @auto_start_request.setter
+    def auto_start_request(self, value: bool) -> None:
+        self._requests.auto_start = bool(value)
 
     @property
     def address(self) -> Address:
-        return self._pool.address
+        """The server's (for a replica set, the primary's) ``(host, port)``."""
+        return self._executor.selector.primary_address()
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
 
     @property
     def pool(self) -> Pool:
-        """The socket pool (for diagnostics: ``open_count``, ``request_count()``...)."""
-        return self._pool
+        """The socket pool of the server (a replica set's primary), for diagnostics:
+        ``open_count``, ``idle_count()``, ``stats()``."""
+        return self._executor.select()
+
+    read_preference: Any = None  # a replica-set connection has one
 
     def __getitem__(self, name: str) -> Database:
         db = self._databases.get(name)
         if db is None:
-            db = self._databases[name] = Database(self, name)
+            db = self._databases[name] = Database(self, name, self.read_preference)
         return db
 
     def __getattr__(self, name: str) -> Database:
@@ -245,26 +264,33 @@ class Connection:
     def get_default_database(self) -> Database:
         if not self._default_database:
             raise ConfigurationError("the URI names no default database")
-        return Database(self, self._default_database)
+        return self[self._default_database]
 
     def start_request(self) -> Request:
-        """Pin the calling thread (greenlet) to one socket until ``end_request``."""
-        for pool in self._pools.values():
-            pool.start_request()
+        """Pin the calling thread (greenlet) to one socket per server until ``end_request``."""
+        self._requests.start()
         return Request(self)
 
     def end_request(self) -> None:
-        for pool in self._pools.values():
-            pool.end_request()
+        self._requests.end()
 
     def in_request(self) -> bool:
-        return self._pool.in_request()
+        return self._requests.in_request()
+
+    def request_count(self) -> int:
+        """How many threads (greenlets) are in a request (for diagnostics)."""
+        if self._reap is not None:
+            self._reap()
+        return self._requests.count()
+
+    def request_socket(self) -> Optional[SocketInfo]:
+        """The caller's request socket on the server (a replica set's primary), if bound."""
+        return self._requests.bound_socket(self.pool)
 
     def close(self) -> None:
-        """Close every socket. The connection stays usable: a later operation reconnects."""
-        self._kill_queue.clear()
-        for pool in self._pools.values():
-            pool.close()
+        """Close every idle socket now, and every socket lent to another thread when it
+        comes back. The connection stays usable: a later operation reconnects."""
+        self._executor.close()
 
     disconnect = close
 
@@ -289,58 +315,9 @@ class Connection:
     def __repr__(self) -> str:
         return f"Connection({self.host!r}, {self.port})"
 
-    # -- the operation path -------------------------------------------------------------
+    # -- what Collection and Cursor ask of the connection -------------------------------
 
-    def _select_pool(self, for_read: bool, read_preference: Any = None) -> Pool:
-        """The pool an operation runs on (a replica-set connection overrides this)."""
-        return self._pool
-
-    def _command(
-        self,
-        dbname: str,
-        spec: Mapping[str, Any],
-        sequences: Sequence[protocol.DocumentSequence] = (),
-        unacknowledged: bool = False,
-        pool: Optional[Pool] = None,
-        for_read: bool = False,
-        read_preference: Any = None,
-        check: bool = True,
-    ) -> Optional[Dict[str, Any]]:
-        """Run one command on the chosen pool's socket and check its reply."""
-        if self._kill_queue:
-            self._flush_kills()
-        if pool is None:
-            pool = self._select_pool(for_read, read_preference)
-        rp_document = self._read_preference_document(pool.address, for_read, read_preference)
-        sock = pool.get_socket(self.auto_start_request)
-        try:
-            reply = sock.command(dbname, spec, sequences, unacknowledged, rp_document)
-        finally:
-            pool.return_socket(sock)
-        if reply is not None and check:
-            self._check_reply(pool, reply, next(iter(spec), "command"))
-        return reply
-
-    def _check_reply(self, pool: Pool, reply: Mapping[str, Any], command_name: str) -> None:
-        """Raise the typed error for a failed reply; tell ``_on_command_error`` about it, and
-        about a ``writeConcernError`` (written, but the member may be stepping down)."""
-        if reply.get("ok") != 1:
-            self._on_command_error(pool, reply)
-            network.check_reply(reply, command_name)
-        elif "writeConcernError" in reply:
-            self._on_command_error(pool, reply["writeConcernError"])
-
-    def _read_preference_document(
-        self, address: Address, for_read: bool, read_preference: Any
-    ) -> Optional[Dict[str, Any]]:
-        """The ``$readPreference`` an operation sends to ``address`` (none for one server)."""
-        return None
-
-    def _on_command_error(self, pool: Pool, reply: Mapping[str, Any]) -> None:
-        """Hook for a failed command or a ``writeConcernError`` (both have ``code`` and
-        ``errmsg``): a replica-set connection refreshes its view on "not primary"."""
-
-    def _write_concern(
+    def _write_concern_for(
         self,
         safe: Optional[bool],
         w: Optional[Union[int, str]],
@@ -348,43 +325,4 @@ class Connection:
         wtimeout: Optional[int] = None,
     ) -> Tuple[bool, Optional[Dict[str, Any]]]:
         """(acknowledged, writeConcern document or None) for a write's options."""
-        if w is None and j is None and wtimeout is None:
-            if safe is False:
-                return False, {"w": 0}
-            if safe is None and self._safe is False:
-                return False, {"w": 0}
-            w, j, wtimeout = self._w, self._j, self._wtimeout
-        if w == 0:
-            if j:
-                raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
-            if safe is True:
-                raise ConfigurationError("safe=True contradicts w=0")
-            return False, {"w": 0}
-        wc: Dict[str, Any] = {}
-        if w is not None:
-            wc["w"] = w
-        if j is not None:
-            wc["j"] = bool(j)
-        if wtimeout is not None:
-            wc["wtimeout"] = int(wtimeout)
-        return True, (wc or None)
-
-    # -- cursors killed by the garbage collector ----------------------------------------
-
-    def _defer_kill(self, pool: Pool, dbname: str, collection: str, cursor_id: int) -> None:
-        """Called from Cursor.__del__: no I/O there, the next operation sends the kill."""
-        self._kill_queue.append((pool, dbname, collection, cursor_id))
-
-    def _flush_kills(self) -> None:
-        """Kill the cursors the garbage collector found, one command per namespace."""
-        queue, self._kill_queue = self._kill_queue, []
-        batches: Dict[Tuple[int, str, str], Tuple[Pool, List[int]]] = {}
-        for pool, dbname, collection, cursor_id in queue:
-            batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)
-        for (_, dbname, collection), (pool, ids) in batches.items():
-            try:
-                self._command(
-                    dbname, {"killCursors": collection, "cursors": ids}, pool=pool, check=False
-                )
-            except WireClientError:  # best effort: the server times idle cursors out anyway
-                continue
+        return self._write_concern.resolve(safe, w, j, wtimeout)

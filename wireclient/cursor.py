@@ -155,7 +155,7 @@ class Cursor:
     def _first_batch(self) -> None:
         coll = self._collection
         conn = coll.database.connection
-        self._pool = conn._select_pool(True, self._read_preference)
+        self._pool = conn._executor.select(True, self._read_preference, operation=True)
         command: Dict[str, Any]
         if self._pipeline is not None:
             cursor_opts = {"batchSize": self._batch_size} if self._batch_size else {}
@@ -177,7 +177,7 @@ class Cursor:
                 if self._limit:
                     size = min(size, abs(self._limit))
                 command["batchSize"] = size
-        reply = conn._command(
+        reply = conn._executor.run(
             coll.database.name,
             command,
             pool=self._pool,
@@ -196,7 +196,7 @@ class Cursor:
         if self._batch_size:
             command["batchSize"] = self._batch_size
         try:
-            reply = conn._command(coll.database.name, command, pool=self._pool, for_read=True)
+            reply = conn._executor.run(coll.database.name, command, pool=self._pool, for_read=True)
         except BaseException:
             self._id = 0  # a failed getMore leaves nothing to kill that we can trust
             raise
@@ -212,7 +212,7 @@ class Cursor:
         self._started = True
         if cursor_id and self._pool is not None:
             coll = self._collection
-            coll.database.connection._command(
+            coll.database.connection._executor.run(
                 coll.database.name,
                 {"killCursors": coll.name, "cursors": [cursor_id]},
                 pool=self._pool,
@@ -223,7 +223,7 @@ class Cursor:
         cursor_id = getattr(self, "_id", 0)
         if cursor_id and self._pool is not None:
             coll = self._collection
-            coll.database.connection._defer_kill(
+            coll.database.connection._executor.defer_kill(
                 self._pool, coll.database.name, coll.name, cursor_id
             )
 

@@ -72,7 +72,7 @@ class Database:
         else:
             raise ConfigurationError(f"command must be a string or a mapping, not {command!r}")
         spec.update(kwargs)
-        reply = self.connection._command(
+        reply = self.connection._executor.run(
             self.name,
             spec,
             check=check,
@@ -96,7 +96,7 @@ class Database:
             name = name.name
         reply = self.command("drop", name, check=False)
         if reply.get("ok") != 1 and reply.get("code") != 26:  # 26: NamespaceNotFound
-            from wireclient.network import check_reply
+            from wireclient.command import check_reply
 
             check_reply(reply, "drop")
 

@@ -1,32 +1,38 @@
-"""Pool: the sockets to one server, and the request leases that pin a socket to a caller.
+"""Pool: the sockets to one server, with their bookkeeping.
 
 Theory of operation
 -------------------
-A pool owns every socket it opens, counted in ``open_count``: idle ones sit in a LIFO list
-(the most recently used socket is the warmest and the least likely to have been closed by
-the server), the rest are lent out, either for one operation or for a whole request.
-``max_size`` bounds ``open_count``; a caller that finds no idle socket and no room waits on
-a condition for ``wait_queue_timeout`` seconds, then gets ``PoolTimeout``. Connecting
-happens outside the lock; a failed connect gives its slot back.
+A pool owns every socket it opens. For each it keeps an entry (the generation the socket was
+made in, when it was last given back, and under gevent the OS thread that made it); the
+sockets themselves know nothing of the pool. Idle sockets sit in a LIFO list (the most
+recently used socket is the warmest and the least likely to have been closed by the server);
+the others are lent out, for one operation or for a whole request (request leases are kept
+by ``wireclient.requests``, not here). ``open_count`` counts open sockets and connects in
+progress; ``max_size`` bounds it.
 
-Requests. ``_requests`` maps a caller's identity key (a thread, or a greenlet; the strategy
-is chosen once at construction) to a ``_Request``: a nesting count and the bound socket, or
-None before the first operation ("no request" = no entry, "no socket yet" = entry with
-``sock is None``, "bound" = entry with a socket). ``get_socket`` returns the bound socket
-when there is one (no lock on this path), binds a newly checked-out one otherwise, and
-``return_socket`` leaves a bound socket bound. ``end_request`` at count zero returns the
-socket to the idle list, where any caller can take it. When a caller dies inside a request,
-the identity strategy calls back (holding only a weak reference to the pool) and the socket
-goes back to the pool, so dead threads never leak sockets or deadlock the bound.
+Waiting is first come, first served. A caller that finds no idle socket and no room joins a
+FIFO of waiters. A socket given back while others wait is handed straight to the first
+waiter (so a thread that gives a socket back cannot take it straight back), and a slot freed
+by a closed socket is granted to the first waiter, which then connects. A waiter gives up
+after ``wait_queue_timeout`` seconds with ``PoolTimeout``. Connecting happens outside the
+lock; a failed connect gives its slot back.
 
-Health. A socket that comes back closed (the network layer closes a socket on any error
-mid-conversation) is dropped and its slot freed; a request keeps its lease and binds a new
-socket on its next operation. A socket idle for longer than ``check_interval`` is polled
-before reuse (``selectors``, non-blocking) and dropped if the server has closed it.
-``reset()`` bumps ``generation``: older sockets are closed when next seen.
+Generations. ``clear()`` bumps ``generation`` and closes the idle sockets; a socket of an
+older generation that is lent out is closed when it comes back, or when a request that holds
+it next tries to use it (``usable()``), never under its user's feet. ``close()`` is the same
+and also stops a minimum of sockets being kept. A socket idle for longer than
+``max_idle_time`` is closed instead of reused; one idle longer than ``check_interval`` is
+polled first (``selectors``, non-blocking) and dropped if the server has closed it.
+
+Dead callers. When a caller dies in a request, its socket comes back through
+``checkin_from_callback``, which may run inside the gevent hub or inside a garbage
+collection that interrupted this pool's own locked section: it takes the lock only if it is
+free, and otherwise parks the socket in ``_orphans``, collected by whoever holds the lock
+next (every locked section ends by collecting them), so no one polls for them.
 
 Fork. The child of ``os.fork()`` must never use the parent's sockets: an at-fork hook and
-a pid check on checkout reset the pool (new lock, empty lists) in the child.
+a pid check on checkout reset the pool (new lock, no entries) in the child; a parent socket
+that comes back there is closed locally (which sends nothing to the server).
 """
 
 from __future__ import annotations
@@ -36,10 +42,10 @@ import socket
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from wireclient.errors import ConfigurationError, PoolTimeout
-from wireclient.identity import Identity, ThreadIdentity
 from wireclient.network import SocketInfo
 
 Address = Tuple[str, int]
@@ -47,7 +53,7 @@ Connector = Callable[[], SocketInfo]
 
 _all_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
 _monotonic = time.monotonic
-_WAIT_POLL = 0.05  # waiters re-check this often for sockets freed by dead callers
+_REAP_POLL = 0.05  # waiters deliver deaths of finished-but-referenced greenlets this often
 _GREENLET_POLL = 0.005
 
 
@@ -80,25 +86,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_pools_after_fork)
 
 
-class _Request:
-    __slots__ = ("count", "sock")
+class _Entry:
+    """The pool's record of one open socket."""
 
-    def __init__(self) -> None:
-        self.count = 1
+    __slots__ = ("generation", "last_checkin", "thread_ident")
+
+    def __init__(self, generation: int, thread_ident: Optional[int]) -> None:
+        self.generation = generation
+        self.last_checkin = _monotonic()
+        self.thread_ident = thread_ident
+
+
+class _Waiter:
+    """A caller waiting for a socket: handed one directly, or granted a slot to connect."""
+
+    __slots__ = ("cond", "sock", "granted", "thread_ident")
+
+    def __init__(self, lock: threading.Lock, thread_ident: Optional[int]) -> None:
+        self.cond = threading.Condition(lock)
         self.sock: Optional[SocketInfo] = None
-
-
-def _death_callback(pool_ref: weakref.ReferenceType[Pool]) -> Callable[[Hashable], None]:
-    def on_death(key: Hashable) -> None:
-        pool = pool_ref()
-        if pool is not None:
-            pool._forget(key)
-
-    return on_death
+        self.granted = False
+        self.thread_ident = thread_ident
 
 
 class Pool:
-    """Sockets to one server, bounded, with per-caller request leases."""
+    """Sockets to one server: bounded, fair to waiters, cleared by generation."""
 
     def __init__(
         self,
@@ -106,8 +118,9 @@ class Pool:
         connect: Connector,
         max_size: int = 100,
         wait_queue_timeout: Optional[float] = None,
-        identity: Optional[Identity] = None,
         check_interval: float = 1.0,
+        max_idle_time: Optional[float] = None,
+        identity: Any = None,  # accepted for compatibility; requests live in requests.py
     ) -> None:
         if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
             raise ConfigurationError(f"max_pool_size must be a positive integer, not {max_size!r}")
@@ -117,257 +130,265 @@ class Pool:
         self.max_size = max_size
         self.wait_queue_timeout = wait_queue_timeout
         self.check_interval = check_interval
+        self.max_idle_time = max_idle_time
         self._connect = connect
-        self._identity: Identity = identity if identity is not None else ThreadIdentity()
-        self._current = self._identity.current
-        self._on_death = _death_callback(weakref.ref(self))
-        # A greenlet strategy offers reap() for finished greenlets still referenced.
-        self._reap: Optional[Callable[[], Any]] = getattr(self._identity, "reap", None)
         self._thread_ident, self._cooperative_sleep = _gevent_seams()
+        # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
+        self.reap: Optional[Callable[[], Any]] = None
         self._init_state()
         _all_pools.add(self)
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._entries: Dict[SocketInfo, _Entry] = {}
         self._idle: List[SocketInfo] = []
-        self._orphans: List[SocketInfo] = []  # sockets of dead callers, left by _forget
+        self._waiters: Deque[_Waiter] = deque()
+        self._orphans: List[SocketInfo] = []  # given back by a death callback, lock busy
         self._last_reap = 0.0
-        self._requests: Dict[Hashable, _Request] = {}
-        self.open_count = 0
+        self._connecting = 0
         self.generation = 0
         self.pid = os.getpid()
-        self.closed = False
 
-    # -- the per-operation path ---------------------------------------------------------
+    @property
+    def open_count(self) -> int:
+        """Open sockets, plus connects in progress."""
+        return len(self._entries) + self._connecting
 
-    def get_socket(self, start_request: bool = False) -> SocketInfo:
-        """A socket for one operation: the caller's request socket if it has one.
+    # -- checkout -----------------------------------------------------------------------
 
-        With ``start_request=True`` a caller that is not in a request starts one (this is
-        how ``auto_start_request`` works).
-        """
-        req = self._requests.get(self._current())
-        if req is None:
-            if not start_request:
-                return self._checkout()
-            req = self._begin_request()
-        sock = req.sock
-        if sock is not None:
-            if not sock.closed and sock.generation == self.generation:
-                now = _monotonic()
-                if now - sock.last_checkin < self.check_interval or not sock.is_dead():
-                    sock.last_checkin = now
-                    return sock
-            req.sock = None
-            self._discard(sock)
-        sock = self._checkout()
-        req.sock = sock
-        return sock
-
-    def return_socket(self, sock: SocketInfo) -> None:
-        """Give back a socket from ``get_socket``; a request's socket stays bound."""
-        req = self._requests.get(self._current())
-        if req is not None and req.sock is sock:
-            if sock.closed:
-                req.sock = None
-                self._discard(sock)
-            return
-        self._checkin(sock)
-
-    # -- requests -----------------------------------------------------------------------
-
-    def start_request(self) -> None:
-        req = self._requests.get(self._current())
-        if req is None:
-            self._begin_request()
-        else:
-            req.count += 1
-
-    def _begin_request(self) -> _Request:
-        req = _Request()
-        self._requests[self._current()] = req
-        self._identity.watch(self._on_death)
-        return req
-
-    def end_request(self) -> None:
-        key = self._current()
-        req = self._requests.get(key)
-        if req is None:
-            return
-        req.count -= 1
-        if req.count <= 0:
-            del self._requests[key]
-            if req.sock is not None:
-                self._checkin(req.sock)
-
-    def in_request(self) -> bool:
-        return self._current() in self._requests
-
-    def request_socket(self) -> Optional[SocketInfo]:
-        """The caller's bound request socket, if any (for tests and diagnostics)."""
-        req = self._requests.get(self._current())
-        return req.sock if req is not None else None
-
-    def request_count(self) -> int:
-        """How many callers are in a request."""
-        return len(self._requests)
-
-    def _forget(self, key: Hashable) -> None:
-        """The caller ``key`` died: end its request and give its socket back.
-
-        Runs from a death callback, which may fire inside the gevent hub or in a garbage
-        collection that interrupted this pool's own locked section: it must never block, so
-        it takes the lock only if it is free and otherwise leaves the socket in
-        ``_orphans`` for the next checkout (or a waiter's next poll) to collect.
-        """
-        req = self._requests.pop(key, None)
-        if req is None or req.sock is None:
-            return
-        sock, req.sock = req.sock, None
-        if self._lock.acquire(False):
-            try:
-                self._checkin_locked(sock)
-            finally:
-                self._lock.release()
-        else:
-            self._orphans.append(sock)
-
-    # -- checkout / checkin -------------------------------------------------------------
-
-    def _checkout(self) -> SocketInfo:
+    def get_socket(self) -> SocketInfo:
+        """A socket for one operation (an idle one, a new one, or one handed over by a
+        caller that gave it back while this one waited)."""
         if self.pid != os.getpid():  # forked without the at-fork hook (e.g. a C extension)
             self._after_fork()
-        deadline: Optional[float] = None
         lock = self._lock
         lock.acquire()
         try:
-            while True:
-                if self._orphans:
-                    self._collect_orphans_locked()
-                sock = self._pop_idle_locked()
+            sock = None if self._waiters else self._pop_idle_locked()
+            if sock is not None:
+                return sock
+            if self._waiters or self.open_count >= self.max_size:
+                sock = self._wait_locked()
                 if sock is not None:
                     return sock
-                if self.open_count < self.max_size:
-                    self.open_count += 1
-                    generation = self.generation
-                    break
-                if self._thread_ident is not None and self._drop_foreign_idle_locked():
-                    continue
-                if deadline is None:
-                    timeout = self.wait_queue_timeout
-                    deadline = float("inf") if timeout is None else _monotonic() + timeout
-                remaining = deadline - _monotonic()
-                if remaining <= 0:
-                    raise PoolTimeout(
-                        f"no socket to {self.address[0]}:{self.address[1]} became free in "
-                        f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
-                    )
-                self._wait_locked(min(remaining, _WAIT_POLL))
+            else:
+                self._connecting += 1
+            generation = self.generation
         finally:
             if self._orphans:
                 self._collect_orphans_locked()
             lock.release()
+        return self._open(generation)
+
+    def _open(self, generation: int) -> SocketInfo:
+        """Connect in a slot already counted in ``_connecting``."""
         try:
             sock = self._connect()
         except BaseException:
-            with lock:
-                self.open_count -= 1
-                self._cond.notify()
+            with self._lock:
+                self._connecting -= 1
+                self._slot_freed_locked()
             raise
-        sock.generation = generation
-        if self._thread_ident is not None:
-            sock.thread_ident = self._thread_ident()
+        thread = self._thread_ident() if self._thread_ident is not None else None
+        with self._lock:
+            self._connecting -= 1
+            self._entries[sock] = _Entry(generation, thread)
         return sock
 
     def _pop_idle_locked(self) -> Optional[SocketInfo]:
         """The most recently used healthy idle socket this caller may use, or None."""
         idle = self._idle
         thread = self._thread_ident() if self._thread_ident is not None else None
+        now = _monotonic()
         i = len(idle) - 1
         while i >= 0:
             sock = idle[i]
-            if thread is not None and sock.thread_ident != thread:
+            entry = self._entries[sock]
+            if thread is not None and entry.thread_ident != thread:
                 i -= 1  # a gevent socket must stay in the OS thread (hub) that made it
                 continue
             del idle[i]
             i -= 1
-            if sock.generation != self.generation or sock.closed:
-                self._drop_locked(sock)
-                continue
-            if _monotonic() - sock.last_checkin > self.check_interval and sock.is_dead():
+            idle_for = now - entry.last_checkin
+            if (
+                sock.closed
+                or entry.generation != self.generation
+                or (self.max_idle_time is not None and idle_for > self.max_idle_time)
+                or (idle_for > self.check_interval and sock.is_dead())
+            ):
                 self._drop_locked(sock)
                 continue
             return sock
         return None
 
-    def _drop_foreign_idle_locked(self) -> bool:
-        """Pool full of other threads' idle gevent sockets: close one to make room."""
-        if not self._idle:
+    def _wait_locked(self) -> Optional[SocketInfo]:
+        """Queue behind earlier waiters; return a socket handed over, or None when granted
+        a slot (already counted in ``_connecting``). Raises PoolTimeout."""
+        thread = self._thread_ident() if self._thread_ident is not None else None
+        waiter = _Waiter(self._lock, thread)
+        self._waiters.append(waiter)
+        timeout = self.wait_queue_timeout
+        deadline = None if timeout is None else _monotonic() + timeout
+        try:
+            while waiter.sock is None and not waiter.granted:
+                if self._orphans:  # parked by a death callback while we held the lock
+                    self._collect_orphans_locked()
+                    continue
+                if self._waiters[0] is waiter and self._serve_first_waiter_locked():
+                    continue
+                remaining = None if deadline is None else deadline - _monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise PoolTimeout(
+                        f"no socket to {_fmt(self.address)} became free in "
+                        f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
+                    )
+                self._sleep_locked(waiter, remaining)
+        except BaseException:
+            self._abandon_locked(waiter)
+            raise
+        return waiter.sock
+
+    def _serve_first_waiter_locked(self) -> bool:
+        """Serve the head waiter from what is there now (an idle socket, room, or a foreign
+        gevent thread's idle socket to close); True if it was served."""
+        waiter = self._waiters[0]
+        sock = self._pop_idle_locked()
+        if sock is None and self.open_count >= self.max_size and self._idle:
+            self._drop_locked(self._idle.pop(0))  # full of other OS threads' gevent sockets
+        if sock is None and self.open_count >= self.max_size:
             return False
-        self._drop_locked(self._idle.pop(0))
+        self._waiters.popleft()
+        if sock is None:
+            self._connecting += 1
+            waiter.granted = True
+        waiter.sock = sock
         return True
 
-    def _wait_locked(self, timeout: float) -> None:
-        """Wait (lock held) for a socket to come back, without blocking other greenlets."""
-        now = _monotonic()
-        if self._reap is not None and now - self._last_reap > _WAIT_POLL:
-            self._last_reap = now
-            self._lock.release()
-            try:
-                self._reap()  # deliver deaths of finished greenlets still referenced
-            finally:
-                self._lock.acquire()
-            if self._orphans or self._idle:
+    def _sleep_locked(self, waiter: _Waiter, remaining: Optional[float]) -> None:
+        """Wait (lock held) for a hand-over, without blocking other greenlets."""
+        if self.reap is not None:
+            now = _monotonic()
+            if now - self._last_reap > _REAP_POLL:
+                self._last_reap = now
+                self._lock.release()
+                try:
+                    self.reap()  # deliver deaths of finished greenlets still referenced
+                finally:
+                    self._lock.acquire()
+                if self._orphans:
+                    self._collect_orphans_locked()
                 return
+            remaining = _REAP_POLL if remaining is None else min(remaining, _REAP_POLL)
         if self._cooperative_sleep is None:
-            self._cond.wait(timeout)
+            waiter.cond.wait(remaining)
             return
         self._lock.release()
         try:
-            self._cooperative_sleep(min(timeout, _GREENLET_POLL))
+            pause = _GREENLET_POLL if remaining is None else min(remaining, _GREENLET_POLL)
+            self._cooperative_sleep(pause)
         finally:
             self._lock.acquire()
 
-    def _collect_orphans_locked(self) -> None:
-        while self._orphans:
-            self._checkin_locked(self._orphans.pop())
+    def _abandon_locked(self, waiter: _Waiter) -> None:
+        """A waiter gave up (timeout, interrupt): pass on what it was given."""
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+        if waiter.sock is not None:
+            sock, waiter.sock = waiter.sock, None
+            self._checkin_locked(sock)
+        elif waiter.granted:
+            waiter.granted = False
+            self._connecting -= 1
+            self._slot_freed_locked()
 
-    def _checkin(self, sock: SocketInfo) -> None:
+    # -- checkin ------------------------------------------------------------------------
+
+    def return_socket(self, sock: SocketInfo) -> None:
+        """Give back a socket from ``get_socket``: reused, or dropped if it is closed, of an
+        older generation, or the pool's process forked."""
         with self._lock:
             self._checkin_locked(sock)
             if self._orphans:
                 self._collect_orphans_locked()
 
-    def _checkin_locked(self, sock: SocketInfo) -> None:
-        if sock.closed or sock.generation != self.generation or sock.pid != self.pid or self.closed:
-            if sock.pid == self.pid:
-                self._drop_locked(sock)
+    def checkin_from_callback(self, sock: SocketInfo) -> None:
+        """Give back a dead caller's socket without ever blocking (see the module notes)."""
+        if self._lock.acquire(False):
+            try:
+                self._checkin_locked(sock)
+                if self._orphans:
+                    self._collect_orphans_locked()
+            finally:
+                self._lock.release()
         else:
-            sock.last_checkin = _monotonic()
-            self._idle.append(sock)
-        self._cond.notify()
+            self._orphans.append(sock)
 
-    def _discard(self, sock: SocketInfo) -> None:
-        """Close a socket that must not be reused and free its slot."""
-        with self._lock:
-            if sock.pid == self.pid:
-                self._drop_locked(sock)
-            self._cond.notify()
+    def _checkin_locked(self, sock: SocketInfo) -> None:
+        entry = self._entries.get(sock)
+        if entry is None:  # not ours (a parent's socket after fork, or already dropped)
+            sock.close()
+            return
+        if sock.closed or entry.generation != self.generation:
+            self._drop_locked(sock)
+            self._slot_freed_locked()
+            return
+        entry.last_checkin = _monotonic()
+        for waiter in self._waiters:
+            if waiter.thread_ident == entry.thread_ident:
+                self._waiters.remove(waiter)
+                waiter.sock = sock
+                waiter.cond.notify()
+                return
+        self._idle.append(sock)
+        if self._waiters:  # none of them may use this OS thread's gevent socket
+            self._waiters[0].cond.notify()
+
+    def _collect_orphans_locked(self) -> None:
+        while self._orphans:
+            self._checkin_locked(self._orphans.pop())
 
     def discard_socket(self, sock: SocketInfo) -> None:
-        """Close ``sock`` (broken or abandoned); a request bound to it binds a new one later."""
-        req = self._requests.get(self._current())
-        if req is not None and req.sock is sock:
-            req.sock = None
-        self._discard(sock)
+        """Close ``sock`` (broken or abandoned) and free its slot."""
+        with self._lock:
+            self._drop_locked(sock)
+            self._slot_freed_locked()
 
     def _drop_locked(self, sock: SocketInfo) -> None:
-        if sock.discarded:  # its slot was already freed (e.g. by close() while lent out)
-            return
-        sock.discarded = True
+        """Close ``sock`` and forget it (the caller grants the freed slot)."""
         sock.close()
-        self.open_count -= 1
+        self._entries.pop(sock, None)
+
+    def _slot_freed_locked(self) -> None:
+        """Slots came free: grant them to the first waiters, which will connect."""
+        while self._waiters and self.open_count < self.max_size:
+            waiter = self._waiters.popleft()
+            self._connecting += 1
+            waiter.granted = True
+            waiter.cond.notify()
+
+    # -- sockets held in a request ------------------------------------------------------
+
+    def usable(self, sock: SocketInfo) -> bool:
+        """Whether a request's bound socket may be used for the next operation: it is
+        still ours, open, of the current generation, not idle too long, and (if idle for a
+        while) not closed by the server. An unusable one is dropped here."""
+        entry = self._entries.get(sock)
+        if entry is not None and not sock.closed and entry.generation == self.generation:
+            now = _monotonic()
+            idle_for = now - entry.last_checkin
+            if self.max_idle_time is None or idle_for <= self.max_idle_time:
+                if idle_for < self.check_interval or not sock.is_dead():
+                    entry.last_checkin = now
+                    return True
+        self.discard_socket(sock)
+        return False
+
+    def generation_of(self, sock: SocketInfo) -> Optional[int]:
+        """The generation ``sock`` was made in (None if the pool no longer knows it)."""
+        entry = self._entries.get(sock)
+        return entry.generation if entry is not None else None
 
     # -- whole-pool operations ----------------------------------------------------------
 
@@ -379,51 +400,44 @@ class Pool:
                 self._lock.release()
         return len(self._idle)
 
-    def reset(self) -> None:
-        """Drop every idle socket; sockets lent out now are closed when next seen."""
+    def clear(self) -> int:
+        """Start a new generation: idle sockets are closed now, lent ones when they come
+        back. Returns the new generation."""
         with self._lock:
             self.generation += 1
             idle, self._idle = self._idle, []
             for sock in idle:
                 self._drop_locked(sock)
-            self._cond.notify_all()
+            self._slot_freed_locked()
+            return self.generation
+
+    reset = clear
 
     def close(self) -> None:
-        """Close every socket, including those bound to other callers' requests.
-
-        The pool stays usable: the next operation opens a new socket.
-        """
-        with self._lock:
-            self.generation += 1
-            idle, self._idle = self._idle, []
-            requests = list(self._requests.values())
-            for sock in idle:
-                self._drop_locked(sock)
-            for req in requests:
-                if req.sock is not None:
-                    sock, req.sock = req.sock, None
-                    self._drop_locked(sock)
-            self._cond.notify_all()
+        """Close the idle sockets now and every lent one when it comes back (a new
+        generation). The pool stays usable: the next operation opens a new socket."""
+        self.clear()
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's sockets without touching their peers."""
-        parent_idle = self._idle
-        parent_requests = list(self._requests.values())
+        parent_sockets = list(self._entries)
         generation = self.generation
         self._init_state()
         self.generation = generation + 1
-        for sock in parent_idle:
+        for sock in parent_sockets:
             sock.close()  # closes the child's copy of the descriptor only; no FIN is sent
-        for req in parent_requests:
-            if req.sock is not None:
-                req.sock.close()
 
     def stats(self) -> Dict[str, Any]:
         return {
-            "address": f"{self.address[0]}:{self.address[1]}",
+            "address": _fmt(self.address),
             "open": self.open_count,
             "idle": len(self._idle),
-            "requests": len(self._requests),
+            "waiting": len(self._waiters),
             "max_size": self.max_size,
             "generation": self.generation,
         }
+
+
+def _fmt(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

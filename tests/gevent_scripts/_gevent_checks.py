@@ -106,8 +106,8 @@ def settle(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def identity_tracked(conn: Connection) -> Optional[int]:
-    """How many callers the pool's identity strategy still tracks, when it can tell."""
-    ident = conn.pool._identity
+    """How many callers the request table's identity strategy still tracks, when it can tell."""
+    ident = conn._requests.identity
     for name in ("tracked_count", "watched_count"):
         counter = getattr(ident, name, None)
         if counter is not None:
@@ -134,7 +134,7 @@ def check_socket_per_greenlet(uri: str, n: int = 10, **conn_kw: Any) -> None:
         assert conn.in_request(), "auto_start_request did not start a request"
         arrived.append(i)
         if len(arrived) == n:
-            in_request_counts.append(conn.pool.request_count())
+            in_request_counts.append(conn.request_count())
             all_in.set()
         assert all_in.wait(30), "greenlets did not all get a socket"
         coll.insert({"g": i})
@@ -155,8 +155,8 @@ def check_socket_per_greenlet(uri: str, n: int = 10, **conn_kw: Any) -> None:
     assert len(distinct) == n, f"{n} live greenlets shared sockets: {len(distinct)} distinct"
     assert in_request_counts == [n], f"request map while all were alive: {in_request_counts}"
     assert not conn.in_request(), "the spawning greenlet was put in a request"
-    released = settle(lambda: conn.pool.request_count() == 0)
-    assert released, f"finished greenlets left {conn.pool.request_count()} requests behind"
+    released = settle(lambda: conn.request_count() == 0)
+    assert released, f"finished greenlets left {conn.request_count()} requests behind"
     idle = conn.pool.idle_count()
     assert idle >= n, f"sockets of finished greenlets not back in the pool: idle={idle}"
     # The next caller gets one of those sockets back.
@@ -326,7 +326,7 @@ def check_reclamation(uri: str, n: int = 1000, max_pool_size: int = 10, **conn_k
     unfinished = sum(1 for job in jobs if not job.dead)
     assert not failures, f"{len(failures)} greenlets failed, first: {failures[0]}"
     assert unfinished == 0, f"{unfinished} greenlets still waiting for a socket (deadlock?)"
-    settled = settle(lambda: conn.pool.request_count() == 0)
+    settled = settle(lambda: conn.request_count() == 0)
     del jobs
     after = server_current()
     stats = {
@@ -339,7 +339,7 @@ def check_reclamation(uri: str, n: int = 1000, max_pool_size: int = 10, **conn_k
         "server_connections_before": before,
         "server_connections_after": after,
         "server_delta": after - before,
-        "request_count_after": conn.pool.request_count(),
+        "request_count_after": conn.request_count(),
         "identity_tracked_after": identity_tracked(conn),
         "seconds": round(elapsed, 3),
     }

@@ -1,0 +1,169 @@
+"""The command layer: how a command is put in a message, and what its reply means. No I/O.
+
+Going down, ``build_message`` wraps a command document in the envelope its server expects:
+OP_MSG with ``$db`` (and ``$readPreference``) for maxWireVersion >= 6, or OP_QUERY on
+``db.$cmd`` for wire 4 and 5, where document sequences become arrays, a non-primary read
+preference becomes the ``SlaveOk`` flag, and there is no fire-and-forget command (the w:0
+reply is read instead). Coming up, ``reply_document`` takes the reply document out of an
+OP_MSG or OP_REPLY, ``check_reply`` turns ``ok: 0`` into a typed error, and
+``raise_write_errors`` does the same for a write command's ``writeErrors`` and
+``writeConcernError``. The error-code tables live here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+from bson.raw_bson import RawBSONDocument
+
+from wireclient import protocol
+from wireclient.errors import (
+    ConfigurationError,
+    CursorNotFound,
+    DuplicateKeyError,
+    NotPrimaryError,
+    OperationFailure,
+    ProtocolError,
+    WriteConcernError,
+)
+
+Document = Mapping[str, Any]
+
+MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
+OP_MSG_WIRE_VERSION = 6  # MongoDB 3.6
+
+# "This member is not, or no longer, the primary" (the SDAM spec's "not writable primary"
+# and "node is recovering" codes). The shutdown codes among them mean the process is going
+# away: every socket to it is useless.
+NOT_PRIMARY_CODES = frozenset({10107, 13435, 13436, 11600, 11602, 189, 91, 10058})
+SHUTDOWN_CODES = frozenset({11600, 91})
+DUPLICATE_KEY_CODES = frozenset({11000, 11001, 12582})
+CURSOR_NOT_FOUND_CODE = 43
+_NOT_PRIMARY_MESSAGES = ("not master", "not primary", "node is recovering")
+
+
+def build_message(
+    dbname: str,
+    spec: Document,
+    sequences: Sequence[protocol.DocumentSequence],
+    unacknowledged: bool,
+    read_preference: Optional[Document],
+    max_wire_version: int,
+) -> Tuple[Union[protocol.OpMsg, protocol.OpQuery], bool]:
+    """``(message, expect_reply)`` carrying ``spec`` to ``dbname`` on a server of
+    ``max_wire_version``. ``read_preference`` is a ``{'mode': ..., 'tags': [...]}`` document
+    or None (primary)."""
+    body = dict(spec)
+    if max_wire_version >= OP_MSG_WIRE_VERSION:
+        body["$db"] = dbname
+        if read_preference is not None:
+            body["$readPreference"] = read_preference
+        flags = protocol.MsgFlags.moreToCome if unacknowledged else 0
+        return protocol.OpMsg(body, tuple(sequences), flags), not unacknowledged
+    for seq in sequences:
+        body[seq.identifier] = [
+            RawBSONDocument(d) if isinstance(d, bytes) else d for d in seq.documents
+        ]
+    query_flags = 0
+    if read_preference is not None and read_preference.get("mode") != "primary":
+        query_flags = protocol.QueryFlags.SlaveOk
+    message = protocol.OpQuery(dbname + ".$cmd", body, flags=query_flags, number_to_return=-1)
+    return message, True  # wire 4-5 has no fire-and-forget command: read the w:0 reply
+
+
+def reply_document(message: Any) -> Dict[str, Any]:
+    """The command reply document carried by an OP_MSG or OP_REPLY."""
+    if isinstance(message, protocol.OpMsg):
+        body = message.body
+        if not isinstance(body, dict):
+            raise ProtocolError("OP_MSG reply body is not a document")
+        return body
+    if isinstance(message, protocol.OpReply):
+        if not message.documents:
+            if message.response_flags & protocol.ReplyFlags.CursorNotFound:
+                raise ProtocolError("OP_REPLY with CursorNotFound and no document")
+            raise ProtocolError("OP_REPLY to a command carries no document")
+        doc = message.documents[0]
+        if message.response_flags & protocol.ReplyFlags.QueryFailure:
+            return {"ok": 0, **doc}
+        return dict(doc)
+    raise ProtocolError(f"unexpected reply message {type(message).__name__} to a command")
+
+
+def is_not_primary(code: Any, message: str) -> bool:
+    """Whether an error (a failed reply, or a ``writeConcernError``) says the member is not,
+    or no longer, the primary. A known code decides; the message is looked at only when the
+    server sent no code (very old servers)."""
+    if code is not None:
+        return code in NOT_PRIMARY_CODES
+    return message.startswith(_NOT_PRIMARY_MESSAGES)
+
+
+def check_reply(reply: Document, command_name: str = "command") -> None:
+    """Raise the typed error for a reply with ``ok`` other than 1."""
+    if reply.get("ok") == 1:
+        return
+    message = str(reply.get("errmsg", "unknown error"))
+    code = reply.get("code")
+    if is_not_primary(code, message):
+        raise NotPrimaryError(f"{command_name} failed: {message}", reply)
+    if code in DUPLICATE_KEY_CODES:
+        raise DuplicateKeyError(message, code, reply)
+    if code == CURSOR_NOT_FOUND_CODE:
+        raise CursorNotFound(message, code, reply)
+    raise OperationFailure(f"{command_name} failed: {message}", code, reply)
+
+
+def raise_write_errors(reply: Document) -> None:
+    """Turn a write command's ``writeErrors`` / ``writeConcernError`` into an exception."""
+    write_errors = reply.get("writeErrors")
+    if write_errors:
+        error = write_errors[-1]
+        code = error.get("code")
+        message = str(error.get("errmsg", "write error"))
+        if code in DUPLICATE_KEY_CODES:
+            raise DuplicateKeyError(message, code, error)
+        raise OperationFailure(message, code, error)
+    wc_error = reply.get("writeConcernError")
+    if wc_error:
+        raise WriteConcernError(
+            str(wc_error.get("errmsg", "write concern error")), wc_error.get("code"), wc_error
+        )
+
+
+class WriteConcern:
+    """A connection's default write concern, and the one a write's own options give."""
+
+    __slots__ = ("safe", "w", "j", "wtimeout")
+
+    def __init__(self, safe: Optional[bool], w: Any, j: Optional[bool], wtimeout: Any) -> None:
+        if w == 0 and j:
+            raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
+        self.safe, self.w, self.j, self.wtimeout = safe, w, j, wtimeout
+
+    def resolve(
+        self,
+        safe: Optional[bool],
+        w: Optional[Union[int, str]],
+        j: Optional[bool] = None,
+        wtimeout: Optional[int] = None,
+    ) -> Tuple[bool, Optional[Dict[str, Any]]]:
+        """(acknowledged, writeConcern document or None) for a write's options."""
+        if w is None and j is None and wtimeout is None:
+            if safe is False or (safe is None and self.safe is False):
+                return False, {"w": 0}
+            w, j, wtimeout = self.w, self.j, self.wtimeout
+        if w == 0:
+            if j:
+                raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
+            if safe is True:
+                raise ConfigurationError("safe=True contradicts w=0")
+            return False, {"w": 0}
+        wc: Dict[str, Any] = {}
+        if w is not None:
+            wc["w"] = w
+        if j is not None:
+            wc["j"] = bool(j)
+        if wtimeout is not None:
+            wc["wtimeout"] = int(wtimeout)
+        return True, (wc or None)

@@ -1,0 +1,328 @@
+"""The operation path: the one place every message a client sends goes through.
+
+Theory of operation
+-------------------
+``Collection``, ``Cursor`` and ``Database`` build command documents; ``Executor.run`` (one
+message) and ``Executor.write`` (a write command whose documents may need several batches)
+carry them, always in this order:
+
+1. flush the cursor kills the garbage collector queued (no I/O runs in ``__del__``);
+2. find the caller's request (``Requests.for_operation``: where ``auto_start_request`` is
+   decided) and choose the server: a ``Selector`` returns the pool of the one server, or of
+   the member the read preference (and the request's pin) picks in a replica set;
+3. take the caller's socket: the request's socket on that pool if it is still usable, else a
+   pooled one (bound to the request, if there is one);
+4. encode (``command.build_message``: the envelope for that server's wire version), send and
+   read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``);
+5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
+   drop the socket (the network layer closed it), clear the pool by generation, tell the
+   selector (a replica set marks the member Unknown and wakes its monitor);
+6. give the socket back (a request keeps it), then check the reply (``command``).
+
+Pool generations make one server fault cost one error: an error on a socket of an older
+generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
+request whose bound socket is of an older generation quietly binds a new one. A network
+timeout closes its socket but does not clear the pool (the server is slow, not gone).
+
+The difference between one server and a replica set is the ``Selector`` only: a
+``SingleServer`` here, a ``ReplicaSetSelector`` in ``replica_set.py`` fed by its monitor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from wireclient import command, protocol
+from wireclient.errors import (
+    AutoReconnect,
+    InvalidDocument,
+    NetworkTimeout,
+    ProtocolError,
+    WireClientError,
+)
+from wireclient.requests import Requests, RequestState
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from wireclient.network import SocketInfo
+    from wireclient.pool import Pool
+
+    class Selector(Protocol):
+        """How an operation's server is chosen, and what the topology hears of errors."""
+
+        def select(
+            self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+        ) -> Pool: ...
+
+        def read_preference_document(
+            self, pool: Pool, for_read: bool, read_preference: Any
+        ) -> Optional[Dict[str, Any]]: ...
+
+        def primary_address(self) -> Tuple[str, int]: ...
+
+        def server_failed(self, pool: Pool, message: str) -> None: ...
+
+        def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool: ...
+
+        def pools(self) -> List[Pool]: ...
+
+        def close(self) -> None: ...
+
+
+Document = Mapping[str, Any]
+
+# Room left in a message for the header, the command body and section framing.
+_MESSAGE_OVERHEAD = 16 * 1024
+_CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
+
+
+class SingleServer:
+    """The selector of a ``Connection``: every operation goes to its one pool."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+        return self.pool
+
+    def read_preference_document(
+        self, pool: Pool, for_read: bool, read_preference: Any
+    ) -> Optional[Dict[str, Any]]:
+        return None
+
+    def primary_address(self) -> Tuple[str, int]:
+        return self.pool.address
+
+    def server_failed(self, pool: Pool, message: str) -> None:
+        """Nothing to mark: the pool was cleared, the next operation reconnects."""
+
+    def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
+        return True
+
+    def pools(self) -> List[Pool]:
+        return [self.pool]
+
+    def close(self) -> None:
+        """No monitor to stop."""
+
+
+class Executor:
+    """Runs every message of one connection (see the module notes)."""
+
+    def __init__(self, selector: Selector, requests: Requests) -> None:
+        self.selector = selector
+        self.requests = requests
+        self._kill_queue: List[Tuple[Pool, str, str, int]] = []
+
+    # -- the path -----------------------------------------------------------------------
+
+    def select(
+        self, for_read: bool = False, read_preference: Any = None, operation: bool = False
+    ) -> Pool:
+        """The pool an operation would run on now. A cursor (``operation=True``) keeps it for
+        its getMores, and its request (started now if ``auto_start_request``) pins it."""
+        state = self.requests.for_operation() if operation else self.requests.current()
+        return self.selector.select(for_read, read_preference, state)
+
+    def run(
+        self,
+        dbname: str,
+        spec: Document,
+        sequences: Sequence[protocol.DocumentSequence] = (),
+        unacknowledged: bool = False,
+        pool: Optional[Pool] = None,
+        for_read: bool = False,
+        read_preference: Any = None,
+        check: bool = True,
+    ) -> Optional[Dict[str, Any]]:
+        """Run one command; its reply document (None when unacknowledged)."""
+        if self._kill_queue:
+            self._flush_kills()
+        state = self.requests.for_operation()
+        if pool is None:
+            pool = self.selector.select(for_read, read_preference, state)
+        rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
+        sock = self.acquire(pool, state)
+        generation = pool.generation_of(sock)
+        try:
+            reply = self._exchange(
+                pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
+            )
+        finally:
+            self.release(pool, sock, state)
+        if reply is not None and check:
+            self._check(pool, sock, generation, reply, next(iter(spec), "command"))
+        return reply
+
+    def write(
+        self,
+        dbname: str,
+        spec: Document,
+        field: str,
+        documents: Sequence[Any],
+        unacknowledged: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """Run a write command whose ``field`` documents travel in kind-1 sequences, split
+        into batches by the server's limits; stops at the first batch that fails. Encoded
+        documents (``bytes``) are checked against ``maxBsonObjectSize`` before anything is
+        sent. Returns the last batch's reply (None when unacknowledged)."""
+        if self._kill_queue:
+            self._flush_kills()
+        state = self.requests.for_operation()
+        pool = self.selector.select(False, None, state)
+        sock = self.acquire(pool, state)
+        generation = pool.generation_of(sock)
+        name = next(iter(spec), "command")
+        reply: Optional[Dict[str, Any]] = None
+        try:
+            for batch in _batches(documents, sock):
+                seq = protocol.DocumentSequence(field, tuple(batch))
+                reply = self._exchange(
+                    pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
+                )
+                if reply is not None:
+                    self._check(pool, sock, generation, reply, name)
+                    command.raise_write_errors(reply)
+        finally:
+            self.release(pool, sock, state)
+        return reply
+
+    def acquire(self, pool: Pool, state: Optional[RequestState]) -> SocketInfo:
+        """The caller's socket on ``pool``: its request's, if still usable, else a pooled
+        one (bound to the request, if there is one)."""
+        if state is None:
+            return pool.get_socket()
+        sock = state.sockets.get(pool)
+        if sock is not None and pool.usable(sock):
+            return sock
+        sock = pool.get_socket()
+        state.sockets[pool] = sock
+        return sock
+
+    def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
+        """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""
+        if state is not None and state.sockets.get(pool) is sock:
+            if sock.closed:  # broken: the request binds a new one on its next operation
+                del state.sockets[pool]
+                pool.discard_socket(sock)
+            return
+        pool.return_socket(sock)
+
+    def _exchange(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        spec: Document,
+        sequences: Sequence[protocol.DocumentSequence],
+        unacknowledged: bool,
+        rp_document: Optional[Dict[str, Any]],
+    ) -> Optional[Dict[str, Any]]:
+        message, expect_reply = command.build_message(
+            dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
+        )
+        try:
+            return sock.send_and_receive(message, expect_reply)
+        except (AutoReconnect, ProtocolError) as exc:
+            if sock.closed:  # not a message we refused to build: the conversation broke
+                self._network_error(pool, generation, exc)
+            raise
+
+    # -- the error handler --------------------------------------------------------------
+
+    def _network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
+        """A socket broke mid-conversation (the network layer has closed it)."""
+        if isinstance(exc, NetworkTimeout):
+            return  # slow, not gone: only that socket is lost
+        if generation == pool.generation:  # an older socket's error was handled already
+            pool.clear()
+            self.selector.server_failed(pool, f"network error during an operation: {exc}")
+
+    def _check(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        reply: Document,
+        name: str,
+    ) -> None:
+        """Raise the typed error for a failed reply; tell the error handler about it, and
+        about a ``writeConcernError`` (written, but the member may be stepping down)."""
+        if reply.get("ok") != 1:
+            self._reply_error(pool, sock, generation, reply)
+            command.check_reply(reply, name)
+        elif "writeConcernError" in reply:
+            self._reply_error(pool, sock, generation, reply["writeConcernError"])
+
+    def _reply_error(
+        self, pool: Pool, sock: SocketInfo, generation: Optional[int], error: Document
+    ) -> None:
+        code = error.get("code")
+        if not command.is_not_primary(code, str(error.get("errmsg", ""))):
+            return
+        if generation != pool.generation:
+            return  # from before the pool was cleared: already handled
+        if not self.selector.not_primary(pool, error):
+            return  # stale (topologyVersion): changes nothing
+        if code in command.SHUTDOWN_CODES or sock.max_wire_version < _CLEARS_ON_STATE_CHANGE_BELOW:
+            pool.clear()
+
+    # -- cursors killed by the garbage collector ----------------------------------------
+
+    def defer_kill(self, pool: Pool, dbname: str, collection: str, cursor_id: int) -> None:
+        """Called from Cursor.__del__: no I/O there, the next operation sends the kill."""
+        self._kill_queue.append((pool, dbname, collection, cursor_id))
+
+    def _flush_kills(self) -> None:
+        """Kill the cursors the garbage collector found, one command per namespace."""
+        queue, self._kill_queue = self._kill_queue, []
+        batches: Dict[Tuple[int, str, str], Tuple[Pool, List[int]]] = {}
+        for pool, dbname, collection, cursor_id in queue:
+            batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)
+        for (_, dbname, collection), (pool, ids) in batches.items():
+            try:
+                self.run(
+                    dbname, {"killCursors": collection, "cursors": ids}, pool=pool, check=False
+                )
+            except WireClientError:  # best effort: the server times idle cursors out anyway
+                continue
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every idle socket now and every lent one when it comes back; the caller's
+        own request sockets go now. The connection stays usable."""
+        self._kill_queue.clear()
+        self.selector.close()
+        pools = self.selector.pools()
+        for pool in pools:
+            pool.close()
+        self.requests.close_own()
+
+
+def _batches(documents: Sequence[Any], sock: SocketInfo) -> Iterable[List[Any]]:
+    """Split ``documents`` by the server's ``maxWriteBatchSize`` and ``maxMessageSizeBytes``
+    after checking every encoded one against ``maxBsonObjectSize`` (nothing is sent if one
+    is too large)."""
+    max_bson_size = sock.max_bson_size
+    for data in documents:
+        if isinstance(data, bytes) and len(data) > max_bson_size:
+            raise InvalidDocument(
+                f"document of {len(data)} bytes is larger than the server's maximum "
+                f"maxBsonObjectSize of {max_bson_size} bytes"
+            )
+    max_count = sock.max_write_batch_size
+    max_bytes = sock.max_message_size - _MESSAGE_OVERHEAD
+    batch: List[Any] = []
+    size = 0
+    for data in documents:
+        length = len(data) if isinstance(data, bytes) else 0
+        if batch and (len(batch) >= max_count or size + length > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(data)
+        size += length
+    if batch:
+        yield batch
