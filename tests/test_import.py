@@ -92,7 +92,8 @@ def test_codec_imports_alone_without_io_modules() -> None:
         "frame = p.encode(p.OpMsg({'ping': 1, '$db': 'admin'}), request_id=1)\n"
         "p.decode(frame)\n"
         "io = [m for m in ('socket', 'ssl', 'selectors', 'select', 'wireclient.network',\n"
-        "      'wireclient.connection', 'wireclient.pool') if m in sys.modules and m not in before]\n"
+        "      'wireclient.connection', 'wireclient.pool')\n"
+        "      if m in sys.modules and m not in before]\n"
         "print(json.dumps({'io': io}))\n"
     )
     assert result == {"io": []}
