@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wireclient import auth
 from wireclient.errors import ConfigurationError
-from wireclient.options import validate_options, validate_uri_options
+from wireclient.options import (
+    AUTH_MECHANISMS,
+    DEFAULT_MECHANISM,
+    SCRAM_SHA_1,
+    SCRAM_SHA_256,
+    UNSUPPORTED_MECHANISMS,
+    check_auth_mechanism,
+    validate_options,
+    validate_uri_options,
+)
 from wireclient.uri import parse_uri
 
 
@@ -259,3 +269,72 @@ class TestValidateURIOptions:
     def test_combinations(self) -> None:
         with pytest.raises(ConfigurationError, match="minPoolSize"):
             validate_uri_options([("maxPoolSize", "2"), ("minPoolSize", "3")])
+
+
+# ------------------------------------------------------------------ authentication mechanisms
+
+
+class TestAuthMechanisms:
+    def test_one_definition_shared_with_auth(self) -> None:
+        assert AUTH_MECHANISMS == (SCRAM_SHA_256, SCRAM_SHA_1)
+        assert auth.SUPPORTED_MECHANISMS is AUTH_MECHANISMS
+        assert auth.UNSUPPORTED_MECHANISMS is UNSUPPORTED_MECHANISMS
+        assert (auth.SCRAM_SHA_1, auth.SCRAM_SHA_256) == (SCRAM_SHA_1, SCRAM_SHA_256)
+
+    @pytest.mark.parametrize(
+        "given, expected",
+        [
+            ("SCRAM-SHA-1", "SCRAM-SHA-1"),
+            ("scram-sha-1", "SCRAM-SHA-1"),
+            ("SCRAM-SHA-256", "SCRAM-SHA-256"),
+            ("Scram-Sha-256", "SCRAM-SHA-256"),
+            ("default", DEFAULT_MECHANISM),
+        ],
+    )
+    def test_implemented_mechanisms_are_accepted(self, given: str, expected: str) -> None:
+        assert check_auth_mechanism(given) == expected
+        assert validate_options({"authMechanism": given}) == {"authMechanism": expected}
+        assert parse_uri(f"mongodb://u@h/?authMechanism={given}").options == {
+            "authMechanism": expected
+        }
+        credentials = auth.make_credentials("u", "pw", mechanism=given)
+        assert credentials.mechanism == (None if expected == DEFAULT_MECHANISM else expected)
+
+    @pytest.mark.parametrize("mechanism", sorted(UNSUPPORTED_MECHANISMS))
+    def test_known_but_not_implemented_mechanisms_are_refused_as_such(self, mechanism: str) -> None:
+        for call in (
+            lambda: parse_uri(f"mongodb://u@h/?authMechanism={mechanism.lower()}"),
+            lambda: validate_options({"authMechanism": mechanism}),
+            lambda: auth.make_credentials("u", "pw", mechanism=mechanism),
+        ):
+            with pytest.raises(ConfigurationError) as info:
+                call()
+            message = str(info.value)
+            assert f"{mechanism!r} is not supported by wireclient" in message
+            assert "does not implement" in message
+            assert "unknown" not in message
+            assert "SCRAM-SHA-1" in message and "SCRAM-SHA-256" in message
+
+    @pytest.mark.parametrize("mechanism", ["MD5", "SCRAM-SHA-512", "kerberos", "scram"])
+    def test_unknown_mechanisms(self, mechanism: str) -> None:
+        for call in (
+            lambda: parse_uri(f"mongodb://u@h/?authMechanism={mechanism}"),
+            lambda: validate_options({"authMechanism": mechanism}),
+            lambda: auth.make_credentials("u", "pw", mechanism=mechanism),
+        ):
+            with pytest.raises(ConfigurationError, match=f"unknown authMechanism '{mechanism}'"):
+                call()
+
+    @pytest.mark.parametrize(
+        "name", [*AUTH_MECHANISMS, DEFAULT_MECHANISM, *UNSUPPORTED_MECHANISMS, "NONE", "X"]
+    )
+    def test_validator_and_auth_agree_on_every_name(self, name: str) -> None:
+        def outcome(check: Callable[[], Any]) -> Any:
+            try:
+                return check()
+            except ConfigurationError as exc:
+                return str(exc)
+
+        validated = outcome(lambda: validate_options({"authMechanism": name})["authMechanism"])
+        made = outcome(lambda: auth.make_credentials("u", "pw", mechanism=name).mechanism)
+        assert validated == (DEFAULT_MECHANISM if made is None else made)

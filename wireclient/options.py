@@ -20,6 +20,11 @@ Checks between options (``_check_combinations``: minPoolSize above maxPoolSize, 
 a complete set. A URI must make sense by itself, so ``validate_uri_options`` runs them on the
 URI's options; ``validate_options`` runs them on one mapping of keywords.
 
+Authentication mechanisms are defined here (not in ``auth``, which imports hashlib and hmac)
+so that ``auth`` and the ``authMechanism`` validator share one list: ``AUTH_MECHANISMS`` are
+the ones wireclient implements; ``UNSUPPORTED_MECHANISMS`` are known to MongoDB and refused
+with the reason; anything else is unknown.
+
 Every failure is a ``ConfigurationError`` naming the option (and the spelling it was given
 as, when that differs from the canonical name).
 """
@@ -35,7 +40,12 @@ from wireclient.errors import ConfigurationError
 __all__ = [
     "AUTH_MECHANISMS",
     "COMPRESSORS",
+    "DEFAULT_MECHANISM",
     "READ_PREFERENCE_MODES",
+    "SCRAM_SHA_1",
+    "SCRAM_SHA_256",
+    "UNSUPPORTED_MECHANISMS",
+    "check_auth_mechanism",
     "check_direct_connection",
     "validate_options",
     "validate_uri_options",
@@ -48,6 +58,48 @@ _DIGITS = re.compile(r"-?[0-9]+")
 # from_uri=True the value is the percent-decoded string from the URI; otherwise it is a
 # Python value given as a keyword argument (or the output of an earlier validation).
 Validator = Callable[[str, Any, bool], Any]
+
+
+# ------------------------------------------------------------------ authentication mechanisms
+
+SCRAM_SHA_1 = "SCRAM-SHA-1"
+SCRAM_SHA_256 = "SCRAM-SHA-256"
+AUTH_MECHANISMS = (SCRAM_SHA_256, SCRAM_SHA_1)
+"""The mechanisms wireclient implements (in ``auth``), in order of preference."""
+
+DEFAULT_MECHANISM = "DEFAULT"
+"""``authMechanism=DEFAULT``: negotiate (SCRAM-SHA-256 when the server lists it)."""
+
+UNSUPPORTED_MECHANISMS: Mapping[str, str] = {
+    "MONGODB-CR": "MongoDB 4.0 removed it and wireclient does not implement it; "
+    "SCRAM-SHA-1 replaces it",
+    "MONGODB-X509": "wireclient does not implement client-certificate (X.509) authentication",
+    "PLAIN": "wireclient does not implement LDAP (PLAIN) authentication",
+    "GSSAPI": "wireclient does not implement Kerberos (GSSAPI) authentication",
+    "MONGODB-AWS": "wireclient does not implement AWS IAM authentication",
+    "MONGODB-OIDC": "wireclient does not implement OIDC authentication",
+}
+"""Mechanisms MongoDB knows and wireclient refuses, with the reason given."""
+
+
+def check_auth_mechanism(mechanism: str) -> str:
+    """The canonical (upper-case) spelling of ``mechanism``: one of ``AUTH_MECHANISMS`` or
+    ``DEFAULT_MECHANISM``. A mechanism MongoDB knows but wireclient does not implement, or an
+    unknown one, raises ``ConfigurationError`` naming it and what is supported."""
+    canonical = mechanism.upper()
+    if canonical in AUTH_MECHANISMS or canonical == DEFAULT_MECHANISM:
+        return canonical
+    supported = ", ".join(AUTH_MECHANISMS)
+    reason = UNSUPPORTED_MECHANISMS.get(canonical)
+    if reason is not None:
+        raise ConfigurationError(
+            f"authMechanism {canonical!r} is not supported by wireclient ({reason}); "
+            f"supported: {supported} (or {DEFAULT_MECHANISM} to negotiate)"
+        )
+    raise ConfigurationError(
+        f"unknown authMechanism {mechanism!r}; supported: {supported} "
+        f"(or {DEFAULT_MECHANISM} to negotiate)"
+    )
 
 
 # ------------------------------------------------------------------------ option validators
@@ -100,6 +152,10 @@ def _app_name(name: str, value: Any, from_uri: bool) -> str:
     if len(text.encode("utf-8", "surrogatepass")) > 128:
         raise ConfigurationError(f"option {name!r} must be at most 128 bytes in UTF-8")
     return text
+
+
+def _auth_mechanism(name: str, value: Any, from_uri: bool) -> str:
+    return check_auth_mechanism(_string(name, value, from_uri))
 
 
 def _write_concern_w(name: str, value: Any, from_uri: bool) -> Any:
@@ -199,15 +255,6 @@ def _enum_of(choices: Tuple[str, ...], case: Callable[[str], str]) -> Validator:
     return check
 
 
-AUTH_MECHANISMS = (
-    "SCRAM-SHA-1",
-    "SCRAM-SHA-256",
-    "MONGODB-CR",
-    "MONGODB-X509",
-    "PLAIN",
-    "GSSAPI",
-    "MONGODB-AWS",
-)
 COMPRESSORS = ("snappy", "zlib", "zstd")
 _compressor = _enum_of(COMPRESSORS, str.lower)
 
@@ -251,7 +298,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "readPreference": _read_preference,
     "readPreferenceTags": _read_preference_tags,
     "authSource": _string,
-    "authMechanism": _enum_of(AUTH_MECHANISMS, str.upper),
+    "authMechanism": _auth_mechanism,
     "tls": _boolean,
     "tlsCAFile": _string,
     "tlsCertificateKeyFile": _string,
