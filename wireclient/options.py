@@ -1,4 +1,4 @@
-"""Connection options: the one option table and its validators.
+"""Connection options: the one option table, its validators, and the merge of URI and keywords.
 
 Theory of operation
 -------------------
@@ -18,7 +18,10 @@ accepts its own output, so typed options (``parse_uri(...).options``) validate a
 Checks between options (``_check_combinations``: minPoolSize above maxPoolSize, ``w=0`` with
 ``journal``, ``tls=false`` with a ``tls*`` option, tags with ``readPreference=primary``) need
 a complete set. A URI must make sense by itself, so ``validate_uri_options`` runs them on the
-URI's options; ``validate_options`` runs them on one mapping of keywords.
+URI's options; ``validate_options`` runs them on one mapping of keywords; ``merge_options``
+validates the keywords, lets each one replace the same option from the URI, and runs them
+once on the merged result, which is the set a ``Connection`` uses. The checks only ever
+forbid two options being present together, so keywords that fail alone fail merged too.
 
 Authentication mechanisms are defined here (not in ``auth``, which imports hashlib and hmac)
 so that ``auth`` and the ``authMechanism`` validator share one list: ``AUTH_MECHANISMS`` are
@@ -47,6 +50,7 @@ __all__ = [
     "UNSUPPORTED_MECHANISMS",
     "check_auth_mechanism",
     "check_direct_connection",
+    "merge_options",
     "validate_options",
     "validate_uri_options",
 ]
@@ -444,6 +448,25 @@ def validate_options(options: Mapping[str, Any]) -> Dict[str, Any]:
     result = _typed(options, "options", _KEYWORD_NAMES)
     _check_combinations(result)
     return result
+
+
+def merge_options(
+    uri_options: Mapping[str, Any], keyword_options: Mapping[str, Any]
+) -> Dict[str, Any]:
+    """The options a ``Connection`` uses: the URI's, with each keyword option replacing the
+    same option from the URI, validated once as a whole.
+
+    ``uri_options`` are typed options under their URI names (``parse_uri(...).options``);
+    they are validated again, so a hand-made mapping is held to the same rules.
+    ``keyword_options`` are validated as by ``validate_options``. A keyword that sets an
+    option the URI also sets is an override, not a repeat (two spellings of one option among
+    the keywords still are). Checks between options run once, on the merged result. Returns
+    a new dict keyed by canonical names.
+    """
+    merged = _typed(uri_options, "uri_options", _URI_NAMES)
+    merged.update(_typed(keyword_options, "keyword_options", _KEYWORD_NAMES))
+    _check_combinations(merged)
+    return merged
 
 
 def check_direct_connection(options: Mapping[str, Any], host_count: int) -> None:
