@@ -1,4 +1,4 @@
-"""Tests for wireclient.uri: connection-string parsing and host lists.
+"""Tests for wireclient.uri: connection-string parsing, host lists and addresses.
 
 The option table and its validation are tested in test_options.py."""
 
@@ -19,6 +19,7 @@ from wireclient.uri import (
     ParsedURI,
     format_host,
     is_unix_socket,
+    parse_host,
     parse_uri,
     split_hosts,
 )
@@ -572,6 +573,81 @@ class TestSplitHosts:
             split_hosts(["a", "b"])  # type: ignore[arg-type]
 
 
+class TestParseHost:
+    """``parse_host`` reads one address, as each entry of ``split_hosts`` is read."""
+
+    @pytest.mark.parametrize(
+        "text, expected",
+        [
+            ("Host:27018", ("host", 27018)),
+            ("DB.Example.COM", ("db.example.com", 27017)),
+            ("127.0.0.1:5", ("127.0.0.1", 5)),
+            ("[::1]:27019", ("::1", 27019)),
+            ("[0:0::1]", ("::1", 27017)),
+            ("[2001:DB8::0001]:1", ("2001:db8::1", 1)),
+            ("[fe80::1%25eth0]:5", ("fe80::1%eth0", 5)),
+            ("/tmp/x.sock", ("/tmp/x.sock", 0)),
+            ("/Tmp/X.sock", ("/Tmp/X.sock", 0)),
+            ("%2Ftmp%2Fx.sock", ("/tmp/x.sock", 0)),
+        ],
+    )
+    def test_forms(self, text: str, expected: Tuple[str, int]) -> None:
+        assert parse_host(text) == expected
+        assert split_hosts(text) == (expected,)
+
+    def test_default_port(self) -> None:
+        assert parse_host("h", default_port=5) == ("h", 5)
+        assert parse_host("[::1]", 6) == ("::1", 6)
+        assert parse_host("/tmp/x.sock", 7) == ("/tmp/x.sock", 0)
+
+    def test_bare_ipv6_is_a_whole_address(self) -> None:
+        """Unlike an entry of a host list, one address may be a bare IPv6 literal; it is never
+        read as address:port (``fe80::1:2`` is the address ``fe80::1:2``)."""
+        assert parse_host("::1") == ("::1", 27017)
+        assert parse_host("0:0::1") == ("::1", 27017)
+        assert parse_host("2001:DB8::1", 9) == ("2001:db8::1", 9)
+        assert parse_host("fe80::1:2") == ("fe80::1:2", 27017)
+        for text in ("::1", "0:0::1", "2001:DB8::1", "fe80::1:2"):
+            with pytest.raises(ConfigurationError, match="brackets"):
+                split_hosts(text)
+
+    @pytest.mark.parametrize("text", ["::1:27017", "::g", "a:b:c", "[::1]:1:2"])
+    def test_bad_ipv6(self, text: str) -> None:
+        with pytest.raises(ConfigurationError):
+            parse_host(text)
+
+    @pytest.mark.parametrize(
+        "text, fragment",
+        [
+            ("", "empty host"),
+            (":27017", "empty host"),
+            ("h:", "empty port"),
+            ("h:0", "out of range"),
+            ("h:65536", "out of range"),
+            ("h:x", "not a number"),
+            ("h:+1", "not a number"),
+            ("h:١", "not a number"),
+            ("[::1]:", "empty port"),
+            ("[::1", "missing ']'"),
+            ("[127.0.0.1]", "IPv6"),
+            (" h", "invalid character"),
+            ("a,b", "invalid character"),
+        ],
+    )
+    def test_errors(self, text: str, fragment: str) -> None:
+        with pytest.raises(ConfigurationError, match=fragment):
+            parse_host(text)
+
+    @pytest.mark.parametrize("port", [0, 65536, True, "27017"])
+    def test_bad_default_port(self, port: Any) -> None:
+        with pytest.raises(ConfigurationError, match="default_port"):
+            parse_host("a", default_port=port)
+
+    def test_not_a_string(self) -> None:
+        with pytest.raises(ConfigurationError, match="str"):
+            parse_host(b"h:1")  # type: ignore[arg-type]
+
+
 class TestFormatHost:
     def test_forms(self) -> None:
         assert format_host("a.example", 1) == "a.example:1"
@@ -610,6 +686,11 @@ def test_hosts_round_trip(hosts: List[Tuple[str, int]]) -> None:
     text = ",".join(format_host(host, port) for host, port in hosts)
     assert split_hosts(text) == tuple(hosts)
     assert parse_uri(f"mongodb://{text}/db").hosts == tuple(hosts)
+
+
+@given(st.one_of(tcp_hosts, unix_hosts))
+def test_one_address_round_trips(address: Tuple[str, int]) -> None:
+    assert parse_host(format_host(*address)) == address
 
 
 @given(st.lists(st.tuples(st.one_of(hostnames, ipv4, ipv6), st.booleans()), min_size=1))

@@ -1,4 +1,4 @@
-"""``mongodb://`` connection strings: the grammar and host lists.
+"""``mongodb://`` connection strings: the grammar, host lists and addresses.
 
 Theory of operation
 -------------------
@@ -24,6 +24,14 @@ A connection string has the shape::
 Every component is percent-decoded strictly: a ``%`` not followed by two hex digits, or bytes
 that are not UTF-8, raise ``ConfigurationError``. A ``+`` is a plus, not a space.
 
+Addresses have one parser and one formatter, used by the whole package: ``parse_host`` reads
+one ``host[:port]`` (``topology.parse_address`` is a thin use of it, for the addresses that
+servers report), ``split_hosts`` reads a comma-separated list of them, and ``format_host``
+writes one back so that both read it as the same address. The one difference between a
+single address and an entry of a list: a bare IPv6 literal such as ``::1`` is a whole
+address for ``parse_host`` (never ``address:port``), while in a host list the connection
+string specification requires the brackets, since ``::1:27017`` would be ambiguous there.
+
 Every failure is a ``ConfigurationError`` whose message names the part of the URI at fault
 (option errors come from ``wireclient.options``). Messages never repeat a password.
 ``validate_options`` is re-exported from ``wireclient.options`` for compatibility.
@@ -41,6 +49,7 @@ __all__ = [
     "ParsedURI",
     "parse_uri",
     "split_hosts",
+    "parse_host",
     "validate_options",
     "format_host",
     "is_unix_socket",
@@ -61,7 +70,8 @@ _BAD_HOST_CHARS = frozenset("/\\?#@[]:,%")
 # Characters MongoDB refuses in database names.
 _BAD_DB_CHARS = frozenset('/\\. "$\x00')
 
-Hosts = Tuple[Tuple[str, int], ...]
+Address = Tuple[str, int]
+Hosts = Tuple[Address, ...]
 
 
 class ParsedURI:
@@ -147,7 +157,7 @@ def _unquote(text: str, what: str, secret: bool = False) -> str:
         ) from None
 
 
-# --------------------------------------------------------------------------------- host lists
+# ------------------------------------------------------------------------ hosts and addresses
 
 
 def is_unix_socket(host: str) -> bool:
@@ -166,6 +176,13 @@ def _check_port(text: str, entry: str) -> int:
     return port
 
 
+def _check_default_port(default_port: int) -> None:
+    if isinstance(default_port, bool) or not isinstance(default_port, int):
+        raise ConfigurationError(f"default_port must be an int, not {default_port!r}")
+    if not 1 <= default_port <= 65535:
+        raise ConfigurationError(f"default_port {default_port} is out of range (1-65535)")
+
+
 def _check_hostname(name: str, entry: str) -> str:
     if not name:
         raise ConfigurationError(f"empty host name in {entry!r}")
@@ -175,10 +192,22 @@ def _check_hostname(name: str, entry: str) -> str:
     return name.lower()
 
 
-def _parse_host(entry: str, default_port: int) -> Tuple[str, int]:
-    """One ``host[:port]`` entry of a host list, as written (not yet percent-decoded)."""
+def _ipv6(literal: str, entry: str) -> str:
+    """The compressed, lower-case form of an IPv6 literal (a zone such as ``%eth0`` kept)."""
+    try:
+        import ipaddress  # only for IPv6 literals: keeps `import wireclient` light
+
+        return str(ipaddress.IPv6Address(literal))
+    except ValueError:
+        raise ConfigurationError(
+            f"{literal!r} in host {entry!r} is not a valid IPv6 address"
+        ) from None
+
+
+def _parse_host(entry: str, default_port: int, in_list: bool) -> Address:
+    """One ``host[:port]``, as written (not yet percent-decoded); see ``parse_host``."""
     if not entry:
-        raise ConfigurationError("empty host in the host list")
+        raise ConfigurationError("empty host in the host list" if in_list else "empty host")
     decoded = _unquote(entry, f"host {entry!r}")
     if is_unix_socket(decoded):
         # A socket path takes no port; inside a URI its '/' must be written %2F.
@@ -194,16 +223,13 @@ def _parse_host(entry: str, default_port: int) -> Tuple[str, int]:
         if rest and not rest.startswith(":"):
             raise ConfigurationError(f"unexpected {rest!r} after ']' in host {entry!r}")
         port = _check_port(rest[1:], entry) if rest else default_port
-        try:
-            import ipaddress  # only for IPv6 literals: keeps `import wireclient` light
-
-            address = ipaddress.IPv6Address(literal)
-        except ValueError:
-            raise ConfigurationError(
-                f"{literal!r} in host {entry!r} is not a valid IPv6 address"
-            ) from None
-        return str(address), port
+        return _ipv6(literal, entry), port
     if entry.count(":") > 1:
+        if not in_list:
+            try:
+                return _ipv6(decoded, entry), default_port
+            except ConfigurationError:
+                pass  # not an address by itself: perhaps address:port, which needs brackets
         raise ConfigurationError(
             f"host {entry!r} has more than one ':'; an IPv6 address must be in brackets, "
             "as in [::1]:27017"
@@ -213,27 +239,41 @@ def _parse_host(entry: str, default_port: int) -> Tuple[str, int]:
     return _check_hostname(_unquote(name, f"host {entry!r}"), entry), port
 
 
+def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
+    """Parse one address: ``'Host:27018'`` -> ``('host', 27018)``; ``'h'`` -> ``('h', 27017)``.
+
+    The address parser of the package (``split_hosts`` and ``topology.parse_address`` use
+    it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
+    whole address with no port) and stored without brackets in compressed form; a path
+    ending in ``.sock`` is a unix domain socket (case kept) with port 0. The text is
+    percent-decoded, so ``format_host`` output reads back as the same address. Ports are
+    decimal, 1-65535.
+    """
+    if not isinstance(text, str):
+        raise ConfigurationError(f"the address must be a str, not {type(text).__name__}")
+    _check_default_port(default_port)
+    return _parse_host(text, default_port, in_list=False)
+
+
 def split_hosts(hosts: str, default_port: int = DEFAULT_PORT) -> Hosts:
     """Parse ``"a:1,b,[::1]:27018"`` into ``(("a", 1), ("b", default_port), ("::1", 27018))``.
 
-    Entries are percent-decoded. An entry ending in ``.sock`` is a unix domain socket path
-    and gets port 0 (``UNIX_SOCKET_PORT``); outside a URI its ``/`` may be written as is.
+    Entries are read as by ``parse_host``, except that an IPv6 literal must be in brackets.
+    An entry ending in ``.sock`` is a unix domain socket path and gets port 0
+    (``UNIX_SOCKET_PORT``); outside a URI its ``/`` may be written as is.
     """
     if not isinstance(hosts, str):
         raise ConfigurationError(f"the host list must be a str, not {type(hosts).__name__}")
-    if isinstance(default_port, bool) or not isinstance(default_port, int):
-        raise ConfigurationError(f"default_port must be an int, not {default_port!r}")
-    if not 1 <= default_port <= 65535:
-        raise ConfigurationError(f"default_port {default_port} is out of range (1-65535)")
+    _check_default_port(default_port)
     if "://" in hosts:
         raise ConfigurationError("split_hosts takes a host list, not a URI: use parse_uri")
     if not hosts:
         raise ConfigurationError("empty host list")
-    return tuple(_parse_host(entry, default_port) for entry in hosts.split(","))
+    return tuple(_parse_host(entry, default_port, in_list=True) for entry in hosts.split(","))
 
 
 def format_host(host: str, port: int) -> str:
-    """The inverse of one ``split_hosts`` entry, percent-encoded so it is safe in a URI."""
+    """One address as ``parse_host`` and ``split_hosts`` read it back, safe in a URI."""
     if is_unix_socket(host):
         return "".join(
             c if c.isascii() and (c.isalnum() or c in "-._~") else _quote_char(c) for c in host
