@@ -514,12 +514,12 @@ def test_merge_is_keyword_over_uri(uri_options: Dict[str, int], keywords: Dict[s
 # ------------------------------------------------ what Connection(uri, **keywords) will check
 
 
+# needs connection.py to call options.merge_options
 def connection_options(uri: str, **keywords: Any) -> Dict[str, Any]:
     """The options ``Connection(uri, _connect=False, **keywords)`` is to use.
 
-    # needs connection.py to call options.merge_options
-    Until then, these tests feed ``merge_options`` the way Connection will, so they pass now
-    and keep passing once Connection uses it.
+    Until Connection calls ``merge_options``, these tests feed it the way Connection will,
+    so they pass now and keep passing once Connection uses it.
     """
     return merge_options(parse_uri(uri).options, keywords)
 
