@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import pytest
 from bson import ObjectId
 
+from wireclient import topology, uri
 from wireclient.errors import ConfigurationError
 from wireclient.topology import (
     Address,
@@ -86,6 +87,113 @@ def test_parse_address_refuses(text: str) -> None:
 def test_format_address_round_trips() -> None:
     for address in [("h", 1), ("::1", 27017)]:
         assert parse_address(format_address(address)) == address
+
+
+# parse_address is uri.parse_host; these inputs are where the two parsers used to disagree.
+TRICKY_ADDRESSES = [
+    "[::1]:27019",
+    "[::1]",
+    "[0:0::1]",
+    "[0:0::1]:5",
+    "[2001:DB8::0001]:1",
+    "[fe80::1%25eth0]:5",
+    "::1",
+    "0:0::1",
+    "2001:DB8::1",
+    "::1:27017",
+    "/tmp/x.sock",
+    "/Tmp/X.sock",
+    "%2Ftmp%2Fx.sock",
+    "x.sock",
+    "Host:27018",
+    "DB.Example.COM",
+    "h:",
+    "h:0",
+    "h:65536",
+    "h:x",
+    "h:+1",
+    "h: 1",
+    "h:1.0",
+    "h:\u0661",
+    "[::1]:",
+    "[::1]:x",
+    "[::1",
+    "[::1]x",
+    "[127.0.0.1]",
+    "",
+    ":27017",
+    " h",
+    "h ",
+]
+
+
+def _outcome(parse: Any, *args: Any) -> Any:
+    try:
+        return parse(*args)
+    except ConfigurationError as exc:
+        return ConfigurationError, str(exc)
+
+
+@pytest.mark.parametrize("text", TRICKY_ADDRESSES)
+def test_parse_address_agrees_with_the_uri_parser(text: str) -> None:
+    assert _outcome(parse_address, text) == _outcome(uri.parse_host, text)
+    for port in (1, 27018):
+        assert _outcome(parse_address, text, port) == _outcome(uri.parse_host, text, port)
+
+
+@pytest.mark.parametrize("text", TRICKY_ADDRESSES)
+def test_parse_address_agrees_with_a_host_list_entry(text: str) -> None:
+    """The same address as split_hosts, but for bare IPv6, which a host list refuses."""
+    bare_ipv6 = text.count(":") > 1 and not text.startswith("[")
+    if not text or bare_ipv6:
+        with pytest.raises(ConfigurationError, match="brackets|empty host list"):
+            uri.split_hosts(text)
+        return
+    listed = _outcome(uri.split_hosts, text)
+    parsed = _outcome(parse_address, text)
+    if parsed[0] is ConfigurationError:
+        assert listed[0] is ConfigurationError, listed
+    else:
+        assert listed == (parsed,)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[0:0::1]", ("::1", 27017)),
+        ("[2001:DB8::0001]:1", ("2001:db8::1", 1)),
+        ("2001:DB8::1", ("2001:db8::1", 27017)),
+        ("[fe80::1%25eth0]:5", ("fe80::1%eth0", 5)),
+        ("/tmp/x.sock", ("/tmp/x.sock", 0)),
+        ("/Tmp/X.sock", ("/Tmp/X.sock", 0)),  # a path keeps its case
+        ("%2Ftmp%2Fx.sock", ("/tmp/x.sock", 0)),
+        ("DB.Example.COM", ("db.example.com", 27017)),
+    ],
+)
+def test_parse_address_tricky_values(text: str, expected: Address) -> None:
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["h:", "h:+1", "h: 1", "h:1.0", "::1:27017", "[127.0.0.1]", " h", "h "]
+)
+def test_parse_address_refuses_what_the_uri_parser_refuses(text: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_address(text)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [("h", 1), ("::1", 27017), ("2001:db8::1", 2), ("fe80::1%eth0", 5), ("/tmp/X y.sock", 0)],
+)
+def test_format_address_is_format_host_and_round_trips(address: Address) -> None:
+    assert format_address(address) == uri.format_host(*address)
+    assert parse_address(format_address(address)) == address
+    assert uri.split_hosts(format_address(address)) == (address,)
+
+
+def test_one_default_port() -> None:
+    assert topology.DEFAULT_PORT is uri.DEFAULT_PORT == 27017
 
 
 # -- classification ----------------------------------------------------------------------

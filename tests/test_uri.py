@@ -1,24 +1,27 @@
-"""Tests for wireclient.uri: connection-string parsing and option validation."""
+"""Tests for wireclient.uri: connection-string parsing, host lists and addresses.
+
+The option table and its validation are tested in test_options.py."""
 
 from __future__ import annotations
 
-import enum
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import wireclient.options
+import wireclient.uri
 from wireclient.errors import ConfigurationError
 from wireclient.uri import (
     UNIX_SOCKET_PORT,
     ParsedURI,
     format_host,
     is_unix_socket,
+    parse_host,
     parse_uri,
     split_hosts,
-    validate_options,
 )
 
 
@@ -26,15 +29,6 @@ def bad_uri(uri: str, *fragments: str) -> str:
     """Assert parse_uri(uri) raises ConfigurationError mentioning every fragment."""
     with pytest.raises(ConfigurationError) as info:
         parse_uri(uri)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
-
-
-def bad_options(options: Dict[str, Any], *fragments: str) -> str:
-    with pytest.raises(ConfigurationError) as info:
-        validate_options(options)
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, (fragment, message)
@@ -579,6 +573,81 @@ class TestSplitHosts:
             split_hosts(["a", "b"])  # type: ignore[arg-type]
 
 
+class TestParseHost:
+    """``parse_host`` reads one address, as each entry of ``split_hosts`` is read."""
+
+    @pytest.mark.parametrize(
+        "text, expected",
+        [
+            ("Host:27018", ("host", 27018)),
+            ("DB.Example.COM", ("db.example.com", 27017)),
+            ("127.0.0.1:5", ("127.0.0.1", 5)),
+            ("[::1]:27019", ("::1", 27019)),
+            ("[0:0::1]", ("::1", 27017)),
+            ("[2001:DB8::0001]:1", ("2001:db8::1", 1)),
+            ("[fe80::1%25eth0]:5", ("fe80::1%eth0", 5)),
+            ("/tmp/x.sock", ("/tmp/x.sock", 0)),
+            ("/Tmp/X.sock", ("/Tmp/X.sock", 0)),
+            ("%2Ftmp%2Fx.sock", ("/tmp/x.sock", 0)),
+        ],
+    )
+    def test_forms(self, text: str, expected: Tuple[str, int]) -> None:
+        assert parse_host(text) == expected
+        assert split_hosts(text) == (expected,)
+
+    def test_default_port(self) -> None:
+        assert parse_host("h", default_port=5) == ("h", 5)
+        assert parse_host("[::1]", 6) == ("::1", 6)
+        assert parse_host("/tmp/x.sock", 7) == ("/tmp/x.sock", 0)
+
+    def test_bare_ipv6_is_a_whole_address(self) -> None:
+        """Unlike an entry of a host list, one address may be a bare IPv6 literal; it is never
+        read as address:port (``fe80::1:2`` is the address ``fe80::1:2``)."""
+        assert parse_host("::1") == ("::1", 27017)
+        assert parse_host("0:0::1") == ("::1", 27017)
+        assert parse_host("2001:DB8::1", 9) == ("2001:db8::1", 9)
+        assert parse_host("fe80::1:2") == ("fe80::1:2", 27017)
+        for text in ("::1", "0:0::1", "2001:DB8::1", "fe80::1:2"):
+            with pytest.raises(ConfigurationError, match="brackets"):
+                split_hosts(text)
+
+    @pytest.mark.parametrize("text", ["::1:27017", "::g", "a:b:c", "[::1]:1:2"])
+    def test_bad_ipv6(self, text: str) -> None:
+        with pytest.raises(ConfigurationError):
+            parse_host(text)
+
+    @pytest.mark.parametrize(
+        "text, fragment",
+        [
+            ("", "empty host"),
+            (":27017", "empty host"),
+            ("h:", "empty port"),
+            ("h:0", "out of range"),
+            ("h:65536", "out of range"),
+            ("h:x", "not a number"),
+            ("h:+1", "not a number"),
+            ("h:١", "not a number"),
+            ("[::1]:", "empty port"),
+            ("[::1", "missing ']'"),
+            ("[127.0.0.1]", "IPv6"),
+            (" h", "invalid character"),
+            ("a,b", "invalid character"),
+        ],
+    )
+    def test_errors(self, text: str, fragment: str) -> None:
+        with pytest.raises(ConfigurationError, match=fragment):
+            parse_host(text)
+
+    @pytest.mark.parametrize("port", [0, 65536, True, "27017"])
+    def test_bad_default_port(self, port: Any) -> None:
+        with pytest.raises(ConfigurationError, match="default_port"):
+            parse_host("a", default_port=port)
+
+    def test_not_a_string(self) -> None:
+        with pytest.raises(ConfigurationError, match="str"):
+            parse_host(b"h:1")  # type: ignore[arg-type]
+
+
 class TestFormatHost:
     def test_forms(self) -> None:
         assert format_host("a.example", 1) == "a.example:1"
@@ -591,180 +660,8 @@ class TestFormatHost:
         assert not is_unix_socket("db.example") and not is_unix_socket("::1")
 
 
-# --------------------------------------------------------------------------- validate_options
-
-
-class _Mode(enum.Enum):
-    PRIMARY = 0
-    SECONDARY_PREFERRED = 3
-
-
-class _FakeReadPreference:
-    def __init__(self, mode: str, tag_sets: Any = None) -> None:
-        self.mode = mode
-        self.tag_sets = tag_sets if tag_sets is not None else [{}]
-
-
-class TestValidateOptions:
-    def test_python_spellings(self) -> None:
-        assert validate_options(
-            {
-                "max_pool_size": 50,
-                "auto_start_request": False,
-                "use_greenlets": True,
-                "read_preference": "secondary",
-                "replicaset": "rs0",
-                "tag_sets": [{"dc": "ny"}, {}],
-                "secondary_acceptable_latency_ms": 20,
-            }
-        ) == {
-            "maxPoolSize": 50,
-            "autoStartRequest": False,
-            "useGreenlets": True,
-            "readPreference": "secondary",
-            "replicaSet": "rs0",
-            "readPreferenceTags": [{"dc": "ny"}, {}],
-            "localThresholdMS": 20,
-        }
-
-    def test_uri_names_any_case(self) -> None:
-        assert validate_options(
-            {"connectTimeoutMS": 5, "SOCKETTIMEOUTMS": 6, "ssl": True, "j": False, "w": "majority"}
-        ) == {
-            "connectTimeoutMS": 5,
-            "socketTimeoutMS": 6,
-            "tls": True,
-            "journal": False,
-            "w": "majority",
-        }
-
-    def test_none_means_not_given(self) -> None:
-        assert validate_options({"w": None, "safe": True, "socketTimeoutMS": None}) == {
-            "safe": True
-        }
-
-    def test_returns_new_dict(self) -> None:
-        given: Dict[str, Any] = {"w": 1}
-        result = validate_options(given)
-        assert result == given and result is not given
-
-    def test_booleans_must_be_real_bools(self) -> None:
-        assert validate_options({"safe": False}) == {"safe": False}
-        for junk in ("true", "false", 1, 0, None.__class__):
-            bad_options({"safe": junk}, "'safe'", "True or False")
-
-    def test_integers_must_be_real_ints(self) -> None:
-        for junk in ("100", 1.5, True, None.__class__):
-            bad_options({"max_pool_size": junk}, "'maxPoolSize'", "an int", "'max_pool_size'")
-        bad_options({"max_pool_size": 0}, "'maxPoolSize'", ">= 1")
-        bad_options({"connectTimeoutMS": -5}, "'connectTimeoutMS'", ">= 0")
-        bad_options({"connectTimeoutMS": 2**31}, "'connectTimeoutMS'", "<=")
-
-    def test_w(self) -> None:
-        assert validate_options({"w": 0}) == {"w": 0}
-        assert validate_options({"w": 2}) == {"w": 2}
-        assert validate_options({"w": "2"}) == {"w": 2}
-        assert validate_options({"w": "majority"}) == {"w": "majority"}
-        bad_options({"w": -1}, "'w'")
-        bad_options({"w": True}, "'w'")
-        bad_options({"w": 1.0}, "'w'")
-        bad_options({"w": ""}, "'w'")
-
-    def test_read_preference_forms(self) -> None:
-        for value in (3, "secondaryPreferred", "SECONDARY_PREFERRED", _Mode.SECONDARY_PREFERRED):
-            assert validate_options({"read_preference": value}) == {
-                "readPreference": "secondaryPreferred"
-            }
-        assert validate_options({"readPreference": 0}) == {"readPreference": "primary"}
-        assert validate_options({"readPreference": 4}) == {"readPreference": "nearest"}
-        bad_options({"read_preference": 5}, "readPreference", "5")
-        bad_options({"read_preference": True}, "readPreference")
-        bad_options({"read_preference": "fast"}, "readPreference", "'fast'")
-
-    def test_read_preference_object(self) -> None:
-        """Anything with a ``mode`` string, like read_preferences.ReadPreference, is accepted;
-        its non-trivial tag sets become readPreferenceTags."""
-        assert validate_options({"read_preference": _FakeReadPreference("nearest")}) == {
-            "readPreference": "nearest"
-        }
-        tagged = _FakeReadPreference("secondary", [{"dc": "ny"}, {}])
-        assert validate_options({"read_preference": tagged}) == {
-            "readPreference": "secondary",
-            "readPreferenceTags": [{"dc": "ny"}, {}],
-        }
-        assert validate_options({"read_preference": tagged, "tag_sets": ["dc:ny", ""]}) == {
-            "readPreference": "secondary",
-            "readPreferenceTags": [{"dc": "ny"}, {}],
-        }
-        bad_options({"read_preference": tagged, "tag_sets": [{"dc": "sf"}]}, "conflicts")
-        bad_options({"read_preference": _FakeReadPreference("fastest")}, "'fastest'")
-
-    def test_real_read_preference_class(self) -> None:
-        from wireclient.read_preferences import ReadPreference
-
-        pref = ReadPreference.SECONDARY_PREFERRED
-        assert validate_options({"read_preference": pref}) == {
-            "readPreference": "secondaryPreferred"
-        }
-
-    def test_tags(self) -> None:
-        assert validate_options({"readPreferenceTags": "dc:ny"}) == {
-            "readPreferenceTags": [{"dc": "ny"}]
-        }
-        assert validate_options({"readPreferenceTags": ("dc:ny", {"rack": "1"}, "")}) == {
-            "readPreferenceTags": [{"dc": "ny"}, {"rack": "1"}, {}]
-        }
-        bad_options({"tag_sets": {"dc": "ny"}}, "readPreferenceTags", "list")
-        bad_options({"tag_sets": [{"dc": 1}]}, "readPreferenceTags", "str")
-        bad_options({"tag_sets": [{"": "x"}]}, "readPreferenceTags", "empty")
-        bad_options({"tag_sets": [42]}, "readPreferenceTags")
-        bad_options(
-            {"read_preference": "primary", "tag_sets": [{"dc": "ny"}]}, "readPreferenceTags"
-        )
-
-    def test_compressors(self) -> None:
-        assert validate_options({"compressors": ["zstd", "zlib"]}) == {
-            "compressors": ["zstd", "zlib"]
-        }
-        assert validate_options({"compressors": "snappy,zlib"}) == {
-            "compressors": ["snappy", "zlib"]
-        }
-        bad_options({"compressors": ["brotli"]}, "compressors", "brotli")
-        bad_options({"compressors": 3}, "compressors")
-
-    def test_strings(self) -> None:
-        assert validate_options({"appName": "a"}) == {"appName": "a"}
-        bad_options({"replicaSet": 5}, "replicaSet", "str")
-        bad_options({"replicaSet": ""}, "replicaSet", "empty")
-        bad_options({"authMechanism": "kerberos"}, "authMechanism")
-
-    def test_unknown_name(self) -> None:
-        bad_options({"max_poolsize": 1}, "unknown option", "'max_poolsize'")
-        bad_options({"document_class": dict}, "unknown option", "'document_class'")
-
-    def test_non_string_key(self) -> None:
-        bad_options({1: 2}, "option names must be str")  # type: ignore[dict-item]
-
-    def test_not_a_mapping(self) -> None:
-        with pytest.raises(ConfigurationError, match="mapping"):
-            validate_options([("w", 1)])  # type: ignore[arg-type]
-
-    def test_two_spellings_of_one_option(self) -> None:
-        bad_options({"max_pool_size": 1, "maxPoolSize": 1}, "'maxPoolSize'", "more than once")
-        bad_options({"ssl": True, "tls": True}, "'tls'", "more than once")
-        bad_options({"tag_sets": [], "readPreferenceTags": []}, "more than once")
-
-    def test_combinations(self) -> None:
-        bad_options({"minPoolSize": 5, "max_pool_size": 4}, "minPoolSize", "maxPoolSize")
-        bad_options({"w": 0, "j": True}, "journal")
-        bad_options({"tls": False, "tlsCAFile": "ca.pem"}, "tlsCAFile")
-
-    def test_accepts_parsed_uri_options(self) -> None:
-        options = parse_uri(
-            "mongodb://h/?w=majority&readPreference=nearest&readPreferenceTags=dc:ny"
-            "&readPreferenceTags=&compressors=zlib&ssl=true&maxPoolSize=9&j=true"
-        ).options
-        assert validate_options(options) == options
+def test_validate_options_is_re_exported_from_options() -> None:
+    assert wireclient.uri.validate_options is wireclient.options.validate_options
 
 
 # --------------------------------------------------------------------------------- properties
@@ -791,6 +688,11 @@ def test_hosts_round_trip(hosts: List[Tuple[str, int]]) -> None:
     assert parse_uri(f"mongodb://{text}/db").hosts == tuple(hosts)
 
 
+@given(st.one_of(tcp_hosts, unix_hosts))
+def test_one_address_round_trips(address: Tuple[str, int]) -> None:
+    assert parse_host(format_host(*address)) == address
+
+
 @given(st.lists(st.tuples(st.one_of(hostnames, ipv4, ipv6), st.booleans()), min_size=1))
 def test_omitted_port_takes_default(entries: List[Tuple[str, bool]]) -> None:
     text = ",".join(
@@ -809,45 +711,6 @@ def test_credentials_round_trip(username: str, password: str) -> None:
     parsed = parse_uri(uri)
     assert (parsed.username, parsed.password) == (username, password)
     assert parsed.hosts == (("h", 27017),) and parsed.database == "db"
-
-
-# (URI spelling, URI value, expected typed value) for every option kind.
-_VALID_OPTIONS: List[Tuple[str, str, str, Any]] = [
-    ("replicaSet", "replicaSet", "rs0", "rs0"),
-    ("w", "w", "2", 2),
-    ("wTimeoutMS", "wTimeoutMS", "100", 100),
-    ("journal", "j", "true", True),
-    ("maxPoolSize", "maxPoolSize", "20", 20),
-    ("minPoolSize", "minPoolSize", "1", 1),
-    ("connectTimeoutMS", "connectTimeoutMS", "3000", 3000),
-    ("socketTimeoutMS", "socketTimeoutMS", "0", 0),
-    ("readPreference", "readPreference", "secondary", "secondary"),
-    ("readPreferenceTags", "readPreferenceTags", "dc:ny", [{"dc": "ny"}]),
-    ("tls", "ssl", "true", True),
-    ("tlsCAFile", "tlsCAFile", "%2Fca.pem", "/ca.pem"),
-    ("appName", "appName", "tool", "tool"),
-    ("compressors", "compressors", "zstd,zlib", ["zstd", "zlib"]),
-    ("authSource", "authSource", "admin", "admin"),
-    ("useGreenlets", "useGreenlets", "false", False),
-    ("autoStartRequest", "autoStartRequest", "true", True),
-    ("retryWrites", "retryWrites", "false", False),
-]
-
-
-@given(
-    st.lists(st.sampled_from(_VALID_OPTIONS), unique_by=lambda o: o[0], max_size=8),
-    st.randoms(use_true_random=False),
-)
-def test_options_any_case_typed_and_revalidated(
-    chosen: List[Tuple[str, str, str, Any]], rnd: Any
-) -> None:
-    def scramble(name: str) -> str:
-        return "".join(c.upper() if rnd.random() < 0.5 else c.lower() for c in name)
-
-    query = "&".join(f"{scramble(spelling)}={value}" for _, spelling, value, _ in chosen)
-    options = parse_uri(f"mongodb://h/?{query}").options
-    assert options == {canonical: typed for canonical, _, _, typed in chosen}
-    assert validate_options(options) == options
 
 
 @settings(max_examples=300)

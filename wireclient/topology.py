@@ -61,48 +61,22 @@ from typing import (
 )
 
 from wireclient.errors import ConfigurationError
+from wireclient.uri import DEFAULT_PORT, format_host, parse_host
 
 Address = Tuple[str, int]
 
-DEFAULT_PORT = 27017
 RTT_ALPHA = 0.2  # weight of a new round-trip sample in the moving average
 MAX_ERRORS = 10  # refusal messages a view remembers
 
 
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> Address:
-    """``'host:port'``, ``'host'``, ``'[::1]:27017'`` -> ``('host', port)``, host lowercased."""
-    text = text.strip()
-    if not text:
-        raise ConfigurationError("empty host name")
-    if text.startswith("["):  # IPv6 literal
-        end = text.find("]")
-        if end == -1:
-            raise ConfigurationError(f"bad IPv6 address {text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise ConfigurationError(f"bad address {text!r}")
-        port_text = rest[1:] if rest else ""
-    elif text.count(":") > 1:  # bare IPv6 literal, no port
-        host, port_text = text, ""
-    else:
-        host, _, port_text = text.partition(":")
-    if not host:
-        raise ConfigurationError(f"bad address {text!r}: no host")
-    if port_text:
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise ConfigurationError(f"bad port in {text!r}") from None
-        if not 0 < port < 65536:
-            raise ConfigurationError(f"port out of range in {text!r}")
-    else:
-        port = default_port
-    return host.lower(), port
+    """``'Host:port'``, ``'host'``, ``'[::1]:27017'`` -> ``('host', port)``: ``uri.parse_host``."""
+    return parse_host(text, default_port)
 
 
 def format_address(address: Address) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    """``('::1', 27017)`` -> ``'[::1]:27017'`` (read back by parse_address): ``uri.format_host``."""
+    return format_host(*address)
 
 
 class ServerType(enum.Enum):
