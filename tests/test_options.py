@@ -514,19 +514,17 @@ def test_merge_is_keyword_over_uri(uri_options: Dict[str, int], keywords: Dict[s
 # ------------------------------------------------ what Connection(uri, **keywords) will check
 
 
-# needs connection.py to call options.merge_options
 def connection_options(uri: str, **keywords: Any) -> Dict[str, Any]:
-    """The options ``Connection(uri, _connect=False, **keywords)`` is to use.
+    """The options ``Connection(uri, _connect=False, **keywords)`` uses (validated once,
+    after the merge, by ``merge_options``)."""
+    from wireclient import Connection
 
-    Until Connection calls ``merge_options``, these tests feed it the way Connection will,
-    so they pass now and keep passing once Connection uses it.
-    """
-    return merge_options(parse_uri(uri).options, keywords)
+    options = Connection(uri, _connect=False, **keywords)._options
+    assert options == merge_options(parse_uri(uri).options, keywords)
+    return options
 
 
 class TestConnectionOptions:
-    # needs connection.py to call options.merge_options
-
     @pytest.mark.parametrize(
         "uri, keywords, fragment",
         [

@@ -181,7 +181,7 @@ class Collection:
         wtimeout: Optional[int],
     ) -> Optional[Dict[str, Any]]:
         conn = self.database.connection
-        acknowledged, wc = conn._write_concern_for(safe, w, j, wtimeout)
+        acknowledged, wc = conn._write_concern.resolve(safe, w, j, wtimeout)
         if wc is not None:
             command["writeConcern"] = wc
         reply: Optional[Dict[str, Any]] = conn._executor.write(

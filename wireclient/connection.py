@@ -18,9 +18,10 @@ from wireclient.database import Database
 from wireclient.errors import ConfigurationError
 from wireclient.executor import Executor, SingleServer
 from wireclient.identity import make_identity
+from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
-from wireclient.uri import DEFAULT_PORT, parse_uri, validate_options
+from wireclient.uri import DEFAULT_PORT, parse_uri, split_hosts
 
 if TYPE_CHECKING:
     from wireclient.executor import Selector
@@ -92,9 +93,11 @@ class Connection:
                 given[name] = value
         if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
             raise ConfigurationError(f"port must be an integer, not {port!r}")
+        if port is not None and not 0 < port < 65536:
+            raise ConfigurationError(f"port must be between 1 and 65535, not {port}")
         hosts, uri_options, database, userinfo = self._parse_hosts(host, port)
-        options = dict(uri_options)
-        options.update(validate_options(given))
+        options = merge_options(uri_options, given)
+        check_direct_connection(options, len(hosts))
         self._options = options
         self._hosts = hosts
         self._default_database = database
@@ -126,12 +129,10 @@ class Connection:
             host = DEFAULT_HOST
         if not isinstance(host, str):
             raise ConfigurationError(f"host must be a string, not {host!r}")
-        if host.startswith("mongodb://") or host.startswith("mongodb+srv://"):
+        if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
             parsed = parse_uri(host, port or DEFAULT_PORT)
             userinfo = (parsed.username, parsed.password)
             return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
-        from wireclient.uri import split_hosts
-
         return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
 
     @staticmethod
@@ -314,15 +315,3 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection({self.host!r}, {self.port})"
-
-    # -- what Collection and Cursor ask of the connection -------------------------------
-
-    def _write_concern_for(
-        self,
-        safe: Optional[bool],
-        w: Optional[Union[int, str]],
-        j: Optional[bool] = None,
-        wtimeout: Optional[int] = None,
-    ) -> Tuple[bool, Optional[Dict[str, Any]]]:
-        """(acknowledged, writeConcern document or None) for a write's options."""
-        return self._write_concern.resolve(safe, w, j, wtimeout)
