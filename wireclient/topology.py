@@ -36,20 +36,15 @@ Discovery and Monitoring" specification for a replica set:
 * round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
   not move reads away from a member.
 
-The view is swapped as a whole by ``Topology``, the one mutable cell: the monitor and the
-operations that meet errors both call ``Topology.apply``, which applies a description to the
-*current* view under a lock, so no update is lost when both write at once. Readers take
-``topology.view`` once and work on that snapshot with no lock.
+The view is swapped as a whole by ``Topology`` (``topology_cell.py``), the one mutable cell
+that the monitor and the operations meeting errors both write through.
 """
 
 from __future__ import annotations
 
-import enum
-import threading
 import types
 from typing import (
     Any,
-    Callable,
     Dict,
     FrozenSet,
     Iterable,
@@ -61,6 +56,16 @@ from typing import (
 )
 
 from wireclient.errors import ConfigurationError
+from wireclient.sdam_rules import (
+    DATA_BEARING_TYPES,
+    REPLICA_SET_TYPES,
+    ServerType,
+    TopologyVersion,
+    int_or_none,
+    parse_topology_version,
+    topology_version_is_older,
+)
+from wireclient.topology_cell import Topology, ViewListener
 
 Address = Tuple[str, int]
 
@@ -105,29 +110,6 @@ def format_address(address: Address) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class ServerType(enum.Enum):
-    UNKNOWN = "Unknown"
-    PRIMARY = "Primary"
-    SECONDARY = "Secondary"
-    ARBITER = "Arbiter"
-    HIDDEN = "Hidden"
-    OTHER = "Other"  # a member in startup/recovery/rollback, or a "ghost" with no config yet
-    STANDALONE = "Standalone"
-    MONGOS = "Mongos"
-
-
-REPLICA_SET_TYPES = frozenset(
-    {
-        ServerType.PRIMARY,
-        ServerType.SECONDARY,
-        ServerType.ARBITER,
-        ServerType.HIDDEN,
-        ServerType.OTHER,
-    }
-)
-DATA_BEARING_TYPES = frozenset({ServerType.PRIMARY, ServerType.SECONDARY, ServerType.HIDDEN})
-
-
 def _addresses(values: Any) -> FrozenSet[Address]:
     if not values:
         return frozenset()
@@ -137,39 +119,6 @@ def _addresses(values: Any) -> FrozenSet[Address]:
 # Immutable records are NamedTuples (not dataclasses, whose import costs more than this whole
 # module): fields are read-only, ``_replace`` makes a changed copy.
 _NO_TAGS: Mapping[str, str] = types.MappingProxyType({})
-
-# A member's (processId, counter): the counter grows with each state change of one server
-# process; a new process (restart) has a new processId, so counters of two ids never compare.
-TopologyVersion = Tuple[Any, int]
-
-
-def parse_topology_version(value: Any) -> Optional[TopologyVersion]:
-    """``(processId, counter)`` from a reply's ``topologyVersion`` document, or None."""
-    if not isinstance(value, Mapping):
-        return None
-    counter = _int_or_none(value.get("counter"))
-    if counter is None or value.get("processId") is None:
-        return None
-    return (value["processId"], counter)
-
-
-def topology_version_is_older(
-    new: Optional[TopologyVersion], current: Optional[TopologyVersion], or_equal: bool = False
-) -> bool:
-    """Whether ``new`` says nothing newer than ``current``: same process, lower counter (or
-    equal, with ``or_equal``, as for errors). Without both versions nothing is older."""
-    if new is None or current is None or new[0] != current[0]:
-        return False
-    return new[1] <= current[1] if or_equal else new[1] < current[1]
-
-
-def _int_or_none(value: Any) -> Optional[int]:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class ServerDescription(NamedTuple):
@@ -242,9 +191,9 @@ class ServerDescription(NamedTuple):
             primary=parse_address(str(reply["primary"])) if reply.get("primary") else None,
             me=parse_address(str(reply["me"])) if reply.get("me") else None,
             election_id=reply.get("electionId"),
-            set_version=_int_or_none(reply.get("setVersion")),
-            min_wire_version=_int_or_none(reply.get("minWireVersion")) or 0,
-            max_wire_version=_int_or_none(reply.get("maxWireVersion")) or 0,
+            set_version=int_or_none(reply.get("setVersion")),
+            min_wire_version=int_or_none(reply.get("minWireVersion")) or 0,
+            max_wire_version=int_or_none(reply.get("maxWireVersion")) or 0,
             round_trip_time=round_trip_time,
             topology_version=topology_version,
         )
@@ -491,56 +440,15 @@ class _Update:
             del self.members[sd.address]
 
 
-ViewListener = Callable[[TopologyView, TopologyView], None]
-
-
-class Topology:
-    """The one mutable cell holding the current ``TopologyView``.
-
-    ``apply`` and ``mark_unknown`` update the current view under a lock and swap it as a whole;
-    ``view`` reads the current snapshot without a lock. ``listener(old, new)``, if given, is
-    called (outside the lock) after every change, e.g. to open pools for new members and close
-    those of removed ones. It must not hold a strong reference to the monitor's owner if the
-    owner relies on being garbage-collected.
-    """
-
-    def __init__(self, view: TopologyView, listener: Optional[ViewListener] = None) -> None:
-        self._view = view
-        self._lock = threading.Lock()
-        self._listener = listener
-
-    @property
-    def view(self) -> TopologyView:
-        return self._view
-
-    def apply(self, description: ServerDescription) -> TopologyView:
-        return self._update(lambda view: view.apply(description))
-
-    def mark_unknown(
-        self, address: Address, error: str, topology_version: Optional[TopologyVersion] = None
-    ) -> TopologyView:
-        """See ``TopologyView.mark_unknown``; the view is unchanged when the error is stale."""
-        return self._update(lambda view: view.mark_unknown(address, error, topology_version))
-
-    def _update(self, change: Callable[[TopologyView], TopologyView]) -> TopologyView:
-        with self._lock:
-            old = self._view
-            new = self._view = change(old)
-        if new is not old and self._listener is not None:
-            self._listener(old, new)
-        return new
-
-    def reset_after_fork(self) -> None:
-        """A fresh lock in a forked child (another thread may have held it at fork time)."""
-        self._lock = threading.Lock()
-
-
 __all__ = [
     "Address",
     "ServerType",
     "ServerDescription",
     "TopologyView",
     "Topology",
+    "ViewListener",
+    "REPLICA_SET_TYPES",
+    "DATA_BEARING_TYPES",
     "parse_address",
     "format_address",
     "parse_topology_version",
