@@ -17,10 +17,13 @@ Discovery and Monitoring" specification for a replica set:
   is recorded in ``view.errors`` (server selection quotes it when it times out);
 * a primary is the authority on membership: members it lists (``hosts``, ``passives``,
   ``arbiters``) are added as Unknown, members it does not list are removed. A primary whose
-  ``(electionId, setVersion)`` is older than the newest we have seen is stale: it is marked
-  Unknown and ignored. A new primary demotes the old one to Unknown ("two primaries": the
-  newer election wins, and the loser will tell us itself that it is secondary at its next
-  check);
+  ``(electionId, setVersion)`` is older than that of the last primary accepted is stale
+  (``sdam_rules.judge_primary`` holds the order, which differs before MongoDB 6.0): it is
+  marked Unknown ("primary marked stale due to electionId/setVersion mismatch") and teaches
+  nothing. An accepted primary's pair becomes the view's ``max_election_id`` and
+  ``max_set_version``, and it demotes any other primary to Unknown ("primary marked stale
+  due to discovery of newer primary": the loser will tell us itself that it is secondary at
+  its next check);
 * a view never runs out of members: when the last one is refused (a server that answers as
   a standalone while it shuts down does that), the seeds come back as Unknown, so the monitor
   keeps looking where the user said the set lives;
@@ -58,10 +61,13 @@ from typing import (
 from wireclient.errors import ConfigurationError
 from wireclient.sdam_rules import (
     DATA_BEARING_TYPES,
+    NEWER_PRIMARY_ERROR,
     REPLICA_SET_TYPES,
+    STALE_PRIMARY_ERROR,
     ServerType,
     TopologyVersion,
     int_or_none,
+    judge_primary,
     parse_topology_version,
     topology_version_is_older,
 )
@@ -219,19 +225,6 @@ class ServerDescription(NamedTuple):
         if self.error:
             text += f": {self.error}"
         return text + ")"
-
-
-def _older(a: Tuple[Any, Any], b: Tuple[Any, Any]) -> bool:
-    """Is ``(electionId, setVersion)`` ``a`` strictly older than ``b``? None sorts first."""
-    for x, y in zip(a, b):
-        if x == y:
-            continue
-        if x is None:
-            return True
-        if y is None:
-            return False
-        return bool(x < y)
-    return False
 
 
 class TopologyView(NamedTuple):
@@ -398,26 +391,32 @@ class _Update:
 
     def _from_primary(self, sd: ServerDescription) -> None:
         address = sd.address
-        if sd.election_id is not None and sd.set_version is not None:
-            current = (sd.election_id, sd.set_version)
-            newest = (self.max_election_id, self.max_set_version)
-            if self.max_election_id is not None and _older(current, newest):
-                self.members[address] = ServerDescription.unknown(
-                    address,
-                    f"stale primary: electionId/setVersion {current} older than {newest}",
-                )
-                return
-            self.max_election_id = sd.election_id
-        if sd.set_version is not None and (
-            self.max_set_version is None or sd.set_version > self.max_set_version
-        ):
-            self.max_set_version = sd.set_version
-
-        if self.primary is not None and self.primary != address:
-            # Two primaries: the newer one (this one, having passed the check above) wins.
-            self.members[self.primary] = ServerDescription.unknown(
-                self.primary, f"{format_address(address)} was elected primary since"
+        verdict = judge_primary(
+            sd.max_wire_version,
+            sd.election_id,
+            sd.set_version,
+            self.max_election_id,
+            self.max_set_version,
+        )
+        if verdict.stale:  # an election we already know was followed by a newer one
+            self.members[address] = ServerDescription.unknown(
+                address,
+                f"{STALE_PRIMARY_ERROR} (stale primary: {format_address(address)} reports "
+                f"electionId {sd.election_id}, setVersion {sd.set_version}; the last primary "
+                f"accepted had electionId {self.max_election_id}, "
+                f"setVersion {self.max_set_version})",
             )
+            return
+        self.max_election_id = verdict.max_election_id
+        self.max_set_version = verdict.max_set_version
+
+        for other, description in list(self.members.items()):
+            if other != address and description.server_type is ServerType.PRIMARY:
+                # Two primaries: the newer one (this one, having passed the check above)
+                # wins; the loser will tell us itself that it is secondary at its next check.
+                self.members[other] = ServerDescription.unknown(
+                    other, f"{NEWER_PRIMARY_ERROR}: {format_address(address)} was elected since"
+                )
         self.primary = address
 
         listed = sd.all_hosts
@@ -454,4 +453,6 @@ __all__ = [
     "parse_topology_version",
     "topology_version_is_older",
     "TopologyVersion",
+    "STALE_PRIMARY_ERROR",
+    "NEWER_PRIMARY_ERROR",
 ]
