@@ -1,4 +1,4 @@
-"""The SDAM rules on plain values: the (electionId, setVersion) order."""
+"""The SDAM rules on plain values: the (electionId, setVersion) order and the wire range."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Any, Optional
 import pytest
 from bson import ObjectId
 
-from wireclient import topology
+from wireclient import network, topology
 from wireclient.sdam_rules import (
     ELECTION_ID_FIRST_WIRE_VERSION,
+    MAX_SUPPORTED_WIRE_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
     PrimaryVerdict,
     int_or_none,
     judge_primary,
+    wire_version_error,
 )
 
 
@@ -25,9 +28,11 @@ OLD = ELECTION_ID_FIRST_WIRE_VERSION - 1
 
 
 def test_constants() -> None:
+    assert MIN_SUPPORTED_WIRE_VERSION == network.MIN_SUPPORTED_WIRE_VERSION == 4
+    assert MAX_SUPPORTED_WIRE_VERSION == 25
     assert ELECTION_ID_FIRST_WIRE_VERSION == 17
     # still importable where the rest of the replica-set code imports names from
-    assert topology.STALE_PRIMARY_ERROR.startswith("primary marked stale")
+    assert topology.MAX_SUPPORTED_WIRE_VERSION == MAX_SUPPORTED_WIRE_VERSION
     assert topology.ServerType.PRIMARY.value == "Primary"
 
 
@@ -81,13 +86,13 @@ def run_case(wire: int, server: Any, maxima: Any, expected: Any) -> None:
 @pytest.mark.parametrize("server, maxima, expected", MODERN_CASES)
 def test_modern_order(server: Any, maxima: Any, expected: Any) -> None:
     run_case(MODERN, server, maxima, expected)
-    run_case(MODERN + 8, server, maxima, expected)
+    run_case(MAX_SUPPORTED_WIRE_VERSION, server, maxima, expected)
 
 
 @pytest.mark.parametrize("server, maxima, expected", PRE_6_0_CASES)
 def test_pre_6_0_order(server: Any, maxima: Any, expected: Any) -> None:
     run_case(OLD, server, maxima, expected)
-    run_case(4, server, maxima, expected)
+    run_case(MIN_SUPPORTED_WIRE_VERSION, server, maxima, expected)
 
 
 def test_election_ids_compare_as_bytes() -> None:
@@ -107,3 +112,23 @@ def test_int_or_none() -> None:
     assert int_or_none(3) == 3 and int_or_none(3.0) == 3 and int_or_none("4") == 4
     for bad in (None, True, "x", [1]):
         assert int_or_none(bad) is None
+
+
+# -- wire versions -----------------------------------------------------------------------
+
+
+def test_overlapping_ranges_have_no_error() -> None:
+    for low, high in [(0, 4), (0, 17), (25, 30), (4, 4), (0, 1000)]:
+        assert wire_version_error("h:1", low, high) is None
+
+
+def test_server_requiring_too_new_a_wire_version() -> None:
+    message = wire_version_error("h:1", 26, 30) or ""
+    assert message.startswith("server at h:1 requires wire version 26 or newer")
+    assert "26 to 30" in message and "4 to 25" in message
+
+
+def test_server_too_old() -> None:
+    message = wire_version_error("h:1", 0, 3) or ""
+    assert message.startswith("server at h:1 speaks only wire versions 0 to 3")
+    assert "needs wire version 4 or newer (MongoDB 3.2+" in message and "4 to 25" in message

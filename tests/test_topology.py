@@ -10,6 +10,8 @@ from bson import ObjectId
 
 from wireclient.errors import ConfigurationError
 from wireclient.topology import (
+    MAX_SUPPORTED_WIRE_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
     NEWER_PRIMARY_ERROR,
     STALE_PRIMARY_ERROR,
     Address,
@@ -687,3 +689,101 @@ def test_secondary_election_id_is_ignored() -> None:
     view = view.apply(sd(B, "secondary", electionId=oid(5), setVersion=9))
     assert (view.max_election_id, view.max_set_version) == (oid(1), None)
     assert_primary(view.apply(primary(C, election=2)), C)
+
+
+# -- wire-version compatibility ----------------------------------------------------------
+
+
+def wired(
+    address: Address, kind: str, low: Optional[int], high: Optional[int], **kw: Any
+) -> ServerDescription:
+    """A reply with the wire range ``low`` to ``high``; None leaves the field out."""
+    reply = hello(kind, **kw)
+    for field, value in (("minWireVersion", low), ("maxWireVersion", high)):
+        if value is None:
+            del reply[field]
+        else:
+            reply[field] = value
+    return ServerDescription.from_reply(address, reply, 0.01)
+
+
+def test_fresh_and_ordinary_views_are_compatible() -> None:
+    view = seeded(A, B)
+    assert view.compatible and view.compatibility_error is None
+    view.check_compatible()
+    view = view.apply(wired(A, "primary", 0, 17)).apply(wired(B, "secondary", 0, 21))
+    assert view.compatible
+    view.check_compatible()
+
+
+def test_unknown_members_do_not_count() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 21, hosts=(A, B)))
+    assert view.members[B].server_type is ServerType.UNKNOWN  # min and max 0, unchecked
+    assert view.compatible
+
+
+def test_member_requiring_a_newer_wire_version_makes_the_view_incompatible() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    view = view.apply(wired(B, "secondary", 999, 1000, hosts=(A, B)))
+    assert view.members[B].server_type is ServerType.SECONDARY  # keeps its type
+    assert_primary(view, A)
+    assert not view.compatible
+    message = view.compatibility_error or ""
+    assert "b:2" in message and "999 to 1000" in message
+    assert f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}" in message
+    with pytest.raises(ConfigurationError) as raised:
+        view.check_compatible()
+    assert str(raised.value) == message
+    assert message in view.describe()
+
+
+def test_member_too_old_makes_the_view_incompatible() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    view = view.apply(wired(B, "secondary", None, None, hosts=(A, B)))  # defaults: 0 and 0
+    assert view.members[B].server_type is ServerType.SECONDARY
+    message = view.compatibility_error or ""
+    assert "b:2" in message and "0 to 0" in message and "MongoDB 3.2" in message
+    assert f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}" in message
+    with pytest.raises(ConfigurationError, match="b:2"):
+        view.check_compatible()
+
+
+@pytest.mark.parametrize(
+    "low, high, compatible",
+    [
+        (0, MIN_SUPPORTED_WIRE_VERSION - 1, False),
+        (0, MIN_SUPPORTED_WIRE_VERSION, True),
+        (MAX_SUPPORTED_WIRE_VERSION, MAX_SUPPORTED_WIRE_VERSION + 5, True),
+        (MAX_SUPPORTED_WIRE_VERSION + 1, MAX_SUPPORTED_WIRE_VERSION + 5, False),
+    ],
+)
+def test_wire_range_edges(low: int, high: int, compatible: bool) -> None:
+    view = seeded(A).apply(wired(A, "primary", low, high))
+    assert view.compatible is compatible
+
+
+@pytest.mark.parametrize("kind", ["arbiter", "other", "hidden", "primary"])
+def test_every_known_member_type_counts(kind: str) -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    assert not view.apply(wired(B, kind, 0, 1, hosts=(A, B))).compatible
+
+
+def test_incompatible_ghost_counts() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    ghost = ServerDescription.from_reply(
+        B, {"ok": 1, "isreplicaset": True, "minWireVersion": 0, "maxWireVersion": 1}, 0.0
+    )
+    view = view.apply(ghost)
+    assert view.members[B].server_type is ServerType.OTHER
+    assert not view.compatible
+
+
+def test_view_becomes_compatible_again_when_the_member_changes_or_leaves() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    bad = view.apply(wired(B, "secondary", 999, 1000, hosts=(A, B)))
+    assert not bad.compatible
+    assert bad.apply(wired(B, "secondary", 0, 17, hosts=(A, B))).compatible  # upgraded
+    assert bad.mark_unknown(B, "connection refused").compatible  # unreachable: unknown
+    assert bad.apply(wired(A, "primary", 0, 17, hosts=(A,))).compatible  # removed by primary
+    still = bad.apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    assert not still.compatible  # an unrelated change keeps the error

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``topology.py`` classifies each ``hello`` reply as one ``ServerType`` and applies it to a
-snapshot of the set; before it trusts a report it asks two questions, answered here on
+snapshot of the set; before it trusts a report it asks three questions, answered here on
 plain values so each rule can be read (and tested) alone, beside the specification:
 
 * **Is this report older than what we know of that server process?** A ``topologyVersion``
@@ -26,6 +26,12 @@ plain values so each rule can be read (and tested) alone, beside the specificati
     ``electionId``, and a primary is judged only when it and the remembered pair both have
     both values. The remembered ``electionId`` is the one of the last accepted primary that
     reported both; the remembered ``setVersion`` only ever grows.
+
+* **Can we talk to this server at all?** A server speaks a range of wire versions
+  (``minWireVersion`` to ``maxWireVersion``); wireclient speaks
+  ``MIN_SUPPORTED_WIRE_VERSION`` to ``MAX_SUPPORTED_WIRE_VERSION``. When the ranges do not
+  overlap the server keeps its type in the topology, but the topology is incompatible and
+  server selection refuses to choose anything until the server changes or leaves.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ from __future__ import annotations
 import enum
 from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
+from wireclient.network import MIN_SUPPORTED_WIRE_VERSION
+
+# The highest wire version wireclient knows: MongoDB 8.0. A server that *requires* more (its
+# minWireVersion is above it) speaks a protocol we were not written for.
+MAX_SUPPORTED_WIRE_VERSION = 25
+MIN_SUPPORTED_MONGODB = "3.2"  # the release of MIN_SUPPORTED_WIRE_VERSION (4)
 ELECTION_ID_FIRST_WIRE_VERSION = 17  # MongoDB 6.0: electionId is compared before setVersion
 
 # The specification's wordings, kept verbatim so logs and errors can be searched for them.
@@ -164,10 +176,34 @@ def judge_primary(
     return PrimaryVerdict(False, new_election_id, new_set_version)
 
 
+# -- wire versions -----------------------------------------------------------------------
+
+
+def wire_version_error(where: str, min_wire_version: int, max_wire_version: int) -> Optional[str]:
+    """Why wireclient cannot talk to the server at ``where``, or None when the server's wire
+    range overlaps wireclient's."""
+    ours = f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}"
+    if min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
+        return (
+            f"server at {where} requires wire version {min_wire_version} or newer (it speaks "
+            f"{min_wire_version} to {max_wire_version}), but this version of wireclient speaks "
+            f"only wire versions {ours}"
+        )
+    if max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
+        return (
+            f"server at {where} speaks only wire versions {min_wire_version} to "
+            f"{max_wire_version}, but wireclient needs wire version {MIN_SUPPORTED_WIRE_VERSION} "
+            f"or newer (MongoDB {MIN_SUPPORTED_MONGODB}+; wireclient speaks {ours})"
+        )
+    return None
+
+
 __all__ = [
     "ServerType",
     "REPLICA_SET_TYPES",
     "DATA_BEARING_TYPES",
+    "MAX_SUPPORTED_WIRE_VERSION",
+    "MIN_SUPPORTED_WIRE_VERSION",
     "ELECTION_ID_FIRST_WIRE_VERSION",
     "STALE_PRIMARY_ERROR",
     "NEWER_PRIMARY_ERROR",
@@ -177,4 +213,5 @@ __all__ = [
     "judge_primary",
     "parse_topology_version",
     "topology_version_is_older",
+    "wire_version_error",
 ]

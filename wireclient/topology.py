@@ -37,7 +37,11 @@ Discovery and Monitoring" specification for a replica set:
   us); a member marked Unknown by a newer error keeps the error's version, so an older
   ``hello`` still in flight cannot undo it;
 * round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
-  not move reads away from a member.
+  not move reads away from a member;
+* a member we know (not Unknown) whose wire-version range misses wireclient's keeps its
+  type, but the view records why in ``compatibility_error``, and ``check_compatible()``
+  raises it as a ``ConfigurationError`` for server selection until that member changes or
+  leaves.
 
 The view is swapped as a whole by ``Topology`` (``topology_cell.py``), the one mutable cell
 that the monitor and the operations meeting errors both write through.
@@ -61,6 +65,8 @@ from typing import (
 from wireclient.errors import ConfigurationError
 from wireclient.sdam_rules import (
     DATA_BEARING_TYPES,
+    MAX_SUPPORTED_WIRE_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
     NEWER_PRIMARY_ERROR,
     REPLICA_SET_TYPES,
     STALE_PRIMARY_ERROR,
@@ -70,6 +76,7 @@ from wireclient.sdam_rules import (
     judge_primary,
     parse_topology_version,
     topology_version_is_older,
+    wire_version_error,
 )
 from wireclient.topology_cell import Topology, ViewListener
 
@@ -237,6 +244,9 @@ class TopologyView(NamedTuple):
     max_set_version: Optional[int] = None
     errors: Tuple[str, ...] = ()
     seeds: Tuple[Address, ...] = ()
+    # Why wireclient cannot talk to some member (its wire range does not overlap ours), or
+    # None; server selection refuses to choose while it is set (see ``check_compatible``).
+    compatibility_error: Optional[str] = None
 
     @classmethod
     def from_seeds(cls, seeds: Iterable[Address], set_name: Optional[str]) -> TopologyView:
@@ -269,12 +279,25 @@ class TopologyView(NamedTuple):
         """Addresses of members that hold data and may get a pool (not arbiters)."""
         return [a for a, sd in self.members.items() if sd.is_data_bearing]
 
+    @property
+    def compatible(self) -> bool:
+        """Whether every known member speaks a wire version wireclient speaks."""
+        return self.compatibility_error is None
+
+    def check_compatible(self) -> None:
+        """Raise ``ConfigurationError`` (naming the member and both wire ranges) when some
+        member's wire range does not overlap wireclient's; server selection calls this."""
+        if self.compatibility_error is not None:
+            raise ConfigurationError(self.compatibility_error)
+
     def describe(self) -> str:
         """A one-line summary for error messages."""
         parts = ", ".join(str(sd) for sd in self.members.values()) or "no members"
         text = f"replica set {self.set_name or '?'}: {parts}"
         if self.errors:
             text += "; " + "; ".join(self.errors[-3:])
+        if self.compatibility_error is not None:
+            text += "; " + self.compatibility_error
         return text
 
     # -- updating --------------------------------------------------------------------------
@@ -335,7 +358,18 @@ class _Update:
             max_set_version=self.max_set_version,
             errors=tuple(self.errors[-MAX_ERRORS:]),
             seeds=self.view.seeds,
+            compatibility_error=self._compatibility_error(),
         )
+
+    def _compatibility_error(self) -> Optional[str]:
+        """The first member we know of (not Unknown) whose wire range misses ours, if any."""
+        for sd in self.members.values():
+            if sd.server_type is not ServerType.UNKNOWN:
+                where = format_address(sd.address)
+                error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
+                if error is not None:
+                    return error
+        return None
 
     def refuse(self, address: Address, message: str) -> None:
         self.members.pop(address, None)
@@ -453,6 +487,8 @@ __all__ = [
     "parse_topology_version",
     "topology_version_is_older",
     "TopologyVersion",
+    "MAX_SUPPORTED_WIRE_VERSION",
+    "MIN_SUPPORTED_WIRE_VERSION",
     "STALE_PRIMARY_ERROR",
     "NEWER_PRIMARY_ERROR",
 ]
