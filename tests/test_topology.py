@@ -11,6 +11,10 @@ from bson import ObjectId
 from wireclient import topology, uri
 from wireclient.errors import ConfigurationError
 from wireclient.topology import (
+    MAX_SUPPORTED_WIRE_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
+    NEWER_PRIMARY_ERROR,
+    STALE_PRIMARY_ERROR,
     Address,
     ServerDescription,
     ServerType,
@@ -589,3 +593,305 @@ def test_topology_concurrent_updates_are_not_lost() -> None:
     for t in threads:
         t.join()
     assert all(m.server_type is ServerType.SECONDARY for m in topology.view.members.values())
+
+
+# -- stale primaries: (electionId, setVersion) -------------------------------------------
+#
+# Cases after the SDAM specification's rules for a primary's reply (updateRSFromPrimary) and
+# its rs/ scenarios; the data is ours. MongoDB 6.0+ (maxWireVersion >= 17) orders electionId
+# first, a missing value being older; older servers order setVersion first and judge only
+# primaries that report both.
+
+MODERN, PRE_6_0 = 17, 16
+
+
+def oid(n: int) -> ObjectId:
+    return ObjectId(f"{n:024x}")
+
+
+def primary(
+    address: Address,
+    election: Optional[int] = None,
+    set_version: Optional[int] = None,
+    wire: int = MODERN,
+    **kw: Any,
+) -> ServerDescription:
+    extra: Dict[str, Any] = {"maxWireVersion": wire}
+    if election is not None:
+        extra["electionId"] = oid(election)
+    if set_version is not None:
+        extra["setVersion"] = set_version
+    return sd(address, "primary", **extra, **kw)
+
+
+def assert_primary(view: TopologyView, address: Address) -> None:
+    assert view.primary == address
+    assert [m.address for m in view.of_type(ServerType.PRIMARY)] == [address]
+
+
+def assert_stale(view: TopologyView, address: Address) -> None:
+    member = view.members[address]
+    assert member.server_type is ServerType.UNKNOWN
+    assert (member.error or "").startswith(STALE_PRIMARY_ERROR)
+
+
+def assert_demoted(view: TopologyView, address: Address) -> None:
+    member = view.members[address]
+    assert member.server_type is ServerType.UNKNOWN
+    assert (member.error or "").startswith(NEWER_PRIMARY_ERROR)
+
+
+def test_the_error_wordings_are_the_specifications() -> None:
+    assert STALE_PRIMARY_ERROR == "primary marked stale due to electionId/setVersion mismatch"
+    assert NEWER_PRIMARY_ERROR == "primary marked stale due to discovery of newer primary"
+
+
+def test_greater_election_id_wins_and_the_old_primary_is_stale_afterwards() -> None:
+    view = seeded(A).apply(primary(A, election=1))
+    assert view.max_election_id == oid(1)
+    view = view.apply(primary(B, election=2))
+    assert_primary(view, B)
+    assert_demoted(view, A)
+    assert view.max_election_id == oid(2)
+    # A has not heard of the election yet and still claims to be primary
+    late = view.apply(primary(A, election=1))
+    assert_primary(late, B)
+    assert_stale(late, A)
+    assert late.max_election_id == oid(2)
+    assert set(late.members) == {A, B, C}  # a stale primary teaches nothing
+
+
+def test_same_election_greater_set_version_wins() -> None:
+    view = seeded(A).apply(primary(A, election=1, set_version=1))
+    view = view.apply(primary(B, election=1, set_version=2))
+    assert_primary(view, B)
+    assert_demoted(view, A)
+    assert (view.max_election_id, view.max_set_version) == (oid(1), 2)
+    late = view.apply(primary(A, election=1, set_version=1))
+    assert_primary(late, B)
+    assert_stale(late, A)
+
+
+def test_equal_election_id_and_set_version_is_not_stale() -> None:
+    view = seeded(A).apply(primary(A, election=1, set_version=1))
+    view = view.apply(primary(B, election=1, set_version=1))
+    assert_primary(view, B)
+    assert_demoted(view, A)
+
+
+def test_stale_primary_that_was_the_primary_leaves_no_primary() -> None:
+    view = seeded(A).apply(primary(A, election=1, set_version=1))
+    view = view.apply(primary(B, election=3))
+    view = view.mark_unknown(B, "connection reset")
+    assert view.primary is None
+    assert_stale(view.apply(primary(A, election=2)), A)
+    assert view.apply(primary(A, election=2)).primary is None
+
+
+def test_missing_election_id_is_older_than_any_on_modern_servers() -> None:
+    view = seeded(A).apply(primary(A, election=1, set_version=1))
+    stale = view.apply(primary(B, set_version=2))  # a newer config, but no electionId
+    assert_primary(stale, A)
+    assert_stale(stale, B)
+    assert (stale.max_election_id, stale.max_set_version) == (oid(1), 1)
+    newer = stale.apply(primary(A, election=2, set_version=1))
+    assert_primary(newer, A)
+    assert (newer.max_election_id, newer.max_set_version) == (oid(2), 1)
+
+
+def test_set_version_alone_orders_primaries_without_election_ids_on_modern_servers() -> None:
+    view = seeded(A).apply(primary(A, set_version=2))
+    assert (view.max_election_id, view.max_set_version) == (None, 2)
+    assert_stale(view.apply(primary(B, set_version=1)), B)
+    assert_stale(view.apply(primary(B)), B)  # no setVersion at all: older still
+    equal = view.apply(primary(B, set_version=2))
+    assert_primary(equal, B)
+    assert equal.max_set_version == 2
+    greater = view.apply(primary(B, set_version=3))
+    assert_primary(greater, B)
+    assert greater.max_set_version == 3
+
+
+def test_election_id_takes_precedence_over_set_version_on_modern_servers() -> None:
+    view = seeded(A).apply(primary(A, election=2, set_version=1))
+    stale = view.apply(primary(B, election=1, set_version=2))
+    assert_primary(stale, A)
+    assert_stale(stale, B)
+    assert (stale.max_election_id, stale.max_set_version) == (oid(2), 1)
+
+
+def test_accepted_primary_replaces_the_maxima_even_downwards() -> None:
+    """6.0+: a newer election may come with an older setVersion; the maxima follow it."""
+    view = seeded(A).apply(primary(A, election=1, set_version=2))
+    view = view.apply(primary(B, election=2, set_version=1))
+    assert_primary(view, B)
+    assert (view.max_election_id, view.max_set_version) == (oid(2), 1)
+    late = view.apply(primary(A, election=1, set_version=2))
+    assert_stale(late, A)
+    assert (late.max_election_id, late.max_set_version) == (oid(2), 1)
+    # and a primary without a setVersion but with a newer election clears the setVersion
+    bare = view.apply(primary(C, election=3))
+    assert_primary(bare, C)
+    assert (bare.max_election_id, bare.max_set_version) == (oid(3), None)
+
+
+def test_set_version_comes_first_before_mongodb_6() -> None:
+    view = seeded(A).apply(primary(A, election=2, set_version=1, wire=PRE_6_0))
+    newer = view.apply(primary(B, election=1, set_version=2, wire=PRE_6_0))
+    assert_primary(newer, B)  # the same replies on 6.0+ would make B stale
+    assert_demoted(newer, A)
+    assert (newer.max_election_id, newer.max_set_version) == (oid(1), 2)
+    assert_stale(newer.apply(primary(A, election=2, set_version=1, wire=PRE_6_0)), A)
+
+
+def test_same_set_version_lower_election_id_is_stale_before_mongodb_6() -> None:
+    view = seeded(A).apply(primary(A, election=2, set_version=1, wire=PRE_6_0))
+    stale = view.apply(primary(B, election=1, set_version=1, wire=PRE_6_0))
+    assert_primary(stale, A)
+    assert_stale(stale, B)
+    assert_primary(view.apply(primary(B, election=3, set_version=1, wire=PRE_6_0)), B)
+
+
+def test_set_version_without_election_id_is_not_judged_before_mongodb_6() -> None:
+    view = seeded(A).apply(primary(A, set_version=2, wire=PRE_6_0))
+    view = view.apply(primary(B, set_version=1, wire=PRE_6_0))
+    assert_primary(view, B)
+    assert_demoted(view, A)
+    assert view.max_set_version == 2  # the greatest seen, not B's
+
+
+def test_max_set_version_is_recorded_from_a_primary_without_election_id_before_6() -> None:
+    view = seeded(A).apply(primary(A, election=1, set_version=1, wire=PRE_6_0))
+    view = view.apply(primary(B, set_version=2, wire=PRE_6_0))
+    assert_primary(view, B)
+    assert (view.max_election_id, view.max_set_version) == (oid(1), 2)
+    # A's late reply of a re-election: its setVersion shows it preceded B's config
+    late = view.apply(primary(A, election=2, set_version=1, wire=PRE_6_0))
+    assert_primary(late, B)
+    assert_stale(late, A)
+
+
+def test_primaries_with_and_without_election_ids_before_mongodb_6() -> None:
+    view = seeded(A).apply(primary(A, set_version=1, wire=PRE_6_0))
+    assert view.max_election_id is None
+    view = view.apply(primary(B, election=2, set_version=1, wire=PRE_6_0))
+    assert_primary(view, B)
+    assert view.max_election_id == oid(2)  # recorded though there was none before
+    view = view.apply(primary(A, set_version=1, wire=PRE_6_0))  # no electionId: trusted
+    assert_primary(view, A)
+    view = view.apply(primary(C, election=1, set_version=1, wire=PRE_6_0))
+    assert_primary(view, A)  # C's election is older than B's, which we remember
+    assert_stale(view, C)
+
+
+def test_new_primary_of_another_set_is_removed_and_the_primary_stays() -> None:
+    view = seeded(A).apply(primary(A, election=1, hosts=(A, B)))
+    view = view.apply(primary(B, election=2, set_name="wrong", hosts=(A, B)))
+    assert_primary(view, A)
+    assert B not in view.members
+    assert view.max_election_id == oid(1)
+
+
+def test_secondary_election_id_is_ignored() -> None:
+    view = seeded(A).apply(primary(A, election=1))
+    view = view.apply(sd(B, "secondary", electionId=oid(5), setVersion=9))
+    assert (view.max_election_id, view.max_set_version) == (oid(1), None)
+    assert_primary(view.apply(primary(C, election=2)), C)
+
+
+# -- wire-version compatibility ----------------------------------------------------------
+
+
+def wired(
+    address: Address, kind: str, low: Optional[int], high: Optional[int], **kw: Any
+) -> ServerDescription:
+    """A reply with the wire range ``low`` to ``high``; None leaves the field out."""
+    reply = hello(kind, **kw)
+    for field, value in (("minWireVersion", low), ("maxWireVersion", high)):
+        if value is None:
+            del reply[field]
+        else:
+            reply[field] = value
+    return ServerDescription.from_reply(address, reply, 0.01)
+
+
+def test_fresh_and_ordinary_views_are_compatible() -> None:
+    view = seeded(A, B)
+    assert view.compatible and view.compatibility_error is None
+    view.check_compatible()
+    view = view.apply(wired(A, "primary", 0, 17)).apply(wired(B, "secondary", 0, 21))
+    assert view.compatible
+    view.check_compatible()
+
+
+def test_unknown_members_do_not_count() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 21, hosts=(A, B)))
+    assert view.members[B].server_type is ServerType.UNKNOWN  # min and max 0, unchecked
+    assert view.compatible
+
+
+def test_member_requiring_a_newer_wire_version_makes_the_view_incompatible() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    view = view.apply(wired(B, "secondary", 999, 1000, hosts=(A, B)))
+    assert view.members[B].server_type is ServerType.SECONDARY  # keeps its type
+    assert_primary(view, A)
+    assert not view.compatible
+    message = view.compatibility_error or ""
+    assert "b:2" in message and "999 to 1000" in message
+    assert f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}" in message
+    with pytest.raises(ConfigurationError) as raised:
+        view.check_compatible()
+    assert str(raised.value) == message
+    assert message in view.describe()
+
+
+def test_member_too_old_makes_the_view_incompatible() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    view = view.apply(wired(B, "secondary", None, None, hosts=(A, B)))  # defaults: 0 and 0
+    assert view.members[B].server_type is ServerType.SECONDARY
+    message = view.compatibility_error or ""
+    assert "b:2" in message and "0 to 0" in message and "MongoDB 3.2" in message
+    assert f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}" in message
+    with pytest.raises(ConfigurationError, match="b:2"):
+        view.check_compatible()
+
+
+@pytest.mark.parametrize(
+    "low, high, compatible",
+    [
+        (0, MIN_SUPPORTED_WIRE_VERSION - 1, False),
+        (0, MIN_SUPPORTED_WIRE_VERSION, True),
+        (MAX_SUPPORTED_WIRE_VERSION, MAX_SUPPORTED_WIRE_VERSION + 5, True),
+        (MAX_SUPPORTED_WIRE_VERSION + 1, MAX_SUPPORTED_WIRE_VERSION + 5, False),
+    ],
+)
+def test_wire_range_edges(low: int, high: int, compatible: bool) -> None:
+    view = seeded(A).apply(wired(A, "primary", low, high))
+    assert view.compatible is compatible
+
+
+@pytest.mark.parametrize("kind", ["arbiter", "other", "hidden", "primary"])
+def test_every_known_member_type_counts(kind: str) -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    assert not view.apply(wired(B, kind, 0, 1, hosts=(A, B))).compatible
+
+
+def test_incompatible_ghost_counts() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    ghost = ServerDescription.from_reply(
+        B, {"ok": 1, "isreplicaset": True, "minWireVersion": 0, "maxWireVersion": 1}, 0.0
+    )
+    view = view.apply(ghost)
+    assert view.members[B].server_type is ServerType.OTHER
+    assert not view.compatible
+
+
+def test_view_becomes_compatible_again_when_the_member_changes_or_leaves() -> None:
+    view = seeded(A, B).apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    bad = view.apply(wired(B, "secondary", 999, 1000, hosts=(A, B)))
+    assert not bad.compatible
+    assert bad.apply(wired(B, "secondary", 0, 17, hosts=(A, B))).compatible  # upgraded
+    assert bad.mark_unknown(B, "connection refused").compatible  # unreachable: unknown
+    assert bad.apply(wired(A, "primary", 0, 17, hosts=(A,))).compatible  # removed by primary
+    still = bad.apply(wired(A, "primary", 0, 17, hosts=(A, B)))
+    assert not still.compatible  # an unrelated change keeps the error

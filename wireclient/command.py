@@ -30,6 +30,8 @@ from wireclient.errors import (
 Document = Mapping[str, Any]
 
 MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
+MIN_SUPPORTED_MONGODB = "3.2"
+MAX_SUPPORTED_WIRE_VERSION = 25  # MongoDB 8.0
 OP_MSG_WIRE_VERSION = 6  # MongoDB 3.6
 
 # "This member is not, or no longer, the primary" (the SDAM spec's "not writable primary"
@@ -69,6 +71,26 @@ def build_message(
         query_flags = protocol.QueryFlags.SlaveOk
     message = protocol.OpQuery(dbname + ".$cmd", body, flags=query_flags, number_to_return=-1)
     return message, True  # wire 4-5 has no fire-and-forget command: read the w:0 reply
+
+
+def wire_version_error(where: str, min_wire_version: int, max_wire_version: int) -> Optional[str]:
+    """Why wireclient cannot talk to the server at ``where``, or None when the server's wire
+    range overlaps wireclient's."""
+    ours = f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}"
+    if min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
+        return (
+            f"server at {where} requires wire version {min_wire_version} or newer (it speaks "
+            f"{min_wire_version} to {max_wire_version}: minWireVersion {min_wire_version}), but this "
+            f"version of wireclient speaks only wire versions {ours}"
+        )
+    if max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
+        return (
+            f"server at {where} speaks only wire versions {min_wire_version} to "
+            f"{max_wire_version} (maxWireVersion {max_wire_version}), but wireclient needs wire "
+            f"version {MIN_SUPPORTED_WIRE_VERSION} or newer (MongoDB {MIN_SUPPORTED_MONGODB}+; "
+            f"wireclient speaks {ours})"
+        )
+    return None
 
 
 def reply_document(message: Any) -> Dict[str, Any]:

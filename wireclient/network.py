@@ -168,12 +168,11 @@ class SocketInfo:
         reply = self.run_hello({"helloOk": True, "client": client, **(extra or {})})
         command.check_reply(reply, "isMaster" if self._legacy_hello else "hello")
         max_wire = int(reply.get("maxWireVersion", 0))
-        if max_wire < MIN_SUPPORTED_WIRE_VERSION:
+        min_wire = int(reply.get("minWireVersion", 0))
+        refusal = command.wire_version_error(_fmt(self.address), min_wire, max_wire)
+        if refusal is not None:
             self.close()
-            raise ConfigurationError(
-                f"server at {_fmt(self.address)} reports maxWireVersion {max_wire}; wireclient "
-                f"needs {MIN_SUPPORTED_WIRE_VERSION} or newer (MongoDB 3.2+)"
-            )
+            raise ConfigurationError(refusal)
         self.hello = reply
         self.max_wire_version = max_wire
         self.max_bson_size = int(reply.get("maxBsonObjectSize", self.max_bson_size))

@@ -222,6 +222,7 @@ class ReplicaSetSelector:
         deadline: Optional[float] = None
         while True:
             view = self.topology.view
+            view.check_compatible()  # a member outside our wire range: fail now, not later
             if rp.mode == "primary":
                 candidates = [view.primary] if view.primary is not None else []
             else:

@@ -17,10 +17,13 @@ Discovery and Monitoring" specification for a replica set:
   is recorded in ``view.errors`` (server selection quotes it when it times out);
 * a primary is the authority on membership: members it lists (``hosts``, ``passives``,
   ``arbiters``) are added as Unknown, members it does not list are removed. A primary whose
-  ``(electionId, setVersion)`` is older than the newest we have seen is stale: it is marked
-  Unknown and ignored. A new primary demotes the old one to Unknown ("two primaries": the
-  newer election wins, and the loser will tell us itself that it is secondary at its next
-  check);
+  ``(electionId, setVersion)`` is older than that of the last primary accepted is stale
+  (``sdam_rules.judge_primary`` holds the order, which differs before MongoDB 6.0): it is
+  marked Unknown ("primary marked stale due to electionId/setVersion mismatch") and teaches
+  nothing. An accepted primary's pair becomes the view's ``max_election_id`` and
+  ``max_set_version``, and it demotes any other primary to Unknown ("primary marked stale
+  due to discovery of newer primary": the loser will tell us itself that it is secondary at
+  its next check);
 * a view never runs out of members: when the last one is refused (a server that answers as
   a standalone while it shuts down does that), the seeds come back as Unknown, so the monitor
   keeps looking where the user said the set lives;
@@ -34,22 +37,21 @@ Discovery and Monitoring" specification for a replica set:
   us); a member marked Unknown by a newer error keeps the error's version, so an older
   ``hello`` still in flight cannot undo it;
 * round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
-  not move reads away from a member.
+  not move reads away from a member;
+* a member we know (not Unknown) whose wire-version range misses wireclient's keeps its
+  type, but the view records why in ``compatibility_error``, and ``check_compatible()``
+  raises it as a ``ConfigurationError`` for server selection until that member changes or
+  leaves.
 
-The view is swapped as a whole by ``Topology``, the one mutable cell: the monitor and the
-operations that meet errors both call ``Topology.apply``, which applies a description to the
-*current* view under a lock, so no update is lost when both write at once. Readers take
-``topology.view`` once and work on that snapshot with no lock.
+The view is swapped as a whole by ``Topology`` (``topology_cell.py``), the one mutable cell
+that the monitor and the operations meeting errors both write through.
 """
 
 from __future__ import annotations
 
-import enum
-import threading
 import types
 from typing import (
     Any,
-    Callable,
     Dict,
     FrozenSet,
     Iterable,
@@ -61,6 +63,22 @@ from typing import (
 )
 
 from wireclient.errors import ConfigurationError
+from wireclient.sdam_rules import (
+    DATA_BEARING_TYPES,
+    MAX_SUPPORTED_WIRE_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
+    NEWER_PRIMARY_ERROR,
+    REPLICA_SET_TYPES,
+    STALE_PRIMARY_ERROR,
+    ServerType,
+    TopologyVersion,
+    int_or_none,
+    judge_primary,
+    parse_topology_version,
+    topology_version_is_older,
+    wire_version_error,
+)
+from wireclient.topology_cell import Topology, ViewListener
 from wireclient.uri import DEFAULT_PORT, format_host, parse_host
 
 Address = Tuple[str, int]
@@ -79,29 +97,6 @@ def format_address(address: Address) -> str:
     return format_host(*address)
 
 
-class ServerType(enum.Enum):
-    UNKNOWN = "Unknown"
-    PRIMARY = "Primary"
-    SECONDARY = "Secondary"
-    ARBITER = "Arbiter"
-    HIDDEN = "Hidden"
-    OTHER = "Other"  # a member in startup/recovery/rollback, or a "ghost" with no config yet
-    STANDALONE = "Standalone"
-    MONGOS = "Mongos"
-
-
-REPLICA_SET_TYPES = frozenset(
-    {
-        ServerType.PRIMARY,
-        ServerType.SECONDARY,
-        ServerType.ARBITER,
-        ServerType.HIDDEN,
-        ServerType.OTHER,
-    }
-)
-DATA_BEARING_TYPES = frozenset({ServerType.PRIMARY, ServerType.SECONDARY, ServerType.HIDDEN})
-
-
 def _addresses(values: Any) -> FrozenSet[Address]:
     if not values:
         return frozenset()
@@ -111,39 +106,6 @@ def _addresses(values: Any) -> FrozenSet[Address]:
 # Immutable records are NamedTuples (not dataclasses, whose import costs more than this whole
 # module): fields are read-only, ``_replace`` makes a changed copy.
 _NO_TAGS: Mapping[str, str] = types.MappingProxyType({})
-
-# A member's (processId, counter): the counter grows with each state change of one server
-# process; a new process (restart) has a new processId, so counters of two ids never compare.
-TopologyVersion = Tuple[Any, int]
-
-
-def parse_topology_version(value: Any) -> Optional[TopologyVersion]:
-    """``(processId, counter)`` from a reply's ``topologyVersion`` document, or None."""
-    if not isinstance(value, Mapping):
-        return None
-    counter = _int_or_none(value.get("counter"))
-    if counter is None or value.get("processId") is None:
-        return None
-    return (value["processId"], counter)
-
-
-def topology_version_is_older(
-    new: Optional[TopologyVersion], current: Optional[TopologyVersion], or_equal: bool = False
-) -> bool:
-    """Whether ``new`` says nothing newer than ``current``: same process, lower counter (or
-    equal, with ``or_equal``, as for errors). Without both versions nothing is older."""
-    if new is None or current is None or new[0] != current[0]:
-        return False
-    return new[1] <= current[1] if or_equal else new[1] < current[1]
-
-
-def _int_or_none(value: Any) -> Optional[int]:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class ServerDescription(NamedTuple):
@@ -216,9 +178,9 @@ class ServerDescription(NamedTuple):
             primary=parse_address(str(reply["primary"])) if reply.get("primary") else None,
             me=parse_address(str(reply["me"])) if reply.get("me") else None,
             election_id=reply.get("electionId"),
-            set_version=_int_or_none(reply.get("setVersion")),
-            min_wire_version=_int_or_none(reply.get("minWireVersion")) or 0,
-            max_wire_version=_int_or_none(reply.get("maxWireVersion")) or 0,
+            set_version=int_or_none(reply.get("setVersion")),
+            min_wire_version=int_or_none(reply.get("minWireVersion")) or 0,
+            max_wire_version=int_or_none(reply.get("maxWireVersion")) or 0,
             round_trip_time=round_trip_time,
             topology_version=topology_version,
         )
@@ -246,19 +208,6 @@ class ServerDescription(NamedTuple):
         return text + ")"
 
 
-def _older(a: Tuple[Any, Any], b: Tuple[Any, Any]) -> bool:
-    """Is ``(electionId, setVersion)`` ``a`` strictly older than ``b``? None sorts first."""
-    for x, y in zip(a, b):
-        if x == y:
-            continue
-        if x is None:
-            return True
-        if y is None:
-            return False
-        return bool(x < y)
-    return False
-
-
 class TopologyView(NamedTuple):
     """An immutable snapshot of a replica set. Build one with ``TopologyView.from_seeds``."""
 
@@ -269,6 +218,9 @@ class TopologyView(NamedTuple):
     max_set_version: Optional[int] = None
     errors: Tuple[str, ...] = ()
     seeds: Tuple[Address, ...] = ()
+    # Why wireclient cannot talk to some member (its wire range does not overlap ours), or
+    # None; server selection refuses to choose while it is set (see ``check_compatible``).
+    compatibility_error: Optional[str] = None
 
     @classmethod
     def from_seeds(cls, seeds: Iterable[Address], set_name: Optional[str]) -> TopologyView:
@@ -301,12 +253,25 @@ class TopologyView(NamedTuple):
         """Addresses of members that hold data and may get a pool (not arbiters)."""
         return [a for a, sd in self.members.items() if sd.is_data_bearing]
 
+    @property
+    def compatible(self) -> bool:
+        """Whether every known member speaks a wire version wireclient speaks."""
+        return self.compatibility_error is None
+
+    def check_compatible(self) -> None:
+        """Raise ``ConfigurationError`` (naming the member and both wire ranges) when some
+        member's wire range does not overlap wireclient's; server selection calls this."""
+        if self.compatibility_error is not None:
+            raise ConfigurationError(self.compatibility_error)
+
     def describe(self) -> str:
         """A one-line summary for error messages."""
         parts = ", ".join(str(sd) for sd in self.members.values()) or "no members"
         text = f"replica set {self.set_name or '?'}: {parts}"
         if self.errors:
             text += "; " + "; ".join(self.errors[-3:])
+        if self.compatibility_error is not None:
+            text += "; " + self.compatibility_error
         return text
 
     # -- updating --------------------------------------------------------------------------
@@ -367,7 +332,18 @@ class _Update:
             max_set_version=self.max_set_version,
             errors=tuple(self.errors[-MAX_ERRORS:]),
             seeds=self.view.seeds,
+            compatibility_error=self._compatibility_error(),
         )
+
+    def _compatibility_error(self) -> Optional[str]:
+        """The first member we know of (not Unknown) whose wire range misses ours, if any."""
+        for sd in self.members.values():
+            if sd.server_type is not ServerType.UNKNOWN:
+                where = format_address(sd.address)
+                error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
+                if error is not None:
+                    return error
+        return None
 
     def refuse(self, address: Address, message: str) -> None:
         self.members.pop(address, None)
@@ -423,26 +399,32 @@ class _Update:
 
     def _from_primary(self, sd: ServerDescription) -> None:
         address = sd.address
-        if sd.election_id is not None and sd.set_version is not None:
-            current = (sd.election_id, sd.set_version)
-            newest = (self.max_election_id, self.max_set_version)
-            if self.max_election_id is not None and _older(current, newest):
-                self.members[address] = ServerDescription.unknown(
-                    address,
-                    f"stale primary: electionId/setVersion {current} older than {newest}",
-                )
-                return
-            self.max_election_id = sd.election_id
-        if sd.set_version is not None and (
-            self.max_set_version is None or sd.set_version > self.max_set_version
-        ):
-            self.max_set_version = sd.set_version
-
-        if self.primary is not None and self.primary != address:
-            # Two primaries: the newer one (this one, having passed the check above) wins.
-            self.members[self.primary] = ServerDescription.unknown(
-                self.primary, f"{format_address(address)} was elected primary since"
+        verdict = judge_primary(
+            sd.max_wire_version,
+            sd.election_id,
+            sd.set_version,
+            self.max_election_id,
+            self.max_set_version,
+        )
+        if verdict.stale:  # an election we already know was followed by a newer one
+            self.members[address] = ServerDescription.unknown(
+                address,
+                f"{STALE_PRIMARY_ERROR} (stale primary: {format_address(address)} reports "
+                f"electionId {sd.election_id}, setVersion {sd.set_version}; the last primary "
+                f"accepted had electionId {self.max_election_id}, "
+                f"setVersion {self.max_set_version})",
             )
+            return
+        self.max_election_id = verdict.max_election_id
+        self.max_set_version = verdict.max_set_version
+
+        for other, description in list(self.members.items()):
+            if other != address and description.server_type is ServerType.PRIMARY:
+                # Two primaries: the newer one (this one, having passed the check above)
+                # wins; the loser will tell us itself that it is secondary at its next check.
+                self.members[other] = ServerDescription.unknown(
+                    other, f"{NEWER_PRIMARY_ERROR}: {format_address(address)} was elected since"
+                )
         self.primary = address
 
         listed = sd.all_hosts
@@ -465,59 +447,22 @@ class _Update:
             del self.members[sd.address]
 
 
-ViewListener = Callable[[TopologyView, TopologyView], None]
-
-
-class Topology:
-    """The one mutable cell holding the current ``TopologyView``.
-
-    ``apply`` and ``mark_unknown`` update the current view under a lock and swap it as a whole;
-    ``view`` reads the current snapshot without a lock. ``listener(old, new)``, if given, is
-    called (outside the lock) after every change, e.g. to open pools for new members and close
-    those of removed ones. It must not hold a strong reference to the monitor's owner if the
-    owner relies on being garbage-collected.
-    """
-
-    def __init__(self, view: TopologyView, listener: Optional[ViewListener] = None) -> None:
-        self._view = view
-        self._lock = threading.Lock()
-        self._listener = listener
-
-    @property
-    def view(self) -> TopologyView:
-        return self._view
-
-    def apply(self, description: ServerDescription) -> TopologyView:
-        return self._update(lambda view: view.apply(description))
-
-    def mark_unknown(
-        self, address: Address, error: str, topology_version: Optional[TopologyVersion] = None
-    ) -> TopologyView:
-        """See ``TopologyView.mark_unknown``; the view is unchanged when the error is stale."""
-        return self._update(lambda view: view.mark_unknown(address, error, topology_version))
-
-    def _update(self, change: Callable[[TopologyView], TopologyView]) -> TopologyView:
-        with self._lock:
-            old = self._view
-            new = self._view = change(old)
-        if new is not old and self._listener is not None:
-            self._listener(old, new)
-        return new
-
-    def reset_after_fork(self) -> None:
-        """A fresh lock in a forked child (another thread may have held it at fork time)."""
-        self._lock = threading.Lock()
-
-
 __all__ = [
     "Address",
     "ServerType",
     "ServerDescription",
     "TopologyView",
     "Topology",
+    "ViewListener",
+    "REPLICA_SET_TYPES",
+    "DATA_BEARING_TYPES",
     "parse_address",
     "format_address",
     "parse_topology_version",
     "topology_version_is_older",
     "TopologyVersion",
+    "MAX_SUPPORTED_WIRE_VERSION",
+    "MIN_SUPPORTED_WIRE_VERSION",
+    "STALE_PRIMARY_ERROR",
+    "NEWER_PRIMARY_ERROR",
 ]
