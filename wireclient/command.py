@@ -80,8 +80,8 @@ def wire_version_error(where: str, min_wire_version: int, max_wire_version: int)
     if min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
         return (
             f"server at {where} requires wire version {min_wire_version} or newer (it speaks "
-            f"{min_wire_version} to {max_wire_version}: minWireVersion {min_wire_version}), but this "
-            f"version of wireclient speaks only wire versions {ours}"
+            f"{min_wire_version} to {max_wire_version}: minWireVersion {min_wire_version}), "
+            f"but this version of wireclient speaks only wire versions {ours}"
         )
     if max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
         return (
