@@ -561,3 +561,43 @@ class TestConnectionOptions:
     def test_unsupported_mechanism_in_the_uri(self) -> None:
         with pytest.raises(ConfigurationError, match="'PLAIN' is not supported by wireclient"):
             connection_options("mongodb://alice:pw@h/?authMechanism=PLAIN")
+
+
+class TestAcceptedOptionsDoWhatTheySay:
+    """An option wireclient does not implement (or that means nothing for the class it is
+    given to) is refused, never validated and then ignored."""
+
+    @pytest.mark.parametrize(
+        "uri",
+        [
+            "mongodb://h/?heartbeatFrequencyMS=500",
+            "mongodb://h/?localThresholdMS=5",
+            "mongodb://h/?serverSelectionTimeoutMS=100",
+            "mongodb://h/?readPreference=secondary",
+            "mongodb://h/?readPreference=nearest&readPreferenceTags=dc:ny",
+            "mongodb://h/?directConnection=false",
+            "mongodb://h/?retryWrites=true",
+            "mongodb://h/?compressors=zlib",
+        ],
+    )
+    def test_single_server_connection_refuses(self, uri: str) -> None:
+        from wireclient import Connection
+
+        with pytest.raises(ConfigurationError):
+            Connection(uri, _connect=False)
+
+    def test_single_server_connection_accepts_what_it_implements(self) -> None:
+        from wireclient import Connection
+
+        c = Connection(
+            "mongodb://h/?readPreference=primary&directConnection=true&retryWrites=false"
+            "&minPoolSize=2&maxIdleTimeMS=1500",
+            _connect=False,
+        )
+        assert c.pool.min_size == 2 and c.pool.max_idle_time == 1.5
+
+    def test_replica_set_connection_refuses_direct_connection(self) -> None:
+        from wireclient import ReplicaSetConnection
+
+        with pytest.raises(ConfigurationError, match="directConnection"):
+            ReplicaSetConnection("mongodb://h/?directConnection=true", _connect=False)

@@ -128,3 +128,98 @@ def test_orphan_parked_while_lock_held_goes_to_the_waiter() -> None:
     pool.return_socket(StubSocket(99))  # any locked section collects the orphans
     t.join(5)
     assert got == [sock] and len(factory.made) == 1
+
+
+def test_fifo_waiters_are_served_in_arrival_order() -> None:
+    """A socket given back while others wait goes to the first of them: the giver cannot
+    take it straight back, and later arrivals do not jump the queue."""
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
+    held = pool.get_socket()
+    order: List[int] = []
+
+    def wait(n: int) -> None:
+        sock = pool.get_socket()
+        order.append(n)
+        time.sleep(0.02)
+        pool.return_socket(sock)
+
+    threads = []
+    for n in range(4):
+        t = threading.Thread(target=wait, args=(n,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)  # arrive in order
+    pool.return_socket(held)
+    again = threading.Thread(target=wait, args=(99,))  # arrives after all of them
+    again.start()
+    for t in threads + [again]:
+        t.join(5)
+    assert order == [0, 1, 2, 3, 99] and len(factory.made) == 1
+
+
+def test_returning_socket_cannot_take_it_straight_back_while_others_wait() -> None:
+    pool, _ = make_pool(max_size=1, wait_queue_timeout=5)
+    sock = pool.get_socket()
+    got = []
+    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t.start()
+    time.sleep(0.05)
+    pool.return_socket(sock)  # handed to the waiter, not put back idle
+    assert pool.idle_count() == 0
+    t.join(5)
+    assert got == [sock]
+
+
+def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter() -> None:
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
+    sock = pool.get_socket()
+    got = []
+    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t.start()
+    time.sleep(0.05)
+    sock.close()
+    pool.return_socket(sock)
+    t.join(5)
+    assert len(got) == 1 and got[0] is not sock and len(factory.made) == 2
+
+
+def test_clear_closes_idle_now_and_lent_sockets_when_they_come_back() -> None:
+    pool, _ = make_pool()
+    idle, lent = pool.get_socket(), pool.get_socket()
+    pool.return_socket(idle)
+    generation = pool.clear()
+    assert generation == pool.generation == 1
+    assert idle.closed and not lent.closed  # never under its user's feet
+    assert pool.generation_of(lent) == 0
+    pool.return_socket(lent)
+    assert lent.closed and pool.open_count == 0
+
+
+def test_max_idle_time_closes_old_idle_sockets() -> None:
+    pool, factory = make_pool(max_idle_time=0.05)
+    s = pool.get_socket()
+    pool.return_socket(s)
+    assert pool.get_socket() is s  # fresh enough
+    pool.return_socket(s)
+    time.sleep(0.1)
+    t = pool.get_socket()
+    assert t is not s and s.closed and len(factory.made) == 2
+
+
+def test_fill_to_minimum_opens_idle_sockets_up_to_min_size() -> None:
+    pool, factory = make_pool(min_size=3, max_size=5)
+    assert pool.open_count == 0  # the pool starts nothing by itself
+    pool.fill_to_minimum()
+    assert pool.open_count == 3 and pool.idle_count() == 3
+    pool.fill_to_minimum()
+    assert len(factory.made) == 3
+
+
+def test_in_use_counts_lent_sockets() -> None:
+    pool, _ = make_pool()
+    a, b = pool.get_socket(), pool.get_socket()
+    assert pool.in_use == 2
+    pool.return_socket(a)
+    assert pool.in_use == 1
+    pool.return_socket(b)
+    assert pool.in_use == 0

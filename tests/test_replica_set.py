@@ -609,3 +609,39 @@ def test_gevent_greenlets_and_greenlet_monitor(rs: MockReplicaSet) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["OK", "10"]
+
+
+# -- pool options and load-based selection ------------------------------------------------
+
+
+def test_min_pool_size_is_filled_by_the_monitor(rs: MockReplicaSet) -> None:
+    with connect(rs, minPoolSize=2, heartbeatFrequencyMS=100, auto_start_request=False) as c:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pools = c.pools()
+            if len(pools) == 3 and all(p.open_count >= 2 for p in pools.values()):
+                break
+            time.sleep(0.02)
+        pools = c.pools()  # no operation ran: the monitor opened them in the background
+        assert sorted(pools) == sorted(m.address for m in rs.members)
+        assert all(p.open_count == 2 and p.idle_count() == 2 for p in pools.values())
+
+
+def test_latency_window_prefers_the_less_busy_of_two(rs: MockReplicaSet) -> None:
+    """Power of two choices: a member with many operations in progress is never picked
+    while two others in the window are idle (of any two, the busier one loses)."""
+    with connect(
+        rs,
+        read_preference=ReadPreference.NEAREST,
+        auto_start_request=False,
+        localThresholdMS=10_000,
+    ) as c:
+        c.db.c.find_one()
+        busy = c._selector._pool_for(rs[2].address)
+        held = [busy.get_socket() for _ in range(3)]  # three operations "in progress"
+        try:
+            seen = {c.db.c.find_one()["member"] for _ in range(40)}  # type: ignore[index]
+        finally:
+            for sock in held:
+                busy.return_socket(sock)
+        assert seen == {0, 1}

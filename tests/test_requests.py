@@ -15,7 +15,13 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from wireclient import Connection
-from wireclient.errors import AutoReconnect, DuplicateKeyError, OperationFailure, PoolTimeout
+from wireclient.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    DuplicateKeyError,
+    OperationFailure,
+    PoolTimeout,
+)
 
 
 def whoami(conn: Connection) -> str:
@@ -611,3 +617,32 @@ def test_fork_keeps_the_lease_and_forgets_the_parents_socket() -> None:
     os.waitpid(pid, 0)
     assert answer == b"ok"
     assert table.bound_socket(pool) is parent_sock and not parent_sock.closed
+
+
+# -- options a single-server connection implements ------------------------------------------
+
+
+def test_replica_set_name_on_a_plain_connection_is_checked(server: Any) -> None:
+    """SecantusDB is a one-member set named 'secantus' (the spec's
+    direct_connection_wrong_set_name case: a server of another set is refused)."""
+    with Connection(server.uri, replicaSet="secantus", auto_start_request=False) as c:
+        assert c.admin.command("ping")["ok"] == 1
+    with pytest.raises(ConfigurationError, match="secantus"):
+        Connection(server.uri, replicaSet="other", auto_start_request=False)
+
+
+def test_min_pool_size_is_reached_lazily_without_a_thread(server: Any) -> None:
+    threads = threading.active_count()
+    with Connection(server.uri, minPoolSize=3, auto_start_request=False) as c:
+        c.admin.command("ping")  # after an operation, the pool is topped up in this thread
+        assert c.pool.open_count == 3 and c.pool.idle_count() == 3
+        assert threading.active_count() == threads
+
+
+def test_max_idle_time_replaces_an_idle_socket(server: Any) -> None:
+    with Connection(server.uri, maxIdleTimeMS=100, auto_start_request=False) as c:
+        first = whoami(c)
+        assert whoami(c) == first
+        time.sleep(0.25)
+        assert whoami(c) != first  # the idle socket was closed, not reused
+        assert c.pool.open_count == 1

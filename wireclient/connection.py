@@ -30,6 +30,15 @@ if TYPE_CHECKING:
 Address = Tuple[str, int]
 
 DEFAULT_HOST = "localhost"
+# Options that only a replica set gives a meaning to: refused on a Connection to one server,
+# rather than accepted and ignored.
+_REPLICA_SET_ONLY = (
+    "heartbeatFrequencyMS",
+    "localThresholdMS",
+    "serverSelectionTimeoutMS",
+    "readPreference",
+    "readPreferenceTags",
+)
 
 
 class Request:
@@ -58,6 +67,17 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     if value is None:
         return default
     return float(value) / 1000.0 if value else None
+
+
+def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
+    """Options wireclient accepts by name but does not implement yet: refused, never
+    validated and then ignored."""
+    if options.get("retryWrites"):
+        raise ConfigurationError("retryWrites=true: wireclient does not retry writes")
+    if options.get("compressors"):
+        raise ConfigurationError(
+            "compressors: wireclient does not compress messages on the wire yet"
+        )
 
 
 class Connection:
@@ -98,6 +118,7 @@ class Connection:
         hosts, uri_options, database, userinfo = self._parse_hosts(host, port)
         options = merge_options(uri_options, given)
         check_direct_connection(options, len(hosts))
+        _refuse_unimplemented(options)
         self._options = options
         self._hosts = hosts
         self._default_database = database
@@ -184,6 +205,17 @@ class Connection:
                 "Connection talks to one server; use ReplicaSetConnection for a seed list "
                 f"({len(self._hosts)} hosts given)"
             )
+        if self._options.get("directConnection") is False:
+            raise ConfigurationError(
+                "directConnection=false asks for discovery: use ReplicaSetConnection"
+            )
+        for name in _REPLICA_SET_ONLY:
+            if name in self._options and not (
+                name == "readPreference" and self._options[name] == "primary"
+            ):
+                raise ConfigurationError(
+                    f"option {name!r} applies to a replica set: use ReplicaSetConnection"
+                )
         return SingleServer(self._new_pool(self._hosts[0]))
 
     def _new_pool(self, address: Address) -> Pool:
@@ -192,6 +224,8 @@ class Connection:
             self._connector(address),
             max_size=self.max_pool_size,
             wait_queue_timeout=self._wait_queue_timeout,
+            max_idle_time=_ms(self._options, "maxIdleTimeMS", None),
+            min_size=int(self._options.get("minPoolSize", 0)),
         )
         pool.reap = self._reap
         return pool
@@ -202,9 +236,12 @@ class Connection:
         ssl_context = self._ssl_context
         app_name = self._options.get("appName")
         credentials = self._credentials
+        # A single server named with replicaSet must be a member of that set (a replica-set
+        # connection checks every member in its monitor instead).
+        set_name = self._options.get("replicaSet") if type(self) is Connection else None
 
         def connect() -> network.SocketInfo:
-            return network.connect(
+            sock = network.connect(
                 address,
                 connect_timeout,
                 socket_timeout,
@@ -212,6 +249,15 @@ class Connection:
                 app_name=app_name,
                 credentials=credentials,
             )
+            if set_name is not None and sock.hello.get("setName") != set_name:
+                sock.close()
+                found = sock.hello.get("setName")
+                raise ConfigurationError(
+                    f"server at {network.format_address(address)} is "
+                    + (f"a member of replica set {found!r}" if found else "not in a replica set")
+                    + f", not of {set_name!r} (replicaSet)"
+                )
+            return sock
 
         return connect
 

@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 
         def pools(self) -> List[Pool]: ...
 
+        fills_pools_lazily: bool
+
         def close(self) -> None: ...
 
 
@@ -79,6 +81,8 @@ _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a 
 
 class SingleServer:
     """The selector of a ``Connection``: every operation goes to its one pool."""
+
+    fills_pools_lazily = True  # minPoolSize: topped up after an operation (no thread here)
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -151,9 +155,17 @@ class Executor:
             )
         finally:
             self.release(pool, sock, state)
+        if pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
+            self._fill(pool)
         if reply is not None and check:
             self._check(pool, sock, generation, reply, next(iter(spec), "command"))
         return reply
+
+    def _fill(self, pool: Pool) -> None:
+        try:
+            pool.fill_to_minimum()
+        except WireClientError:  # best effort: the next operation meets the fault itself
+            pass
 
     def write(
         self,
@@ -192,13 +204,23 @@ class Executor:
         """The caller's socket on ``pool``: its request's, if still usable, else a pooled
         one (bound to the request, if there is one)."""
         if state is None:
-            return pool.get_socket()
+            return self._checkout(pool)
         sock = state.sockets.get(pool)
         if sock is not None and pool.usable(sock):
             return sock
-        sock = pool.get_socket()
+        sock = self._checkout(pool)
         state.sockets[pool] = sock
         return sock
+
+    def _checkout(self, pool: Pool) -> SocketInfo:
+        generation = pool.generation
+        try:
+            return pool.get_socket()
+        except AutoReconnect as exc:  # connecting or the handshake failed, timeouts included
+            if generation == pool.generation:
+                pool.clear()
+                self.selector.server_failed(pool, f"could not connect: {exc}")
+            raise
 
     def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
         """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""

@@ -83,7 +83,7 @@ class SocketInfo:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<SocketInfo {_fmt(self.address)} {state} id={self.connection_id}>"
+        return f"<SocketInfo {format_address(self.address)} {state} id={self.connection_id}>"
 
     # -- messages -----------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class SocketInfo:
             data = recv(max(reader.bytes_needed, _RECV_SIZE))
             if not data:
                 where = "mid-reply" if reader.buffered else "by server"
-                raise AutoReconnect(f"{_fmt(self.address)}: connection closed {where}")
+                raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
             reader.feed(data)
             item = reader.next_message()
         return item
@@ -169,7 +169,7 @@ class SocketInfo:
         command.check_reply(reply, "isMaster" if self._legacy_hello else "hello")
         max_wire = int(reply.get("maxWireVersion", 0))
         min_wire = int(reply.get("minWireVersion", 0))
-        refusal = command.wire_version_error(_fmt(self.address), min_wire, max_wire)
+        refusal = command.wire_version_error(format_address(self.address), min_wire, max_wire)
         if refusal is not None:
             self.close()
             raise ConfigurationError(refusal)
@@ -237,7 +237,8 @@ def _readable_now(sock: socket.socket) -> bool:
         return bool(sel.select(0))
 
 
-def _fmt(address: Address) -> str:
+def format_address(address: Address) -> str:
+    """``host:port``, ``[v6]:port``, or a Unix socket's path."""
     host, port = address
     if port == UNIX_SOCKET_PORT:
         return host
@@ -247,9 +248,9 @@ def _fmt(address: Address) -> str:
 def _translate(exc: BaseException, address: Address) -> BaseException:
     """Map an exception raised mid-conversation to the error the caller should see."""
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return NetworkTimeout(f"{_fmt(address)}: timed out")
+        return NetworkTimeout(f"{format_address(address)}: timed out")
     if isinstance(exc, OSError):
-        return AutoReconnect(f"{_fmt(address)}: {exc}")
+        return AutoReconnect(f"{format_address(address)}: {exc}")
     return exc
 
 
@@ -277,9 +278,9 @@ def connect(
         else:
             sock = socket.create_connection((host, port), timeout=connect_timeout)
     except socket.timeout as exc:
-        raise NetworkTimeout(f"{_fmt(address)}: connect timed out") from exc
+        raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
-        raise AutoReconnect(f"{_fmt(address)}: {exc}") from exc
+        raise AutoReconnect(f"{format_address(address)}: {exc}") from exc
     try:
         if not unix:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -19,10 +19,13 @@ lock; a failed connect gives its slot back.
 
 Generations. ``clear()`` bumps ``generation`` and closes the idle sockets; a socket of an
 older generation that is lent out is closed when it comes back, or when a request that holds
-it next tries to use it (``usable()``), never under its user's feet. ``close()`` is the same
-and also stops a minimum of sockets being kept. A socket idle for longer than
-``max_idle_time`` is closed instead of reused; one idle longer than ``check_interval`` is
-polled first (``selectors``, non-blocking) and dropped if the server has closed it.
+it next tries to use it (``usable()``), never under its user's feet. ``close()`` is the
+same. A socket idle for longer than
+``max_idle_time`` (``maxIdleTimeMS``) is closed instead of reused; one idle longer than
+``check_interval`` is polled first (``selectors``, non-blocking) and dropped if the server
+has closed it. ``fill_to_minimum`` opens sockets up to ``min_size`` (``minPoolSize``); the
+owner calls it (the replica-set monitor after its checks, or a single-server connection
+after an operation: the pool starts no thread of its own).
 
 Dead callers. When a caller dies in a request, its socket comes back through
 ``checkin_from_callback``, which may run inside the gevent hub or inside a garbage
@@ -120,7 +123,7 @@ class Pool:
         wait_queue_timeout: Optional[float] = None,
         check_interval: float = 1.0,
         max_idle_time: Optional[float] = None,
-        identity: Any = None,  # accepted for compatibility; requests live in requests.py
+        min_size: int = 0,
     ) -> None:
         if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
             raise ConfigurationError(f"max_pool_size must be a positive integer, not {max_size!r}")
@@ -131,6 +134,7 @@ class Pool:
         self.wait_queue_timeout = wait_queue_timeout
         self.check_interval = check_interval
         self.max_idle_time = max_idle_time
+        self.min_size = min(min_size, max_size)
         self._connect = connect
         self._thread_ident, self._cooperative_sleep = _gevent_seams()
         # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
@@ -153,6 +157,11 @@ class Pool:
     def open_count(self) -> int:
         """Open sockets, plus connects in progress."""
         return len(self._entries) + self._connecting
+
+    @property
+    def in_use(self) -> int:
+        """Sockets lent out (for an operation or held by a request), plus connects."""
+        return len(self._entries) + self._connecting - len(self._idle)
 
     # -- checkout -----------------------------------------------------------------------
 
@@ -302,6 +311,17 @@ class Pool:
             waiter.granted = False
             self._connecting -= 1
             self._slot_freed_locked()
+
+    def fill_to_minimum(self) -> None:
+        """Open sockets until ``min_size`` are open (``minPoolSize``); they wait idle. Stops
+        early when callers are waiting (they come first). Raises what connecting raises."""
+        while True:
+            with self._lock:
+                if self.open_count >= self.min_size or self._waiters:
+                    return
+                self._connecting += 1
+                generation = self.generation
+            self.return_socket(self._open(generation))
 
     # -- checkin ------------------------------------------------------------------------
 

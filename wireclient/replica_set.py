@@ -54,7 +54,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from wireclient import network
 from wireclient.connection import Connection
-from wireclient.errors import AutoReconnect, ConfigurationError, ServerSelectionTimeout
+from wireclient.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ServerSelectionTimeout,
+    WireClientError,
+)
 from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.pool import Pool
 from wireclient.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
@@ -82,8 +87,13 @@ class _Checker:
     """
 
     def __init__(
-        self, connect_timeout: Optional[float], ssl_context: Any, app_name: Optional[str]
+        self,
+        connect_timeout: Optional[float],
+        ssl_context: Any,
+        app_name: Optional[str],
+        on_checked: Callable[[Address, Mapping[str, Any]], None],
     ) -> None:
+        self._on_checked = on_checked  # tops up member pools to minPoolSize (weak: selector)
         self._connect_timeout = connect_timeout
         self._ssl_context = ssl_context
         self._app_name = app_name
@@ -107,14 +117,18 @@ class _Checker:
                 app_name=self._app_name,
             )
             self._sockets[address] = sock
-            return sock.hello, time.monotonic() - started  # the handshake is a hello
+            rtt = time.monotonic() - started  # the handshake is a hello
+            self._on_checked(address, sock.hello)
+            return sock.hello, rtt
         started = time.monotonic()
         try:
             reply = sock.run_hello()
         finally:
             if sock.closed:
                 self._sockets.pop(address, None)
-        return reply, time.monotonic() - started
+        rtt = time.monotonic() - started
+        self._on_checked(address, reply)
+        return reply, rtt
 
     def forget(self, address: Address) -> None:
         sock = self._sockets.pop(address, None)
@@ -174,7 +188,13 @@ class ReplicaSetSelector:
             TopologyView.from_seeds(seeds, self.replica_set_name),
             listener=_weak_call(self_ref, "_view_changed"),
         )
-        self._checker = _Checker(connect_timeout, ssl_context, options.get("appName"))
+        self._checker = _Checker(
+            connect_timeout,
+            ssl_context,
+            options.get("appName"),
+            _weak_call(self_ref, "_top_up"),
+        )
+        self._min_pool_size = int(options.get("minPoolSize", 0))
         self.monitor = self._new_monitor()
         self._pools: Dict[Address, Pool] = {}
 
@@ -227,8 +247,11 @@ class ReplicaSetSelector:
                 candidates = [view.primary] if view.primary is not None else []
             else:
                 candidates = select(view, rp, local_threshold_ms=self.local_threshold_ms)
-            if candidates:
-                return candidates[0] if len(candidates) == 1 else random.choice(candidates)
+            if len(candidates) == 1:
+                return candidates[0]
+            if candidates:  # the spec's "power of two choices": the less busy of two
+                first, second = random.sample(candidates, 2)
+                return first if self._load(first) <= self._load(second) else second
             monitor = self._ensure_monitor()
             now = time.monotonic()
             if deadline is None:
@@ -240,6 +263,10 @@ class ReplicaSetSelector:
                     f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
                 )
             monitor.wait_for_check(remaining)
+
+    def _load(self, address: Address) -> int:
+        pool = self._pools.get(address)
+        return pool.in_use if pool is not None else 0
 
     def primary_address(self) -> Address:
         return self.select_address(ReadPreference.PRIMARY)
@@ -324,6 +351,20 @@ class ReplicaSetSelector:
         self._ensure_monitor().request_check()
         return True
 
+    fills_pools_lazily = False  # the monitor tops member pools up, in the background
+
+    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
+        """After a check, in the monitor: open sockets to a data-bearing member up to
+        ``minPoolSize``."""
+        if not self._min_pool_size or not (
+            reply.get("isWritablePrimary") or reply.get("ismaster") or reply.get("secondary")
+        ):
+            return
+        try:
+            self._pool_for(address).fill_to_minimum()
+        except WireClientError:  # the next check or operation reports the fault
+            pass
+
     def _view_changed(self, old: TopologyView, new: TopologyView) -> None:
         if old.primary != new.primary:
             self._epoch += 1
@@ -381,6 +422,8 @@ class ReplicaSetConnection(Connection):
         super().__init__(hosts_or_uri, port, **kwargs)
 
     def _make_selector(self) -> ReplicaSetSelector:
+        if self._options.get("directConnection"):
+            raise ConfigurationError("directConnection=true talks to one server: use Connection")
         self._selector = ReplicaSetSelector(
             self._hosts,
             self._new_pool,
