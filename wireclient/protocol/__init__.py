@@ -45,83 +45,20 @@ Encoding refuses out-of-range fields with ``ProtocolError(side="local")`` and do
 
 from __future__ import annotations
 
-from wireclient.protocol._common import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    HEADER_SIZE,
-    OP_COMPRESSED,
-    OP_DELETE,
-    OP_GET_MORE,
-    OP_INSERT,
-    OP_KILL_CURSORS,
-    OP_MSG,
-    OP_QUERY,
-    OP_REPLY,
-    OP_UPDATE,
-    OPCODE_NAMES,
-    CompressorId,
-    DeleteFlags,
-    InsertFlags,
-    MsgFlags,
-    QueryFlags,
-    ReplyFlags,
-    UpdateFlags,
-)
-from wireclient.protocol.compression import compress, decompress
-from wireclient.protocol.decoding import decode, decode_body, unpack_header
-from wireclient.protocol.encoding import encode
-from wireclient.protocol.messages import (
-    DocumentSequence,
-    Header,
-    Message,
-    OpCompressed,
-    OpDelete,
-    OpGetMore,
-    OpInsert,
-    OpKillCursors,
-    OpMsg,
-    OpQuery,
-    OpReply,
-    OpUpdate,
-)
-from wireclient.protocol.reader import MessageReader
+from wireclient.protocol import _common, compression, decoding, encoding, messages, reader
+from wireclient.protocol._common import *  # noqa: F403
+from wireclient.protocol.compression import *  # noqa: F403
+from wireclient.protocol.decoding import *  # noqa: F403
+from wireclient.protocol.encoding import *  # noqa: F403
+from wireclient.protocol.messages import *  # noqa: F403
+from wireclient.protocol.reader import *  # noqa: F403
 
+# Each module says what it contributes (its __all__); the package re-exports exactly that.
 __all__ = [
-    "OP_REPLY",
-    "OP_UPDATE",
-    "OP_INSERT",
-    "OP_QUERY",
-    "OP_GET_MORE",
-    "OP_DELETE",
-    "OP_KILL_CURSORS",
-    "OP_COMPRESSED",
-    "OP_MSG",
-    "OPCODE_NAMES",
-    "HEADER_SIZE",
-    "DEFAULT_MAX_MESSAGE_SIZE",
-    "MsgFlags",
-    "QueryFlags",
-    "ReplyFlags",
-    "InsertFlags",
-    "UpdateFlags",
-    "DeleteFlags",
-    "CompressorId",
-    "Header",
-    "DocumentSequence",
-    "OpMsg",
-    "OpQuery",
-    "OpReply",
-    "OpGetMore",
-    "OpKillCursors",
-    "OpInsert",
-    "OpUpdate",
-    "OpDelete",
-    "OpCompressed",
-    "Message",
-    "compress",
-    "decompress",
-    "encode",
-    "unpack_header",
-    "decode_body",
-    "decode",
-    "MessageReader",
+    *_common.__all__,
+    *messages.__all__,
+    *compression.__all__,
+    *encoding.__all__,
+    *decoding.__all__,
+    *reader.__all__,
 ]

@@ -158,3 +158,25 @@ def _doc_bytes(doc: DocumentIn, opts: CodecOptions[Any]) -> bytes:
     if doc.__class__ is bytes:
         return doc
     return _dict_to_bson(doc, False, opts)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "HEADER_SIZE",
+    "OP_COMPRESSED",
+    "OP_DELETE",
+    "OP_GET_MORE",
+    "OP_INSERT",
+    "OP_KILL_CURSORS",
+    "OP_MSG",
+    "OP_QUERY",
+    "OP_REPLY",
+    "OP_UPDATE",
+    "OPCODE_NAMES",
+    "CompressorId",
+    "DeleteFlags",
+    "InsertFlags",
+    "MsgFlags",
+    "QueryFlags",
+    "ReplyFlags",
+    "UpdateFlags",
+]

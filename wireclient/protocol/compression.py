@@ -177,3 +177,8 @@ def decompress(
         inner = Header(size + 16, header.request_id, header.response_to, original)
     opts = _DEFAULT_OPTS if codec_options is None else codec_options
     return dec(data, 0, size, inner, opts)
+
+__all__ = [
+    "compress",
+    "decompress",
+]

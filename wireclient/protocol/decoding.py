@@ -464,3 +464,9 @@ def decode(
         raise _unknown_opcode(op_code)
     header = _tuple_new(Header, (length, request_id, response_to, op_code))
     return header, dec(frame, 16, length, header, opts)
+
+__all__ = [
+    "decode",
+    "decode_body",
+    "unpack_header",
+]

@@ -203,3 +203,7 @@ def _raise_encode_error(message: Any, exc: Exception) -> NoReturn:
     if isinstance(exc, (InvalidDocument, ProtocolError, _NotAMessage)):
         raise exc
     raise InvalidDocument(f"cannot encode a document of {type(message).__name__}: {exc}") from exc
+
+__all__ = [
+    "encode",
+]

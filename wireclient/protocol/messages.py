@@ -407,3 +407,18 @@ def _init(obj: _Frozen, *values: Any) -> None:
 Message = Union[
     OpMsg, OpQuery, OpReply, OpGetMore, OpKillCursors, OpInsert, OpUpdate, OpDelete, OpCompressed
 ]
+
+__all__ = [
+    "DocumentSequence",
+    "Header",
+    "Message",
+    "OpCompressed",
+    "OpDelete",
+    "OpGetMore",
+    "OpInsert",
+    "OpKillCursors",
+    "OpMsg",
+    "OpQuery",
+    "OpReply",
+    "OpUpdate",
+]

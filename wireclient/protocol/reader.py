@@ -114,3 +114,7 @@ class MessageReader:
             if item is None:
                 return
             yield item
+
+__all__ = [
+    "MessageReader",
+]
