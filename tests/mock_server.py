@@ -20,10 +20,12 @@ from __future__ import annotations
 import struct
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import bson
 import mockupdb
+from bson import Int64
+from bson.codec_options import CodecOptions
 
 from wireclient import Connection
 
@@ -47,6 +49,44 @@ def _receive_and_keep_frame(client: Any, server: Any) -> Any:
 mockupdb.mock_server_receive_request = _receive_and_keep_frame
 
 
+def typed(value: Any) -> Any:
+    """``value`` with every number tagged by its BSON type, so that comparisons tell
+    ``True`` from ``1`` and an int32 from an int64 (Python's ``==`` does not). A Python int
+    outside the int32 range can only be sent as an int64, so it is tagged int64."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, Int64):
+        return ("int64", int(value))
+    if isinstance(value, int):
+        return ("int32" if -(2**31) <= value < 2**31 else "int64", value)
+    if isinstance(value, float):
+        return ("double", value)
+    if isinstance(value, Mapping):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [typed(item) for item in value]
+    return value
+
+
+class Doc(Dict[str, Any]):
+    """A received document: equal to a mapping only if the BSON types match too (see
+    ``typed``); every nested document decodes as a Doc as well."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return bool(typed(self) == typed(other))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_DECODE = CodecOptions(document_class=Doc)
+
+
 def parse_op_msg(frame: bytes) -> Tuple[int, Dict[str, Any], Dict[str, List[Dict[str, Any]]]]:
     """(flags, kind-0 body, {identifier: documents} of the kind-1 sections) of an OP_MSG."""
     (flags,) = struct.unpack_from("<I", frame, 16)
@@ -60,12 +100,12 @@ def parse_op_msg(frame: bytes) -> Tuple[int, Dict[str, Any], Dict[str, List[Dict
         (size,) = struct.unpack_from("<i", frame, pos)
         if kind == 0:
             assert body is None, "an OP_MSG with two kind-0 sections"
-            body = bson.decode(frame[pos : pos + size])
+            body = bson.decode(frame[pos : pos + size], _DECODE)
         elif kind == 1:
             name_end = frame.index(b"\x00", pos + 4)
             identifier = frame[pos + 4 : name_end].decode()
             assert identifier not in sequences, f"two kind-1 sections named {identifier!r}"
-            sequences[identifier] = bson.decode_all(frame[name_end + 1 : pos + size])
+            sequences[identifier] = bson.decode_all(frame[name_end + 1 : pos + size], _DECODE)
         else:
             raise AssertionError(f"OP_MSG section of kind {kind}")
         pos += size
@@ -82,7 +122,13 @@ def parse_op_query(frame: bytes) -> Tuple[int, str, int, int, Dict[str, Any]]:
     skip, number_to_return = struct.unpack_from("<ii", frame, name_end + 1)
     start = name_end + 9
     (size,) = struct.unpack_from("<i", frame, start)
-    return flags, namespace, skip, number_to_return, bson.decode(frame[start : start + size])
+    return (
+        flags,
+        namespace,
+        skip,
+        number_to_return,
+        bson.decode(frame[start : start + size], _DECODE),
+    )
 
 
 class Received:
