@@ -255,16 +255,27 @@ def test_close_stops_and_joins(rs: MockReplicaSet) -> None:
 
 
 def test_close_releases_waiters(rs: MockReplicaSet) -> None:
-    rs[1].delay = 1.0
+    """close() itself wakes a wait_for_check caller, at once. The round in progress hangs
+    (member 1 answers hello after 2 s) for longer than the waiter is given, so the end of
+    the monitor's run, which also releases waiters, cannot be what releases it."""
+    rs[1].delay = 2.0
     _, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
     results: List[bool] = []
     waiter = threading.Thread(target=lambda: results.append(monitor.wait_for_check(30)))
     waiter.start()
     time.sleep(0.1)
-    monitor.close()
-    waiter.join(5)
+    assert waiter.is_alive()  # waiting for a round that cannot end for another 1.9 s
+    started = time.monotonic()
+    closer = threading.Thread(target=monitor.close)  # close() joins the hanging monitor
+    closer.start()
+    waiter.join(0.5)
+    assert not waiter.is_alive(), "close() did not release the waiter"
+    assert time.monotonic() - started < 0.5
+    assert monitor.is_alive()  # still in its check: close() released the waiter, not _run
     assert results == [False]
+    closer.join(5)
+    assert not monitor.is_alive()
 
 
 def test_monitor_exits_when_its_topology_is_collected(rs: MockReplicaSet) -> None:

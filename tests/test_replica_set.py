@@ -21,6 +21,7 @@ import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
 
 from wireclient import errors
+from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY
 from wireclient.read_preferences import ReadPreference
 from wireclient.replica_set import ReplicaSetConnection
 from wireclient.topology import ServerType
@@ -407,6 +408,7 @@ def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSe
         assert c.monitor.wait_for_check(5)  # a whole round done: the monitor now sleeps
         view = c.view
         hellos = rs[0].hello_count
+        rounds = c.monitor.rounds
         rs[0].next_reply = {
             "ok": 0,
             "code": 10107,
@@ -416,8 +418,11 @@ def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSe
         with pytest.raises(errors.NotPrimaryError):
             c.db.c.insert({"x": 2})
         assert c.view is view  # not marked Unknown
-        time.sleep(0.3)
-        assert rs[0].hello_count == hellos  # and no check was asked for
+        # A wake-up would run a round once the monitor's throttle (MIN_HEARTBEAT_FREQUENCY
+        # since the last round began, which was before the error) has passed; wait longer.
+        time.sleep(MIN_HEARTBEAT_FREQUENCY + 0.4)
+        assert c.monitor.rounds == rounds  # and no check was asked for
+        assert rs[0].hello_count == hellos
         c.db.c.insert({"x": 3})
 
         rs[0].next_reply = {
