@@ -216,11 +216,6 @@ def test_get_more_in_a_sub_collection_names_it(mock: MockServer, coll: Collectio
     assert future.result(TIMEOUT) == [{"_id": 1}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cursor.py sends the cursor id as a Python int, which bson encodes as int32 when "
-    "it fits; getMore and killCursors take a long (fix: bson.Int64(cursor_id))",
-)
 def test_cursor_ids_are_sent_as_64_bit_integers_even_when_small(
     mock: MockServer, coll: Collection
 ) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 
+from bson import Int64
+
 from wireclient.errors import ConfigurationError, InvalidOperation
 
 if TYPE_CHECKING:
@@ -192,7 +194,7 @@ class Cursor:
     def _get_more(self) -> None:
         coll = self._collection
         conn = coll.database.connection
-        command: Dict[str, Any] = {"getMore": self._id, "collection": coll.name}
+        command: Dict[str, Any] = {"getMore": Int64(self._id), "collection": coll.name}
         if self._batch_size:
             command["batchSize"] = self._batch_size
         try:
@@ -214,7 +216,7 @@ class Cursor:
             coll = self._collection
             coll.database.connection._executor.run(
                 coll.database.name,
-                {"killCursors": coll.name, "cursors": [cursor_id]},
+                {"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
                 pool=self._pool,
                 check=False,
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
 
-from wireclient.errors import ConfigurationError, InvalidOperation
+from wireclient.errors import ConfigurationError, InvalidOperation, OperationFailure
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
@@ -94,11 +94,11 @@ class Database:
 
         if isinstance(name, Collection):
             name = name.name
-        reply = self.command("drop", name, check=False)
-        if reply.get("ok") != 1 and reply.get("code") != 26:  # 26: NamespaceNotFound
-            from wireclient.command import check_reply
-
-            check_reply(reply, "drop")
+        try:
+            self.command("drop", name)  # checked on the operation path, like any command
+        except OperationFailure as exc:
+            if exc.code != 26:  # 26: NamespaceNotFound, the collection did not exist
+                raise
 
     def create_collection(self, name: str, **options: Any) -> Collection:
         self.command("create", name, **options)

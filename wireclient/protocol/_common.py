@@ -159,6 +159,7 @@ def _doc_bytes(doc: DocumentIn, opts: CodecOptions[Any]) -> bytes:
         return doc
     return _dict_to_bson(doc, False, opts)
 
+
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "HEADER_SIZE",

@@ -178,6 +178,7 @@ def decompress(
     opts = _DEFAULT_OPTS if codec_options is None else codec_options
     return dec(data, 0, size, inner, opts)
 
+
 __all__ = [
     "compress",
     "decompress",

@@ -465,6 +465,7 @@ def decode(
     header = _tuple_new(Header, (length, request_id, response_to, op_code))
     return header, dec(frame, 16, length, header, opts)
 
+
 __all__ = [
     "decode",
     "decode_body",

@@ -204,6 +204,7 @@ def _raise_encode_error(message: Any, exc: Exception) -> NoReturn:
         raise exc
     raise InvalidDocument(f"cannot encode a document of {type(message).__name__}: {exc}") from exc
 
+
 __all__ = [
     "encode",
 ]

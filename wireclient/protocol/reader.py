@@ -115,6 +115,7 @@ class MessageReader:
                 return
             yield item
 
+
 __all__ = [
     "MessageReader",
 ]
