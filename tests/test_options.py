@@ -601,3 +601,29 @@ class TestAcceptedOptionsDoWhatTheySay:
 
         with pytest.raises(ConfigurationError, match="directConnection"):
             ReplicaSetConnection("mongodb://h/?directConnection=true", _connect=False)
+
+
+class TestPymongoSmallPoints:
+    """pymongo 2.8 users hit these: Request.connection, the scheme in any case, port 0."""
+
+    def test_request_knows_its_connection(self) -> None:
+        from wireclient import Connection
+
+        c = Connection("mongodb://h/", _connect=False, auto_start_request=False)
+        request = c.start_request()
+        assert request.connection is c
+        request.end()
+        assert not c.in_request()
+
+    @pytest.mark.parametrize("uri", ["MongoDB://h:2/", "MONGODB://h:2/", "mongoDB://h:2/"])
+    def test_scheme_is_case_insensitive(self, uri: str) -> None:
+        from wireclient import Connection
+
+        assert Connection(uri, _connect=False)._hosts == (("h", 2),)
+
+    @pytest.mark.parametrize("port", [0, -1, 65536])
+    def test_port_out_of_range_is_refused(self, port: int) -> None:
+        from wireclient import Connection
+
+        with pytest.raises(ConfigurationError, match="port"):
+            Connection("h", port, _connect=False)
