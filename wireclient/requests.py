@@ -45,6 +45,18 @@ if TYPE_CHECKING:
     from wireclient.pool import Pool
 
 
+_all_tables: weakref.WeakSet[Requests] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for table in list(_all_tables):
+        table._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class RequestState:
     """One caller's request: nesting depth, a socket per pool, the strategy's read pin."""
 
@@ -74,14 +86,12 @@ class Requests:
         self._current = identity.current
         self._states: Dict[Hashable, RequestState] = {}
         self._on_death = _death_callback(weakref.ref(self))
-        self._pid = os.getpid()
+        _all_tables.add(self)
 
     # -- the caller's request -----------------------------------------------------------
 
     def current(self) -> Optional[RequestState]:
         """The caller's request, or None."""
-        if self._pid != os.getpid():
-            self._after_fork()
         return self._states.get(self._current())
 
     def for_operation(self) -> Optional[RequestState]:
@@ -156,8 +166,7 @@ class Requests:
 
     def _after_fork(self) -> None:
         """In a forked child: keep every request and its depth, forget the parent's sockets
-        (the pools closed the child's copies of them)."""
-        self._pid = os.getpid()
+        (the pools closed the child's copies of them). Runs from an at-fork hook."""
         for state in self._states.values():
             state.sockets = {}
 
