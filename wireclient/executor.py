@@ -155,7 +155,7 @@ class Executor:
             )
         finally:
             self.release(pool, sock, state)
-        if pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
+        if pool.min_size and pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
             self._fill(pool)
         if reply is not None and check:
             self._check(pool, sock, generation, reply, next(iter(spec), "command"))
