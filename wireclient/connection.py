@@ -10,7 +10,7 @@ supplies its own, see ``replica_set.py``), the pools the selector owns, and the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from wireclient import network
 from wireclient.command import WriteConcern
@@ -18,6 +18,7 @@ from wireclient.database import Database
 from wireclient.errors import ConfigurationError
 from wireclient.executor import Executor, SingleServer
 from wireclient.identity import make_identity
+from wireclient.monitoring import EventPublisher
 from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
@@ -86,7 +87,8 @@ class Connection:
     ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``.
     Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
     pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
-    ``safe``, ``w``, ``j``, ``wtimeout``.
+    ``safe``, ``w``, ``j``, ``wtimeout``. ``event_listeners``: listeners of this connection's
+    events (``wireclient.monitoring``), besides those registered globally.
     """
 
     def __init__(
@@ -99,8 +101,10 @@ class Connection:
         safe: Optional[bool] = None,
         w: Optional[Union[int, str]] = None,
         _connect: bool = True,
+        event_listeners: Optional[Sequence[Any]] = None,
         **kwargs: Any,
     ) -> None:
+        self._events = EventPublisher.for_connection(event_listeners)
         given: Dict[str, Any] = dict(kwargs)
         for name, value in (
             ("max_pool_size", max_pool_size),
@@ -136,6 +140,7 @@ class Connection:
         identity = make_identity(self.use_greenlets)
         self._reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
         self._requests = Requests(identity, bool(options.get("autoStartRequest", True)))
+        self._requests.events = self._events
         self._executor = Executor(self._make_selector(), self._requests)
         if _connect:
             self._check_connectable()
@@ -228,6 +233,7 @@ class Connection:
             min_size=int(self._options.get("minPoolSize", 0)),
         )
         pool.reap = self._reap
+        pool.events = self._events
         return pool
 
     def _connector(self, address: Address) -> Any:
@@ -236,6 +242,7 @@ class Connection:
         ssl_context = self._ssl_context
         app_name = self._options.get("appName")
         credentials = self._credentials
+        events = self._events
         # A single server named with replicaSet must be a member of that set (a replica-set
         # connection checks every member in its monitor instead).
         set_name = self._options.get("replicaSet") if type(self) is Connection else None
@@ -248,6 +255,7 @@ class Connection:
                 ssl_context,
                 app_name=app_name,
                 credentials=credentials,
+                events=events,
             )
             if set_name is not None and sock.hello.get("setName") != set_name:
                 sock.close()

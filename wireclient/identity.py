@@ -29,9 +29,10 @@ The strategy is chosen once, when a pool is built; the per-operation path never 
 
 from __future__ import annotations
 
+import socket
 import threading
 import weakref
-from typing import Callable, Dict, Hashable, Protocol
+from typing import Callable, Dict, Hashable, Optional, Protocol, Tuple
 
 DeathCallback = Callable[[Hashable], None]
 
@@ -98,6 +99,26 @@ class ThreadIdentity:
     def watched_count(self) -> int:
         """How many live callers are being watched (for tests and leak checks)."""
         return len(self._refs)
+
+
+def gevent_seams() -> Tuple[Optional[Callable[[], int]], Optional[Callable[[float], None]]]:
+    """What the pool must do differently when gevent has patched ``socket``.
+
+    1. A gevent socket must stay in the OS thread (the hub) that made it: the real
+       thread-ident function, so idle sockets are handed out only within their thread.
+    2. With ``socket`` patched but ``threading`` not (``monkey.patch_socket()``), waiting on
+       a real Condition would block every greenlet of the thread, including those that
+       would give a socket back: waiters poll with ``gevent.sleep`` instead.
+    Both are None without gevent. Decided once, when a pool is built.
+    """
+    if "gevent" not in getattr(socket.socket, "__module__", ""):
+        return None, None
+    import gevent  # imported already: it patched socket
+    from gevent.monkey import get_original, is_module_patched
+
+    thread_ident = get_original("_thread", "get_ident")
+    sleep = None if is_module_patched("threading") else gevent.sleep
+    return thread_ident, sleep
 
 
 def make_identity(use_greenlets: bool) -> Identity:

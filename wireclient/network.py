@@ -36,6 +36,8 @@ from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout,
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
     import ssl
 
+    from wireclient.monitoring import EventPublisher
+
 Address = Tuple[str, int]
 Document = Mapping[str, Any]
 
@@ -66,6 +68,7 @@ class SocketInfo:
         "closed",
         "_reader",
         "_legacy_hello",
+        "events",
     )
 
     def __init__(self, sock: socket.socket, address: Address) -> None:
@@ -80,6 +83,15 @@ class SocketInfo:
         self.closed = False
         self._reader = protocol.MessageReader()
         self._legacy_hello = False  # the server does not know "hello": use isMaster
+        self.events: Optional[EventPublisher] = None  # frame events, when listened to
+
+    @property
+    def local_address(self) -> Any:
+        """This end of the socket (``getsockname()``), or None once closed."""
+        try:
+            return self.sock.getsockname()
+        except OSError:
+            return None
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -262,6 +274,7 @@ def connect(
     server_hostname: Optional[str] = None,
     app_name: Optional[str] = None,
     credentials: Any = None,
+    events: Optional[EventPublisher] = None,
 ) -> SocketInfo:
     """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket."""
     host, port = address
@@ -292,6 +305,7 @@ def connect(
         sock.close()
         raise _translate(exc, address) from exc
     info = SocketInfo(sock, address)
+    info.events = events
     try:
         if credentials is None:
             info.handshake(app_name)

@@ -41,15 +41,18 @@ that comes back there is closed locally (which sends nothing to the server).
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from wireclient.errors import ConfigurationError, PoolTimeout
+from wireclient.identity import gevent_seams
 from wireclient.network import SocketInfo
+
+if TYPE_CHECKING:
+    from wireclient.monitoring import EventPublisher
 
 Address = Tuple[str, int]
 Connector = Callable[[], SocketInfo]
@@ -58,26 +61,6 @@ _all_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
 _monotonic = time.monotonic
 _REAP_POLL = 0.05  # waiters deliver deaths of finished-but-referenced greenlets this often
 _GREENLET_POLL = 0.005
-
-
-def _gevent_seams() -> Tuple[Optional[Callable[[], int]], Optional[Callable[[float], None]]]:
-    """What the pool must do differently when gevent has patched ``socket``.
-
-    1. A gevent socket must stay in the OS thread (the hub) that made it: the real
-       thread-ident function, so idle sockets are handed out only within their thread.
-    2. With ``socket`` patched but ``threading`` not (``monkey.patch_socket()``), waiting on
-       a real Condition would block every greenlet of the thread, including those that
-       would give a socket back: waiters poll with ``gevent.sleep`` instead.
-    Both are None without gevent. Decided once, when the pool is built.
-    """
-    if "gevent" not in getattr(socket.socket, "__module__", ""):
-        return None, None
-    import gevent  # imported already: it patched socket
-    from gevent.monkey import get_original, is_module_patched
-
-    thread_ident = get_original("_thread", "get_ident")
-    sleep = None if is_module_patched("threading") else gevent.sleep
-    return thread_ident, sleep
 
 
 def _reset_pools_after_fork() -> None:
@@ -135,8 +118,9 @@ class Pool:
         self.check_interval = check_interval
         self.max_idle_time = max_idle_time
         self.min_size = min(min_size, max_size)
+        self.events: Optional[EventPublisher] = None  # set by the owner: pool events
         self._connect = connect
-        self._thread_ident, self._cooperative_sleep = _gevent_seams()
+        self._thread_ident, self._cooperative_sleep = gevent_seams()
         # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
         self.reap: Optional[Callable[[], Any]] = None
         self._init_state()
@@ -168,6 +152,14 @@ class Pool:
     def get_socket(self) -> SocketInfo:
         """A socket for one operation (an idle one, a new one, or one handed over by a
         caller that gave it back while this one waited)."""
+        sock = self._get_socket()
+        if self.events is not None and self.events.pool is not None:
+            with self._lock:
+                if sock in self._entries:
+                    self._publish("connection_checked_out", sock)
+        return sock
+
+    def _get_socket(self) -> SocketInfo:
         if self.pid != os.getpid():  # forked without the at-fork hook (e.g. a C extension)
             self._after_fork()
         lock = self._lock
@@ -202,6 +194,8 @@ class Pool:
         with self._lock:
             self._connecting -= 1
             self._entries[sock] = _Entry(generation, thread)
+            if self.events is not None and self.events.pool is not None:
+                self._publish("connection_created", sock)
         return sock
 
     def _pop_idle_locked(self) -> Optional[SocketInfo]:
@@ -219,15 +213,17 @@ class Pool:
             del idle[i]
             i -= 1
             idle_for = now - entry.last_checkin
-            if (
-                sock.closed
-                or entry.generation != self.generation
-                or (self.max_idle_time is not None and idle_for > self.max_idle_time)
-                or (idle_for > self.check_interval and sock.is_dead())
-            ):
-                self._drop_locked(sock)
-                continue
-            return sock
+            if sock.closed:
+                reason = "error"
+            elif entry.generation != self.generation:
+                reason = "stale"
+            elif self.max_idle_time is not None and idle_for > self.max_idle_time:
+                reason = "idle"
+            elif idle_for > self.check_interval and sock.is_dead():
+                reason = "dead"
+            else:
+                return sock
+            self._drop_locked(sock, reason)
         return None
 
     def _wait_locked(self) -> Optional[SocketInfo]:
@@ -263,7 +259,8 @@ class Pool:
         waiter = self._waiters[0]
         sock = self._pop_idle_locked()
         if sock is None and self.open_count >= self.max_size and self._idle:
-            self._drop_locked(self._idle.pop(0))  # full of other OS threads' gevent sockets
+            # full of other OS threads' gevent sockets: make room
+            self._drop_locked(self._idle.pop(0), "foreign thread")
         if sock is None and self.open_count >= self.max_size:
             return False
         self._waiters.popleft()
@@ -351,10 +348,12 @@ class Pool:
             sock.close()
             return
         if sock.closed or entry.generation != self.generation:
-            self._drop_locked(sock)
+            self._drop_locked(sock, "error" if sock.closed else "stale")
             self._slot_freed_locked()
             return
         entry.last_checkin = _monotonic()
+        if self.events is not None and self.events.pool is not None:
+            self._publish("connection_checked_in", sock)
         for waiter in self._waiters:
             if waiter.thread_ident == entry.thread_ident:
                 self._waiters.remove(waiter)
@@ -372,13 +371,29 @@ class Pool:
     def discard_socket(self, sock: SocketInfo) -> None:
         """Close ``sock`` (broken or abandoned) and free its slot."""
         with self._lock:
-            self._drop_locked(sock)
+            self._drop_locked(sock, "error" if sock.closed else "discarded")
             self._slot_freed_locked()
 
-    def _drop_locked(self, sock: SocketInfo) -> None:
+    def _drop_locked(self, sock: SocketInfo, reason: str) -> None:
         """Close ``sock`` and forget it (the caller grants the freed slot)."""
         sock.close()
-        self._entries.pop(sock, None)
+        entry = self._entries.pop(sock, None)
+        if entry is not None and self.events is not None and self.events.pool is not None:
+            self._publish("connection_closed", sock, entry, reason)
+
+    def _publish(
+        self, method: str, sock: SocketInfo, entry: Optional[_Entry] = None, reason: Any = None
+    ) -> None:
+        """A pool event. It runs with the pool's lock held: listeners must not run
+        operations (they would wait for this very lock)."""
+        from wireclient.monitoring import PoolEvent
+
+        assert self.events is not None
+        entry = entry or self._entries.get(sock)
+        generation = entry.generation if entry is not None else None
+        local = getattr(sock, "local_address", None)
+        event = PoolEvent(self.address, sock.connection_id, local, generation, reason)
+        self.events.publish(self.events.pool, method, event)
 
     def _slot_freed_locked(self) -> None:
         """Slots came free: grant them to the first waiters, which will connect."""
@@ -427,8 +442,13 @@ class Pool:
             self.generation += 1
             idle, self._idle = self._idle, []
             for sock in idle:
-                self._drop_locked(sock)
+                self._drop_locked(sock, "stale")
             self._slot_freed_locked()
+            if self.events is not None and self.events.pool is not None:
+                from wireclient.monitoring import PoolEvent
+
+                cleared = PoolEvent(self.address, generation=self.generation)
+                self.events.publish(self.events.pool, "pool_cleared", cleared)
             return self.generation
 
     reset = clear

@@ -13,7 +13,8 @@ What we know of the set lives in a ``Topology`` cell holding an immutable ``Topo
 (``wireclient.topology``). The constructor runs one discovery round from the seeds in the
 calling thread (so a bad seed list or a wrong ``replicaSet`` fails at once, with a clear
 error), then starts a ``Monitor`` (``wireclient.monitor``) that checks every member each
-``heartbeatFrequencyMS``, over one dedicated monitoring socket per member (``_Checker``).
+``heartbeatFrequencyMS``, over one dedicated monitoring socket per member (``Checker``,
+in ``checker.py``).
 
 Choosing a member (``select``): writes and commands go to the primary; reads follow the
 read preference (connection, database, collection or ``find``) through
@@ -50,9 +51,9 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from wireclient import network
+from wireclient.checker import Checker
 from wireclient.connection import Connection
 from wireclient.errors import (
     AutoReconnect,
@@ -64,6 +65,9 @@ from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.pool import Pool
 from wireclient.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
 from wireclient.requests import RequestState
+
+if TYPE_CHECKING:
+    from wireclient.monitoring import EventPublisher
 from wireclient.topology import (
     Address,
     ServerType,
@@ -77,68 +81,6 @@ DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 30_000
 
 _ANY_MEMBER = float("inf")  # a latency window that excludes nobody (for pin checks)
-
-
-class _Checker:
-    """The monitor's ``check(address)``: ``hello`` over one monitoring socket per member.
-
-    Used by the monitor task only (and by the constructor before the monitor starts). It
-    holds no reference to the connection.
-    """
-
-    def __init__(
-        self,
-        connect_timeout: Optional[float],
-        ssl_context: Any,
-        app_name: Optional[str],
-        on_checked: Callable[[Address, Mapping[str, Any]], None],
-    ) -> None:
-        self._on_checked = on_checked  # tops up member pools to minPoolSize (weak: selector)
-        self._connect_timeout = connect_timeout
-        self._ssl_context = ssl_context
-        self._app_name = app_name
-        self._sockets: Dict[Address, network.SocketInfo] = {}
-        self._pid = os.getpid()
-
-    def check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
-        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
-            sockets, self._sockets = self._sockets, {}
-            self._pid = os.getpid()
-            for old in sockets.values():
-                old.close()
-        sock = self._sockets.get(address)
-        if sock is None or sock.closed:
-            started = time.monotonic()
-            sock = network.connect(
-                address,
-                self._connect_timeout,
-                self._connect_timeout,
-                self._ssl_context,
-                app_name=self._app_name,
-            )
-            self._sockets[address] = sock
-            rtt = time.monotonic() - started  # the handshake is a hello
-            self._on_checked(address, sock.hello)
-            return sock.hello, rtt
-        started = time.monotonic()
-        try:
-            reply = sock.run_hello()
-        finally:
-            if sock.closed:
-                self._sockets.pop(address, None)
-        rtt = time.monotonic() - started
-        self._on_checked(address, reply)
-        return reply, rtt
-
-    def forget(self, address: Address) -> None:
-        sock = self._sockets.pop(address, None)
-        if sock is not None:
-            sock.close()
-
-    def close(self) -> None:
-        sockets, self._sockets = self._sockets, {}
-        for sock in sockets.values():
-            sock.close()
 
 
 def _weak_call(ref: weakref.ReferenceType[Any], name: str) -> Any:
@@ -164,7 +106,9 @@ class ReplicaSetSelector:
         connect_timeout: Optional[float],
         ssl_context: Any,
         use_greenlets: bool,
+        events: Optional[EventPublisher] = None,
     ) -> None:
+        self._events = events
         self.replica_set_name: Optional[str] = options.get("replicaSet")
         tags = options.get("readPreferenceTags")
         self.read_preference = ReadPreference(
@@ -188,11 +132,12 @@ class ReplicaSetSelector:
             TopologyView.from_seeds(seeds, self.replica_set_name),
             listener=_weak_call(self_ref, "_view_changed"),
         )
-        self._checker = _Checker(
+        self._checker = Checker(
             connect_timeout,
             ssl_context,
             options.get("appName"),
             _weak_call(self_ref, "_top_up"),
+            events,
         )
         self._min_pool_size = int(options.get("minPoolSize", 0))
         self.monitor = self._new_monitor()
@@ -366,6 +311,8 @@ class ReplicaSetSelector:
             pass
 
     def _view_changed(self, old: TopologyView, new: TopologyView) -> None:
+        if self._events is not None:
+            self._publish_changes(old, new)
         if old.primary != new.primary:
             self._epoch += 1
         for address in old.members:
@@ -375,6 +322,24 @@ class ReplicaSetSelector:
                 if pool is not None:
                     pool.close()
                 self._checker.forget(address)
+
+    def _publish_changes(self, old: TopologyView, new: TopologyView) -> None:
+        from wireclient.monitoring import (
+            ServerDescriptionChangedEvent,
+            TopologyDescriptionChangedEvent,
+        )
+
+        events = self._events
+        assert events is not None
+        if events.server is not None:
+            for address in sorted(set(old.members) | set(new.members)):
+                before, after = old.members.get(address), new.members.get(address)
+                if before != after:
+                    event = ServerDescriptionChangedEvent(address, before, after)
+                    events.publish(events.server, "description_changed", event)
+        if events.topology is not None:
+            changed = TopologyDescriptionChangedEvent(old, new)
+            events.publish(events.topology, "description_changed", changed)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -431,6 +396,7 @@ class ReplicaSetConnection(Connection):
             self._connect_timeout,
             self._ssl_context,
             self.use_greenlets,
+            self._events,
         )
         self.read_preference = self._selector.read_preference
         return self._selector

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional
 from wireclient.identity import Identity
 
 if TYPE_CHECKING:
+    from wireclient.monitoring import EventPublisher
     from wireclient.network import SocketInfo
     from wireclient.pool import Pool
 
@@ -86,6 +87,7 @@ class Requests:
         self._current = identity.current
         self._states: Dict[Hashable, RequestState] = {}
         self._on_death = _death_callback(weakref.ref(self))
+        self.events: Optional[EventPublisher] = None  # set by the owner: request events
         _all_tables.add(self)
 
     # -- the caller's request -----------------------------------------------------------
@@ -111,9 +113,19 @@ class Requests:
 
     def _begin(self) -> RequestState:
         state = RequestState()
-        self._states[self._current()] = state
+        key = self._current()
+        self._states[key] = state
         self.identity.watch(self._on_death)
+        if self.events is not None and self.events.pool is not None:
+            self._publish("request_started", key, dead=False)
         return state
+
+    def _publish(self, method: str, key: Hashable, dead: bool) -> None:
+        from wireclient.monitoring import Caller, RequestEvent
+
+        assert self.events is not None
+        caller = None if dead else Caller(in_request=method == "request_started")
+        self.events.publish(self.events.pool, method, RequestEvent(key, caller))
 
     def end(self) -> None:
         """End one level of the caller's request; at depth zero give its sockets back."""
@@ -125,6 +137,8 @@ class Requests:
         if state.count <= 0:
             del self._states[key]
             self._release(state)
+            if self.events is not None and self.events.pool is not None:
+                self._publish("request_ended", key, dead=False)
 
     def in_request(self) -> bool:
         return self.current() is not None
@@ -163,6 +177,8 @@ class Requests:
         sockets, state.sockets = state.sockets, {}
         for pool, sock in sockets.items():
             pool.checkin_from_callback(sock)
+        if self.events is not None and self.events.pool is not None:
+            self._publish("request_ended", key, dead=True)
 
     def _after_fork(self) -> None:
         """In a forked child: keep every request and its depth, forget the parent's sockets
