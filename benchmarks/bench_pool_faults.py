@@ -24,8 +24,9 @@ a. Restart: T threads each ``start_request()`` and bind a socket (``whatsmyuri``
      without an error, generations or not.
 
 b. disconnect() loop: W threads in requests alternate ``insert`` and ``find_one`` for S
-   seconds while the main thread calls ``conn.disconnect()`` every D ms. Reported:
-   operations, the share that failed (AutoReconnect or other), disconnect() calls.
+   seconds while the main thread calls ``conn.disconnect()`` every D ms (5 and 50 by
+   default). Reported: operations, the share that failed (AutoReconnect or other),
+   disconnect() calls.
 
 c. Fairness: N threads, ``max_pool_size`` P, back-to-back short requests
    (``with conn.start_request(): find_one()``) for S seconds: operations per thread.
@@ -371,7 +372,9 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=3, help="a: restarts per mode")
     parser.add_argument("--workers", type=int, default=4, help="b: working threads")
     parser.add_argument("--seconds", type=float, default=3.0, help="b and c: duration")
-    parser.add_argument("--interval-ms", type=float, default=5.0, help="b: disconnect() every")
+    parser.add_argument(
+        "--interval-ms", default="5,50", help="b: disconnect() every (comma-separated list)"
+    )
     parser.add_argument("--parts", default="abc", help="which parts to run (a, b, c)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "pool_faults.json"))
     args = parser.parse_args()
@@ -385,9 +388,10 @@ def main() -> int:
             results["restart"] = restart_part(server, args.threads, args.ops, args.trials)
             print()
         if "b" in args.parts:
-            results["disconnect"] = disconnect_part(
-                server.uri, args.workers, args.seconds, args.interval_ms
-            )
+            results["disconnect"] = [
+                disconnect_part(server.uri, args.workers, args.seconds, float(interval))
+                for interval in args.interval_ms.split(",")
+            ]
         if "c" in args.parts:
             results["fairness"] = fairness_part(server.uri, args.seconds)
     finally:
