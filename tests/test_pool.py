@@ -223,3 +223,18 @@ def test_in_use_counts_lent_sockets() -> None:
     assert pool.in_use == 1
     pool.return_socket(b)
     assert pool.in_use == 0
+
+
+def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> None:
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
+    sock = pool.get_socket()
+    got = []
+    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t.start()
+    time.sleep(0.05)
+    with pool._lock:  # hand over, then clear, before the waiter can run
+        pool._checkin_locked(sock)
+        pool.generation += 1  # what clear() does to lent sockets
+    t.join(5)
+    assert len(got) == 1 and got[0] is not sock and sock.closed
+    assert pool.open_count == 1 and len(factory.made) == 2

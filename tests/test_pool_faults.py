@@ -475,11 +475,6 @@ def test_network_error_on_an_older_generation_socket_is_ignored(
         assert held["after"] != held["before"] and held["in_request"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: a network error during the handshake of a new socket does not clear "
-    "the pool (Pool._open frees the slot only); SDAM clears it before the handshake completes",
-)
 def test_network_error_during_the_handshake_clears_the_pool(
     server: Any, fail_command: Callable[..., None]
 ) -> None:

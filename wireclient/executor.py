@@ -213,13 +213,11 @@ class Executor:
         return sock
 
     def _checkout(self, pool: Pool) -> SocketInfo:
-        generation = pool.generation
         try:
             return pool.get_socket()
         except AutoReconnect as exc:  # connecting or the handshake failed, timeouts included
-            if generation == pool.generation:
-                pool.clear()
-                self.selector.server_failed(pool, f"could not connect: {exc}")
+            # the pool cleared itself (if the failed connect was of its current generation)
+            self.selector.server_failed(pool, f"could not connect: {exc}")
             raise
 
     def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:

@@ -47,7 +47,7 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from wireclient.errors import ConfigurationError, PoolTimeout
+from wireclient.errors import AutoReconnect, ConfigurationError, PoolTimeout
 from wireclient.identity import gevent_seams
 from wireclient.network import SocketInfo
 
@@ -185,10 +185,12 @@ class Pool:
         """Connect in a slot already counted in ``_connecting``."""
         try:
             sock = self._connect()
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 self._connecting -= 1
                 self._slot_freed_locked()
+            if isinstance(exc, AutoReconnect) and generation == self.generation:
+                self.clear()  # the handshake failed on the network: so will older sockets
             raise
         thread = self._thread_ident() if self._thread_ident is not None else None
         with self._lock:
@@ -248,6 +250,14 @@ class Pool:
                         f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
                     )
                 self._sleep_locked(waiter, remaining)
+                sock = waiter.sock
+                if sock is not None and self._entries[sock].generation != self.generation:
+                    # cleared between the hand-over and our waking: never hand out an old
+                    # socket; keep our place and take the slot it frees
+                    waiter.sock = None
+                    self._waiters.appendleft(waiter)
+                    self._drop_locked(sock, "stale")
+                    self._slot_freed_locked()
         except BaseException:
             self._abandon_locked(waiter)
             raise
