@@ -57,6 +57,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
+from wireclient import forking
 from wireclient.errors import ConfigurationError, ConnectionFailure, WireClientError
 from wireclient.topology import (
     Address,
@@ -179,15 +180,6 @@ def choose_flavour(use_greenlets: bool, flavour: Optional[str] = None) -> str:
 _live_monitors: weakref.WeakSet[Monitor] = weakref.WeakSet()
 
 
-def _after_fork_in_child() -> None:
-    for monitor in list(_live_monitors):
-        monitor._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class Monitor:
     """Refreshes ``topology`` in the background by calling ``check`` on every member.
 
@@ -245,6 +237,7 @@ class Monitor:
             self._started = True
             self._task = self._flavour.spawn(self._run, self.name)
         _live_monitors.add(self)
+        forking.reset_in_child(self)
         return self
 
     def request_check(self) -> None:
@@ -284,6 +277,7 @@ class Monitor:
             self._next_round_done.set()  # release waiters
             task = self._task
         _live_monitors.discard(self)
+        forking.forget(self)
         if task is not None and not task.is_current():
             task.join(timeout)
 
@@ -330,6 +324,8 @@ class Monitor:
             with self._lock:
                 self._next_round_done.set()
             _live_monitors.discard(self)
+            forking.forget(self)
+        forking.forget(self)
 
     def _round(self) -> bool:
         """Check every member once. False when the owner is gone."""

@@ -43,10 +43,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from wireclient import forking
 from wireclient.errors import AutoReconnect, ConfigurationError, PoolTimeout
 from wireclient.identity import gevent_seams
 from wireclient.network import SocketInfo
@@ -57,19 +57,9 @@ if TYPE_CHECKING:
 Address = Tuple[str, int]
 Connector = Callable[[], SocketInfo]
 
-_all_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
 _monotonic = time.monotonic
 _REAP_POLL = 0.05  # waiters deliver deaths of finished-but-referenced greenlets this often
 _GREENLET_POLL = 0.005
-
-
-def _reset_pools_after_fork() -> None:
-    for pool in list(_all_pools):
-        pool._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pools_after_fork)
 
 
 class _Entry:
@@ -124,7 +114,7 @@ class Pool:
         # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
         self.reap: Optional[Callable[[], Any]] = None
         self._init_state()
-        _all_pools.add(self)
+        forking.reset_in_child(self)
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()

@@ -34,28 +34,16 @@ child's copies), so its next operation binds a new one.
 
 from __future__ import annotations
 
-import os
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional
 
+from wireclient import forking
 from wireclient.identity import Identity
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
     from wireclient.network import SocketInfo
     from wireclient.pool import Pool
-
-
-_all_tables: weakref.WeakSet[Requests] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for table in list(_all_tables):
-        table._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RequestState:
@@ -88,7 +76,7 @@ class Requests:
         self._states: Dict[Hashable, RequestState] = {}
         self._on_death = _death_callback(weakref.ref(self))
         self.events: Optional[EventPublisher] = None  # set by the owner: request events
-        _all_tables.add(self)
+        forking.reset_in_child(self)
 
     # -- the caller's request -----------------------------------------------------------
 
