@@ -191,7 +191,7 @@ CURSORS: List[Tuple[str, Any, str, Any]] = [
 WRITES: List[Tuple[str, Any, str, Any]] = [
     *[(op, None, "n", v) for op in ("insert", "delete") for v in (DELETE, "1", True, -1, 1.0)],
     ("update", None, "n", None),
-    ("update", None, "n", Int64(2**31)),
+    ("update", None, "n", Int64(-(2**31))),
     *[("update", None, "nModified", v) for v in ("0", -1, True, None)],
     *[("update", None, "upserted", v) for v in ("7", None, {"0": 7})],
     *[("update", None, "upserted.0", v) for v in (7, "x")],
@@ -306,6 +306,9 @@ def test_good_replies_keep_what_servers_really_send(mock: MockServer, conn: Conn
     future = mock.run(things(conn).update, {}, {"$set": {"a": 1}})
     send_raw(mock.receives("update"), {"ok": 1, "n": Int64(0), "nModified": 0, "upserted": []})
     assert future.result(TIMEOUT)["n"] == 0
+    future = mock.run(things(conn).remove, {})
+    send_raw(mock.receives("delete"), {"ok": 1, "n": Int64(2**33)})  # no int32 bound on n
+    assert future.result(TIMEOUT)["n"] == 2**33
 
 
 def test_a_write_error_reply_still_raises_its_own_error(mock: MockServer, conn: Connection) -> None:

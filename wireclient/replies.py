@@ -302,8 +302,8 @@ def write(reply: Document, where: str, acknowledged: bool = True) -> None:
     ``nModified``, ``upserted`` (``[{index, _id}]``) and ``writeErrors`` (``[{index, code,
     errmsg}]``) and ``writeConcernError`` (``{code, errmsg}``)."""
     _write_concern_error(reply, where)
-    integer(reply, "n", where, low=0, high=INT32_MAX, required=acknowledged)
-    integer(reply, "nModified", where, low=0, high=INT32_MAX, required=False)
+    integer(reply, "n", where, low=0, required=acknowledged)
+    integer(reply, "nModified", where, low=0, required=False)
     for index, item in enumerate(array(reply, "upserted", where, of="document") or ()):
         integer(item, "index", where, f"upserted.{index}", low=0)
         _get(item, "_id", where, f"upserted.{index}", True)
