@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import pytest
+from leak_check import no_leaked_socket
 from servers import SecantusServer
 
 from wireclient import Connection, ReplicaSetConnection, auth
@@ -633,6 +634,27 @@ def test_wrong_credentials_fail_at_construction_and_leave_no_socket(
     assert user in str(exc)
     assert password not in str(exc) and password not in repr(exc.details)
     assert pools[0].open_count == 0 and pools[0].idle_count() == 0
+
+
+@pytest.mark.parametrize("mechanism", [None, "SCRAM-SHA-1"])
+def test_failed_authentication_closes_its_socket_at_once(
+    auth_server: AuthServer, mechanism: Optional[str]
+) -> None:
+    """Not left for the garbage collector (no ResourceWarning), for a wrong password and an
+    unknown user; then the right password works."""
+    options = {"authMechanism": mechanism} if mechanism else {}
+    for user in ("alice", "nobody"):
+        with no_leaked_socket():
+            with pytest.raises(AuthenticationError) as info:
+                Connection(auth_server.uri(user, "wrong-pw", **options))
+            assert info.value.code == 18
+            del info
+    conn = Connection(auth_server.uri("alice", "alice-pw", **options))
+    try:
+        assert conn.admin.command("ping")["ok"] == 1
+        assert conn.pool.open_count == 1
+    finally:
+        conn.close()
 
 
 def test_unauthenticated_connection_cannot_read(auth_server: AuthServer) -> None:

@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 
 from wireclient import topology, uri
-from wireclient.errors import ConfigurationError
+from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.topology import (
     MAX_SUPPORTED_WIRE_VERSION,
     MIN_SUPPORTED_WIRE_VERSION,
@@ -235,6 +235,51 @@ def test_classifies_standalone_mongos_ghost_and_failure() -> None:
     assert ghost.server_type is ServerType.OTHER
     failed = ServerDescription.from_reply(A, {"ok": 0, "errmsg": "boom"}, 0.0)
     assert failed.server_type is ServerType.UNKNOWN and "boom" in (failed.error or "")
+
+
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("ok", "1", "ok"),
+        ("hosts", "a:1", "hosts"),
+        ("hosts", ["a:1", 2], "hosts.1"),
+        ("hosts", ["a:port"], "hosts.0"),
+        ("passives", [None], "passives.0"),
+        ("arbiters", {"e": 5}, "arbiters"),
+        ("setName", 5, "setName"),
+        ("setVersion", "1", "setVersion"),
+        ("setVersion", True, "setVersion"),
+        ("electionId", "7fffffff0000000000000001", "electionId"),
+        ("topologyVersion", {"processId": 1, "counter": 1}, "topologyVersion.processId"),
+        ("topologyVersion", {"processId": ObjectId(), "counter": "1"}, "topologyVersion.counter"),
+        ("maxWireVersion", True, "maxWireVersion"),
+        ("maxWireVersion", "17", "maxWireVersion"),
+        ("minWireVersion", 18, "minWireVersion"),
+        ("tags", {"dc": 1}, "tags.dc"),
+        ("tags", ["dc"], "tags"),
+        ("primary", 5, "primary"),
+        ("me", "h:0", "me"),
+        ("secondary", "yes", "secondary"),
+        ("isWritablePrimary", 1, "isWritablePrimary"),
+        ("msg", ["isdbgrid"], "msg"),
+    ],
+)
+def test_a_malformed_hello_is_a_protocol_error(field: str, value: Any, named: str) -> None:
+    """What the monitor would act on is checked first; the monitor makes the member Unknown
+    with the message (test_replies_handshake.py)."""
+    reply = hello("secondary")
+    reply[field] = value
+    with pytest.raises(ProtocolError) as info:
+        ServerDescription.from_reply(A, reply, 0.01)
+    assert info.value.side == "remote"
+    assert f"hello reply from a:1: field '{named}' " in str(info.value)
+
+
+def test_a_failed_hello_with_a_malformed_error_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="field 'errmsg'"):
+        ServerDescription.from_reply(A, {"ok": 0, "errmsg": 5}, 0.01)
+    with pytest.raises(ProtocolError, match="field 'topologyVersion'"):
+        ServerDescription.from_reply(A, {"ok": 0, "errmsg": "x", "topologyVersion": 4}, 0.01)
 
 
 def test_description_fields() -> None:

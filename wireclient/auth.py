@@ -52,7 +52,12 @@ import stringprep
 import unicodedata
 from typing import Any, Callable, Dict, Mapping, MutableMapping, Optional, Tuple
 
-from wireclient.errors import AuthenticationError, ConfigurationError
+from wireclient.errors import (
+    AuthenticationError,
+    AuthenticationProtocolError,
+    ConfigurationError,
+    ProtocolError,
+)
 from wireclient.options import (
     AUTH_MECHANISMS,
     DEFAULT_MECHANISM,
@@ -61,6 +66,8 @@ from wireclient.options import (
     UNSUPPORTED_MECHANISMS,
     check_auth_mechanism,
 )
+from wireclient.replies import SaslReply, describe, fail, sasl
+from wireclient.uri import format_host
 
 # The mechanisms (implemented, and known but refused) are defined with the option table, so
 # the authMechanism option and make_credentials accept exactly the same names.
@@ -201,7 +208,7 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
         source=credentials.source,
     )
     conversation = _SaslConversation(sock_info, credentials, mechanism)
-    reply = conversation.send(
+    step, reply = conversation.send(
         {
             "saslStart": 1,
             "mechanism": mechanism,
@@ -210,44 +217,50 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
             "options": {"skipEmptyExchange": True},
         }
     )
-    if reply.get("done"):
+    if step.done:
         raise scram.error("the server ended the conversation before the client proof", reply)
-    reply = conversation.send_continue(scram.client_final(_payload(reply, scram)))
-    scram.verify_server_final(_payload(reply, scram))
-    if not reply.get("done"):  # a server that ignored skipEmptyExchange
-        reply = conversation.send_continue(b"")
-        if not reply.get("done"):
+    step, reply = conversation.send_continue(scram.client_final(step.payload))
+    scram.verify_server_final(step.payload)
+    if not step.done:  # a server that ignored skipEmptyExchange
+        step, reply = conversation.send_continue(b"")
+        if not step.done:
             raise scram.error("the server did not end the conversation", reply)
 
 
 class _SaslConversation:
-    """Sends saslStart/saslContinue on the source database and checks each reply."""
+    """Sends saslStart/saslContinue on the source database and checks each reply: its
+    fields (``replies.sasl``: an ``AuthenticationProtocolError`` when malformed), then its
+    ``ok``."""
 
-    __slots__ = ("sock_info", "credentials", "mechanism", "conversation_id")
+    __slots__ = ("sock_info", "credentials", "mechanism", "conversation_id", "address")
 
     def __init__(self, sock_info: Any, credentials: Credentials, mechanism: str) -> None:
         self.sock_info = sock_info
         self.credentials = credentials
         self.mechanism = mechanism
-        self.conversation_id: Any = None
+        self.conversation_id: Optional[int] = None
+        address = getattr(sock_info, "address", None)
+        self.address = format_host(*address) if address is not None else None
 
-    def send(self, spec: Mapping[str, Any]) -> Dict[str, Any]:
+    def send(self, spec: Mapping[str, Any]) -> Tuple[SaslReply, Dict[str, Any]]:
         reply: Optional[Dict[str, Any]] = self.sock_info.command(self.credentials.source, spec)
         if reply is None:
             raise AuthenticationError(f"{self._who()} failed: the server sent no reply")
-        if reply.get("ok") != 1:
+        where = describe(next(iter(spec)), self.address)
+        try:
+            step = sasl(reply, where)
+            known = self.conversation_id
+            if step is not None and known is not None and step.conversation_id != known:
+                raise fail(where, "conversationId", f"is {step.conversation_id}, not {known}")
+        except ProtocolError as exc:
+            raise AuthenticationProtocolError(f"{self._who()} failed: {exc}", None, reply) from exc
+        if step is None:
             message = str(reply.get("errmsg", "unknown error"))
-            code = reply.get("code")
-            raise AuthenticationError(
-                f"{self._who()} failed: {message}",
-                code if isinstance(code, int) else None,
-                reply,
-            )
-        if self.conversation_id is None:
-            self.conversation_id = reply.get("conversationId")
-        return reply
+            raise AuthenticationError(f"{self._who()} failed: {message}", reply.get("code"), reply)
+        self.conversation_id = step.conversation_id
+        return step, reply
 
-    def send_continue(self, payload: bytes) -> Dict[str, Any]:
+    def send_continue(self, payload: bytes) -> Tuple[SaslReply, Dict[str, Any]]:
         return self.send(
             {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
         )
@@ -257,18 +270,6 @@ class _SaslConversation:
             f"{self.mechanism} authentication of user {self.credentials.username!r} "
             f"on database {self.credentials.source!r}"
         )
-
-
-def _payload(reply: Mapping[str, Any], scram: ScramClient) -> bytes:
-    payload = reply.get("payload")
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        return bytes(payload)
-    if isinstance(payload, str):  # some servers send base64 text
-        try:
-            return base64.b64decode(payload, validate=True)
-        except ValueError:
-            pass
-    raise scram.error("the server's reply has no SASL payload", reply)
 
 
 # -- the SCRAM conversation (sans-IO) -----------------------------------------------------

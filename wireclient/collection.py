@@ -220,7 +220,7 @@ class Collection:
         if spec:
             command["query"] = spec
         reply = self.database.command(command, read_preference=self.read_preference)
-        return list(reply.get("values", []))
+        return list(reply["values"])  # an array, checked on the path (replies.check)
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], batch_size: int = 0) -> Cursor:
         """Run an aggregation pipeline; returns a cursor over the results."""

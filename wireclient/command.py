@@ -16,7 +16,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from bson.raw_bson import RawBSONDocument
 
-from wireclient import protocol
+from wireclient import protocol, replies
 from wireclient.errors import (
     ConfigurationError,
     CursorNotFound,
@@ -94,20 +94,22 @@ def wire_version_error(where: str, min_wire_version: int, max_wire_version: int)
 
 
 def reply_document(message: Any) -> Dict[str, Any]:
-    """The command reply document carried by an OP_MSG or OP_REPLY."""
+    """The command reply document carried by an OP_MSG or OP_REPLY (exactly one document;
+    a legacy query failure becomes ``ok: 0`` whatever its document says)."""
     if isinstance(message, protocol.OpMsg):
         body = message.body
         if not isinstance(body, dict):
             raise ProtocolError("OP_MSG reply body is not a document")
         return body
     if isinstance(message, protocol.OpReply):
-        if not message.documents:
-            if message.response_flags & protocol.ReplyFlags.CursorNotFound:
+        count = len(message.documents)
+        if count != 1:
+            if not count and message.response_flags & protocol.ReplyFlags.CursorNotFound:
                 raise ProtocolError("OP_REPLY with CursorNotFound and no document")
-            raise ProtocolError("OP_REPLY to a command carries no document")
+            raise ProtocolError(f"OP_REPLY to a command carries {count} documents, not one")
         doc = message.documents[0]
         if message.response_flags & protocol.ReplyFlags.QueryFailure:
-            return {"ok": 0, **doc}
+            return {**doc, "ok": 0}
         return dict(doc)
     raise ProtocolError(f"unexpected reply message {type(message).__name__} to a command")
 
@@ -121,11 +123,14 @@ def is_not_primary(code: Any, message: str) -> bool:
     return message.startswith(_NOT_PRIMARY_MESSAGES)
 
 
-def check_reply(reply: Document, command_name: str = "command") -> None:
-    """Raise the typed error for a reply with ``ok`` other than 1."""
-    if reply.get("ok") == 1:
+def check_reply(
+    reply: Document, command_name: str = "command", address: Optional[str] = None
+) -> None:
+    """Raise the typed error for a reply with ``ok`` other than 1 (a ``ProtocolError`` for
+    a reply whose ``ok``, ``code`` or ``errmsg`` is malformed: see ``replies.envelope``)."""
+    if replies.envelope(reply, replies.describe(command_name, address)):
         return
-    message = str(reply.get("errmsg", "unknown error"))
+    message = str(reply.get("errmsg", reply.get("$err", "unknown error")))
     code = reply.get("code")
     if is_not_primary(code, message):
         raise NotPrimaryError(f"{command_name} failed: {message}", reply)
@@ -136,21 +141,21 @@ def check_reply(reply: Document, command_name: str = "command") -> None:
     raise OperationFailure(f"{command_name} failed: {message}", code, reply)
 
 
-def raise_write_errors(reply: Document) -> None:
-    """Turn a write command's ``writeErrors`` / ``writeConcernError`` into an exception."""
+def raise_write_errors(reply: Document, address: Optional[str] = None) -> None:
+    """Turn a write command's ``writeErrors`` / ``writeConcernError`` into an exception (a
+    ``ProtocolError`` when they are malformed: see ``replies.write``)."""
+    replies.write(reply, replies.describe("write", address), acknowledged=False)
     write_errors = reply.get("writeErrors")
     if write_errors:
         error = write_errors[-1]
-        code = error.get("code")
-        message = str(error.get("errmsg", "write error"))
+        code = error["code"]
+        message = error["errmsg"]
         if code in DUPLICATE_KEY_CODES:
             raise DuplicateKeyError(message, code, error)
         raise OperationFailure(message, code, error)
     wc_error = reply.get("writeConcernError")
     if wc_error:
-        raise WriteConcernError(
-            str(wc_error.get("errmsg", "write concern error")), wc_error.get("code"), wc_error
-        )
+        raise WriteConcernError(wc_error["errmsg"], wc_error["code"], wc_error)
 
 
 class WriteConcern:

@@ -187,9 +187,9 @@ class Cursor:
             read_preference=self._read_preference,
         )
         assert reply is not None
-        cursor = reply["cursor"]
-        self._id = int(cursor.get("id", 0))
-        self._buffer.extend(cursor.get("firstBatch", ()))
+        cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
+        self._id = int(cursor["id"])
+        self._buffer.extend(cursor["firstBatch"])
 
     def _get_more(self) -> None:
         coll = self._collection
@@ -203,9 +203,9 @@ class Cursor:
             self._id = 0  # a failed getMore leaves nothing to kill that we can trust
             raise
         assert reply is not None
-        cursor = reply["cursor"]
-        self._id = int(cursor.get("id", 0))
-        self._buffer.extend(cursor.get("nextBatch", ()))
+        cursor = reply["cursor"]  # checked on the path: the id is 0 or this cursor's
+        self._id = int(cursor["id"])
+        self._buffer.extend(cursor["nextBatch"])
 
     def close(self) -> None:
         """Kill the server-side cursor now, if it is still open."""
@@ -244,7 +244,7 @@ class Cursor:
             if self._skip:
                 command["skip"] = self._skip
         reply = coll.database.command(command, read_preference=self._read_preference)
-        return int(reply.get("n", 0))
+        return int(reply["n"])  # an integer >= 0, checked on the path (replies.check)
 
     def rewind(self) -> Cursor:
         """Forget the results so far; the next iteration runs the query again."""

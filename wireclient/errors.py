@@ -16,6 +16,7 @@ WireClientError
       +-- WriteConcernError    the write happened but its write concern failed
       +-- CursorNotFound       getMore on a cursor the server no longer has
       +-- AuthenticationError  wrong user, password or mechanism
+           +-- AuthenticationProtocolError  (also a ProtocolError) a malformed SASL reply
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ class AuthenticationError(OperationFailure):
     """Authentication failed: wrong user, password, source or mechanism."""
 
 
+class AuthenticationProtocolError(AuthenticationError, ProtocolError):
+    """Authentication failed because a reply broke the protocol (a field of a
+    ``saslStart`` / ``saslContinue`` reply missing or of the wrong type): both an
+    ``AuthenticationError`` and a ``ProtocolError`` (``side="remote"``)."""
+
+
 __all__ = [
     "WireClientError",
     "ConfigurationError",
@@ -131,4 +138,5 @@ __all__ = [
     "WriteConcernError",
     "CursorNotFound",
     "AuthenticationError",
+    "AuthenticationProtocolError",
 ]

@@ -13,7 +13,9 @@ carry them, always in this order:
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
 4. encode (``command.build_message``: the envelope for that server's wire version), send and
-   read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``);
+   read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``), and
+   check the fields of the reply before anything reads them (``replies.check``): a
+   malformed reply document closes the socket and is handled like a broken frame;
 5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
    drop the socket (the network layer closed it), clear the pool by generation, tell the
    selector (a replica set marks the member Unknown and wakes its monitor);
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from wireclient import command, protocol
+from wireclient import command, protocol, replies
 from wireclient.errors import (
     AutoReconnect,
     InvalidDocument,
@@ -40,6 +42,7 @@ from wireclient.errors import (
     ProtocolError,
     WireClientError,
 )
+from wireclient.network import format_address
 from wireclient.requests import Requests, RequestState
 
 if TYPE_CHECKING:
@@ -153,6 +156,8 @@ class Executor:
             reply = self._exchange(
                 pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
             )
+            if reply is not None and check:
+                self._validate(pool, sock, generation, spec, reply, not unacknowledged)
         finally:
             self.release(pool, sock, state)
         if pool.min_size and pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
@@ -194,6 +199,7 @@ class Executor:
                     pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
                 )
                 if reply is not None:
+                    self._validate(pool, sock, generation, spec, reply, not unacknowledged)
                     self._check(pool, sock, generation, reply, name)
                     command.raise_write_errors(reply)
         finally:
@@ -215,7 +221,7 @@ class Executor:
     def _checkout(self, pool: Pool) -> SocketInfo:
         try:
             return pool.get_socket()
-        except AutoReconnect as exc:  # connecting or the handshake failed, timeouts included
+        except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
             # the pool cleared itself (if the failed connect was of its current generation)
             self.selector.server_failed(pool, f"could not connect: {exc}")
             raise
@@ -248,6 +254,25 @@ class Executor:
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
                 self._network_error(pool, generation, exc)
+            raise
+
+    def _validate(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        spec: Document,
+        reply: Document,
+        acknowledged: bool,
+    ) -> None:
+        """Check the reply's fields before anything reads them (``replies.check``). A
+        malformed reply document makes the conversation as untrustworthy as a broken frame:
+        the socket is closed and the error handled as one."""
+        try:
+            replies.check(spec, reply, format_address(pool.address), acknowledged)
+        except ProtocolError as exc:
+            sock.close()
+            self._network_error(pool, generation, exc)
             raise
 
     # -- the error handler --------------------------------------------------------------

@@ -391,6 +391,7 @@ def _most_urgent(view: TopologyView, pending: List[Address]) -> Address:
 def _describe(check: CheckFunction, address: Address) -> ServerDescription:
     try:
         reply, rtt = check(address)
+        return ServerDescription.from_reply(address, reply, rtt)  # ProtocolError: malformed
     except (ConnectionFailure, WireClientError, OSError) as exc:
         return ServerDescription.unknown(address, f"{format_address(address)}: {exc}")
     except Exception as exc:  # a bug in check() must not kill the monitor
@@ -402,7 +403,6 @@ def _describe(check: CheckFunction, address: Address) -> ServerDescription:
         return ServerDescription.unknown(
             address, f"{format_address(address)}: {type(exc).__name__}: {exc}"
         )
-    return ServerDescription.from_reply(address, reply, rtt)
 
 
 __all__ = ["Monitor", "CheckFunction", "choose_flavour", "DEFAULT_HEARTBEAT_FREQUENCY"]

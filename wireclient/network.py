@@ -6,7 +6,10 @@ Theory of operation
 handshake (``hello`` with ``helloOk``, sent as OP_QUERY on ``admin.$cmd``, falling back to
 ``isMaster`` for servers that do not know ``hello``; the same ``hello()`` serves the replica
 set monitor), authenticates if asked, and then applies ``socketTimeoutMS`` to every later
-read and write. The handshake records the server's limits.
+read and write. The handshake records the server's limits once ``replies.hello`` has
+checked every field of the reply that the client acts on (a malformed one is a
+``ProtocolError``). A socket that fails its handshake or its authentication is closed
+before the error propagates, never left to the garbage collector.
 
 This module knows bytes, TLS and the handshake, not commands: ``send_and_receive()`` frames
 one message with the sans-IO codec, writes it with one ``sendall``, and reads exactly one
@@ -30,7 +33,7 @@ import platform
 import socket
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from wireclient import __version__, command, protocol
+from wireclient import __version__, command, protocol, replies
 from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout, ProtocolError
 
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
@@ -169,7 +172,10 @@ class SocketInfo:
     def handshake(
         self, app_name: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None
     ) -> Dict[str, Any]:
-        """Run the first hello (falling back to isMaster) and record the server's limits."""
+        """Run the first hello (falling back to isMaster) and record the server's limits,
+        checked first (``replies.hello``). Whatever fails (a refusal, a malformed reply, a
+        wire version out of range, a lost connection) closes the socket before it
+        propagates."""
         client: Dict[str, Any] = {
             "driver": {"name": "wireclient", "version": __version__},
             "os": {"type": platform.system() or "unknown"},
@@ -177,35 +183,55 @@ class SocketInfo:
         }
         if app_name:
             client["application"] = {"name": app_name}
-        reply = self.run_hello({"helloOk": True, "client": client, **(extra or {})})
-        command.check_reply(reply, "isMaster" if self._legacy_hello else "hello")
-        max_wire = int(reply.get("maxWireVersion", 0))
-        min_wire = int(reply.get("minWireVersion", 0))
-        refusal = command.wire_version_error(format_address(self.address), min_wire, max_wire)
-        if refusal is not None:
+        where = format_address(self.address)
+        try:
+            reply = self.run_hello({"helloOk": True, "client": client, **(extra or {})})
+            name = "isMaster" if self._legacy_hello else "hello"
+            command.check_reply(reply, name, where)
+            limits = replies.hello(reply, replies.describe(name, where))
+            assert limits is not None  # check_reply passed: ok is 1
+            refusal = command.wire_version_error(
+                where, limits.min_wire_version, limits.max_wire_version
+            )
+            if refusal is not None:
+                raise ConfigurationError(refusal)
+        except BaseException:
             self.close()
-            raise ConfigurationError(refusal)
+            raise
         self.hello = reply
-        self.max_wire_version = max_wire
-        self.max_bson_size = int(reply.get("maxBsonObjectSize", self.max_bson_size))
-        self.max_message_size = int(reply.get("maxMessageSizeBytes", self.max_message_size))
-        self._reader.max_message_size = max(self.max_message_size, 16)
-        self.max_write_batch_size = int(reply.get("maxWriteBatchSize", self.max_write_batch_size))
-        conn_id = reply.get("connectionId")
-        self.connection_id = int(conn_id) if conn_id is not None else None
+        self.max_wire_version = limits.max_wire_version
+        if limits.max_bson_size is not None:
+            self.max_bson_size = limits.max_bson_size
+        if limits.max_message_size is not None:
+            self.max_message_size = limits.max_message_size
+        self._reader.max_message_size = self.max_message_size
+        if limits.max_write_batch_size is not None:
+            self.max_write_batch_size = limits.max_write_batch_size
+        self.connection_id = limits.connection_id
         return reply
 
     def run_hello(self, fields: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """``hello`` (``isMaster`` for a server that answers "no such command" to it, which
         is then remembered): over OP_QUERY before the handshake, in the server's own
-        envelope after it. Returns the reply whatever its ``ok``."""
+        envelope after it. Returns the reply whatever its ``ok``, once its fields are
+        checked (``replies.hello``); a malformed reply closes the socket and raises
+        ``ProtocolError``."""
         fields = fields or {}
         if not self._legacy_hello:
-            reply = self._admin_command({"hello": 1, **fields})
+            reply = self._checked_hello({"hello": 1, **fields})
             if reply.get("ok") == 1 or not _may_be_unknown_command(reply):
                 return reply
             self._legacy_hello = True
-        return self._admin_command({"isMaster": 1, **fields})
+        return self._checked_hello({"isMaster": 1, **fields})
+
+    def _checked_hello(self, spec: Document) -> Dict[str, Any]:
+        reply = self._admin_command(spec)
+        try:
+            replies.hello(reply, replies.describe(next(iter(spec)), format_address(self.address)))
+        except ProtocolError:
+            self.close()  # nothing more this server says on this socket can be trusted
+            raise
+        return reply
 
     def _admin_command(self, spec: Document) -> Dict[str, Any]:
         if self.max_wire_version:  # handshaken: the server's own envelope

@@ -47,7 +47,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from wireclient import forking
-from wireclient.errors import AutoReconnect, ConfigurationError, PoolTimeout
+from wireclient.errors import AutoReconnect, ConfigurationError, PoolTimeout, ProtocolError
 from wireclient.identity import gevent_seams
 from wireclient.network import SocketInfo
 
@@ -179,7 +179,7 @@ class Pool:
             with self._lock:
                 self._connecting -= 1
                 self._slot_freed_locked()
-            if isinstance(exc, AutoReconnect) and generation == self.generation:
+            if isinstance(exc, (AutoReconnect, ProtocolError)) and generation == self.generation:
                 self.clear()  # the handshake failed on the network: so will older sockets
             raise
         thread = self._thread_ident() if self._thread_ident is not None else None

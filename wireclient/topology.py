@@ -62,6 +62,7 @@ from typing import (
     Tuple,
 )
 
+from wireclient import replies
 from wireclient.errors import ConfigurationError
 from wireclient.sdam_rules import (
     DATA_BEARING_TYPES,
@@ -144,9 +145,13 @@ class ServerDescription(NamedTuple):
     def from_reply(
         cls, address: Address, reply: Mapping[str, Any], round_trip_time: Optional[float]
     ) -> ServerDescription:
-        """Classify a ``hello`` / ``isMaster`` reply from ``address``."""
+        """Classify a ``hello`` / ``isMaster`` reply from ``address``. A reply that does not
+        parse (a field the description is made of has the wrong type, or a host list holds
+        something that is not an address: ``replies.hello``) raises ``ProtocolError``; the
+        monitor makes that member Unknown with the error's message."""
+        limits = replies.hello(reply, replies.describe("hello", format_address(address)))
         topology_version = parse_topology_version(reply.get("topologyVersion"))
-        if not reply.get("ok"):
+        if limits is None:
             message = reply.get("errmsg") or "hello failed"
             return cls.unknown(address, f"{format_address(address)}: {message}", topology_version)
         set_name = reply.get("setName")
@@ -179,8 +184,8 @@ class ServerDescription(NamedTuple):
             me=parse_address(str(reply["me"])) if reply.get("me") else None,
             election_id=reply.get("electionId"),
             set_version=int_or_none(reply.get("setVersion")),
-            min_wire_version=int_or_none(reply.get("minWireVersion")) or 0,
-            max_wire_version=int_or_none(reply.get("maxWireVersion")) or 0,
+            min_wire_version=limits.min_wire_version,
+            max_wire_version=limits.max_wire_version,
             round_trip_time=round_trip_time,
             topology_version=topology_version,
         )
