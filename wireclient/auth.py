@@ -38,8 +38,8 @@ MONGODB-CR legacy digest MongoDB requires); SCRAM-SHA-256 uses the password prep
 SASLprep (RFC 4013, as a stored string). Usernames are never SASLprepped (MongoDB's rule);
 ``,`` and ``=`` in them are escaped as ``=2C`` and ``=3D``.
 
-Secrets: the password never appears in a ``repr``, an error message or a log (this module
-logs nothing); errors name the user, the mechanism and the source database.
+Secrets: no password, salted password, nonce or proof is in a ``repr``, a message, a chained
+error or ``details`` (SASL payloads read ``'<redacted>'``); errors name user, mechanism, db.
 """
 
 from __future__ import annotations
@@ -157,11 +157,9 @@ def make_credentials(
 
 
 def _check_encodable(text: str, what: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # The exception would carry the whole string: replace it with one that does not.
-        raise ConfigurationError(f"{what} is not valid Unicode (a lone surrogate)") from None
+    # Not text.encode() in a try: its error, even suppressed, would chain the whole string.
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise ConfigurationError(f"{what} is not valid Unicode (a lone surrogate)")
 
 
 # -- the handshake seam -------------------------------------------------------------------
@@ -200,7 +198,7 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
         cache=credentials._keys,
         source=credentials.source,
     )
-    conversation = _SaslConversation(sock_info, credentials, mechanism)
+    conversation = _SaslConversation(sock_info, credentials.source, scram)
     reply = conversation.send(
         {
             "saslStart": 1,
@@ -223,26 +221,22 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
 class _SaslConversation:
     """Sends saslStart/saslContinue on the source database and checks each reply."""
 
-    __slots__ = ("sock_info", "credentials", "mechanism", "conversation_id")
+    __slots__ = ("sock_info", "source", "scram", "conversation_id")
 
-    def __init__(self, sock_info: Any, credentials: Credentials, mechanism: str) -> None:
+    def __init__(self, sock_info: Any, source: str, scram: ScramClient) -> None:
         self.sock_info = sock_info
-        self.credentials = credentials
-        self.mechanism = mechanism
+        self.source = source
+        self.scram = scram
         self.conversation_id: Any = None
 
     def send(self, spec: Mapping[str, Any]) -> Dict[str, Any]:
-        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.credentials.source, spec)
+        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.source, spec)
         if reply is None:
-            raise AuthenticationError(f"{self._who()} failed: the server sent no reply")
+            raise self.scram.error("the server sent no reply")
         if reply.get("ok") != 1:
-            message = str(reply.get("errmsg", "unknown error"))
             code = reply.get("code")
-            raise AuthenticationError(
-                f"{self._who()} failed: {message}",
-                code if isinstance(code, int) else None,
-                reply,
-            )
+            message = str(reply.get("errmsg", "unknown error"))
+            raise self.scram.error(message, reply, code if isinstance(code, int) else None)
         if self.conversation_id is None:
             self.conversation_id = reply.get("conversationId")
         return reply
@@ -250,12 +244,6 @@ class _SaslConversation:
     def send_continue(self, payload: bytes) -> Dict[str, Any]:
         return self.send(
             {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
-        )
-
-    def _who(self) -> str:
-        return (
-            f"{self.mechanism} authentication of user {self.credentials.username!r} "
-            f"on database {self.credentials.source!r}"
         )
 
 
@@ -303,6 +291,7 @@ class ScramClient:
         "_client_first_bare",
         "_server_signature",
         "_pending",
+        "_secrets",
         "verified",
     )
 
@@ -327,17 +316,27 @@ class ScramClient:
         self._client_first_bare = b""
         self._server_signature: Optional[bytes] = None
         self._pending: Optional[Tuple[Tuple[str, bytes, int], bytes]] = None
+        self._secrets = [self._nonce]  # masked in errors: the nonces and, once made, the proof
         self.verified = False
 
     def error(
-        self, problem: str, details: Optional[Mapping[str, Any]] = None
+        self, problem: str, details: Optional[Mapping[str, Any]] = None, code: Optional[int] = None
     ) -> AuthenticationError:
         where = f" on database {self.source!r}" if self.source is not None else ""
-        return AuthenticationError(
-            f"{self.mechanism} authentication of user {self.username!r}{where} failed: {problem}",
-            None,
-            details,
-        )
+        message = f"{self.mechanism} authentication of user {self.username!r}{where} failed: "
+        return AuthenticationError(message + self._redact(problem), code, self._redact(details))
+
+    def _redact(self, value: Any) -> Any:
+        """``value`` (a message, a reply) without SASL payloads, nonces or the proof."""
+        if isinstance(value, str):
+            for secret in sorted(filter(None, self._secrets), key=len, reverse=True):
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, Mapping):
+            return {
+                k: "<redacted>" if k == "payload" else self._redact(v) for k, v in value.items()
+            }
+        return value
 
     def client_first(self) -> bytes:
         """``n,,n=<user>,r=<nonce>``: the saslStart payload."""
@@ -385,6 +384,7 @@ class ScramClient:
         auth_message = b",".join((self._client_first_bare, server_first, without_proof))
         client_signature = hmac.new(stored_key, auth_message, digest).digest()
         proof = bytes(a ^ b for a, b in zip(client_key, client_signature))
+        self._secrets += [nonce, base64.b64encode(proof).decode("ascii")]
         server_key = hmac.new(salted, b"Server Key", digest).digest()
         self._server_signature = hmac.new(server_key, auth_message, digest).digest()
         return without_proof + b",p=" + base64.b64encode(proof)
