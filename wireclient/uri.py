@@ -34,10 +34,10 @@ string specification requires the brackets, since ``::1:27017`` would be ambiguo
 
 Every failure is a ``ConfigurationError`` whose message names the part of the URI at fault
 (option errors come from ``wireclient.options``). Messages never repeat a password, nor
-carry one in a chained exception: the userinfo is never quoted, a host list holding an
-``@`` is refused with its userinfo masked (``redact_uri``: ``u:***@h``), and a host entry is
-quoted only up to its ``:`` unless a port number follows, since ``mongodb://user:password``
-(its ``@host`` left out) reads as host ``user``, port ``password``.
+carry one in a chained exception: the userinfo is never quoted, a host list (or address)
+holding an ``@`` is refused quoting only its userinfo, masked (``redact_uri``: ``u:***@...``),
+and a host entry is quoted only up to its ``:`` unless a port number follows, since
+``mongodb://user:password`` (its ``@host`` left out) reads as host ``user``, port ``password``.
 ``validate_options`` is re-exported from ``wireclient.options`` for compatibility.
 """
 
@@ -175,16 +175,18 @@ def _percent_decode(text: str, what: str, secret: bool) -> Optional[str]:
 def redact_uri(text: str) -> str:
     """``text`` (a URI, or what was meant as one) with its password masked:
     ``mongodb://u:pw@h`` -> ``mongodb://u:***@h``. Everything between the username's ``:``
-    and the last ``@`` is masked; with no clear username, all of the userinfo is."""
+    and the last ``@`` is masked; with no clear username (a ``/`` in it), all of the
+    userinfo is; with no ``:``, there is no password and the text is returned as is."""
     at = text.rfind("@")
     if at < 0:
         return text
     scheme = _SCHEME_PREFIX.match(text)
     start = scheme.end() if scheme is not None and scheme.end() <= at else 0
-    user, colon, _ = text[start:at].partition(":")
-    if colon and "/" not in user:
-        return f"{text[:start]}{user}:***{text[at:]}"
-    return f"{text[:start]}***{text[at:]}"
+    userinfo = text[start:at]
+    user, colon, _ = userinfo.partition(":")
+    if "/" in user:  # no clear username: all of it may be the password
+        return f"{text[:start]}***{text[at:]}"
+    return f"{text[:start]}{user}:***{text[at:]}" if colon else text
 
 
 # ------------------------------------------------------------------------ hosts and addresses
@@ -206,11 +208,15 @@ def _shown(entry: str) -> str:
 
 
 def _refuse_userinfo(text: str) -> None:
-    if "@" in text:
-        raise ConfigurationError(
-            f"a host list holds no username or password (found '@' in {redact_uri(text)!r}); "
-            "give them in a URI: mongodb://user:password@host"
-        )
+    """A host list (or address) is refused if it holds an ``@``, quoted with its userinfo
+    masked and nothing after the ``@`` (where a password with an ``@`` in it may go on)."""
+    if "@" not in text:
+        return
+    shown = redact_uri(text).rpartition("@")[0] + "@..."
+    raise ConfigurationError(
+        f"a host list holds no username or password (found '@' in {shown!r}); "
+        "give them in a URI: mongodb://user:password@host"
+    )
 
 
 def _check_port(text: str, entry: str) -> int:
@@ -300,6 +306,8 @@ def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
     if not isinstance(text, str):
         raise ConfigurationError(f"the address must be a str, not {type(text).__name__}")
     _check_default_port(default_port)
+    if "://" in text:
+        raise ConfigurationError("parse_host takes one address, not a URI: use parse_uri")
     _refuse_userinfo(text)
     return _parse_host(text, default_port, in_list=False)
 
