@@ -200,14 +200,15 @@ class Collection:
     def save(
         self,
         to_save: Mapping[str, Any],
-        manipulate: bool = True,
         safe: Optional[bool] = None,
+        manipulate: bool = True,
         check_keys: bool = True,
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
     ) -> Any:
-        """Insert a document without ``_id``, or replace (upsert) the one with its ``_id``."""
+        """Insert a document without ``_id``, or replace (upsert) the one with its ``_id``.
+        The options are ``insert``'s (``safe`` comes second, as it always has)."""
         check_mapping(to_save, "to_save")
         if "_id" not in to_save:
             return self.insert(to_save, manipulate, safe, check_keys, False, w, j, wtimeout)
