@@ -330,6 +330,9 @@ BAD_CONTENT: Dict[str, Tuple[Callable[[Collection], Any], str]] = {
     "find cycle": (lambda c: c.find(cycle()), "spec"),
     "find fields cycle": (lambda c: c.find({}, cycle()), "fields"),
     "find_one cycle": (lambda c: c.find_one(list_cycle()), "spec"),
+    "sort direction cycle": (lambda c: c.find(sort={"a": cycle()}), "sort/index"),
+    ".sort direction cycle": (lambda c: c.find().sort("a", cycle()), "sort/index"),
+    "index direction cycle": (lambda c: c.create_index([("a", cycle())]), "sort/index"),
     "count cycle": (lambda c: c.count(cycle()), "spec"),
     "distinct cycle": (lambda c: c.distinct("k", cycle()), "spec"),
     "aggregate cycle": (lambda c: c.aggregate([{"$match": cycle()}]), "pipeline[0]"),
@@ -700,6 +703,6 @@ def test_fuzz_cursor_modifiers(
     ):
         try:
             assert modifier(value) is cursor
-        except errors.ConfigurationError:  # InvalidArgument included; anything else fails
+        except (errors.ConfigurationError, errors.InvalidDocument):  # anything else fails
             pass
     assert requests_before_ping(mock, conn) == []  # modifiers never send anything

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from servers import SecantusServer
 
@@ -350,9 +350,12 @@ def connection_strings(draw: st.DrawFn) -> Tuple[str, str]:
     """(text, the distinctive part of its password)."""
     password, secret = draw(passwords)
     user = draw(_users)
-    text = (
-        draw(_prefixes) + user + ":" + password + draw(_separators) + draw(_hosts) + draw(_options)
-    )
+    separator, host = draw(_separators), draw(_hosts)
+    # Without an '@' after it, a password followed by a socket path is part of that path
+    # (``mongodb://u:pw%2Ftmp%2Fm.sock`` names the relative socket ``u:pw/tmp/m.sock``):
+    # a host, which is shown, so that shape is left out.
+    assume("@" in separator or not host.endswith(".sock"))
+    text = draw(_prefixes) + user + ":" + password + separator + host + draw(_options)
     return text, secret
 
 

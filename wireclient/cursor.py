@@ -20,6 +20,7 @@ from wireclient.arguments import (
     check_document,
     check_int,
     check_read_preference,
+    encode,
     type_name,
 )
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
@@ -74,6 +75,7 @@ def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[st
         raise ConfigurationError("empty sort/index key list")
     for key, value in out.items():
         _check_key(key, value)
+    encode(out, "the sort/index specification")  # a direction may be a document
     return out
 
 
