@@ -38,8 +38,8 @@ MONGODB-CR legacy digest MongoDB requires); SCRAM-SHA-256 uses the password prep
 SASLprep (RFC 4013, as a stored string). Usernames are never SASLprepped (MongoDB's rule);
 ``,`` and ``=`` in them are escaped as ``=2C`` and ``=3D``.
 
-Secrets: the password never appears in a ``repr``, an error message or a log (this module
-logs nothing); errors name the user, the mechanism and the source database.
+Secrets: no password, salted password, nonce or proof is in a ``repr``, a message, a chained
+error or ``details`` (SASL payloads read ``'<redacted>'``); errors name user, mechanism, db.
 """
 
 from __future__ import annotations
@@ -48,9 +48,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-import stringprep
-import unicodedata
-from typing import Any, Callable, Dict, Mapping, MutableMapping, Optional, Tuple
+from typing import Any, Dict, Mapping, MutableMapping, Optional, Tuple
 
 from wireclient.errors import (
     AuthenticationError,
@@ -67,6 +65,7 @@ from wireclient.options import (
     check_auth_mechanism,
 )
 from wireclient.replies import SaslReply, describe, fail, sasl
+from wireclient.saslprep import saslprep
 from wireclient.uri import format_host
 
 # The mechanisms (implemented, and known but refused) are defined with the option table, so
@@ -164,11 +163,9 @@ def make_credentials(
 
 
 def _check_encodable(text: str, what: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # The exception would carry the whole string: replace it with one that does not.
-        raise ConfigurationError(f"{what} is not valid Unicode (a lone surrogate)") from None
+    # Not text.encode() in a try: its error, even suppressed, would chain the whole string.
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise ConfigurationError(f"{what} is not valid Unicode (a lone surrogate)")
 
 
 # -- the handshake seam -------------------------------------------------------------------
@@ -207,7 +204,7 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
         cache=credentials._keys,
         source=credentials.source,
     )
-    conversation = _SaslConversation(sock_info, credentials, mechanism)
+    conversation = _SaslConversation(sock_info, credentials.source, scram)
     step, reply = conversation.send(
         {
             "saslStart": 1,
@@ -232,20 +229,20 @@ class _SaslConversation:
     fields (``replies.sasl``: an ``AuthenticationProtocolError`` when malformed), then its
     ``ok``."""
 
-    __slots__ = ("sock_info", "credentials", "mechanism", "conversation_id", "address")
+    __slots__ = ("sock_info", "source", "scram", "conversation_id", "address")
 
-    def __init__(self, sock_info: Any, credentials: Credentials, mechanism: str) -> None:
+    def __init__(self, sock_info: Any, source: str, scram: ScramClient) -> None:
         self.sock_info = sock_info
-        self.credentials = credentials
-        self.mechanism = mechanism
+        self.source = source
+        self.scram = scram
         self.conversation_id: Optional[int] = None
         address = getattr(sock_info, "address", None)
         self.address = format_host(*address) if address is not None else None
 
     def send(self, spec: Mapping[str, Any]) -> Tuple[SaslReply, Dict[str, Any]]:
-        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.credentials.source, spec)
+        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.source, spec)
         if reply is None:
-            raise AuthenticationError(f"{self._who()} failed: the server sent no reply")
+            raise self.scram.error("the server sent no reply")
         where = describe(next(iter(spec)), self.address)
         try:
             step = sasl(reply, where)
@@ -253,22 +250,18 @@ class _SaslConversation:
             if step is not None and known is not None and step.conversation_id != known:
                 raise fail(where, "conversationId", f"is {step.conversation_id}, not {known}")
         except ProtocolError as exc:
-            raise AuthenticationProtocolError(f"{self._who()} failed: {exc}", None, reply) from exc
+            masked = self.scram.error(str(exc), reply)  # no payload, nonce or proof shown
+            raise AuthenticationProtocolError(str(masked), None, masked.details) from None
         if step is None:
+            code = reply.get("code")
             message = str(reply.get("errmsg", "unknown error"))
-            raise AuthenticationError(f"{self._who()} failed: {message}", reply.get("code"), reply)
+            raise self.scram.error(message, reply, code if isinstance(code, int) else None)
         self.conversation_id = step.conversation_id
         return step, reply
 
     def send_continue(self, payload: bytes) -> Tuple[SaslReply, Dict[str, Any]]:
         return self.send(
             {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
-        )
-
-    def _who(self) -> str:
-        return (
-            f"{self.mechanism} authentication of user {self.credentials.username!r} "
-            f"on database {self.credentials.source!r}"
         )
 
 
@@ -304,6 +297,7 @@ class ScramClient:
         "_client_first_bare",
         "_server_signature",
         "_pending",
+        "_secrets",
         "verified",
     )
 
@@ -328,17 +322,27 @@ class ScramClient:
         self._client_first_bare = b""
         self._server_signature: Optional[bytes] = None
         self._pending: Optional[Tuple[Tuple[str, bytes, int], bytes]] = None
+        self._secrets = [self._nonce]  # masked in errors: the nonces and, once made, the proof
         self.verified = False
 
     def error(
-        self, problem: str, details: Optional[Mapping[str, Any]] = None
+        self, problem: str, details: Optional[Mapping[str, Any]] = None, code: Optional[int] = None
     ) -> AuthenticationError:
         where = f" on database {self.source!r}" if self.source is not None else ""
-        return AuthenticationError(
-            f"{self.mechanism} authentication of user {self.username!r}{where} failed: {problem}",
-            None,
-            details,
-        )
+        message = f"{self.mechanism} authentication of user {self.username!r}{where} failed: "
+        return AuthenticationError(message + self._redact(problem), code, self._redact(details))
+
+    def _redact(self, value: Any) -> Any:
+        """``value`` (a message, a reply) without SASL payloads, nonces or the proof."""
+        if isinstance(value, str):
+            for secret in sorted(filter(None, self._secrets), key=len, reverse=True):
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, Mapping):
+            return {
+                k: "<redacted>" if k == "payload" else self._redact(v) for k, v in value.items()
+            }
+        return value
 
     def client_first(self) -> bytes:
         """``n,,n=<user>,r=<nonce>``: the saslStart payload."""
@@ -386,6 +390,7 @@ class ScramClient:
         auth_message = b",".join((self._client_first_bare, server_first, without_proof))
         client_signature = hmac.new(stored_key, auth_message, digest).digest()
         proof = bytes(a ^ b for a, b in zip(client_key, client_signature))
+        self._secrets += [nonce, base64.b64encode(proof).decode("ascii")]
         server_key = hmac.new(salted, b"Server Key", digest).digest()
         self._server_signature = hmac.new(server_key, auth_message, digest).digest()
         return without_proof + b",p=" + base64.b64encode(proof)
@@ -438,50 +443,6 @@ def mongo_password_digest(username: str, password: str) -> str:
     """``hex(md5("<user>:mongo:<password>"))``: what SCRAM-SHA-1 hashes, per MongoDB."""
     data = f"{username}:mongo:{password}".encode()
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-_PROHIBITED: Tuple[Tuple[Callable[[str], bool], str], ...] = (
-    (stringprep.in_table_c12, "a non-ASCII space"),
-    (stringprep.in_table_c21_c22, "a control character"),
-    (stringprep.in_table_c3, "a private-use character"),
-    (stringprep.in_table_c4, "a non-character code point"),
-    (stringprep.in_table_c5, "a surrogate code point"),
-    (stringprep.in_table_c6, "a character inappropriate for plain text"),
-    (stringprep.in_table_c7, "a character inappropriate for canonical representation"),
-    (stringprep.in_table_c8, "a display-changing or deprecated character"),
-    (stringprep.in_table_c9, "a tagging character"),
-    (stringprep.in_table_a1, "an unassigned code point"),
-)
-
-
-def saslprep(text: str) -> str:
-    """RFC 4013 SASLprep of a stored string (unassigned code points refused).
-
-    Raises ``ValueError`` naming the kind of problem, never the text or the character
-    (the text is usually a password).
-    """
-    if text.isascii():
-        # ASCII: nothing to map or normalize; only control characters are prohibited.
-        if any(c < " " or c == "\x7f" for c in text):
-            raise ValueError("SASLprep prohibits it: it contains a control character")
-        return text
-    mapped = "".join(
-        " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
-    )
-    prepared = unicodedata.normalize("NFKC", mapped)
-    for c in prepared:
-        for in_table, kind in _PROHIBITED:
-            if in_table(c):
-                raise ValueError(f"SASLprep prohibits it: it contains {kind}")
-    if any(stringprep.in_table_d1(c) for c in prepared):
-        if any(stringprep.in_table_d2(c) for c in prepared):
-            raise ValueError("SASLprep prohibits it: it mixes right-to-left and left-to-right")
-        if not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
-            raise ValueError(
-                "SASLprep prohibits it: right-to-left text must start and end with a "
-                "right-to-left character"
-            )
-    return prepared
 
 
 __all__ = [

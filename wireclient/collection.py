@@ -6,19 +6,47 @@ caller says ``safe=False`` or ``w=0``: then the command goes out as an OP_MSG wi
 ``moreToCome`` and no reply is read. Inserted documents are validated and encoded here
 before anything is sent (keys); the path checks their size against the server's limits and
 splits them into batches.
+
+Every public method checks its arguments first (``wireclient.arguments``): a bad one raises
+a typed error naming it and nothing is sent. ``insert`` adds ``_id`` to the caller's
+documents only once they pass; if the insert is refused before anything is sent (a bad
+document, a bad write concern, a document over the server's size limit), the ``_id``s it
+added are taken out again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Sequence,
+    Union,
+)
 
-import bson
 from bson import ObjectId
-from bson.errors import BSONError
 
+from wireclient.arguments import (
+    check_bool,
+    check_document,
+    check_mapping,
+    check_str,
+    encode,
+    type_name,
+)
 from wireclient.command import raise_write_errors
 from wireclient.cursor import Cursor, index_document
-from wireclient.errors import ConfigurationError, InvalidDocument
+from wireclient.errors import (
+    ConfigurationError,
+    DocumentTypeError,
+    InvalidArgument,
+    InvalidDocument,
+)
 
 if TYPE_CHECKING:
     from wireclient.database import Database
@@ -26,7 +54,7 @@ if TYPE_CHECKING:
 
 def check_collection_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise ConfigurationError(f"collection name must be a string, not {type(name).__name__}")
+        raise InvalidArgument(f"collection name must be a string, not {type(name).__name__}")
     if not name or ".." in name or name.startswith(".") or name.endswith("."):
         raise ConfigurationError(f"invalid collection name {name!r}")
     if "$" in name and not name.startswith("oplog.$main") and not name.startswith("$cmd"):
@@ -34,6 +62,58 @@ def check_collection_name(name: Any) -> str:
     if "\x00" in name:
         raise ConfigurationError("collection names must not contain the null character")
     return name
+
+
+def _document_list(doc_or_docs: Any) -> List[Any]:
+    """The documents of ``insert(doc_or_docs)``: a mapping, or an iterable of mappings."""
+    if isinstance(doc_or_docs, (str, bytes, bytearray, memoryview)) or not isinstance(
+        doc_or_docs, Iterable
+    ):
+        raise DocumentTypeError(
+            "doc_or_docs must be a document (a mapping) or a list of documents, "
+            f"not {type_name(doc_or_docs)}"
+        )
+    docs = list(doc_or_docs)
+    if not docs:
+        raise InvalidDocument("cannot insert an empty list of documents")
+    for i, doc in enumerate(docs):
+        check_mapping(doc, f"doc_or_docs[{i}]")
+    return docs
+
+
+def _id_spec(value: Any, name: str) -> Dict[str, Any]:
+    """``{'_id': value}`` for a ``spec_or_id`` that is not a mapping."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        raise InvalidArgument(
+            f"{name} must be a document or an _id value, not a {type_name(value)}: an _id "
+            "cannot be an array (to match several, use {'_id': {'$in': [...]}})"
+        )
+    spec = {"_id": value}
+    encode(spec, name)
+    return spec
+
+
+def _check_update(document: Mapping[str, Any], check_keys: bool) -> None:
+    """An update document is all operators (``$set``: a document each) or a replacement
+    (no ``$`` key, keys checked as an inserted document's are); the server refuses a mix."""
+    keys = list(document)
+    operators = [k for k in keys if isinstance(k, str) and k.startswith("$")]
+    if not operators:
+        encode(document, "document", check_keys)
+        return
+    if len(operators) != len(keys):
+        field = next(k for k in keys if k not in operators)
+        raise InvalidDocument(
+            f"document mixes update operators ({operators[0]!r}) with a field ({field!r}): "
+            "use either operators such as $set, or a whole replacement document"
+        )
+    for operator in operators:
+        check_mapping(document[operator], f"document[{operator!r}]")
+    encode(document, "document")
+
+
+def _index_name(keys: Mapping[str, Any]) -> str:
+    return "_".join(f"{k}_{v}" for k, v in keys.items())
 
 
 __all__ = ["Collection", "check_collection_name", "raise_write_errors"]
@@ -90,25 +170,51 @@ class Collection:
     ) -> Any:
         """Insert one document (returns its ``_id``) or many (returns the list of ``_id``s)."""
         single = isinstance(doc_or_docs, Mapping)
-        docs: List[Any] = [doc_or_docs] if single else list(doc_or_docs)
-        if not docs:
-            raise InvalidDocument("cannot insert an empty list of documents")
-        for doc in docs:
-            if not isinstance(doc, Mapping):
-                raise InvalidDocument(f"documents must be mappings, not {type(doc).__name__}")
-            if manipulate and "_id" not in doc:
-                doc["_id"] = ObjectId()  # type: ignore[index]
-        encoded = [self._encode(doc, check_keys) for doc in docs]
-        command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
-        self._write(command, "documents", encoded, safe, w, j, wtimeout)
-        ids = [doc.get("_id") for doc in docs]
+        docs = [doc_or_docs] if single else _document_list(doc_or_docs)
+        check_bool(manipulate, "manipulate")
+        check_bool(check_keys, "check_keys")
+        check_bool(continue_on_error, "continue_on_error")
+        added: List[MutableMapping[str, Any]] = []  # the caller's documents given an _id here
+        ids: List[Any] = []
+        try:
+            encoded = []
+            for i, doc in enumerate(docs):
+                if manipulate and "_id" not in doc:
+                    if isinstance(doc, MutableMapping):
+                        doc["_id"] = ObjectId()
+                        added.append(doc)
+                    else:  # read-only (a RawBSONDocument): send a copy with the _id
+                        doc = {"_id": ObjectId(), **doc}
+                ids.append(doc.get("_id"))
+                name = "doc_or_docs" if single else f"doc_or_docs[{i}]"
+                encoded.append(encode(doc, name, check_keys))
+            command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
+            self._write(command, "documents", encoded, safe, w, j, wtimeout)
+        except (InvalidDocument, ConfigurationError):
+            # Refused before anything was sent: the caller's documents are left as they were.
+            for doc in added:
+                doc.pop("_id", None)
+            raise
         return ids[0] if single else ids
 
-    def save(self, to_save: Mapping[str, Any], safe: Optional[bool] = None, **kwargs: Any) -> Any:
-        """Insert a document without ``_id``, or replace (upsert) the one with its ``_id``."""
+    def save(
+        self,
+        to_save: Mapping[str, Any],
+        safe: Optional[bool] = None,
+        manipulate: bool = True,
+        check_keys: bool = True,
+        w: Optional[Union[int, str]] = None,
+        j: Optional[bool] = None,
+        wtimeout: Optional[int] = None,
+    ) -> Any:
+        """Insert a document without ``_id``, or replace (upsert) the one with its ``_id``.
+        The options are ``insert``'s (``safe`` comes second, as it always has)."""
+        check_mapping(to_save, "to_save")
         if "_id" not in to_save:
-            return self.insert(to_save, safe=safe, **kwargs)
-        self.update({"_id": to_save["_id"]}, to_save, upsert=True, safe=safe, **kwargs)
+            return self.insert(to_save, manipulate, safe, check_keys, False, w, j, wtimeout)
+        check_bool(manipulate, "manipulate")
+        spec = {"_id": to_save["_id"]}
+        self.update(spec, to_save, True, False, safe, w, j, wtimeout, check_keys)
         return to_save["_id"]
 
     def update(
@@ -121,15 +227,17 @@ class Collection:
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
+        check_keys: bool = True,
     ) -> Optional[Dict[str, Any]]:
-        """Update documents matching ``spec``; returns a result dict, None when unacknowledged."""
-        if not isinstance(spec, Mapping):
-            raise InvalidDocument("spec must be a mapping")
-        if not isinstance(document, Mapping):
-            raise InvalidDocument("document must be a mapping")
-        first = next(iter(document), None)
-        if first is not None and not str(first).startswith("$"):
-            self._encode(document, True)  # a replacement: its keys are checked
+        """Update documents matching ``spec``; returns a result dict, None when unacknowledged.
+
+        ``document`` is update operators (``{'$set': {...}}``) or a whole replacement, whose
+        keys are checked (unless ``check_keys=False``) as an inserted document's are."""
+        check_document(spec, "spec")
+        check_mapping(document, "document")
+        check_bool(upsert, "upsert")
+        check_bool(multi, "multi")
+        _check_update(document, check_bool(check_keys, "check_keys"))
         statement = {"q": spec, "u": document, "upsert": bool(upsert), "multi": bool(multi)}
         command = {"update": self.name, "ordered": True}
         reply = self._write(command, "updates", [statement], safe, w, j, wtimeout)
@@ -157,12 +265,13 @@ class Collection:
         wtimeout: Optional[int] = None,
     ) -> Optional[Dict[str, Any]]:
         """Remove matching documents (all with no spec); a result dict or None if unacknowledged."""
+        check_bool(multi, "multi")
         if spec_or_id is None:
             spec: Mapping[str, Any] = {}
         elif isinstance(spec_or_id, Mapping):
-            spec = spec_or_id
+            spec = check_document(spec_or_id, "spec_or_id")
         else:
-            spec = {"_id": spec_or_id}
+            spec = _id_spec(spec_or_id, "spec_or_id")
         statement = {"q": spec, "limit": 0 if multi else 1}
         command = {"delete": self.name, "ordered": True}
         reply = self._write(command, "deletes", [statement], safe, w, j, wtimeout)
@@ -189,14 +298,6 @@ class Collection:
         )
         return reply
 
-    @staticmethod
-    def _encode(doc: Mapping[str, Any], check_keys: bool) -> bytes:
-        try:
-            data: bytes = bson.encode(doc, check_keys)
-        except (BSONError, TypeError, ValueError, OverflowError) as exc:
-            raise InvalidDocument(str(exc)) from exc
-        return data
-
     # -- reads --------------------------------------------------------------------------
 
     def find(self, *args: Any, **kwargs: Any) -> Cursor:
@@ -207,7 +308,7 @@ class Collection:
         self, spec_or_id: Any = None, *args: Any, **kwargs: Any
     ) -> Optional[Dict[str, Any]]:
         if spec_or_id is not None and not isinstance(spec_or_id, Mapping):
-            spec_or_id = {"_id": spec_or_id}
+            spec_or_id = _id_spec(spec_or_id, "spec_or_id")
         for doc in self.find(spec_or_id, *args, **kwargs).limit(-1):
             return doc
         return None
@@ -216,6 +317,9 @@ class Collection:
         return self.find(spec).count()
 
     def distinct(self, key: str, spec: Optional[Mapping[str, Any]] = None) -> List[Any]:
+        check_str(key, "key")
+        if spec is not None:
+            check_document(spec, "spec")
         command: Dict[str, Any] = {"distinct": self.name, "key": key}
         if spec:
             command["query"] = spec
@@ -223,7 +327,19 @@ class Collection:
         return list(reply["values"])  # an array, checked on the path (replies.check)
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], batch_size: int = 0) -> Cursor:
-        """Run an aggregation pipeline; returns a cursor over the results."""
+        """Run an aggregation pipeline (a list of stages, or one stage); returns a cursor."""
+        if isinstance(pipeline, Mapping):
+            pipeline = [pipeline]
+        elif not isinstance(pipeline, (list, tuple)):
+            raise InvalidArgument(
+                f"pipeline must be a list of stages (documents), not {type_name(pipeline)}"
+            )
+        for i, stage in enumerate(pipeline):
+            check_document(stage, f"pipeline[{i}]")
+            if len(stage) != 1 or not str(next(iter(stage))).startswith("$"):
+                raise InvalidDocument(
+                    f"pipeline[{i}] must have exactly one field, the stage name such as '$match'"
+                )
         return Cursor(self, _pipeline=list(pipeline), batch_size=batch_size)
 
     # -- indexes and the collection itself ----------------------------------------------
@@ -232,8 +348,10 @@ class Collection:
         self, key_or_list: Any, unique: bool = False, name: Optional[str] = None, **kwargs: Any
     ) -> str:
         keys = index_document(key_or_list)
+        check_bool(unique, "unique")
         if name is None:
-            name = "_".join(f"{k}_{v}" for k, v in keys.items())
+            name = _index_name(keys)
+        check_str(name, "name")
         index: Dict[str, Any] = {"key": keys, "name": name}
         if unique:
             index["unique"] = True
@@ -243,7 +361,11 @@ class Collection:
 
     ensure_index = create_index
 
-    def drop_index(self, name: str) -> None:
+    def drop_index(self, name: Any) -> None:
+        """Drop the index named ``name`` (or the one a key list such as ``[('a', 1)]`` names)."""
+        if isinstance(name, (list, tuple)):
+            name = _index_name(index_document(name))
+        check_str(name, "name")
         self.database.command({"dropIndexes": self.name, "index": name})
 
     def index_information(self) -> Dict[str, Any]:

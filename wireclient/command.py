@@ -17,10 +17,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 from bson.raw_bson import RawBSONDocument
 
 from wireclient import protocol, replies
+from wireclient.arguments import INT32_MAX, check_int, check_optional_bool, check_str
 from wireclient.errors import (
     ConfigurationError,
     CursorNotFound,
     DuplicateKeyError,
+    InvalidArgument,
     NotPrimaryError,
     OperationFailure,
     ProtocolError,
@@ -175,7 +177,23 @@ class WriteConcern:
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
     ) -> Tuple[bool, Optional[Dict[str, Any]]]:
-        """(acknowledged, writeConcern document or None) for a write's options."""
+        """(acknowledged, writeConcern document or None) for a write's options.
+
+        Checked first: ``safe`` and ``j`` None or a bool, ``w`` None, an int >= 0 or a
+        non-empty str (a tag set name such as ``'majority'``), ``wtimeout`` None or an
+        int >= 0 (milliseconds)."""
+        check_optional_bool(safe, "safe")
+        check_optional_bool(j, "j")
+        if isinstance(w, str):
+            check_str(w, "w")
+        elif w is not None:
+            if isinstance(w, bool) or not isinstance(w, int):
+                raise InvalidArgument(
+                    f"w must be an int >= 0 or a tag set name, not {type(w).__name__}"
+                )
+            check_int(w, "w", 0, INT32_MAX)
+        if wtimeout is not None:
+            check_int(wtimeout, "wtimeout", 0, INT32_MAX)
         if w is None and j is None and wtimeout is None:
             if safe is False or (safe is None and self.safe is False):
                 return False, {"w": 0}

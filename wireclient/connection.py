@@ -154,7 +154,8 @@ class Connection:
         if host is None:
             host = DEFAULT_HOST
         if not isinstance(host, str):
-            raise ConfigurationError(f"host must be a string, not {host!r}")
+            # the type only: a bytes URI would show its password
+            raise ConfigurationError(f"host must be a string, not {type(host).__name__}")
         if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
             parsed = parse_uri(host, port or DEFAULT_PORT)
             userinfo = (parsed.username, parsed.password)

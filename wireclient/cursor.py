@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Mapping, Opt
 
 from bson import Int64
 
-from wireclient.errors import ConfigurationError, InvalidOperation
+from wireclient.arguments import (
+    INT32_MAX,
+    check_bool,
+    check_document,
+    check_int,
+    check_read_preference,
+    encode,
+    type_name,
+)
+from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
@@ -24,25 +33,50 @@ ASCENDING = 1
 DESCENDING = -1
 
 
+def _check_key(key: Any, direction: Any) -> None:
+    """A field name, and a direction: a number (1, -1), an index type ('2dsphere', 'text',
+    'hashed') or a document (``{'$meta': 'textScore'}`` in a sort)."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"sort/index key names must be strings, not {type_name(key)}")
+    if not key:
+        raise ConfigurationError("sort/index key names must not be empty")
+    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, Mapping)):
+        raise InvalidArgument(
+            f"the direction of key {key!r} must be 1, -1, an index type such as '2dsphere' "
+            f"or a document, not {type_name(direction)}"
+        )
+    if isinstance(direction, str) and not direction:
+        raise ConfigurationError(f"the direction of key {key!r} must not be empty")
+
+
 def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[str, Any]:
     """``'a'`` / ``('a', 1)`` lists / a mapping -> an ordered ``{key: direction}`` document."""
+    out: Dict[str, Any] = {}
     if isinstance(key_or_list, str):
-        return {key_or_list: ASCENDING if direction is None else direction}
-    if isinstance(key_or_list, Mapping):
-        return dict(key_or_list)
-    if isinstance(key_or_list, (list, tuple)):
-        out: Dict[str, Any] = {}
+        out[key_or_list] = ASCENDING if direction is None else direction
+    elif isinstance(key_or_list, Mapping):
+        out = dict(key_or_list)
+    elif isinstance(key_or_list, (list, tuple)):
         for item in key_or_list:
             if isinstance(item, str):
                 out[item] = ASCENDING
             elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
                 out[item[0]] = item[1]
             else:
-                raise ConfigurationError(f"bad sort/index key {item!r}: use (key, direction)")
-        if not out:
-            raise ConfigurationError("empty sort/index key list")
-        return out
-    raise ConfigurationError(f"bad sort/index specification {key_or_list!r}")
+                raise ConfigurationError(
+                    f"bad sort/index key of type {type_name(item)}: use 'key' or (key, direction)"
+                )
+    else:
+        raise InvalidArgument(
+            "a sort/index specification must be a key name, a list of (key, direction) "
+            f"pairs or a mapping, not {type_name(key_or_list)}"
+        )
+    if not out:
+        raise ConfigurationError("empty sort/index key list")
+    for key, value in out.items():
+        _check_key(key, value)
+    encode(out, "the sort/index specification")  # a direction may be a document
+    return out
 
 
 class Cursor:
@@ -61,13 +95,12 @@ class Cursor:
         read_preference: Any = None,
         _pipeline: Optional[List[Mapping[str, Any]]] = None,
     ) -> None:
-        if spec is not None and not isinstance(spec, Mapping):
-            raise ConfigurationError(f"spec must be a mapping, not {type(spec).__name__}")
-        for name, value in (("skip", skip), ("limit", limit), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigurationError(f"{name} must be an integer, not {value!r}")
-        if skip < 0 or batch_size < 0:
-            raise ConfigurationError("skip and batch_size must not be negative")
+        if spec is not None:
+            check_document(spec, "spec")
+        check_int(skip, "skip", 0)
+        check_int(limit, "limit")
+        check_int(batch_size, "batch_size", 0, INT32_MAX)
+        check_read_preference(read_preference)
         self._collection = collection
         self._spec: Dict[str, Any] = dict(spec or {})
         self._fields = self._projection(fields)
@@ -90,10 +123,17 @@ class Cursor:
         if fields is None:
             return None
         if isinstance(fields, Mapping):
-            return dict(fields)
+            return dict(check_document(fields, "fields"))
         if isinstance(fields, (list, tuple)):
+            for name in fields:
+                if not isinstance(name, str):
+                    raise InvalidArgument(
+                        f"fields must name fields as strings, not {type_name(name)}"
+                    )
             return {name: 1 for name in fields}
-        raise ConfigurationError("fields must be a mapping or a list of field names")
+        raise InvalidArgument(
+            f"fields must be a mapping or a list of field names, not {type_name(fields)}"
+        )
 
     # -- modifiers ----------------------------------------------------------------------
 
@@ -108,23 +148,17 @@ class Cursor:
 
     def skip(self, skip: int) -> Cursor:
         self._check_not_started()
-        if not isinstance(skip, int) or skip < 0:
-            raise ConfigurationError("skip must be a non-negative integer")
-        self._skip = skip
+        self._skip = check_int(skip, "skip", 0)
         return self
 
     def limit(self, limit: int) -> Cursor:
         self._check_not_started()
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise ConfigurationError("limit must be an integer")
-        self._limit = limit
+        self._limit = check_int(limit, "limit")
         return self
 
     def batch_size(self, batch_size: int) -> Cursor:
         self._check_not_started()
-        if not isinstance(batch_size, int) or batch_size < 0:
-            raise ConfigurationError("batch_size must be a non-negative integer")
-        self._batch_size = batch_size
+        self._batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
         return self
 
     # -- iteration ----------------------------------------------------------------------
@@ -238,7 +272,7 @@ class Cursor:
     def count(self, with_limit_and_skip: bool = False) -> int:
         coll = self._collection
         command: Dict[str, Any] = {"count": coll.name, "query": self._spec}
-        if with_limit_and_skip:
+        if check_bool(with_limit_and_skip, "with_limit_and_skip"):
             if self._limit:
                 command["limit"] = abs(self._limit)
             if self._skip:

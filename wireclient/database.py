@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
 
-from wireclient.errors import ConfigurationError, InvalidOperation, OperationFailure
+from wireclient.arguments import check_bool, check_read_preference, encode, type_name
+from wireclient.errors import (
+    ConfigurationError,
+    InvalidArgument,
+    InvalidOperation,
+    OperationFailure,
+)
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
@@ -15,7 +21,7 @@ _BAD_DB_CHARS = frozenset('/\\. "$\x00')
 
 def check_database_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise ConfigurationError(f"database name must be a string, not {type(name).__name__}")
+        raise InvalidArgument(f"database name must be a string, not {type(name).__name__}")
     if not name or _BAD_DB_CHARS.intersection(name):
         raise ConfigurationError(f"invalid database name {name!r}")
     return name
@@ -62,16 +68,26 @@ class Database:
     ) -> Dict[str, Any]:
         """Run a command: ``db.command('ping')``, ``db.command('count', 'things')``,
         ``db.command({'count': 'things', 'query': {...}})``. Raises OperationFailure when
-        the reply's ``ok`` is not 1 (unless ``check=False``)."""
+        the reply's ``ok`` is not 1 (unless ``check=False``). The whole command is checked
+        (encoded) before anything is sent."""
         if isinstance(command, str):
+            if not command:
+                raise InvalidOperation("empty command name")
             spec: Dict[str, Any] = {command: value}
         elif isinstance(command, Mapping):
             if not command:
                 raise InvalidOperation("empty command document")
             spec = dict(command)
+            if not isinstance(next(iter(spec)), str):
+                raise InvalidArgument("the command name (the first key) must be a string")
         else:
-            raise ConfigurationError(f"command must be a string or a mapping, not {command!r}")
+            raise InvalidArgument(
+                f"command must be a string or a mapping, not {type_name(command)}"
+            )
+        check_bool(check, "check")
+        check_read_preference(read_preference)
         spec.update(kwargs)
+        encode(spec, "command")
         reply = self.connection._executor.run(
             self.name,
             spec,
@@ -90,10 +106,11 @@ class Database:
     list_collection_names = collection_names
 
     def drop_collection(self, name: Union[str, Collection]) -> None:
-        from wireclient.collection import Collection
+        from wireclient.collection import Collection, check_collection_name
 
         if isinstance(name, Collection):
             name = name.name
+        check_collection_name(name)
         try:
             self.command("drop", name)  # checked on the operation path, like any command
         except OperationFailure as exc:
@@ -101,5 +118,7 @@ class Database:
                 raise
 
     def create_collection(self, name: str, **options: Any) -> Collection:
-        self.command("create", name, **options)
+        from wireclient.collection import check_collection_name
+
+        self.command("create", check_collection_name(name), **options)
         return self[name]

@@ -1,8 +1,13 @@
 """The exception hierarchy. Every error wireclient raises is a WireClientError.
 
 WireClientError
- +-- ConfigurationError        bad option, bad URI, unsupported server, missing package
- +-- InvalidDocument           a document we refuse to send (not a dict, bad key, too big)
+ +-- ConfigurationError        bad option or argument value, bad URI, unsupported server,
+ |    |                        missing package
+ |    +-- InvalidArgument      (also a TypeError) an argument of the wrong type
+ +-- InvalidDocument           (also a ValueError) a document we refuse to send: a bad key,
+ |    |                        a reference cycle, a value bson cannot encode, too big
+ |    +-- DocumentTypeError    (also an InvalidArgument, so a TypeError) not a mapping where
+ |                             a document is wanted
  +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
  +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
  +-- ConnectionFailure         cannot talk to a server
@@ -17,6 +22,12 @@ WireClientError
       +-- CursorNotFound       getMore on a cursor the server no longer has
       +-- AuthenticationError  wrong user, password or mechanism
            +-- AuthenticationProtocolError  (also a ProtocolError) a malformed SASL reply
+
+Arguments of the public methods are checked at the call, before anything is sent: a wrong
+type raises ``InvalidArgument`` (a ``TypeError``, as Python's own would be, and a
+``ConfigurationError``, as a bad option is), a bad value ``ConfigurationError``, and a bad
+document ``InvalidDocument``; each message names the argument. Messages never contain a
+password, and a URI shown back has its password masked.
 """
 
 from __future__ import annotations
@@ -32,8 +43,18 @@ class ConfigurationError(WireClientError):
     """An option, URI or environment that wireclient cannot work with."""
 
 
+class InvalidArgument(ConfigurationError, TypeError):
+    """An argument of the wrong type (``batch_size=True``, ``w=1.5``, ``upsert='x'``); the
+    message names the argument."""
+
+
 class InvalidDocument(WireClientError, ValueError):
-    """A document that cannot be sent: not a mapping, an illegal key, or too large."""
+    """A document that cannot be sent: an illegal key, a reference cycle, a value bson
+    cannot encode, or too large."""
+
+
+class DocumentTypeError(InvalidDocument, InvalidArgument):
+    """A document argument that is not a mapping (``insert(5)``, ``find('x')``)."""
 
 
 class InvalidOperation(WireClientError):
@@ -124,7 +145,9 @@ class AuthenticationProtocolError(AuthenticationError, ProtocolError):
 __all__ = [
     "WireClientError",
     "ConfigurationError",
+    "InvalidArgument",
     "InvalidDocument",
+    "DocumentTypeError",
     "InvalidOperation",
     "ProtocolError",
     "ConnectionFailure",

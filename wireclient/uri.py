@@ -33,7 +33,11 @@ address for ``parse_host`` (never ``address:port``), while in a host list the co
 string specification requires the brackets, since ``::1:27017`` would be ambiguous there.
 
 Every failure is a ``ConfigurationError`` whose message names the part of the URI at fault
-(option errors come from ``wireclient.options``). Messages never repeat a password.
+(option errors come from ``wireclient.options``). Messages never repeat a password, nor
+carry one in a chained exception: the userinfo is never quoted, a host list (or address)
+holding an ``@`` is refused quoting only its userinfo, masked (``redact_uri``: ``u:***@...``),
+and a host entry is quoted only up to its ``:`` unless a port number follows, since
+``mongodb://user:password`` (its ``@host`` left out) reads as host ``user``, port ``password``.
 ``validate_options`` is re-exported from ``wireclient.options`` for compatibility.
 """
 
@@ -53,6 +57,7 @@ __all__ = [
     "validate_options",
     "format_host",
     "is_unix_socket",
+    "redact_uri",
     "DEFAULT_PORT",
     "UNIX_SOCKET_PORT",
 ]
@@ -67,6 +72,9 @@ SRV_SCHEME = "mongodb+srv://"
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Characters that can never appear in a host name (after percent-decoding).
 _BAD_HOST_CHARS = frozenset("/\\?#@[]:,%")
+# What an IPv6 literal is written with (a host entry of only these is quoted whole).
+_IPV6_TEXT = frozenset("0123456789abcdefABCDEF:.")
+_SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # Characters MongoDB refuses in database names.
 _BAD_DB_CHARS = frozenset('/\\. "$\x00')
 
@@ -131,6 +139,15 @@ def _unquote(text: str, what: str, secret: bool = False) -> str:
     """Strictly percent-decode ``text``; ``what`` names the part in error messages."""
     if "%" not in text:
         return text
+    decoded = _percent_decode(text, what, secret)
+    if decoded is None:  # raised here, not in an except block: no chained error holds the text
+        raise ConfigurationError(
+            f"invalid percent-encoding in {what}: the decoded bytes are not UTF-8"
+        )
+    return decoded
+
+
+def _percent_decode(text: str, what: str, secret: bool) -> Optional[str]:
     out = bytearray()
     i = 0
     n = len(text)
@@ -152,9 +169,24 @@ def _unquote(text: str, what: str, secret: bool = False) -> str:
     try:
         return out.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigurationError(
-            f"invalid percent-encoding in {what}: the decoded bytes are not UTF-8"
-        ) from None
+        return None
+
+
+def redact_uri(text: str) -> str:
+    """``text`` (a URI, or what was meant as one) with its password masked:
+    ``mongodb://u:pw@h`` -> ``mongodb://u:***@h``. Everything between the username's ``:``
+    and the last ``@`` is masked; with no clear username (a ``/`` in it), all of the
+    userinfo is; with no ``:``, there is no password and the text is returned as is."""
+    at = text.rfind("@")
+    if at < 0:
+        return text
+    scheme = _SCHEME_PREFIX.match(text)
+    start = scheme.end() if scheme is not None and scheme.end() <= at else 0
+    userinfo = text[start:at]
+    user, colon, _ = userinfo.partition(":")
+    if "/" in user:  # no clear username: all of it may be the password
+        return f"{text[:start]}***{text[at:]}"
+    return f"{text[:start]}{user}:***{text[at:]}" if colon else text
 
 
 # ------------------------------------------------------------------------ hosts and addresses
@@ -165,11 +197,33 @@ def is_unix_socket(host: str) -> bool:
     return host.lower().endswith(".sock")
 
 
+def _shown(entry: str) -> str:
+    """A host entry as messages quote it: whole if it reads as an address (no ':', a port
+    number after it, brackets, an IPv6 literal), else only up to its ':' (see the top)."""
+    name, colon, rest = entry.partition(":")
+    numeric = rest.isascii() and rest.isdigit()
+    if not colon or numeric or entry.startswith("[") or _IPV6_TEXT.issuperset(entry):
+        return entry
+    return f"{name}:..."
+
+
+def _refuse_userinfo(text: str) -> None:
+    """A host list (or address) is refused if it holds an ``@``, quoted with its userinfo
+    masked and nothing after the ``@`` (where a password with an ``@`` in it may go on)."""
+    if "@" not in text:
+        return
+    shown = redact_uri(text).rpartition("@")[0] + "@..."
+    raise ConfigurationError(
+        f"a host list holds no username or password (found '@' in {shown!r}); "
+        "give them in a URI: mongodb://user:password@host"
+    )
+
+
 def _check_port(text: str, entry: str) -> int:
     if not text:
         raise ConfigurationError(f"empty port in host {entry!r}")
     if not (text.isascii() and text.isdigit()):
-        raise ConfigurationError(f"port {text!r} in host {entry!r} is not a number")
+        raise ConfigurationError(f"the port in host {entry!r} is not a number")
     port = int(text)
     if not 1 <= port <= 65535:
         raise ConfigurationError(f"port {port} in host {entry!r} is out of range (1-65535)")
@@ -194,49 +248,49 @@ def _check_hostname(name: str, entry: str) -> str:
 
 def _ipv6(literal: str, entry: str) -> str:
     """The compressed, lower-case form of an IPv6 literal (a zone such as ``%eth0`` kept)."""
-    try:
-        import ipaddress  # only for IPv6 literals: keeps `import wireclient` light
+    import ipaddress  # only for IPv6 literals: keeps `import wireclient` light
 
+    try:
         return str(ipaddress.IPv6Address(literal))
     except ValueError:
-        raise ConfigurationError(
-            f"{literal!r} in host {entry!r} is not a valid IPv6 address"
-        ) from None
+        pass  # raised below, so that no chained error quotes the text
+    raise ConfigurationError(f"{_shown(literal)!r} in host {entry!r} is not a valid IPv6 address")
 
 
 def _parse_host(entry: str, default_port: int, in_list: bool) -> Address:
     """One ``host[:port]``, as written (not yet percent-decoded); see ``parse_host``."""
     if not entry:
         raise ConfigurationError("empty host in the host list" if in_list else "empty host")
-    decoded = _unquote(entry, f"host {entry!r}")
+    shown = _shown(entry)
+    decoded = _unquote(entry, f"host {shown!r}", secret=shown != entry)
     if is_unix_socket(decoded):
         # A socket path takes no port; inside a URI its '/' must be written %2F.
         if "\x00" in decoded:
-            raise ConfigurationError(f"NUL character in unix socket path {entry!r}")
+            raise ConfigurationError(f"NUL character in unix socket path {shown!r}")
         return decoded, UNIX_SOCKET_PORT
     if entry.startswith("["):
         close = entry.find("]")
         if close < 0:
-            raise ConfigurationError(f"missing ']' after IPv6 address in host {entry!r}")
-        literal = _unquote(entry[1:close], f"host {entry!r}")
+            raise ConfigurationError(f"missing ']' after IPv6 address in host {shown!r}")
+        literal = _unquote(entry[1:close], f"host {shown!r}")
         rest = entry[close + 1 :]
         if rest and not rest.startswith(":"):
-            raise ConfigurationError(f"unexpected {rest!r} after ']' in host {entry!r}")
-        port = _check_port(rest[1:], entry) if rest else default_port
-        return _ipv6(literal, entry), port
+            raise ConfigurationError(f"unexpected {_shown(rest)!r} after ']' in host {shown!r}")
+        port = _check_port(rest[1:], shown) if rest else default_port
+        return _ipv6(literal, shown), port
     if entry.count(":") > 1:
         if not in_list:
             try:
-                return _ipv6(decoded, entry), default_port
+                return _ipv6(decoded, shown), default_port
             except ConfigurationError:
                 pass  # not an address by itself: perhaps address:port, which needs brackets
         raise ConfigurationError(
-            f"host {entry!r} has more than one ':'; an IPv6 address must be in brackets, "
+            f"host {shown!r} has more than one ':'; an IPv6 address must be in brackets, "
             "as in [::1]:27017"
         )
     name, colon, port_text = entry.partition(":")
-    port = _check_port(port_text, entry) if colon else default_port
-    return _check_hostname(_unquote(name, f"host {entry!r}"), entry), port
+    port = _check_port(port_text, shown) if colon else default_port
+    return _check_hostname(_unquote(name, f"host {shown!r}"), shown), port
 
 
 def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
@@ -252,6 +306,9 @@ def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
     if not isinstance(text, str):
         raise ConfigurationError(f"the address must be a str, not {type(text).__name__}")
     _check_default_port(default_port)
+    if "://" in text:
+        raise ConfigurationError("parse_host takes one address, not a URI: use parse_uri")
+    _refuse_userinfo(text)
     return _parse_host(text, default_port, in_list=False)
 
 
@@ -267,6 +324,7 @@ def split_hosts(hosts: str, default_port: int = DEFAULT_PORT) -> Hosts:
     _check_default_port(default_port)
     if "://" in hosts:
         raise ConfigurationError("split_hosts takes a host list, not a URI: use parse_uri")
+    _refuse_userinfo(hosts)
     if not hosts:
         raise ConfigurationError("empty host list")
     return tuple(_parse_host(entry, default_port, in_list=True) for entry in hosts.split(","))
