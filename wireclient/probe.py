@@ -171,6 +171,8 @@ def parse_flags(text: Optional[str], flags: Any) -> int:
             raise ConfigurationError(
                 f"unknown {flags.__name__} flag {item!r} (known: {names}; or a number)"
             ) from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ConfigurationError(f"flags 0x{value:x} do not fit the 32 flag bits")
     return value
 
 

@@ -17,7 +17,7 @@ forwarding each reply, ``corrupt_after=N`` flips one byte (``corrupt_byte``) of 
 reply, and ``close_after=N`` forwards N replies and then closes the connection at its next
 message, from either side, instead of forwarding it (so the client's next operation sees a
 hang-up while it waits for its reply). The counts are per client connection. Bytes that no
-longer frame (after an undecodable reply) are forwarded as they come.
+longer frame (after a reply with a bad header) are forwarded as they come.
 
 ``capture`` records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.capture``, which ``wireclient decode`` reads.
@@ -387,7 +387,7 @@ class _Link:
         proxy = self.proxy
         for frame in frames:
             proxy._show([frame], self.number, SERVER_TO_CLIENT)
-            if frame.header is None:  # unframed bytes after an undecodable reply
+            if frame.header is None:  # unframed bytes after a reply with a bad header
                 self._forward(frame.raw)
                 continue
             if proxy.close_after is not None and self.replies >= proxy.close_after:

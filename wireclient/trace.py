@@ -6,10 +6,12 @@ Theory of operation
 codec's ``MessageReader`` (the one framer) and keeps a copy of the raw bytes beside it, so
 each ``Frame`` it returns carries the exact bytes of the frame as well as the decoded
 header and message. A frame that does not decode is returned too, with the error and its
-bytes; after it the stream cannot be resynchronised (the reader stays failed), so later
-bytes come back as unframed chunks. The concatenation of every ``Frame.raw`` returned is
-exactly the stream fed, which is what lets the proxy forward frames rather than chunks.
-``flush()`` at the end of a stream returns a partial frame left in the buffer.
+bytes. When its header was sound (a messageLength within bounds) the stream goes on after
+it with a fresh reader, skipping the frame by its length; a bad header breaks the stream
+for good (nothing says where the next frame starts), and later bytes come back as
+unframed chunks. The concatenation of every ``Frame.raw`` returned is exactly the stream
+fed, which is what lets the proxy forward frames rather than chunks. ``flush()`` at the
+end of a stream returns a partial frame left in the buffer.
 
 ``describe()`` turns a frame into the lines ``--trace``, ``decode`` and the proxy print:
 the header fields, flags by name, OP_MSG sections (kind 0 body, kind 1 identifier, count
@@ -84,21 +86,33 @@ class FrameStream:
         if self.broken:
             if not data:
                 return []
-            return [Frame(None, None, bytes(data), "unframed bytes after an undecodable frame")]
+            return [Frame(None, None, bytes(data), "unframed bytes (after a bad header)")]
         self._raw += data
         frames: List[Frame] = []
-        try:
-            self._reader.feed(data)
-            for header, message in self._reader:
-                length = header.message_length
-                frames.append(Frame(header, message, bytes(self._raw[:length])))
-                del self._raw[:length]
-        except ProtocolError as exc:
-            self.broken = True
-            raw = bytes(self._raw)
-            self._raw.clear()
-            frames.append(Frame(peek_header(raw), None, raw, str(exc)))
-        return frames
+        while True:
+            try:
+                self._reader.feed(data)
+                for header, message in self._reader:
+                    length = header.message_length
+                    frames.append(Frame(header, message, bytes(self._raw[:length])))
+                    del self._raw[:length]
+                return frames
+            except ProtocolError as exc:
+                head = peek_header(bytes(self._raw[:16]))
+                length = head.message_length if head is not None else 0
+                if 16 <= length <= self._reader.max_message_size and len(self._raw) >= length:
+                    # A sound header around a bad body: skip the frame by its length and
+                    # go on with a new reader, so one bad frame does not hide the rest.
+                    frames.append(Frame(head, None, bytes(self._raw[:length]), str(exc)))
+                    del self._raw[:length]
+                    self._reader = protocol.MessageReader(self._reader.max_message_size)
+                    data = bytes(self._raw)
+                    continue
+                self.broken = True
+                raw = bytes(self._raw)
+                self._raw.clear()
+                frames.append(Frame(head, None, raw, str(exc)))
+                return frames
 
     def flush(self) -> List[Frame]:
         """At the end of the stream: the partial frame left over, if any."""
