@@ -237,14 +237,21 @@ def _decode_capture(data: bytes, hex_dump: bool) -> int:
     return status
 
 
-def run_proxy(args: argparse.Namespace) -> int:
-    from wireclient import proxy, uri
+def parse_address(text: str, option: str, lowest_port: int = 1) -> Tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` (port 0 allowed for ``--listen``: any free port)."""
+    host, colon, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not lowest_port <= int(port) <= 65535:
+        raise UsageError(f"{option} takes HOST:PORT (port {lowest_port}-65535), not {text!r}")
+    return host, int(port)
 
-    try:
-        listen = uri.parse_host(args.listen)
-        upstream = uri.parse_host(args.upstream)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from wireclient import proxy
+
+    listen = parse_address(args.listen, "--listen", lowest_port=0)
+    upstream = parse_address(args.upstream, "--upstream")
     for name in ("delay_ms", "close_after", "corrupt_after"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "delay_ms" else 1):
@@ -259,7 +266,8 @@ def run_proxy(args: argparse.Namespace) -> int:
     server = proxy.Proxy(
         listen,
         upstream,
-        out=None if args.quiet else sys.stdout,
+        out=sys.stdout,
+        show_frames=not args.quiet,
         hex_dump=args.dump,
         capture=capture_file,
         delay_ms=args.delay_ms or 0,

@@ -19,7 +19,8 @@ message, from either side, instead of forwarding it (so the client's next operat
 hang-up while it waits for its reply). The counts are per client connection. Bytes that no
 longer frame (after a reply with a bad header) are forwarded as they come.
 
-``capture`` records every byte received from either peer, and events (opened, closed,
+``out`` receives the frames (unless ``show_frames`` is False) and the events; ``capture``
+records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.capture``, which ``wireclient decode`` reads.
 
 Stopping: ``stop()`` wakes the accept thread, shuts down every socket (which wakes every
@@ -64,6 +65,7 @@ class Proxy:
         upstream: Address,
         *,
         out: Optional[TextIO] = None,
+        show_frames: bool = True,
         hex_dump: bool = False,
         capture: Union[None, str, BinaryIO] = None,
         delay_ms: float = 0,
@@ -75,6 +77,7 @@ class Proxy:
         self.listen = listen
         self.upstream = upstream
         self.out = out
+        self.show_frames = show_frames
         self.hex_dump = hex_dump
         self.delay = max(delay_ms, 0) / 1000.0
         self.close_after = close_after
@@ -216,7 +219,7 @@ class Proxy:
             self.out.flush()
 
     def _show(self, frames: List[Frame], number: int, direction: str) -> None:
-        if self.out is None:
+        if self.out is None or not self.show_frames:
             return
         label = f"{self._elapsed()} conn {number} {direction}"
         for frame in frames:
