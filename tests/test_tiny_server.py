@@ -106,3 +106,21 @@ def test_the_script_with_the_command_line() -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_the_toolkit_demo_runs(server: Any) -> None:
+    """examples/toolkit_demo.py, the second half of `make demo`, on the session server."""
+    demo = os.path.join(os.path.dirname(PATH), "toolkit_demo.py")
+    out = subprocess.run(
+        [sys.executable, demo],
+        env={**ENV, "WIRECLIENT_URI": server.uri},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    heads = sent_frames(out.stdout)
+    assert [h.split()[3] for h in heads] == ["OP_QUERY", "OP_REPLY", "OP_MSG", "OP_MSG"]
+    assert "frame 1 @0  OP_MSG  messageLength=113 requestID=42" in out.stdout
+    assert "section kind 1 'documents' (2 documents):" in out.stdout
