@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Tuple
 
 import pytest
 from cli_helpers import (  # noqa: F401  (mock_fixture: the "mock" fixture)
@@ -45,6 +45,19 @@ def test_the_subprocess_runs_this_tree() -> None:
     )
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert out.stdout.strip() == os.path.join(here, "wireclient", "cli.py")
+
+
+def test_the_console_script_is_declared(capsys: pytest.CaptureFixture[str]) -> None:
+    import configparser
+
+    from wireclient import __version__, cli
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.cfg"))
+    scripts = config["options.entry_points"]["console_scripts"].strip().splitlines()
+    assert [s.strip() for s in scripts] == ["wireclient = wireclient.cli:main"]
+    assert cli.main(["--version"]) == 0  # what the script calls, and exits with
+    assert capsys.readouterr().out == f"wireclient {__version__}\n"
 
 
 # -- help and usage ------------------------------------------------------------------------
@@ -368,3 +381,40 @@ def test_json_output_is_relaxed_extended_json(server: SecantusServer) -> None:
     result = run_cli("cmd", server.uri, '{"find": "c"}', "--db", "cli_json")
     reply = json.loads(result.stdout)
     assert reply["cursor"]["firstBatch"] == [{"_id": 1, "n": 2**40, "f": 1.5}]
+
+
+# -- TLS: the trace shows the frames inside it ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[Tuple[SecantusServer, Any]]:
+    from certs import make_certs, openssl_available
+
+    if not openssl_available():
+        pytest.skip("needs the openssl command to make test certificates")
+    with tempfile.TemporaryDirectory(prefix="wireclient-cli-certs-") as directory:
+        certs = make_certs(directory)
+        args = ["--tls-cert-file", certs.server_cert, "--tls-key-file", certs.server_key]
+        server = SecantusServer(extra_args=args + ["--tls-ca-file", certs.ca]).start()
+        try:
+            yield server, certs
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_tls_from_the_uri(tls_server: Tuple[SecantusServer, Any], trace: bool) -> None:
+    server, certs = tls_server
+    uri = f"mongodb://{server.address}/?tls=true&tlsCAFile={certs.ca}"
+    result = run_cli("ping", uri, *(["--trace"] if trace else []))
+    assert result.returncode == 0, result.stderr
+    assert json_documents(result.stdout)[0]["ok"] == 1.0
+    if trace:  # decoded frames: the tracer sits above TLS
+        kinds = [h.split()[3] for h in sent_frames(result.stderr)]
+        assert kinds == ["OP_QUERY", "OP_REPLY", "OP_MSG", "OP_MSG"]
+    result = run_cli("ping", f"mongodb://{server.address}/?tls=true&tlsCAFile={certs.other_ca}")
+    assert result.returncode == 1
+    one_line_error(result, "AutoReconnect", "CERTIFICATE_VERIFY_FAILED")
+    result = run_cli("ping", uri.replace(certs.ca, "/no/such/ca.pem"))
+    assert result.returncode == 2
+    one_line_error(result, "tlsCAFile")

@@ -124,3 +124,26 @@ def test_the_toolkit_demo_runs(server: Any) -> None:
     assert [h.split()[3] for h in heads] == ["OP_QUERY", "OP_REPLY", "OP_MSG", "OP_MSG"]
     assert "frame 1 @0  OP_MSG  messageLength=113 requestID=42" in out.stdout
     assert "section kind 1 'documents' (2 documents):" in out.stdout
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_the_command_line_over_a_unix_socket(tmp_path: Any, trace: bool) -> None:
+    import socketserver
+    import urllib.parse
+
+    module = load()
+    path = str(tmp_path / "tiny.sock")
+    server = socketserver.ThreadingUnixStreamServer(path, module.Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = "mongodb://" + urllib.parse.quote(path, safe="")
+        result = run_cli("ping", uri, *(["--trace"] if trace else []))
+        assert result.returncode == 0, result.stderr
+        assert json_documents(result.stdout) == [{"ok": 1.0}]
+        assert ("client -> server  OP_QUERY" in result.stderr) is trace
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
