@@ -88,6 +88,7 @@ def test_top_level_help_lists_subcommands_and_exit_statuses() -> None:
         ["ping"],  # no URI
         ["cmd", "mongodb://127.0.0.1:1"],  # no command
         ["ping", "mongodb://127.0.0.1:1", "--timeout", "soon"],
+        ["send", "127.0.0.1:1"],  # no FILE
         ["proxy", "--listen", "127.0.0.1:0"],  # no --upstream
     ],
 )
@@ -111,6 +112,7 @@ def test_argument_errors_exit_2(args: list[str]) -> None:
         (["ping", "mongodb://a:1,b:2"], "one server"),
         (["ping", "mongodb+srv://example.com"], "mongodb+srv"),
         (["ping", "mongodb://user@127.0.0.1:1"], "password"),
+        (["ping", "127.0.0.1:1", "--timeout", "0"], "--timeout"),
         (["cmd", "127.0.0.1:1", '{"ping": 1}', "--flags", "bogus"], "bogus"),
         (["cmd", "127.0.0.1:1", '{"a": 1}', "--op-query", "--flags", "moreToCome"], "moreToCome"),
         (["cmd", "127.0.0.1:1", '{"ping": 1}', "--flags", "0x1ffffffff"], "flags"),

@@ -5,6 +5,7 @@ sees, and a clean stop, through the Python API in-process and as `wireclient pro
 from __future__ import annotations
 
 import io
+import select
 import signal
 import socket
 import threading
@@ -404,3 +405,27 @@ def test_cli_proxy_port_in_use_exits_1() -> None:
         result = run_cli("proxy", "--listen", f"127.0.0.1:{port}", "--upstream", "127.0.0.1:1")
     assert result.returncode == 1
     one_line_error(result, "OSError")
+
+
+def test_cli_proxy_goes_on_when_its_output_is_closed(server: SecantusServer) -> None:
+    """`wireclient proxy ... | head -1`: the reader went away, the proxy keeps forwarding."""
+    proc = popen_cli("proxy", "--listen", "127.0.0.1:0", "--upstream", server.address)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "the proxy printed nothing in 20 s"
+        line = proc.stdout.readline()
+        proc.stdout.close()
+        port = line.split()[3].rstrip(",").rsplit(":", 1)[1]
+        conn = Connection(f"mongodb://127.0.0.1:{port}", auto_start_request=False)
+        assert conn.admin.command("ping")["ok"] == 1
+        conn.close()
+        proc.terminate()
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0
+    assert proc.stderr is not None and proc.stderr.read() == ""
+    proc.stderr.close()

@@ -92,6 +92,8 @@ def parse_sequence(spec: str) -> protocol.DocumentSequence:
 
 
 def _target(args: argparse.Namespace) -> probe.Target:
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {args.timeout:g}")
     try:
         return probe.parse_target(args.uri, args.timeout)
     except ConfigurationError as exc:
@@ -110,12 +112,6 @@ def _print(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- subcommands
-
-
-def run_ping(args: argparse.Namespace) -> int:
-    args.command, args.db, args.flags, args.sequence = '{"ping": 1}', "admin", None, []
-    args.op_query, args.namespace = False, None
-    return run_cmd(args)
 
 
 def run_cmd(args: argparse.Namespace) -> int:
@@ -139,12 +135,9 @@ def run_cmd(args: argparse.Namespace) -> int:
             dbname, spec, sequences, session.max_wire_version, flags, args.op_query, args.namespace
         )
         status = OK
-        replies = 0
         for _header, reply in probe.exchange(session, message, expect_reply):
-            replies += 1
-            legacy_query = isinstance(reply, protocol.OpReply) and args.namespace is not None
-            if legacy_query:
-                _print(trace.to_json(list(reply.documents), indent=2))  # type: ignore[union-attr]
+            if isinstance(reply, protocol.OpReply) and args.namespace is not None:
+                _print(trace.to_json(list(reply.documents), indent=2))  # a legacy query
             else:
                 _print(trace.to_json(command.reply_document(reply), indent=2))
             if probe.failed(reply):
@@ -321,7 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _network_options(ping)
-    ping.set_defaults(run=run_ping)
+    # ping is cmd with its arguments fixed
+    ping.set_defaults(
+        run=run_cmd, command='{"ping": 1}', db="admin", flags=None, sequence=[],
+        op_query=False, namespace=None,
+    )  # fmt: skip
 
     cmd = sub.add_parser(
         "cmd",

@@ -212,11 +212,15 @@ class Proxy:
         return f"+{time.monotonic() - self._started_at:.3f}s"
 
     def _emit(self, text: str) -> None:
-        if self.out is None:
+        out = self.out
+        if out is None:
             return
         with self._print_lock:
-            self.out.write(text + "\n")
-            self.out.flush()
+            try:
+                out.write(text + "\n")
+                out.flush()
+            except (OSError, ValueError):  # the output is gone (a closed pipe): go on without
+                self.out = None
 
     def _show(self, frames: List[Frame], number: int, direction: str) -> None:
         if self.out is None or not self.show_frames:
