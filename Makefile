@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/requests_demo.py
+	$(PY) examples/toolkit_demo.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -23,3 +23,27 @@ def test_doc_examples_run(name: str, server: Any) -> None:
     )
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_protocol_testing_walkthrough(server: Any, tmp_path: Any) -> None:
+    """docs/protocol-testing.md, shell sessions and Python examples in order, as written."""
+    from doc_walkthrough import Walkthrough
+    from servers import free_port
+
+    from wireclient import Connection
+
+    Connection(server.uri).drop_database("walkthrough")
+    walk = Walkthrough(
+        os.path.join(DOCS, "protocol-testing.md"),
+        str(tmp_path),
+        {
+            "localhost:27017": server.address,
+            '("localhost", 27017)': f'("{server.host}", {server.port})',
+            "27018": str(free_port()),
+            "27019": str(free_port()),
+        },
+        files=["examples/tiny_server.py"],
+    )
+    walk.run()
+    assert walk.failures == [], "\n\n".join(walk.failures)
+    assert walk.ran == {"console": 12, "doctest": 3, "file": 1}
