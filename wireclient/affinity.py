@@ -4,7 +4,7 @@
         [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000]
         [--modes on,off,explicit,pymongo] [-k 5] [--units 50] [--max-ops 3000]
         [--max-pool-size 100] [--timeout 60] [--op-timeout-ms 20000] [--verify]
-        [--json FILE] [--plot FILE.png] [--quiet]
+        [--json FILE] [--plot FILE.png] [--markdown] [--quiet] [--in-process]
 
 Each configuration (a kind of caller, a number of callers, a mode) runs a bounded workload
 (``wireclient.affinity_workload``: units of ``k`` unacknowledged ``$inc`` updates of the
@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="whatsmyuri after each unit's read")
     p.add_argument("--json", metavar="FILE", help="write every result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="charts (needs matplotlib)")
+    p.add_argument("--markdown", action="store_true", help="the table as Markdown")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--in-process", action="store_true", help="thread configs in this process")
     return p
@@ -345,7 +346,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(report.progress_line(i, total, result), file=sys.stderr, flush=True)
 
     results = run(args.uri, configs, workload, progress, isolate=not args.in_process)
-    print(report.table(results))
+    print(report.table(results, markdown=args.markdown))
     document = report.document(args.uri, argv, workload, results)
     if args.json:
         report.write_json(args.json, document)
