@@ -391,3 +391,14 @@ def test_the_tool_imports_no_optional_package() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_think_time_keeps_request_sockets_bound(lab: SecantusServer) -> None:
+    """With time away from the database after each unit, threads in requests still hold
+    one socket each the whole time: four threads, four sockets, all open at once."""
+    workload = SMALL._replace(k=1, units=5, think_ms=30, verify=False)
+    r = measure(lab.uri, Config("threads", 4, "on"), workload)
+    assert r["ok"], r
+    assert r["sockets_created_server"] == r["sockets_created_events"] == 4
+    assert r["peak_open_events"] == 4 and r["affinity"] == 1.0
+    assert r["wall_s"] >= 5 * 0.030

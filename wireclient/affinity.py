@@ -3,7 +3,7 @@
     python -m wireclient.affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
         [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000]
         [--modes on,off,explicit,pymongo] [-k 5] [--units 50] [--max-ops 3000]
-        [--max-pool-size 100] [--timeout 60] [--op-timeout-ms 20000] [--verify]
+        [--max-pool-size 100] [--think-ms 0] [--timeout 60] [--op-timeout-ms 20000] [--verify]
         [--json FILE] [--plot FILE.png] [--markdown] [--quiet] [--in-process]
 
 Each configuration (a kind of caller, a number of callers, a mode) runs a bounded workload
@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pool-size", type=int, default=100, help="max_pool_size (100)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per configuration (60)")
     p.add_argument("--op-timeout-ms", type=int, default=20000, help="socket/wait timeouts")
+    p.add_argument("--think-ms", type=int, default=0, help="pause after each unit (0)")
     p.add_argument("--verify", action="store_true", help="whatsmyuri after each unit's read")
     p.add_argument("--json", metavar="FILE", help="write every result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="charts (needs matplotlib)")
@@ -277,6 +278,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         ("--max-ops", args.max_ops, 1, 1_000_000),
         ("--max-pool-size", args.max_pool_size, 1, 10_000),
         ("--op-timeout-ms", args.op_timeout_ms, 100, 600_000),
+        ("--think-ms", args.think_ms, 0, 10_000),
     )
     for name, value, low, high in bounds:
         if not low <= value <= high:
@@ -331,6 +333,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         timeout=args.timeout,
         op_timeout_ms=args.op_timeout_ms,
         verify=args.verify,
+        think_ms=args.think_ms,
     )
     configs = configs_for(args.threads, args.greenlets, args.socket_greenlets, args.modes)
     if not configs:

@@ -9,7 +9,8 @@ for thread configurations.
 
 Every caller (a thread, or a gevent greenlet) owns one document ``{_id: i, n: 0}`` and runs
 ``units`` units of work: ``k`` unacknowledged (``safe=False`` / ``w=0``) ``{$inc: {n: 1}}``
-updates of its document, then a read of it (and, with ``verify``, a ``whatsmyuri``). The
+updates of its document, then a read of it (and, with ``verify``, a ``whatsmyuri``), then
+``think_ms`` away from the database (outside the unit's request, in mode ``explicit``). The
 read must see the count the caller has sent so far; a read that sees less is *stale*. All
 callers wait at a gate and start together.
 
@@ -69,6 +70,7 @@ class Workload(NamedTuple):
     timeout: float = 60.0
     op_timeout_ms: int = 20000
     verify: bool = False
+    think_ms: int = 0  # a caller's time away from the database after each unit
 
     def ops_per_unit(self) -> int:
         return self.k + 1 + (1 if self.verify else 0)
@@ -168,6 +170,14 @@ class Spawner:
         thread.start()
         return thread
 
+    def sleep(self, seconds: float) -> None:
+        if self.greenlets:  # time.sleep is not patched by patch_socket: it would block all
+            import gevent
+
+            gevent.sleep(seconds)
+        else:
+            time.sleep(seconds)
+
     def join(self, handles: Sequence[Any], timeout: float) -> int:
         """Wait up to ``timeout`` seconds; how many are still running."""
         if self.greenlets:
@@ -263,6 +273,8 @@ def _run_callers(
                     state.timed_out = True
                     break
                 state.run_unit(client, workload.k, workload.verify, explicit)
+                if workload.think_ms:
+                    spawner.sleep(workload.think_ms / 1000)
         except Exception as exc:  # recorded: the result says which caller failed and how
             state.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
