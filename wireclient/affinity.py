@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pool-size", type=int, default=100, help="max_pool_size (100)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per configuration (60)")
     p.add_argument("--op-timeout-ms", type=int, default=20000, help="socket/wait timeouts")
-    p.add_argument("--think-ms", type=int, default=0, help="pause after each unit (0)")
+    p.add_argument("--think-ms", type=int, default=0, help="mean random pause before each unit (0)")
     p.add_argument("--verify", action="store_true", help="whatsmyuri after each unit's read")
     p.add_argument("--json", metavar="FILE", help="write every result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="charts (needs matplotlib)")

@@ -9,10 +9,11 @@ for thread configurations.
 
 Every caller (a thread, or a gevent greenlet) owns one document ``{_id: i, n: 0}`` and runs
 ``units`` units of work: ``k`` unacknowledged (``safe=False`` / ``w=0``) ``{$inc: {n: 1}}``
-updates of its document, then a read of it (and, with ``verify``, a ``whatsmyuri``), then
-``think_ms`` away from the database (outside the unit's request, in mode ``explicit``). The
+updates of its document, then a read of it (and, with ``verify``, a ``whatsmyuri``). The
 read must see the count the caller has sent so far; a read that sees less is *stale*. All
-callers wait at a gate and start together.
+callers wait at a gate and start together. With ``think_ms``, a caller spends a random
+0..2*think_ms (the same draws in every mode) away from the database before each unit, outside
+the unit's request (mode ``explicit``), so callers no longer all use the database at once.
 
 Which socket each operation used is observed per message, in the caller's own thread or
 greenlet (``wireclient.affinity_clients``: command events, or a tap on the connection's
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import threading
 import time
 from functools import partial
@@ -70,7 +72,7 @@ class Workload(NamedTuple):
     timeout: float = 60.0
     op_timeout_ms: int = 20000
     verify: bool = False
-    think_ms: int = 0  # a caller's time away from the database after each unit
+    think_ms: int = 0  # mean time away from the database before each unit
 
     def ops_per_unit(self) -> int:
         return self.k + 1 + (1 if self.verify else 0)
@@ -268,13 +270,14 @@ def _run_callers(
             if not gate.wait(workload.timeout):
                 state.errors.append("the start gate never opened")
                 return
+            pauses = random.Random(state.index)  # the same pauses in every mode
             for _ in range(units):
+                if workload.think_ms:
+                    spawner.sleep(pauses.uniform(0, 2 * workload.think_ms) / 1000)
                 if time.monotonic() > deadline:
                     state.timed_out = True
                     break
                 state.run_unit(client, workload.k, workload.verify, explicit)
-                if workload.think_ms:
-                    spawner.sleep(workload.think_ms / 1000)
         except Exception as exc:  # recorded: the result says which caller failed and how
             state.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
