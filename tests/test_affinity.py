@@ -277,6 +277,15 @@ def test_only_loopback_servers() -> None:
     assert affinity.main(["--no-such-option"]) == 2
 
 
+def test_main_as_a_subcommand_and_passwords(capsys: Any) -> None:
+    assert affinity.main(["--help"], prog="wireclient affinity") == 0
+    assert capsys.readouterr().out.startswith("usage: wireclient affinity ")
+    uri = "mongodb://user:secret@127.0.0.1:1/?authSource=admin"
+    doc = affinity_report.document(["wireclient", "affinity", uri], uri, SMALL, [])
+    assert "secret" not in json.dumps(doc)
+    assert doc["uri"] == "mongodb://user:***@127.0.0.1:1/?authSource=admin"
+
+
 def test_plot_without_matplotlib_is_a_usage_error(monkeypatch: Any, capsys: Any) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert affinity.main(["mongodb://127.0.0.1:1/", "--plot", "x.png"]) == 2

@@ -93,12 +93,18 @@ def configs_for(
 
 
 def _worker_env() -> Dict[str, str]:
-    """The worker imports this same wireclient: its parent folder goes first on the path."""
+    """The worker imports this same wireclient: its parent folder goes first on the path
+    (unless it is a site-packages folder, which the worker finds anyway and which must not
+    come before the standard library)."""
+    import site
+
     import wireclient
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(wireclient.__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    sites = {os.path.abspath(p) for p in site.getsitepackages() + [site.getusersitepackages()]}
+    if root not in sites:
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
 
 
@@ -234,9 +240,9 @@ def _loopback_only(uri: str) -> None:
         raise UsageError(f"{host} is not a loopback address: the lab measures local servers only")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m wireclient.affinity") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m wireclient.affinity",
+        prog=prog,
         description="Which sockets threads and greenlets use, and what it costs.",
     )
     p.add_argument("uri", help="a loopback server, e.g. mongodb://127.0.0.1:27017/")
@@ -268,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = build_parser()
+def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)  # SystemExit(2) on a bad option, handled by main
     _loopback_only(args.uri)
     bounds = (
@@ -311,13 +317,14 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command (``wireclient affinity ...``); returns the exit status."""
+def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m wireclient.affinity") -> int:
+    """The command; returns the exit status. ``prog`` names it in help, errors and the JSON
+    file (``wireclient affinity`` when run as the CLI's subcommand)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"] and len(argv) == 2:
         return worker_main(argv[1])
     try:
-        args = _parse(argv)
+        args = _parse(argv, prog)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2)
         return int(exc.code or 0) if isinstance(exc.code, int) else 2
     except UsageError as exc:
@@ -350,7 +357,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     results = run(args.uri, configs, workload, progress, isolate=not args.in_process)
     print(report.table(results, markdown=args.markdown))
-    document = report.document(args.uri, argv, workload, results)
+    document = report.document(prog.split() + argv, args.uri, workload, results)
     if args.json:
         report.write_json(args.json, document)
     if args.plot:

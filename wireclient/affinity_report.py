@@ -166,12 +166,12 @@ def table(results: Sequence[Dict[str, Any]], markdown: bool = False) -> str:
 
 
 def document(
-    uri: str, argv: Sequence[str], workload: Workload, results: Sequence[Dict[str, Any]]
+    command: Sequence[str], uri: str, workload: Workload, results: Sequence[Dict[str, Any]]
 ) -> Dict[str, Any]:
-    """Everything a JSON file of a run holds."""
+    """Everything a JSON file of a run holds (``command``: the command line, as run)."""
     return {
         "tool": "wireclient.affinity",
-        "command": ["python", "-m", "wireclient.affinity", *argv],
+        "command": [without_password(x) if x == uri else x for x in command],
         "uri": without_password(uri),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {
