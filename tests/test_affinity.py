@@ -1,0 +1,413 @@
+"""The socket-affinity lab (wireclient.affinity): each figure against an independent
+observation, on small configurations, against a SecantusDB of this module's own (so no
+other test's connections enter the server's counters).
+
+- sockets created: the server's ``totalCreated`` delta against the pool's events;
+- the socket of each operation: the tool's observation against ``whatsmyuri`` (``verify``)
+  and, outside requests, against the pool's checkout events recorded by the test itself;
+- stale reads: a deterministic stale read (a write blocked by a failpoint on one socket, the
+  read forced onto another), and the same steps inside a request, which must not be stale;
+- the command: options, table, JSON, exit statuses, and the gevent worker modes, each in a
+  ``python -m wireclient.affinity`` subprocess; charts against a stand-in matplotlib (the
+  real one is not installed here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import types
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+from servers import SecantusServer, free_port
+
+from wireclient import Connection, affinity, affinity_report, monitoring
+from wireclient.affinity_clients import SocketCounter, as_caller, make_client, release_caller
+from wireclient.affinity_workload import CallerState, Config, Workload, figures, measure
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = Workload(k=3, units=5, timeout=30.0, op_timeout_ms=10000, verify=True)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[SecantusServer]:
+    srv = SecantusServer().start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.run(
+        [sys.executable, "-m", "wireclient.affinity", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+class Checkouts(monitoring.PoolListener):
+    """The test's own observation: which socket each caller thread checked out, in order."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_thread: Dict[str, List[str]] = {}
+
+    def connection_checked_out(self, event: monitoring.PoolEvent) -> None:
+        name = threading.current_thread().name
+        host, port = event.local_address[:2]
+        with self.lock:
+            self.by_thread.setdefault(name, []).append(f"{host}:{port}")
+
+
+def affinity_of(sequences: List[List[str]]) -> Tuple[int, int]:
+    pairs = sum(len(s) - 1 for s in sequences if s)
+    same = sum(a == b for s in sequences for a, b in zip(s, s[1:]))
+    return same, pairs
+
+
+# -- figures against the server and the pool -----------------------------------------------
+
+
+def test_requests_pin_each_thread_to_one_socket(lab: SecantusServer) -> None:
+    r = measure(lab.uri, Config("threads", 3, "on"), SMALL)
+    assert r["ok"], r
+    assert r["observed_by"]
+    assert r["ops"] == 3 * 5 * (3 + 2) and r["reads"] == 15 and r["units"] == 15
+    # every whatsmyuri reply named the socket the tool observed for it
+    assert r["verified"] == 15 and r["verify_mismatches"] == 0
+    assert r["affinity"] == 1.0 and r["sockets_per_caller_max"] == 1 and r["shared_sockets"] == 0
+    assert r["stale_reads"] == 0 and r["reads_off_write_socket"] == 0
+    # the server and the pool counted the same sockets; in requests each was a caller's own
+    assert r["sockets_created_server"] == r["sockets_created_events"] == r["sockets_used"]
+    assert 1 <= r["sockets_used"] <= 3
+    assert r["peak_open_server"] <= r["peak_open_events"] <= 3
+    assert r["writes_missing"] == 0 and r["unit_latency_ms"]["p50"] > 0
+    assert r["cpu_us_per_op"] > 0 and r["ops_per_s"] > 0
+
+
+def test_without_requests_affinity_matches_the_pools_checkouts(lab: SecantusServer) -> None:
+    """Four threads, two sockets, no requests: every operation checks a socket out (in the
+    caller's thread), so the pool's checkout events are a second, independent record of
+    the socket of each operation."""
+    checkouts = Checkouts()
+    workload = SMALL._replace(k=2, units=10, max_pool_size=2)
+    r = measure(lab.uri, Config("threads", 4, "off"), workload, extra_listeners=[checkouts])
+    assert r["ok"], r
+    callers = [seq for name, seq in checkouts.by_thread.items() if name.startswith("affinity-")]
+    assert len(callers) == 4 and sum(map(len, callers)) == r["ops"] == 4 * 10 * 4
+    same, pairs = affinity_of(callers)
+    assert r["affinity_pairs"] == pairs and r["affinity"] == same / pairs
+    assert r["sockets_used"] == len({key for seq in callers for key in seq}) <= 2
+    assert r["sockets_created_server"] == r["sockets_created_events"] <= 2
+    assert r["peak_open_events"] <= 2
+    assert r["verify_mismatches"] == 0
+    # a read can be stale only if it did not run on the socket of its unit's writes
+    assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+def test_pymongo_reference(lab: SecantusServer) -> None:
+    r = measure(lab.uri, Config("threads", 2, "pymongo"), SMALL)
+    assert r["ok"], r
+    assert r["client"].startswith("pymongo ") and "server_connection_id" in r["observed_by"]
+    assert r["verified"] == 10 and r["verify_mismatches"] == 0  # connection ids <-> addresses
+    # the server also counts pymongo's monitor sockets (a monitor and an RTT monitor)
+    assert 0 <= r["sockets_created_server"] - r["sockets_created_events"] <= 2
+    assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+# -- a deterministic stale read ------------------------------------------------------------
+
+
+def _stale_scenario(lab: SecantusServer, explicit: bool) -> Tuple[Dict[str, Any], str, str]:
+    """One caller: a write (k=1) that the server holds 500 ms; then the test holds the
+    write's socket if it is idle, and the caller reads, then asks whatsmyuri."""
+    dbname = f"affinity_stale_{int(explicit)}"
+    admin = Connection(lab.uri, auto_start_request=False)
+    admin.drop_database(dbname)
+    admin[dbname].counters.insert({"_id": 0, "n": 0})
+    counter = SocketCounter()
+    config = Config("threads", 1, "explicit" if explicit else "off")
+    client: Any = make_client(lab.uri, dbname, config, SMALL, counter)
+    state = CallerState(0)
+    token = as_caller(state)
+    admin.admin.command(
+        {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["update"], "blockConnection": True, "blockTimeMS": 500},
+        }
+    )
+    try:
+        request = client.request() if explicit else None
+        if request is not None:
+            request.__enter__()
+        state.write_phase(client, 1)  # sent; the server sits on it for 500 ms
+        held = client.conn.pool.get_socket()  # the write's socket, unless a request holds it
+        held_key = "{}:{}".format(*held.local_address[:2])
+        state.read_phase(client, verify=True)
+        you = client.whatsmyuri(0)
+        client.conn.pool.return_socket(held)
+        if request is not None:
+            request.__exit__(None, None, None)
+    finally:
+        release_caller(token)
+        admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+    deadline = time.monotonic() + 5
+    while admin[dbname].counters.find_one({"_id": 0}) != {"_id": 0, "n": 1}:
+        assert time.monotonic() < deadline, "the blocked write never landed"
+        time.sleep(0.05)
+    client.close()
+    admin.drop_database(dbname)
+    admin.close()
+    return figures([state]), held_key, you
+
+
+def test_a_read_on_another_socket_misses_the_write(lab: SecantusServer) -> None:
+    f, held_key, _ = _stale_scenario(lab, explicit=False)
+    assert f["stale_reads"] == 1 and f["reads"] == 1
+    assert f["reads_off_write_socket"] == 1
+    assert f["verify_mismatches"] == 0  # whatsmyuri confirmed the read's socket
+    # w on the held socket, r and v on another: one pair of two on the same socket
+    assert f["affinity_pairs"] == 2 and f["affinity"] == 0.5
+    assert f["sockets_used"] == 2
+
+
+def test_the_same_steps_in_a_request_read_the_write(lab: SecantusServer) -> None:
+    f, held_key, you = _stale_scenario(lab, explicit=True)
+    assert f["stale_reads"] == 0 and f["reads_off_write_socket"] == 0
+    assert f["affinity"] == 1.0 and f["sockets_used"] == 1
+    assert held_key != you  # the test held a second socket; the request kept its own
+
+
+def test_figures_arithmetic() -> None:
+    a, b = CallerState(0), CallerState(1)
+    a.log = [("w", "x"), ("w", "x"), ("r", "y"), ("v", "y")]
+    a.verify_pairs = [("y", "y")]
+    a.latencies = [0.001, 0.003]
+    b.log = [("w", "y"), ("r", None)]
+    b.verify_pairs = [("z", "y")]  # whatsmyuri says y, the observation said z
+    f = figures([a, b])
+    assert f["affinity_pairs"] == 3 and f["affinity"] == 2 / 3
+    assert f["unobserved_ops"] == 1 and f["sockets_used"] == 2 and f["shared_sockets"] == 1
+    assert f["verify_mismatches"] == 1
+    assert f["unit_latency_ms"] == {"p50": 1.0, "p99": 3.0}
+    counter = SocketCounter()
+    for event in "++-+-+":  # created, created, closed, ...: at most two open at once
+        counter.on_created() if event == "+" else counter.on_closed()
+    assert (counter.created, counter.closed, counter.peak) == (4, 2, 2)
+    assert Workload(k=5, units=50, max_ops=3000).units_for(16) == 31
+    assert Workload(k=5, units=50, max_ops=3000).units_for(1000) == 1
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def test_command_table_json_and_progress(lab: SecantusServer, tmp_path: Any) -> None:
+    out = tmp_path / "a.json"
+    args = ["--threads", "2", "--greenlets", "none", "--socket-greenlets", "none"]
+    p = cli(lab.uri, *args, "--modes", "on,off", "-k", "2", "--units", "3", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    progress = [ln for ln in p.stderr.splitlines() if ln.startswith("affinity [")]
+    assert len(progress) == 2 and "threads x2 on" in progress[0]
+    assert p.stdout.splitlines()[0] == "threads"
+    rows = [ln.split() for ln in p.stdout.splitlines() if ln.strip().startswith("2 ")]
+    assert [row[1] for row in rows] == ["on", "off"]
+    doc = json.loads(out.read_text())
+    given = [lab.uri, *args, "--modes", "on,off", "-k", "2", "--units", "3", "--json", str(out)]
+    assert doc["command"][3:] == given
+    assert [(r["mode"], r["ops"], r["ok"]) for r in doc["results"]] == [
+        ("on", 18, True),
+        ("off", 18, True),
+    ]
+    assert doc["workload"]["k"] == 2 and doc["host"]["cpus"] == os.cpu_count()
+
+
+def test_gevent_worker_modes(lab: SecantusServer, tmp_path: Any) -> None:
+    out = tmp_path / "g.json"
+    p = cli(
+        lab.uri,
+        *("--threads", "none", "--greenlets", "3", "--socket-greenlets", "3"),
+        *("--modes", "on,off,explicit", "-k", "2", "--units", "3", "--verify"),
+        *("--json", str(out), "--quiet"),
+    )
+    assert p.returncode == 0, p.stderr
+    assert "affinity [" not in p.stderr  # --quiet
+    results = json.loads(out.read_text())["results"]
+    assert [(r["kind"], r["mode"]) for r in results] == [
+        (kind, mode) for kind in ("gevent", "gevent-socket") for mode in ("on", "off", "explicit")
+    ]
+    for r in results:
+        assert r["ok"] and r["patch_warnings"] == [] and r["verify_mismatches"] == 0, r
+        assert r["sockets_created_server"] == r["sockets_created_events"]
+        if r["mode"] == "on":
+            # a greenlet blocks on its first read holding its request socket: three sockets
+            assert r["sockets_used"] == 3 and r["affinity"] == 1.0 and r["stale_reads"] == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--modes", "on,sideways"], "--modes"),
+        (["-k", "0"], "-k must be"),
+        (["--threads", "two"], "--threads"),
+        (["--threads", "99999"], "--threads"),
+        (["--timeout", "0"], "--timeout"),
+    ],
+)
+def test_usage_errors_exit_2(args: List[str], message: str) -> None:
+    p = cli("mongodb://127.0.0.1:1/", *args)
+    assert p.returncode == 2 and message in p.stderr and p.stdout == ""
+
+
+def test_only_loopback_servers() -> None:
+    p = cli("mongodb://192.0.2.1:27017/")
+    assert p.returncode == 2 and "not a loopback address" in p.stderr
+    assert affinity.main(["mongodb://h1:1,h2:2/"]) == 2
+    assert affinity.main(["--no-such-option"]) == 2
+
+
+def test_main_as_a_subcommand_and_passwords(capsys: Any) -> None:
+    assert affinity.main(["--help"], prog="wireclient affinity") == 0
+    assert capsys.readouterr().out.startswith("usage: wireclient affinity ")
+    uri = "mongodb://user:secret@127.0.0.1:1/?authSource=admin"
+    doc = affinity_report.document(["wireclient", "affinity", uri], uri, SMALL, [])
+    assert "secret" not in json.dumps(doc)
+    assert doc["uri"] == "mongodb://user:***@127.0.0.1:1/?authSource=admin"
+
+
+def test_plot_without_matplotlib_is_a_usage_error(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    assert affinity.main(["mongodb://127.0.0.1:1/", "--plot", "x.png"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--plot needs matplotlib" in err
+    with pytest.raises(affinity_report.PlotUnavailable, match="matplotlib"):
+        affinity_report.plot([{"kind": "threads"}], "x.png")
+
+
+def test_plot_without_matplotlib_in_a_subprocess(tmp_path: Any) -> None:
+    if affinity._installed("matplotlib"):
+        pytest.skip("matplotlib is installed here")
+    p = cli("mongodb://127.0.0.1:1/", "--plot", str(tmp_path / "x.png"))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "matplotlib" in p.stderr
+
+
+def test_an_unreachable_server_exits_1() -> None:
+    p = cli(f"mongodb://127.0.0.1:{free_port()}/", "--threads", "1", "--op-timeout-ms", "2000")
+    assert p.returncode == 1 and "cannot use the server" in p.stderr
+
+
+def test_a_configuration_out_of_time_exits_1(lab: SecantusServer) -> None:
+    p = cli(
+        lab.uri,
+        *("--threads", "1", "--greenlets", "none", "--socket-greenlets", "none"),
+        *("--modes", "off", "--units", "100000", "--max-ops", "1000000", "--timeout", "1"),
+    )
+    assert p.returncode == 1
+    assert "NOT OK: timed out" in p.stdout and "1 of 1 configurations failed" in p.stderr
+
+
+def test_run_in_process_with_progress(lab: SecantusServer) -> None:
+    seen: List[Tuple[int, int, str]] = []
+    results = affinity.run(
+        lab.uri,
+        [Config("threads", 1, "explicit")],
+        SMALL._replace(verify=False),
+        progress=lambda i, n, r: seen.append((i, n, r["mode"])),
+        isolate=False,
+    )
+    assert seen == [(1, 1, "explicit")] and results[0]["ok"]
+    assert results[0]["ops"] == 5 * 4 and results[0]["affinity"] == 1.0
+
+
+# -- charts, against a stand-in for matplotlib ---------------------------------------------
+
+
+class _Axes:
+    def __init__(self, calls: List[Tuple[str, Any]]) -> None:
+        self.calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **kw: self.calls.append((name, (a, kw)))
+
+
+def test_plot_draws_one_chart_per_figure_and_kind(monkeypatch: Any, tmp_path: Any) -> None:
+    calls: List[Tuple[str, Any]] = []
+    grid: List[List[_Axes]] = []
+
+    def subplots(rows: int, cols: int, **kw: Any) -> Any:
+        grid.extend([_Axes([]) for _ in range(cols)] for _ in range(rows))
+        figure = types.SimpleNamespace(
+            tight_layout=lambda: calls.append(("tight_layout", None)),
+            savefig=lambda path, dpi: calls.append(("savefig", path)),
+        )
+        return figure, grid
+
+    mpl = types.ModuleType("matplotlib")
+    mpl.use = lambda backend: calls.append(("use", backend))  # type: ignore[attr-defined]
+    pyplot = types.ModuleType("matplotlib.pyplot")
+    pyplot.subplots = subplots  # type: ignore[attr-defined]
+    pyplot.close = lambda fig: calls.append(("close", None))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "matplotlib", mpl)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+
+    def result(callers: int, mode: str, aff: float) -> Dict[str, Any]:
+        return {
+            "kind": "threads",
+            "callers": callers,
+            "mode": mode,
+            "ok": True,
+            "affinity": aff,
+            "stale_share": 0.0,
+            "sockets_created_server": callers,
+            "ops_per_s": 100.0,
+            "cpu_us_per_op": 50.0,
+            "unit_latency_ms": {"p50": 1.0, "p99": 2.0},
+        }
+
+    results = [result(16, "off", 0.5), result(1, "off", 1.0), result(1, "on", 1.0)]
+    results.append({"kind": "threads", "callers": 4, "mode": "on", "ok": False, "failure": "x"})
+    path = str(tmp_path / "charts.png")
+    affinity_report.plot(results, path)
+    assert ("use", "Agg") in calls and ("savefig", path) in calls and calls[-1][0] == "close"
+    assert len(grid) == len(affinity_report.CHARTS) and all(len(row) == 1 for row in grid)
+    row = [t for t, _ in affinity_report.CHARTS].index("affinity (%)")
+    lines = [args for name, (args, kw) in grid[row][0].calls if name == "plot"]
+    # sorted by callers, failed results left out, one line per mode
+    assert lines == [([1], [100.0]), ([1, 16], [100.0, 50.0])]
+    assert ("set_xscale", (("log",), {})) in grid[row][0].calls
+
+
+def test_the_tool_imports_no_optional_package() -> None:
+    code = (
+        "import json, sys\n"
+        "import wireclient.affinity, wireclient.affinity_report\n"
+        "print(json.dumps([m for m in ('pymongo', 'gevent', 'greenlet', 'matplotlib')\n"
+        "                  if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+
+
+def test_think_time_keeps_request_sockets_bound(lab: SecantusServer) -> None:
+    """With time away from the database after each unit, threads in requests still hold
+    one socket each the whole time: four threads, four sockets, all open at once."""
+    workload = SMALL._replace(k=1, units=5, think_ms=30, verify=False)
+    r = measure(lab.uri, Config("threads", 4, "on"), workload)
+    assert r["ok"], r
+    assert r["sockets_created_server"] == r["sockets_created_events"] == 4
+    assert r["peak_open_events"] == 4 and r["affinity"] == 1.0
+    assert r["wall_s"] >= 5 * 0.030
