@@ -28,7 +28,7 @@ from servers import SecantusServer
 
 from wireclient import Connection
 
-SUBCOMMANDS = ["ping", "cmd", "send", "decode", "proxy"]
+SUBCOMMANDS = ["ping", "cmd", "send", "decode", "proxy", "affinity"]
 
 
 def test_the_subprocess_runs_this_tree() -> None:
@@ -420,3 +420,24 @@ def test_tls_from_the_uri(tls_server: Tuple[SecantusServer, Any], trace: bool) -
     result = run_cli("ping", uri.replace(certs.ca, "/no/such/ca.pem"))
     assert result.returncode == 2
     one_line_error(result, "tlsCAFile")
+
+
+def test_affinity_subcommand_runs_the_lab(server: Any) -> None:
+    result = run_cli(
+        "affinity",
+        server.uri,
+        "--threads",
+        "2",
+        "--greenlets",
+        "none",
+        "--socket-greenlets",
+        "none",
+        "--modes",
+        "on",
+        "--units",
+        "3",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "affinity" in result.stdout.lower() or "socket" in result.stdout.lower()
+    assert run_cli("affinity", "--no-such-option").returncode == 2

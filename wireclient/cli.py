@@ -435,13 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     px.set_defaults(run=run_proxy)
+
+    sub.add_parser(
+        "affinity",
+        add_help=False,  # its own parser (wireclient.affinity) answers --help
+        help="measure which sockets threads and greenlets use, and what it costs "
+        "('wireclient affinity --help')",
+    )
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["affinity"]:  # the affinity lab parses its own options
+        from wireclient import affinity
+
+        return affinity.main(args_list[1:], prog=f"{PROG} affinity")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)  # exits 2 on a bad argument, 0 after --help
+        args = parser.parse_args(args_list)  # exits 2 on a bad argument, 0 after --help
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else USAGE
     run: Callable[[argparse.Namespace], int] = args.run
