@@ -9,11 +9,10 @@ Starts an embedded SecantusDB on a free port (or uses $WIRECLIENT_URI), then:
 from __future__ import annotations
 
 import os
-import random
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Set
+from typing import Dict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
@@ -55,8 +54,10 @@ def seeds_example(connection: Connection) -> None:
             upsert=True,
             safe=False,
         )
-        print(f"inside `with connection.start_request()`: count = "
-              f"{sum([p['n'] for p in counts.find({'region': region})])}")
+        print(
+            f"inside `with connection.start_request()`: count = "
+            f"{sum([p['n'] for p in counts.find({'region': region})])}"
+        )
     print(f"request automatically ended: in_request() = {connection.in_request()}")
 
 
@@ -88,31 +89,6 @@ def read_your_writes(connection: Connection) -> None:
         raise SystemExit("read-your-writes did not hold")
 
 
-def sockets_used(uri: str, auto_start_request: bool) -> Dict[str, Any]:
-    connection = Connection(uri, auto_start_request=auto_start_request)
-    seen: Set[str] = set()
-    lock = threading.Lock()
-
-    def crawler() -> None:
-        for _ in range(10):
-            time.sleep(random.uniform(0.005, 0.05))  # "downloading and analysing a page"
-            you = connection.admin.command("whatsmyuri")["you"]
-            with lock:
-                seen.add(you)
-
-    threads = [threading.Thread(target=crawler) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stats = {
-        "distinct sockets used": len(seen),
-        "sockets open at the end": connection.pool.open_count,
-    }
-    connection.close()
-    return stats
-
-
 def main() -> int:
     uri = os.environ.get("WIRECLIENT_URI")
     server = None
@@ -127,17 +103,18 @@ def main() -> int:
         seeds_example(connection)
         read_your_writes(connection)
         connection.close()
-        section(f"3. Sockets used by {THREADS} crawler threads, 10 commands each")
-        rows: List[str] = []
-        for auto in (True, False):
-            stats = sockets_used(uri, auto)
-            rows.append(
-                f"  auto_start_request={str(auto):5}  distinct sockets: "
-                f"{stats['distinct sockets used']:2}   open at the end: "
-                f"{stats['sockets open at the end']}"
-            )
-        print("\n".join(rows))
-        print("  (with requests each thread keeps its own socket; without, threads share the pool)")
+        section(f"3. Socket affinity of {THREADS} threads, with and without requests")
+        from wireclient import affinity  # the affinity lab (`wireclient affinity --help`)
+
+        code = affinity.main(
+            [uri, "--threads", str(THREADS), "--greenlets", "none", "--socket-greenlets",
+             "none", "--modes", "on,off,explicit", "--units", "20", "--quiet"],
+            prog="wireclient affinity",
+        )  # fmt: skip
+        print("  (on: auto_start_request; explicit: start_request() around each unit of work;")
+        print("   affinity: the share of a thread's operations on the socket it used before)")
+        if code != 0:
+            raise SystemExit("the affinity run failed")
     finally:
         if server is not None:
             server.stop()
