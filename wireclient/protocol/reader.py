@@ -35,16 +35,17 @@ MAX_GROWTH = 4 * 1024 * 1024
 #: A buffer grown past this for a large frame is given back once the frame is decoded.
 _KEEP_AT_MOST = 1024 * 1024
 
+_ZEROS_SIZE = 1024 * 1024
 _zeros: Optional[memoryview] = None
 
 
 def _zero_bytes(n: int) -> memoryview:
-    """``n`` (<= MAX_GROWTH) zero bytes to grow a bytearray with, without a temporary
-    object per growth. The one ``bytes`` behind it is calloc'ed and only ever read, so it
-    costs address space, not memory."""
+    """``n`` (<= 1 MiB) zero bytes to grow a bytearray with, without a temporary object per
+    growth. The one ``bytes`` behind them is calloc'ed and only ever read, so it costs
+    address space, not memory."""
     global _zeros
     if _zeros is None:
-        _zeros = memoryview(bytes(MAX_GROWTH))
+        _zeros = memoryview(bytes(_ZEROS_SIZE))
     return _zeros[:n]
 
 
@@ -107,6 +108,11 @@ class MessageReader:
             return max(16 - have, 0)
         return max(self._header.message_length - have, 0)
 
+    @property
+    def header(self) -> Optional[Header]:
+        """The header of the frame being read, once its 16 bytes are in (else None)."""
+        return self._header
+
     def peek(self, n: int = 16) -> bytes:
         """A copy of (at most) the first ``n`` buffered bytes, for error messages."""
         return bytes(self._view[self._pos : min(self._end, self._pos + max(n, 0))])
@@ -147,7 +153,7 @@ class MessageReader:
         try:
             if grow > 0:
                 while grow > 0:
-                    step = min(grow, MAX_GROWTH)
+                    step = min(grow, _ZEROS_SIZE)
                     buf += _zero_bytes(step)
                     grow -= step
             else:
