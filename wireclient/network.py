@@ -2,24 +2,35 @@
 
 Theory of operation
 -------------------
-``connect()`` opens a TCP (optionally TLS) socket with ``connectTimeoutMS``, performs the
-handshake (``hello`` with ``helloOk``, sent as OP_QUERY on ``admin.$cmd``, falling back to
-``isMaster`` for servers that do not know ``hello``; the same ``hello()`` serves the replica
-set monitor), authenticates if asked, and then applies ``socketTimeoutMS`` to every later
-read and write. The handshake records the server's limits.
+``connect()`` opens a TCP (optionally TLS) socket, performs the handshake (``hello`` with
+``helloOk``, sent as OP_QUERY on ``admin.$cmd``, falling back to ``isMaster`` for servers
+that do not know ``hello``; the same ``hello()`` serves the replica set monitor), and
+authenticates if asked. The handshake records the server's limits.
+
+Timeouts are deadlines for a whole exchange, never per ``recv``: ``connectTimeoutMS`` is one
+deadline for connecting, TLS, the handshake and authentication together, and afterwards
+``socketTimeoutMS`` is one deadline for sending a request and reading its whole reply. Before
+each blocking call the socket's timeout is set to the time left (``settimeout`` works alike
+for plain and TLS sockets, and for gevent's), so a peer that drips a byte at a time cannot
+keep a caller past the deadline. With no timeout configured there is no deadline and no
+``settimeout`` at all: plain blocking calls.
 
 This module knows bytes, TLS and the handshake, not commands: ``send_and_receive()`` frames
-one message with the sans-IO codec, writes it with one ``sendall``, and reads exactly one
-reply frame (none when no reply is expected) through the codec's ``MessageReader`` (the one
-framer), checking ``responseTo``. The envelope of a command (``$db``, OP_QUERY for old
-servers) and the meaning of its reply come from ``wireclient.command``; ``command()`` is a
-convenience for the handshake, authentication and protocol testers that puts the two
+one message with the sans-IO codec, writes it, and reads exactly one reply frame (none when
+no reply is expected) through the codec's ``MessageReader`` (the one framer), checking
+``responseTo``. Bytes are received straight into the reader's buffer, which grows with what
+arrives rather than with what a header claims. The envelope of a command (``$db``, OP_QUERY
+for old servers) and the meaning of its reply come from ``wireclient.command``; ``command()``
+is a convenience for the handshake, authentication and protocol testers that puts the two
 together. The pool's bookkeeping (generations, idle times) lives in the pool, not here.
 
 Any exception between the first byte sent and the last byte of the reply read (a timeout,
 EOF, a malformed frame, even KeyboardInterrupt) closes the socket before it propagates, so
 a half-read socket can never go back to a pool. ``OSError`` becomes ``AutoReconnect`` (or
-``NetworkTimeout``) here, at this one boundary.
+``NetworkTimeout``) here, at this one boundary. A peer whose very first reply is not a
+MongoDB message (an HTTP server, a greeting, TLS spoken to a plaintext client), or that
+does not answer a TLS handshake with TLS, raises ``NotMongoDBError``; later frames that
+break the protocol raise ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -28,10 +39,17 @@ import itertools
 import os
 import platform
 import socket
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from wireclient import __version__, command, protocol
-from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout, ProtocolError
+from wireclient.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    NetworkTimeout,
+    NotMongoDBError,
+    ProtocolError,
+)
 
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
     import ssl
@@ -40,7 +58,8 @@ Address = Tuple[str, int]
 Document = Mapping[str, Any]
 
 MIN_SUPPORTED_WIRE_VERSION = command.MIN_SUPPORTED_WIRE_VERSION
-_RECV_SIZE = 64 * 1024
+_FOREVER = float("inf")  # connecting with no connectTimeoutMS: no deadline at all
+_SHOWN_BYTES = 20  # of a foreign peer's first reply, in the error (never bytes we sent)
 UNIX_SOCKET_PORT = 0  # how uri.py marks a Unix domain socket path
 COMMAND_NOT_FOUND = 59
 
@@ -64,13 +83,23 @@ class SocketInfo:
         "max_write_batch_size",
         "connection_id",
         "closed",
+        "socket_timeout",
+        "_deadline",
+        "_spoken",
         "_reader",
         "_legacy_hello",
     )
 
-    def __init__(self, sock: socket.socket, address: Address) -> None:
+    def __init__(
+        self, sock: socket.socket, address: Address, socket_timeout: Optional[float] = None
+    ) -> None:
         self.sock = sock
         self.address = address
+        # socketTimeoutMS in seconds: the deadline of each whole exchange (None: no limit).
+        self.socket_timeout = socket_timeout
+        # While connecting, the connect deadline every exchange shares (_FOREVER: none).
+        self._deadline: Optional[float] = None
+        self._spoken = False  # a valid MongoDB reply has been read on this socket
         self.hello: Dict[str, Any] = {}
         self.max_wire_version = 0
         self.max_bson_size = 16 * 1024 * 1024
@@ -88,22 +117,22 @@ class SocketInfo:
     # -- messages -----------------------------------------------------------------------
 
     def send_and_receive(self, message: Any, expect_reply: bool = True) -> Optional[Dict[str, Any]]:
-        """Frame ``message``, send it, and read its one reply (if any) as a document."""
+        """Frame ``message``, send it, and read its one reply (if any) as a document, all
+        within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``)."""
         request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
+        deadline = self._exchange_deadline()
         try:
-            self.sock.sendall(data)
+            self._send(data, deadline)
             if not expect_reply:
                 return None
-            header, reply = self._read_message()
-            if header.response_to != request_id:
-                raise ProtocolError(
-                    f"reply responseTo {header.response_to} does not match requestID {request_id}"
-                )
-            return command.reply_document(reply)
+            _, reply = self._read_message(deadline, request_id)
+            document = command.reply_document(reply)
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
+        self._spoken = True
+        return document
 
     def command(
         self,
@@ -121,36 +150,110 @@ class SocketInfo:
         return self.send_and_receive(message, expect_reply)
 
     def send_raw(self, data: bytes) -> None:
-        """Send bytes as they are (for protocol testers); closes the socket on failure."""
+        """Send bytes as they are (for protocol testers) within ``socketTimeoutMS``; closes
+        the socket on failure."""
         try:
-            self.sock.sendall(data)
+            self._send(data, self._exchange_deadline())
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
 
     def receive_message(self) -> Tuple[protocol.Header, Any]:
-        """Read exactly one frame, whatever it answers, and decode it: for protocol testers
-        who send with ``send_raw``. Like every read, any error closes the socket, so a
-        half-read socket never goes back to the pool."""
+        """Read exactly one frame within ``socketTimeoutMS``, whatever it answers, and decode
+        it: for protocol testers who send with ``send_raw``. Like every read, any error
+        closes the socket, so a half-read socket never goes back to the pool."""
         try:
-            return self._read_message()
+            item = self._read_message(self._exchange_deadline())
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
+        self._spoken = True
+        return item
 
-    def _read_message(self) -> Tuple[protocol.Header, Any]:
-        """Read exactly one frame through the codec's reader; the caller closes on error."""
+    def _exchange_deadline(self) -> Optional[float]:
+        """When the exchange starting now must end: socketTimeoutMS from now, or while
+        connecting the connect deadline; None for no limit."""
+        deadline = self._deadline
+        if deadline is None:
+            timeout = self.socket_timeout
+            return None if timeout is None else _monotonic() + timeout
+        return None if deadline == _FOREVER else deadline
+
+    def _send(self, data: bytes, deadline: Optional[float]) -> None:
+        """Write all of ``data`` by ``deadline`` (None: no limit, one ``sendall``)."""
+        sock = self.sock
+        if deadline is None:
+            sock.sendall(data)
+            return
+        sock.settimeout(_remaining(deadline))
+        sent = sock.send(data)  # usually all of it
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(data):  # each pass sends a byte or more, or times out
+                sock.settimeout(_remaining(deadline))
+                sent += sock.send(view[sent:])
+
+    def _read_message(
+        self, deadline: Optional[float] = None, response_to: Optional[int] = None
+    ) -> Tuple[protocol.Header, Any]:
+        """Read exactly one frame through the codec's reader by ``deadline`` (None: no
+        limit), checking that it answers ``response_to`` (when given) as soon as its header
+        is in; the caller closes on error. Bytes are received straight into the reader's
+        buffer, which grows with what arrives (see ``protocol.MessageReader``)."""
         reader = self._reader
         item = reader.next_message()
-        recv = self.sock.recv
+        sock = self.sock
+        recv_into = sock.recv_into
+        get_buffer = reader.get_buffer
+        # Each pass receives a byte or more (or raises), so the frame limit bounds the
+        # passes and the deadline, when there is one, their time.
         while item is None:
-            data = recv(max(reader.bytes_needed, _RECV_SIZE))
-            if not data:
+            header = reader.header
+            if header is not None and response_to is not None:
+                _check_response_to(header, response_to)
+            if deadline is not None:
+                sock.settimeout(_remaining(deadline))
+            n = recv_into(get_buffer())
+            if not n:
                 where = "mid-reply" if reader.buffered else "by server"
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
-            reader.feed(data)
+            reader.buffer_updated(n)
             item = reader.next_message()
+        if response_to is not None:
+            _check_response_to(item[0], response_to)
         return item
+
+    def _fault(self, exc: BaseException) -> BaseException:
+        """The error the caller sees for ``exc``, raised mid-exchange (socket closed)."""
+        address = format_address(self.address)
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            limit = "socketTimeoutMS" if self._deadline is None else "connectTimeoutMS"
+            got = self._reader.buffered
+            detail = f", {got} bytes of a reply read" if got else ""
+            error: BaseException = NetworkTimeout(f"{address}: timed out ({limit}{detail})")
+        else:
+            error = _translate(exc, self.address)
+        if self._spoken:
+            return error
+        # Nothing valid has come on this socket yet: is the peer a MongoDB server at all?
+        if isinstance(error, ProtocolError) and error.side == "remote":
+            what = f"its first reply is not a MongoDB message ({error})"
+        elif isinstance(error, AutoReconnect):
+            what = _foreign(self._reader.peek(4), self._reader.max_message_size)
+            if not what:
+                tls = hasattr(self.sock, "cipher")  # an SSLSocket (the stdlib's or gevent's)
+                if tls or self._reader.buffered or isinstance(error, NetworkTimeout):
+                    return error
+                return AutoReconnect(  # say what the usual cause is
+                    f"{error} before answering the handshake (a TLS-only server reached"
+                    " without tls=true does that)"
+                )
+        else:
+            return error
+        return NotMongoDBError(
+            f"{address}: the peer did not speak the MongoDB protocol: {what}"
+            + _first_bytes(self._reader.peek(_SHOWN_BYTES))
+        )
 
     # -- handshake ----------------------------------------------------------------------
 
@@ -254,6 +357,93 @@ def _translate(exc: BaseException, address: Address) -> BaseException:
     return exc
 
 
+def _check_response_to(header: protocol.Header, request_id: int) -> None:
+    if header.response_to != request_id:
+        raise ProtocolError(
+            f"reply responseTo {header.response_to} does not match requestID {request_id}"
+        )
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left until ``deadline``; ``socket.timeout`` once it has passed."""
+    remaining = deadline - _monotonic()
+    if remaining <= 0:
+        raise socket.timeout("timed out")
+    return remaining
+
+
+def _foreign(prefix: bytes, max_message_size: int) -> str:
+    """Why the first bytes of a reply that never completed cannot begin a MongoDB reply
+    ('' when they can)."""
+    if len(prefix) >= 3 and 0x14 <= prefix[0] <= 0x17 and prefix[1] == 3 and prefix[2] <= 4:
+        return "it sent a TLS record (a TLS port? connect with tls=true)"
+    if len(prefix) >= 4:
+        length = int.from_bytes(prefix[:4], "little", signed=True)
+        if not 16 <= length <= max_message_size:
+            return f"its first reply is not a MongoDB message (messageLength {length})"
+    return ""
+
+
+def _first_bytes(prefix: bytes) -> str:
+    if not prefix:
+        return ""
+    hint = " (an HTTP server?)" if prefix.startswith(b"HTTP/") else ""
+    return f"; it began {prefix!r}{hint}"
+
+
+# OpenSSL's reasons for a TLS handshake answered by something that is not TLS.
+_NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "BAD_RECORD_TYPE",
+    }
+)
+
+
+def _tls_fault(exc: BaseException, address: Address) -> BaseException:
+    """A failed TLS handshake: the peer may not speak TLS at all."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, OSError) and reason in _NOT_TLS_REASONS:
+        return NotMongoDBError(
+            f"{format_address(address)}: the peer did not speak the MongoDB protocol over"
+            f" TLS: it answered the TLS handshake with something else ({reason}; a plaintext"
+            " port? connect with tls=false)"
+        )
+    return _translate(exc, address)
+
+
+def _open(address: Address, deadline: Optional[float]) -> socket.socket:
+    """A connected TCP (or Unix domain) socket, trying each address the name resolves to
+    until ``deadline`` (None: no limit). Name resolution itself is the resolver's."""
+    host, port = address
+    if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
+        targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]
+    else:
+        targets = list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+    error: Optional[OSError] = None
+    for family, kind, proto, _, target in targets:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(None if deadline is None else _remaining(deadline))
+            sock.connect(target)
+            return sock
+        except OSError as exc:  # socket.timeout included: the deadline passed
+            sock.close()
+            error = exc
+            if isinstance(exc, socket.timeout):
+                break
+        except BaseException:
+            sock.close()
+            raise
+    assert error is not None  # getaddrinfo returns at least one address or raises
+    raise error
+
+
 def connect(
     address: Address,
     connect_timeout: Optional[float] = 20.0,
@@ -263,35 +453,30 @@ def connect(
     app_name: Optional[str] = None,
     credentials: Any = None,
 ) -> SocketInfo:
-    """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket."""
+    """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
+    one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
+    ``socket_timeout`` as the deadline of each exchange."""
     host, port = address
-    unix = port == UNIX_SOCKET_PORT
+    deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
-        if unix:  # a Unix domain socket path (see uri.py)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(connect_timeout)
-                sock.connect(host)
-            except BaseException:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
+        sock = _open(address, deadline)
     except socket.timeout as exc:
         raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
         raise AutoReconnect(f"{format_address(address)}: {exc}") from exc
     try:
-        if not unix:
+        if port != UNIX_SOCKET_PORT:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if ssl_context is not None:
+            if deadline is not None:  # the whole TLS handshake runs under this one timeout
+                sock.settimeout(_remaining(deadline))
             sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
-        sock.settimeout(connect_timeout)  # the handshake is part of connecting
     except BaseException as exc:
         sock.close()
-        raise _translate(exc, address) from exc
-    info = SocketInfo(sock, address)
+        raise _tls_fault(exc, address) from exc
+    info = SocketInfo(sock, address, socket_timeout)
+    info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     try:
         if credentials is None:
             info.handshake(app_name)
@@ -300,7 +485,9 @@ def connect(
 
             info.handshake(app_name, auth.hello_fields(credentials))
             auth.authenticate(info, credentials)
-        sock.settimeout(socket_timeout)
+        info._deadline = None
+        if socket_timeout is None and deadline is not None:
+            sock.settimeout(None)  # no limit from now on: plain blocking calls, no timeouts
     except BaseException as exc:
         info.close()  # a socket that failed its handshake or authentication is closed now
         raise _translate(exc, address) from exc
