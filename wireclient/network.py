@@ -180,18 +180,13 @@ class SocketInfo:
         return None if deadline == _FOREVER else deadline
 
     def _send(self, data: bytes, deadline: Optional[float]) -> None:
-        """Write all of ``data`` by ``deadline`` (None: no limit, one ``sendall``)."""
+        """Write all of ``data`` by ``deadline`` (None: no limit). One ``sendall`` under one
+        timeout: its timeout bounds the whole call, not each write (CPython since 3.5, its
+        ssl module, whose write runs under one deadline, and gevent's sockets alike)."""
         sock = self.sock
-        if deadline is None:
-            sock.sendall(data)
-            return
-        sock.settimeout(_remaining(deadline))
-        sent = sock.send(data)  # usually all of it
-        if sent < len(data):
-            view = memoryview(data)
-            while sent < len(data):  # each pass sends a byte or more, or times out
-                sock.settimeout(_remaining(deadline))
-                sent += sock.send(view[sent:])
+        if deadline is not None:
+            sock.settimeout(_remaining(deadline))
+        sock.sendall(data)
 
     def _read_message(
         self, deadline: Optional[float] = None, response_to: Optional[int] = None
