@@ -34,7 +34,7 @@ handshake gets it too):
     tls_alert     a TLS alert record (what some TLS servers send to plaintext), then close
 
 ``http`` and ``tls_alert`` answer the first bytes that arrive, whole frame or not, as such
-servers do; ``no_read`` and ``slow_read`` start before a request is read.
+servers do; ``no_read`` and ``slow_read`` apply at once, to a request being read.
 
 ``greeting=b"..."`` is sent as soon as a connection is accepted, before anything is read
 (as an SSH or SMTP server does), a byte every ``greeting_interval`` seconds if given.
@@ -60,7 +60,7 @@ OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
 MORE_TO_COME = 2
 _HEADER = struct.Struct("<iiii")
 _POLL = 0.05  # how often blocked loops look at the stop flag
-_RAW_MODES = ("http", "tls_alert", "no_read", "slow_read")
+_RAW_MODES = ("http", "tls_alert")
 
 
 def hello_reply(max_message_size: int = 48_000_000) -> Dict[str, Any]:
@@ -269,8 +269,8 @@ class HostileServer:
                 with self._cond:
                     mode = self.mode
                 raw = mode in _RAW_MODES
-                if raw:  # answer the first bytes, whatever they are (or read none)
-                    while mode not in ("no_read", "slow_read") and not self._some_bytes(conn):
+                if raw:  # answer the first bytes, whatever they are
+                    while not self._some_bytes(conn):
                         if not self._alive(until):
                             return
                     request = Request(b"\x00" * 24)
@@ -311,10 +311,18 @@ class HostileServer:
     def _read_exactly(self, conn: socket.socket, n: int, until: float) -> Optional[bytes]:
         chunks: List[bytes] = []
         while n and self._alive(until):
+            with self._cond:
+                mode, params = self.mode, self.params
+            if mode == "no_read":  # sleep instead of reading, so the client's sends block
+                self._stop.wait(_POLL)
+                continue
+            slow = mode == "slow_read"
             try:
-                data = conn.recv(min(n, 1 << 20))
+                data = conn.recv(min(n, int(params.get("chunk", 1024)) if slow else 1 << 20))
             except socket.timeout:
                 continue
+            if slow:
+                self._stop.wait(float(params.get("interval", 0.05)))
             if not data:
                 self._saw_close()
                 return None
@@ -359,23 +367,8 @@ class HostileServer:
             return True
         if mode == "silent":
             return self._hold(conn, until)
-        if mode == "no_read":  # sleep instead of reading, so the client's sends block
-            while self._alive(until):
-                self._stop.wait(_POLL)
-            return False
-        if mode == "close":
-            return False
-        if mode == "slow_read":
-            chunk = int(p.get("chunk", 1024))
-            while self._alive(until):
-                try:
-                    if not conn.recv(chunk):
-                        self._saw_close()
-                        return False
-                except socket.timeout:
-                    continue
-                self._stop.wait(float(p.get("interval", 0.05)))
-            return False
+        if mode in ("no_read", "slow_read"):  # the request was read (slowly): no reply
+            return self._hold(conn, until)
         if mode == "echo":
             conn.sendall(request.frame)
             return self._hold(conn, until)
