@@ -369,6 +369,8 @@ class HostileServer:
             return self._hold(conn, until)
         if mode in ("no_read", "slow_read"):  # the request was read (slowly): no reply
             return self._hold(conn, until)
+        if mode == "close":
+            return False
         if mode == "echo":
             conn.sendall(request.frame)
             return self._hold(conn, until)

@@ -39,6 +39,9 @@ from wireclient.errors import (
     ProtocolError,
 )
 
+# A bug in the server's threads must fail the test, not pass as a hang-up.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 TIMEOUT = 0.5  # the timeout under test, in seconds
 SLACK = 0.75  # what a loaded two-core machine may add to it
 QUICK = 1.0  # "at once": well under the 5 s timeout that such tests configure
