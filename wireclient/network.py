@@ -121,9 +121,18 @@ class SocketInfo:
         within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``)."""
         request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
-        deadline = self._exchange_deadline()
+        # _exchange_deadline() and _send() inlined: this is every operation's path.
+        deadline = self._deadline
+        if deadline is None:
+            if self.socket_timeout is not None:
+                deadline = _monotonic() + self.socket_timeout
+        elif deadline == _FOREVER:
+            deadline = None
+        sock = self.sock
         try:
-            self._send(data, deadline)
+            if deadline is not None:
+                sock.settimeout(_remaining(deadline))
+            sock.sendall(data)
             if not expect_reply:
                 return None
             _, reply = self._read_message(deadline, request_id)
@@ -214,7 +223,7 @@ class SocketInfo:
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
             reader.buffer_updated(n)
             item = reader.next_message()
-        if response_to is not None:
+        if response_to is not None and item[0].response_to != response_to:
             _check_response_to(item[0], response_to)
         return item
 

@@ -168,6 +168,8 @@ class MessageReader:
         """Writable free space at the end of the buffer for ``sock.recv_into``; then call
         ``buffer_updated(n)`` with the number of bytes written. Drop the view before the
         next call (a view kept alive makes the next growth copy the buffer)."""
+        if self._end == 0 and len(self._buf) >= INITIAL_BUFFER_SIZE and self._error is None:
+            return self._view  # at a frame boundary, all of it is free: the usual case
         if self._error is not None:
             raise self._failed()
         have = self._end - self._pos
