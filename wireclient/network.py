@@ -8,29 +8,27 @@ that do not know ``hello``; the same ``hello()`` serves the replica set monitor)
 authenticates if asked. The handshake records the server's limits.
 
 Timeouts are deadlines for a whole exchange, never per ``recv``: ``connectTimeoutMS`` is one
-deadline for connecting, TLS, the handshake and authentication together, and afterwards
-``socketTimeoutMS`` is one deadline for sending a request and reading its whole reply. Before
-each blocking call the socket's timeout is set to the time left (``settimeout`` works alike
-for plain and TLS sockets, and for gevent's), so a peer that drips a byte at a time cannot
-keep a caller past the deadline. With no timeout configured there is no deadline and no
-``settimeout`` at all: plain blocking calls.
+deadline for connecting, TLS, the handshake and authentication together, then
+``socketTimeoutMS`` one deadline for sending each request and reading its whole reply. Before
+each blocking call the socket's timeout is set to the time left (alike for plain, TLS and
+gevent sockets), so a peer that drips a byte at a time cannot keep a caller past it. With no
+timeout configured there is no deadline and no ``settimeout`` at all.
 
 This module knows bytes, TLS and the handshake, not commands: ``send_and_receive()`` frames
 one message with the sans-IO codec, writes it, and reads exactly one reply frame (none when
-no reply is expected) through the codec's ``MessageReader`` (the one framer), checking
-``responseTo``. Bytes are received straight into the reader's buffer, which grows with what
-arrives rather than with what a header claims. The envelope of a command (``$db``, OP_QUERY
-for old servers) and the meaning of its reply come from ``wireclient.command``; ``command()``
-is a convenience for the handshake, authentication and protocol testers that puts the two
-together. The pool's bookkeeping (generations, idle times) lives in the pool, not here.
+no reply is expected) straight into the buffer of the codec's ``MessageReader`` (the one
+framer, whose memory follows what arrives, not what a header claims), checking
+``responseTo``. The envelope of a command and the meaning of its reply come from
+``wireclient.command``; ``command()`` puts the two together for the handshake,
+authentication and protocol testers. The pool's bookkeeping lives in the pool, not here.
 
 Any exception between the first byte sent and the last byte of the reply read (a timeout,
 EOF, a malformed frame, even KeyboardInterrupt) closes the socket before it propagates, so
 a half-read socket can never go back to a pool. ``OSError`` becomes ``AutoReconnect`` (or
 ``NetworkTimeout``) here, at this one boundary. A peer whose very first reply is not a
-MongoDB message (an HTTP server, a greeting, TLS spoken to a plaintext client), or that
-does not answer a TLS handshake with TLS, raises ``NotMongoDBError``; later frames that
-break the protocol raise ``ProtocolError``.
+MongoDB message (an HTTP server, a greeting, a TLS alert), or that answers a TLS handshake
+with something else, raises ``NotMongoDBError``; later frames that break the protocol
+raise ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -121,7 +119,9 @@ class SocketInfo:
         within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``)."""
         request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
-        # _exchange_deadline() and _send() inlined: this is every operation's path.
+        # _exchange_deadline() inlined: this is every operation's path. One sendall under
+        # one timeout: it bounds the whole call, not each write (in CPython since 3.5, in its
+        # ssl module, whose write runs under one deadline, and in gevent's sockets alike).
         deadline = self._deadline
         if deadline is None:
             if self.socket_timeout is not None:
@@ -162,7 +162,10 @@ class SocketInfo:
         """Send bytes as they are (for protocol testers) within ``socketTimeoutMS``; closes
         the socket on failure."""
         try:
-            self._send(data, self._exchange_deadline())
+            deadline = self._exchange_deadline()
+            if deadline is not None:
+                self.sock.settimeout(_remaining(deadline))
+            self.sock.sendall(data)
         except BaseException as exc:
             self.close()
             raise self._fault(exc) from exc
@@ -187,15 +190,6 @@ class SocketInfo:
             timeout = self.socket_timeout
             return None if timeout is None else _monotonic() + timeout
         return None if deadline == _FOREVER else deadline
-
-    def _send(self, data: bytes, deadline: Optional[float]) -> None:
-        """Write all of ``data`` by ``deadline`` (None: no limit). One ``sendall`` under one
-        timeout: its timeout bounds the whole call, not each write (CPython since 3.5, its
-        ssl module, whose write runs under one deadline, and gevent's sockets alike)."""
-        sock = self.sock
-        if deadline is not None:
-            sock.settimeout(_remaining(deadline))
-        sock.sendall(data)
 
     def _read_message(
         self, deadline: Optional[float] = None, response_to: Optional[int] = None
@@ -243,8 +237,12 @@ class SocketInfo:
         if isinstance(error, ProtocolError) and error.side == "remote":
             what = f"its first reply is not a MongoDB message ({error})"
         elif isinstance(error, AutoReconnect):
-            what = _foreign(self._reader.peek(4), self._reader.max_message_size)
-            if not what:
+            what = self._reader.foreign_start()
+            if what == "a TLS record":
+                what = "it sent a TLS record (a TLS port? connect with tls=true)"
+            elif what:
+                what = f"its first reply is not a MongoDB message ({what})"
+            else:
                 tls = hasattr(self.sock, "cipher")  # an SSLSocket (the stdlib's or gevent's)
                 if tls or self._reader.buffered or isinstance(error, NetworkTimeout):
                     return error
@@ -374,18 +372,6 @@ def _remaining(deadline: float) -> float:
     if remaining <= 0:
         raise socket.timeout("timed out")
     return remaining
-
-
-def _foreign(prefix: bytes, max_message_size: int) -> str:
-    """Why the first bytes of a reply that never completed cannot begin a MongoDB reply
-    ('' when they can)."""
-    if len(prefix) >= 3 and 0x14 <= prefix[0] <= 0x17 and prefix[1] == 3 and prefix[2] <= 4:
-        return "it sent a TLS record (a TLS port? connect with tls=true)"
-    if len(prefix) >= 4:
-        length = int.from_bytes(prefix[:4], "little", signed=True)
-        if not 16 <= length <= max_message_size:
-            return f"its first reply is not a MongoDB message (messageLength {length})"
-    return ""
 
 
 def _first_bytes(prefix: bytes) -> str:

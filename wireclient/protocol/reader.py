@@ -117,6 +117,18 @@ class MessageReader:
         """A copy of (at most) the first ``n`` buffered bytes, for error messages."""
         return bytes(self._view[self._pos : min(self._end, self._pos + max(n, 0))])
 
+    def foreign_start(self) -> str:
+        """Why the buffered bytes, the start of a frame that never completed, cannot begin a
+        MongoDB message ('' when they can): for telling a foreign peer from a slow one."""
+        start = self.peek(4)
+        if len(start) >= 3 and 0x14 <= start[0] <= 0x17 and start[1] == 3 and start[2] <= 4:
+            return "a TLS record"
+        if len(start) == 4:
+            length = int.from_bytes(start, "little", signed=True)
+            if not 16 <= length <= self.max_message_size:
+                return f"messageLength {length} out of range"
+        return ""
+
     def _failed(self) -> ProtocolError:
         assert self._error is not None
         error = ProtocolError(f"the stream broke the protocol earlier: {self._error}")
