@@ -14,6 +14,7 @@ WireClientError
  |    +-- AutoReconnect        the socket died; the operation may be retried on a new one
  |    |    +-- NetworkTimeout  a connect / read / write took longer than its timeout
  |    |    +-- NotPrimaryError the member is not (or no longer) primary
+ |    |    +-- NotMongoDBError the peer's first reply (or its TLS) was not MongoDB's
  |    +-- PoolTimeout          no socket became free within waitQueueTimeoutMS
  |    +-- ServerSelectionTimeout  no suitable member within serverSelectionTimeoutMS
  +-- OperationFailure          the server answered ok: 0 (code, details)
@@ -89,6 +90,18 @@ class NetworkTimeout(AutoReconnect):
     """A connect, read or write took longer than its configured timeout."""
 
 
+class NotMongoDBError(AutoReconnect):
+    """The peer does not speak the MongoDB wire protocol: its very first reply on a socket
+    (the handshake's) is not a valid MongoDB message (an HTTP server, a peer that greets
+    first, a TLS port spoken to in plaintext), or it did not answer a TLS handshake with TLS.
+
+    It is an ``AutoReconnect`` so that the error handler treats it like any failed connect
+    (the pool is cleared and the server marked unknown); the message names the address.
+    Later frames that break the protocol on a socket that has spoken MongoDB are
+    ``ProtocolError``.
+    """
+
+
 class NotPrimaryError(AutoReconnect):
     """The server we wrote to is not (or no longer) the primary."""
 
@@ -154,6 +167,7 @@ __all__ = [
     "AutoReconnect",
     "NetworkTimeout",
     "NotPrimaryError",
+    "NotMongoDBError",
     "PoolTimeout",
     "ServerSelectionTimeout",
     "OperationFailure",

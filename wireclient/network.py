@@ -2,27 +2,36 @@
 
 Theory of operation
 -------------------
-``connect()`` opens a TCP (optionally TLS) socket with ``connectTimeoutMS``, performs the
-handshake (``hello`` with ``helloOk``, sent as OP_QUERY on ``admin.$cmd``, falling back to
-``isMaster`` for servers that do not know ``hello``; the same ``hello()`` serves the replica
-set monitor), authenticates if asked, and then applies ``socketTimeoutMS`` to every later
-read and write. The handshake records the server's limits once ``replies.hello`` has
+``connect()`` opens a TCP (optionally TLS) socket, performs the handshake (``hello`` with
+``helloOk``, sent as OP_QUERY on ``admin.$cmd``, falling back to ``isMaster`` for servers
+that do not know ``hello``; the same ``hello()`` serves the replica set monitor), and
+authenticates if asked. The handshake records the server's limits once ``replies.hello`` has
 checked every field of the reply that the client acts on (a malformed one is a
 ``ProtocolError``). A socket that fails its handshake or its authentication is closed
 before the error propagates, never left to the garbage collector.
 
+Timeouts are deadlines for a whole exchange, never per ``recv``: ``connectTimeoutMS`` is one
+deadline for connecting, TLS, the handshake and authentication together, then
+``socketTimeoutMS`` one deadline for sending each request and reading its whole reply. Before
+each blocking call the socket's timeout is set to the time left (alike for plain, TLS and
+gevent sockets), so a peer that drips a byte at a time cannot keep a caller past it. With no
+timeout configured there is no deadline and no ``settimeout`` at all.
+
 This module knows bytes, TLS and the handshake, not commands: ``send_and_receive()`` frames
-one message with the sans-IO codec, writes it with one ``sendall``, and reads exactly one
-reply frame (none when no reply is expected) through the codec's ``MessageReader`` (the one
-framer), checking ``responseTo``. The envelope of a command (``$db``, OP_QUERY for old
-servers) and the meaning of its reply come from ``wireclient.command``; ``command()`` is a
-convenience for the handshake, authentication and protocol testers that puts the two
-together. The pool's bookkeeping (generations, idle times) lives in the pool, not here.
+one message with the sans-IO codec, writes it, and reads exactly one reply frame (none when
+no reply is expected) straight into the buffer of the codec's ``MessageReader`` (the one
+framer, whose memory follows what arrives, not what a header claims), checking
+``responseTo``. The envelope of a command and the meaning of its reply come from
+``wireclient.command``; ``command()`` puts the two together for the handshake,
+authentication and protocol testers. The pool's bookkeeping lives in the pool, not here.
 
 Any exception between the first byte sent and the last byte of the reply read (a timeout,
 EOF, a malformed frame, even KeyboardInterrupt) closes the socket before it propagates, so
 a half-read socket can never go back to a pool. ``OSError`` becomes ``AutoReconnect`` (or
-``NetworkTimeout``) here, at this one boundary.
+``NetworkTimeout``) here, at this one boundary. A peer whose very first reply is not a
+MongoDB message (an HTTP server, a greeting, a TLS alert), or that answers a TLS handshake
+with something else, raises ``NotMongoDBError``; later frames that break the protocol
+raise ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -31,10 +40,17 @@ import itertools
 import os
 import platform
 import socket
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from wireclient import __version__, command, protocol, replies
-from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout, ProtocolError
+from wireclient import __version__, command, faults, protocol, replies
+from wireclient.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    NetworkTimeout,
+    ProtocolError,
+)
+from wireclient.faults import format_address as format_address
 
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
     import ssl
@@ -45,7 +61,7 @@ Address = Tuple[str, int]
 Document = Mapping[str, Any]
 
 MIN_SUPPORTED_WIRE_VERSION = command.MIN_SUPPORTED_WIRE_VERSION
-_RECV_SIZE = 64 * 1024
+_FOREVER = float("inf")  # connecting with no connectTimeoutMS: no deadline at all
 UNIX_SOCKET_PORT = 0  # how uri.py marks a Unix domain socket path
 COMMAND_NOT_FOUND = 59
 
@@ -69,14 +85,24 @@ class SocketInfo:
         "max_write_batch_size",
         "connection_id",
         "closed",
+        "socket_timeout",
+        "_deadline",
+        "_spoken",
         "_reader",
         "_legacy_hello",
         "events",
     )
 
-    def __init__(self, sock: socket.socket, address: Address) -> None:
+    def __init__(
+        self, sock: socket.socket, address: Address, socket_timeout: Optional[float] = None
+    ) -> None:
         self.sock = sock
         self.address = address
+        # socketTimeoutMS in seconds: the deadline of each whole exchange (None: no limit).
+        self.socket_timeout = socket_timeout
+        # While connecting, the connect deadline every exchange shares (_FOREVER: none).
+        self._deadline: Optional[float] = None
+        self._spoken = False  # a valid MongoDB reply has been read on this socket
         self.hello: Dict[str, Any] = {}
         self.max_wire_version = 0
         self.max_bson_size = 16 * 1024 * 1024
@@ -103,22 +129,33 @@ class SocketInfo:
     # -- messages -----------------------------------------------------------------------
 
     def send_and_receive(self, message: Any, expect_reply: bool = True) -> Optional[Dict[str, Any]]:
-        """Frame ``message``, send it, and read its one reply (if any) as a document."""
+        """Frame ``message``, send it, and read its one reply (if any) as a document, all
+        within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``)."""
         request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
+        # _exchange_deadline() inlined: this is every operation's path. One sendall under
+        # one timeout: it bounds the whole call, not each write (in CPython since 3.5, in its
+        # ssl module, whose write runs under one deadline, and in gevent's sockets alike).
+        deadline = self._deadline
+        if deadline is None:
+            if self.socket_timeout is not None:
+                deadline = _monotonic() + self.socket_timeout
+        elif deadline == _FOREVER:
+            deadline = None
+        sock = self.sock
         try:
-            self.sock.sendall(data)
+            if deadline is not None:
+                sock.settimeout(_remaining(deadline))
+            sock.sendall(data)
             if not expect_reply:
                 return None
-            header, reply = self._read_message()
-            if header.response_to != request_id:
-                raise ProtocolError(
-                    f"reply responseTo {header.response_to} does not match requestID {request_id}"
-                )
-            return command.reply_document(reply)
+            _, reply = self._read_message(deadline, request_id)
+            document = command.reply_document(reply)
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
+        self._spoken = True
+        return document
 
     def command(
         self,
@@ -136,36 +173,73 @@ class SocketInfo:
         return self.send_and_receive(message, expect_reply)
 
     def send_raw(self, data: bytes) -> None:
-        """Send bytes as they are (for protocol testers); closes the socket on failure."""
+        """Send bytes as they are (for protocol testers) within ``socketTimeoutMS``; closes
+        the socket on failure."""
         try:
+            deadline = self._exchange_deadline()
+            if deadline is not None:
+                self.sock.settimeout(_remaining(deadline))
             self.sock.sendall(data)
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
 
     def receive_message(self) -> Tuple[protocol.Header, Any]:
-        """Read exactly one frame, whatever it answers, and decode it: for protocol testers
-        who send with ``send_raw``. Like every read, any error closes the socket, so a
-        half-read socket never goes back to the pool."""
+        """Read exactly one frame within ``socketTimeoutMS``, whatever it answers, and decode
+        it: for protocol testers who send with ``send_raw``. Like every read, any error
+        closes the socket, so a half-read socket never goes back to the pool."""
         try:
-            return self._read_message()
+            item = self._read_message(self._exchange_deadline())
         except BaseException as exc:
             self.close()
-            raise _translate(exc, self.address) from exc
+            raise self._fault(exc) from exc
+        self._spoken = True
+        return item
 
-    def _read_message(self) -> Tuple[protocol.Header, Any]:
-        """Read exactly one frame through the codec's reader; the caller closes on error."""
+    def _exchange_deadline(self) -> Optional[float]:
+        """When the exchange starting now must end: socketTimeoutMS from now, or while
+        connecting the connect deadline; None for no limit."""
+        deadline = self._deadline
+        if deadline is None:
+            timeout = self.socket_timeout
+            return None if timeout is None else _monotonic() + timeout
+        return None if deadline == _FOREVER else deadline
+
+    def _read_message(
+        self, deadline: Optional[float] = None, response_to: Optional[int] = None
+    ) -> Tuple[protocol.Header, Any]:
+        """Read exactly one frame through the codec's reader by ``deadline`` (None: no
+        limit), checking that it answers ``response_to`` (when given) as soon as its header
+        is in; the caller closes on error. Bytes are received straight into the reader's
+        buffer, which grows with what arrives (see ``protocol.MessageReader``)."""
         reader = self._reader
         item = reader.next_message()
-        recv = self.sock.recv
+        sock = self.sock
+        recv_into = sock.recv_into
+        get_buffer = reader.get_buffer
+        # Each pass receives a byte or more (or raises), so the frame limit bounds the
+        # passes and the deadline, when there is one, their time.
         while item is None:
-            data = recv(max(reader.bytes_needed, _RECV_SIZE))
-            if not data:
+            header = reader.header
+            if header is not None and response_to is not None:
+                _check_response_to(header, response_to)
+            if deadline is not None:
+                sock.settimeout(_remaining(deadline))
+            n = recv_into(get_buffer())
+            if not n:
                 where = "mid-reply" if reader.buffered else "by server"
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
-            reader.feed(data)
+            reader.buffer_updated(n)
             item = reader.next_message()
+        if response_to is not None and item[0].response_to != response_to:
+            _check_response_to(item[0], response_to)
         return item
+
+    def _fault(self, exc: BaseException) -> BaseException:
+        """The error the caller sees for ``exc``, raised mid-exchange (socket closed)."""
+        limit = "socketTimeoutMS" if self._deadline is None else "connectTimeoutMS"
+        tls = hasattr(self.sock, "cipher")  # an SSLSocket (the stdlib's or gevent's)
+        return faults.mid_exchange(exc, self.address, limit, self._reader, self._spoken, tls)
 
     # -- handshake ----------------------------------------------------------------------
 
@@ -275,21 +349,46 @@ def _readable_now(sock: socket.socket) -> bool:
         return bool(sel.select(0))
 
 
-def format_address(address: Address) -> str:
-    """``host:port``, ``[v6]:port``, or a Unix socket's path."""
+def _check_response_to(header: protocol.Header, request_id: int) -> None:
+    if header.response_to != request_id:
+        raise ProtocolError(
+            f"reply responseTo {header.response_to} does not match requestID {request_id}"
+        )
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left until ``deadline``; ``socket.timeout`` once it has passed."""
+    remaining = deadline - _monotonic()
+    if remaining <= 0:
+        raise socket.timeout("timed out")
+    return remaining
+
+
+def _open(address: Address, deadline: Optional[float]) -> socket.socket:
+    """A connected TCP (or Unix domain) socket, trying each address the name resolves to
+    until ``deadline`` (None: no limit). Name resolution itself is the resolver's."""
     host, port = address
-    if port == UNIX_SOCKET_PORT:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _translate(exc: BaseException, address: Address) -> BaseException:
-    """Map an exception raised mid-conversation to the error the caller should see."""
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return NetworkTimeout(f"{format_address(address)}: timed out")
-    if isinstance(exc, OSError):
-        return AutoReconnect(f"{format_address(address)}: {exc}")
-    return exc
+    if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
+        targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]
+    else:
+        targets = list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+    error: Optional[OSError] = None
+    for family, kind, proto, _, target in targets:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(None if deadline is None else _remaining(deadline))
+            sock.connect(target)
+            return sock
+        except OSError as exc:  # socket.timeout included: the deadline passed
+            sock.close()
+            error = exc
+            if isinstance(exc, socket.timeout):
+                break
+        except BaseException:
+            sock.close()
+            raise
+    assert error is not None  # getaddrinfo returns at least one address or raises
+    raise error
 
 
 def connect(
@@ -302,35 +401,30 @@ def connect(
     credentials: Any = None,
     events: Optional[EventPublisher] = None,
 ) -> SocketInfo:
-    """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket."""
+    """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
+    one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
+    ``socket_timeout`` as the deadline of each exchange."""
     host, port = address
-    unix = port == UNIX_SOCKET_PORT
+    deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
-        if unix:  # a Unix domain socket path (see uri.py)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(connect_timeout)
-                sock.connect(host)
-            except BaseException:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
+        sock = _open(address, deadline)
     except socket.timeout as exc:
         raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
         raise AutoReconnect(f"{format_address(address)}: {exc}") from exc
     try:
-        if not unix:
+        if port != UNIX_SOCKET_PORT:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if ssl_context is not None:
+            if deadline is not None:  # the whole TLS handshake runs under this one timeout
+                sock.settimeout(_remaining(deadline))
             sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
-        sock.settimeout(connect_timeout)  # the handshake is part of connecting
     except BaseException as exc:
         sock.close()
-        raise _translate(exc, address) from exc
-    info = SocketInfo(sock, address)
+        raise faults.tls_fault(exc, address) from exc
+    info = SocketInfo(sock, address, socket_timeout)
+    info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     info.events = events
     try:
         if credentials is None:
@@ -340,8 +434,10 @@ def connect(
 
             info.handshake(app_name, auth.hello_fields(credentials))
             auth.authenticate(info, credentials)
-        sock.settimeout(socket_timeout)
+        info._deadline = None
+        if socket_timeout is None and deadline is not None:
+            sock.settimeout(None)  # no limit from now on: plain blocking calls, no timeouts
     except BaseException as exc:
         info.close()  # a socket that failed its handshake or authentication is closed now
-        raise _translate(exc, address) from exc
+        raise faults.translate(exc, address) from exc
     return info

@@ -1,0 +1,378 @@
+"""Hostile servers (tests/hostile_server.py): for each class of fault, the error type, the
+time taken against the timeout, the memory it cost, that the socket was closed, and that
+the pool works afterwards (the same server switched to "good").
+
+Classes: a reply that breaks the protocol after a good handshake (ProtocolError, at once);
+a reply that comes too slowly or not at all (NetworkTimeout, at the deadline: socketTimeoutMS
+for the whole exchange, connectTimeoutMS for connect + TLS + handshake + authentication);
+a header claiming more than arrives (memory follows the bytes); a peer that is not MongoDB
+at all (NotMongoDBError, at once).
+"""
+
+from __future__ import annotations
+
+import ssl
+import struct
+import time
+from typing import Any, Callable, Iterator, Tuple, Type
+from urllib.parse import quote
+
+import bson
+import pytest
+from certs import CertPaths, make_certs
+from hostile_server import HostileServer, hello_reply, op_msg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wireclient import Connection, network, protocol
+from wireclient.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    NotMongoDBError,
+    ProtocolError,
+)
+
+# A bug in the server's threads must fail the test, not pass as a hang-up.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
+TIMEOUT = 0.5  # the timeout under test, in seconds
+SLACK = 0.75  # what a loaded two-core machine may add to it
+QUICK = 1.0  # "at once": well under the 5 s timeout that such tests configure
+MiB = 1024 * 1024
+
+
+@pytest.fixture()
+def hostile() -> Iterator[HostileServer]:
+    with HostileServer("good") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertPaths:
+    return make_certs(str(tmp_path_factory.mktemp("certs")))
+
+
+def connection(srv: HostileServer, query: str = "", **options: Any) -> Connection:
+    return Connection(srv.uri + "?" + query, auto_start_request=False, **options)
+
+
+def timed(fn: Callable[[], Any]) -> Tuple[BaseException, float]:
+    start = time.monotonic()
+    with pytest.raises(Exception) as info:
+        fn()
+    return info.value, time.monotonic() - start
+
+
+def recovers(srv: HostileServer, conn: Connection) -> None:
+    """The failed socket is gone, the client closed it, and the pool works again."""
+    assert conn.pool.open_count == 0
+    srv.set_mode("good", handshake=True, greeting=b"")
+    assert conn.admin.command("ping")["ok"] == 1
+    assert conn.pool.open_count == 1
+    conn.close()
+
+
+# --------------------------------------------------------------------------- protocol faults
+
+OP_QUERY_BODY = struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1)
+NOOP_COMPRESSED = struct.pack("<iiB", 2013, 22, 0) + struct.pack("<IB", 0, 0) + bson.encode({})
+
+BROKEN = [  # (mode, params, error, message)
+    ("claim", {"claim": 2**31 - 1}, ProtocolError, "exceeds the maximum message size"),
+    ("tiny", {}, ProtocolError, "less than the 16-byte header"),
+    ("response_to", {}, ProtocolError, "responseTo"),
+    ("opcode", {"opcode": 4242}, ProtocolError, "unknown opCode 4242"),
+    ("opcode", {"body": OP_QUERY_BODY + bson.encode({"ok": 1}), "opcode": 2004}, ProtocolError,
+     "unexpected reply message OpQuery"),
+    ("opcode", {"body": NOOP_COMPRESSED, "opcode": 2012}, ProtocolError, "OpCompressed"),
+    ("checksum", {}, ProtocolError, "checksum mismatch"),
+    ("bad_bson", {}, ProtocolError, "invalid BSON"),
+    ("hangup", {}, AutoReconnect, "closed mid-reply"),
+    ("close", {}, AutoReconnect, "closed by server"),
+    # a header whose opCode is unknown: refused without waiting for its 1 MB body
+    ("bytes", {"data": lambda rid: struct.pack("<iiii", MiB, 1, rid, 4242), "then": "stall"},
+     ProtocolError, "unknown opCode"),
+    # a header that answers another request: refused without waiting for its 1 MB body
+    ("bytes", {"data": lambda rid: struct.pack("<iiii", MiB, 1, rid + 1, 2013), "then": "stall"},
+     ProtocolError, "responseTo"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mode, params, error, text", BROKEN, ids=[f"{b[0]}-{b[3]}" for b in BROKEN]
+)
+def test_broken_reply(
+    hostile: HostileServer, mode: str, params: Any, error: Type[Exception], text: str
+) -> None:
+    conn = connection(hostile, "socketTimeoutMS=5000")
+    hostile.set_mode(mode, **params)
+    exc, elapsed = timed(lambda: conn.admin.command("ping"))
+    assert type(exc) is error, exc
+    assert text in str(exc)
+    assert elapsed < QUICK
+    if mode not in ("hangup", "close"):  # the server still listens: it sees our close
+        assert hostile.wait_for(lambda: hostile.client_closes >= 1)
+    recovers(hostile, conn)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_bytes_reply(hostile: HostileServer, seed: int) -> None:
+    conn = connection(hostile, "socketTimeoutMS=5000")
+    hostile.set_mode("random", seed=seed, size=64)
+    exc, elapsed = timed(lambda: conn.admin.command("ping"))
+    assert isinstance(exc, (ProtocolError, AutoReconnect)), exc
+    assert not isinstance(exc, NotMongoDBError)  # this socket spoke MongoDB at its handshake
+    assert elapsed < QUICK
+    recovers(hostile, conn)
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def assert_at_deadline(elapsed: float, timeout: float = TIMEOUT) -> None:
+    assert timeout - 0.05 <= elapsed <= timeout + SLACK, elapsed
+
+
+SLOW = [  # modes where the reply is slow or never whole
+    ("drip", {"interval": 0.1, "reply": {"ok": 1.0, "pad": "x" * 40}}),  # 8 s of drip
+    ("silent", {}),
+    ("truncated", {"cut": 1}),
+    ("claim", {"claim": 1000, "send": 500}),
+]
+
+
+@pytest.mark.parametrize("mode, params", SLOW, ids=[s[0] for s in SLOW])
+def test_slow_reply_times_out_at_socket_timeout(
+    hostile: HostileServer, mode: str, params: Any
+) -> None:
+    conn = connection(hostile, f"socketTimeoutMS={int(TIMEOUT * 1000)}")
+    hostile.set_mode(mode, **params)
+    exc, elapsed = timed(lambda: conn.admin.command("ping"))
+    assert type(exc) is NetworkTimeout, exc
+    assert "socketTimeoutMS" in str(exc) and hostile.address[0] in str(exc)
+    assert_at_deadline(elapsed)
+    assert hostile.wait_for(lambda: hostile.client_closes >= 1)
+    recovers(hostile, conn)
+
+
+def test_drip_over_tls_times_out_at_socket_timeout(certs: CertPaths) -> None:
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(certs.server_cert, certs.server_key)
+    with HostileServer("good", tls=server_ctx) as srv:
+        query = f"tls=true&tlsCAFile={quote(certs.ca, safe='')}&socketTimeoutMS=500"
+        conn = connection(srv, query)
+        srv.set_mode("drip", interval=0.1, reply={"ok": 1.0, "pad": "x" * 40})
+        exc, elapsed = timed(lambda: conn.admin.command("ping"))
+        assert type(exc) is NetworkTimeout, exc
+        assert_at_deadline(elapsed)
+        recovers(srv, conn)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_slow_reader_bounds_the_send(certs: CertPaths, tls: bool) -> None:
+    """A server that reads 64 KB every 50 ms: each send makes progress (so a timeout per
+    call would never fire), yet sending a 32 MB insert must stop at the deadline."""
+    server_ctx = context = None
+    if tls:
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(certs.server_cert, certs.server_key)
+        context = ssl.create_default_context(cafile=certs.ca)
+    with HostileServer("good", tls=server_ctx) as srv:
+        sock = network.connect(srv.address, 5.0, TIMEOUT, context)
+        srv.set_mode("slow_read", chunk=65536, interval=0.05)
+        docs = (bson.encode({"_id": i, "data": b"x" * MiB}) for i in range(32))
+        batch = protocol.DocumentSequence("documents", tuple(docs))  # encoded already
+        exc, elapsed = timed(lambda: sock.command("test", {"insert": "c"}, (batch,)))
+        assert type(exc) is NetworkTimeout, exc
+        assert_at_deadline(elapsed)
+        assert sock.closed
+        srv.set_mode("good")
+        again = network.connect(srv.address, 5.0, TIMEOUT, context)
+        assert again.command("admin", {"ping": 1}) == {"ok": 1.0}
+        again.close()
+
+
+def test_handshake_drip_times_out_at_connect_timeout() -> None:
+    with HostileServer("drip", handshake=False, interval=0.05, reply=hello_reply()) as srv:
+        exc, elapsed = timed(lambda: connection(srv, "connectTimeoutMS=500&socketTimeoutMS=9000"))
+        assert type(exc) is NetworkTimeout, exc
+        assert "connectTimeoutMS" in str(exc)
+        assert_at_deadline(elapsed)
+        assert srv.wait_for(lambda: srv.client_closes >= 1)
+
+
+def test_authentication_is_inside_the_connect_deadline() -> None:
+    """hello answered at once, then the SCRAM conversation drips: connectTimeoutMS, counted
+    from the start of connecting, bounds it."""
+    with HostileServer("drip", interval=0.05, reply={"ok": 1.0, "pad": "x" * 60}) as srv:
+        uri = f"mongodb://user:s3cret@127.0.0.1:{srv.port}/?authMechanism=SCRAM-SHA-256"
+        start = time.monotonic()
+        with pytest.raises(NetworkTimeout) as info:
+            Connection(uri, connectTimeoutMS=600, auto_start_request=False)
+        assert_at_deadline(time.monotonic() - start, 0.6)
+        assert "s3cret" not in str(info.value)
+        assert "saslStart" in srv.requests
+
+
+def test_tls_handshake_drip_times_out_at_connect_timeout(certs: CertPaths) -> None:
+    record = b"\x16\x03\x03\x01\x00" + b"\x02" * 256  # a ServerHello record, a byte at a time
+    with HostileServer("silent", greeting=record, greeting_interval=0.05) as srv:
+        query = f"tls=true&tlsCAFile={quote(certs.ca, safe='')}&connectTimeoutMS=500"
+        exc, elapsed = timed(lambda: connection(srv, query))
+        assert type(exc) is NetworkTimeout, exc
+        assert_at_deadline(elapsed)
+
+
+class Recorder:
+    """A socket's stand-in that counts settimeout, sendall and recv_into calls."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, {"settimeout": 0, "sendall": 0, "recv_into": 0}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if name in self.calls:
+
+            def counted(*args: Any) -> Any:
+                self.calls[name] += 1
+                return attr(*args)
+
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("timeout", [None, 2.0])
+def test_settimeout_only_with_a_timeout_and_once_per_blocking_call(
+    hostile: HostileServer, timeout: Any
+) -> None:
+    sock = network.connect(hostile.address, 5.0, timeout)
+    recorder = Recorder(sock.sock)
+    sock.sock = recorder  # type: ignore[assignment]
+    for _ in range(3):
+        assert sock.command("admin", {"ping": 1}) == {"ok": 1.0}
+    calls = recorder.calls
+    assert calls["recv_into"] == 3 and calls["sendall"] == 3  # one of each per small reply
+    if timeout is None:  # the fast path: plain blocking calls, no extra syscall
+        assert calls["settimeout"] == 0
+    else:
+        assert calls["settimeout"] == calls["recv_into"] + calls["sendall"]
+    sock.close()
+
+
+# --------------------------------------------------------------------------- not MongoDB
+
+
+def assert_not_mongodb(exc: BaseException, srv: HostileServer, *words: str) -> None:
+    assert isinstance(exc, NotMongoDBError) and isinstance(exc, ConnectionFailure), exc
+    assert f"127.0.0.1:{srv.port}" in str(exc)
+    assert "did not speak the MongoDB protocol" in str(exc)
+    for word in words:
+        assert word in str(exc)
+
+
+FOREIGN = [  # (server, words the message has)
+    (dict(mode="http"), ["HTTP/1.1 400", "HTTP server"]),
+    (dict(mode="silent", greeting=b"SSH-2.0-OpenSSH_9.6\r\n"), ["SSH-2.0"]),
+    (dict(mode="silent", greeting=b"220 mail.example ESMTP\r\n"), ["220 mail"]),
+    (dict(mode="tls_alert"), ["TLS record", "tls=true"]),
+    (dict(mode="echo"), ["responseTo"]),
+    (dict(mode="response_to"), ["responseTo"]),
+    (dict(mode="opcode", opcode=2004, body=OP_QUERY_BODY + bson.encode({"ok": 1})), ["OpQuery"]),
+    (dict(mode="random", seed=1), []),
+    (dict(mode="bad_bson"), ["invalid BSON"]),
+]
+
+
+@pytest.mark.parametrize("server, words", FOREIGN, ids=[str(f[0]["mode"]) for f in FOREIGN])
+def test_foreign_peer_is_not_mongodb(server: Any, words: Any) -> None:
+    with HostileServer(handshake=False, **server) as srv:
+        conn = connection(srv, "connectTimeoutMS=5000", _connect=False)
+        exc, elapsed = timed(lambda: conn.admin.command("ping"))
+        assert_not_mongodb(exc, srv, *words)
+        assert elapsed < QUICK
+        recovers(srv, conn)  # the same port, now speaking MongoDB: the pool works
+
+
+def test_short_greeting_then_silence_is_not_mongodb() -> None:
+    with HostileServer("silent", handshake=False, greeting=b"+OK\r\n") as srv:
+        exc, elapsed = timed(lambda: connection(srv, "connectTimeoutMS=500"))
+        assert_not_mongodb(exc, srv, "+OK")  # 4 bytes that cannot start a reply
+        assert_at_deadline(elapsed)
+
+
+def test_tls_client_to_a_plaintext_peer_is_not_mongodb(certs: CertPaths) -> None:
+    with HostileServer("silent", greeting=b"SSH-2.0-OpenSSH_9.6\r\n") as srv:
+        query = f"tls=true&tlsCAFile={quote(certs.ca, safe='')}&connectTimeoutMS=5000"
+        exc, elapsed = timed(lambda: connection(srv, query))
+        assert_not_mongodb(exc, srv, "over TLS", "tls=false")
+        assert elapsed < QUICK
+
+
+def test_plaintext_client_to_a_tls_port_says_what_may_be_wrong(certs: CertPaths) -> None:
+    """OpenSSL resets a plaintext peer without an alert: nothing proves the peer is not
+    MongoDB (a server at its connection limit does the same), so it stays AutoReconnect."""
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(certs.server_cert, certs.server_key)
+    with HostileServer("good", tls=server_ctx) as srv:
+        exc, elapsed = timed(lambda: connection(srv, "connectTimeoutMS=5000"))
+        assert type(exc) is AutoReconnect, exc
+        assert "before answering the handshake" in str(exc) and "tls=true" in str(exc)
+        assert elapsed < QUICK
+        assert srv.wait_for(lambda: srv.tls_failures == 1)  # ssl closes before it raises
+
+
+def test_later_garbage_stays_a_protocol_error(hostile: HostileServer) -> None:
+    conn = connection(hostile)
+    hostile.set_mode("http")
+    exc, _ = timed(lambda: conn.admin.command("ping"))
+    assert type(exc) is ProtocolError, exc
+    recovers(hostile, conn)
+
+
+# --------------------------------------------------------------------------- generated replies
+
+FAST = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@FAST
+@given(data=st.binary(max_size=300))
+def test_any_first_reply_is_an_auto_reconnect(data: bytes) -> None:
+    with HostileServer("bytes", handshake=False, data=data, then="close") as srv:
+        start = time.monotonic()
+        with pytest.raises(AutoReconnect) as info:
+            network.connect(srv.address, 5.0, 5.0)
+        assert time.monotonic() - start < QUICK
+        if len(data) >= 16:  # a whole header that does not answer our hello
+            assert isinstance(info.value, NotMongoDBError), info.value
+
+
+@FAST
+@given(data=st.data())
+def test_mutated_reply_is_decoded_or_refused(hostile: HostileServer, data: st.DataObject) -> None:
+    hostile.set_mode("good")
+    sock = network.connect(hostile.address, 5.0, 5.0)
+    changes = data.draw(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 255)), max_size=4))
+    cut = data.draw(st.integers(0, 45))
+
+    def reply(request_id: int) -> bytes:
+        frame = bytearray(op_msg({"ok": 1.0, "n": 5}, request_id))  # 45 bytes
+        for i, value in changes:
+            frame[i] = value
+        return bytes(frame[:cut])
+
+    hostile.set_mode("bytes", data=reply, then="close")
+    start = time.monotonic()
+    try:
+        answer = sock.command("admin", {"ping": 1})
+    except (ProtocolError, AutoReconnect) as exc:
+        assert not isinstance(exc, NotMongoDBError)  # its handshake was MongoDB's
+        assert sock.closed and sock.sock.fileno() == -1
+    else:  # the changes left a valid reply
+        assert isinstance(answer, dict) and cut == 45
+    assert time.monotonic() - start < QUICK
+    sock.close()
