@@ -141,7 +141,7 @@ class Connection:
         self._reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
         self._requests = Requests(identity, bool(options.get("autoStartRequest", True)))
         self._requests.events = self._events
-        self._executor = Executor(self._make_selector(), self._requests)
+        self._executor = Executor(self._make_selector(), self._requests, self._events)
         if _connect:
             self._check_connectable()
 

@@ -32,9 +32,10 @@ The difference between one server and a replica set is the ``Selector`` only: a
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from wireclient import command, protocol, replies
+from wireclient import command, network, protocol, replies
 from wireclient.errors import (
     AutoReconnect,
     InvalidDocument,
@@ -48,6 +49,7 @@ from wireclient.requests import Requests, RequestState
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from wireclient.monitoring import EventPublisher
     from wireclient.network import SocketInfo
     from wireclient.pool import Pool
 
@@ -117,9 +119,12 @@ class SingleServer:
 class Executor:
     """Runs every message of one connection (see the module notes)."""
 
-    def __init__(self, selector: Selector, requests: Requests) -> None:
+    def __init__(
+        self, selector: Selector, requests: Requests, events: Optional[EventPublisher] = None
+    ) -> None:
         self.selector = selector
         self.requests = requests
+        self.events = events  # command events, when listened to
         self._kill_queue: List[Tuple[Pool, str, str, int]] = []
 
     # -- the path -----------------------------------------------------------------------
@@ -249,6 +254,8 @@ class Executor:
         message, expect_reply = command.build_message(
             dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
         )
+        if self.events is not None and self.events.command is not None:
+            return self._exchange_observed(pool, sock, generation, dbname, message, expect_reply)
         try:
             return sock.send_and_receive(message, expect_reply)
         except (AutoReconnect, ProtocolError) as exc:
@@ -274,6 +281,59 @@ class Executor:
             sock.close()
             self._network_error(pool, generation, exc)
             raise
+
+    def _exchange_observed(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        message: Any,
+        expect_reply: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """``_exchange`` with command events around the send and the reply."""
+        from wireclient.monitoring import (
+            Caller,
+            CommandFailedEvent,
+            CommandStartedEvent,
+            CommandSucceededEvent,
+            redacted,
+        )
+
+        events = self.events
+        assert events is not None
+        request_id = network.next_request_id()
+        document = _command_document(message)
+        name = next(iter(document), "command")
+        ids = (
+            request_id,
+            dbname,
+            name,
+            pool.address,
+            sock.local_address,
+            sock.connection_id,
+            Caller(self.requests.current() is not None),
+        )
+        events.publish(
+            events.command, "started", CommandStartedEvent(redacted(name, document), *ids)
+        )
+        started = time.perf_counter()
+        try:
+            reply = sock.send_and_receive(message, expect_reply, request_id)
+        except BaseException as exc:
+            micros = int((time.perf_counter() - started) * 1e6)
+            events.publish(events.command, "failed", CommandFailedEvent(exc, micros, *ids))
+            if isinstance(exc, (AutoReconnect, ProtocolError)) and sock.closed:
+                self._network_error(pool, generation, exc)
+            raise
+        micros = int((time.perf_counter() - started) * 1e6)
+        if reply is not None and reply.get("ok") != 1:
+            failure = redacted(name, reply)
+            events.publish(events.command, "failed", CommandFailedEvent(failure, micros, *ids))
+        else:
+            shown = redacted(name, reply if reply is not None else {"ok": 1})
+            events.publish(events.command, "succeeded", CommandSucceededEvent(shown, micros, *ids))
+        return reply
 
     # -- the error handler --------------------------------------------------------------
 
@@ -345,6 +405,16 @@ class Executor:
         for pool in pools:
             pool.close()
         self.requests.close_own()
+
+
+def _command_document(message: Any) -> Dict[str, Any]:
+    """The command as it goes out: the body with its document sequences as arrays."""
+    if isinstance(message, protocol.OpMsg):
+        document = dict(message.body)
+        for seq in message.sequences:
+            document[seq.identifier] = list(seq.documents)
+        return document
+    return dict(message.query)
 
 
 def _batches(documents: Sequence[Any], sock: SocketInfo) -> Iterable[List[Any]]:

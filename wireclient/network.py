@@ -128,10 +128,14 @@ class SocketInfo:
 
     # -- messages -----------------------------------------------------------------------
 
-    def send_and_receive(self, message: Any, expect_reply: bool = True) -> Optional[Dict[str, Any]]:
+    def send_and_receive(
+        self, message: Any, expect_reply: bool = True, request_id: Optional[int] = None
+    ) -> Optional[Dict[str, Any]]:
         """Frame ``message``, send it, and read its one reply (if any) as a document, all
-        within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``)."""
-        request_id = next_request_id()
+        within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``).
+        ``request_id`` is chosen here unless given (command events name it first)."""
+        if request_id is None:
+            request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
         # _exchange_deadline() inlined: this is every operation's path. One sendall under
         # one timeout: it bounds the whole call, not each write (in CPython since 3.5, in its
@@ -147,6 +151,8 @@ class SocketInfo:
             if deadline is not None:
                 sock.settimeout(_remaining(deadline))
             sock.sendall(data)
+            if self.events is not None and self.events.frame is not None:
+                self._publish_frame("sent", data)
             if not expect_reply:
                 return None
             _, reply = self._read_message(deadline, request_id)
@@ -183,6 +189,8 @@ class SocketInfo:
         except BaseException as exc:
             self.close()
             raise self._fault(exc) from exc
+        if self.events is not None and self.events.frame is not None:
+            self._publish_frame("sent", data)
 
     def receive_message(self) -> Tuple[protocol.Header, Any]:
         """Read exactly one frame within ``socketTimeoutMS``, whatever it answers, and decode
@@ -195,6 +203,29 @@ class SocketInfo:
             raise self._fault(exc) from exc
         self._spoken = True
         return item
+
+    def _publish_frame(self, direction: str, data: bytes) -> None:
+        from wireclient.monitoring import FrameEvent
+
+        assert self.events is not None
+        try:  # a tester's deliberately broken frame still gets its event
+            header: Any = protocol.unpack_header(data, max(len(data), 16))
+        except ProtocolError:
+            header = None
+        event = FrameEvent(direction, bytes(data), header, self.address, self.local_address)
+        self.events.publish(self.events.frame, direction, event)
+
+    def _observed(self, next_message: Any) -> Any:
+        """``next_message`` that also publishes each frame it returns (frame listeners)."""
+
+        def observed() -> Optional[Tuple[protocol.Header, Any]]:
+            frame = self._reader.peek_frame()
+            item = next_message()
+            if item is not None:
+                self._publish_frame("received", frame or b"")
+            return item  # type: ignore[no-any-return]
+
+        return observed
 
     def _exchange_deadline(self) -> Optional[float]:
         """When the exchange starting now must end: socketTimeoutMS from now, or while
@@ -213,7 +244,10 @@ class SocketInfo:
         is in; the caller closes on error. Bytes are received straight into the reader's
         buffer, which grows with what arrives (see ``protocol.MessageReader``)."""
         reader = self._reader
-        item = reader.next_message()
+        next_message = reader.next_message
+        if self.events is not None and self.events.frame is not None:
+            next_message = self._observed(next_message)
+        item = next_message()
         sock = self.sock
         recv_into = sock.recv_into
         get_buffer = reader.get_buffer
@@ -230,7 +264,7 @@ class SocketInfo:
                 where = "mid-reply" if reader.buffered else "by server"
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
             reader.buffer_updated(n)
-            item = reader.next_message()
+            item = next_message()
         if response_to is not None and item[0].response_to != response_to:
             _check_response_to(item[0], response_to)
         return item

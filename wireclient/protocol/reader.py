@@ -228,6 +228,17 @@ class MessageReader:
 
     # -- messages -----------------------------------------------------------------------
 
+    def peek_frame(self) -> Optional[bytes]:
+        """The bytes of the next frame if all of it is buffered (what ``next_message`` would
+        decode next), else None; nothing is consumed. For tracers and frame events."""
+        header = self._header
+        if self._error is not None or header is None:
+            return None
+        length = header.message_length
+        if self._end - self._pos < length:
+            return None
+        return bytes(self._view[self._pos : self._pos + length])
+
     def next_message(self) -> Optional[Tuple[Header, Message]]:
         """The next whole message, or None when more data is needed."""
         if self._error is not None:
