@@ -3,6 +3,10 @@
 WireClientError
  +-- ConfigurationError        bad option, bad URI, unsupported server, missing package
  +-- InvalidDocument           a document we refuse to send (not a dict, bad key, too big)
+ |    +-- DocumentTooLarge     over the server's maxBsonObjectSize (a stored document), over
+ |                             it plus the 16 KiB command allowance (a command, filter or
+ |                             statement), or a message over maxMessageSizeBytes; refused
+ |                             before anything is sent: the socket and the request stay
  +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
  +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
  +-- ConnectionFailure         cannot talk to a server
@@ -33,6 +37,19 @@ class ConfigurationError(WireClientError):
 
 class InvalidDocument(WireClientError, ValueError):
     """A document that cannot be sent: not a mapping, an illegal key, or too large."""
+
+
+class DocumentTooLarge(InvalidDocument):
+    """A document or message larger than the server's limits, refused before sending.
+
+    ``size`` is its encoded size and ``limit`` the largest the server takes (bytes).
+    Nothing was sent, so the socket is still good: it stays in its pool or its request.
+    """
+
+    def __init__(self, message: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class InvalidOperation(WireClientError):
@@ -118,6 +135,7 @@ __all__ = [
     "WireClientError",
     "ConfigurationError",
     "InvalidDocument",
+    "DocumentTooLarge",
     "InvalidOperation",
     "ProtocolError",
     "ConnectionFailure",

@@ -12,8 +12,9 @@ carry them, always in this order:
    the member the read preference (and the request's pin) picks in a replica set;
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
-4. encode (``command.build_message``: the envelope for that server's wire version), send and
-   read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``);
+4. encode (``command.build_message``: the envelope for that server's wire version), check
+   the frame against the socket's limits (``_check_frame``, between encoding and sending), send
+   and read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``);
 5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
    drop the socket (the network layer closed it), clear the pool by generation, tell the
    selector (a replica set marks the member Unknown and wakes its monitor);
@@ -24,17 +25,28 @@ generation than the pool's (the pool was cleared since it was taken) changes not
 request whose bound socket is of an older generation quietly binds a new one. A network
 timeout closes its socket but does not clear the pool (the server is slow, not gone).
 
+Size limits are the server's, learnt in each socket's handshake. A frame longer than
+``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
+16 KiB command allowance (a huge filter, pipeline, update or any command), raises
+``DocumentTooLarge`` with nothing sent; the socket is intact, so it goes back to its pool (or
+stays with its request) and nothing reaches the error handler. A write's documents are
+encoded and checked, each of them, before its first batch is sent (``_batches``).
+
 The difference between one server and a replica set is the ``Selector`` only: a
 ``SingleServer`` here, a ``ReplicaSetSelector`` in ``replica_set.py`` fed by its monitor.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import struct
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import bson
 
 from wireclient import command, protocol
 from wireclient.errors import (
     AutoReconnect,
+    DocumentTooLarge,
     InvalidDocument,
     NetworkTimeout,
     ProtocolError,
@@ -74,8 +86,9 @@ if TYPE_CHECKING:
 
 Document = Mapping[str, Any]
 
-# Room left in a message for the header, the command body and section framing.
-_MESSAGE_OVERHEAD = 16 * 1024
+# How much larger than maxBsonObjectSize a command document (or an update or delete
+# statement) may be: the server's own allowance for the command around a user document.
+COMMAND_OVERHEAD = 16 * 1024
 _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
 
 
@@ -175,10 +188,10 @@ class Executor:
         documents: Sequence[Any],
         unacknowledged: bool,
     ) -> Optional[Dict[str, Any]]:
-        """Run a write command whose ``field`` documents travel in kind-1 sequences, split
-        into batches by the server's limits; stops at the first batch that fails. Encoded
-        documents (``bytes``) are checked against ``maxBsonObjectSize`` before anything is
-        sent. Returns the last batch's reply (None when unacknowledged)."""
+        """Run a write command whose ``field`` documents (encoded ``bytes``, or mappings
+        encoded here) travel in kind-1 sequences, split into batches by the server's limits
+        (``_batches``: every document is checked before anything is sent); stops at the
+        first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
             self._flush_kills()
         state = self.requests.for_operation()
@@ -188,7 +201,7 @@ class Executor:
         name = next(iter(spec), "command")
         reply: Optional[Dict[str, Any]] = None
         try:
-            for batch in _batches(documents, sock):
+            for batch in _batches(dbname, spec, field, documents, unacknowledged, sock):
                 seq = protocol.DocumentSequence(field, tuple(batch))
                 reply = self._exchange(
                     pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
@@ -245,8 +258,8 @@ class Executor:
         message, expect_reply = command.build_message(
             dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
         )
-        try:
-            return sock.send_and_receive(message, expect_reply)
+        try:  # _check_frame refuses a frame over the server's limits before it is sent
+            return sock.send_and_receive(message, expect_reply, _check_frame)
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
                 self._network_error(pool, generation, exc)
@@ -324,27 +337,123 @@ class Executor:
         self.requests.close_own()
 
 
-def _batches(documents: Sequence[Any], sock: SocketInfo) -> Iterable[List[Any]]:
-    """Split ``documents`` by the server's ``maxWriteBatchSize`` and ``maxMessageSizeBytes``
-    after checking every encoded one against ``maxBsonObjectSize`` (nothing is sent if one
-    is too large)."""
-    max_bson_size = sock.max_bson_size
-    for data in documents:
-        if isinstance(data, bytes) and len(data) > max_bson_size:
-            raise InvalidDocument(
-                f"document of {len(data)} bytes is larger than the server's maximum "
-                f"maxBsonObjectSize of {max_bson_size} bytes"
+# The write command field whose documents are stored as they are (insert's): each must fit
+# maxBsonObjectSize itself. Update and delete statements wrap a filter and an update in a few
+# fields of their own, so they get the command allowance on top.
+_STORED_FIELD = "documents"
+_INT32 = struct.Struct("<i")
+
+
+def _check_frame(sock: SocketInfo, frame: bytes) -> None:
+    """Refuse a frame the server would not take, before it is sent: one longer than its
+    ``maxMessageSizeBytes``, or whose command document is larger than ``maxBsonObjectSize``
+    plus the command allowance (a server resets the connection on either). Called by
+    ``SocketInfo.send_and_receive`` between encoding and sending."""
+    size = len(frame)
+    if size > sock.max_message_size:
+        raise DocumentTooLarge(
+            f"message of {size} bytes is larger than the server's maxMessageSizeBytes of "
+            f"{sock.max_message_size} bytes",
+            size,
+            sock.max_message_size,
+        )
+    limit = sock.max_bson_size + COMMAND_OVERHEAD
+    if size > limit:  # only then can the command document in it be too large
+        body = _command_size(frame)
+        if body > limit:
+            raise DocumentTooLarge(
+                f"command document of {body} bytes is larger than the server's "
+                f"maxBsonObjectSize of {sock.max_bson_size} bytes plus {COMMAND_OVERHEAD} "
+                "for the command",
+                body,
+                limit,
+            )
+
+
+def _command_size(frame: bytes) -> int:
+    """The size of the command document in a frame this client encoded: the kind-0 section
+    of an OP_MSG (the encoder writes it first), the query of an OP_QUERY."""
+    (op_code,) = _INT32.unpack_from(frame, 12)
+    if op_code == protocol.OP_MSG:
+        return int(_INT32.unpack_from(frame, 21)[0])  # after the flags and the kind byte
+    if op_code == protocol.OP_QUERY:  # after the namespace, numberToSkip, numberToReturn
+        return int(_INT32.unpack_from(frame, frame.index(b"\x00", 20) + 9)[0])
+    return 0
+
+
+def _encode(document: Any) -> bytes:
+    if isinstance(document, bytes):
+        return document
+    try:
+        data: bytes = bson.encode(document)
+    except (bson.errors.BSONError, TypeError, ValueError, OverflowError) as exc:
+        raise InvalidDocument(f"cannot encode a write statement: {exc}") from exc
+    return data
+
+
+def _batches(
+    dbname: str,
+    spec: Document,
+    field: str,
+    documents: Sequence[Any],
+    unacknowledged: bool,
+    sock: SocketInfo,
+) -> List[List[bytes]]:
+    """``documents``, encoded, in batches the server takes: at most ``maxWriteBatchSize``
+    each, in a frame within ``maxMessageSizeBytes`` (for wire 4 and 5, where they travel as
+    an array inside the command, in a command within ``maxBsonObjectSize`` plus the
+    allowance too). Every document is checked first, so nothing is sent when one is too
+    large (``DocumentTooLarge``): an inserted document over ``maxBsonObjectSize``, an
+    update or delete statement over it plus the command allowance, or one no message can
+    carry. The room is measured on the command really encoded without its documents."""
+    encoded = [_encode(doc) for doc in documents]
+    empty, _ = command.build_message(
+        dbname,
+        spec,
+        (protocol.DocumentSequence(field, ()),),
+        unacknowledged,
+        None,
+        sock.max_wire_version,
+    )
+    frame = protocol.encode(empty, 0)
+    _check_frame(sock, frame)  # the command alone must fit
+    room = sock.max_message_size - len(frame)
+    in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
+    if in_command:  # each one also grows the command document
+        room = min(room, sock.max_bson_size + COMMAND_OVERHEAD - _command_size(frame))
+    max_bson = sock.max_bson_size
+    stored = field == _STORED_FIELD
+    each = max_bson if stored else max_bson + COMMAND_OVERHEAD
+    for data in encoded:
+        size = len(data)
+        if size > each:
+            what = "document" if stored else f"{field.rstrip('s')} statement"
+            extra = "" if stored else f" plus {COMMAND_OVERHEAD} for the command"
+            raise DocumentTooLarge(
+                f"{what} of {size} bytes is larger than the server's maxBsonObjectSize of "
+                f"{max_bson} bytes{extra}",
+                size,
+                each,
+            )
+        if size + (3 if in_command else 0) > room:  # an array element: type, "0", NUL
+            raise DocumentTooLarge(
+                f"{field} entry of {size} bytes does not fit in a message: the server's "
+                f"maxMessageSizeBytes of {sock.max_message_size} bytes leaves {room} for it",
+                size,
+                room,
             )
     max_count = sock.max_write_batch_size
-    max_bytes = sock.max_message_size - _MESSAGE_OVERHEAD
-    batch: List[Any] = []
-    size = 0
-    for data in documents:
-        length = len(data) if isinstance(data, bytes) else 0
-        if batch and (len(batch) >= max_count or size + length > max_bytes):
-            yield batch
-            batch, size = [], 0
+    batches: List[List[bytes]] = []
+    batch: List[bytes] = []
+    used = 0
+    for data in encoded:
+        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
+        if batch and (len(batch) >= max_count or used + cost > room):
+            batches.append(batch)
+            batch, used = [], 0
+            cost = len(data) + (3 if in_command else 0)
         batch.append(data)
-        size += length
+        used += cost
     if batch:
-        yield batch
+        batches.append(batch)
+    return batches

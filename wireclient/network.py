@@ -28,7 +28,7 @@ import itertools
 import os
 import platform
 import socket
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from wireclient import __version__, command, protocol
 from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout, ProtocolError
@@ -87,10 +87,18 @@ class SocketInfo:
 
     # -- messages -----------------------------------------------------------------------
 
-    def send_and_receive(self, message: Any, expect_reply: bool = True) -> Optional[Dict[str, Any]]:
-        """Frame ``message``, send it, and read its one reply (if any) as a document."""
+    def send_and_receive(
+        self,
+        message: Any,
+        expect_reply: bool = True,
+        check: Optional[Callable[[SocketInfo, bytes], None]] = None,
+    ) -> Optional[Dict[str, Any]]:
+        """Frame ``message``, send it, and read its one reply (if any) as a document.
+        ``check(self, frame)`` may refuse the frame, by raising, before anything is sent."""
         request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
+        if check is not None:
+            check(self, data)  # the operation path's size limits: nothing sent either
         try:
             self.sock.sendall(data)
             if not expect_reply:
