@@ -377,6 +377,27 @@ def test_batches_are_greedy_and_fit_the_real_encoding(
             assert not fits(sock, field, batch + [batches[i + 1][0]])
 
 
+@pytest.mark.parametrize(("wire", "bites"), [(17, "message"), (4, "message"), (4, "command")])
+def test_a_batch_fills_its_message_to_the_byte(wire: int, bites: str) -> None:
+    """Two documents whose message is exactly at the limit go in one batch; one byte more
+    and they go in two. For OP_MSG only the message limit applies; for OP_QUERY the
+    command's own limit too (the documents are inside it)."""
+    sock = LimitsOnly(wire, MAX_BSON, 40_000 if bites == "command" else 3000, 10)
+    first = bson.encode({"_id": 0, "p": "x" * 100})
+
+    def two(pad: int) -> List[bytes]:
+        return [first, bson.encode({"_id": 1, "p": "x" * pad})]
+
+    frame = encoded_frame(sock, "updates", two(0))
+    limit = COMMAND_LIMIT if bites == "command" else sock.max_message_size
+    pad = limit - (command_size(frame) if bites == "command" else len(frame))
+    frame = encoded_frame(sock, "updates", two(pad))
+    assert (command_size(frame) if bites == "command" else len(frame)) == limit
+    assert _batches("db", {"insert": "c"}, "updates", two(pad), False, sock) == [two(pad)]  # type: ignore[arg-type]
+    split = _batches("db", {"insert": "c"}, "updates", two(pad + 1), False, sock)  # type: ignore[arg-type]
+    assert split == [[first], two(pad + 1)[1:]]
+
+
 # -- SecantusDB: real limits (16 MiB documents, 48 MB messages) ------------------------------
 
 

@@ -407,19 +407,18 @@ def _batches(
     update or delete statement over it plus the command allowance, or one no message can
     carry. The room is measured on the command really encoded without its documents."""
     encoded = [_encode(doc) for doc in documents]
-    empty, _ = command.build_message(
-        dbname,
-        spec,
-        (protocol.DocumentSequence(field, ()),),
-        unacknowledged,
-        None,
-        sock.max_wire_version,
-    )
-    frame = protocol.encode(empty, 0)
-    _check_frame(sock, frame)  # the command alone must fit
-    room = sock.max_message_size - len(frame)
     in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
-    if in_command:  # each one also grows the command document
+    # OP_QUERY: the command with an empty array; OP_MSG: the command alone (the encoder's
+    # quick path) plus the kind-1 section's framing (kind byte, int32 size, identifier, NUL).
+    sequences = (protocol.DocumentSequence(field, ()),) if in_command else ()
+    message, _ = command.build_message(
+        dbname, spec, sequences, unacknowledged, None, sock.max_wire_version
+    )
+    frame = protocol.encode(message, 0)
+    _check_frame(sock, frame)  # the command alone must fit
+    framing = 0 if in_command else 6 + len(field.encode("utf-8"))
+    room = sock.max_message_size - len(frame) - framing
+    if in_command:  # each document also grows the command document
         room = min(room, sock.max_bson_size + COMMAND_OVERHEAD - _command_size(frame))
     max_bson = sock.max_bson_size
     stored = field == _STORED_FIELD
