@@ -28,7 +28,13 @@ class ScriptedSocket:
         self.max_write_batch_size = 3
         self.sent: List[Any] = []
 
-    def send_and_receive(self, message: Any, expect_reply: bool = True) -> Optional[Dict[str, Any]]:
+    def send_and_receive(
+        self, message: Any, expect_reply: bool = True, check: Any = None, request_id: Any = None
+    ) -> Optional[Dict[str, Any]]:
+        if check is not None:
+            from wireclient import protocol
+
+            check(self, protocol.encode(message, request_id or 1))  # limits, before "sending"
         self.sent.append(message)
         step = self.script.pop(0) if self.script else {"ok": 1}
         if isinstance(step, BaseException):

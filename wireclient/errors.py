@@ -7,7 +7,11 @@ WireClientError
  +-- InvalidDocument           (also a ValueError) a document we refuse to send: a bad key,
  |    |                        a reference cycle, a value bson cannot encode, too big
  |    +-- DocumentTypeError    (also an InvalidArgument, so a TypeError) not a mapping where
- |                             a document is wanted
+ |    |                        a document is wanted
+ |    +-- DocumentTooLarge     over the server's maxBsonObjectSize (a stored document), over
+ |                             it plus the 16 KiB command allowance (a command, filter or
+ |                             statement), or a message over maxMessageSizeBytes; refused
+ |                             before anything is sent: the socket and the request stay
  +-- InvalidOperation          an API misuse (e.g. a cursor modified after iteration began)
  +-- ProtocolError             a frame that breaks the wire protocol (says which side broke it)
  +-- ConnectionFailure         cannot talk to a server
@@ -56,6 +60,19 @@ class InvalidDocument(WireClientError, ValueError):
 
 class DocumentTypeError(InvalidDocument, InvalidArgument):
     """A document argument that is not a mapping (``insert(5)``, ``find('x')``)."""
+
+
+class DocumentTooLarge(InvalidDocument):
+    """A document or message larger than the server's limits, refused before sending.
+
+    ``size`` is its encoded size and ``limit`` the largest the server takes (bytes).
+    Nothing was sent, so the socket is still good: it stays in its pool or its request.
+    """
+
+    def __init__(self, message: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class InvalidOperation(WireClientError):
@@ -161,6 +178,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidDocument",
     "DocumentTypeError",
+    "DocumentTooLarge",
     "InvalidOperation",
     "ProtocolError",
     "ConnectionFailure",

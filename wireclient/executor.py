@@ -12,10 +12,12 @@ carry them, always in this order:
    the member the read preference (and the request's pin) picks in a replica set;
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
-4. encode (``command.build_message``: the envelope for that server's wire version), send and
-   read the one reply, or none for ``moreToCome`` (``SocketInfo.send_and_receive``), and
-   check the fields of the reply before anything reads them (``replies.check``): a
-   malformed reply document closes the socket and is handled like a broken frame;
+4. encode (``command.build_message``: the envelope for that server's wire version), check
+   the frame against the socket's limits (``limits.check_frame``, between encoding and
+   sending), send and read the one reply, or none for ``moreToCome``
+   (``SocketInfo.send_and_receive``), and check the fields of the reply before anything
+   reads them (``replies.check``): a malformed reply document closes the socket and is
+   handled like a broken frame;
 5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
    drop the socket (the network layer closed it), clear the pool by generation, tell the
    selector (a replica set marks the member Unknown and wakes its monitor);
@@ -26,6 +28,13 @@ generation than the pool's (the pool was cleared since it was taken) changes not
 request whose bound socket is of an older generation quietly binds a new one. A network
 timeout closes its socket but does not clear the pool (the server is slow, not gone).
 
+Size limits are the server's, learnt in each socket's handshake. A frame longer than
+``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
+16 KiB command allowance (a huge filter, pipeline, update or any command), raises
+``DocumentTooLarge`` with nothing sent; the socket is intact, so it goes back to its pool (or
+stays with its request) and nothing reaches the error handler. A write's documents are
+encoded and checked, each of them, before its first batch is sent (``limits.batches``).
+
 The difference between one server and a replica set is the ``Selector`` only: a
 ``SingleServer`` here, a ``ReplicaSetSelector`` in ``replica_set.py`` fed by its monitor.
 """
@@ -33,16 +42,16 @@ The difference between one server and a replica set is the ``Selector`` only: a
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from wireclient import command, network, protocol, replies
 from wireclient.errors import (
     AutoReconnect,
-    InvalidDocument,
     NetworkTimeout,
     ProtocolError,
     WireClientError,
 )
+from wireclient.limits import batches, check_frame
 from wireclient.network import format_address
 from wireclient.requests import Requests, RequestState
 
@@ -79,8 +88,6 @@ if TYPE_CHECKING:
 
 Document = Mapping[str, Any]
 
-# Room left in a message for the header, the command body and section framing.
-_MESSAGE_OVERHEAD = 16 * 1024
 _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
 
 
@@ -185,10 +192,10 @@ class Executor:
         documents: Sequence[Any],
         unacknowledged: bool,
     ) -> Optional[Dict[str, Any]]:
-        """Run a write command whose ``field`` documents travel in kind-1 sequences, split
-        into batches by the server's limits; stops at the first batch that fails. Encoded
-        documents (``bytes``) are checked against ``maxBsonObjectSize`` before anything is
-        sent. Returns the last batch's reply (None when unacknowledged)."""
+        """Run a write command whose ``field`` documents (encoded ``bytes``, or mappings
+        encoded here) travel in kind-1 sequences, split into batches by the server's limits
+        (``limits.batches``: every document is checked before anything is sent); stops at the
+        first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
             self._flush_kills()
         state = self.requests.for_operation()
@@ -198,7 +205,7 @@ class Executor:
         name = next(iter(spec), "command")
         reply: Optional[Dict[str, Any]] = None
         try:
-            for batch in _batches(documents, sock):
+            for batch in batches(dbname, spec, field, documents, unacknowledged, sock):
                 seq = protocol.DocumentSequence(field, tuple(batch))
                 reply = self._exchange(
                     pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
@@ -256,8 +263,8 @@ class Executor:
         )
         if self.events is not None and self.events.command is not None:
             return self._exchange_observed(pool, sock, generation, dbname, message, expect_reply)
-        try:
-            return sock.send_and_receive(message, expect_reply)
+        try:  # check_frame refuses a frame over the server's limits before it is sent
+            return sock.send_and_receive(message, expect_reply, check_frame)
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
                 self._network_error(pool, generation, exc)
@@ -319,7 +326,7 @@ class Executor:
         )
         started = time.perf_counter()
         try:
-            reply = sock.send_and_receive(message, expect_reply, request_id)
+            reply = sock.send_and_receive(message, expect_reply, check_frame, request_id)
         except BaseException as exc:
             micros = int((time.perf_counter() - started) * 1e6)
             events.publish(events.command, "failed", CommandFailedEvent(exc, micros, *ids))
@@ -415,29 +422,3 @@ def _command_document(message: Any) -> Dict[str, Any]:
             document[seq.identifier] = list(seq.documents)
         return document
     return dict(message.query)
-
-
-def _batches(documents: Sequence[Any], sock: SocketInfo) -> Iterable[List[Any]]:
-    """Split ``documents`` by the server's ``maxWriteBatchSize`` and ``maxMessageSizeBytes``
-    after checking every encoded one against ``maxBsonObjectSize`` (nothing is sent if one
-    is too large)."""
-    max_bson_size = sock.max_bson_size
-    for data in documents:
-        if isinstance(data, bytes) and len(data) > max_bson_size:
-            raise InvalidDocument(
-                f"document of {len(data)} bytes is larger than the server's maximum "
-                f"maxBsonObjectSize of {max_bson_size} bytes"
-            )
-    max_count = sock.max_write_batch_size
-    max_bytes = sock.max_message_size - _MESSAGE_OVERHEAD
-    batch: List[Any] = []
-    size = 0
-    for data in documents:
-        length = len(data) if isinstance(data, bytes) else 0
-        if batch and (len(batch) >= max_count or size + length > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(data)
-        size += length
-    if batch:
-        yield batch

@@ -41,7 +41,7 @@ import os
 import platform
 import socket
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from wireclient import __version__, command, faults, protocol, replies
 from wireclient.errors import (
@@ -129,14 +129,21 @@ class SocketInfo:
     # -- messages -----------------------------------------------------------------------
 
     def send_and_receive(
-        self, message: Any, expect_reply: bool = True, request_id: Optional[int] = None
+        self,
+        message: Any,
+        expect_reply: bool = True,
+        check: Optional[Callable[[SocketInfo, bytes], None]] = None,
+        request_id: Optional[int] = None,
     ) -> Optional[Dict[str, Any]]:
         """Frame ``message``, send it, and read its one reply (if any) as a document, all
         within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``).
+        ``check(self, frame)`` may refuse the frame, by raising, before anything is sent;
         ``request_id`` is chosen here unless given (command events name it first)."""
         if request_id is None:
             request_id = next_request_id()
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
+        if check is not None:
+            check(self, data)  # the operation path's size limits: nothing sent either
         # _exchange_deadline() inlined: this is every operation's path. One sendall under
         # one timeout: it bounds the whole call, not each write (in CPython since 3.5, in its
         # ssl module, whose write runs under one deadline, and in gevent's sockets alike).
