@@ -1,5 +1,5 @@
 """Events (wireclient.monitoring): what listeners hear, checked against what the server saw;
-listeners that raise; registration. Command and frame events: see the end of this module."""
+listeners that raise; registration. Command and frame events are at the end of this module."""
 
 from __future__ import annotations
 
@@ -198,3 +198,141 @@ def test_replica_set_events(rs: MockReplicaSet) -> None:
             time.sleep(0.02)
         failed = recorder.of("heartbeat_failed")
         assert failed and failed[0].address == rs[2].address and failed[0].failure is not None
+
+
+# -- command and frame events -------------------------------------------------------------
+
+
+def test_command_events_match_the_wire_and_the_server(server: Any) -> None:
+    recorder = Recorder()
+    with Connection(server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        coll = c.test_monitoring.commands
+        coll.drop()
+        with c.start_request():
+            you = whoami(c)
+            coll.insert({"_id": 1})
+            assert coll.find_one(1) == {"_id": 1}
+        started = {e.request_id: e for e in recorder.of("command_started")}
+        succeeded = {e.request_id: e for e in recorder.of("command_succeeded")}
+        by_name = {e.command_name: e for e in started.values()}
+        assert {"whatsmyuri", "insert", "find"} <= set(by_name)
+        for name in ("whatsmyuri", "insert", "find"):
+            event = by_name[name]
+            assert event.request_id in succeeded  # a matching succeeded event
+            assert succeeded[event.request_id].reply["ok"] == 1
+            assert succeeded[event.request_id].duration_micros >= 0
+            assert f"{event.local_address[0]}:{event.local_address[1]}" == you  # the socket
+            assert event.caller.in_request and event.caller.thread_name == "MainThread"
+            assert event.address == c.address and event.connection_id is not None
+        assert by_name["insert"].database_name == "test_monitoring"
+        assert by_name["insert"].command["documents"] == [{"_id": 1}]
+        assert by_name["find"].command["filter"] == {"_id": 1}
+        assert by_name["find"].command["$db"] == "test_monitoring"
+        # the frames: every command's request id went out in a frame with that requestID
+        sent_ids = {e.header.request_id for e in recorder.of("sent")}
+        assert set(started) <= sent_ids
+        received = {e.header.response_to for e in recorder.of("received")}
+        assert set(succeeded) <= received
+
+
+def test_frame_events_include_the_handshake(server: Any) -> None:
+    recorder = Recorder()
+    with Connection(server.uri, event_listeners=[recorder], auto_start_request=False):
+        pass
+    first_sent, first_received = recorder.of("sent")[0], recorder.of("received")[0]
+    assert first_sent.header.op_code == 2004  # the handshake's OP_QUERY hello
+    assert first_received.header.op_code == 1  # its OP_REPLY
+    assert first_received.header.response_to == first_sent.header.request_id
+    assert len(first_sent.data) == first_sent.header.message_length
+    assert recorder.of("command_started") == []  # the handshake is not a command event
+
+
+def test_failed_command_events(server: Any) -> None:
+    from wireclient.errors import OperationFailure
+
+    recorder = Recorder()
+    with Connection(server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        with pytest.raises(OperationFailure):
+            c.admin.command("noSuchCommandAtAll")
+    failed = recorder.of("command_failed")
+    assert len(failed) == 1 and failed[0].command_name == "noSuchCommandAtAll"
+    assert failed[0].failure["ok"] == 0 and recorder.of("command_succeeded") == []
+
+
+def test_network_failure_is_a_failed_event(fresh_server: Any) -> None:
+    from wireclient.errors import AutoReconnect
+
+    recorder = Recorder()
+    with Connection(fresh_server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        c.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {"failCommands": ["ping"], "closeConnection": True},
+            }
+        )
+        with pytest.raises(AutoReconnect):
+            c.admin.command("ping")
+        failed = recorder.of("command_failed")
+        assert len(failed) == 1 and isinstance(failed[0].failure, AutoReconnect)
+        closed = recorder.of("connection_closed")
+        assert closed and closed[-1].reason == "error"
+        assert [e.generation for e in recorder.of("pool_cleared")] == [1]
+
+
+def test_authentication_commands_are_redacted(server: Any) -> None:
+    recorder = Recorder()
+    with Connection(server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        c.admin.command(
+            {"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"n,,n=u,r=secret"},
+            check=False,
+        )
+        c.admin.command({"hello": 1, "speculativeAuthenticate": {"payload": b"secret"}})
+    started = {e.command_name: e for e in recorder.of("command_started")}
+    assert started["saslStart"].command == {} and started["hello"].command == {}
+    for event in recorder.of("command_succeeded") + recorder.of("command_failed"):
+        if event.command_name in ("saslStart", "hello"):
+            shown = event.reply if hasattr(event, "reply") else event.failure
+            assert shown == {}
+
+
+def test_greenlet_identity_in_command_events(server: Any) -> None:
+    """After patch_all, each greenlet is its own caller in the events."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "import gevent, json, sys\n"
+        "from wireclient import Connection, monitoring\n"
+        "seen = []\n"
+        "class L(monitoring.CommandListener):\n"
+        "    def started(self, e):\n"
+        "        seen.append((e.caller.greenlet_id, e.caller.in_request,\n"
+        "                     '%s:%s' % tuple(e.local_address[:2])))\n"
+        "c = Connection(sys.argv[1], event_listeners=[L()])\n"
+        "def work():\n"
+        "    you = c.admin.command('whatsmyuri')['you']\n"
+        "    gevent.sleep(0.05)\n"
+        "    return you\n"
+        "jobs = [gevent.spawn(work) for _ in range(4)]\n"
+        "gevent.joinall(jobs, timeout=20)\n"
+        "print(json.dumps({'seen': seen, 'yous': [j.value for j in jobs]}))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    out = subprocess.run(
+        [sys.executable, "-c", script, server.uri],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    seen = result["seen"]
+    assert len(seen) == 4 and len({g for g, _, _ in seen}) == 4  # four greenlets
+    assert all(in_request for _, in_request, _ in seen)  # auto_start_request
+    assert sorted(addr for _, _, addr in seen) == sorted(result["yous"])

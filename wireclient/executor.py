@@ -44,6 +44,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import bson
+from bson.raw_bson import RawBSONDocument
+
 from wireclient import command, network, protocol, replies
 from wireclient.errors import (
     AutoReconnect,
@@ -304,7 +307,7 @@ class Executor:
             CommandFailedEvent,
             CommandStartedEvent,
             CommandSucceededEvent,
-            redacted,
+            is_sensitive,
         )
 
         events = self.events
@@ -321,9 +324,9 @@ class Executor:
             sock.connection_id,
             Caller(self.requests.current() is not None),
         )
-        events.publish(
-            events.command, "started", CommandStartedEvent(redacted(name, document), *ids)
-        )
+        sensitive = is_sensitive(name, document)  # then the reply is hidden too
+        shown_command = {} if sensitive else document
+        events.publish(events.command, "started", CommandStartedEvent(shown_command, *ids))
         started = time.perf_counter()
         try:
             reply = sock.send_and_receive(message, expect_reply, check_frame, request_id)
@@ -335,10 +338,10 @@ class Executor:
             raise
         micros = int((time.perf_counter() - started) * 1e6)
         if reply is not None and reply.get("ok") != 1:
-            failure = redacted(name, reply)
+            failure = {} if sensitive else reply
             events.publish(events.command, "failed", CommandFailedEvent(failure, micros, *ids))
         else:
-            shown = redacted(name, reply if reply is not None else {"ok": 1})
+            shown = {} if sensitive else (reply if reply is not None else {"ok": 1})
             events.publish(events.command, "succeeded", CommandSucceededEvent(shown, micros, *ids))
         return reply
 
@@ -419,6 +422,15 @@ def _command_document(message: Any) -> Dict[str, Any]:
     if isinstance(message, protocol.OpMsg):
         document = dict(message.body)
         for seq in message.sequences:
-            document[seq.identifier] = list(seq.documents)
+            document[seq.identifier] = [
+                bson.decode(d) if isinstance(d, (bytes, bytearray)) else d for d in seq.documents
+            ]
         return document
-    return dict(message.query)
+    return {k: _decoded(v) for k, v in message.query.items()}
+
+
+def _decoded(value: Any) -> Any:
+    """Documents the path encoded early (kind-1 items, OP_QUERY arrays) shown decoded."""
+    if isinstance(value, list):
+        return [dict(v) if isinstance(v, RawBSONDocument) else v for v in value]
+    return value

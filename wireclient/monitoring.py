@@ -26,7 +26,7 @@ command and an empty reply, as the command-monitoring specification requires.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 Address = Tuple[str, int]
 
@@ -375,11 +375,6 @@ class EventPublisher:
                         RuntimeWarning,
                         stacklevel=2,
                     )
-
-
-def redacted(command_name: str, document: Mapping[str, Any]) -> Dict[str, Any]:
-    """The document as an event may show it: empty for authentication commands."""
-    return {} if is_sensitive(command_name, document) else dict(document)
 
 
 __all__ = [
