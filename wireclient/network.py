@@ -441,10 +441,14 @@ def connect(
     app_name: Optional[str] = None,
     credentials: Any = None,
     events: Optional[EventPublisher] = None,
+    wrap: Optional[Callable[[Any], Any]] = None,
+    handshake: bool = True,
 ) -> SocketInfo:
     """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
     one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
-    ``socket_timeout`` as the deadline of each exchange."""
+    ``socket_timeout`` as the deadline of each exchange. For protocol testers: ``wrap(sock)``
+    is applied to the connected socket before the first byte is sent (a tracer, say), and
+    ``handshake=False`` returns the socket before any hello."""
     host, port = address
     deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
@@ -464,11 +468,13 @@ def connect(
     except BaseException as exc:
         sock.close()
         raise faults.tls_fault(exc, address) from exc
-    info = SocketInfo(sock, address, socket_timeout)
+    info = SocketInfo(sock if wrap is None else wrap(sock), address, socket_timeout)
     info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     info.events = events
     try:
-        if credentials is None:
+        if not handshake:
+            pass
+        elif credentials is None:
             info.handshake(app_name)
         else:
             from wireclient import auth

@@ -5,11 +5,10 @@ Theory of operation
 ``parse_target`` reads a URI (or a bare ``host:port``) once, with the client's own parser
 and validation, into a ``Target``: the one address, credentials, TLS context and timeouts.
 ``open_session`` returns a handshaken (and, with credentials, authenticated)
-``network.SocketInfo``. Without a tracer that is ``network.connect``; with one, the socket
-is opened here and wrapped in a ``trace.TracingSocket`` *before* the handshake, so the
-trace shows every frame the connection carries: hello, the SCRAM conversation, the
-command. The handshake and authentication then run on the wrapped socket exactly as
-``network.connect`` runs them.
+``network.SocketInfo`` from ``network.connect``; with a tracer, ``connect`` wraps the
+socket in a ``trace.TracingSocket`` *before* the handshake (its ``wrap`` argument), so the
+trace shows every byte the connection carries, frames that do not decode included: hello,
+the SCRAM conversation, the command.
 
 ``command_message`` puts a command in its envelope (``command.build_message``; OP_QUERY on
 ``db.$cmd`` with ``op_query``, or a legacy query on another namespace), with any OP_MSG or
@@ -26,7 +25,7 @@ import time
 from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from wireclient import command, network, protocol, uri
-from wireclient.errors import AutoReconnect, ConfigurationError, NetworkTimeout, ProtocolError
+from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.trace import Frame, FrameStream, Tracer, TracingSocket
 
 DEFAULT_TIMEOUT = 10.0
@@ -86,66 +85,21 @@ def parse_target(text: str, timeout: Optional[float] = None) -> Target:
     )
 
 
-def _open_socket(target: Target) -> Any:
-    host, port = target.address
-    try:
-        if port == uri.UNIX_SOCKET_PORT:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(target.connect_timeout)
-                sock.connect(host)
-            except BaseException:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection((host, port), timeout=target.connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if target.ssl_context is not None:
-            try:
-                sock = target.ssl_context.wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-    except socket.timeout as exc:
-        raise NetworkTimeout(
-            f"{network.format_address(target.address)}: connect timed out"
-        ) from exc
-    except OSError as exc:
-        raise AutoReconnect(f"{network.format_address(target.address)}: {exc}") from exc
-    return sock
-
-
 def open_session(
     target: Target, tracer: Optional[Tracer] = None, handshake: bool = True
 ) -> network.SocketInfo:
     """A connected socket: handshaken and authenticated unless ``handshake`` is False."""
-    if tracer is None and handshake:
-        return network.connect(
-            target.address,
-            target.connect_timeout,
-            target.socket_timeout,
-            target.ssl_context,
-            app_name=target.app_name,
-            credentials=target.credentials,
-        )
-    raw = _open_socket(target)
-    sock: Any = raw if tracer is None else TracingSocket(raw, tracer)
-    info = network.SocketInfo(sock, target.address)
-    try:
-        if handshake:  # as network.connect does it, on the wrapped socket
-            credentials = target.credentials
-            if credentials is None:
-                info.handshake(target.app_name)
-            else:
-                from wireclient import auth
-
-                info.handshake(target.app_name, auth.hello_fields(credentials))
-                auth.authenticate(info, credentials)
-        raw.settimeout(target.socket_timeout)
-    except BaseException:
-        info.close()
-        raise
-    return info
+    wrap = None if tracer is None else (lambda raw: TracingSocket(raw, tracer))
+    return network.connect(
+        target.address,
+        target.connect_timeout,
+        target.socket_timeout,
+        target.ssl_context,
+        app_name=target.app_name,
+        credentials=target.credentials,
+        wrap=wrap,
+        handshake=handshake,
+    )
 
 
 # --------------------------------------------------------------------------- commands

@@ -120,6 +120,7 @@ class FrameStream:
             return []
         raw = bytes(self._raw)
         self._raw.clear()
+        self._reader = protocol.MessageReader(self._reader.max_message_size)  # start afresh
         header = peek_header(raw)
         wanted = header.message_length if header is not None else protocol.HEADER_SIZE
         return [Frame(header, None, raw, f"incomplete frame: {len(raw)} of {wanted} bytes")]
