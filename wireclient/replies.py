@@ -138,36 +138,34 @@ def required_integer(
     return value
 
 
+def _typed(
+    doc: Document, name: str, where: str, path: str, required: bool, kind: Any, wanted: str
+) -> Any:
+    """The field if it is of ``kind``; ``_MISSING`` when absent and not ``required``."""
+    value = _get(doc, name, where, path, required)
+    if value is not _MISSING and not isinstance(value, kind):
+        raise _wrong(where, _join(path, name), wanted, value)
+    return value
+
+
 def string(
     doc: Document, name: str, where: str, path: str = "", required: bool = False
 ) -> Optional[str]:
-    value = _get(doc, name, where, path, required)
-    if value is _MISSING:
-        return None
-    if not isinstance(value, str):
-        raise _wrong(where, _join(path, name), "a string", value)
-    return value
+    value = _typed(doc, name, where, path, required, str, "a string")
+    return None if value is _MISSING else value
 
 
 def boolean(doc: Document, name: str, where: str, path: str = "", required: bool = False) -> bool:
     """A bool field (False when missing and not ``required``)."""
-    value = _get(doc, name, where, path, required)
-    if value is _MISSING:
-        return False
-    if not isinstance(value, bool):
-        raise _wrong(where, _join(path, name), "a bool", value)
-    return value
+    value = _typed(doc, name, where, path, required, bool, "a bool")
+    return False if value is _MISSING else value
 
 
 def document(
     doc: Document, name: str, where: str, path: str = "", required: bool = False
 ) -> Optional[Document]:
-    value = _get(doc, name, where, path, required)
-    if value is _MISSING:
-        return None
-    if not isinstance(value, Mapping):
-        raise _wrong(where, _join(path, name), "a document", value)
-    return value
+    value = _typed(doc, name, where, path, required, Mapping, "a document")
+    return None if value is _MISSING else value
 
 
 def array(
