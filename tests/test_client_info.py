@@ -39,6 +39,8 @@ def test_values_from_secantus_handshake(conn: Connection, server: Any) -> None:
     assert conn.nodes == frozenset({(server.host, server.port)})
     assert (conn.host, conn.port) == (server.host, server.port)
     assert conn.alive() is True
+    # pymongo 4's names: a connection to one server is not a replica-set connection
+    assert (conn.primary, conn.secondaries, conn.arbiters) == (None, [], [])
 
 
 def test_values_come_from_the_handshake_and_cost_no_command(mock: MockServer) -> None:

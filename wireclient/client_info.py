@@ -18,7 +18,7 @@ instead of waiting for one.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from wireclient import protocol
 from wireclient.errors import ConnectionFailure
@@ -111,6 +111,22 @@ class ServerInfo:
         """Every server this connection knows: ``{(host, port)}`` (a replica set: all its
         members)."""
         return frozenset(pool.address for pool in self._executor.selector.pools())
+
+    # pymongo 4's MongoClient answers these for any deployment; a connection to one server
+    # is not a replica-set connection, so it has no primary, secondaries or arbiters.
+    # (ReplicaSetConnection answers them from its view: replica_set_info.py.)
+
+    @property
+    def primary(self) -> Optional[Address]:
+        return None
+
+    @property
+    def secondaries(self) -> List[Address]:
+        return []
+
+    @property
+    def arbiters(self) -> List[Address]:
+        return []
 
     def _alive_target(self) -> bool:
         """Whether there is a server to ask (a replica set may have no primary now)."""

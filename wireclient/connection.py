@@ -107,6 +107,8 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True
+    HOST = DEFAULT_HOST
+    PORT = DEFAULT_PORT
 
     def __init__(
         self,
@@ -352,6 +354,20 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     def __iter__(self) -> Any:
         raise TypeError(f"'{type(self).__name__}' object is not iterable")
+
+    def get_database(
+        self, name: Optional[str] = None, read_preference: Any = None, write_concern: Any = None
+    ) -> Database:
+        """pymongo 4's name: the database ``name`` (default: the URI's). Without options it
+        is the cached ``c[name]``; with ``read_preference`` / ``write_concern`` a new
+        ``Database`` object carrying them."""
+        if name is None:
+            return self.get_default_database()
+        if read_preference is None and write_concern is None:
+            return self[name]
+        db = Database(self, name, read_preference)
+        db.write_concern = write_concern
+        return db
 
     def get_default_database(self) -> Database:
         if not self._default_database:

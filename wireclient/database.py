@@ -72,6 +72,24 @@ class Database(InheritedSettings):
     def _settings_parent(self) -> Any:
         return self.connection
 
+    @property
+    def client(self) -> Connection:
+        """pymongo 4's name for ``connection``."""
+        return self.connection
+
+    def get_collection(
+        self, name: str, read_preference: Any = None, write_concern: Any = None
+    ) -> Collection:
+        """pymongo 4's name: the cached ``db[name]``, or with ``read_preference`` /
+        ``write_concern`` a new ``Collection`` object carrying them."""
+        if read_preference is None and write_concern is None:
+            return self[name]
+        from wireclient.collection import Collection
+
+        coll = Collection(self, name, read_preference)
+        coll.write_concern = write_concern
+        return coll
+
     def __getitem__(self, name: str) -> Collection:
         """The collection ``name`` (one object per name: settings on it stay)."""
         coll = self._collections.get(name)

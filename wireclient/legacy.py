@@ -1,4 +1,4 @@
-"""The pymongo 2.8 names wireclient does not provide, each with its reason.
+"""The pymongo 2.8 (and a few pymongo 4) names wireclient does not provide, with reasons.
 
 ``Connection``, ``Database`` and ``Collection`` turn unknown attribute names into databases,
 collections and sub-collections (``c.analytics``, ``db.events``, ``coll.sub``), as pymongo
@@ -31,6 +31,19 @@ _LATENCY = (
     "secondary_acceptable_latency_ms (localThresholdMS)"
 )
 
+# pymongo 4 names wireclient does not provide (they would become databases or collections)
+_SESSIONS = "sessions and transactions are not supported by wireclient"
+_WATCH = "change streams are not supported by wireclient yet"
+_CODEC = (
+    "documents are shaped by the connection's document_class and tz_aware; bson's other "
+    "codec options are fixed"
+)
+_READ_CONCERN = "read concerns are not supported by wireclient yet"
+_WITH_OPTIONS = (
+    "set read_preference / write_concern on the cached object, or use "
+    "get_collection(name, read_preference=..., write_concern=...)"
+)
+
 _COMMON = {
     "get_lasterror_options": _GET_LAST_ERROR,
     "set_lasterror_options": _GET_LAST_ERROR,
@@ -50,6 +63,12 @@ REFUSED: Dict[str, Dict[str, str]] = {
             "there is no pluggable cursor manager: a cursor is killed by close() or, once "
             "garbage-collected, with the connection's next operation"
         ),
+        "start_session": _SESSIONS,
+        "watch": _WATCH,
+        "codec_options": _CODEC,
+        "read_concern": _READ_CONCERN,
+        "list_databases": "use list_database_names(), or command('listDatabases') on admin",
+        "topology_description": "a ReplicaSetConnection's view is the set's description",
     },
     "Database": {
         **_COMMON,
@@ -68,6 +87,11 @@ REFUSED: Dict[str, Dict[str, str]] = {
         "incoming_copying_manipulators": _MANIPULATORS,
         "outgoing_manipulators": _MANIPULATORS,
         "outgoing_copying_manipulators": _MANIPULATORS,
+        "watch": _WATCH,
+        "codec_options": _CODEC,
+        "read_concern": _READ_CONCERN,
+        "with_options": _WITH_OPTIONS,
+        "list_collections": "use list_collection_names(), or command('listCollections')",
     },
     "Collection": {
         **_COMMON,
@@ -77,6 +101,13 @@ REFUSED: Dict[str, Dict[str, str]] = {
             "parallelCollectionScan was removed in MongoDB 4.2: use find() or several "
             "find()s over ranges of _id"
         ),
+        "watch": _WATCH,
+        "codec_options": _CODEC,
+        "read_concern": _READ_CONCERN,
+        "with_options": _WITH_OPTIONS,
+        "create_indexes": "call create_index() once per index",
+        "find_raw_batches": "raw BSON batches are not provided: iterate find()",
+        "aggregate_raw_batches": "raw BSON batches are not provided: iterate aggregate()",
     },
 }
 
