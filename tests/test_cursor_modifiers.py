@@ -252,13 +252,14 @@ def test_explain_and_count_options_on_the_wire(mock: MockServer, mcoll: Collecti
     assert future.result(TIMEOUT) == 1
 
 
-def test_tag_sets_in_find_need_a_replica_set_preference(mcoll: Collection) -> None:
+def test_tag_sets_in_find_join_the_read_preference(mcoll: Collection) -> None:
     cursor = mcoll.find(tag_sets=[{"dc": "ny"}], read_preference=ReadPreference.NEAREST)
     assert cursor._read_preference == ReadPreference.NEAREST.with_tag_sets([{"dc": "ny"}])
-    default = mcoll.find(tag_sets=[{"dc": "ny"}])  # 2.8's default mode then: secondary ok
-    assert default._read_preference.mode == "secondaryPreferred"
-    with pytest.raises(ConfigurationError):
-        mcoll.find(tag_sets=[{"dc": "ny"}], read_preference=ReadPreference.PRIMARY)
+    with pytest.raises(ConfigurationError, match="PRIMARY cannot have tag sets"):
+        mcoll.find(tag_sets=[{"dc": "ny"}])  # the collection's: primary, as in 2.8
+    mcoll.read_preference = ReadPreference.SECONDARY
+    joined = mcoll.find(tag_sets=[{"dc": "sf"}, {}])
+    assert joined._read_preference == ReadPreference.SECONDARY.with_tag_sets([{"dc": "sf"}, {}])
 
 
 # -- against SecantusDB -----------------------------------------------------------------------

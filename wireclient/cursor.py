@@ -159,7 +159,7 @@ class Cursor(CursorModifiers):
             spec, fields, skip, limit, sort, batch_size, read_preference, projection,
             timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
             oplog_replay, exhaust, max_time_ms, max_scan, hint, comment, max, min, modifiers,
-            tag_sets, manipulate, refused,
+            tag_sets, manipulate, refused, collection._operation_read_preference(),
         )  # fmt: skip
         conn = collection.database.connection
         document_class = conn.document_class if as_class is None else as_class

@@ -292,9 +292,11 @@ def build_options(
     tag_sets: Any,
     manipulate: Any,
     refused: Mapping[str, Any],
+    inherited: Any = None,
 ) -> Tuple[FindOptions, Any]:
     """The ``FindOptions`` of ``find(...)``'s arguments, each checked (see ``Cursor``), and
-    the read preference (``tag_sets`` folded in)."""
+    the read preference: ``tag_sets`` is folded into ``read_preference``, or into the
+    collection's (``inherited``; None: primary, which takes no tags)."""
     from wireclient.cursor import index_document
 
     for name, value in refused.items():
@@ -324,7 +326,7 @@ def build_options(
         (NO_CURSOR_TIMEOUT, no_timeout, "no_cursor_timeout"),
         (TAILABLE, tailable, "tailable"),
         (AWAIT_DATA, await_data, "await_data"),
-        (PARTIAL, check_bool(partial, "partial") or allow_partial_results, "partial"),
+        (PARTIAL, check_bool(partial, "partial") or allow_partial_results, "allow_partial_results"),
         (OPLOG_REPLAY, oplog_replay, "oplog_replay"),
     ):
         options.set_flag(bit, check_bool(on, name))
@@ -342,7 +344,8 @@ def build_options(
     if tag_sets is not None:
         from wireclient.read_preferences import ReadPreference
 
-        base = read_preference if read_preference is not None else "secondaryPreferred"
+        base = read_preference if read_preference is not None else inherited
+        base = "primary" if base is None else base
         read_preference = ReadPreference.from_value(base).with_tag_sets(tag_sets)
     return options, read_preference
 
