@@ -158,3 +158,16 @@ def test_connection_refused_by_a_dead_server_raises_not_alive(mock: MockServer) 
     assert conn.alive() is False
     with pytest.raises(AutoReconnect):
         conn.test.command("ping")
+
+
+@pytest.mark.usefixtures("no_monitor_left")
+def test_replica_set_names_against_secantus(server: Any) -> None:
+    with ReplicaSetConnection(server.uri) as c:  # SecantusDB: the one-member set 'secantus'
+        assert c.replica_set_name == "secantus"  # learned: not given
+        assert c.seeds == frozenset({(server.host, server.port)})
+        c.refresh()
+        assert c.primary is not None and c.primary in c.hosts and c.primary in c.nodes
+        assert c.secondaries == [] and c.arbiters == []
+        assert c.is_primary is True and c.is_mongos is False
+        assert c.max_bson_size == 16 * 1024 * 1024 and c.max_wire_version >= 6
+        assert c.alive() is True

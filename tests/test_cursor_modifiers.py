@@ -322,6 +322,15 @@ def test_hint_min_max_comment_and_time_limit(coll: Collection) -> None:
         list(coll.find().hint("no_such_index"))
     assert len(list(coll.find().comment("from a test").max_time_ms(10_000))) == 20
     assert len(list(coll.find(partial=True, no_cursor_timeout=True))) == 20
+    top = coll.find(
+        projection={"i": 1, "_id": 0},
+        modifiers={"$orderby": [("i", -1)], "$maxTimeMS": 1000, "$comment": "m"},
+        limit=2,
+        manipulate=True,
+    )
+    assert list(top) == [{"i": 19}, {"i": 18}]
+    flagged = coll.find({"s": 0}).add_option(16).add_option(128).remove_option(128)
+    assert len(list(flagged)) == 7
 
 
 def test_where_is_refused_by_a_server_without_javascript(coll: Collection) -> None:
