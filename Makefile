@@ -1,35 +1,54 @@
-# Two commands for a newcomer: `make demo` and `make test`. Everything else is for developers.
+# Two commands for a newcomer: `make demo` and `make test`. `make` (or `make help`) lists
+# every target; the others are for developers.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-test
+TEST_STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
+# The development install is editable in setuptools' *strict* mode: a static .pth file
+# points at a tree of links to the package's files, which type checkers follow (mypy
+# --strict on your own script finds wireclient and its py.typed), where the default mode's
+# import hook is invisible to them. A strict install does not see modules added later, so
+# the stamps also depend on the package directories: adding or removing a module re-runs
+# the install.
+INSTALL := $(PY) -m pip install -q --config-settings editable_mode=strict -e
+INSTALL_INPUTS := $(PY) setup.cfg pyproject.toml wireclient wireclient/protocol
 
-.PHONY: test demo lint bench clean venv
+.DEFAULT_GOAL := help
+.PHONY: help test demo lint bench clean venv
+
+help: ## list these targets
+	@echo "make targets:"
+	@awk -F ':.*## ' '/^[a-z]+:.*## /{printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): $(PY) setup.cfg pyproject.toml
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+$(TEST_STAMP): $(INSTALL_INPUTS)
+	$(INSTALL) '.[test]'
+	touch $(TEST_STAMP)
 
-venv: $(STAMP)
+$(DEMO_STAMP): $(INSTALL_INPUTS)
+	$(INSTALL) '.[demo]'
+	touch $(DEMO_STAMP)
 
-test: $(STAMP)
+venv: $(TEST_STAMP) ## create .venv with everything the tests and lint need
+
+test: $(TEST_STAMP) ## install the test tools in .venv and run the test suite
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+demo: $(DEMO_STAMP) ## install only wireclient and SecantusDB, start a server, run the examples
+	$(PY) examples/requests_demo.py
+	$(PY) examples/toolkit_demo.py
+
+lint: $(TEST_STAMP) ## ruff and mypy --strict
 	$(VENV)/bin/ruff check wireclient tests benchmarks
 	$(VENV)/bin/ruff format --check wireclient tests benchmarks
 	$(VENV)/bin/mypy --strict wireclient
 
-demo: $(STAMP)
-	$(PY) examples/requests_demo.py
-	$(PY) examples/toolkit_demo.py
-
-bench: $(STAMP)
+bench: $(TEST_STAMP) ## benchmarks against pymongo and a raw socket (benchmarks/results/)
 	$(PY) benchmarks/run_all.py
 
-clean:
+clean: ## remove .venv and build files
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -108,3 +108,16 @@ def test_client_names_load_on_first_use() -> None:
         "    'asc': ASCENDING, 'dir': 'Connection' in dir(wireclient)}))\n"
     )
     assert result == {"lazy": True, "names": ["Connection", "Request"], "asc": 1, "dir": True}
+
+
+def test_the_2_8_client_classes_load_like_the_others() -> None:
+    result = run(
+        "import json, sys, wireclient\n"
+        "from wireclient import MongoClient, InsertOne, ReturnDocument, InsertOneResult\n"
+        "one_server = 'wireclient.replica_set' not in sys.modules\n"
+        "from wireclient import MongoReplicaSetClient\n"
+        "from wireclient.replica_set import MongoReplicaSetClient as direct\n"
+        "print(json.dumps({'one_server': one_server, 'same': MongoReplicaSetClient is direct,\n"
+        "    'client': MongoClient.__mro__[1].__name__}))\n"
+    )
+    assert result == {"one_server": True, "same": True, "client": "Connection"}

@@ -19,11 +19,36 @@ from wireclient import errors
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
-    from wireclient.connection import Connection, Request
-    from wireclient.cursor import ASCENDING, DESCENDING, Cursor
-    from wireclient.database import Database
+    from wireclient.connection import Connection, MongoClient, Request
+    from wireclient.cursor import (
+        ASCENDING,
+        DESCENDING,
+        GEO2D,
+        GEOHAYSTACK,
+        GEOSPHERE,
+        HASHED,
+        TEXT,
+        Cursor,
+    )
+    from wireclient.database import ALL, OFF, SLOW_ONLY, Database
+    from wireclient.operations import (
+        DeleteMany,
+        DeleteOne,
+        InsertOne,
+        ReplaceOne,
+        ReturnDocument,
+        UpdateMany,
+        UpdateOne,
+    )
     from wireclient.read_preferences import ReadPreference
-    from wireclient.replica_set import ReplicaSetConnection
+    from wireclient.replica_set import MongoReplicaSetClient, ReplicaSetConnection
+    from wireclient.results import (
+        BulkWriteResult,
+        DeleteResult,
+        InsertManyResult,
+        InsertOneResult,
+        UpdateResult,
+    )
 
 # The client loads on first use (PEP 562), so `import wireclient.protocol` (the sans-IO
 # codec) loads no socket, ssl or selectors module, and replica-set support (topology,
@@ -31,13 +56,35 @@ if TYPE_CHECKING:
 _LAZY = {
     "ASCENDING": "wireclient.cursor",
     "DESCENDING": "wireclient.cursor",
+    "GEO2D": "wireclient.cursor",
+    "GEOHAYSTACK": "wireclient.cursor",
+    "GEOSPHERE": "wireclient.cursor",
+    "HASHED": "wireclient.cursor",
+    "TEXT": "wireclient.cursor",
+    "OFF": "wireclient.database",
+    "SLOW_ONLY": "wireclient.database",
+    "ALL": "wireclient.database",
     "Collection": "wireclient.collection",
     "Connection": "wireclient.connection",
+    "MongoClient": "wireclient.connection",
     "Cursor": "wireclient.cursor",
     "Database": "wireclient.database",
     "ReadPreference": "wireclient.read_preferences",
     "ReplicaSetConnection": "wireclient.replica_set",
+    "MongoReplicaSetClient": "wireclient.replica_set",
     "Request": "wireclient.connection",
+    "InsertOne": "wireclient.operations",
+    "UpdateOne": "wireclient.operations",
+    "UpdateMany": "wireclient.operations",
+    "ReplaceOne": "wireclient.operations",
+    "DeleteOne": "wireclient.operations",
+    "DeleteMany": "wireclient.operations",
+    "ReturnDocument": "wireclient.operations",
+    "InsertOneResult": "wireclient.results",
+    "InsertManyResult": "wireclient.results",
+    "UpdateResult": "wireclient.results",
+    "DeleteResult": "wireclient.results",
+    "BulkWriteResult": "wireclient.results",
 }
 
 
@@ -57,15 +104,37 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ALL",
     "ASCENDING",
-    "DESCENDING",
+    "BulkWriteResult",
     "Collection",
     "Connection",
     "Cursor",
+    "DESCENDING",
     "Database",
+    "DeleteMany",
+    "DeleteOne",
+    "DeleteResult",
+    "GEO2D",
+    "GEOHAYSTACK",
+    "GEOSPHERE",
+    "HASHED",
+    "InsertManyResult",
+    "InsertOne",
+    "InsertOneResult",
+    "MongoClient",
+    "MongoReplicaSetClient",
+    "OFF",
     "ReadPreference",
+    "ReplaceOne",
     "ReplicaSetConnection",
     "Request",
+    "ReturnDocument",
+    "SLOW_ONLY",
+    "TEXT",
+    "UpdateMany",
+    "UpdateOne",
+    "UpdateResult",
     "errors",
     "__version__",
 ]

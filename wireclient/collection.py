@@ -35,10 +35,13 @@ from wireclient.arguments import (
     check_bool,
     check_document,
     check_mapping,
+    check_read_preference,
     check_str,
     encode,
     type_name,
 )
+from wireclient.collection_helpers import CollectionHelpers
+from wireclient.collection_modern import ModernCollection
 from wireclient.command import raise_write_errors
 from wireclient.cursor import Cursor, index_document
 from wireclient.errors import (
@@ -46,9 +49,13 @@ from wireclient.errors import (
     DocumentTypeError,
     InvalidArgument,
     InvalidDocument,
+    InvalidOperation,
 )
+from wireclient.legacy import not_callable, refuse
+from wireclient.settings import InheritedSettings
 
 if TYPE_CHECKING:
+    from wireclient.command import WriteConcern
     from wireclient.database import Database
 
 
@@ -119,26 +126,42 @@ def _index_name(keys: Mapping[str, Any]) -> str:
 __all__ = ["Collection", "check_collection_name", "raise_write_errors"]
 
 
-class Collection:
-    """``db['name']`` or ``db.name``; ``coll.sub`` is the collection ``name.sub``."""
+class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
+    """``db['name']`` or ``db.name``; ``coll.sub`` is the collection ``name.sub``.
 
-    __slots__ = ("database", "name", "full_name", "read_preference")
+    The pymongo 2.8 helpers beyond CRUD are in ``collection_helpers.py``, the pymongo 4
+    names in ``collection_modern.py``; ``read_preference``, ``tag_sets`` and
+    ``write_concern`` are inherited from the database until set (``settings.py``)."""
+
+    __slots__ = ("database", "name", "full_name", "_read_preference", "_write_concern")
 
     def __init__(self, database: Database, name: str, read_preference: Any = None) -> None:
         self.database = database
         self.name = check_collection_name(name)
         self.full_name = f"{database.name}.{name}"
-        self.read_preference = (
-            read_preference if read_preference is not None else database.read_preference
-        )
+        self._read_preference = check_read_preference(read_preference)
+        self._write_concern: Optional[WriteConcern] = None
+
+    def _settings_parent(self) -> Any:
+        return self.database
 
     def __getattr__(self, name: str) -> Collection:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return Collection(self.database, f"{self.name}.{name}")
+        """``coll.sub``: the sub-collection ``name.sub``, unless ``sub`` is a pymongo 2.8
+        name wireclient does not provide (``InvalidOperation``; see ``legacy.py``)."""
+        if name.startswith("_") or hasattr(type(self), name):
+            raise AttributeError(f"'Collection' object has no attribute {name!r}")
+        refuse("Collection", name, "Collection")
+        return self.database[f"{self.name}.{name}"]
 
     def __getitem__(self, name: str) -> Collection:
-        return Collection(self.database, f"{self.name}.{name}")
+        return self.database[f"{self.name}.{name}"]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        parent, _, method = self.name.rpartition(".")
+        raise not_callable("Collection", method, "Collection" if parent else "Database")
+
+    def __iter__(self) -> Any:
+        raise TypeError("'Collection' object is not iterable")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Collection):
@@ -290,7 +313,7 @@ class Collection:
         wtimeout: Optional[int],
     ) -> Optional[Dict[str, Any]]:
         conn = self.database.connection
-        acknowledged, wc = conn._write_concern.resolve(safe, w, j, wtimeout)
+        acknowledged, wc = self._effective_write_concern().resolve(safe, w, j, wtimeout)
         if wc is not None:
             command["writeConcern"] = wc
         reply: Optional[Dict[str, Any]] = conn._executor.write(
@@ -323,32 +346,28 @@ class Collection:
         command: Dict[str, Any] = {"distinct": self.name, "key": key}
         if spec:
             command["query"] = spec
-        reply = self.database.command(command, read_preference=self.read_preference)
+        reply = self.database.command(command, read_preference=self._operation_read_preference())
         return list(reply["values"])  # an array, checked on the path (replies.check)
-
-    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], batch_size: int = 0) -> Cursor:
-        """Run an aggregation pipeline (a list of stages, or one stage); returns a cursor."""
-        if isinstance(pipeline, Mapping):
-            pipeline = [pipeline]
-        elif not isinstance(pipeline, (list, tuple)):
-            raise InvalidArgument(
-                f"pipeline must be a list of stages (documents), not {type_name(pipeline)}"
-            )
-        for i, stage in enumerate(pipeline):
-            check_document(stage, f"pipeline[{i}]")
-            if len(stage) != 1 or not str(next(iter(stage))).startswith("$"):
-                raise InvalidDocument(
-                    f"pipeline[{i}] must have exactly one field, the stage name such as '$match'"
-                )
-        return Cursor(self, _pipeline=list(pipeline), batch_size=batch_size)
 
     # -- indexes and the collection itself ----------------------------------------------
 
     def create_index(
         self, key_or_list: Any, unique: bool = False, name: Optional[str] = None, **kwargs: Any
     ) -> str:
+        """Create an index (``createIndexes``); its name. Keywords are index options
+        (``sparse``, ``background``, ``expireAfterSeconds``, ``partialFilterExpression``...;
+        2.8's ``bucket_size`` is ``bucketSize``). 2.8's ``cache_for`` / ``ttl`` (how long
+        ``ensure_index`` remembered an index) are accepted and ignored: the command is
+        idempotent, and it is always sent."""
         keys = index_document(key_or_list)
         check_bool(unique, "unique")
+        kwargs.pop("cache_for", None)
+        kwargs.pop("ttl", None)
+        for removed in ("drop_dups", "dropDups"):
+            if removed in kwargs:
+                raise InvalidOperation(f"{removed}: dropDups was removed in MongoDB 3.0")
+        if "bucket_size" in kwargs:
+            kwargs["bucketSize"] = kwargs.pop("bucket_size")
         if name is None:
             name = _index_name(keys)
         check_str(name, "name")

@@ -170,6 +170,42 @@ class WriteConcern:
             raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
         self.safe, self.w, self.j, self.wtimeout = safe, w, j, wtimeout
 
+    _KEYS = ("w", "j", "wtimeout", "fsync")
+
+    @classmethod
+    def from_document(cls, document: Any, name: str = "write_concern") -> WriteConcern:
+        """A write concern from 2.8's dict form: ``{'w': 2, 'wtimeout': 1000, 'j': True}``
+        (``fsync`` is taken as ``j``, as servers with a journal do); ``{}`` is the server's
+        default (acknowledged), ``{'w': 0}`` unacknowledged. Checked as ``resolve`` checks."""
+        if not isinstance(document, Mapping):
+            raise InvalidArgument(
+                f"{name} must be a dict such as {{'w': 1}}, not {type(document).__name__}"
+            )
+        unknown = [key for key in document if key not in cls._KEYS]
+        if unknown:
+            raise ConfigurationError(
+                f"{name}: unknown option {unknown[0]!r} (use w, j, wtimeout or fsync)"
+            )
+        j = document.get("j")
+        if j is None:
+            j = document.get("fsync")
+        w, wtimeout = document.get("w"), document.get("wtimeout")
+        cls(None, None, None, None).resolve(None, w, j, wtimeout)  # the checks, and w=0 with j
+        return cls(None, w, j, wtimeout)
+
+    def document(self) -> Dict[str, Any]:
+        """2.8's ``write_concern`` dict: the options set (``{}``: the server's default)."""
+        doc: Dict[str, Any] = {}
+        if self.w is not None:
+            doc["w"] = self.w
+        elif self.safe is False and self.j is None and self.wtimeout is None:
+            doc["w"] = 0
+        if self.j is not None:
+            doc["j"] = bool(self.j)
+        if self.wtimeout is not None:
+            doc["wtimeout"] = int(self.wtimeout)
+        return doc
+
     def resolve(
         self,
         safe: Optional[bool],

@@ -6,25 +6,38 @@ a request, and the sockets requests hold), a selector (``SingleServer`` here; a 
 supplies its own, see ``replica_set.py``), the pools the selector owns, and the
 ``Executor`` that runs every message (``executor.py``). ``Database``, ``Collection`` and
 ``Cursor`` build command documents and call ``connection._executor``.
+
+What a connection tells about its server lives in ``client_info.py`` (read from the
+server's handshake), its server-wide helpers in ``client_admin.py``, its settings
+(read preference, write concern, document class) in ``settings.py``, and the credentials
+``Database.authenticate`` adds in ``client_auth.py``. ``MongoClient`` is a ``Connection``
+with pymongo 2.8's defaults for that class.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+import weakref
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from wireclient import network
+from wireclient.client_admin import ServerAdmin
+from wireclient.client_auth import CredentialStore
+from wireclient.client_info import HelloLog, ServerInfo
 from wireclient.command import WriteConcern
 from wireclient.database import Database
-from wireclient.errors import ConfigurationError
+from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.executor import Executor, SingleServer
 from wireclient.identity import make_identity
+from wireclient.legacy import refuse
 from wireclient.monitoring import EventPublisher
 from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
+from wireclient.settings import ConnectionSettings, check_document_class
 from wireclient.uri import DEFAULT_PORT, parse_uri, split_hosts
 
 if TYPE_CHECKING:
+    from wireclient.cursor import Cursor
     from wireclient.executor import Selector
     from wireclient.network import SocketInfo
 
@@ -81,15 +94,21 @@ def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
         )
 
 
-class Connection:
+class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
     """A connection to one MongoDB server, with a pool of sockets and per-thread requests.
 
     ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``.
     Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
     pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
-    ``safe``, ``w``, ``j``, ``wtimeout``. ``event_listeners``: listeners of this connection's
-    events (``wireclient.monitoring``), besides those registered globally.
+    ``safe``, ``w``, ``j``, ``wtimeout``, ``document_class`` and ``tz_aware``.
+    ``event_listeners``: listeners of this connection's events (``wireclient.monitoring``),
+    besides those registered globally.
     """
+
+    # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
+    _AUTO_START_DEFAULT = True
+    HOST = DEFAULT_HOST
+    PORT = DEFAULT_PORT
 
     def __init__(
         self,
@@ -105,6 +124,11 @@ class Connection:
         **kwargs: Any,
     ) -> None:
         self._events = EventPublisher.for_connection(event_listeners)
+        self._document_class = check_document_class(kwargs.pop("document_class", dict))
+        tz_aware = kwargs.pop("tz_aware", False)
+        if not isinstance(tz_aware, bool):
+            raise InvalidArgument(f"tz_aware must be True or False, not {tz_aware!r}")
+        self._tz_aware = tz_aware
         given: Dict[str, Any] = dict(kwargs)
         for name, value in (
             ("max_pool_size", max_pool_size),
@@ -136,10 +160,14 @@ class Connection:
         self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
         self._ssl_context = self._make_ssl_context(options)
         self._credentials = self._make_credentials(userinfo, options, database)
+        self._auth_store = CredentialStore(self._credentials)
+        self._hello_log = HelloLog()
         self._databases: Dict[str, Database] = {}
+        self._cursors: weakref.WeakValueDictionary[int, Cursor] = weakref.WeakValueDictionary()
         identity = make_identity(self.use_greenlets)
         self._reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
-        self._requests = Requests(identity, bool(options.get("autoStartRequest", True)))
+        auto_start = options.get("autoStartRequest", self._AUTO_START_DEFAULT)
+        self._requests = Requests(identity, bool(auto_start))
         self._requests.events = self._events
         self._executor = Executor(self._make_selector(), self._requests, self._events)
         if _connect:
@@ -242,7 +270,9 @@ class Connection:
         socket_timeout = self._socket_timeout
         ssl_context = self._ssl_context
         app_name = self._options.get("appName")
-        credentials = self._credentials
+        store = self._auth_store
+        credentials = store.uri
+        hello_log = self._hello_log
         events = self._events
         # A single server named with replicaSet must be a member of that set (a replica-set
         # connection checks every member in its monitor instead).
@@ -266,6 +296,8 @@ class Connection:
                     + (f"a member of replica set {found!r}" if found else "not in a replica set")
                     + f", not of {set_name!r} (replicaSet)"
                 )
+            store.authenticate_socket(sock)  # the credentials Database.authenticate added
+            hello_log.record(address, sock.hello)  # the latest handshake (client_info.py)
             return sock
 
         return connect
@@ -304,18 +336,38 @@ class Connection:
         ``open_count``, ``idle_count()``, ``stats()``."""
         return self._executor.select()
 
-    read_preference: Any = None  # a replica-set connection has one
-
     def __getitem__(self, name: str) -> Database:
+        """The database ``name``: one ``Database`` object per name, so settings on it stay."""
         db = self._databases.get(name)
         if db is None:
-            db = self._databases[name] = Database(self, name, self.read_preference)
+            db = self._databases.setdefault(name, Database(self, name))
         return db
 
     def __getattr__(self, name: str) -> Database:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        """``c.analytics``: a database, unless ``name`` is a pymongo 2.8 name wireclient does
+        not provide (``InvalidOperation`` saying why; see ``legacy.py``)."""
+        if name.startswith("_") or hasattr(type(self), name):
+            # private, or a property whose getter failed: never a database
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        refuse("Connection", name, type(self).__name__)
         return self[name]
+
+    def __iter__(self) -> Any:
+        raise TypeError(f"'{type(self).__name__}' object is not iterable")
+
+    def get_database(
+        self, name: Optional[str] = None, read_preference: Any = None, write_concern: Any = None
+    ) -> Database:
+        """pymongo 4's name: the database ``name`` (default: the URI's). Without options it
+        is the cached ``c[name]``; with ``read_preference`` / ``write_concern`` a new
+        ``Database`` object carrying them."""
+        if name is None:
+            return self.get_default_database()
+        if read_preference is None and write_concern is None:
+            return self[name]
+        db = Database(self, name, read_preference)
+        db.write_concern = write_concern
+        return db
 
     def get_default_database(self) -> Database:
         if not self._default_database:
@@ -356,17 +408,40 @@ class Connection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def server_info(self) -> Dict[str, Any]:
-        return self.admin.command("buildinfo")
-
-    def database_names(self) -> List[str]:
-        reply = self.admin.command("listDatabases", nameOnly=True)
-        return [d["name"] for d in reply.get("databases", [])]
-
-    def drop_database(self, name: Union[str, Database]) -> None:
-        if isinstance(name, Database):
-            name = name.name
-        self[name].command("dropDatabase")
-
     def __repr__(self) -> str:
         return f"Connection({self.host!r}, {self.port})"
+
+
+class MongoClient(Connection):
+    """pymongo 2.8's ``MongoClient``: a ``Connection`` whose defaults are that class's
+    (``auto_start_request=False``; writes acknowledged, as every wireclient connection's).
+
+    ``MongoClient(host=None, port=None, max_pool_size=100, document_class=dict,
+    tz_aware=False, **kwargs)``: the positional order is 2.8's; every ``Connection`` option
+    works as a keyword.
+    """
+
+    _AUTO_START_DEFAULT = False
+
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        max_pool_size: Optional[int] = None,
+        document_class: type = dict,
+        tz_aware: bool = False,
+        _connect: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            host,
+            port,
+            max_pool_size,
+            _connect=_connect,
+            document_class=document_class,
+            tz_aware=tz_aware,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"MongoClient({self.host!r}, {self.port})"

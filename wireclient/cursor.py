@@ -1,29 +1,51 @@
-"""Cursor: a ``find`` (or ``aggregate``) on the server, iterated batch by batch.
+"""Cursor: a ``find`` (or a command cursor: ``aggregate``, ``listIndexes``) on the
+server, iterated batch by batch.
 
 A cursor remembers the pool (so the server) that opened it; ``getMore`` and
 ``killCursors`` go there, and inside a request they go over the request's socket, because
 the pool hands the caller its request socket. Closing a cursor before it is exhausted
 kills it on the server; so does garbage collection, deferred to the connection's next
-operation (no I/O runs inside ``__del__``).
+operation (no I/O runs inside ``__del__``). An open cursor is known (weakly) to its
+connection by id, for ``Connection.close_cursor(id)``.
+
+What the find asks for (filter, projection, modifiers, flags) is a ``FindOptions``
+(``find_options.py``); the pymongo 2.8 methods here set it before iteration: ``sort``,
+``skip``, ``limit``, ``batch_size``, ``hint``, ``max_time_ms``, ``max_scan``, ``max``,
+``min``, ``comment``, ``where``, ``add_option`` / ``remove_option``, and slicing
+(``cursor[10:20]``). ``cursor[5]``, ``count``, ``distinct``, ``explain`` and ``clone`` run
+a query of their own. Returned documents are shaped by ``as_class`` (or the connection's
+``document_class``) and ``tz_aware`` (``settings.shaper``).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from bson import Int64
 
 from wireclient.arguments import (
     INT32_MAX,
     check_bool,
-    check_document,
     check_int,
-    check_read_preference,
+    check_str,
     encode,
     type_name,
 )
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
+from wireclient.find_options import CursorModifiers, build_options
+from wireclient.settings import Shaper, check_document_class, shaper
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
@@ -31,6 +53,11 @@ if TYPE_CHECKING:
 
 ASCENDING = 1
 DESCENDING = -1
+GEO2D = "2d"
+GEOHAYSTACK = "geoHaystack"
+GEOSPHERE = "2dsphere"
+HASHED = "hashed"
+TEXT = "text"
 
 
 def _check_key(key: Any, direction: Any) -> None:
@@ -79,9 +106,20 @@ def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[st
     return out
 
 
-class Cursor:
+class Cursor(CursorModifiers):
     """Iterate with ``for doc in cursor``; chain ``.sort() .skip() .limit() .batch_size()``
-    before iterating."""
+    (and the other modifiers) before iterating.
+
+    ``find(spec=None, fields=None, skip=0, limit=0, sort=None, batch_size=0,
+    read_preference=None, **keywords)``. Keywords (pymongo 2.8 and 4 names): ``projection``
+    (= ``fields``), ``timeout=False`` / ``no_cursor_timeout=True``, ``tailable``,
+    ``await_data``, ``partial`` / ``allow_partial_results``, ``oplog_replay``,
+    ``max_time_ms``, ``max_scan``, ``hint``, ``comment``, ``max``, ``min``, ``modifiers``
+    (2.8's ``$``-names), ``tag_sets`` (with ``read_preference``), ``as_class``,
+    ``manipulate`` (accepted; wireclient has no SON manipulators). ``exhaust=True`` is
+    refused, as are ``snapshot``, ``slave_okay``, ``compile_re=True`` and a per-find
+    latency window, each with the reason.
+    """
 
     def __init__(
         self,
@@ -93,47 +131,58 @@ class Cursor:
         sort: Any = None,
         batch_size: int = 0,
         read_preference: Any = None,
+        *,
+        projection: Any = None,
+        timeout: bool = True,
+        no_cursor_timeout: bool = False,
+        tailable: bool = False,
+        await_data: bool = False,
+        partial: bool = False,
+        allow_partial_results: bool = False,
+        oplog_replay: bool = False,
+        exhaust: bool = False,
+        max_time_ms: Optional[int] = None,
+        max_scan: Optional[int] = None,
+        hint: Any = None,
+        comment: Any = None,
+        max: Any = None,
+        min: Any = None,
+        modifiers: Optional[Mapping[str, Any]] = None,
+        tag_sets: Any = None,
+        as_class: Optional[type] = None,
+        manipulate: bool = True,
+        _command: Optional[Dict[str, Any]] = None,
         _pipeline: Optional[List[Mapping[str, Any]]] = None,
+        **refused: Any,
     ) -> None:
-        if spec is not None:
-            check_document(spec, "spec")
-        check_int(skip, "skip", 0)
-        check_int(limit, "limit")
-        check_int(batch_size, "batch_size", 0, INT32_MAX)
-        check_read_preference(read_preference)
-        self._collection = collection
-        self._spec: Dict[str, Any] = dict(spec or {})
-        self._fields = self._projection(fields)
-        self._skip = skip
-        self._limit = limit
-        self._sort: Optional[Dict[str, Any]] = index_document(sort) if sort is not None else None
-        self._batch_size = batch_size
-        self._read_preference = (
-            read_preference if read_preference is not None else collection.read_preference
+        options, read_preference = build_options(
+            spec, fields, skip, limit, sort, batch_size, read_preference, projection,
+            timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
+            oplog_replay, exhaust, max_time_ms, max_scan, hint, comment, max, min, modifiers,
+            tag_sets, manipulate, refused, collection._operation_read_preference(),
+        )  # fmt: skip
+        conn = collection.database.connection
+        document_class = conn.document_class if as_class is None else as_class
+        self._shape: Optional[Shaper] = shaper(
+            check_document_class(document_class, "as_class"), conn.tz_aware
         )
-        self._pipeline = _pipeline
+        self._collection = collection
+        self._options = options
+        self._read_preference = (
+            read_preference
+            if read_preference is not None
+            else collection._operation_read_preference()
+        )
+        if _pipeline is not None:  # an aggregate (Collection.aggregate)
+            _command = {"aggregate": collection.name, "pipeline": _pipeline}
+        self._command = _command
         self._buffer: Deque[Dict[str, Any]] = deque()
         self._id = 0
         self._pool: Optional[Pool] = None
         self._started = False
+        self._empty = False  # cursor[n:n]: nothing to ask for
         self._returned = 0
-
-    @staticmethod
-    def _projection(fields: Any) -> Optional[Dict[str, Any]]:
-        if fields is None:
-            return None
-        if isinstance(fields, Mapping):
-            return dict(check_document(fields, "fields"))
-        if isinstance(fields, (list, tuple)):
-            for name in fields:
-                if not isinstance(name, str):
-                    raise InvalidArgument(
-                        f"fields must name fields as strings, not {type_name(name)}"
-                    )
-            return {name: 1 for name in fields}
-        raise InvalidArgument(
-            f"fields must be a mapping or a list of field names, not {type_name(fields)}"
-        )
+        self._retrieved = 0
 
     # -- modifiers ----------------------------------------------------------------------
 
@@ -141,25 +190,62 @@ class Cursor:
         if self._started:
             raise InvalidOperation("cannot modify a cursor after iteration has begun")
 
-    def sort(self, key_or_list: Any, direction: Optional[int] = None) -> Cursor:
+    def _check_find(self, what: str) -> None:
         self._check_not_started()
-        self._sort = index_document(key_or_list, direction)
+        if self._command is not None:
+            raise InvalidOperation(f"{what} applies to a find cursor, not to a command cursor")
+
+    def sort(self, key_or_list: Any, direction: Optional[int] = None) -> Cursor:
+        self._check_find("sort")
+        self._options.sort = index_document(key_or_list, direction)
         return self
 
     def skip(self, skip: int) -> Cursor:
-        self._check_not_started()
-        self._skip = check_int(skip, "skip", 0)
+        self._check_find("skip")
+        self._options.skip = check_int(skip, "skip", 0)
         return self
 
     def limit(self, limit: int) -> Cursor:
-        self._check_not_started()
-        self._limit = check_int(limit, "limit")
+        self._check_find("limit")
+        self._options.limit = check_int(limit, "limit")
         return self
 
     def batch_size(self, batch_size: int) -> Cursor:
         self._check_not_started()
-        self._batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
+        self._options.batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
         return self
+
+    def __getitem__(self, index: Any) -> Any:
+        """``cursor[5]``: that document (``IndexError`` if there is none), by a query of its
+        own; ``cursor[10:20]``: this cursor, skipping 10 and limited to 10."""
+        self._check_find("indexing")
+        if isinstance(index, slice):
+            if index.step is not None:
+                raise IndexError("Cursor instances do not support slice steps")
+            start = 0 if index.start is None else index.start
+            if not isinstance(start, int) or start < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            limit = 0
+            if index.stop is not None:
+                if not isinstance(index.stop, int) or index.stop < 0:
+                    raise IndexError("Cursor instances do not support negative indices")
+                limit = index.stop - start
+                if limit < 0:
+                    raise IndexError(f"stop index must be greater than start index ({index!r})")
+                self._empty = limit == 0
+            self._options.skip = start
+            self._options.limit = limit
+            return self
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidArgument(f"index must be an int or a slice, not {type_name(index)}")
+        if index < 0:
+            raise IndexError("Cursor instances do not support negative indices")
+        one = self.clone()
+        one._options.skip = self._options.skip + index
+        one._options.limit = -1
+        for doc in one:
+            return doc
+        raise IndexError("no such item for Cursor instance")
 
     # -- iteration ----------------------------------------------------------------------
 
@@ -170,52 +256,59 @@ class Cursor:
         if not self._buffer:
             if not self._started:
                 self._started = True
-                self._first_batch()
+                if not self._empty:
+                    self._first_batch()
             elif self._id:
                 self._get_more()
         if self._buffer:
             self._returned += 1
-            return self._buffer.popleft()
+            doc = self._buffer.popleft()
+            return doc if self._shape is None else self._shape(doc)
         raise StopIteration
 
     next = __next__
 
     @property
     def alive(self) -> bool:
-        return bool(self._buffer) or not self._started or bool(self._id)
+        """Whether more documents may come: some are buffered, the query has not run yet,
+        or the server holds the cursor open."""
+        return bool(self._buffer) or (not self._started and not self._empty) or bool(self._id)
 
     @property
     def cursor_id(self) -> int:
         return self._id
 
+    @property
+    def retrieved(self) -> int:
+        """How many documents the server has sent so far."""
+        return self._retrieved
+
+    @property
+    def collection(self) -> Collection:
+        return self._collection
+
+    @property
+    def address(self) -> Optional[Tuple[str, int]]:
+        """The server that holds the cursor, once the query has run."""
+        return self._pool.address if self._pool is not None else None
+
+    conn_id = address  # pymongo 2.8's name
+
+    def _find_command(self) -> Dict[str, Any]:
+        if self._command is not None:
+            command = dict(self._command)
+            size = self._options.batch_size
+            command.setdefault("cursor", {"batchSize": size} if size else {})
+            return command
+        return self._options.command(self._collection.name)
+
     def _first_batch(self) -> None:
         coll = self._collection
         conn = coll.database.connection
         self._pool = conn._executor.select(True, self._read_preference, operation=True)
-        command: Dict[str, Any]
-        if self._pipeline is not None:
-            cursor_opts = {"batchSize": self._batch_size} if self._batch_size else {}
-            command = {"aggregate": coll.name, "pipeline": self._pipeline, "cursor": cursor_opts}
-        else:
-            command = {"find": coll.name, "filter": self._spec}
-            if self._fields is not None:
-                command["projection"] = self._fields
-            if self._sort:
-                command["sort"] = self._sort
-            if self._skip:
-                command["skip"] = self._skip
-            if self._limit:
-                command["limit"] = abs(self._limit)
-                if self._limit < 0:
-                    command["singleBatch"] = True
-            if self._batch_size:
-                size = self._batch_size
-                if self._limit:
-                    size = min(size, abs(self._limit))
-                command["batchSize"] = size
         reply = conn._executor.run(
             coll.database.name,
-            command,
+            self._find_command(),
             pool=self._pool,
             for_read=True,
             read_preference=self._read_preference,
@@ -224,26 +317,37 @@ class Cursor:
         cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
         self._id = int(cursor["id"])
         self._buffer.extend(cursor["firstBatch"])
+        self._retrieved += len(cursor["firstBatch"])
+        if self._id:
+            conn._cursors[self._id] = self
 
     def _get_more(self) -> None:
         coll = self._collection
         conn = coll.database.connection
         command: Dict[str, Any] = {"getMore": Int64(self._id), "collection": coll.name}
-        if self._batch_size:
-            command["batchSize"] = self._batch_size
+        if self._options.batch_size:
+            command["batchSize"] = self._options.batch_size
         try:
             reply = conn._executor.run(coll.database.name, command, pool=self._pool, for_read=True)
         except BaseException:
-            self._id = 0  # a failed getMore leaves nothing to kill that we can trust
+            self._forget()  # a failed getMore leaves nothing to kill that we can trust
             raise
         assert reply is not None
         cursor = reply["cursor"]  # checked on the path: the id is 0 or this cursor's
-        self._id = int(cursor["id"])
+        if not int(cursor["id"]):
+            self._forget()
         self._buffer.extend(cursor["nextBatch"])
+        self._retrieved += len(cursor["nextBatch"])
+
+    def _forget(self) -> None:
+        cursor_id, self._id = self._id, 0
+        if cursor_id:
+            self._collection.database.connection._cursors.pop(cursor_id, None)
 
     def close(self) -> None:
         """Kill the server-side cursor now, if it is still open."""
-        cursor_id, self._id = self._id, 0
+        cursor_id = self._id
+        self._forget()
         self._buffer.clear()
         self._started = True
         if cursor_id and self._pool is not None:
@@ -269,20 +373,67 @@ class Cursor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- queries of their own -------------------------------------------------------------
+
     def count(self, with_limit_and_skip: bool = False) -> int:
+        """How many documents match the filter (with ``with_limit_and_skip``: how many this
+        cursor would return)."""
+        self._check_command_cursor("count")
         coll = self._collection
-        command: Dict[str, Any] = {"count": coll.name, "query": self._spec}
+        command: Dict[str, Any] = {"count": coll.name, "query": self._options.spec}
         if check_bool(with_limit_and_skip, "with_limit_and_skip"):
-            if self._limit:
-                command["limit"] = abs(self._limit)
-            if self._skip:
-                command["skip"] = self._skip
+            if self._options.limit:
+                command["limit"] = abs(self._options.limit)
+            if self._options.skip:
+                command["skip"] = self._options.skip
+        if self._options.hint is not None:
+            command["hint"] = self._options.hint
+        if self._options.max_time_ms is not None:
+            command["maxTimeMS"] = self._options.max_time_ms
         reply = coll.database.command(command, read_preference=self._read_preference)
         return int(reply["n"])  # an integer >= 0, checked on the path (replies.check)
+
+    def distinct(self, key: str) -> List[Any]:
+        """The distinct values of ``key`` among the documents matching the filter."""
+        self._check_command_cursor("distinct")
+        coll = self._collection
+        command: Dict[str, Any] = {"distinct": coll.name, "key": check_str(key, "key")}
+        if self._options.spec:
+            command["query"] = self._options.spec
+        if self._options.max_time_ms is not None:
+            command["maxTimeMS"] = self._options.max_time_ms
+        reply = coll.database.command(command, read_preference=self._read_preference)
+        return list(reply["values"])
+
+    def explain(self) -> Dict[str, Any]:
+        """How the server runs this query (the ``explain`` command on it)."""
+        self._check_command_cursor("explain")
+        options = self._options.copy()
+        if options.limit:
+            options.limit = -abs(options.limit)
+        coll = self._collection
+        command = {"explain": options.command(coll.name)}
+        return coll.database.command(command, read_preference=self._read_preference)
+
+    def _check_command_cursor(self, what: str) -> None:
+        if self._command is not None:
+            raise InvalidOperation(f"{what}() applies to a find cursor, not to a command cursor")
+
+    def clone(self) -> Cursor:
+        """A new, unstarted cursor with the same query and options."""
+        self._check_command_cursor("clone")
+        twin = Cursor(self._collection, read_preference=self._read_preference)
+        twin._options = self._options.copy()
+        twin._shape = self._shape
+        twin._empty = self._empty
+        return twin
+
+    __copy__ = clone
 
     def rewind(self) -> Cursor:
         """Forget the results so far; the next iteration runs the query again."""
         self.close()
         self._started = False
         self._returned = 0
+        self._retrieved = 0
         return self

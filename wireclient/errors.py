@@ -25,6 +25,8 @@ WireClientError
       +-- DuplicateKeyError    code 11000 / 11001 / 12582
       +-- WriteConcernError    the write happened but its write concern failed
       +-- CursorNotFound       getMore on a cursor the server no longer has
+      +-- CollectionInvalid    create_collection of an existing one; a failed validation
+      +-- BulkWriteError       a bulk write met write errors (details: the whole result)
       +-- AuthenticationError  wrong user, password or mechanism
            +-- AuthenticationProtocolError  (also a ProtocolError) a malformed SASL reply
 
@@ -162,6 +164,23 @@ class CursorNotFound(OperationFailure):
     """The server has no cursor with that id (it was killed or timed out)."""
 
 
+class CollectionInvalid(OperationFailure):
+    """A collection cannot be created (it exists) or failed validation."""
+
+
+class BulkWriteError(OperationFailure):
+    """A bulk write (2.8's ``execute()``, ``bulk_write``, ``insert_many``) met write errors
+    or write concern errors. ``details`` is the whole result: ``writeErrors`` (each with the
+    ``index`` of its operation in the bulk), ``writeConcernErrors``, ``nInserted``,
+    ``nUpserted``, ``nMatched``, ``nModified``, ``nRemoved``, ``upserted``."""
+
+    def __init__(self, details: Mapping[str, Any]) -> None:
+        errors = details.get("writeErrors") or []
+        what = f"{len(errors)} write error(s)" if errors else "a write concern error"
+        code = errors[0].get("code") if errors else None
+        super().__init__(f"bulk write failed with {what}", code, details)
+
+
 class AuthenticationError(OperationFailure):
     """Authentication failed: wrong user, password, source or mechanism."""
 
@@ -192,6 +211,8 @@ __all__ = [
     "DuplicateKeyError",
     "WriteConcernError",
     "CursorNotFound",
+    "CollectionInvalid",
+    "BulkWriteError",
     "AuthenticationError",
     "AuthenticationProtocolError",
 ]

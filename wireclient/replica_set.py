@@ -51,7 +51,16 @@ import random
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+)
 
 from wireclient.checker import Checker
 from wireclient.connection import Connection
@@ -64,6 +73,7 @@ from wireclient.errors import (
 from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.pool import Pool
 from wireclient.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
+from wireclient.replica_set_info import ReplicaSetInfo
 from wireclient.requests import RequestState
 
 if TYPE_CHECKING:
@@ -261,6 +271,10 @@ class ReplicaSetSelector:
         monitor.ensure_running()
         return monitor.start()
 
+    def refresh(self) -> bool:
+        """Check every member now and wait for the round (up to the selection timeout)."""
+        return self._ensure_monitor().wait_for_check(self.server_selection_timeout)
+
     def read_preference_document(
         self, pool: Pool, for_read: bool, read_preference: Any
     ) -> Optional[Dict[str, Any]]:
@@ -358,7 +372,7 @@ class ReplicaSetSelector:
         self._checker.close()
 
 
-class ReplicaSetConnection(Connection):
+class ReplicaSetConnection(ReplicaSetInfo, Connection):
     """A connection to a replica set: discovery, monitoring, read preferences, failover.
 
     ``ReplicaSetConnection('mongodb://a:1,b:2,c:3/?replicaSet=repl0')`` or
@@ -367,7 +381,9 @@ class ReplicaSetConnection(Connection):
     from the first member when not given), ``read_preference`` / ``readPreference``,
     ``tag_sets`` / ``readPreferenceTags``, ``localThresholdMS`` (alias
     ``secondary_acceptable_latency_ms``, default 15), ``heartbeatFrequencyMS`` (default
-    10000), ``serverSelectionTimeoutMS`` (default 30000).
+    10000), ``serverSelectionTimeoutMS`` (default 30000). What it tells about the set
+    (``primary``, ``secondaries``, ``hosts``, ``refresh()``...) is in
+    ``replica_set_info.py``.
     """
 
     _selector: ReplicaSetSelector
@@ -398,63 +414,50 @@ class ReplicaSetConnection(Connection):
             self.use_greenlets,
             self._events,
         )
-        self.read_preference = self._selector.read_preference
         return self._selector
 
     def _check_connectable(self) -> None:
         self._selector.discover()
-
-    # -- public API ---------------------------------------------------------------------
-
-    @property
-    def replica_set_name(self) -> Optional[str]:
-        return self._selector.replica_set_name
-
-    @property
-    def local_threshold_ms(self) -> float:
-        return self._selector.local_threshold_ms
-
-    @property
-    def heartbeat_frequency(self) -> float:
-        return self._selector.heartbeat_frequency
-
-    @property
-    def server_selection_timeout(self) -> float:
-        return self._selector.server_selection_timeout
-
-    @property
-    def view(self) -> TopologyView:
-        """The current snapshot of the set (immutable)."""
-        return self._selector.topology.view
-
-    @property
-    def monitor(self) -> Monitor:
-        return self._selector.monitor
-
-    @property
-    def primary(self) -> Optional[Address]:
-        """The primary's ``(host, port)``, or None when there is none right now."""
-        return self.view.primary
-
-    @property
-    def secondaries(self) -> List[Address]:
-        return [sd.address for sd in self.view.secondaries]
-
-    @property
-    def arbiters(self) -> List[Address]:
-        return [sd.address for sd in self.view.of_type(ServerType.ARBITER)]
-
-    def pools(self) -> Dict[Address, Pool]:
-        """Every member pool opened so far (for diagnostics)."""
-        return self._selector.pools_by_address()
-
-    def pinned_member(self) -> Optional[Address]:
-        """The member the calling thread's request reads from (non-primary reads), if any."""
-        return self._selector.pinned_member(self._requests.current())
 
     def __repr__(self) -> str:
         seeds = ",".join(format_address(a) for a in self.view.seeds)
         return f"ReplicaSetConnection({seeds!r}, replicaSet={self.replica_set_name!r})"
 
 
-__all__ = ["ReplicaSetConnection", "ReadPreference"]
+class MongoReplicaSetClient(ReplicaSetConnection):
+    """pymongo 2.8's ``MongoReplicaSetClient``: a ``ReplicaSetConnection`` with that class's
+    defaults (``auto_start_request=False``; writes acknowledged).
+
+    ``MongoReplicaSetClient(hosts_or_uri=None, max_pool_size=100, document_class=dict,
+    tz_aware=False, **kwargs)``, the positional order of 2.8; ``replicaSet`` (learned from
+    the members when left out), ``read_preference`` and every other option as keywords.
+    """
+
+    _AUTO_START_DEFAULT = False
+
+    def __init__(
+        self,
+        hosts_or_uri: Optional[str] = None,
+        max_pool_size: Optional[int] = None,
+        document_class: type = dict,
+        tz_aware: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        host = kwargs.pop("host", None)  # 2.8 accepted host= (it wins over hosts_or_uri)
+        port = kwargs.pop("port", None)
+        if max_pool_size is not None:
+            kwargs["max_pool_size"] = max_pool_size
+        super().__init__(
+            host if host is not None else hosts_or_uri,
+            port,
+            document_class=document_class,
+            tz_aware=tz_aware,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        seeds = ",".join(format_address(a) for a in self.view.seeds)
+        return f"MongoReplicaSetClient({seeds!r}, replicaSet={self.replica_set_name!r})"
+
+
+__all__ = ["MongoReplicaSetClient", "ReplicaSetConnection", "ReadPreference"]

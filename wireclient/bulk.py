@@ -1,0 +1,380 @@
+"""Bulk writes: pymongo 2.8's bulk API, and the engine ``bulk_write`` / ``insert_many`` share.
+
+The 2.8 API::
+
+    bulk = coll.initialize_ordered_bulk_op()      # or initialize_unordered_bulk_op()
+    bulk.insert({'a': 1})
+    bulk.find({'a': 1}).update_one({'$set': {'b': 1}})
+    bulk.find({'a': 2}).upsert().replace_one({'a': 2, 'b': 2})
+    bulk.find({'a': 3}).remove()
+    result = bulk.execute()                       # or execute({'w': 'majority'})
+
+``Bulk`` checks each operation as it is added (nothing is sent before ``execute``). At
+``execute`` the operations go out as insert / update / delete write commands: an ordered
+bulk sends runs of consecutive operations of one kind, in order, and stops at the first
+write error; an unordered one sends all inserts, then all updates, then all deletes, and
+goes on past errors. Each command is split by the server's limits (``maxWriteBatchSize``,
+``maxMessageSizeBytes``; a document over ``maxBsonObjectSize`` is refused before anything
+is sent), read from the primary's handshake (``client_info.py``). Every batch goes through
+``Executor.run`` with its documents in an OP_MSG kind-1 sequence, so the whole reply comes
+back (``Executor.write`` raises the first write error instead, and a bulk must report all of
+them with their indexes).
+
+The result is 2.8's document: ``nInserted``, ``nUpserted``, ``nMatched``, ``nModified``,
+``nRemoved``, ``upserted`` (``[{index, _id}]``), ``writeErrors`` (each with the ``index`` of
+its operation in the bulk and the operation as ``op``) and ``writeConcernErrors``. Any error
+raises ``BulkWriteError`` with that document as ``details``; an unacknowledged bulk
+(``w=0``) returns None.
+"""
+
+from __future__ import annotations
+
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
+
+from bson import ObjectId
+
+from wireclient import protocol
+from wireclient.arguments import check_bool, check_document, check_mapping, encode, type_name
+from wireclient.command import WriteConcern
+from wireclient.errors import BulkWriteError, InvalidDocument, InvalidOperation
+
+if TYPE_CHECKING:
+    from wireclient.collection import Collection
+
+_OVERHEAD = 16 * 1024  # header, command body and framing in one message
+_COMMANDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
+_ORDER = ("insert", "update", "delete")
+
+
+def check_update_document(document: Any, name: str) -> Any:
+    """An update: a document of operators (``{'$set': {...}}``) or a pipeline (a list of
+    stages), never a replacement."""
+    if isinstance(document, (list, tuple)):
+        for i, stage in enumerate(document):
+            check_document(stage, f"{name}[{i}]")
+        return list(document)
+    check_mapping(document, name)
+    if not document:
+        raise InvalidDocument(f"{name} must not be empty")
+    for key in document:
+        if not (isinstance(key, str) and key.startswith("$")):
+            raise InvalidDocument(
+                f"{name} must contain only update operators such as $set, not {key!r} "
+                "(to replace a whole document use replace_one)"
+            )
+        check_mapping(document[key], f"{name}[{key!r}]")
+    encode(document, name)
+    return document
+
+
+def check_replacement(document: Any, name: str) -> Mapping[str, Any]:
+    """A replacement document: no operators; keys checked as an inserted document's."""
+    check_mapping(document, name)
+    for key in document:
+        if isinstance(key, str) and key.startswith("$"):
+            raise InvalidDocument(
+                f"{name} must not contain update operators such as {key!r} (use update_one)"
+            )
+    encode(document, name, True)
+    return document  # type: ignore[no-any-return]
+
+
+def _optional(statement: Dict[str, Any], collation: Any, array_filters: Any, hint: Any) -> None:
+    if collation is not None:
+        statement["collation"] = check_document(collation, "collation")
+    if array_filters is not None:
+        if not isinstance(array_filters, (list, tuple)):
+            raise InvalidDocument(f"array_filters must be a list, not {type_name(array_filters)}")
+        statement["arrayFilters"] = [
+            check_document(f, f"array_filters[{i}]") for i, f in enumerate(array_filters)
+        ]
+    if hint is not None:
+        from wireclient.cursor import index_document
+
+        statement["hint"] = hint if isinstance(hint, str) else index_document(hint)
+
+
+class Bulk:
+    """The operations of one bulk write and their execution (see the module notes)."""
+
+    def __init__(self, collection: Collection, ordered: bool, bypass: bool = False) -> None:
+        self.collection = collection
+        self.ordered = check_bool(ordered, "ordered")
+        self.bypass = check_bool(bypass, "bypass_document_validation")
+        # (kind, what is sent, the operation as BulkWriteError's `op` shows it)
+        self.ops: List[Tuple[str, Any, Mapping[str, Any]]] = []
+        self.executed = False
+        self.inserted_ids: List[Any] = []
+
+    # -- adding operations ----------------------------------------------------------------
+
+    def add_insert(self, document: Any) -> None:
+        check_mapping(document, "document")
+        if "_id" not in document:
+            if isinstance(document, MutableMapping):
+                document["_id"] = ObjectId()
+            else:  # read-only (a RawBSONDocument): send a copy with an _id
+                document = {"_id": ObjectId(), **document}
+        self.ops.append(("insert", encode(document, "document", True), document))
+        self.inserted_ids.append(document["_id"])
+
+    def add_update(
+        self,
+        selector: Any,
+        update: Any,
+        multi: bool,
+        upsert: bool = False,
+        collation: Any = None,
+        array_filters: Any = None,
+        hint: Any = None,
+    ) -> None:
+        statement = {
+            "q": check_document(selector, "filter"),
+            "u": check_update_document(update, "update"),
+            "multi": check_bool(multi, "multi"),
+            "upsert": check_bool(upsert, "upsert"),
+        }
+        _optional(statement, collation, array_filters, hint)
+        self.ops.append(("update", encode(statement, "update"), statement))
+
+    def add_replace(
+        self,
+        selector: Any,
+        replacement: Any,
+        upsert: bool = False,
+        collation: Any = None,
+        hint: Any = None,
+    ) -> None:
+        statement = {
+            "q": check_document(selector, "filter"),
+            "u": check_replacement(replacement, "replacement"),
+            "multi": False,
+            "upsert": check_bool(upsert, "upsert"),
+        }
+        _optional(statement, collation, None, hint)
+        self.ops.append(("update", encode(statement, "replacement"), statement))
+
+    def add_delete(
+        self, selector: Any, limit: int, collation: Any = None, hint: Any = None
+    ) -> None:
+        statement = {"q": check_document(selector, "filter"), "limit": limit}
+        _optional(statement, collation, None, hint)
+        self.ops.append(("delete", encode(statement, "filter"), statement))
+
+    # -- execution ------------------------------------------------------------------------
+
+    def execute(self, write_concern: WriteConcern) -> Optional[Dict[str, Any]]:
+        if self.executed:
+            raise InvalidOperation("Bulk operations can only be executed once.")
+        if not self.ops:
+            raise InvalidOperation("No operations to execute")
+        acknowledged, concern = write_concern.resolve(None, None)
+        conn = self.collection.database.connection
+        limits = conn._server_hello()
+        max_bson = int(limits.get("maxBsonObjectSize", 16 * 1024 * 1024))
+        for kind, data, _ in self.ops:  # nothing is sent if one is too large
+            allowed = max_bson if kind == "insert" else max_bson + _OVERHEAD
+            if len(data) > allowed:
+                raise InvalidDocument(
+                    f"a bulk {kind} of {len(data)} bytes is larger than the server's "
+                    f"maxBsonObjectSize of {max_bson} bytes"
+                )
+        self.executed = True
+        result: Dict[str, Any] = {
+            "writeErrors": [],
+            "writeConcernErrors": [],
+            "nInserted": 0,
+            "nUpserted": 0,
+            "nMatched": 0,
+            "nModified": 0,
+            "nRemoved": 0,
+            "upserted": [],
+        }
+        max_count = int(limits.get("maxWriteBatchSize", 100_000))
+        max_bytes = int(limits.get("maxMessageSizeBytes", protocol.DEFAULT_MAX_MESSAGE_SIZE))
+        for kind, indexes in self._groups():
+            for batch in _split(indexes, self.ops, max_count, max_bytes - _OVERHEAD):
+                reply = self._send(kind, batch, acknowledged, concern)
+                if reply is not None:
+                    _merge(result, reply, kind, batch, self.ops)
+                if self.ordered and result["writeErrors"]:
+                    break
+            if self.ordered and result["writeErrors"]:
+                break
+        if not acknowledged:
+            return None
+        if result["writeErrors"] or result["writeConcernErrors"]:
+            raise BulkWriteError(result)
+        return result
+
+    def _groups(self) -> Iterable[Tuple[str, List[int]]]:
+        if self.ordered:
+            run: List[int] = []
+            for index, (kind, _, _) in enumerate(self.ops):
+                if run and self.ops[run[0]][0] != kind:
+                    yield self.ops[run[0]][0], run
+                    run = []
+                run.append(index)
+            if run:
+                yield self.ops[run[0]][0], run
+        else:
+            for kind in _ORDER:
+                indexes = [i for i, op in enumerate(self.ops) if op[0] == kind]
+                if indexes:
+                    yield kind, indexes
+
+    def _send(
+        self, kind: str, batch: Sequence[int], acknowledged: bool, concern: Optional[Dict[str, Any]]
+    ) -> Optional[Dict[str, Any]]:
+        coll = self.collection
+        command: Dict[str, Any] = {kind: coll.name, "ordered": self.ordered}
+        if concern is not None:
+            command["writeConcern"] = concern
+        if self.bypass:
+            command["bypassDocumentValidation"] = True
+        sequence = protocol.DocumentSequence(_COMMANDS[kind], tuple(self.ops[i][1] for i in batch))
+        return coll.database.connection._executor.run(
+            coll.database.name, command, (sequence,), unacknowledged=not acknowledged
+        )
+
+
+def _split(
+    indexes: List[int], ops: List[Tuple[str, Any, Any]], max_count: int, max_bytes: int
+) -> Iterable[List[int]]:
+    batch: List[int] = []
+    size = 0
+    for index in indexes:
+        length = len(ops[index][1])
+        if batch and (len(batch) >= max_count or size + length > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(index)
+        size += length
+    if batch:
+        yield batch
+
+
+def _merge(
+    result: Dict[str, Any],
+    reply: Mapping[str, Any],
+    kind: str,
+    batch: Sequence[int],
+    ops: List[Tuple[str, Any, Mapping[str, Any]]],
+) -> None:
+    """Add one batch's reply (fields checked on the path: ``replies.write``) to ``result``,
+    with indexes mapped back to the operations' places in the bulk."""
+    n = int(reply.get("n", 0))
+    if kind == "insert":
+        result["nInserted"] += n
+    elif kind == "update":
+        upserted = reply.get("upserted") or []
+        for item in upserted:
+            result["upserted"].append({"index": batch[int(item["index"])], "_id": item["_id"]})
+        result["nUpserted"] += len(upserted)
+        result["nMatched"] += n - len(upserted)
+        modified = reply.get("nModified")
+        if modified is None:
+            result.pop("nModified", None)  # the server does not count modifications
+        elif "nModified" in result:
+            result["nModified"] += int(modified)
+    else:
+        result["nRemoved"] += n
+    for error in reply.get("writeErrors") or []:
+        position = int(error.get("index", 0))
+        index = batch[position] if position < len(batch) else batch[-1]
+        entry = {**error, "index": index, "op": ops[index][2]}
+        result["writeErrors"].append(entry)
+    wc_error = reply.get("writeConcernError")
+    if wc_error:
+        result["writeConcernErrors"].append(dict(wc_error))
+
+
+class BulkOperationBuilder:
+    """pymongo 2.8's bulk builder: ``coll.initialize_ordered_bulk_op()`` /
+    ``initialize_unordered_bulk_op()``."""
+
+    def __init__(self, collection: Collection, ordered: bool = True) -> None:
+        self._bulk = Bulk(collection, ordered)
+
+    def find(self, selector: Mapping[str, Any]) -> BulkWriteOperation:
+        """Start an update, replacement or removal of the documents matching ``selector``."""
+        return BulkWriteOperation(check_document(selector, "selector"), self._bulk)
+
+    def insert(self, document: Mapping[str, Any]) -> None:
+        """Insert ``document`` (an ``_id`` is added to it when missing)."""
+        self._bulk.add_insert(document)
+
+    def execute(
+        self, write_concern: Optional[Mapping[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
+        """Send every operation; the result document, or None when unacknowledged
+        (``write_concern={'w': 0}``, or the collection's). ``BulkWriteError`` on errors."""
+        if write_concern:
+            concern = WriteConcern.from_document(write_concern)
+        else:
+            concern = self._bulk.collection._effective_write_concern()
+        return self._bulk.execute(concern)
+
+
+class BulkWriteOperation:
+    """The operations on the documents matching one selector."""
+
+    def __init__(self, selector: Mapping[str, Any], bulk: Bulk, upsert: bool = False) -> None:
+        self._selector = selector
+        self._bulk = bulk
+        self._upsert = upsert
+
+    def update_one(self, update: Mapping[str, Any]) -> None:
+        self._bulk.add_update(self._selector, update, multi=False, upsert=self._upsert)
+
+    def update(self, update: Mapping[str, Any]) -> None:
+        """Update every matching document."""
+        self._bulk.add_update(self._selector, update, multi=True, upsert=self._upsert)
+
+    def replace_one(self, replacement: Mapping[str, Any]) -> None:
+        self._bulk.add_replace(self._selector, replacement, upsert=self._upsert)
+
+    def remove_one(self) -> None:
+        self._bulk.add_delete(self._selector, 1)
+
+    def remove(self) -> None:
+        """Remove every matching document."""
+        self._bulk.add_delete(self._selector, 0)
+
+    def upsert(self) -> BulkUpsertOperation:
+        """The next update or replacement inserts a document when none matches."""
+        return BulkUpsertOperation(self._selector, self._bulk, upsert=True)
+
+
+class BulkUpsertOperation(BulkWriteOperation):
+    """``find(selector).upsert()``: ``update_one``, ``update`` or ``replace_one``."""
+
+    def remove_one(self) -> None:
+        raise InvalidOperation("upsert() applies to updates and replacements, not removals")
+
+    def remove(self) -> None:
+        raise InvalidOperation("upsert() applies to updates and replacements, not removals")
+
+    def upsert(self) -> BulkUpsertOperation:
+        return self
+
+
+__all__ = [
+    "Bulk",
+    "BulkOperationBuilder",
+    "BulkUpsertOperation",
+    "BulkWriteOperation",
+    "check_replacement",
+    "check_update_document",
+]
