@@ -627,3 +627,12 @@ class TestPymongoSmallPoints:
 
         with pytest.raises(ConfigurationError, match="port"):
             Connection("h", port, _connect=False)
+
+
+def test_wtimeout_keyword_sets_the_default_write_concern() -> None:
+    from wireclient import Connection
+
+    c = Connection("mongodb://h/", _connect=False, w=2, wtimeout=500)
+    assert c._write_concern.resolve(None, None) == (True, {"w": 2, "wtimeout": 500})
+    with pytest.raises(ConfigurationError, match="more than once"):
+        Connection("mongodb://h/", _connect=False, wtimeout=1, wTimeoutMS=2)

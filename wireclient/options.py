@@ -328,6 +328,7 @@ _KEYWORD_NAMES.update(
         "read_preference": "readPreference",
         "tag_sets": "readPreferenceTags",
         "secondary_acceptable_latency_ms": "localThresholdMS",
+        "wtimeout": "wTimeoutMS",  # pymongo 2.x's keyword for the default write concern
     }
 )
 
