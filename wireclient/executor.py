@@ -227,8 +227,10 @@ class Executor:
         if state is None:
             return self._checkout(pool)
         sock = state.sockets.get(pool)
-        if sock is not None and pool.usable(sock):
-            return sock
+        if sock is not None:
+            if pool.usable(sock):
+                return sock
+            del state.sockets[pool]  # dropped by the pool: forget it even if checkout fails
         sock = self._checkout(pool)
         state.sockets[pool] = sock
         return sock
