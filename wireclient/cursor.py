@@ -155,11 +155,12 @@ class Cursor(CursorModifiers):
         _pipeline: Optional[List[Mapping[str, Any]]] = None,
         **refused: Any,
     ) -> None:
+        inherited = collection._operation_read_preference()
         options, read_preference = build_options(
             spec, fields, skip, limit, sort, batch_size, read_preference, projection,
             timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
             oplog_replay, exhaust, max_time_ms, max_scan, hint, comment, max, min, modifiers,
-            tag_sets, manipulate, refused, collection._operation_read_preference(),
+            tag_sets, manipulate, refused, inherited,
         )  # fmt: skip
         conn = collection.database.connection
         document_class = conn.document_class if as_class is None else as_class
@@ -168,11 +169,7 @@ class Cursor(CursorModifiers):
         )
         self._collection = collection
         self._options = options
-        self._read_preference = (
-            read_preference
-            if read_preference is not None
-            else collection._operation_read_preference()
-        )
+        self._read_preference = read_preference if read_preference is not None else inherited
         if _pipeline is not None:  # an aggregate (Collection.aggregate)
             _command = {"aggregate": collection.name, "pipeline": _pipeline}
         self._command = _command

@@ -297,6 +297,40 @@ def build_options(
     """The ``FindOptions`` of ``find(...)``'s arguments, each checked (see ``Cursor``), and
     the read preference: ``tag_sets`` is folded into ``read_preference``, or into the
     collection's (``inherited``; None: primary, which takes no tags)."""
+    if (  # the common find(spec): nothing else to check (identity tests: no bool for an int)
+        fields is None
+        and projection is None
+        and skip.__class__ is int
+        and not skip
+        and limit.__class__ is int
+        and not limit
+        and sort is None
+        and batch_size.__class__ is int
+        and not batch_size
+        and read_preference is None
+        and timeout is True
+        and no_cursor_timeout is False
+        and tailable is False
+        and await_data is False
+        and partial is False
+        and allow_partial_results is False
+        and oplog_replay is False
+        and exhaust is False
+        and max_time_ms is None
+        and max_scan is None
+        and hint is None
+        and comment is None
+        and max is None
+        and min is None
+        and modifiers is None
+        and tag_sets is None
+        and manipulate is True
+        and not refused
+    ):
+        options = FindOptions()
+        if spec is not None:
+            options.spec = dict(check_document(spec, "spec"))
+        return options, read_preference
     from wireclient.cursor import index_document
 
     for name, value in refused.items():
