@@ -291,7 +291,9 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
             raise UsageError(f"{name} must be between {low} and {high}")
     if not 1 <= args.timeout <= 3600:
         raise UsageError("--timeout must be between 1 and 3600 seconds")
-    has_gevent, has_pymongo = _installed("gevent"), _installed("pymongo")
+    from wireclient.affinity_clients import reference_module
+
+    has_gevent, has_pymongo = _installed("gevent"), reference_module() is not None
     defaults = {
         "threads": DEFAULT_THREADS,
         "greenlets": DEFAULT_GREENLETS if has_gevent else "none",
@@ -311,7 +313,9 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
         if unknown or not args.modes:
             raise UsageError(f"--modes: {','.join(unknown) or 'none'}: choose from {MODES}")
         if "pymongo" in args.modes and not has_pymongo:
-            raise UsageError("--modes pymongo: pymongo is not installed")
+            raise UsageError(
+                "--modes pymongo: needs pymongo and a source tree (benchmarks/affinity_pymongo.py)"
+            )
     if args.plot is not None and not _installed("matplotlib"):
         raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     return args
