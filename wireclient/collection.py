@@ -52,6 +52,7 @@ from wireclient.errors import (
     InvalidOperation,
 )
 from wireclient.legacy import not_callable, refuse
+from wireclient.results import update_result_document
 from wireclient.settings import InheritedSettings
 
 if TYPE_CHECKING:
@@ -264,19 +265,7 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
         statement = {"q": spec, "u": document, "upsert": bool(upsert), "multi": bool(multi)}
         command = {"update": self.name, "ordered": True}
         reply = self._write(command, "updates", [statement], safe, w, j, wtimeout)
-        if reply is None:
-            return None
-        n = int(reply.get("n", 0))
-        result: Dict[str, Any] = {
-            "ok": reply.get("ok"),
-            "n": n,
-            "nModified": reply.get("nModified", 0),
-            "updatedExisting": n > 0 and not reply.get("upserted"),
-        }
-        upserted = reply.get("upserted")
-        if upserted:
-            result["upserted"] = upserted[0].get("_id")
-        return result
+        return None if reply is None else update_result_document(reply)
 
     def remove(
         self,

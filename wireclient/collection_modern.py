@@ -37,6 +37,7 @@ from wireclient.results import (
     InsertManyResult,
     InsertOneResult,
     UpdateResult,
+    update_result_document,
 )
 
 if TYPE_CHECKING:
@@ -54,17 +55,7 @@ def _no_session(session: Any) -> None:
 def _update_result(reply: Optional[Dict[str, Any]]) -> UpdateResult:
     if reply is None:
         return UpdateResult(None, False)
-    n = int(reply.get("n", 0))
-    raw: Dict[str, Any] = {
-        "ok": reply.get("ok"),
-        "n": n,
-        "nModified": reply.get("nModified", 0),
-        "updatedExisting": n > 0 and not reply.get("upserted"),
-    }
-    upserted = reply.get("upserted")
-    if upserted:
-        raw["upserted"] = upserted[0].get("_id")
-    return UpdateResult(raw, True)
+    return UpdateResult(update_result_document(reply), True)
 
 
 class ModernCollection:

@@ -14,6 +14,22 @@ from typing import Any, Dict, List, Mapping, Optional
 from wireclient.errors import InvalidOperation
 
 
+def update_result_document(reply: Mapping[str, Any]) -> Dict[str, Any]:
+    """pymongo 2.8's update result (``ok``, ``n``, ``nModified``, ``updatedExisting``, and
+    ``upserted``, the new ``_id``) from an update command's reply."""
+    n = int(reply.get("n", 0))
+    result: Dict[str, Any] = {
+        "ok": reply.get("ok"),
+        "n": n,
+        "nModified": reply.get("nModified", 0),
+        "updatedExisting": n > 0 and not reply.get("upserted"),
+    }
+    upserted = reply.get("upserted")
+    if upserted:
+        result["upserted"] = upserted[0].get("_id")
+    return result
+
+
 class _WriteResult:
     __slots__ = ("_acknowledged",)
 
