@@ -88,7 +88,9 @@ class InsertManyResult(_WriteResult):
         return ["inserted_ids"]
 
 
-class UpdateResult(_WriteResult):
+class _RawResult(_WriteResult):
+    """A result that keeps the command's (or 2.8's) result document as ``raw_result``."""
+
     __slots__ = ("_raw",)
 
     def __init__(self, raw_result: Optional[Mapping[str, Any]], acknowledged: bool) -> None:
@@ -97,8 +99,16 @@ class UpdateResult(_WriteResult):
 
     @property
     def raw_result(self) -> Dict[str, Any]:
-        """``{'ok', 'n', 'nModified', 'updatedExisting'[, 'upserted']}``."""
+        """For an update ``{'ok', 'n', 'nModified', 'updatedExisting'[, 'upserted']}``; for
+        a delete ``{'ok', 'n'}``."""
         return self._raw
+
+    def _shown(self) -> List[str]:
+        return ["raw_result"]
+
+
+class UpdateResult(_RawResult):
+    __slots__ = ()
 
     @property
     def matched_count(self) -> int:
@@ -118,28 +128,14 @@ class UpdateResult(_WriteResult):
         self._known("upserted_id")
         return self._raw.get("upserted")
 
-    def _shown(self) -> List[str]:
-        return ["raw_result"]
 
-
-class DeleteResult(_WriteResult):
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw_result: Optional[Mapping[str, Any]], acknowledged: bool) -> None:
-        super().__init__(acknowledged)
-        self._raw = dict(raw_result or {})
-
-    @property
-    def raw_result(self) -> Dict[str, Any]:
-        return self._raw
+class DeleteResult(_RawResult):
+    __slots__ = ()
 
     @property
     def deleted_count(self) -> int:
         self._known("deleted_count")
         return int(self._raw.get("n", 0))
-
-    def _shown(self) -> List[str]:
-        return ["raw_result"]
 
 
 class BulkWriteResult(_WriteResult):
