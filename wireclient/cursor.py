@@ -361,8 +361,12 @@ class Cursor(CursorModifiers):
             stream = self._stream = executor.exhaust_stream(
                 self._collection.database.name, command, self._pool
             )
-            return stream.first()
-        return stream.next()
+            reply = stream.first()
+        else:
+            reply = stream.next()
+        if not stream.active:
+            self._stream = None  # the socket went back to its pool
+        return reply
 
     def _abandon_stream(self, from_gc: bool = False) -> None:
         stream, self._stream = getattr(self, "_stream", None), None
