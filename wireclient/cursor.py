@@ -355,18 +355,18 @@ class Cursor(CursorModifiers):
         """The next reply of this exhaust cursor's stream, the getMore opening one if none
         is flowing (the server may answer without streaming: then each getMore is one)."""
         stream = self._stream
-        if stream is None or not stream.active:
-            assert self._pool is not None
-            executor = self._collection.database.connection._executor
-            stream = self._stream = executor.exhaust_stream(
-                self._collection.database.name, command, self._pool
-            )
-            reply = stream.first()
-        else:
-            reply = stream.next()
-        if not stream.active:
-            self._stream = None  # the socket went back to its pool
-        return reply
+        try:
+            if stream is None or not stream.active:
+                assert self._pool is not None
+                executor = self._collection.database.connection._executor
+                stream = self._stream = executor.exhaust_stream(
+                    self._collection.database.name, command, self._pool
+                )
+                return stream.first()
+            return stream.next()
+        finally:
+            if stream is not None and not stream.active:
+                self._stream = None  # its socket is back in the pool, or gone
 
     def _abandon_stream(self, from_gc: bool = False) -> None:
         stream, self._stream = getattr(self, "_stream", None), None
