@@ -18,7 +18,7 @@ from servers import SecantusServer
 
 from wireclient import Collection, Connection, MongoClient
 from wireclient import protocol as p
-from wireclient.errors import InvalidOperation, OperationFailure
+from wireclient.errors import InvalidOperation, OperationFailure, PoolTimeout
 from wireclient.monitoring import (
     CommandFailedEvent,
     CommandListener,
@@ -306,3 +306,15 @@ def test_a_request_started_mid_stream_does_not_take_the_stream_socket(
         assert client._executor.requests.bound_socket(pool) is not stream_socket
         assert len(list(cursor)) == 22  # the stream goes on on its own socket
     assert (pool.in_use, pool.open_count) == (0, 2)
+
+
+def test_a_stream_holds_one_of_the_pools_sockets(server: SecantusServer) -> None:
+    with MongoClient(server.uri, maxPoolSize=1, waitQueueTimeoutMS=200) as client:
+        coll = filled(client, "maxpool", 30)
+        cursor = coll.find(exhaust=True, batch_size=5)
+        for _ in range(8):
+            next(cursor)
+        with pytest.raises(PoolTimeout):
+            coll.count()  # the one socket is the stream's until it ends
+        assert len(list(cursor)) == 22
+        assert coll.count() == 30

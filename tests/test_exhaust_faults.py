@@ -268,3 +268,23 @@ def test_close_mid_stream_discards_the_socket_and_kills_the_cursor(
     kill.reply(cursorsKilled=[Int64(CURSOR)])
     closing.result(TIMEOUT)
     assert (pool.in_use, pool.open_count) == (0, 1)
+
+
+def test_a_request_started_mid_iteration_does_not_stop_the_cursor(
+    mock: MockServer, coll: Collection
+) -> None:
+    cursor = coll.find(exhaust=True, batch_size=1)
+    future, got = start(mock, cursor, take=2)
+    got.reply(batch([1]))  # the server ignores exhaustAllowed
+    assert len(future.result(TIMEOUT)) == 2
+    connection = coll.database.connection
+
+    def in_a_request() -> List[Any]:
+        with connection.start_request():
+            return list(cursor)
+
+    future = mock.run(in_a_request)
+    again = Received(mock.server.receives(timeout=TIMEOUT))
+    assert again.command_name == "getMore" and again.flags == EXHAUST_ALLOWED
+    again.reply(batch([2], 0))
+    assert future.result(TIMEOUT) == [{"_id": 2}]

@@ -5,8 +5,10 @@ Theory of operation
 A find with ``exhaust=True`` (or option bit 64) opens its cursor with an ordinary ``find``
 (``Executor.run``). Its first getMore is then sent by an ``ExhaustStream`` as an OP_MSG with
 the ``exhaustAllowed`` flag bit, on a socket the stream checks out of the cursor's pool and
-holds for itself (never a request's: exhaust is refused inside a request, whose one socket
-per server could not be shared). A server that honours the flag answers with a run of
+holds for itself (never a request's: an exhaust cursor is refused inside a request, whose
+one socket per server could not be shared; a request the caller starts while iterating one
+leaves the stream on its own socket). The stream is one of the pool's ``maxPoolSize``
+sockets until it ends. A server that honours the flag answers with a run of
 replies, each flagged ``moreToCome`` but the last, without being asked again: the stream
 reads them one at a time, as the cursor's buffer runs dry, each within ``socketTimeoutMS``.
 MongoDB answers each reply "to" the previous one (its ``responseTo`` is the previous reply's
@@ -87,7 +89,6 @@ class ExhaustStream:
     def first(self) -> Dict[str, Any]:
         """Send the getMore (``exhaustAllowed`` over OP_MSG) and read its first reply."""
         executor = self._executor
-        refuse_in_request(executor.requests)
         if executor._kill_queue:
             executor._flush_kills()
         pool = self._pool
