@@ -5,10 +5,10 @@ batch size, the query modifiers (``hint``, ``comment``, ``maxTimeMS``, ``max``, 
 ``maxScan``, ``returnKey``, ``showRecordId``) and the cursor flags (``tailable``,
 ``awaitData``, ``noCursorTimeout``, ``allowPartialResults``, ``oplogReplay``, and
 ``exhaust``, which is not a field of the command: the cursor's getMores stream, see
-``wireclient.exhaust``). Every setter
-checks its argument; ``command()`` renders the ``find`` command. pymongo 2.8's spellings are
-read here too: the ``modifiers`` document of ``$``-names (``{'$hint': ..., '$maxTimeMS':
-...}``) and the OP_QUERY flag bits of ``add_option`` / ``remove_option``.
+``wireclient.exhaust``). Every setter checks its argument; ``command()`` renders the
+``find`` command. pymongo 2.8's spellings are read here too: the ``modifiers`` document of
+``$``-names (``{'$hint': ..., '$maxTimeMS': ...}``) and the OP_QUERY flag bits of
+``add_option`` / ``remove_option``.
 
 Refused, with the reason: ``$snapshot`` (removed in MongoDB 4.0), ``$explain`` (use
 ``Cursor.explain()``), and, as pymongo refuses them, ``exhaust`` with a ``limit`` (or with
