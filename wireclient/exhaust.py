@@ -8,9 +8,10 @@ the ``exhaustAllowed`` flag bit, on a socket the stream checks out of the cursor
 holds for itself (never a request's: an exhaust cursor is refused inside a request, whose
 one socket per server could not be shared; a request the caller starts while iterating one
 leaves the stream on its own socket). The stream is one of the pool's ``maxPoolSize``
-sockets until it ends. A server that honours the flag answers with a run of
-replies, each flagged ``moreToCome`` but the last, without being asked again: the stream
-reads them one at a time, as the cursor's buffer runs dry, each within ``socketTimeoutMS``.
+sockets until it ends. A server that honours the flag answers with a run of replies, each
+flagged ``moreToCome`` but the last, without being asked again: the stream reads them one
+at a time, as the cursor's buffer runs dry, each within ``socketTimeoutMS`` (the socket's
+``send_raw`` and ``receive_message``, which close it on any error).
 MongoDB answers each reply "to" the previous one (its ``responseTo`` is the previous reply's
 ``requestID``); SecantusDB answers every one to the getMore itself; both are accepted,
 anything else is a ``ProtocolError``.
@@ -135,12 +136,7 @@ class ExhaustStream:
             ids = self._publish_started(sock, pair_id)
         started = time.perf_counter()
         try:
-            if message is not None:
-                header, reply, more = sock.send_and_receive_streamed(
-                    message, self._request_id, check_frame
-                )
-            else:
-                header, reply, more = sock.receive_streamed((self._last_id, self._request_id))
+            header, reply, more = self._exchange(sock, message)
         except BaseException as exc:
             if observed:
                 self._publish_ended(ids, started, exc)
@@ -165,6 +161,36 @@ class ExhaustStream:
         if reply.get("ok") != 1:
             executor._check(pool, sock, generation, reply, "getMore")
         return reply
+
+    def _exchange(
+        self, sock: network.SocketInfo, message: Any
+    ) -> Tuple[protocol.Header, Dict[str, Any], bool]:
+        """Send ``message`` (None: the stream goes on, nothing is sent) and read one reply:
+        its header, its document, and whether it is flagged ``moreToCome``. The socket's
+        ``send_raw`` / ``receive_message`` each run within ``socketTimeoutMS`` and close the
+        socket on any error; so does a reply that answers neither the getMore nor the
+        previous reply."""
+        if message is not None:
+            data = protocol.encode(message, self._request_id)
+            check_frame(sock, data)  # the server's limits: refused before anything is sent
+            sock.send_raw(data)
+            answers: Tuple[int, ...] = (self._request_id,)
+        else:
+            answers = (self._last_id, self._request_id)
+        header, reply = sock.receive_message()
+        try:
+            if header.response_to not in answers:
+                expected = " or ".join(str(a) for a in answers)
+                raise ProtocolError(
+                    f"{network.format_address(sock.address)}: streamed reply responseTo "
+                    f"{header.response_to} answers neither the getMore nor the previous "
+                    f"reply ({expected})"
+                )
+            document = command.reply_document(reply)
+        except BaseException:
+            sock.close()  # nothing more on this socket can be trusted
+            raise
+        return header, document, isinstance(reply, protocol.OpMsg) and reply.more_to_come
 
     def _end(self, sock: network.SocketInfo) -> None:
         """The stream is over: the socket goes back to its pool (which drops it if closed)."""

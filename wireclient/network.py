@@ -170,55 +170,6 @@ class SocketInfo:
         self._spoken = True
         return document
 
-    # -- exhaust streams (wireclient.exhaust) -------------------------------------------
-
-    def send_and_receive_streamed(
-        self,
-        message: Any,
-        request_id: int,
-        check: Optional[Callable[[SocketInfo, bytes], None]] = None,
-    ) -> Tuple[protocol.Header, Dict[str, Any], bool]:
-        """``send_and_receive`` for a request that may open a stream of replies (an
-        ``exhaustAllowed`` getMore): the reply's header, its document, and whether the
-        server flagged it ``moreToCome`` (another reply follows unasked)."""
-        data = protocol.encode(message, request_id)
-        if check is not None:
-            check(self, data)  # refused before anything is sent: the socket is intact
-        try:
-            deadline = self._exchange_deadline()
-            if deadline is not None:
-                self.sock.settimeout(_remaining(deadline))
-            self.sock.sendall(data)
-            if self.events is not None and self.events.frame is not None:
-                self._publish_frame("sent", data)
-            header, reply = self._read_message(deadline, request_id)
-            document = command.reply_document(reply)
-        except BaseException as exc:
-            self.close()
-            raise self._fault(exc) from exc
-        self._spoken = True
-        return header, document, isinstance(reply, protocol.OpMsg) and reply.more_to_come
-
-    def receive_streamed(
-        self, answers: Tuple[int, ...]
-    ) -> Tuple[protocol.Header, Dict[str, Any], bool]:
-        """The next reply of a stream, read within ``socketTimeoutMS`` of now (each reply
-        gets the whole timeout); its ``responseTo`` must be one of ``answers``. Returns what
-        ``send_and_receive_streamed`` does; any error closes the socket."""
-        try:
-            header, reply = self._read_message(self._exchange_deadline())
-            if header.response_to not in answers:
-                expected = " or ".join(str(a) for a in answers)
-                raise ProtocolError(
-                    f"streamed reply responseTo {header.response_to} answers neither the "
-                    f"previous reply nor the request ({expected})"
-                )
-            document = command.reply_document(reply)
-        except BaseException as exc:
-            self.close()
-            raise self._fault(exc) from exc
-        return header, document, isinstance(reply, protocol.OpMsg) and reply.more_to_come
-
     def command(
         self,
         dbname: str,
