@@ -170,8 +170,8 @@ def test_modifiers_document_and_option_bits(mock: MockServer, mcoll: Collection)
 
 def test_refusals_send_nothing(mock: MockServer, mcoll: Collection) -> None:
     for call, error, text in [
-        (lambda: mcoll.find(exhaust=True), InvalidOperation, "exhaust"),
-        (lambda: mcoll.find().add_option(64), InvalidOperation, "exhaust"),
+        (lambda: mcoll.find(exhaust=True, limit=2), InvalidOperation, "limit and exhaust"),
+        (lambda: mcoll.find(tailable=True).add_option(64), InvalidOperation, "tailable and"),
         (lambda: mcoll.find().add_option(1 << 12), ConfigurationError, "unknown cursor option"),
         (lambda: mcoll.find(snapshot=True), InvalidOperation, "removed in MongoDB 4.0"),
         (lambda: mcoll.find(slave_okay=True), InvalidOperation, "SECONDARY_PREFERRED"),

@@ -6,7 +6,9 @@ A cursor remembers the pool (so the server) that opened it; ``getMore`` and
 the pool hands the caller its request socket. Closing a cursor before it is exhausted
 kills it on the server; so does garbage collection, deferred to the connection's next
 operation (no I/O runs inside ``__del__``). An open cursor is known (weakly) to its
-connection by id, for ``Connection.close_cursor(id)``.
+connection by id, for ``Connection.close_cursor(id)``. An exhaust cursor (``exhaust=True``)
+reads its getMore replies as a stream over a socket of its own (``wireclient.exhaust``);
+closing or collecting it mid-stream discards that socket.
 
 What the find asks for (filter, projection, modifiers, flags) is a ``FindOptions``
 (``find_options.py``); the pymongo 2.8 methods here set it before iteration: ``sort``,
@@ -44,6 +46,7 @@ from wireclient.arguments import (
     type_name,
 )
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
+from wireclient.exhaust import ExhaustStream, refuse_in_request
 from wireclient.find_options import CursorModifiers, build_options
 from wireclient.settings import Shaper, check_document_class, shaper
 
@@ -116,9 +119,10 @@ class Cursor(CursorModifiers):
     ``await_data``, ``partial`` / ``allow_partial_results``, ``oplog_replay``,
     ``max_time_ms``, ``max_scan``, ``hint``, ``comment``, ``max``, ``min``, ``modifiers``
     (2.8's ``$``-names), ``tag_sets`` (with ``read_preference``), ``as_class``,
-    ``manipulate`` (accepted; wireclient has no SON manipulators). ``exhaust=True`` is
-    refused, as are ``snapshot``, ``slave_okay``, ``compile_re=True`` and a per-find
-    latency window, each with the reason.
+    ``manipulate`` (accepted; wireclient has no SON manipulators), ``exhaust=True`` (the
+    server streams the batches after the first: ``wireclient.exhaust``; not with ``limit``
+    or ``tailable``, nor inside a request). Refused, each with the reason: ``snapshot``,
+    ``slave_okay``, ``compile_re=True`` and a per-find latency window.
     """
 
     def __init__(
@@ -163,6 +167,9 @@ class Cursor(CursorModifiers):
             tag_sets, manipulate, refused, inherited,
         )  # fmt: skip
         conn = collection.database.connection
+        if options.exhaust:
+            refuse_in_request(conn._executor.requests)
+        self._stream: Optional[ExhaustStream] = None
         document_class = conn.document_class if as_class is None else as_class
         self._shape: Optional[Shaper] = shaper(
             check_document_class(document_class, "as_class"), conn.tz_aware
@@ -204,7 +211,7 @@ class Cursor(CursorModifiers):
 
     def limit(self, limit: int) -> Cursor:
         self._check_find("limit")
-        self._options.limit = check_int(limit, "limit")
+        self._options.set_limit(limit)
         return self
 
     def batch_size(self, batch_size: int) -> Cursor:
@@ -230,8 +237,8 @@ class Cursor(CursorModifiers):
                 if limit < 0:
                     raise IndexError(f"stop index must be greater than start index ({index!r})")
                 self._empty = limit == 0
+            self._options.set_limit(limit)
             self._options.skip = start
-            self._options.limit = limit
             return self
         if isinstance(index, bool) or not isinstance(index, int):
             raise InvalidArgument(f"index must be an int or a slice, not {type_name(index)}")
@@ -239,7 +246,7 @@ class Cursor(CursorModifiers):
             raise IndexError("Cursor instances do not support negative indices")
         one = self.clone()
         one._options.skip = self._options.skip + index
-        one._options.limit = -1
+        one._options.set_limit(-1)
         for doc in one:
             return doc
         raise IndexError("no such item for Cursor instance")
@@ -302,6 +309,8 @@ class Cursor(CursorModifiers):
     def _first_batch(self) -> None:
         coll = self._collection
         conn = coll.database.connection
+        if self._options.exhaust:  # before select(): that would start an automatic request
+            refuse_in_request(conn._executor.requests)
         self._pool = conn._executor.select(True, self._read_preference, operation=True)
         reply = conn._executor.run(
             coll.database.name,
@@ -324,8 +333,14 @@ class Cursor(CursorModifiers):
         command: Dict[str, Any] = {"getMore": Int64(self._id), "collection": coll.name}
         if self._options.batch_size:
             command["batchSize"] = self._options.batch_size
+        reply: Optional[Dict[str, Any]]
         try:
-            reply = conn._executor.run(coll.database.name, command, pool=self._pool, for_read=True)
+            if self._options.exhaust:
+                reply = self._streamed(command)
+            else:
+                reply = conn._executor.run(
+                    coll.database.name, command, pool=self._pool, for_read=True
+                )
         except BaseException:
             self._forget()  # a failed getMore leaves nothing to kill that we can trust
             raise
@@ -336,6 +351,28 @@ class Cursor(CursorModifiers):
         self._buffer.extend(cursor["nextBatch"])
         self._retrieved += len(cursor["nextBatch"])
 
+    def _streamed(self, command: Dict[str, Any]) -> Dict[str, Any]:
+        """The next reply of this exhaust cursor's stream, the getMore opening one if none
+        is flowing (the server may answer without streaming: then each getMore is one)."""
+        stream = self._stream
+        try:
+            if stream is None or not stream.active:
+                assert self._pool is not None
+                executor = self._collection.database.connection._executor
+                stream = self._stream = executor.exhaust_stream(
+                    self._collection.database.name, command, self._pool
+                )
+                return stream.first()
+            return stream.next()
+        finally:
+            if stream is not None and not stream.active:
+                self._stream = None  # its socket is back in the pool, or gone
+
+    def _abandon_stream(self, from_gc: bool = False) -> None:
+        stream, self._stream = getattr(self, "_stream", None), None
+        if stream is not None:
+            stream.abandon(from_gc)
+
     def _forget(self) -> None:
         cursor_id, self._id = self._id, 0
         if cursor_id:
@@ -344,6 +381,7 @@ class Cursor(CursorModifiers):
     def close(self) -> None:
         """Kill the server-side cursor now, if it is still open."""
         cursor_id = self._id
+        self._abandon_stream()  # replies in flight: its socket is discarded
         self._forget()
         self._buffer.clear()
         self._started = True
@@ -357,6 +395,7 @@ class Cursor(CursorModifiers):
             )
 
     def __del__(self) -> None:
+        self._abandon_stream(from_gc=True)
         cursor_id = getattr(self, "_id", 0)
         if cursor_id and self._pool is not None:
             coll = self._collection

@@ -61,6 +61,7 @@ from wireclient.requests import Requests, RequestState
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from wireclient.exhaust import ExhaustStream
     from wireclient.monitoring import EventPublisher
     from wireclient.network import SocketInfo
     from wireclient.pool import Pool
@@ -180,6 +181,13 @@ class Executor:
         if reply is not None and check:
             self._check(pool, sock, generation, reply, next(iter(spec), "command"))
         return reply
+
+    def exhaust_stream(self, dbname: str, spec: Document, pool: Pool) -> ExhaustStream:
+        """An exhaust getMore ``spec`` on ``pool``, not yet sent: ``first()`` sends it on a
+        socket the stream holds until its replies end (``wireclient.exhaust``)."""
+        from wireclient.exhaust import ExhaustStream
+
+        return ExhaustStream(self, pool, dbname, spec)
 
     def _fill(self, pool: Pool) -> None:
         try:

@@ -3,13 +3,17 @@
 A ``Cursor`` keeps one ``FindOptions``: the filter and projection, sort, skip, limit and
 batch size, the query modifiers (``hint``, ``comment``, ``maxTimeMS``, ``max``, ``min``,
 ``maxScan``, ``returnKey``, ``showRecordId``) and the cursor flags (``tailable``,
-``awaitData``, ``noCursorTimeout``, ``allowPartialResults``, ``oplogReplay``). Every setter
-checks its argument; ``command()`` renders the ``find`` command. pymongo 2.8's spellings are
-read here too: the ``modifiers`` document of ``$``-names (``{'$hint': ..., '$maxTimeMS':
-...}``) and the OP_QUERY flag bits of ``add_option`` / ``remove_option``.
+``awaitData``, ``noCursorTimeout``, ``allowPartialResults``, ``oplogReplay``, and
+``exhaust``, which is not a field of the command: the cursor's getMores stream, see
+``wireclient.exhaust``). Every setter checks its argument; ``command()`` renders the
+``find`` command. pymongo 2.8's spellings are read here too: the ``modifiers`` document of
+``$``-names (``{'$hint': ..., '$maxTimeMS': ...}``) and the OP_QUERY flag bits of
+``add_option`` / ``remove_option``.
 
-Refused, with the reason: the ``exhaust`` flag (wireclient does not stream exhaust replies
-yet), ``$snapshot`` (removed in MongoDB 4.0) and ``$explain`` (use ``Cursor.explain()``).
+Refused, with the reason: ``$snapshot`` (removed in MongoDB 4.0), ``$explain`` (use
+``Cursor.explain()``), and, as pymongo refuses them, ``exhaust`` with a ``limit`` (or with
+``tailable``: a tailable exhaust stream never ends by itself, and would hold its socket for
+as long as the collection is tailed).
 The ``slaveOk`` bit is accepted and has no effect: where a read goes is the read
 preference's decision.
 """
@@ -52,9 +56,10 @@ _KNOWN_FLAGS = (
     TAILABLE | SLAVE_OK | OPLOG_REPLAY | NO_CURSOR_TIMEOUT | AWAIT_DATA | EXHAUST | PARTIAL
 )
 
-EXHAUST_REFUSED = (
-    "exhaust cursors are not supported yet: wireclient reads one reply per request "
-    "(iterate a normal cursor, with a larger batch_size if round trips matter)"
+EXHAUST_WITH_LIMIT = "Can't use limit and exhaust together."
+EXHAUST_WITH_TAILABLE = (
+    "Can't use tailable and exhaust together: a tailable exhaust stream never ends by "
+    "itself and would hold its socket for as long as the collection is tailed"
 )
 
 # modifiers: the $-name, the attribute it sets
@@ -153,9 +158,23 @@ class FindOptions:
         check_int(mask, "mask", 0, INT32_MAX)
         if mask & ~_KNOWN_FLAGS:
             raise ConfigurationError(f"unknown cursor option bits {mask & ~_KNOWN_FLAGS:#x}")
-        if mask & EXHAUST:
-            raise InvalidOperation(EXHAUST_REFUSED)
-        self.flags |= mask
+        flags = self.flags | mask
+        if flags & EXHAUST and self.limit:
+            raise InvalidOperation(EXHAUST_WITH_LIMIT)
+        if flags & EXHAUST and flags & TAILABLE:
+            raise InvalidOperation(EXHAUST_WITH_TAILABLE)
+        self.flags = flags
+
+    @property
+    def exhaust(self) -> bool:
+        return bool(self.flags & EXHAUST)
+
+    def set_limit(self, limit: Any) -> None:
+        """``limit`` (0: none; negative: one batch), checked; refused for an exhaust cursor."""
+        limit = check_int(limit, "limit")
+        if limit and self.flags & EXHAUST:
+            raise InvalidOperation(EXHAUST_WITH_LIMIT)
+        self.limit = limit
 
     def remove_option(self, mask: Any) -> None:
         check_int(mask, "mask", 0, INT32_MAX)
@@ -351,8 +370,6 @@ def build_options(
     options.limit = check_int(limit, "limit")
     options.sort = index_document(sort) if sort is not None else None
     options.batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
-    if check_bool(exhaust, "exhaust"):
-        raise InvalidOperation(EXHAUST_REFUSED)
     no_timeout = not check_bool(timeout, "timeout") or check_bool(
         no_cursor_timeout, "no_cursor_timeout"
     )
@@ -362,6 +379,7 @@ def build_options(
         (AWAIT_DATA, await_data, "await_data"),
         (PARTIAL, check_bool(partial, "partial") or allow_partial_results, "allow_partial_results"),
         (OPLOG_REPLAY, oplog_replay, "oplog_replay"),
+        (EXHAUST, exhaust, "exhaust"),
     ):
         options.set_flag(bit, check_bool(on, name))
     options.set_max_time_ms(max_time_ms)
@@ -442,8 +460,8 @@ class CursorModifiers:
 
     def add_option(self: _C, mask: int) -> _C:
         """Set OP_QUERY flag bits (2 tailable, 16 no timeout, 32 await data, 128 partial
-        results, 8 oplog replay; 4 slaveOk is accepted and changes nothing; 64 exhaust is
-        refused)."""
+        results, 8 oplog replay, 64 exhaust: getMores stream, see ``wireclient.exhaust``;
+        4 slaveOk is accepted and changes nothing)."""
         self._check_find("add_option")
         self._options.add_option(mask)
         return self
@@ -458,7 +476,8 @@ __all__ = [
     "AWAIT_DATA",
     "CursorModifiers",
     "EXHAUST",
-    "EXHAUST_REFUSED",
+    "EXHAUST_WITH_LIMIT",
+    "EXHAUST_WITH_TAILABLE",
     "FindOptions",
     "NO_CURSOR_TIMEOUT",
     "OPLOG_REPLAY",
