@@ -1,8 +1,9 @@
-"""Connection: the public entry point to one server, and the Request object.
+"""Connection: the public entry point to one server (or to mongos routers), and Request.
 
 A ``Connection`` is the public API and nothing more: it turns options into the parts that
 do the work and hands every operation to them. The parts: a ``Requests`` table (who is in
-a request, and the sockets requests hold), a selector (``SingleServer`` here; a replica set
+a request, and the sockets requests hold), a selector (``SingleServer`` for one host,
+``mongos.MongosSelector`` for a list of hosts, which must be mongos routers; a replica set
 supplies its own, see ``replica_set.py``), the pools the selector owns, and the
 ``Executor`` that runs every message (``executor.py``). ``Database``, ``Collection`` and
 ``Cursor`` build command documents and call ``connection._executor``.
@@ -17,7 +18,7 @@ with pymongo 2.8's defaults for that class.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from wireclient import network
 from wireclient.client_admin import ServerAdmin
@@ -33,12 +34,13 @@ from wireclient.monitoring import EventPublisher
 from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
-from wireclient.settings import ConnectionSettings, check_document_class
+from wireclient.settings import ConnectionSettings, check_document_class, check_latency
 from wireclient.uri import DEFAULT_PORT, parse_uri, split_hosts
 
 if TYPE_CHECKING:
     from wireclient.cursor import Cursor
     from wireclient.executor import Selector
+    from wireclient.mongos import MongosSelector
     from wireclient.network import SocketInfo
 
 Address = Tuple[str, int]
@@ -95,9 +97,11 @@ def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
 
 
 class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
-    """A connection to one MongoDB server, with a pool of sockets and per-thread requests.
+    """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
+    or, given several hosts, to the mongos routers of a sharded cluster (``mongos.py``).
 
-    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``.
+    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``,
+    ``Connection('mongodb://r1,r2,r3')`` or ``Connection(['r1:27017', 'r2:27017'])`` (routers).
     Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
     pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
     ``safe``, ``w``, ``j``, ``wtimeout``, ``document_class`` and ``tz_aware``.
@@ -107,6 +111,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True
+    _routers: Optional[MongosSelector] = None  # several hosts: the mongos routers' selector
     HOST = DEFAULT_HOST
     PORT = DEFAULT_PORT
 
@@ -181,14 +186,43 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
     ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
         if host is None:
             host = DEFAULT_HOST
+        if isinstance(host, (list, tuple)):  # pymongo 2.8: a list of hosts (or URIs)
+            return Connection._parse_host_list(host, port)
         if not isinstance(host, str):
             # the type only: a bytes URI would show its password
-            raise ConfigurationError(f"host must be a string, not {type(host).__name__}")
+            raise ConfigurationError(
+                f"host must be a string or a list of strings, not {type(host).__name__}"
+            )
         if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
             parsed = parse_uri(host, port or DEFAULT_PORT)
             userinfo = (parsed.username, parsed.password)
             return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
         return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
+
+    @staticmethod
+    def _parse_host_list(
+        entries: Sequence[Any], port: Optional[int]
+    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
+        """``['h1:1', 'h2:2']``: every entry is parsed as ``host`` would be; a URI's options
+        apply (a later entry's win), and the first URI naming a database or a user gives it."""
+        if not entries:
+            raise ConfigurationError("host must not be an empty list")
+        hosts: List[Address] = []
+        options: Dict[str, Any] = {}
+        database: Optional[str] = None
+        userinfo: Tuple[Optional[str], ...] = (None, None)
+        for entry in entries:
+            if not isinstance(entry, str):
+                raise ConfigurationError(
+                    f"each host in a list must be a string, not {type(entry).__name__}"
+                )
+            found, found_options, found_db, found_user = Connection._parse_hosts(entry, port)
+            hosts.extend(found)
+            options.update(found_options)
+            database = database or found_db
+            if userinfo[0] is None:
+                userinfo = found_user
+        return tuple(dict.fromkeys(hosts)), options, database, userinfo
 
     @staticmethod
     def _make_credentials(
@@ -233,12 +267,10 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return ctx
 
     def _make_selector(self) -> Selector:
-        """The server-selection strategy (a replica-set connection supplies its own)."""
+        """The server-selection strategy (a replica-set connection supplies its own): one
+        server, or a list of mongos routers (``mongos.py``)."""
         if len(self._hosts) != 1:
-            raise ConfigurationError(
-                "Connection talks to one server; use ReplicaSetConnection for a seed list "
-                f"({len(self._hosts)} hosts given)"
-            )
+            return self._router_selector()
         if self._options.get("directConnection") is False:
             raise ConfigurationError(
                 "directConnection=false asks for discovery: use ReplicaSetConnection"
@@ -248,9 +280,32 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
                 name == "readPreference" and self._options[name] == "primary"
             ):
                 raise ConfigurationError(
-                    f"option {name!r} applies to a replica set: use ReplicaSetConnection"
+                    f"option {name!r} applies to a replica set: use ReplicaSetConnection "
+                    "(or to several mongos routers: name them all)"
                 )
         return SingleServer(self._new_pool(self._hosts[0]))
+
+    def _router_selector(self) -> Selector:
+        """Several hosts: the routers of a sharded cluster (a replica set's members are
+        refused by the discovery round, saying to use ReplicaSetConnection)."""
+        if self._options.get("replicaSet") is not None:
+            raise ConfigurationError(
+                "replicaSet names a replica set: use ReplicaSetConnection for its seed list "
+                f"({len(self._hosts)} hosts given); a Connection to several hosts talks to "
+                "mongos routers"
+            )
+        from wireclient.mongos import MongosSelector  # only a list of routers needs it
+
+        self._routers = MongosSelector(
+            self._hosts,
+            self._new_pool,
+            self._options,
+            self._connect_timeout,
+            self._ssl_context,
+            self.use_greenlets,
+            self._events,
+        )
+        return self._routers
 
     def _new_pool(self, address: Address) -> Pool:
         pool = Pool(
@@ -303,9 +358,50 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return connect
 
     def _check_connectable(self) -> None:
-        """Open one socket now, so a bad address fails at construction; it goes back idle."""
-        pool = self._executor.select()
-        pool.return_socket(pool.get_socket())
+        """Open one socket now, so a bad address fails at construction; it goes back idle.
+        A list of routers first runs its discovery round (and starts its monitor)."""
+        routers = self._routers
+        if routers is None:
+            pool = self._executor.select()
+            pool.return_socket(pool.get_socket())
+            return
+        routers.discover()
+        try:
+            pool = self._executor.select()
+            pool.return_socket(pool.get_socket())
+        except BaseException:
+            self._executor.close()  # the monitor too: nothing of this connection stays
+            raise
+
+    # -- settings a list of routers keeps in its selector (one server: settings.py) -------
+
+    def _operation_read_preference(self) -> Any:
+        routers = self._routers
+        if routers is None:
+            return super()._operation_read_preference()
+        return routers.read_preference
+
+    def _store_read_preference(self, read_preference: Any) -> None:
+        routers = self._routers
+        if routers is None:
+            super()._store_read_preference(read_preference)
+        else:
+            routers.read_preference = read_preference
+
+    @property
+    def secondary_acceptable_latency_ms(self) -> float:
+        """The latency window (``localThresholdMS``) of replica-set reads, or of the choice
+        among mongos routers, in ms; settable."""
+        routers = self._routers
+        return self._latency_ms if routers is None else routers.local_threshold_ms
+
+    @secondary_acceptable_latency_ms.setter
+    def secondary_acceptable_latency_ms(self, value: Any) -> None:
+        routers = self._routers
+        if routers is None:
+            self._latency_ms = check_latency(value)
+        else:
+            routers.local_threshold_ms = check_latency(value)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -409,7 +505,12 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         self.close()
 
     def __repr__(self) -> str:
+        if self._routers is not None:
+            return f"{type(self).__name__}({self._seed_list()!r})"
         return f"Connection({self.host!r}, {self.port})"
+
+    def _seed_list(self) -> str:
+        return ",".join(network.format_address(address) for address in self._hosts)
 
 
 class MongoClient(Connection):
@@ -444,4 +545,6 @@ class MongoClient(Connection):
         )
 
     def __repr__(self) -> str:
+        if self._routers is not None:
+            return f"MongoClient({self._seed_list()!r})"
         return f"MongoClient({self.host!r}, {self.port})"
