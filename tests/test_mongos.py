@@ -14,6 +14,7 @@ import weakref
 from typing import Any, Iterator, List, Set
 
 import pytest
+from bson import Int64
 from leak_check import no_leaked_socket
 from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
@@ -282,6 +283,31 @@ def test_every_router_down_times_out(routers: MockRouters) -> None:
             c.db.c.find_one()
 
 
+def test_cursor_keeps_its_router_for_get_more(routers: MockRouters) -> None:
+    first_batch = {"cursor": {"id": Int64(42), "ns": "db.c", "firstBatch": [{"_id": "a"}]}}
+    with connect(routers.seeds, localThresholdMS=1000) as c:
+        for _ in range(5):
+            for m in routers.members:
+                m.next_reply = {"ok": 1, **first_batch}
+            docs = list(c.db.c.find().batch_size(1))
+            assert [d["_id"] for d in docs] == ["a", docs[1]["_id"]]
+            for m in routers.members:
+                m.next_reply = None
+        for m in routers.members:  # each getMore went where its find went
+            assert len(m.commands("getMore")) == len(m.commands("find"))
+        assert sum(len(m.commands("getMore")) for m in routers.members) == 5
+
+
+def test_construction_without_connecting_finds_the_routers_later(routers: MockRouters) -> None:
+    c = connect(routers.seeds, _connect=False)
+    try:
+        assert monitor_threads() == []
+        assert c.db.c.find_one() is not None  # starts the monitor, waits for its round
+        assert [t.name for t in monitor_threads()] == ["wireclient-monitor-mongos"]
+    finally:
+        c.close()
+
+
 # -- requests ----------------------------------------------------------------------------
 
 
@@ -364,6 +390,27 @@ def test_read_preference_from_the_uri(routers: MockRouters) -> None:
     with connect(uri) as c:
         c.db.c.find_one()
     assert read_preferences_received(routers) == [{"mode": "nearest", "tags": [{"dc": "ny"}]}]
+
+
+def test_wire_5_routers_get_the_secondary_ok_flag() -> None:
+    old = MockRouters(2, max_wire_version=5)  # OP_QUERY commands on db.$cmd
+    seen: List[Any] = []
+
+    def record(request: Any) -> bool:
+        if request.command_name == "find":
+            seen.append((request.slave_ok, "$readPreference" in request.doc))
+        return False  # answered by the router's own responder
+
+    try:
+        for m in old.members:
+            m.server.autoresponds(record)  # the newest responder runs first
+        with connect(old.seeds, read_preference=ReadPreference.SECONDARY) as c:
+            c.db.c.find_one()
+            c.read_preference = ReadPreference.PRIMARY
+            c.db.c.find_one()
+        assert seen == [(True, False), (False, False)]
+    finally:
+        old.close()
 
 
 # -- lifetime ----------------------------------------------------------------------------
