@@ -103,6 +103,13 @@ def test_mongo_client_takes_a_list_of_routers(routers: MockRouters) -> None:
         assert repr(c) == f"MongoClient({routers.seeds!r})"
 
 
+def test_replica_set_connection_takes_a_list_too(rs: MockReplicaSet) -> None:
+    from wireclient import ReplicaSetConnection
+
+    with ReplicaSetConnection([m.host for m in rs.members], replicaSet="rs") as c:
+        assert c.primary == rs[0].address
+
+
 def test_host_list_of_something_else_is_refused() -> None:
     with pytest.raises(errors.ConfigurationError, match="each host in a list must be a string"):
         Connection(["127.0.0.1:1", 2], _connect=False)

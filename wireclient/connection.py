@@ -18,7 +18,7 @@ with pymongo 2.8's defaults for that class.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from wireclient import network
 from wireclient.client_admin import ServerAdmin
@@ -28,14 +28,15 @@ from wireclient.command import WriteConcern
 from wireclient.database import Database
 from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.executor import Executor, SingleServer
+from wireclient.host_argument import DEFAULT_HOST, parse_host_argument
 from wireclient.identity import make_identity
 from wireclient.legacy import refuse
 from wireclient.monitoring import EventPublisher
 from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
-from wireclient.settings import ConnectionSettings, check_document_class, check_latency
-from wireclient.uri import DEFAULT_PORT, parse_uri, split_hosts
+from wireclient.settings import ConnectionSettings, check_document_class
+from wireclient.uri import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from wireclient.cursor import Cursor
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 Address = Tuple[str, int]
 
-DEFAULT_HOST = "localhost"
 # Options that only a replica set gives a meaning to: refused on a Connection to one server,
 # rather than accepted and ignored.
 _REPLICA_SET_ONLY = (
@@ -117,7 +117,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     def __init__(
         self,
-        host: Optional[str] = None,
+        host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
         max_pool_size: Optional[int] = None,
         auto_start_request: Optional[bool] = None,
@@ -148,7 +148,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             raise ConfigurationError(f"port must be an integer, not {port!r}")
         if port is not None and not 0 < port < 65536:
             raise ConfigurationError(f"port must be between 1 and 65535, not {port}")
-        hosts, uri_options, database, userinfo = self._parse_hosts(host, port)
+        hosts, uri_options, database, userinfo = parse_host_argument(host, port)
         options = merge_options(uri_options, given)
         check_direct_connection(options, len(hosts))
         _refuse_unimplemented(options)
@@ -179,50 +179,6 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             self._check_connectable()
 
     # -- construction -------------------------------------------------------------------
-
-    @staticmethod
-    def _parse_hosts(
-        host: Optional[str], port: Optional[int]
-    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
-        if host is None:
-            host = DEFAULT_HOST
-        if isinstance(host, (list, tuple)):  # pymongo 2.8: a list of hosts (or URIs)
-            return Connection._parse_host_list(host, port)
-        if not isinstance(host, str):
-            # the type only: a bytes URI would show its password
-            raise ConfigurationError(
-                f"host must be a string or a list of strings, not {type(host).__name__}"
-            )
-        if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
-            parsed = parse_uri(host, port or DEFAULT_PORT)
-            userinfo = (parsed.username, parsed.password)
-            return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
-        return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
-
-    @staticmethod
-    def _parse_host_list(
-        entries: Sequence[Any], port: Optional[int]
-    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
-        """``['h1:1', 'h2:2']``: every entry is parsed as ``host`` would be; a URI's options
-        apply (a later entry's win), and the first URI naming a database or a user gives it."""
-        if not entries:
-            raise ConfigurationError("host must not be an empty list")
-        hosts: List[Address] = []
-        options: Dict[str, Any] = {}
-        database: Optional[str] = None
-        userinfo: Tuple[Optional[str], ...] = (None, None)
-        for entry in entries:
-            if not isinstance(entry, str):
-                raise ConfigurationError(
-                    f"each host in a list must be a string, not {type(entry).__name__}"
-                )
-            found, found_options, found_db, found_user = Connection._parse_hosts(entry, port)
-            hosts.extend(found)
-            options.update(found_options)
-            database = database or found_db
-            if userinfo[0] is None:
-                userinfo = found_user
-        return tuple(dict.fromkeys(hosts)), options, database, userinfo
 
     @staticmethod
     def _make_credentials(
@@ -373,36 +329,6 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             self._executor.close()  # the monitor too: nothing of this connection stays
             raise
 
-    # -- settings a list of routers keeps in its selector (one server: settings.py) -------
-
-    def _operation_read_preference(self) -> Any:
-        routers = self._routers
-        if routers is None:
-            return super()._operation_read_preference()
-        return routers.read_preference
-
-    def _store_read_preference(self, read_preference: Any) -> None:
-        routers = self._routers
-        if routers is None:
-            super()._store_read_preference(read_preference)
-        else:
-            routers.read_preference = read_preference
-
-    @property
-    def secondary_acceptable_latency_ms(self) -> float:
-        """The latency window (``localThresholdMS``) of replica-set reads, or of the choice
-        among mongos routers, in ms; settable."""
-        routers = self._routers
-        return self._latency_ms if routers is None else routers.local_threshold_ms
-
-    @secondary_acceptable_latency_ms.setter
-    def secondary_acceptable_latency_ms(self, value: Any) -> None:
-        routers = self._routers
-        if routers is None:
-            self._latency_ms = check_latency(value)
-        else:
-            routers.local_threshold_ms = check_latency(value)
-
     # -- public API ---------------------------------------------------------------------
 
     @property
@@ -471,7 +397,8 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return self[self._default_database]
 
     def start_request(self) -> Request:
-        """Pin the calling thread (greenlet) to one socket per server until ``end_request``."""
+        """Pin the calling thread (greenlet) to one socket per server until ``end_request``
+        (through mongos routers: to one router and its socket, not to a shard)."""
         self._requests.start()
         return Request(self)
 
@@ -526,7 +453,7 @@ class MongoClient(Connection):
 
     def __init__(
         self,
-        host: Optional[str] = None,
+        host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
         max_pool_size: Optional[int] = None,
         document_class: type = dict,
