@@ -188,6 +188,17 @@ def test_only_standalones_are_refused(routers: MockRouters) -> None:
         connect(routers.seeds)
 
 
+def test_routers_too_old_for_wireclient_are_refused() -> None:
+    old = MockRouters(2, max_wire_version=3)
+    try:
+        # the handshake refuses them: no router is reachable, and the error says why
+        with pytest.raises(errors.AutoReconnect, match="wire versions 0 to 3"):
+            connect(old.seeds)
+        assert monitor_threads() == []
+    finally:
+        old.close()
+
+
 def test_router_that_turns_into_something_else_is_removed(routers: MockRouters) -> None:
     with connect(routers.seeds, heartbeatFrequencyMS=100) as c:
         routers.kinds[2] = "standalone"
