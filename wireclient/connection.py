@@ -321,8 +321,8 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             pool = self._executor.select()
             pool.return_socket(pool.get_socket())
             return
-        routers.discover()
         try:
+            routers.discover()
             pool = self._executor.select()
             pool.return_socket(pool.get_socket())
         except BaseException:

@@ -227,6 +227,12 @@ class MongosSelector(ReplicaSetSelector):
             raise AutoReconnect(f"could not reach any seed: {view.describe()}")
         self.monitor.start()
 
+    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
+        """After a check, in the monitor: a router's pool is filled to ``minPoolSize``
+        (a server about to be removed gets none)."""
+        if reply.get("msg") == "isdbgrid":
+            super()._top_up(address, reply)
+
     # -- choosing a router --------------------------------------------------------------
 
     def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
