@@ -172,6 +172,19 @@ def test_standalone_among_routers_is_removed(routers: MockRouters) -> None:
         assert routers[1].commands("find") == []
 
 
+def test_min_pool_size_fills_the_routers_only(routers: MockRouters) -> None:
+    routers.kinds[1] = "standalone"
+    with connect(routers.seeds, minPoolSize=2, heartbeatFrequencyMS=100) as c:
+        pools = selector(c).pools_by_address
+        wait_until(
+            lambda: all(
+                m.address in pools() and pools()[m.address].open_count >= 2
+                for m in (routers[0], routers[2])
+            )
+        )
+        assert routers[1].address not in pools()
+
+
 def test_replica_set_member_among_routers_is_removed(routers: MockRouters) -> None:
     routers.kinds[0] = "member"  # it answers first: the list is still a list of routers
     with connect(routers.seeds, localThresholdMS=1000) as c:
