@@ -361,6 +361,17 @@ def test_request_pins_one_router_and_one_socket(routers: MockRouters) -> None:
         assert len(set(served_by(c, 60))) == 3  # outside the request: the whole window
 
 
+def test_auto_start_request_keeps_a_thread_on_one_router(routers: MockRouters) -> None:
+    with connect(routers.seeds, localThresholdMS=1000, auto_start_request=True) as c:
+        assert len(set(served_by(c, 20))) == 1
+        c.end_request()
+        seen: Set[int] = set()
+        for _ in range(30):  # a new request (and a new choice) after each end_request
+            seen.update(served_by(c, 1))
+            c.end_request()
+        assert len(seen) > 1
+
+
 def test_request_moves_to_another_router_when_its_router_fails(routers: MockRouters) -> None:
     with connect(routers.seeds, localThresholdMS=1000, heartbeatFrequencyMS=60_000) as c:
         c.start_request()
