@@ -74,7 +74,7 @@ def test_bad_options_fail_before_connecting() -> None:
     with pytest.raises(ConfigurationError):
         Connection("mongodb://127.0.0.1:1/?bogusOption=1", _connect=False)
     with pytest.raises(ConfigurationError):
-        Connection("mongodb://h1:1,h2:2/", _connect=False)
+        Connection("mongodb://h1:1,h2:2/?replicaSet=rs", _connect=False)  # use ReplicaSetConnection
     with pytest.raises(ConfigurationError):
         Connection("127.0.0.1", "27017", _connect=False)  # type: ignore[arg-type]
 

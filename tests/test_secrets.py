@@ -95,7 +95,8 @@ def outcome(call: Callable[[], Any]) -> str:
                 shown = f"{result!r}\n{result}"
                 if isinstance(result, Connection):
                     shown += f"\n{result._credentials!r}\n{result.test.things!r}"
-                    if type(result) is Connection:  # a replica set's would wait for a primary
+                    # a replica set's (or a list of routers') would wait for a server
+                    if type(result) is Connection and len(result._hosts) == 1:
                         shown += f"\n{result.pool!r}"
                     result.close()
     finally:

@@ -1,8 +1,9 @@
-"""Connection: the public entry point to one server, and the Request object.
+"""Connection: the public entry point to one server (or to mongos routers), and Request.
 
 A ``Connection`` is the public API and nothing more: it turns options into the parts that
 do the work and hands every operation to them. The parts: a ``Requests`` table (who is in
-a request, and the sockets requests hold), a selector (``SingleServer`` here; a replica set
+a request, and the sockets requests hold), a selector (``SingleServer`` for one host,
+``mongos.MongosSelector`` for a list of hosts, which must be mongos routers; a replica set
 supplies its own, see ``replica_set.py``), the pools the selector owns, and the
 ``Executor`` that runs every message (``executor.py``). ``Database``, ``Collection`` and
 ``Cursor`` build command documents and call ``connection._executor``.
@@ -27,6 +28,7 @@ from wireclient.command import WriteConcern
 from wireclient.database import Database
 from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.executor import Executor, SingleServer
+from wireclient.host_argument import DEFAULT_HOST, parse_host_argument
 from wireclient.identity import make_identity
 from wireclient.legacy import refuse
 from wireclient.monitoring import EventPublisher
@@ -34,16 +36,16 @@ from wireclient.options import check_direct_connection, merge_options
 from wireclient.pool import Pool
 from wireclient.requests import Requests
 from wireclient.settings import ConnectionSettings, check_document_class
-from wireclient.uri import DEFAULT_PORT, parse_uri, split_hosts
+from wireclient.uri import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from wireclient.cursor import Cursor
     from wireclient.executor import Selector
+    from wireclient.mongos import MongosSelector
     from wireclient.network import SocketInfo
 
 Address = Tuple[str, int]
 
-DEFAULT_HOST = "localhost"
 # Options that only a replica set gives a meaning to: refused on a Connection to one server,
 # rather than accepted and ignored.
 _REPLICA_SET_ONLY = (
@@ -95,9 +97,11 @@ def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
 
 
 class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
-    """A connection to one MongoDB server, with a pool of sockets and per-thread requests.
+    """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
+    or, given several hosts, to the mongos routers of a sharded cluster (``mongos.py``).
 
-    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``.
+    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``,
+    ``Connection('mongodb://r1,r2,r3')`` or ``Connection(['r1:27017', 'r2:27017'])`` (routers).
     Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
     pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
     ``safe``, ``w``, ``j``, ``wtimeout``, ``document_class`` and ``tz_aware``.
@@ -107,12 +111,13 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True
+    _routers: Optional[MongosSelector] = None  # several hosts: the mongos routers' selector
     HOST = DEFAULT_HOST
     PORT = DEFAULT_PORT
 
     def __init__(
         self,
-        host: Optional[str] = None,
+        host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
         max_pool_size: Optional[int] = None,
         auto_start_request: Optional[bool] = None,
@@ -143,7 +148,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             raise ConfigurationError(f"port must be an integer, not {port!r}")
         if port is not None and not 0 < port < 65536:
             raise ConfigurationError(f"port must be between 1 and 65535, not {port}")
-        hosts, uri_options, database, userinfo = self._parse_hosts(host, port)
+        hosts, uri_options, database, userinfo = parse_host_argument(host, port)
         options = merge_options(uri_options, given)
         check_direct_connection(options, len(hosts))
         _refuse_unimplemented(options)
@@ -174,21 +179,6 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
             self._check_connectable()
 
     # -- construction -------------------------------------------------------------------
-
-    @staticmethod
-    def _parse_hosts(
-        host: Optional[str], port: Optional[int]
-    ) -> Tuple[Tuple[Address, ...], Dict[str, Any], Optional[str], Tuple[Optional[str], ...]]:
-        if host is None:
-            host = DEFAULT_HOST
-        if not isinstance(host, str):
-            # the type only: a bytes URI would show its password
-            raise ConfigurationError(f"host must be a string, not {type(host).__name__}")
-        if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
-            parsed = parse_uri(host, port or DEFAULT_PORT)
-            userinfo = (parsed.username, parsed.password)
-            return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
-        return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
 
     @staticmethod
     def _make_credentials(
@@ -233,12 +223,10 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return ctx
 
     def _make_selector(self) -> Selector:
-        """The server-selection strategy (a replica-set connection supplies its own)."""
+        """The server-selection strategy (a replica-set connection supplies its own): one
+        server, or a list of mongos routers (``mongos.py``)."""
         if len(self._hosts) != 1:
-            raise ConfigurationError(
-                "Connection talks to one server; use ReplicaSetConnection for a seed list "
-                f"({len(self._hosts)} hosts given)"
-            )
+            return self._router_selector()
         if self._options.get("directConnection") is False:
             raise ConfigurationError(
                 "directConnection=false asks for discovery: use ReplicaSetConnection"
@@ -248,9 +236,32 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
                 name == "readPreference" and self._options[name] == "primary"
             ):
                 raise ConfigurationError(
-                    f"option {name!r} applies to a replica set: use ReplicaSetConnection"
+                    f"option {name!r} applies to a replica set: use ReplicaSetConnection "
+                    "(or to several mongos routers: name them all)"
                 )
         return SingleServer(self._new_pool(self._hosts[0]))
+
+    def _router_selector(self) -> Selector:
+        """Several hosts: the routers of a sharded cluster (a replica set's members are
+        refused by the discovery round, saying to use ReplicaSetConnection)."""
+        if self._options.get("replicaSet") is not None:
+            raise ConfigurationError(
+                "replicaSet names a replica set: use ReplicaSetConnection for its seed list "
+                f"({len(self._hosts)} hosts given); a Connection to several hosts talks to "
+                "mongos routers"
+            )
+        from wireclient.mongos import MongosSelector  # only a list of routers needs it
+
+        self._routers = MongosSelector(
+            self._hosts,
+            self._new_pool,
+            self._options,
+            self._connect_timeout,
+            self._ssl_context,
+            self.use_greenlets,
+            self._events,
+        )
+        return self._routers
 
     def _new_pool(self, address: Address) -> Pool:
         pool = Pool(
@@ -303,9 +314,20 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return connect
 
     def _check_connectable(self) -> None:
-        """Open one socket now, so a bad address fails at construction; it goes back idle."""
-        pool = self._executor.select()
-        pool.return_socket(pool.get_socket())
+        """Open one socket now, so a bad address fails at construction; it goes back idle.
+        A list of routers first runs its discovery round (and starts its monitor)."""
+        routers = self._routers
+        if routers is None:
+            pool = self._executor.select()
+            pool.return_socket(pool.get_socket())
+            return
+        try:
+            routers.discover()
+            pool = self._executor.select()
+            pool.return_socket(pool.get_socket())
+        except BaseException:
+            self._executor.close()  # the monitor too: nothing of this connection stays
+            raise
 
     # -- public API ---------------------------------------------------------------------
 
@@ -375,7 +397,8 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return self[self._default_database]
 
     def start_request(self) -> Request:
-        """Pin the calling thread (greenlet) to one socket per server until ``end_request``."""
+        """Pin the calling thread (greenlet) to one socket per server until ``end_request``
+        (through mongos routers: to one router and its socket, not to a shard)."""
         self._requests.start()
         return Request(self)
 
@@ -409,7 +432,12 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         self.close()
 
     def __repr__(self) -> str:
+        if self._routers is not None:
+            return f"{type(self).__name__}({self._seed_list()!r})"
         return f"Connection({self.host!r}, {self.port})"
+
+    def _seed_list(self) -> str:
+        return ",".join(network.format_address(address) for address in self._hosts)
 
 
 class MongoClient(Connection):
@@ -425,7 +453,7 @@ class MongoClient(Connection):
 
     def __init__(
         self,
-        host: Optional[str] = None,
+        host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
         max_pool_size: Optional[int] = None,
         document_class: type = dict,
@@ -444,4 +472,6 @@ class MongoClient(Connection):
         )
 
     def __repr__(self) -> str:
+        if self._routers is not None:
+            return f"MongoClient({self._seed_list()!r})"
         return f"MongoClient({self.host!r}, {self.port})"

@@ -145,19 +145,25 @@ def check_document_class(value: Any, name: str = "document_class") -> type:
 
 
 class ConnectionSettings:
-    """The connection's side of the settings (a replica-set connection keeps its read
-    preference and latency window in its selector: see ``replica_set.py``)."""
+    """The connection's side of the settings (a replica-set connection, and a connection to
+    several mongos routers, keep the read preference and the latency window in their
+    selector: see ``replica_set.py`` and ``mongos.py``)."""
 
     _read_pref: Any = None  # one server: reads go to it (PRIMARY)
+    _routers: Any = None  # several mongos routers: their selector keeps these (mongos.py)
     _write_concern: WriteConcern
     _document_class: type = dict
     _tz_aware: bool = False
     _latency_ms: float = 15.0
 
     def _operation_read_preference(self) -> Any:
-        return self._read_pref
+        routers = self._routers
+        return self._read_pref if routers is None else routers.read_preference
 
     def _store_read_preference(self, read_preference: Any) -> None:
+        if self._routers is not None:  # passed to the routers as $readPreference
+            self._routers.read_preference = read_preference
+            return
         if read_preference.mode != "primary":
             raise ConfigurationError(
                 f"read preference {read_preference.name} applies to a replica set: "
@@ -202,12 +208,17 @@ class ConnectionSettings:
 
     @property
     def secondary_acceptable_latency_ms(self) -> float:
-        """The latency window of replica-set reads (``localThresholdMS``), in ms."""
-        return self._latency_ms
+        """The latency window of replica-set reads, or of the choice among mongos routers
+        (``localThresholdMS``), in ms; settable."""
+        routers = self._routers
+        return self._latency_ms if routers is None else float(routers.local_threshold_ms)
 
     @secondary_acceptable_latency_ms.setter
     def secondary_acceptable_latency_ms(self, value: Any) -> None:
-        self._latency_ms = check_latency(value)
+        if self._routers is not None:
+            self._routers.local_threshold_ms = check_latency(value)
+        else:
+            self._latency_ms = check_latency(value)
 
     @property
     def document_class(self) -> type:
