@@ -20,8 +20,9 @@ Checks between options (``_check_combinations``: minPoolSize above maxPoolSize, 
 a complete set. A URI must make sense by itself, so ``validate_uri_options`` runs them on the
 URI's options; ``validate_options`` runs them on one mapping of keywords; ``merge_options``
 validates the keywords, lets each one replace the same option from the URI, and runs them
-once on the merged result, which is the set a ``Connection`` uses. The checks only ever
-forbid two options being present together, so keywords that fail alone fail merged too.
+once on the merged result, which is the set a ``Connection`` uses. The checks forbid two
+options being present together, and a positive ``maxStalenessSeconds`` without a
+``readPreference`` other than ``primary`` (so that one may pass merged with a URI's mode).
 
 Authentication mechanisms are defined here (not in ``auth``, which imports hashlib and hmac)
 so that ``auth`` and the ``authMechanism`` validator share one list: ``AUTH_MECHANISMS`` are
@@ -244,6 +245,15 @@ def _read_preference_tags(name: str, value: Any, from_uri: bool) -> List[Dict[st
     raise _type_error(name, value, "a list of tag sets")
 
 
+def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
+    """Seconds: -1 (no maximum) or a positive int; the rules are in ``staleness.py``."""
+    from wireclient.staleness import max_staleness_value  # only when the option is given
+
+    if not from_uri and isinstance(value, str):
+        raise _type_error(name, value, "an int")
+    return max_staleness_value(value, name)
+
+
 def _enum_of(choices: Tuple[str, ...], case: Callable[[str], str]) -> Validator:
     by_key = {case(choice): choice for choice in choices}
 
@@ -301,6 +311,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "localThresholdMS": _integer(0),
     "readPreference": _read_preference,
     "readPreferenceTags": _read_preference_tags,
+    "maxStalenessSeconds": _max_staleness,
     "authSource": _string,
     "authMechanism": _auth_mechanism,
     "tls": _boolean,
@@ -372,6 +383,12 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
         raise ConfigurationError(
             "option 'readPreferenceTags' cannot be used with readPreference 'primary'"
         )
+    if options.get("maxStalenessSeconds", -1) != -1:
+        if options.get("readPreference", "primary") == "primary":
+            raise ConfigurationError(
+                "option 'maxStalenessSeconds' needs a readPreference other than 'primary' "
+                "(the default)"
+            )
 
 
 def _collect(
@@ -381,6 +398,7 @@ def _collect(
     options: Dict[str, Any] = {}
     seen: Dict[str, str] = {}  # canonical name -> the spelling that set it
     carried_tags: Any = None  # tag sets carried by a ReadPreference object
+    carried_staleness: Any = None  # and its max staleness
     for spelling, value in pairs:
         canonical = _canonical(spelling, names)
         if not from_uri and value is None:
@@ -389,6 +407,9 @@ def _collect(
             tag_sets = getattr(value, "tag_sets", None)
             if isinstance(tag_sets, (list, tuple)) and any(tag_sets):
                 carried_tags = tag_sets
+            staleness = getattr(value, "max_staleness", None)
+            if isinstance(staleness, int) and staleness != -1:
+                carried_staleness = staleness
         validator = _VALIDATORS[canonical]
         if canonical == "readPreferenceTags" and from_uri:
             options.setdefault(canonical, []).append(_tag_set(canonical, value))
@@ -409,6 +430,12 @@ def _collect(
         if options.setdefault("readPreferenceTags", tags) != tags:
             raise ConfigurationError(
                 "option 'readPreferenceTags' conflicts with the tag sets of 'readPreference'"
+            )
+    if carried_staleness is not None:
+        staleness = _max_staleness("maxStalenessSeconds", carried_staleness, False)
+        if options.setdefault("maxStalenessSeconds", staleness) != staleness:
+            raise ConfigurationError(
+                "option 'maxStalenessSeconds' conflicts with the max staleness of 'readPreference'"
             )
     return options
 
