@@ -251,7 +251,7 @@ def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
 
     if not from_uri and isinstance(value, str):
         raise _type_error(name, value, "an int")
-    return max_staleness_value(value, name)
+    return max_staleness_value(value, name, from_text=from_uri)
 
 
 def _enum_of(choices: Tuple[str, ...], case: Callable[[str], str]) -> Validator:

@@ -61,13 +61,15 @@ _INTEGER = re.compile(r"-?[0-9]+")
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
-def max_staleness_value(value: Any, name: str = "maxStalenessSeconds") -> int:
-    """``value`` as a max staleness in seconds: ``-1`` (also for ``None``) or a positive int.
-    A string of digits is read as a number (the URI's form). Anything else (``0``, another
+def max_staleness_value(
+    value: Any, name: str = "maxStalenessSeconds", from_text: bool = False
+) -> int:
+    """``value`` as a max staleness in seconds: ``-1`` (also for ``None``) or a positive int;
+    with ``from_text`` (a URI's value) a string of digits. Anything else (``0``, another
     negative number, a float, a bool) raises ``ConfigurationError``."""
     if value is None:
         return NO_MAX_STALENESS
-    if isinstance(value, str):
+    if isinstance(value, str) and from_text:
         if not _INTEGER.fullmatch(value):
             raise ConfigurationError(
                 f"option {name!r} must be an integer number of seconds, not {value!r}"
