@@ -542,3 +542,24 @@ def test_secantus_reports_last_write_date(server: SecantusServer) -> None:
             read_preference=ReadPreference("secondaryPreferred", max_staleness=120)
         )
         assert doc is not None
+
+
+def test_a_one_server_connection(server: SecantusServer) -> None:
+    from wireclient import Connection
+
+    with Connection(server.uri, maxStalenessSeconds=-1) as c:  # "no maximum": valid, no effect
+        assert c.read_preference == ReadPreference.PRIMARY
+    with pytest.raises(ConfigurationError, match="replica set"):
+        Connection(server.uri, readPreference="secondary", maxStalenessSeconds=120)
+    with pytest.raises(ConfigurationError, match="other than 'primary'"):
+        Connection(f"{server.uri}?maxStalenessSeconds=120")
+
+
+def test_settings_keep_the_max_staleness(server: SecantusServer) -> None:
+    with ReplicaSetConnection(
+        server.uri, replicaSet="secantus", readPreference="nearest", maxStalenessSeconds=150
+    ) as c:
+        c.tag_sets = [{"dc": "ny"}, {}]
+        assert c.read_preference == ReadPreference("nearest", [{"dc": "ny"}, {}], 150)
+        db = c.get_database("test", read_preference=ReadPreference("secondary", None, 200))
+        assert db.test.read_preference.max_staleness == 200
