@@ -40,6 +40,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
+from wireclient.staleness import max_staleness_option
 
 __all__ = [
     "AUTH_MECHANISMS",
@@ -245,15 +246,6 @@ def _read_preference_tags(name: str, value: Any, from_uri: bool) -> List[Dict[st
     raise _type_error(name, value, "a list of tag sets")
 
 
-def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
-    """Seconds: -1 (no maximum) or a positive int; the rules are in ``staleness.py``."""
-    from wireclient.staleness import max_staleness_value  # only when the option is given
-
-    if not from_uri and isinstance(value, str):
-        raise _type_error(name, value, "an int")
-    return max_staleness_value(value, name, from_text=from_uri)
-
-
 def _enum_of(choices: Tuple[str, ...], case: Callable[[str], str]) -> Validator:
     by_key = {case(choice): choice for choice in choices}
 
@@ -311,7 +303,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "localThresholdMS": _integer(0),
     "readPreference": _read_preference,
     "readPreferenceTags": _read_preference_tags,
-    "maxStalenessSeconds": _max_staleness,
+    "maxStalenessSeconds": max_staleness_option,
     "authSource": _string,
     "authMechanism": _auth_mechanism,
     "tls": _boolean,
@@ -431,12 +423,9 @@ def _collect(
             raise ConfigurationError(
                 "option 'readPreferenceTags' conflicts with the tag sets of 'readPreference'"
             )
-    if carried_staleness is not None:
-        staleness = _max_staleness("maxStalenessSeconds", carried_staleness, False)
-        if options.setdefault("maxStalenessSeconds", staleness) != staleness:
-            raise ConfigurationError(
-                "option 'maxStalenessSeconds' conflicts with the max staleness of 'readPreference'"
-            )
+    if carried_staleness is not None:  # already checked by the ReadPreference
+        if options.setdefault("maxStalenessSeconds", carried_staleness) != carried_staleness:
+            raise ConfigurationError("option 'maxStalenessSeconds' conflicts with 'readPreference'")
     return options
 
 

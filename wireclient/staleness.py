@@ -89,6 +89,11 @@ def max_staleness_value(
     return int(value)
 
 
+def max_staleness_option(name: str, value: Any, from_uri: bool) -> int:
+    """The ``maxStalenessSeconds`` validator of ``options.py``: text only from a URI."""
+    return max_staleness_value(value, name, from_text=from_uri)
+
+
 def check_max_staleness(max_staleness: int, heartbeat_frequency: float) -> None:
     """Raise ``ConfigurationError`` when a positive ``max_staleness`` (seconds) is too small
     for a replica set checked every ``heartbeat_frequency`` seconds; ``-1`` always passes."""
@@ -222,6 +227,7 @@ __all__ = [
     "estimate_staleness",
     "fresh_enough",
     "last_write_date",
+    "max_staleness_option",
     "max_staleness_value",
     "staleness_with_primary",
     "staleness_without_primary",
