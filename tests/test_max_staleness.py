@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import pickle
+import re
 import time
 import types
 from typing import Any, Dict, List, Optional
@@ -413,6 +414,7 @@ def connect(rs: MockReplicaSet, **kw: Any) -> ReplicaSetConnection:
     kw.setdefault("serverSelectionTimeoutMS", 1500)
     kw.setdefault("heartbeatFrequencyMS", 500)
     kw.setdefault("auto_start_request", False)  # a request would pin reads to one member
+    kw.setdefault("localThresholdMS", 10_000)  # a slow first check must not leave the window
     return ReplicaSetConnection(rs.seeds, **kw)
 
 
@@ -467,8 +469,13 @@ def test_all_stale_secondary_preferred_reads_from_the_primary(rs: MockReplicaSet
         assert finds(rs) == [10, 0, 0]
     set_lag(rs, [0, 150, 200])
     with connect(rs, readPreference="secondary", maxStalenessSeconds=120) as c:
-        with pytest.raises(ServerSelectionTimeout, match="max_staleness=120"):
+        with pytest.raises(ServerSelectionTimeout, match="max_staleness=120") as info:
             c.db.c.find_one()
+        message = str(info.value)
+        assert "estimated staleness (max 120 s): " in message
+        # 150 s and 200 s behind, plus the 0.5 s heartbeat
+        assert re.search(rf"{rs[1].host} 15[01] s\b", message), message
+        assert re.search(rf"{rs[2].host} 20[01] s\b", message), message
 
 
 def test_no_primary_measures_from_the_newest_secondary(rs: MockReplicaSet) -> None:

@@ -18,11 +18,12 @@ in ``checker.py``).
 
 Choosing a member (``select``): writes and commands go to the primary; reads follow the
 read preference (connection, database, collection or ``find``) through
-``wireclient.read_preferences.select``, max staleness included (``staleness.py``; a value
-too small for ``heartbeatFrequencyMS`` is refused when set on the connection, and at
-selection for a per-operation read preference). When nothing suitable is known, the caller wakes
-the monitor and waits for a fresh round, again and again, up to
-``serverSelectionTimeoutMS``, then gets ``ServerSelectionTimeout`` quoting the view.
+``wireclient.read_preferences.select``, max staleness included (``staleness.py``: a value
+too small for ``heartbeatFrequencyMS`` is refused when set on the connection, or at
+selection for a per-operation read preference). When nothing suitable is known, the caller
+wakes the monitor and waits for a fresh round, again and again, up to
+``serverSelectionTimeoutMS``, then gets ``ServerSelectionTimeout`` quoting the view (and
+the secondaries' estimated staleness, when the read had a maximum).
 
 Errors feed back into the view through the operation path's error handler: a network error
 on a socket of the pool's current generation clears the member's pool and calls
@@ -77,7 +78,7 @@ from wireclient.pool import Pool
 from wireclient.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
 from wireclient.replica_set_info import ReplicaSetInfo
 from wireclient.requests import RequestState
-from wireclient.staleness import check_max_staleness
+from wireclient.staleness import check_max_staleness, describe_staleness
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
@@ -229,6 +230,7 @@ class ReplicaSetSelector:
                 what = "primary" if rp.mode == "primary" else f"member for {rp!r}"
                 raise ServerSelectionTimeout(
                     f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
+                    + describe_staleness(view, rp.max_staleness, self.heartbeat_frequency)
                 )
             monitor.wait_for_check(remaining)
 

@@ -193,6 +193,21 @@ def estimate_staleness(
     }
 
 
+def describe_staleness(view: TopologyView, max_staleness: int, heartbeat_frequency: float) -> str:
+    """``'; estimated staleness (max 120 s): a:1 130 s, b:2 unknown'`` for an error message,
+    or ``''`` when there is no maximum or no secondary."""
+    estimates = estimate_staleness(view, heartbeat_frequency)
+    if max_staleness == NO_MAX_STALENESS or not estimates:
+        return ""
+    from wireclient.topology import format_address
+
+    parts = [
+        f"{format_address(address)} {'unknown' if value is None else f'{value:.0f} s'}"
+        for address, value in sorted(estimates.items())
+    ]
+    return f"; estimated staleness (max {max_staleness} s): {', '.join(parts)}"
+
+
 def fresh_enough(
     view: TopologyView,
     candidates: Iterable[ServerDescription],
@@ -224,6 +239,7 @@ __all__ = [
     "SMALLEST_MAX_STALENESS",
     "check_max_staleness",
     "check_wire_versions",
+    "describe_staleness",
     "estimate_staleness",
     "fresh_enough",
     "last_write_date",
