@@ -282,7 +282,8 @@ def select(
         candidates = list(view.secondaries) + ([primary] if primary is not None else [])
     else:
         candidates = view.secondaries
-    candidates = fresh_enough(view, candidates, max_staleness, heartbeat_frequency)
+    if max_staleness != NO_MAX_STALENESS:
+        candidates = fresh_enough(view, candidates, max_staleness, heartbeat_frequency)
     if mode == "nearest":
         return [
             sd.address
