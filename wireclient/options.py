@@ -20,8 +20,9 @@ Checks between options (``_check_combinations``: minPoolSize above maxPoolSize, 
 a complete set. A URI must make sense by itself, so ``validate_uri_options`` runs them on the
 URI's options; ``validate_options`` runs them on one mapping of keywords; ``merge_options``
 validates the keywords, lets each one replace the same option from the URI, and runs them
-once on the merged result, which is the set a ``Connection`` uses. The checks only ever
-forbid two options being present together, so keywords that fail alone fail merged too.
+once on the merged result, which is the set a ``Connection`` uses. The checks forbid two
+options being present together, and a positive ``maxStalenessSeconds`` without a
+``readPreference`` other than ``primary`` (so that one may pass merged with a URI's mode).
 
 Authentication mechanisms are defined here (not in ``auth``, which imports hashlib and hmac)
 so that ``auth`` and the ``authMechanism`` validator share one list: ``AUTH_MECHANISMS`` are
@@ -39,6 +40,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
+from wireclient.staleness import max_staleness_option
 
 __all__ = [
     "AUTH_MECHANISMS",
@@ -301,6 +303,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "localThresholdMS": _integer(0),
     "readPreference": _read_preference,
     "readPreferenceTags": _read_preference_tags,
+    "maxStalenessSeconds": max_staleness_option,
     "authSource": _string,
     "authMechanism": _auth_mechanism,
     "tls": _boolean,
@@ -372,6 +375,12 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
         raise ConfigurationError(
             "option 'readPreferenceTags' cannot be used with readPreference 'primary'"
         )
+    if options.get("maxStalenessSeconds", -1) != -1:
+        if options.get("readPreference", "primary") == "primary":
+            raise ConfigurationError(
+                "option 'maxStalenessSeconds' needs a readPreference other than 'primary' "
+                "(the default)"
+            )
 
 
 def _collect(
@@ -381,6 +390,7 @@ def _collect(
     options: Dict[str, Any] = {}
     seen: Dict[str, str] = {}  # canonical name -> the spelling that set it
     carried_tags: Any = None  # tag sets carried by a ReadPreference object
+    carried_staleness: Any = None  # and its max staleness
     for spelling, value in pairs:
         canonical = _canonical(spelling, names)
         if not from_uri and value is None:
@@ -389,6 +399,9 @@ def _collect(
             tag_sets = getattr(value, "tag_sets", None)
             if isinstance(tag_sets, (list, tuple)) and any(tag_sets):
                 carried_tags = tag_sets
+            staleness = getattr(value, "max_staleness", None)
+            if isinstance(staleness, int) and staleness != -1:
+                carried_staleness = staleness
         validator = _VALIDATORS[canonical]
         if canonical == "readPreferenceTags" and from_uri:
             options.setdefault(canonical, []).append(_tag_set(canonical, value))
@@ -410,6 +423,9 @@ def _collect(
             raise ConfigurationError(
                 "option 'readPreferenceTags' conflicts with the tag sets of 'readPreference'"
             )
+    if carried_staleness is not None:  # already checked by the ReadPreference
+        if options.setdefault("maxStalenessSeconds", carried_staleness) != carried_staleness:
+            raise ConfigurationError("option 'maxStalenessSeconds' conflicts with 'readPreference'")
     return options
 
 

@@ -18,9 +18,12 @@ in ``checker.py``).
 
 Choosing a member (``select``): writes and commands go to the primary; reads follow the
 read preference (connection, database, collection or ``find``) through
-``wireclient.read_preferences.select``. When nothing suitable is known, the caller wakes
-the monitor and waits for a fresh round, again and again, up to
-``serverSelectionTimeoutMS``, then gets ``ServerSelectionTimeout`` quoting the view.
+``wireclient.read_preferences.select``, max staleness included (``staleness.py``: a value
+too small for ``heartbeatFrequencyMS`` is refused when set on the connection, or at
+selection for a per-operation read preference). When nothing suitable is known, the caller
+wakes the monitor and waits for a fresh round, again and again, up to
+``serverSelectionTimeoutMS``, then gets ``ServerSelectionTimeout`` quoting the view (and
+the secondaries' estimated staleness, when the read had a maximum).
 
 Errors feed back into the view through the operation path's error handler: a network error
 on a socket of the pool's current generation clears the member's pool and calls
@@ -75,6 +78,7 @@ from wireclient.pool import Pool
 from wireclient.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
 from wireclient.replica_set_info import ReplicaSetInfo
 from wireclient.requests import RequestState
+from wireclient.staleness import check_max_staleness, describe_staleness
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
@@ -120,16 +124,13 @@ class ReplicaSetSelector:
     ) -> None:
         self._events = events
         self.replica_set_name: Optional[str] = options.get("replicaSet")
-        tags = options.get("readPreferenceTags")
-        self.read_preference = ReadPreference(
-            options.get("readPreference", "primary"), tags if tags else None
-        )
         threshold = options.get("localThresholdMS")
         self.local_threshold_ms = float(
             DEFAULT_LOCAL_THRESHOLD_MS if threshold is None else threshold
         )
         heartbeat = options.get("heartbeatFrequencyMS", DEFAULT_HEARTBEAT_FREQUENCY_MS)
         self.heartbeat_frequency = float(heartbeat) / 1000.0
+        self.read_preference = ReadPreference.from_options(options)  # staleness checked
         selection = options.get("serverSelectionTimeoutMS", DEFAULT_SERVER_SELECTION_TIMEOUT_MS)
         self.server_selection_timeout = float(selection) / 1000.0
         self._use_greenlets = use_greenlets
@@ -152,6 +153,17 @@ class ReplicaSetSelector:
         self._min_pool_size = int(options.get("minPoolSize", 0))
         self.monitor = self._new_monitor()
         self._pools: Dict[Address, Pool] = {}
+
+    @property
+    def read_preference(self) -> ReadPreference:
+        """The connection's default read preference."""
+        return self._read_preference
+
+    @read_preference.setter
+    def read_preference(self, value: ReadPreference) -> None:
+        # a max staleness too small for this set's heartbeat is refused now, not per read
+        check_max_staleness(value.max_staleness, self.heartbeat_frequency)
+        self._read_preference = value
 
     def _new_monitor(self) -> Monitor:
         return Monitor(
@@ -201,7 +213,9 @@ class ReplicaSetSelector:
             if rp.mode == "primary":
                 candidates = [view.primary] if view.primary is not None else []
             else:
-                candidates = select(view, rp, local_threshold_ms=self.local_threshold_ms)
+                candidates = select(
+                    view, rp, None, self.local_threshold_ms, self.heartbeat_frequency
+                )
             if len(candidates) == 1:
                 return candidates[0]
             if candidates:  # the spec's "power of two choices": the less busy of two
@@ -216,6 +230,7 @@ class ReplicaSetSelector:
                 what = "primary" if rp.mode == "primary" else f"member for {rp!r}"
                 raise ServerSelectionTimeout(
                     f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
+                    + describe_staleness(view, rp.max_staleness, self.heartbeat_frequency)
                 )
             monitor.wait_for_check(remaining)
 
@@ -234,7 +249,8 @@ class ReplicaSetSelector:
             pin_key, address, epoch = pin
             if pin_key == key and epoch == self._epoch:
                 # still up and still matching mode and tags (the latency window may have moved)
-                if address in select(self.topology.view, rp, local_threshold_ms=_ANY_MEMBER):
+                view = self.topology.view
+                if address in select(view, rp, None, _ANY_MEMBER, self.heartbeat_frequency):
                     return address  # type: ignore[no-any-return]
         epoch = self._epoch
         address = self.select_address(rp)
@@ -379,7 +395,8 @@ class ReplicaSetConnection(ReplicaSetInfo, Connection):
     ``ReplicaSetConnection('a:1,b:2', replicaSet='repl0', read_preference=ReadPreference.NEAREST)``.
     Options beyond ``Connection``'s: ``replicaSet`` (checked against every member; learned
     from the first member when not given), ``read_preference`` / ``readPreference``,
-    ``tag_sets`` / ``readPreferenceTags``, ``localThresholdMS`` (alias
+    ``tag_sets`` / ``readPreferenceTags``, ``maxStalenessSeconds`` (at least 90 and at least
+    heartbeatFrequencyMS / 1000 + 10; default -1, no maximum), ``localThresholdMS`` (alias
     ``secondary_acceptable_latency_ms``, default 15), ``heartbeatFrequencyMS`` (default
     10000), ``serverSelectionTimeoutMS`` (default 30000). What it tells about the set
     (``primary``, ``secondaries``, ``hosts``, ``refresh()``...) is in

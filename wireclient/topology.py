@@ -36,6 +36,9 @@ Discovery and Monitoring" specification for a replica set:
   ignored, and so is a "not primary" error no newer than it (the member has already told
   us); a member marked Unknown by a newer error keeps the error's version, so an older
   ``hello`` still in flight cannot undo it;
+* each description keeps the member's ``lastWrite.lastWriteDate`` (``last_write_date``,
+  seconds since the epoch by the primary's clock) and when we heard it (``last_update_time``,
+  ``time.monotonic()``), for max staleness (``staleness.py``);
 * round-trip times are smoothed: ``0.2 * new + 0.8 * old`` per member, so one slow ping does
   not move reads away from a member;
 * a member we know (not Unknown) whose wire-version range misses wireclient's keeps its
@@ -49,6 +52,7 @@ that the monitor and the operations meeting errors both write through.
 
 from __future__ import annotations
 
+import time
 import types
 from typing import (
     Any,
@@ -79,6 +83,7 @@ from wireclient.sdam_rules import (
     topology_version_is_older,
     wire_version_error,
 )
+from wireclient.staleness import last_write_date
 from wireclient.topology_cell import Topology, ViewListener
 from wireclient.uri import DEFAULT_PORT, format_host, parse_host
 
@@ -113,6 +118,8 @@ class ServerDescription(NamedTuple):
     """One member as its last ``hello`` reply described it (or Unknown, with ``error``).
 
     ``round_trip_time`` is in seconds; inside a ``TopologyView`` it is the moving average.
+    ``last_write_date`` (seconds since the epoch) is the member's ``lastWrite.lastWriteDate``;
+    ``last_update_time`` is the client's ``time.monotonic()`` when the reply arrived.
     """
 
     address: Address
@@ -131,6 +138,8 @@ class ServerDescription(NamedTuple):
     round_trip_time: Optional[float] = None
     error: Optional[str] = None
     topology_version: Optional[TopologyVersion] = None
+    last_write_date: Optional[float] = None
+    last_update_time: Optional[float] = None
 
     @classmethod
     def unknown(
@@ -143,12 +152,17 @@ class ServerDescription(NamedTuple):
 
     @classmethod
     def from_reply(
-        cls, address: Address, reply: Mapping[str, Any], round_trip_time: Optional[float]
+        cls,
+        address: Address,
+        reply: Mapping[str, Any],
+        round_trip_time: Optional[float],
+        last_update_time: Optional[float] = None,
     ) -> ServerDescription:
         """Classify a ``hello`` / ``isMaster`` reply from ``address``. A reply that does not
         parse (a field the description is made of has the wrong type, or a host list holds
         something that is not an address: ``replies.hello``) raises ``ProtocolError``; the
-        monitor makes that member Unknown with the error's message."""
+        monitor makes that member Unknown with the error's message. ``last_update_time``
+        defaults to now (``time.monotonic()``)."""
         limits = replies.hello(reply, replies.describe("hello", format_address(address)))
         topology_version = parse_topology_version(reply.get("topologyVersion"))
         if limits is None:
@@ -188,6 +202,8 @@ class ServerDescription(NamedTuple):
             max_wire_version=limits.max_wire_version,
             round_trip_time=round_trip_time,
             topology_version=topology_version,
+            last_write_date=last_write_date(reply),
+            last_update_time=time.monotonic() if last_update_time is None else last_update_time,
         )
 
     @property
