@@ -245,21 +245,22 @@ def authenticate(
 
     ``sock_info`` is a ``network.SocketInfo`` (its ``hello`` and ``command``). An arbiter
     holds no users, so a socket to one is left unauthenticated (as the auth spec says).
-    When the hello carried ``speculation``'s first step and its reply has a
-    ``speculativeAuthenticate`` document, the conversation goes on from that server-first
-    message (one round trip fewer); otherwise it starts over with ``saslStart``.
+    When the hello carried ``speculation``'s first step, its reply has a
+    ``speculativeAuthenticate`` document and the mechanism negotiated is the one speculated
+    with, the conversation goes on from that server-first message (one round trip fewer);
+    otherwise it starts over with ``saslStart`` and the negotiated mechanism.
     """
     if sock_info.hello.get("arbiterOnly"):
         return
     answer = sock_info.hello.get("speculativeAuthenticate")
-    if speculation is not None and answer is not None:
+    mechanism = select_mechanism(credentials, sock_info.hello)
+    if speculation is not None and answer is not None and speculation.mechanism == mechanism:
         scram = speculation
         conversation = SaslConversation(sock_info, credentials.source, scram)
         if not isinstance(answer, Mapping):
             raise conversation.malformed("hello", "speculativeAuthenticate is not a document")
         step, reply = conversation.check("hello", {**answer, "ok": 1})
-    else:
-        mechanism = select_mechanism(credentials, sock_info.hello)
+    else:  # no answer, or one for SCRAM-SHA-256 when negotiation chose SCRAM-SHA-1
         scram = ScramClient(
             mechanism,
             credentials.username,
