@@ -92,7 +92,9 @@ def test_frames_with_a_checksum_and_legacy_opcodes_go_uncompressed() -> None:
 def test_zlib_level_is_the_one_configured(level: int, flevel: int) -> None:
     frame = frame_of({"insert": "c", "documents": [{"x": "abc" * 300}], "$db": "test"})
     wire = Compressor("zlib", level).frame(frame)
-    assert wire[25] == 0x78 and wire[26] >> 6 == flevel  # zlib's FLEVEL bits: the level the stream was made with
+    assert (
+        wire[25] == 0x78 and wire[26] >> 6 == flevel
+    )  # zlib's FLEVEL bits: the level the stream was made with
 
 
 # -- settings and negotiation ------------------------------------------------------------
@@ -342,5 +344,7 @@ def test_secantus_lists_no_compressor_so_nothing_is_compressed(server: SecantusS
         conn.close()
     opcodes = {struct.unpack_from("<i", data, 12)[0] for data in recorder.frames}
     assert OP_COMPRESSED not in opcodes and protocol.OP_MSG in opcodes
-    hello = bson.decode(recorder.frames[0][struct.calcsize("<iiiii") + len(b"admin.$cmd\x00") + 8 :])
+    hello = bson.decode(
+        recorder.frames[0][struct.calcsize("<iiiii") + len(b"admin.$cmd\x00") + 8 :]
+    )
     assert hello["compression"] == ALL
