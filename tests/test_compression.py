@@ -191,7 +191,7 @@ def test_the_handshake_offers_the_client_s_order_and_uses_its_first_common(
     compressing_server: MockServer,
 ) -> None:
     conn = compressing_server.connect(
-        "mongodb://127.0.0.1:%d/?compressors=zstd,snappy,zlib" % compressing_server.address[1]
+        f"mongodb://127.0.0.1:{compressing_server.address[1]}/?compressors=zstd,snappy,zlib"
     )
     assert compressing_server.hellos[0].body["compression"] == ["zstd", "snappy", "zlib"]
     got = _find_one(compressing_server, conn)
@@ -348,3 +348,21 @@ def test_secantus_lists_no_compressor_so_nothing_is_compressed(server: SecantusS
         recorder.frames[0][struct.calcsize("<iiiii") + len(b"admin.$cmd\x00") + 8 :]
     )
     assert hello["compression"] == ALL
+
+
+# -- the command-line tool -----------------------------------------------------------------
+
+
+def test_the_cli_compresses_with_compressors_in_its_uri(compressing_server: MockServer) -> None:
+    from cli_helpers import finish, json_documents, popen_cli
+
+    target = f"mongodb://127.0.0.1:{compressing_server.address[1]}/?compressors=zstd"
+    proc = popen_cli("cmd", target, '{"ping": 1}', "--trace")
+    got = compressing_server.receives("ping", db="admin", timeout=20)
+    assert got.request.compressor_id == COMPRESSOR_IDS["zstd"]
+    got.reply()
+    result = finish(proc)
+    assert result.returncode == 0, result.stderr
+    assert json_documents(result.stdout)[0]["ok"] == 1
+    assert "client -> server  OP_COMPRESSED" in result.stderr
+    assert "compressorId: zstd(3)" in result.stderr
