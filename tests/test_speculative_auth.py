@@ -310,3 +310,14 @@ def test_hello_fields_without_speculation_are_unchanged() -> None:
     fields = auth.hello_fields(creds, speculation)
     assert set(fields) == {"saslSupportedMechs", "speculativeAuthenticate"}
     assert fields["speculativeAuthenticate"]["db"] == "appdb"
+
+
+def test_the_speculative_answer_is_not_kept_in_the_handshake(auth_server: SecantusServer) -> None:
+    conn = Connection(uri(auth_server, "alice", "alice-pw"), auto_start_request=False)
+    try:
+        sock = conn.pool.get_socket()
+        assert "speculativeAuthenticate" not in sock.hello  # its nonce and salt
+        assert sock.hello["ok"] == 1
+        conn.pool.return_socket(sock)
+    finally:
+        conn.close()

@@ -250,9 +250,11 @@ def authenticate(
     with, the conversation goes on from that server-first message (one round trip fewer);
     otherwise it starts over with ``saslStart`` and the negotiated mechanism.
     """
+    # Taken out of the hello: the server's nonce and salt are for this conversation only
+    # (not for client_info, HelloLog or anything else that reads the handshake).
+    answer = sock_info.hello.pop("speculativeAuthenticate", None)
     if sock_info.hello.get("arbiterOnly"):
         return
-    answer = sock_info.hello.get("speculativeAuthenticate")
     mechanism = select_mechanism(credentials, sock_info.hello)
     if speculation is not None and answer is not None and speculation.mechanism == mechanism:
         scram = speculation
