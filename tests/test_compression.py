@@ -366,3 +366,33 @@ def test_the_cli_compresses_with_compressors_in_its_uri(compressing_server: Mock
     assert json_documents(result.stdout)[0]["ok"] == 1
     assert "client -> server  OP_COMPRESSED" in result.stderr
     assert "compressorId: zstd(3)" in result.stderr
+
+
+class _CorruptingClient:
+    """Sends each reply as an OP_COMPRESSED whose zlib stream is garbage."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def sendall(self, data: bytes) -> None:
+        _, request_id, response_to, op_code = struct.unpack_from("<iiii", data)
+        body = b"\x78\x9cnot a zlib stream at all"
+        head = struct.pack("<iiB", op_code, len(data) - 16, COMPRESSOR_IDS["zlib"])
+        frame = struct.pack("<iiii", 25 + len(body), request_id, response_to, OP_COMPRESSED)
+        self._sock.sendall(frame + head + body)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def test_a_corrupt_compressed_reply_is_a_protocol_error_and_loses_its_socket(
+    compressing_server: MockServer,
+) -> None:
+    conn = compressing_server.connect(compressors="zlib")
+    future = compressing_server.run(conn.test.c.find_one)
+    got = compressing_server.receives("find")
+    got.request._client = _CorruptingClient(got.request._client._sock)
+    got.reply(cursor={"id": 0, "ns": "test.c", "firstBatch": []})
+    with pytest.raises(ProtocolError, match="zlib data is corrupt"):
+        future.result(5)
+    assert conn.pool.open_count == 0  # the socket was closed and dropped
