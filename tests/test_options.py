@@ -173,8 +173,29 @@ class TestValidateOptions:
         assert validate_options({"compressors": "snappy,zlib"}) == {
             "compressors": ["snappy", "zlib"]
         }
-        bad_options({"compressors": ["brotli"]}, "compressors", "brotli")
         bad_options({"compressors": 3}, "compressors")
+        bad_options({"compressors": ["zlib", 3]}, "compressors")
+
+    def test_unknown_compressors_are_ignored_with_a_warning(self) -> None:
+        """The compression spec: an unknown name MUST warn and MUST NOT be offered."""
+        with pytest.warns(UserWarning, match="unknown compressor 'brotli' ignored"):
+            assert validate_options({"compressors": ["brotli", "zlib"]}) == {
+                "compressors": ["zlib"]
+            }
+        with pytest.warns(UserWarning, match="'lz4'"):
+            assert validate_uri_options([("compressors", "lz4")]) == {"compressors": []}
+
+    def test_zlib_compression_level(self) -> None:
+        for level in (-1, 0, 6, 9):
+            assert validate_options({"zlibCompressionLevel": level}) == {
+                "zlibCompressionLevel": level
+            }
+        assert validate_uri_options([("zlibcompressionlevel", "-1")]) == {
+            "zlibCompressionLevel": -1
+        }
+        bad_options({"zlibCompressionLevel": 10}, "zlibCompressionLevel", "between -1 and 9")
+        bad_options({"zlibCompressionLevel": -2}, "zlibCompressionLevel", ">= -1")
+        bad_options({"zlibCompressionLevel": "6"}, "zlibCompressionLevel", "an int")
 
     def test_strings(self) -> None:
         assert validate_options({"appName": "a"}) == {"appName": "a"}
@@ -577,7 +598,6 @@ class TestAcceptedOptionsDoWhatTheySay:
             "mongodb://h/?readPreference=nearest&readPreferenceTags=dc:ny",
             "mongodb://h/?directConnection=false",
             "mongodb://h/?retryWrites=true",
-            "mongodb://h/?compressors=zlib",
         ],
     )
     def test_single_server_connection_refuses(self, uri: str) -> None:

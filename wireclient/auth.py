@@ -8,7 +8,15 @@ username, a missing password, a mechanism wireclient does not implement, a passw
 SASLprep refuses). For each new socket, ``network.connect`` asks ``hello_fields`` what to
 add to the ``hello`` handshake (``saslSupportedMechs: "<source>.<user>"`` when the
 mechanism is to be negotiated, so negotiation costs no extra round trip), then calls
-``authenticate`` with the handshaken socket.
+``authenticate`` with the handshaken socket (``handshake_and_authenticate``: both steps).
+
+Speculative authentication (the handshake spec): the hello also carries the saslStart of
+the first step as ``speculativeAuthenticate`` (with ``db``: the source), for the user's
+mechanism or, when it is to be negotiated, SCRAM-SHA-256 (``speculate``). A server that
+takes it answers with the saslStart reply inside the hello reply, and the conversation goes
+on from there with saslContinue: a new socket costs hello + one saslContinue. A server that
+does not (older, or the user has no SCRAM-SHA-256 credentials) answers without it, and the
+ordinary conversation runs with the negotiated mechanism.
 
 ``authenticate`` picks the mechanism (the user's, or SCRAM-SHA-256 when the hello reply
 lists it for this user and SCRAM-SHA-1 otherwise, as MongoDB's auth spec requires) and
@@ -52,9 +60,7 @@ from typing import Any, Dict, Mapping, MutableMapping, Optional, Tuple
 
 from wireclient.errors import (
     AuthenticationError,
-    AuthenticationProtocolError,
     ConfigurationError,
-    ProtocolError,
 )
 from wireclient.options import (
     AUTH_MECHANISMS,
@@ -64,9 +70,8 @@ from wireclient.options import (
     UNSUPPORTED_MECHANISMS,
     check_auth_mechanism,
 )
-from wireclient.replies import SaslReply, describe, fail, sasl
+from wireclient.sasl import SaslConversation
 from wireclient.saslprep import saslprep
-from wireclient.uri import format_host
 
 # The mechanisms (implemented, and known but refused) are defined with the option table, so
 # the authMechanism option and make_credentials accept exactly the same names.
@@ -171,11 +176,56 @@ def _check_encodable(text: str, what: str) -> None:
 # -- the handshake seam -------------------------------------------------------------------
 
 
-def hello_fields(credentials: Credentials) -> Dict[str, Any]:
-    """Fields to add to the ``hello`` of a new socket: mechanism negotiation, if needed."""
+def hello_fields(
+    credentials: Credentials, speculation: Optional[ScramClient] = None
+) -> Dict[str, Any]:
+    """Fields to add to the ``hello`` of a new socket: mechanism negotiation, if needed, and
+    the first SCRAM step of ``speculation`` (``speculate``) with its database."""
+    fields: Dict[str, Any] = {}
     if credentials.mechanism is None:
-        return {"saslSupportedMechs": f"{credentials.source}.{credentials.username}"}
-    return {}
+        fields["saslSupportedMechs"] = f"{credentials.source}.{credentials.username}"
+    if speculation is not None:
+        fields["speculativeAuthenticate"] = {**_sasl_start(speculation), "db": credentials.source}
+    return fields
+
+
+def speculate(credentials: Credentials) -> Optional[ScramClient]:
+    """The SCRAM client whose first step rides in the ``hello`` (the handshake spec's
+    speculative authentication): the user's mechanism, or SCRAM-SHA-256 when it is to be
+    negotiated. None when that cannot be (a password SASLprep refuses, for a user whose
+    mechanism is then negotiated to SCRAM-SHA-1 the ordinary way)."""
+    mechanism = credentials.mechanism or SCRAM_SHA_256
+    try:
+        password = credentials.password_input(mechanism)
+    except ConfigurationError:
+        return None
+    return ScramClient(
+        mechanism,
+        credentials.username,
+        password,
+        cache=credentials._keys,
+        source=credentials.source,
+    )
+
+
+def handshake_and_authenticate(
+    sock_info: Any, credentials: Credentials, app_name: Optional[str], compression: Any = None
+) -> None:
+    """The authentication handshake of a new socket: ``hello`` carrying mechanism
+    negotiation and the first SCRAM step, then the rest of the conversation."""
+    speculation = speculate(credentials)
+    sock_info.handshake(app_name, hello_fields(credentials, speculation), compression)
+    authenticate(sock_info, credentials, speculation)
+
+
+def _sasl_start(scram: ScramClient) -> Dict[str, Any]:
+    return {
+        "saslStart": 1,
+        "mechanism": scram.mechanism,
+        "payload": scram.client_first(),
+        "autoAuthorize": 1,
+        "options": {"skipEmptyExchange": True},
+    }
 
 
 def select_mechanism(credentials: Credentials, hello: Mapping[str, Any]) -> str:
@@ -188,32 +238,40 @@ def select_mechanism(credentials: Credentials, hello: Mapping[str, Any]) -> str:
     return SCRAM_SHA_1
 
 
-def authenticate(sock_info: Any, credentials: Credentials) -> None:
+def authenticate(
+    sock_info: Any, credentials: Credentials, speculation: Optional[ScramClient] = None
+) -> None:
     """Run the SCRAM conversation on a handshaken socket; raise ``AuthenticationError``.
 
     ``sock_info`` is a ``network.SocketInfo`` (its ``hello`` and ``command``). An arbiter
     holds no users, so a socket to one is left unauthenticated (as the auth spec says).
+    When the hello carried ``speculation``'s first step, its reply has a
+    ``speculativeAuthenticate`` document and the mechanism negotiated is the one speculated
+    with, the conversation goes on from that server-first message (one round trip fewer);
+    otherwise it starts over with ``saslStart`` and the negotiated mechanism.
     """
+    # Taken out of the hello: the server's nonce and salt are for this conversation only
+    # (not for client_info, HelloLog or anything else that reads the handshake).
+    answer = sock_info.hello.pop("speculativeAuthenticate", None)
     if sock_info.hello.get("arbiterOnly"):
         return
     mechanism = select_mechanism(credentials, sock_info.hello)
-    scram = ScramClient(
-        mechanism,
-        credentials.username,
-        credentials.password_input(mechanism),
-        cache=credentials._keys,
-        source=credentials.source,
-    )
-    conversation = _SaslConversation(sock_info, credentials.source, scram)
-    step, reply = conversation.send(
-        {
-            "saslStart": 1,
-            "mechanism": mechanism,
-            "payload": scram.client_first(),
-            "autoAuthorize": 1,
-            "options": {"skipEmptyExchange": True},
-        }
-    )
+    if speculation is not None and answer is not None and speculation.mechanism == mechanism:
+        scram = speculation
+        conversation = SaslConversation(sock_info, credentials.source, scram)
+        if not isinstance(answer, Mapping):
+            raise conversation.malformed("hello", "speculativeAuthenticate is not a document")
+        step, reply = conversation.check("hello", {**answer, "ok": 1})
+    else:  # no answer, or one for SCRAM-SHA-256 when negotiation chose SCRAM-SHA-1
+        scram = ScramClient(
+            mechanism,
+            credentials.username,
+            credentials.password_input(mechanism),
+            cache=credentials._keys,
+            source=credentials.source,
+        )
+        conversation = SaslConversation(sock_info, credentials.source, scram)
+        step, reply = conversation.send(_sasl_start(scram))
     if step.done:
         raise scram.error("the server ended the conversation before the client proof", reply)
     step, reply = conversation.send_continue(scram.client_final(step.payload))
@@ -222,47 +280,6 @@ def authenticate(sock_info: Any, credentials: Credentials) -> None:
         step, reply = conversation.send_continue(b"")
         if not step.done:
             raise scram.error("the server did not end the conversation", reply)
-
-
-class _SaslConversation:
-    """Sends saslStart/saslContinue on the source database and checks each reply: its
-    fields (``replies.sasl``: an ``AuthenticationProtocolError`` when malformed), then its
-    ``ok``."""
-
-    __slots__ = ("sock_info", "source", "scram", "conversation_id", "address")
-
-    def __init__(self, sock_info: Any, source: str, scram: ScramClient) -> None:
-        self.sock_info = sock_info
-        self.source = source
-        self.scram = scram
-        self.conversation_id: Optional[int] = None
-        address = getattr(sock_info, "address", None)
-        self.address = format_host(*address) if address is not None else None
-
-    def send(self, spec: Mapping[str, Any]) -> Tuple[SaslReply, Dict[str, Any]]:
-        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.source, spec)
-        if reply is None:
-            raise self.scram.error("the server sent no reply")
-        where = describe(next(iter(spec)), self.address)
-        try:
-            step = sasl(reply, where)
-            known = self.conversation_id
-            if step is not None and known is not None and step.conversation_id != known:
-                raise fail(where, "conversationId", f"is {step.conversation_id}, not {known}")
-        except ProtocolError as exc:
-            masked = self.scram.error(str(exc), reply)  # no payload, nonce or proof shown
-            raise AuthenticationProtocolError(str(masked), None, masked.details) from None
-        if step is None:
-            code = reply.get("code")
-            message = str(reply.get("errmsg", "unknown error"))
-            raise self.scram.error(message, reply, code if isinstance(code, int) else None)
-        self.conversation_id = step.conversation_id
-        return step, reply
-
-    def send_continue(self, payload: bytes) -> Tuple[SaslReply, Dict[str, Any]]:
-        return self.send(
-            {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
-        )
 
 
 # -- the SCRAM conversation (sans-IO) -----------------------------------------------------

@@ -41,8 +41,12 @@ class Checker:
         app_name: Optional[str],
         on_checked: Callable[[Address, Mapping[str, Any]], None],
         events: Optional[EventPublisher] = None,
+        compression: Any = None,
     ) -> None:
         self._events = events
+        # Offered in each monitoring socket's handshake, as on every socket (the handshake
+        # and compression specs); its hellos are never compressed, replies may be.
+        self._compression = compression
         self._on_checked = on_checked  # tops up member pools to minPoolSize (weak: selector)
         self._connect_timeout = connect_timeout
         self._ssl_context = ssl_context
@@ -81,6 +85,7 @@ class Checker:
                 self._ssl_context,
                 app_name=self._app_name,
                 events=self._events,
+                compression=self._compression,
             )
             self._sockets[address] = sock
             rtt = time.monotonic() - started  # the handshake is a hello

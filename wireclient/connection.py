@@ -25,6 +25,7 @@ from wireclient.client_admin import ServerAdmin
 from wireclient.client_auth import CredentialStore
 from wireclient.client_info import HelloLog, ServerInfo
 from wireclient.command import WriteConcern
+from wireclient.compressors import settings_from_options
 from wireclient.database import Database
 from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.executor import Executor, SingleServer
@@ -90,10 +91,6 @@ def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
     validated and then ignored."""
     if options.get("retryWrites"):
         raise ConfigurationError("retryWrites=true: wireclient does not retry writes")
-    if options.get("compressors"):
-        raise ConfigurationError(
-            "compressors: wireclient does not compress messages on the wire yet"
-        )
 
 
 class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
@@ -164,6 +161,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         self._socket_timeout = _ms(options, "socketTimeoutMS", None)
         self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
         self._ssl_context = self._make_ssl_context(options)
+        self._compression = settings_from_options(options)  # a missing package fails here
         self._credentials = self._make_credentials(userinfo, options, database)
         self._auth_store = CredentialStore(self._credentials)
         self._hello_log = HelloLog()
@@ -285,6 +283,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         credentials = store.uri
         hello_log = self._hello_log
         events = self._events
+        compression = self._compression
         # A single server named with replicaSet must be a member of that set (a replica-set
         # connection checks every member in its monitor instead).
         set_name = self._options.get("replicaSet") if type(self) is Connection else None
@@ -298,6 +297,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
                 app_name=app_name,
                 credentials=credentials,
                 events=events,
+                compression=compression,
             )
             if set_name is not None and sock.hello.get("setName") != set_name:
                 sock.close()

@@ -8,7 +8,13 @@ that do not know ``hello``; the same ``hello()`` serves the replica set monitor)
 authenticates if asked. The handshake records the server's limits once ``replies.hello`` has
 checked every field of the reply that the client acts on (a malformed one is a
 ``ProtocolError``). A socket that fails its handshake or its authentication is closed
-before the error propagates, never left to the garbage collector.
+before the error propagates, never left to the garbage collector. (``dial.py`` opens the
+TCP connection itself.)
+
+Compression (``compressors.py``): the handshake offers the configured compressors; the one
+negotiated sits in ``SocketInfo.compressor`` and wraps each frame just before it is written
+(it leaves hello and the authentication commands alone), and the reader decompresses
+OP_COMPRESSED replies. Command events and size checks see the uncompressed message.
 
 Timeouts are deadlines for a whole exchange, never per ``recv``: ``connectTimeoutMS`` is one
 deadline for connecting, TLS, the handshake and authentication together, then
@@ -41,9 +47,9 @@ import os
 import platform
 import socket
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from wireclient import __version__, command, faults, protocol, replies
+from wireclient import __version__, command, dial, faults, protocol, replies
 from wireclient.errors import (
     AutoReconnect,
     ConfigurationError,
@@ -55,6 +61,7 @@ from wireclient.faults import format_address as format_address
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
     import ssl
 
+    from wireclient.compressors import CompressionSettings, Compressor
     from wireclient.monitoring import EventPublisher
 
 Address = Tuple[str, int]
@@ -91,6 +98,7 @@ class SocketInfo:
         "_reader",
         "_legacy_hello",
         "events",
+        "compressor",
     )
 
     def __init__(
@@ -113,6 +121,7 @@ class SocketInfo:
         self._reader = protocol.MessageReader()
         self._legacy_hello = False  # the server does not know "hello": use isMaster
         self.events: Optional[EventPublisher] = None  # frame events, when listened to
+        self.compressor: Optional[Compressor] = None  # what the handshake negotiated
 
     @property
     def local_address(self) -> Any:
@@ -144,6 +153,8 @@ class SocketInfo:
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
         if check is not None:
             check(self, data)  # the operation path's size limits: nothing sent either
+        if self.compressor is not None:  # after the checks: limits are on the plain frame
+            data = self.compressor.frame(data)
         # _exchange_deadline() inlined: this is every operation's path. One sendall under
         # one timeout: it bounds the whole call, not each write (in CPython since 3.5, in its
         # ssl module, whose write runs under one deadline, and in gevent's sockets alike).
@@ -285,12 +296,15 @@ class SocketInfo:
     # -- handshake ----------------------------------------------------------------------
 
     def handshake(
-        self, app_name: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None
+        self,
+        app_name: Optional[str] = None,
+        extra: Optional[Mapping[str, Any]] = None,
+        compression: Optional[CompressionSettings] = None,
     ) -> Dict[str, Any]:
         """Run the first hello (falling back to isMaster) and record the server's limits,
-        checked first (``replies.hello``). Whatever fails (a refusal, a malformed reply, a
-        wire version out of range, a lost connection) closes the socket before it
-        propagates."""
+        checked first (``replies.hello``), and the compressor negotiated (``compressors.py``).
+        Whatever fails (a refusal, a malformed reply, a wire version out of range, a lost
+        connection) closes the socket before it propagates."""
         client: Dict[str, Any] = {
             "driver": {"name": "wireclient", "version": __version__},
             "os": {"type": platform.system() or "unknown"},
@@ -299,8 +313,12 @@ class SocketInfo:
         if app_name:
             client["application"] = {"name": app_name}
         where = format_address(self.address)
+        fields = {"helloOk": True, "client": client, **(extra or {})}
+        if compression is not None:  # offered: any reply may come compressed from now on
+            fields["compression"] = list(compression.compressors)
+            self._reader.inflate = True
         try:
-            reply = self.run_hello({"helloOk": True, "client": client, **(extra or {})})
+            reply = self.run_hello(fields)
             name = "isMaster" if self._legacy_hello else "hello"
             command.check_reply(reply, name, where)
             limits = replies.hello(reply, replies.describe(name, where))
@@ -310,6 +328,8 @@ class SocketInfo:
             )
             if refusal is not None:
                 raise ConfigurationError(refusal)
+            if compression is not None:
+                self.compressor = compression.negotiate(reply, where)
         except BaseException:
             self.close()
             raise
@@ -405,33 +425,6 @@ def _remaining(deadline: float) -> float:
     return remaining
 
 
-def _open(address: Address, deadline: Optional[float]) -> socket.socket:
-    """A connected TCP (or Unix domain) socket, trying each address the name resolves to
-    until ``deadline`` (None: no limit). Name resolution itself is the resolver's."""
-    host, port = address
-    if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
-        targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]
-    else:
-        targets = list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
-    error: Optional[OSError] = None
-    for family, kind, proto, _, target in targets:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(None if deadline is None else _remaining(deadline))
-            sock.connect(target)
-            return sock
-        except OSError as exc:  # socket.timeout included: the deadline passed
-            sock.close()
-            error = exc
-            if isinstance(exc, socket.timeout):
-                break
-        except BaseException:
-            sock.close()
-            raise
-    assert error is not None  # getaddrinfo returns at least one address or raises
-    raise error
-
-
 def connect(
     address: Address,
     connect_timeout: Optional[float] = 20.0,
@@ -443,16 +436,19 @@ def connect(
     events: Optional[EventPublisher] = None,
     wrap: Optional[Callable[[Any], Any]] = None,
     handshake: bool = True,
+    compression: Optional[CompressionSettings] = None,
 ) -> SocketInfo:
     """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
     one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
-    ``socket_timeout`` as the deadline of each exchange. For protocol testers: ``wrap(sock)``
+    ``socket_timeout`` as the deadline of each exchange. The handshake offers the
+    ``compression`` settings' compressors and carries the first SCRAM step
+    (``auth.handshake_and_authenticate``). For protocol testers: ``wrap(sock)``
     is applied to the connected socket before the first byte is sent (a tracer, say), and
     ``handshake=False`` returns the socket before any hello."""
     host, port = address
     deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
-        sock = _open(address, deadline)
+        sock = dial.open_socket(address, deadline)
     except socket.timeout as exc:
         raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
@@ -472,15 +468,12 @@ def connect(
     info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     info.events = events
     try:
-        if not handshake:
-            pass
-        elif credentials is None:
-            info.handshake(app_name)
-        else:
+        if handshake and credentials is None:
+            info.handshake(app_name, compression=compression)
+        elif handshake:
             from wireclient import auth
 
-            info.handshake(app_name, auth.hello_fields(credentials))
-            auth.authenticate(info, credentials)
+            auth.handshake_and_authenticate(info, credentials, app_name, compression)
         info._deadline = None
         if socket_timeout is None and deadline is not None:
             sock.settimeout(None)  # no limit from now on: plain blocking calls, no timeouts

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 import re
+import warnings
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
@@ -262,11 +263,13 @@ def _enum_of(choices: Tuple[str, ...], case: Callable[[str], str]) -> Validator:
 
 
 COMPRESSORS = ("snappy", "zlib", "zstd")
-_compressor = _enum_of(COMPRESSORS, str.lower)
+_COMPRESSORS_BY_KEY = {name: name for name in COMPRESSORS}
 
 
 def _compressors(name: str, value: Any, from_uri: bool) -> List[str]:
-    """``'zstd,zlib'`` or a list of names; order is the client's preference, repeats dropped."""
+    """``'zstd,zlib'`` or a list of names; order is the client's preference, repeats dropped.
+    An unknown name is left out with a warning (the compression and connection-string specs:
+    it MUST warn and MUST NOT be offered), so the result may be empty."""
     if isinstance(value, str):
         items: List[Any] = value.split(",")
     elif isinstance(value, (list, tuple)):
@@ -275,10 +278,23 @@ def _compressors(name: str, value: Any, from_uri: bool) -> List[str]:
         raise _type_error(name, value, "a list of compressor names")
     result: List[str] = []
     for item in items:
-        compressor = _compressor(name, item, from_uri)
-        if compressor not in result:
+        text = _string(name, item, from_uri)
+        compressor = _COMPRESSORS_BY_KEY.get(text.strip().lower())
+        if compressor is None:
+            known = ", ".join(COMPRESSORS)
+            message = f"option {name!r}: unknown compressor {text!r} ignored ({known})"
+            warnings.warn(message, stacklevel=2)
+        elif compressor not in result:
             result.append(compressor)
     return result
+
+
+def _zlib_level(name: str, value: Any, from_uri: bool) -> int:
+    """-1 (zlib's default, 6) to 9 (best compression); 0 stores without compressing."""
+    number = int(_integer(-1)(name, value, from_uri))
+    if number > 9:
+        raise ConfigurationError(f"option {name!r} must be between -1 and 9, not {number}")
+    return number
 
 
 # ------------------------------------------------------------------------------ the table
@@ -313,6 +329,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "tlsAllowInvalidHostnames": _boolean,
     "appName": _app_name,
     "compressors": _compressors,
+    "zlibCompressionLevel": _zlib_level,
     "autoStartRequest": _boolean,
     "useGreenlets": _boolean,
 }

@@ -24,7 +24,7 @@ import socket
 import time
 from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from wireclient import command, network, protocol, uri
+from wireclient import command, compressors, network, protocol, uri
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.trace import Frame, FrameStream, Tracer, TracingSocket
 
@@ -40,6 +40,7 @@ class Target(NamedTuple):
     connect_timeout: Optional[float]
     socket_timeout: Optional[float]
     database: Optional[str]
+    compression: Any = None  # compressors.CompressionSettings from ?compressors=...
 
 
 def _ms(options: Mapping[str, Any], name: str) -> Optional[float]:
@@ -82,6 +83,7 @@ def parse_target(text: str, timeout: Optional[float] = None) -> Target:
         connect_timeout,
         socket_timeout,
         parsed.database,
+        compressors.settings_from_options(options),
     )
 
 
@@ -99,6 +101,7 @@ def open_session(
         credentials=target.credentials,
         wrap=wrap,
         handshake=handshake,
+        compression=target.compression,
     )
 
 
@@ -171,9 +174,13 @@ def command_message(
 def exchange(
     session: network.SocketInfo, message: Any, expect_reply: bool = True
 ) -> Iterator[Tuple[protocol.Header, protocol.Message]]:
-    """Send ``message``; yield its reply, and the next ones while replies have moreToCome."""
+    """Send ``message`` (compressed when the session negotiated a compressor: the URI's
+    ``compressors``); yield its reply, and the next ones while replies have moreToCome."""
     request_id = network.next_request_id()
-    session.send_raw(protocol.encode(message, request_id))
+    data = protocol.encode(message, request_id)
+    if session.compressor is not None:
+        data = session.compressor.frame(data)
+    session.send_raw(data)
     if not expect_reply:
         return
     answers = request_id

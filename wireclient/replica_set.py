@@ -66,6 +66,7 @@ from typing import (
 )
 
 from wireclient.checker import Checker
+from wireclient.compressors import settings_from_options
 from wireclient.connection import Connection
 from wireclient.errors import (
     AutoReconnect,
@@ -149,6 +150,7 @@ class ReplicaSetSelector:
             options.get("appName"),
             _weak_call(self_ref, "_top_up"),
             events,
+            compression=settings_from_options(options),
         )
         self._min_pool_size = int(options.get("minPoolSize", 0))
         self.monitor = self._new_monitor()

@@ -66,16 +66,22 @@ def compress(
         )
     opts = _DEFAULT_OPTS if codec_options is None else codec_options
     data = encode_body(message, opts)
+    return OpCompressed(message.op_code, len(data), cid, compress_body(data, cid, level))
+
+
+def compress_body(data: bytes, compressor: Union[str, int] = "zlib", level: int = -1) -> bytes:
+    """The bytes of an OP_COMPRESSED's compressedMessage for the message body ``data``
+    (a frame without its 16-byte header): what ``compress`` wraps, for callers that have
+    already encoded the frame. ``level`` as for ``compress``."""
+    cid = _compressor_id(compressor)
     if cid == CompressorId.noop:
-        packed = data
-    elif cid == CompressorId.zlib:
-        packed = zlib.compress(data, level)
-    elif cid == CompressorId.snappy:
-        packed = _import_optional("snappy", "python-snappy").compress(data)
-    else:
-        zstandard = _import_optional("zstandard", "zstandard")
-        packed = zstandard.ZstdCompressor(level=3 if level == -1 else level).compress(data)
-    return OpCompressed(message.op_code, len(data), cid, packed)
+        return bytes(data)
+    if cid == CompressorId.zlib:
+        return zlib.compress(data, level)
+    if cid == CompressorId.snappy:
+        return bytes(_import_optional("snappy", "python-snappy").compress(data))
+    zstandard = _import_optional("zstandard", "zstandard")
+    return bytes(zstandard.ZstdCompressor(level=3 if level == -1 else level).compress(data))
 
 
 def _snappy_length(data: bytes) -> int:
@@ -181,5 +187,6 @@ def decompress(
 
 __all__ = [
     "compress",
+    "compress_body",
     "decompress",
 ]

@@ -11,11 +11,13 @@ from wireclient.protocol._common import (
     _DEFAULT_OPTS,
     _MSG_SLOW_FLAGS,
     DEFAULT_MAX_MESSAGE_SIZE,
+    OP_COMPRESSED,
     OP_MSG,
     _bson_to_dict,
     _unpack_header,
     _unpack_msg_first,
 )
+from wireclient.protocol.compression import decompress
 from wireclient.protocol.decoding import _DECODERS, _check_length, _unknown_opcode
 from wireclient.protocol.messages import (
     Header,
@@ -70,13 +72,26 @@ class MessageReader:
     data"); iterating yields every message available now. The usual reply (an OP_MSG with
     one kind-0 section) is decoded from a memoryview of the buffer, not from a copy; other
     opcodes go through the general decoders. A buffer grown for a large frame is dropped
-    once that frame is decoded.
+    once that frame is decoded. With ``inflate`` set (a client that offered compression),
+    an OP_COMPRESSED frame comes out as the message it carries (``decompress``, whichever
+    compressor its header names), the header still the outer frame's; otherwise as an
+    ``OpCompressed``.
 
     After a ``ProtocolError`` the stream cannot be resynchronised: the reader stays failed
     and every later call raises a ``ProtocolError`` again.
     """
 
-    __slots__ = ("max_message_size", "_opts", "_buf", "_view", "_pos", "_end", "_header", "_error")
+    __slots__ = (
+        "max_message_size",
+        "inflate",
+        "_opts",
+        "_buf",
+        "_view",
+        "_pos",
+        "_end",
+        "_header",
+        "_error",
+    )
 
     def __init__(
         self,
@@ -87,6 +102,7 @@ class MessageReader:
         if max_message_size < 16:
             raise ValueError(f"max_message_size must be at least 16, not {max_message_size}")
         self.max_message_size = max_message_size
+        self.inflate = False  # OP_COMPRESSED frames come out decompressed when True
         self._opts = _DEFAULT_OPTS if codec_options is None else codec_options
         self._buf = bytearray()  # allocated on first use: a reader that never reads costs nothing
         self._view = memoryview(self._buf)
@@ -279,6 +295,13 @@ class MessageReader:
                 if dec is None:
                     raise _unknown_opcode(op_code)
                 message = dec(buf, pos + 16, stop, header, self._opts)
+                if op_code == OP_COMPRESSED and self.inflate:
+                    message = decompress(
+                        message,  # type: ignore[arg-type]
+                        header,
+                        max_message_size=self.max_message_size,
+                        codec_options=self._opts,
+                    )
         except ProtocolError as exc:
             self._error = exc
             raise
