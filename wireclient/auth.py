@@ -62,7 +62,7 @@ from wireclient.errors import (
     AuthenticationError,
     ConfigurationError,
 )
-from wireclient.options import (
+from wireclient.mechanisms import (
     AUTH_MECHANISMS,
     DEFAULT_MECHANISM,
     SCRAM_SHA_1,

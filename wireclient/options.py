@@ -24,10 +24,8 @@ once on the merged result, which is the set a ``Connection`` uses. The checks fo
 options being present together, and a positive ``maxStalenessSeconds`` without a
 ``readPreference`` other than ``primary`` (so that one may pass merged with a URI's mode).
 
-Authentication mechanisms are defined here (not in ``auth``, which imports hashlib and hmac)
-so that ``auth`` and the ``authMechanism`` validator share one list: ``AUTH_MECHANISMS`` are
-the ones wireclient implements; ``UNSUPPORTED_MECHANISMS`` are known to MongoDB and refused
-with the reason; anything else is unknown.
+Authentication mechanisms are defined in ``mechanisms`` (re-exported here), so that ``auth``
+and the ``authMechanism`` validator share one list.
 
 Every failure is a ``ConfigurationError`` naming the option (and the spelling it was given
 as, when that differs from the canonical name).
@@ -41,6 +39,14 @@ import warnings
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
+from wireclient.mechanisms import (
+    AUTH_MECHANISMS,
+    DEFAULT_MECHANISM,
+    SCRAM_SHA_1,
+    SCRAM_SHA_256,
+    UNSUPPORTED_MECHANISMS,
+    check_auth_mechanism,
+)
 from wireclient.staleness import max_staleness_option
 
 __all__ = [
@@ -65,48 +71,6 @@ _DIGITS = re.compile(r"-?[0-9]+")
 # from_uri=True the value is the percent-decoded string from the URI; otherwise it is a
 # Python value given as a keyword argument (or the output of an earlier validation).
 Validator = Callable[[str, Any, bool], Any]
-
-
-# ------------------------------------------------------------------ authentication mechanisms
-
-SCRAM_SHA_1 = "SCRAM-SHA-1"
-SCRAM_SHA_256 = "SCRAM-SHA-256"
-AUTH_MECHANISMS = (SCRAM_SHA_256, SCRAM_SHA_1)
-"""The mechanisms wireclient implements (in ``auth``), in order of preference."""
-
-DEFAULT_MECHANISM = "DEFAULT"
-"""``authMechanism=DEFAULT``: negotiate (SCRAM-SHA-256 when the server lists it)."""
-
-UNSUPPORTED_MECHANISMS: Mapping[str, str] = {
-    "MONGODB-CR": "MongoDB 4.0 removed it and wireclient does not implement it; "
-    "SCRAM-SHA-1 replaces it",
-    "MONGODB-X509": "wireclient does not implement client-certificate (X.509) authentication",
-    "PLAIN": "wireclient does not implement LDAP (PLAIN) authentication",
-    "GSSAPI": "wireclient does not implement Kerberos (GSSAPI) authentication",
-    "MONGODB-AWS": "wireclient does not implement AWS IAM authentication",
-    "MONGODB-OIDC": "wireclient does not implement OIDC authentication",
-}
-"""Mechanisms MongoDB knows and wireclient refuses, with the reason given."""
-
-
-def check_auth_mechanism(mechanism: str) -> str:
-    """The canonical (upper-case) spelling of ``mechanism``: one of ``AUTH_MECHANISMS`` or
-    ``DEFAULT_MECHANISM``. A mechanism MongoDB knows but wireclient does not implement, or an
-    unknown one, raises ``ConfigurationError`` naming it and what is supported."""
-    canonical = mechanism.upper()
-    if canonical in AUTH_MECHANISMS or canonical == DEFAULT_MECHANISM:
-        return canonical
-    supported = ", ".join(AUTH_MECHANISMS)
-    reason = UNSUPPORTED_MECHANISMS.get(canonical)
-    if reason is not None:
-        raise ConfigurationError(
-            f"authMechanism {canonical!r} is not supported by wireclient ({reason}); "
-            f"supported: {supported} (or {DEFAULT_MECHANISM} to negotiate)"
-        )
-    raise ConfigurationError(
-        f"unknown authMechanism {mechanism!r}; supported: {supported} "
-        f"(or {DEFAULT_MECHANISM} to negotiate)"
-    )
 
 
 # ------------------------------------------------------------------------ option validators
