@@ -288,3 +288,27 @@ def test_a_request_started_mid_iteration_does_not_stop_the_cursor(
     assert again.command_name == "getMore" and again.flags == EXHAUST_ALLOWED
     again.reply(batch([2], 0))
     assert future.result(TIMEOUT) == [{"_id": 2}]
+
+
+# -- compression ----------------------------------------------------------------------------
+
+
+def test_a_compressed_stream_is_sent_and_read_through_the_negotiated_compressor() -> None:
+    import mock_compression
+
+    with MockServer(compression=["zlib"]) as mock:
+        coll = mock.connect(compressors="zlib").test.things
+        future = mock.run(list, coll.find(exhaust=True))
+        find = mock.receives("find")
+        assert find.request.compressor_id == mock_compression.COMPRESSOR_IDS["zlib"]
+        find.reply(cursor={"id": Int64(CURSOR), "ns": "test.things", "firstBatch": [{"_id": 0}]})
+        got = Received(mock.server.receives(timeout=TIMEOUT))
+        assert got.command_name == "getMore" and got.flags == EXHAUST_ALLOWED
+        assert got.request.compressor_id == mock_compression.COMPRESSOR_IDS["zlib"]
+        frames = chained(got, [(batch([1, 2]), True), (batch([3], 0), False)])
+        zlib_id = mock_compression.COMPRESSOR_IDS["zlib"]
+        raw = getattr(got.request._client, "_sock", got.request._client)
+        raw.sendall(b"".join(mock_compression.compress_frame(f, zlib_id) for f in frames))
+        assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2, 3]
+        pool = pool_of(coll)
+        assert (pool.in_use, pool.open_count) == (0, 1)

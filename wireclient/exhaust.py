@@ -173,6 +173,8 @@ class ExhaustStream:
         if message is not None:
             data = protocol.encode(message, self._request_id)
             check_frame(sock, data)  # the server's limits: refused before anything is sent
+            if sock.compressor is not None:  # getMore is compressible (the compression spec)
+                data = sock.compressor.frame(data)
             sock.send_raw(data)
             answers: Tuple[int, ...] = (self._request_id,)
         else:
