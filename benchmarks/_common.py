@@ -10,6 +10,7 @@ a busy server or a noisy neighbour shows in wall time but hardly in the client's
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -48,8 +49,16 @@ def host_port(uri: str) -> tuple[str, int]:
     return str(host), int(port)
 
 
+def settle() -> None:
+    """Before a timed section, untimed: a full garbage collection, so every contender starts
+    with the collector in the same state (the collector stays on while timing: the garbage
+    a client makes is part of its cost)."""
+    gc.collect()
+
+
 def time_ops(op: Op, args: Sequence[Any]) -> tuple[float, float]:
     """(client CPU µs per op, wall µs per op) of ``op(a)`` for each prepared ``a``."""
+    settle()
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     for a in args:

@@ -36,7 +36,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Callable, Dict, List, Tuple  # noqa: E402
 
-from _common import host_port, median, server_uri, table, verdict, write_json  # noqa: E402
+from _common import host_port, median, server_uri, settle, table, verdict, write_json  # noqa: E402
 
 DB = "bench_concurrency"
 WORKLOADS = ["find_one", "insert"]
@@ -106,6 +106,7 @@ def run_callers(op: Callable[[], Any], callers: int, ops: int) -> Tuple[float, f
     for w in workers:
         w.start()
     time.sleep(0.05)  # every caller is waiting on the event
+    settle()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     go.set()
     for w in workers:
@@ -275,12 +276,13 @@ def main() -> int:
         with open(args.worker_out, "w") as f:
             json.dump(run, f)
         return 0
-    thread_ops, greenlet_ops = (50, 3) if args.quick else (100, 5)
+    # operations per thread, per greenlet, and for the one caller alone
+    thread_ops, greenlet_ops, single_ops = (30, 2, 300) if args.quick else (50, 3, 400)
     with server_uri(args.uri) as uri:
         print("16 threads ...", flush=True)
-        threads = measure(uri, 16, thread_ops, 1000, args.rounds)
+        threads = measure(uri, 16, thread_ops, single_ops, args.rounds)
         print("1,000 greenlets after patch_all() (subprocess) ...", flush=True)
-        greenlets = greenlet_run(uri, 1000, greenlet_ops, 1000, args.rounds)
+        greenlets = greenlet_run(uri, 1000, greenlet_ops, single_ops, args.rounds)
     rows = summarize("threads", threads) + summarize("greenlets", greenlets)
     print("\nclient CPU µs per operation (all callers at once vs one caller alone), medians")
     print_rows(rows)

@@ -39,7 +39,7 @@ WORKLOADS: List[Tuple[str, int, int]] = [
     ("find_one by _id", 1000, 500),
     ("insert one, w=1", 1000, 500),
     ("insert one, w=0", 1000, 500),
-    ("iterate find() over 10,000 docs", 3, 2),
+    ("iterate find() over 10,000 docs", 5, 2),
     ("insert 10,000 docs in one call", 3, 2),
 ]
 
