@@ -347,6 +347,38 @@ def footprint_section(f: Optional[Dict[str, Any]]) -> List[str]:
     return out
 
 
+def profile_section(p: Optional[Dict[str, Any]], w: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## Profiles of the workloads that miss 1.25x the floor", ""]
+    if not p:
+        return out + ["(no profile.json)", ""]
+    missed = [n for n, r in (w or {}).get("workloads", {}).items() if not r["pass_floor"]]
+    out += [
+        "`benchmarks/bench_profile.py`: wireclient alone, each workload under cProfile with a "
+        "CPU clock (the wait for the server is not counted; cProfile inflates Python calls "
+        "more than C ones, so read the shares). Own %: time in the function itself; "
+        "cumulative %: with what it calls.",
+        "",
+    ]
+    if not missed:
+        return out + ["Every workload meets its target.", ""]
+    for name in missed:
+        r = p["workloads"].get(name)
+        if not r:
+            continue
+        out += [f"**{name}** ({r['profiled_us_per_op']:.1f} µs/op under the profiler):", ""]
+        rows = [
+            [
+                f"`{t['function']}`",
+                t["calls_per_op"],
+                t["own_share"] * 100,
+                t["cumulative_share"] * 100,
+            ]
+            for t in r["top"]
+        ]
+        out += md_table(["function", "calls / op", "own %", "cumulative %"], rows)
+    return out
+
+
 def others_section(results: str) -> List[str]:
     out = ["## Other benchmarks in the run", ""]
     events = load(results, "events.json")
@@ -470,6 +502,7 @@ def render(results: str, docs: str, charts: Optional[bool] = None) -> str:
     lines += concurrency_section(c, docs, charts)
     lines += driver_section(load(results, "driverbench.json"))
     lines += footprint_section(f)
+    lines += profile_section(load(results, "profile.json"), w)
     lines += others_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -29,6 +29,7 @@ SCRIPTS: List[Tuple[str, Optional[List[str]]]] = [
     ("bench_concurrency.py", ["--uri", "{uri}"]),
     ("bench_driver.py", ["--uri", "{uri}"]),
     ("bench_footprint.py", ["--uri", "{uri}"]),
+    ("bench_profile.py", ["--uri", "{uri}"]),
     ("bench_codec.py", ["--quick"]),
     ("bench_events.py", ["--uri", "{uri}", "--rounds", "5", "--ops", "2000"]),
     ("bench_greenlets.py", ["--uri", "{uri}", "--ops", "50", "--rounds", "3"]),
@@ -148,6 +149,7 @@ QUICK_CAPABLE = {
     "bench_concurrency.py",
     "bench_driver.py",
     "bench_footprint.py",
+    "bench_profile.py",
     "bench_codec.py",
 }
 
