@@ -15,9 +15,9 @@ documents of the same shape are generated (a tweet with its nested ``user`` and
 source is exactly the spec's size (1,622 and 275 bytes).
 
 Scaled down to fit ``make bench``'s time budget (the spec asks for at least one minute and
-up to 100 iterations per task): the single-document tasks do 2,000 operations an iteration
-instead of 10,000 (their size scaled alike), every task runs 5 iterations per client (3 with
-``--quick``, and 1,000 operations), interleaved between the clients.
+up to 100 iterations per task): the single-document tasks do 1,000 operations an iteration
+instead of 10,000 (their size scaled alike), every task runs 4 iterations per client (3 with
+``--quick``, and 500 operations), interleaved between the clients.
 
     python benchmarks/bench_driver.py [--uri URI] [--iterations 5] [--quick]
 """
@@ -250,10 +250,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="a running server (default: start a SecantusDB)")
     parser.add_argument("--iterations", type=int)
-    parser.add_argument("--quick", action="store_true", help="3 iterations, 1,000 operations")
+    parser.add_argument("--quick", action="store_true", help="3 iterations, 500 operations")
     args = parser.parse_args()
-    iterations = args.iterations or (3 if args.quick else 5)
-    single_ops = 1000 if args.quick else 2000
+    iterations = args.iterations or (3 if args.quick else 4)
+    single_ops = 500 if args.quick else 1000
     with server_uri(args.uri) as uri:
         results = run(uri, iterations, single_ops)
     print("wrote", write_json("driverbench.json", results))

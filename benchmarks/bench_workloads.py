@@ -39,8 +39,8 @@ WORKLOADS: List[Tuple[str, int, int]] = [
     ("find_one by _id", 1000, 500),
     ("insert one, w=1", 1000, 500),
     ("insert one, w=0", 1000, 500),
-    ("iterate find() over 10,000 docs", 5, 2),
-    ("insert 10,000 docs in one call", 3, 2),
+    ("iterate find() over 10,000 docs", 4, 2),
+    ("insert 10,000 docs in one call", 2, 1),
 ]
 
 
@@ -163,7 +163,7 @@ def run(uri: str, rounds: int, quick: bool) -> Dict[str, Any]:
     wall: Dict[str, Dict[str, List[float]]] = {w: {c: [] for c in CONTENDERS} for w in sizes}
     for name in CONTENDERS:  # warm up every path (and open the sockets)
         for workload in sizes:
-            for arg in prepare(workload, 2 if "10,000" in workload else 50):
+            for arg in prepare(workload, 1 if "10,000" in workload else 50):
                 ops[name][workload](arg)
         ops[name]["ping"](None)
     reset_writes(uri)

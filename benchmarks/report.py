@@ -62,6 +62,9 @@ def machine_section(run: Optional[Dict[str, Any]]) -> List[str]:
         f"- Python {m['python']} ({m['python_implementation']}); bson from pymongo "
         f"{m['pymongo']} (C extension: {'yes' if m['bson_c_extension'] else 'no'}); "
         f"SecantusDB {m['SecantusDB']}; gevent {m['gevent']}",
+        f"- load average (1, 5, 15 min) at the start {m.get('load_average_at_start', '?')}, "
+        f"at the end {m.get('load_average_at_end', '?')}: the machine is shared, and a load "
+        "above its CPU count inflates wall times more than client CPU",
         "- the server is SecantusDB (a MongoDB-compatible server written in Python) on the same "
         "machine, in its own process; client CPU (`time.process_time()` of the client process) "
         "is the figure compared, wall time depends on the server",
@@ -147,8 +150,9 @@ def ratio_chart(w: Dict[str, Any], path: str) -> None:
     ax.bar([x + 0.2 for x in xs], pm, 0.4, label="pymongo", color="#aaaaaa")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.axhline(1.25, color="#c0392b", linestyle="--", linewidth=1, label="target 1.25x")
-    for x, value in zip(xs, wc):
-        ax.text(x - 0.2, value, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
+    for x, a, b in zip(xs, wc, pm):
+        ax.text(x - 0.2, a, f"{a:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.text(x + 0.2, b, f"{b:.2f}", ha="center", va="bottom", fontsize=8, color="#555555")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(
         [n.replace(" over ", "\nover ").replace(" in ", "\nin ") for n in names], fontsize=8

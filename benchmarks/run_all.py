@@ -19,12 +19,13 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from _common import HERE, ROOT, server_uri, write_json
 
-# (script, arguments; "{uri}" is the shared server; None: the script starts its own)
-SCRIPTS: List[Tuple[str, Optional[List[str]]]] = [
+# (script, arguments): "{uri}" stands for the shared server; the scripts not given it start
+# servers of their own (hostile: a misbehaving one; pool faults: one it restarts)
+SCRIPTS: List[Tuple[str, List[str]]] = [
     ("bench_workloads.py", ["--uri", "{uri}"]),
     ("bench_concurrency.py", ["--uri", "{uri}"]),
     ("bench_driver.py", ["--uri", "{uri}"]),
@@ -34,8 +35,8 @@ SCRIPTS: List[Tuple[str, Optional[List[str]]]] = [
     ("bench_events.py", ["--uri", "{uri}", "--rounds", "5", "--ops", "2000"]),
     ("bench_greenlets.py", ["--uri", "{uri}", "--ops", "50", "--rounds", "3"]),
     ("bench_affinity.py", ["--uri", "{uri}"]),
-    ("bench_hostile.py", None),
-    ("bench_pool_faults.py", None),
+    ("bench_hostile.py", []),
+    ("bench_pool_faults.py", ["--trials", "2", "--seconds", "2"]),
 ]
 TIME_LIMIT_S = 240
 
@@ -79,6 +80,7 @@ def machine() -> Dict[str, Any]:
         "wireclient": wireclient.__version__,
         "wireclient_commit": commit or "unknown",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -118,13 +120,14 @@ def main() -> int:
     with server_uri(None) as uri:
         print(f"server: {uri}" + (" (WIRECLIENT_URI)" if os.environ.get("WIRECLIENT_URI") else ""))
         for i, (name, template) in enumerate(chosen, 1):
-            argv = [a.replace("{uri}", uri) for a in template or []]
+            argv = [a.replace("{uri}", uri) for a in template]
             quick = "--quick"
             if args.quick and name in QUICK_CAPABLE and quick not in argv:
                 argv.append(quick)
             runs.append(run_script(i, len(chosen), name, argv))
     total = time.perf_counter() - start
     failed = [r["script"] for r in runs if not r["ok"]]
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     summary = {
         "machine": info,
         "quick": args.quick,
