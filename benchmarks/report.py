@@ -178,7 +178,10 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
         "interleaved rounds. Client CPU per operation counts every thread of the process. "
         "Sockets: opened over the run as the server counts them (`serverStatus` "
         "`totalCreated`; pymongo's include its monitor's), and pool sockets as each client "
-        "counts them (wireclient `pool.open_count`, pymongo CMAP `ConnectionCreatedEvent`s).",
+        "counts them (wireclient `pool.open_count`, pymongo CMAP `ConnectionCreatedEvent`s). "
+        "The sockets verdict compares every socket each client opened (the server's count); "
+        "wireclient's include the main thread's request socket (`auto_start_request`), "
+        "pymongo's its monitor's two.",
         "",
     ]
     rows = [
