@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TEST_STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
+BENCH_STAMP := $(VENV)/.installed-bench
 # The development install is editable in setuptools' *strict* mode: a static .pth file
 # points at a tree of links to the package's files, which type checkers follow (mypy
 # --strict on your own script finds wireclient and its py.typed), where the default mode's
@@ -33,6 +34,10 @@ $(DEMO_STAMP): $(INSTALL_INPUTS)
 	$(INSTALL) '.[demo]'
 	touch $(DEMO_STAMP)
 
+$(BENCH_STAMP): $(INSTALL_INPUTS)
+	$(INSTALL) '.[bench]'
+	touch $(BENCH_STAMP)
+
 venv: $(TEST_STAMP) ## create .venv with everything the tests and lint need
 
 test: $(TEST_STAMP) ## install the test tools in .venv and run the test suite
@@ -47,8 +52,9 @@ lint: $(TEST_STAMP) ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check wireclient tests benchmarks
 	$(VENV)/bin/mypy --strict wireclient
 
-bench: $(TEST_STAMP) ## benchmarks against pymongo and a raw socket (benchmarks/results/)
-	$(PY) benchmarks/run_all.py
+# BENCH_ARGS: e.g. --quick, or --only bench_workloads,bench_footprint (benchmarks/run_all.py)
+bench: $(BENCH_STAMP) ## benchmarks against pymongo and a bare socket; renders docs/benchmarks.md
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean: ## remove .venv and build files
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

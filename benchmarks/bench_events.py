@@ -81,23 +81,26 @@ def main() -> int:
     parser.add_argument("--ops", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--before", help="a wireclient tree without event code, to compare")
+    parser.add_argument("--uri", help="a running server (default: start a SecantusDB)")
     args = parser.parse_args()
     from servers import SecantusServer
 
-    server = SecantusServer().start()
+    server = None if args.uri else SecantusServer().start()
+    uri = args.uri or server.uri
     contenders: Dict[str, List[float]] = {"no listener": [], "no-op listeners": []}
     if args.before:
         contenders["before events existed"] = []
     try:
         for _ in range(args.rounds):
-            contenders["no listener"].append(in_subprocess(ROOT, server.uri, args.ops, "none"))
-            contenders["no-op listeners"].append(in_subprocess(ROOT, server.uri, args.ops, "all"))
+            contenders["no listener"].append(in_subprocess(ROOT, uri, args.ops, "none"))
+            contenders["no-op listeners"].append(in_subprocess(ROOT, uri, args.ops, "all"))
             if args.before:
                 contenders["before events existed"].append(
-                    in_subprocess(args.before, server.uri, args.ops, "none")
+                    in_subprocess(args.before, uri, args.ops, "none")
                 )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     medians = {name: statistics.median(values) for name, values in contenders.items()}
     base = medians["no listener"]
     print("client CPU per ping + find_one (µs), medians of interleaved rounds")

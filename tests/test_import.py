@@ -1,6 +1,6 @@
 """`import wireclient` is light: no thread, no ssl, no replica-set machinery until asked for.
 
-Embedders count milliseconds at start-up (benchmarks/bench_import.py measures them); these
+Embedders count milliseconds at start-up (benchmarks/bench_footprint.py measures them); these
 tests keep the *reasons* for the cost from creeping back, in a fresh interpreter each.
 """
 
