@@ -47,7 +47,6 @@ from wireclient.mechanisms import (
     UNSUPPORTED_MECHANISMS,
     check_auth_mechanism,
 )
-from wireclient.staleness import max_staleness_option
 
 __all__ = [
     "AUTH_MECHANISMS",
@@ -261,6 +260,13 @@ def _zlib_level(name: str, value: Any, from_uri: bool) -> int:
     return number
 
 
+def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
+    """``staleness.max_staleness_option``, loaded only when the option is given."""
+    from wireclient.staleness import max_staleness_option
+
+    return max_staleness_option(name, value, from_uri)
+
+
 # ------------------------------------------------------------------------------ the table
 
 # Canonical name -> validator. The order is the order of docs/uri.md.
@@ -283,7 +289,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "localThresholdMS": _integer(0),
     "readPreference": _read_preference,
     "readPreferenceTags": _read_preference_tags,
-    "maxStalenessSeconds": max_staleness_option,
+    "maxStalenessSeconds": _max_staleness,
     "authSource": _string,
     "authMechanism": _auth_mechanism,
     "tls": _boolean,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, List, Optional, Union
 
 from bson.codec_options import CodecOptions
@@ -77,6 +76,8 @@ def compress_body(data: bytes, compressor: Union[str, int] = "zlib", level: int 
     if cid == CompressorId.noop:
         return bytes(data)
     if cid == CompressorId.zlib:
+        import zlib  # loaded on first use: most clients never compress
+
         return zlib.compress(data, level)
     if cid == CompressorId.snappy:
         return bytes(_import_optional("snappy", "python-snappy").compress(data))
@@ -102,6 +103,8 @@ def _inflate(compressor_id: int, data: bytes, size: int) -> bytes:
     if compressor_id == CompressorId.noop:
         out = data
     elif compressor_id == CompressorId.zlib:
+        import zlib
+
         inflater = zlib.decompressobj()
         try:
             out = inflater.decompress(data, size + 1)
