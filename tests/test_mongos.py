@@ -438,6 +438,23 @@ def test_read_preference_from_the_uri(routers: MockRouters) -> None:
     assert read_preferences_received(routers) == [{"mode": "nearest", "tags": [{"dc": "ny"}]}]
 
 
+def test_max_staleness_is_left_to_the_router(routers: MockRouters) -> None:
+    """The max-staleness spec checks the 90 s / heartbeat minimum for replica sets only: a
+    router checks it itself (error 160), so the client passes even a small value on."""
+    uri = f"{routers.uri}/?readPreference=secondary&maxStalenessSeconds=1"
+    with connect(uri) as c:
+        c.db.c.find_one()
+        c.read_preference = ReadPreference.NEAREST.with_max_staleness(2)
+        c.db.c.find_one()
+        c.db.c.find_one(read_preference=ReadPreference.SECONDARY.with_max_staleness(3))
+    expected = [
+        {"mode": "secondary", "maxStalenessSeconds": 1},
+        {"mode": "nearest", "maxStalenessSeconds": 2},
+        {"mode": "secondary", "maxStalenessSeconds": 3},
+    ]
+    assert sorted(map(str, read_preferences_received(routers))) == sorted(map(str, expected))
+
+
 def test_wire_5_routers_get_the_secondary_ok_flag() -> None:
     old = MockRouters(2, max_wire_version=5)  # OP_QUERY commands on db.$cmd
     seen: List[Any] = []

@@ -194,6 +194,10 @@ class MongosSelector(ReplicaSetSelector):
         )
         self.monitor = self._new_monitor()
 
+    def _check_max_staleness(self, max_staleness: int) -> None:
+        """Nothing: the max-staleness spec checks its minimum for replica sets only, and a
+        router checks it itself (error 160), so the value is passed on as given."""
+
     def _new_monitor(self) -> Monitor:
         return Monitor(
             self.topology,

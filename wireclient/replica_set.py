@@ -164,8 +164,11 @@ class ReplicaSetSelector:
     @read_preference.setter
     def read_preference(self, value: ReadPreference) -> None:
         # a max staleness too small for this set's heartbeat is refused now, not per read
-        check_max_staleness(value.max_staleness, self.heartbeat_frequency)
+        self._check_max_staleness(value.max_staleness)
         self._read_preference = value
+
+    def _check_max_staleness(self, max_staleness: int) -> None:
+        check_max_staleness(max_staleness, self.heartbeat_frequency)
 
     def _new_monitor(self) -> Monitor:
         return Monitor(
