@@ -16,6 +16,7 @@ added are taken out again.
 
 from __future__ import annotations
 
+from collections import abc
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -38,6 +39,7 @@ from wireclient.arguments import (
     check_read_preference,
     check_str,
     encode,
+    encode_many,
     type_name,
 )
 from wireclient.collection_helpers import CollectionHelpers
@@ -85,8 +87,17 @@ def _document_list(doc_or_docs: Any) -> List[Any]:
     if not docs:
         raise InvalidDocument("cannot insert an empty list of documents")
     for i, doc in enumerate(docs):
-        check_mapping(doc, f"doc_or_docs[{i}]")
+        if doc.__class__ is not dict:
+            check_mapping(doc, f"doc_or_docs[{i}]")
     return docs
+
+
+def _doc_name(index: int) -> str:
+    return f"doc_or_docs[{index}]"
+
+
+def _single_name(index: int) -> str:
+    return "doc_or_docs"
 
 
 def _id_spec(value: Any, name: str) -> Dict[str, Any]:
@@ -193,25 +204,23 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
         wtimeout: Optional[int] = None,
     ) -> Any:
         """Insert one document (returns its ``_id``) or many (returns the list of ``_id``s)."""
-        single = isinstance(doc_or_docs, Mapping)
+        single = doc_or_docs.__class__ is dict or isinstance(doc_or_docs, abc.Mapping)
         docs = [doc_or_docs] if single else _document_list(doc_or_docs)
         check_bool(manipulate, "manipulate")
         check_bool(check_keys, "check_keys")
         check_bool(continue_on_error, "continue_on_error")
         added: List[MutableMapping[str, Any]] = []  # the caller's documents given an _id here
-        ids: List[Any] = []
         try:
-            encoded = []
-            for i, doc in enumerate(docs):
-                if manipulate and "_id" not in doc:
-                    if isinstance(doc, MutableMapping):
-                        doc["_id"] = ObjectId()
-                        added.append(doc)
-                    else:  # read-only (a RawBSONDocument): send a copy with the _id
-                        doc = {"_id": ObjectId(), **doc}
-                ids.append(doc.get("_id"))
-                name = "doc_or_docs" if single else f"doc_or_docs[{i}]"
-                encoded.append(encode(doc, name, check_keys))
+            if manipulate:
+                for i, doc in enumerate(docs):
+                    if "_id" not in doc:
+                        if doc.__class__ is dict or isinstance(doc, abc.MutableMapping):
+                            doc["_id"] = ObjectId()
+                            added.append(doc)
+                        else:  # read-only (a RawBSONDocument): send a copy with the _id
+                            docs[i] = {"_id": ObjectId(), **doc}
+            ids = [doc.get("_id") for doc in docs]
+            encoded = encode_many(docs, _doc_name if not single else _single_name, check_keys)
             command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
             self._write(command, "documents", encoded, safe, w, j, wtimeout)
         except (InvalidDocument, ConfigurationError):
@@ -280,7 +289,7 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
         check_bool(multi, "multi")
         if spec_or_id is None:
             spec: Mapping[str, Any] = {}
-        elif isinstance(spec_or_id, Mapping):
+        elif isinstance(spec_or_id, abc.Mapping):
             spec = check_document(spec_or_id, "spec_or_id")
         else:
             spec = _id_spec(spec_or_id, "spec_or_id")
@@ -319,7 +328,7 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
     def find_one(
         self, spec_or_id: Any = None, *args: Any, **kwargs: Any
     ) -> Optional[Dict[str, Any]]:
-        if spec_or_id is not None and not isinstance(spec_or_id, Mapping):
+        if spec_or_id is not None and not isinstance(spec_or_id, abc.Mapping):
             spec_or_id = _id_spec(spec_or_id, "spec_or_id")
         for doc in self.find(spec_or_id, *args, **kwargs).limit(-1):
             return doc

@@ -12,6 +12,7 @@ OP_MSG or OP_REPLY, ``check_reply`` turns ``ok: 0`` into a typed error, and
 
 from __future__ import annotations
 
+from collections import abc
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from bson.raw_bson import RawBSONDocument
@@ -30,6 +31,10 @@ from wireclient.errors import (
 )
 
 Document = Mapping[str, Any]
+
+_OpMsg = protocol.OpMsg
+_build_msg = protocol.OpMsg._build  # an OpMsg from fields already valid (no checks)
+_MORE_TO_COME = int(protocol.MsgFlags.moreToCome)
 
 MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
 MIN_SUPPORTED_MONGODB = "3.2"
@@ -62,6 +67,8 @@ def build_message(
         body["$db"] = dbname
         if read_preference is not None:
             body["$readPreference"] = read_preference
+        if not sequences:  # a dict body, no sections, int flags: nothing for OpMsg to check
+            return _build_msg(body, (), _MORE_TO_COME if unacknowledged else 0), not unacknowledged
         flags = protocol.MsgFlags.moreToCome if unacknowledged else 0
         return protocol.OpMsg(body, tuple(sequences), flags), not unacknowledged
     for seq in sequences:
@@ -98,6 +105,10 @@ def wire_version_error(where: str, min_wire_version: int, max_wire_version: int)
 def reply_document(message: Any) -> Dict[str, Any]:
     """The command reply document carried by an OP_MSG or OP_REPLY (exactly one document;
     a legacy query failure becomes ``ok: 0`` whatever its document says)."""
+    if message.__class__ is _OpMsg:  # the usual reply, decoded by the reader's fast path
+        body = message.body
+        if body.__class__ is dict:
+            return body  # type: ignore[no-any-return]
     if isinstance(message, protocol.OpMsg):
         body = message.body
         if not isinstance(body, dict):
@@ -177,7 +188,7 @@ class WriteConcern:
         """A write concern from 2.8's dict form: ``{'w': 2, 'wtimeout': 1000, 'j': True}``
         (``fsync`` is taken as ``j``, as servers with a journal do); ``{}`` is the server's
         default (acknowledged), ``{'w': 0}`` unacknowledged. Checked as ``resolve`` checks."""
-        if not isinstance(document, Mapping):
+        if not isinstance(document, abc.Mapping):
             raise InvalidArgument(
                 f"{name} must be a dict such as {{'w': 1}}, not {type(document).__name__}"
             )

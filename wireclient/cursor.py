@@ -19,7 +19,7 @@ a query of their own. Returned documents are shaped by ``as_class`` (or the conn
 
 from __future__ import annotations
 
-from collections import deque
+from collections import abc, deque
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -67,7 +67,7 @@ def _check_key(key: Any, direction: Any) -> None:
         raise InvalidArgument(f"sort/index key names must be strings, not {type_name(key)}")
     if not key:
         raise ConfigurationError("sort/index key names must not be empty")
-    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, Mapping)):
+    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, abc.Mapping)):
         raise InvalidArgument(
             f"the direction of key {key!r} must be 1, -1, an index type such as '2dsphere' "
             f"or a document, not {type_name(direction)}"
@@ -81,7 +81,7 @@ def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[st
     out: Dict[str, Any] = {}
     if isinstance(key_or_list, str):
         out[key_or_list] = ASCENDING if direction is None else direction
-    elif isinstance(key_or_list, Mapping):
+    elif isinstance(key_or_list, abc.Mapping):
         out = dict(key_or_list)
     elif isinstance(key_or_list, (list, tuple)):
         for item in key_or_list:
@@ -302,13 +302,15 @@ class Cursor(CursorModifiers):
     def _first_batch(self) -> None:
         coll = self._collection
         conn = coll.database.connection
-        self._pool = conn._executor.select(True, self._read_preference, operation=True)
-        reply = conn._executor.run(
+        executor = conn._executor
+        self._pool, state = executor.select_for_cursor(True, self._read_preference)
+        reply = executor.run(
             coll.database.name,
             self._find_command(),
             pool=self._pool,
             for_read=True,
             read_preference=self._read_preference,
+            state=state,
         )
         assert reply is not None
         cursor = reply["cursor"]  # its fields were checked on the path (replies.check)

@@ -33,6 +33,7 @@ COMMAND_OVERHEAD = 16 * 1024
 # fields of their own, so they get the command allowance on top.
 _STORED_FIELD = "documents"
 _INT32 = struct.Struct("<i")
+_BYTES_ONLY = {bytes}
 
 
 def check_frame(sock: SocketInfo, frame: bytes) -> None:
@@ -98,7 +99,10 @@ def batches(
     large (``DocumentTooLarge``): an inserted document over ``maxBsonObjectSize``, an
     update or delete statement over it plus the command allowance, or one no message can
     carry. The room is measured on the command really encoded without its documents."""
-    encoded = [_encode(doc) for doc in documents]
+    if documents and set(map(type, documents)) == _BYTES_ONLY:  # encoded by the caller
+        encoded: List[bytes] = list(documents)
+    else:
+        encoded = [_encode(doc) for doc in documents]
     in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
     # OP_QUERY: the command with an empty array; OP_MSG: the command alone (the encoder's
     # quick path) plus the kind-1 section's framing (kind byte, int32 size, identifier, NUL).
@@ -115,6 +119,40 @@ def batches(
     max_bson = sock.max_bson_size
     stored = field == _STORED_FIELD
     each = max_bson if stored else max_bson + COMMAND_OVERHEAD
+    sizes = list(map(len, encoded))
+    largest = max(sizes, default=0)
+    if largest > each or largest + (3 if in_command else 0) > room:
+        _refuse_first(encoded, field, sock, stored, each, room, in_command)
+    max_count = sock.max_write_batch_size
+    if not in_command and len(encoded) <= max_count and sum(sizes) <= room:
+        return [encoded] if encoded else []  # the usual case: all of them fit one message
+    batches: List[List[bytes]] = []
+    batch: List[bytes] = []
+    used = 0
+    for data in encoded:
+        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
+        if batch and (len(batch) >= max_count or used + cost > room):
+            batches.append(batch)
+            batch, used = [], 0
+            cost = len(data) + (3 if in_command else 0)
+        batch.append(data)
+        used += cost
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _refuse_first(
+    encoded: List[bytes],
+    field: str,
+    sock: SocketInfo,
+    stored: bool,
+    each: int,
+    room: int,
+    in_command: bool,
+) -> None:
+    """Raise ``DocumentTooLarge`` for the first document (in order) that is too large."""
+    max_bson = sock.max_bson_size
     for data in encoded:
         size = len(data)
         if size > each:
@@ -133,21 +171,6 @@ def batches(
                 size,
                 room,
             )
-    max_count = sock.max_write_batch_size
-    batches: List[List[bytes]] = []
-    batch: List[bytes] = []
-    used = 0
-    for data in encoded:
-        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
-        if batch and (len(batch) >= max_count or used + cost > room):
-            batches.append(batch)
-            batch, used = [], 0
-            cost = len(data) + (3 if in_command else 0)
-        batch.append(data)
-        used += cost
-    if batch:
-        batches.append(batch)
-    return batches
 
 
 __all__ = ["COMMAND_OVERHEAD", "batches", "check_frame"]

@@ -37,9 +37,10 @@ Where the checks run:
 from __future__ import annotations
 
 import base64
+from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from bson import ObjectId
+from bson import Int64, ObjectId
 
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.uri import parse_host
@@ -58,7 +59,7 @@ _KINDS = (
     (str, "a string"),
     (bytes, "binary data"),
     (ObjectId, "an ObjectId"),
-    (Mapping, "a document"),
+    (abc.Mapping, "a document"),
     (list, "an array"),
 )
 
@@ -164,7 +165,7 @@ def boolean(doc: Document, name: str, where: str, path: str = "", required: bool
 def document(
     doc: Document, name: str, where: str, path: str = "", required: bool = False
 ) -> Optional[Document]:
-    value = _typed(doc, name, where, path, required, Mapping, "a document")
+    value = _typed(doc, name, where, path, required, abc.Mapping, "a document")
     return None if value is _MISSING else value
 
 
@@ -184,7 +185,7 @@ def array(
     if not isinstance(value, (list, tuple)):
         raise _wrong(where, field, "an array", value)
     if of is not None:
-        cls, wanted = (Mapping, "a document") if of == "document" else (str, "a string")
+        cls, wanted = (abc.Mapping, "a document") if of == "document" else (str, "a string")
         for index, item in enumerate(value):
             if not isinstance(item, cls):
                 raise _wrong(where, _join(field, index), wanted, item)
@@ -224,7 +225,7 @@ def topology_version(doc: Document, where: str) -> None:
 
 def envelope(reply: Document, where: str) -> bool:
     """Check what every command reply shares; True when its ``ok`` is 1."""
-    if not isinstance(reply, Mapping):
+    if not isinstance(reply, abc.Mapping):
         raise ProtocolError(f"{where}: the reply is not a document", side="remote")
     ok = _get(reply, "ok", where, "", True)
     if isinstance(ok, bool) or not isinstance(ok, (int, float)):
@@ -313,7 +314,7 @@ def write(reply: Document, where: str, acknowledged: bool = True) -> None:
 
 def _write(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
     concern = spec.get("writeConcern")
-    if isinstance(concern, Mapping) and concern.get("w") == 0:
+    if isinstance(concern, abc.Mapping) and concern.get("w") == 0:
         acknowledged = False
     write(reply, where, acknowledged)
 
@@ -332,6 +333,76 @@ _SHAPES: Dict[str, Shape] = {
     "update": _write,
     "delete": _write,
 }
+
+
+# -- the operation path's quick acceptance ------------------------------------------------
+#
+# ``check`` names the command and the server in every message it could raise, and walks the
+# reply field by field. Nearly every reply is a well-formed dict as ``bson`` decoded it, so
+# the path first asks ``passes_quickly``: a handful of exact-class tests (no ``isinstance``
+# against ABCs) that accept only what ``check`` would accept. Anything it is unsure of (an
+# error reply, a ``topologyVersion``, write errors, a shape it does not know) goes through
+# ``check`` in full, which raises or passes exactly as before.
+
+_INT_CLASSES = frozenset({int, Int64})  # the integers bson decodes (never a bool)
+_NUMBER_CLASSES = frozenset({int, Int64, float})
+_DICT_ONLY = frozenset({dict})
+
+
+def _quick_cursor(reply: Document, batch: str) -> Any:
+    """The cursor id when ``reply['cursor']`` certainly passes ``cursor``, else None."""
+    doc = reply.get("cursor")
+    if doc.__class__ is not dict:
+        return None
+    cursor_id = doc.get("id")
+    if cursor_id.__class__ not in _INT_CLASSES or not INT64_MIN <= cursor_id <= INT64_MAX:
+        return None
+    ns = doc.get("ns", "")
+    documents = doc.get(batch)
+    if ns.__class__ is not str or documents.__class__ is not list:
+        return None
+    # every element a dict, tested in C (one set of the classes, not a loop in Python)
+    if documents and set(map(type, documents)) != _DICT_ONLY:
+        return None
+    return cursor_id
+
+
+def _quick_count(reply: Document, name: str) -> bool:
+    value = reply.get(name)
+    return value.__class__ in _INT_CLASSES and 0 <= value <= INT64_MAX
+
+
+def passes_quickly(spec: Document, reply: Document, acknowledged: bool = True) -> bool:
+    """True only when ``check(spec, reply, ..., acknowledged)`` would pass; False means
+    "not sure": run ``check``. For the operation path: no message is formatted here."""
+    if reply.__class__ is not dict:
+        return False
+    ok = reply.get("ok")
+    if ok.__class__ not in _NUMBER_CLASSES or ok != 1:
+        return False
+    if "topologyVersion" in reply or "writeConcernError" in reply:
+        return False
+    if "explain" in spec:
+        return True
+    name = next(iter(spec), "command")
+    if name not in _SHAPES:
+        return True
+    if name == "find" or name == "aggregate":
+        return _quick_cursor(reply, "firstBatch") is not None
+    if name == "getMore":
+        cursor_id = _quick_cursor(reply, "nextBatch")
+        return cursor_id is not None and (cursor_id == 0 or cursor_id == spec.get("getMore"))
+    if name == "insert" or name == "update" or name == "delete":
+        if "upserted" in reply or "writeErrors" in reply:
+            return False
+        if "nModified" in reply and not _quick_count(reply, "nModified"):
+            return False
+        if "n" not in reply:  # required only when acknowledged: let check decide
+            return False
+        return _quick_count(reply, "n")
+    if name == "count":
+        return _quick_count(reply, "n")
+    return False  # listCollections, listIndexes, listDatabases, distinct: check in full
 
 
 def check(
@@ -466,6 +537,7 @@ __all__ = [
     "fail",
     "hello",
     "is_integer",
+    "passes_quickly",
     "sasl",
     "topology_version",
     "write",
