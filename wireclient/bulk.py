@@ -43,8 +43,6 @@ from typing import (
     Tuple,
 )
 
-from bson import ObjectId
-
 from wireclient import protocol
 from wireclient.arguments import (
     ENCODE_ERRORS,
@@ -56,6 +54,7 @@ from wireclient.arguments import (
 )
 from wireclient.command import WriteConcern
 from wireclient.errors import BulkWriteError, InvalidDocument, InvalidOperation
+from wireclient.object_ids import id_stream
 from wireclient.protocol._common import _DEFAULT_OPTS, _dict_to_bson
 
 if TYPE_CHECKING:
@@ -139,14 +138,15 @@ class Bulk:
         added, with the ``_id`` each was given."""
         append_op = self.ops.append
         append_id = self.inserted_ids.append
+        new_ids = id_stream(len(documents) if isinstance(documents, abc.Sized) else 16)
         for document in documents:
             if document.__class__ is not dict:
                 check_mapping(document, "document")
             if "_id" not in document:
                 if document.__class__ is dict or isinstance(document, abc.MutableMapping):
-                    document["_id"] = ObjectId()
+                    document["_id"] = next(new_ids)
                 else:  # read-only (a RawBSONDocument): send a copy with an _id
-                    document = {"_id": ObjectId(), **document}
+                    document = {"_id": next(new_ids), **document}
             try:
                 data = _dict_to_bson(document, True, _DEFAULT_OPTS)
             except ENCODE_ERRORS:

@@ -30,8 +30,6 @@ from typing import (
     Union,
 )
 
-from bson import ObjectId
-
 from wireclient.arguments import (
     check_bool,
     check_document,
@@ -45,7 +43,7 @@ from wireclient.arguments import (
 from wireclient.collection_helpers import CollectionHelpers
 from wireclient.collection_modern import ModernCollection
 from wireclient.command import raise_write_errors
-from wireclient.cursor import Cursor, index_document
+from wireclient.cursor import Cursor, find_one_document, index_document
 from wireclient.errors import (
     ConfigurationError,
     DocumentTypeError,
@@ -54,6 +52,7 @@ from wireclient.errors import (
     InvalidOperation,
 )
 from wireclient.legacy import not_callable, refuse
+from wireclient.object_ids import object_ids
 from wireclient.results import update_result_document
 from wireclient.settings import InheritedSettings
 
@@ -205,20 +204,21 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
     ) -> Any:
         """Insert one document (returns its ``_id``) or many (returns the list of ``_id``s)."""
         single = doc_or_docs.__class__ is dict or isinstance(doc_or_docs, abc.Mapping)
-        docs = [doc_or_docs] if single else _document_list(doc_or_docs)
+        docs: List[Any] = [doc_or_docs] if single else _document_list(doc_or_docs)
         check_bool(manipulate, "manipulate")
         check_bool(check_keys, "check_keys")
         check_bool(continue_on_error, "continue_on_error")
         added: List[MutableMapping[str, Any]] = []  # the caller's documents given an _id here
         try:
             if manipulate:
-                for i, doc in enumerate(docs):
-                    if "_id" not in doc:
-                        if doc.__class__ is dict or isinstance(doc, abc.MutableMapping):
-                            doc["_id"] = ObjectId()
-                            added.append(doc)
-                        else:  # read-only (a RawBSONDocument): send a copy with the _id
-                            docs[i] = {"_id": ObjectId(), **doc}
+                missing = [i for i, doc in enumerate(docs) if "_id" not in doc]
+                for i, new_id in zip(missing, object_ids(len(missing))):
+                    doc = docs[i]
+                    if doc.__class__ is dict or isinstance(doc, abc.MutableMapping):
+                        doc["_id"] = new_id
+                        added.append(doc)
+                    else:  # read-only (a RawBSONDocument): send a copy with the _id
+                        docs[i] = {"_id": new_id, **doc}
             ids = [doc.get("_id") for doc in docs]
             encoded = encode_many(docs, _doc_name if not single else _single_name, check_keys)
             command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
@@ -330,6 +330,8 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
     ) -> Optional[Dict[str, Any]]:
         if spec_or_id is not None and not isinstance(spec_or_id, abc.Mapping):
             spec_or_id = _id_spec(spec_or_id, "spec_or_id")
+        if not args and not kwargs:  # the usual find_one(spec): no cursor object needed
+            return find_one_document(self, spec_or_id)
         for doc in self.find(spec_or_id, *args, **kwargs).limit(-1):
             return doc
         return None

@@ -82,6 +82,26 @@ def build_message(
     return message, True  # wire 4-5 has no fire-and-forget command: read the w:0 reply
 
 
+def write_envelopes(
+    dbname: str, spec: Document, unacknowledged: bool, max_wire_version: int
+) -> Optional[Tuple[protocol.OpMsg, bytes]]:
+    """For a write sent in batches over OP_MSG: the message without its documents, its body
+    encoded once for every batch (``with_batch`` adds each batch), and its frame (what the
+    limits measure the room by). None for wire 4 and 5 (the documents go inside the command:
+    ``build_message`` per batch)."""
+    if max_wire_version < OP_MSG_WIRE_VERSION:
+        return None
+    message, _ = build_message(dbname, spec, (), unacknowledged, None, max_wire_version)
+    assert message.__class__ is _OpMsg
+    head = protocol.with_encoded_body(message)
+    return head, protocol.encode(head, 0)
+
+
+def with_batch(head: protocol.OpMsg, batch: protocol.DocumentSequence) -> protocol.OpMsg:
+    """``head`` (from ``write_envelopes``) carrying one batch of documents."""
+    return _build_msg(head.body, (batch,), head.flags)  # type: ignore[no-any-return]
+
+
 def wire_version_error(where: str, min_wire_version: int, max_wire_version: int) -> Optional[str]:
     """Why wireclient cannot talk to the server at ``where``, or None when the server's wire
     range overlaps wireclient's."""
@@ -108,7 +128,7 @@ def reply_document(message: Any) -> Dict[str, Any]:
     if message.__class__ is _OpMsg:  # the usual reply, decoded by the reader's fast path
         body = message.body
         if body.__class__ is dict:
-            return body  # type: ignore[no-any-return]
+            return body
     if isinstance(message, protocol.OpMsg):
         body = message.body
         if not isinstance(body, dict):
@@ -229,6 +249,9 @@ class WriteConcern:
         Checked first: ``safe`` and ``j`` None or a bool, ``w`` None, an int >= 0 or a
         non-empty str (a tag set name such as ``'majority'``), ``wtimeout`` None or an
         int >= 0 (milliseconds)."""
+        if safe is None and w is None and j is None and wtimeout is None:
+            if self.w is None and self.j is None and self.wtimeout is None:  # the default
+                return (False, {"w": 0}) if self.safe is False else (True, None)
         check_optional_bool(safe, "safe")
         check_optional_bool(j, "j")
         if isinstance(w, str):

@@ -222,11 +222,18 @@ class Executor:
         name = next(iter(spec), "command")
         reply: Optional[Dict[str, Any]] = None
         try:
-            for batch in batches(dbname, spec, field, documents, unacknowledged, sock):
+            # OP_MSG: the command is encoded once, whatever the number of batches
+            envelopes = command.write_envelopes(dbname, spec, unacknowledged, sock.max_wire_version)
+            head, frame = envelopes if envelopes is not None else (None, None)
+            for batch in batches(dbname, spec, field, documents, unacknowledged, sock, frame):
                 seq = protocol.encoded_sequence(field, batch)
-                reply = self._exchange(
-                    pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
-                )
+                if head is None:  # wire 4 and 5: the documents go inside the command
+                    reply = self._exchange(
+                        pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
+                    )
+                else:
+                    message = command.with_batch(head, seq)
+                    reply = self._send(pool, sock, generation, dbname, message, not unacknowledged)
                 if reply is not None:
                     if not passes_quickly(spec, reply, not unacknowledged):
                         self._validate(pool, sock, generation, spec, reply, not unacknowledged)
@@ -284,6 +291,19 @@ class Executor:
         message, expect_reply = command.build_message(
             dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
         )
+        return self._send(pool, sock, generation, dbname, message, expect_reply)
+
+    def _send(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        message: Any,
+        expect_reply: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """Send a built message on ``sock`` and read its reply (the error handler hears of
+        a broken conversation)."""
         if self.events is not None and self.events.command is not None:
             return self._exchange_observed(pool, sock, generation, dbname, message, expect_reply)
         try:  # check_frame refuses a frame over the server's limits before it is sent
@@ -440,7 +460,8 @@ class Executor:
 def _command_document(message: Any) -> Dict[str, Any]:
     """The command as it goes out: the body with its document sequences as arrays."""
     if isinstance(message, protocol.OpMsg):
-        document = dict(message.body)
+        body = message.body  # a write's batches carry their command encoded once
+        document = bson.decode(body) if isinstance(body, bytes) else dict(body)
         for seq in message.sequences:
             document[seq.identifier] = [
                 bson.decode(d) if isinstance(d, (bytes, bytearray)) else d for d in seq.documents

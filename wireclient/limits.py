@@ -12,7 +12,7 @@ splits them into batches that fill a message without passing any limit. Pure: no
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence
 
 import bson
 
@@ -91,6 +91,7 @@ def batches(
     documents: Sequence[Any],
     unacknowledged: bool,
     sock: SocketInfo,
+    frame: Optional[bytes] = None,
 ) -> List[List[bytes]]:
     """``documents``, encoded, in batches the server takes: at most ``maxWriteBatchSize``
     each, in a frame within ``maxMessageSizeBytes`` (for wire 4 and 5, where they travel as
@@ -98,7 +99,8 @@ def batches(
     allowance too). Every document is checked first, so nothing is sent when one is too
     large (``DocumentTooLarge``): an inserted document over ``maxBsonObjectSize``, an
     update or delete statement over it plus the command allowance, or one no message can
-    carry. The room is measured on the command really encoded without its documents."""
+    carry. The room is measured on the command really encoded without its documents
+    (``frame``, when the caller has it already: the OP_MSG frame of the command alone)."""
     if documents and set(map(type, documents)) == _BYTES_ONLY:  # encoded by the caller
         encoded: List[bytes] = list(documents)
     else:
@@ -106,11 +108,12 @@ def batches(
     in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
     # OP_QUERY: the command with an empty array; OP_MSG: the command alone (the encoder's
     # quick path) plus the kind-1 section's framing (kind byte, int32 size, identifier, NUL).
-    sequences = (protocol.DocumentSequence(field, ()),) if in_command else ()
-    message, _ = command.build_message(
-        dbname, spec, sequences, unacknowledged, None, sock.max_wire_version
-    )
-    frame = protocol.encode(message, 0)
+    if frame is None or in_command:
+        sequences = (protocol.DocumentSequence(field, ()),) if in_command else ()
+        message, _ = command.build_message(
+            dbname, spec, sequences, unacknowledged, None, sock.max_wire_version
+        )
+        frame = protocol.encode(message, 0)
     check_frame(sock, frame)  # the command alone must fit
     framing = 0 if in_command else 6 + len(field.encode("utf-8"))
     room = sock.max_message_size - len(frame) - framing

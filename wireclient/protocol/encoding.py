@@ -188,6 +188,23 @@ def encode(
         _raise_encode_error(message, exc)
 
 
+def with_encoded_body(
+    message: OpMsg, *, codec_options: Optional[CodecOptions[Any]] = None
+) -> OpMsg:
+    """``message`` with its body as encoded BSON (written verbatim by ``encode``), for a
+    command sent several times with other sequences: a write encodes its command once for
+    all its batches. Raises what ``encode`` raises for a body bson cannot encode."""
+    body: Any = message.body
+    if body.__class__ is bytes:
+        return message
+    try:
+        data = _dict_to_bson(body, False, _DEFAULT_OPTS if codec_options is None else codec_options)
+    except _BSON_ERRORS as exc:
+        _raise_encode_error(message, exc)
+    encoded: OpMsg = OpMsg._build(data, message.sequences, message.flags)
+    return encoded
+
+
 def encode_body(message: Message, opts: CodecOptions[Any]) -> bytes:
     """``message``'s body, without header or checksum (what OP_COMPRESSED compresses)."""
     try:
@@ -209,4 +226,5 @@ def _raise_encode_error(message: Any, exc: Exception) -> NoReturn:
 
 __all__ = [
     "encode",
+    "with_encoded_body",
 ]
