@@ -30,6 +30,7 @@ raises ``BulkWriteError`` with that document as ``details``; an unacknowledged b
 from __future__ import annotations
 
 from collections import abc
+from itertools import repeat
 from operator import itemgetter
 from typing import (
     TYPE_CHECKING,
@@ -54,7 +55,7 @@ from wireclient.arguments import (
 )
 from wireclient.command import WriteConcern
 from wireclient.errors import BulkWriteError, InvalidDocument, InvalidOperation
-from wireclient.object_ids import id_stream
+from wireclient.object_ids import id_stream, object_ids
 from wireclient.protocol._common import _DEFAULT_OPTS, _dict_to_bson
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ _COMMANDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
 _ORDER = ("insert", "update", "delete")
 _KIND = itemgetter(0)  # of an operation (kind, what is sent, op)
 _DATA = itemgetter(1)
+_ID = itemgetter("_id")
+_DICTS_ONLY = {dict}
 
 
 def check_update_document(document: Any, name: str) -> Any:
@@ -136,6 +139,11 @@ class Bulk:
         """``add_insert`` for each document in turn (one loop, no call per document: the
         path of ``insert_many``). A document refused stops the loop; those before it stay
         added, with the ``_id`` each was given."""
+        if documents.__class__ in (list, tuple) and documents:
+            docs: Sequence[Any] = documents
+            if set(map(type, docs)) == _DICTS_ONLY:  # the usual insert_many(list of dicts)
+                self._add_dicts(docs)
+                return
         append_op = self.ops.append
         append_id = self.inserted_ids.append
         new_ids = id_stream(len(documents) if isinstance(documents, abc.Sized) else 16)
@@ -154,6 +162,40 @@ class Bulk:
                 raise
             append_op(("insert", data, document))
             append_id(document["_id"])
+
+    def _add_dicts(self, docs: Sequence[Dict[str, Any]]) -> None:
+        """``add_inserts`` for a list of plain dicts, a step at a time over all of them
+        (``_id``s in one block, then one encoding loop) rather than a document at a time;
+        a refused document leaves things as the loop would: those before it added, and no
+        ``_id`` given to those after it."""
+        missing = [doc for doc in docs if "_id" not in doc]
+        for doc, new_id in zip(missing, object_ids(len(missing))):
+            doc["_id"] = new_id
+        try:
+            encoded = [_dict_to_bson(doc, True, _DEFAULT_OPTS) for doc in docs]
+        except ENCODE_ERRORS:
+            self._add_dicts_until_refused(docs, missing)
+            raise
+        self.ops.extend(zip(repeat("insert"), encoded, docs))
+        self.inserted_ids.extend(map(_ID, docs))
+
+    def _add_dicts_until_refused(
+        self, docs: Sequence[Dict[str, Any]], given: List[Dict[str, Any]]
+    ) -> None:
+        """Add the documents before the first one bson refuses, take back the ``_id`` given
+        to those after it, and raise ``encode``'s error naming it."""
+        for index, doc in enumerate(docs):
+            try:
+                data = _dict_to_bson(doc, True, _DEFAULT_OPTS)
+            except ENCODE_ERRORS:
+                reached = {id(seen) for seen in docs[: index + 1]}
+                for later in given:
+                    if id(later) not in reached:
+                        later.pop("_id", None)
+                encode(doc, "document", True)  # raises the error that names it
+                raise
+            self.ops.append(("insert", data, doc))
+            self.inserted_ids.append(doc["_id"])
 
     def add_update(
         self,
