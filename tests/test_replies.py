@@ -32,7 +32,8 @@ from wireclient.errors import (
     ProtocolError,
     WriteConcernError,
 )
-from wireclient.replies import check, passes_quickly
+from wireclient.replies import check
+from wireclient.reply_quick import passes_quickly
 
 DELETE: Any = object()  # as a value: leave the field out
 

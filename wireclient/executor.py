@@ -56,7 +56,7 @@ from wireclient.errors import (
 )
 from wireclient.limits import batches, check_frame
 from wireclient.network import format_address
-from wireclient.replies import passes_quickly
+from wireclient.reply_quick import passes_quickly
 from wireclient.requests import Requests, RequestState
 
 if TYPE_CHECKING:
