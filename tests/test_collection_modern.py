@@ -5,7 +5,7 @@ and what is refused before anything is sent, through mockupdb."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from bson import ObjectId
@@ -289,3 +289,19 @@ def test_commands_on_the_wire(mock: MockServer) -> None:
     with pytest.raises(InvalidOperation, match="sessions"):
         coll.insert_one({}, session=object())
     mock.assert_nothing_received(timeout=0.05)
+
+
+def test_insert_many_of_dicts_refused_midway_leaves_documents_as_the_loop_would(
+    coll: Collection,
+) -> None:
+    """A list of dicts takes the stepwise path (ids in one block, one encoding loop); a
+    document bson refuses stops it as the per-document loop did: the documents before it
+    have their _id, those after it none, and nothing is sent."""
+    docs: List[Dict[str, Any]] = [{"n": 0}, {"n": 1}, {"$bad": 2}, {"n": 3}]
+    with pytest.raises(InvalidDocument, match="document"):
+        coll.insert_many(docs)
+    assert "_id" in docs[0] and "_id" in docs[1] and "_id" in docs[2]
+    assert "_id" not in docs[3]
+    assert coll.count() == 0
+    ids = coll.insert_many([{"n": i} for i in range(5)]).inserted_ids
+    assert len(set(ids)) == 5 and coll.count() == 5

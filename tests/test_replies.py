@@ -33,6 +33,7 @@ from wireclient.errors import (
     WriteConcernError,
 )
 from wireclient.replies import check
+from wireclient.reply_quick import passes_quickly
 
 DELETE: Any = object()  # as a value: leave the field out
 
@@ -389,3 +390,48 @@ def test_explain_and_unknown_commands_are_not_shaped() -> None:
     check({"insert": "c", "writeConcern": {"w": 0}}, {"ok": 1}, "h:1")  # w:0: no n
     with pytest.raises(ProtocolError, match="insert reply from h:1: field 'n' is missing"):
         check({"insert": "c"}, {"ok": 1}, "h:1")
+
+
+# -- the path's quick acceptance (replies.passes_quickly) ---------------------------------
+
+
+def _spec(op_name: str) -> Dict[str, Any]:
+    command = OPS[op_name].command
+    return {command: Int64(42) if command == "getMore" else "things"}
+
+
+@pytest.mark.parametrize(
+    "op_name, base, path, value",
+    ENVELOPE + CURSORS + WRITES,
+    ids=map(_case_id, ENVELOPE + CURSORS + WRITES),
+)
+def test_quick_acceptance_never_accepts_a_malformed_reply(
+    op_name: str, base: Any, path: str, value: Any
+) -> None:
+    reply = changed(OPS[op_name].good if base is None else base, path, value)
+    with pytest.raises(ProtocolError):
+        check(_spec(op_name), reply, "host:1")
+    assert not passes_quickly(_spec(op_name), reply)
+
+
+@pytest.mark.parametrize(
+    "op_name", ["ping", "find", "aggregate", "getMore", "insert", "delete", "count"]
+)
+def test_quick_acceptance_takes_the_usual_replies(op_name: str) -> None:
+    reply = bson.decode(bson.encode(OPS[op_name].good))  # as the reader decodes it
+    assert passes_quickly(_spec(op_name), reply)
+    check(_spec(op_name), reply, "host:1")
+
+
+def test_quick_acceptance_leaves_the_rest_to_the_full_check() -> None:
+    spec = {"insert": "things"}
+    for reply in (
+        {"ok": 0.0, "errmsg": "no", "code": 2},
+        {"ok": 1.0, "n": 1, "writeErrors": [WRITE_ERROR]},
+        {"ok": 1.0, "n": 1, "writeConcernError": WC_ERROR},
+        {"ok": 1.0, "n": 1, "topologyVersion": TV},
+        {"ok": True, "n": 1},
+    ):
+        assert not passes_quickly(spec, reply)
+    assert not passes_quickly({"insert": "t"}, {"ok": 1.0})  # n: required when acknowledged
+    assert not passes_quickly({"listIndexes": "t"}, OPS["listIndexes"].good)  # not a quick shape

@@ -11,9 +11,9 @@ check: every error bson can raise for content (a reference cycle shows up as a
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections import abc
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
-import bson
 from bson.errors import BSONError
 
 from wireclient.errors import (
@@ -22,6 +22,7 @@ from wireclient.errors import (
     InvalidArgument,
     InvalidDocument,
 )
+from wireclient.protocol._common import _DEFAULT_OPTS, _dict_to_bson
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -29,7 +30,7 @@ INT64_MAX = 2**63 - 1
 # What bson raises for a document it cannot encode: its own errors, TypeError / ValueError
 # for values and keys, OverflowError for ints beyond int64, RecursionError for a document
 # that contains itself (or nests too deeply).
-_ENCODE_ERRORS = (BSONError, TypeError, ValueError, OverflowError, RecursionError)
+ENCODE_ERRORS = (BSONError, TypeError, ValueError, OverflowError, RecursionError)
 _MAX_REASON = 200
 
 
@@ -68,7 +69,7 @@ def check_str(value: Any, name: str) -> str:
 
 def check_mapping(value: Any, name: str) -> Mapping[str, Any]:
     """``value`` if it is a mapping (a document); anything else is a ``DocumentTypeError``."""
-    if not isinstance(value, Mapping):
+    if value.__class__ is not dict and not isinstance(value, abc.Mapping):
         raise DocumentTypeError(f"{name} must be a mapping (a document), not {type_name(value)}")
     return value
 
@@ -79,16 +80,30 @@ def encode(doc: Mapping[str, Any], name: str, check_keys: bool = False) -> bytes
     With ``check_keys`` keys must not start with ``$`` nor contain ``.``, at any depth.
     """
     try:
-        data: bytes = bson.encode(doc, check_keys)
+        data: bytes = _dict_to_bson(doc, check_keys, _DEFAULT_OPTS)
     except RecursionError:
         reason = "it contains itself (a reference cycle) or is nested too deeply"
-    except _ENCODE_ERRORS as exc:
+    except ENCODE_ERRORS as exc:
         reason = str(exc).removeprefix("Invalid document: ")
         if len(reason) > _MAX_REASON:  # bson may quote a whole value
             reason = reason[:_MAX_REASON] + "..."
     else:
         return data
     raise InvalidDocument(f"{name} cannot be sent: {reason}")
+
+
+def encode_many(
+    docs: Sequence[Mapping[str, Any]], name: Callable[[int], str], check_keys: bool = False
+) -> List[bytes]:
+    """Each of ``docs`` as BSON, as ``encode`` would give it, encoding them in one tight
+    loop; the first one bson refuses raises ``encode``'s ``InvalidDocument``, named
+    ``name(index)`` (only computed then)."""
+    try:
+        return [_dict_to_bson(doc, check_keys, _DEFAULT_OPTS) for doc in docs]
+    except ENCODE_ERRORS:
+        for index, doc in enumerate(docs):
+            encode(doc, name(index), check_keys)  # raises for the first one refused
+        raise
 
 
 def check_document(value: Any, name: str) -> Mapping[str, Any]:
@@ -107,6 +122,7 @@ def check_read_preference(value: Any, name: str = "read_preference") -> Any:
 
 
 __all__ = [
+    "ENCODE_ERRORS",
     "INT32_MAX",
     "INT64_MAX",
     "check_bool",
@@ -117,5 +133,6 @@ __all__ = [
     "check_read_preference",
     "check_str",
     "encode",
+    "encode_many",
     "type_name",
 ]

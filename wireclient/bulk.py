@@ -29,6 +29,9 @@ raises ``BulkWriteError`` with that document as ``details``; an unacknowledged b
 
 from __future__ import annotations
 
+from collections import abc
+from itertools import repeat
+from operator import itemgetter
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -36,18 +39,24 @@ from typing import (
     Iterable,
     List,
     Mapping,
-    MutableMapping,
     Optional,
     Sequence,
     Tuple,
 )
 
-from bson import ObjectId
-
 from wireclient import protocol
-from wireclient.arguments import check_bool, check_document, check_mapping, encode, type_name
+from wireclient.arguments import (
+    ENCODE_ERRORS,
+    check_bool,
+    check_document,
+    check_mapping,
+    encode,
+    type_name,
+)
 from wireclient.command import WriteConcern
 from wireclient.errors import BulkWriteError, InvalidDocument, InvalidOperation
+from wireclient.object_ids import id_stream, object_ids
+from wireclient.protocol._common import _DEFAULT_OPTS, _dict_to_bson
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
@@ -55,6 +64,10 @@ if TYPE_CHECKING:
 _OVERHEAD = 16 * 1024  # header, command body and framing in one message
 _COMMANDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
 _ORDER = ("insert", "update", "delete")
+_KIND = itemgetter(0)  # of an operation (kind, what is sent, op)
+_DATA = itemgetter(1)
+_ID = itemgetter("_id")
+_DICTS_ONLY = {dict}
 
 
 def check_update_document(document: Any, name: str) -> Any:
@@ -120,14 +133,69 @@ class Bulk:
     # -- adding operations ----------------------------------------------------------------
 
     def add_insert(self, document: Any) -> None:
-        check_mapping(document, "document")
-        if "_id" not in document:
-            if isinstance(document, MutableMapping):
-                document["_id"] = ObjectId()
-            else:  # read-only (a RawBSONDocument): send a copy with an _id
-                document = {"_id": ObjectId(), **document}
-        self.ops.append(("insert", encode(document, "document", True), document))
-        self.inserted_ids.append(document["_id"])
+        self.add_inserts((document,))
+
+    def add_inserts(self, documents: Iterable[Any]) -> None:
+        """``add_insert`` for each document in turn (one loop, no call per document: the
+        path of ``insert_many``). A document refused stops the loop; those before it stay
+        added, with the ``_id`` each was given."""
+        if documents.__class__ in (list, tuple) and documents:
+            docs: Sequence[Any] = documents
+            if set(map(type, docs)) == _DICTS_ONLY:  # the usual insert_many(list of dicts)
+                self._add_dicts(docs)
+                return
+        append_op = self.ops.append
+        append_id = self.inserted_ids.append
+        new_ids = id_stream(len(documents) if isinstance(documents, abc.Sized) else 16)
+        for document in documents:
+            if document.__class__ is not dict:
+                check_mapping(document, "document")
+            if "_id" not in document:
+                if document.__class__ is dict or isinstance(document, abc.MutableMapping):
+                    document["_id"] = next(new_ids)
+                else:  # read-only (a RawBSONDocument): send a copy with an _id
+                    document = {"_id": next(new_ids), **document}
+            try:
+                data = _dict_to_bson(document, True, _DEFAULT_OPTS)
+            except ENCODE_ERRORS:
+                encode(document, "document", True)  # raises the error that names it
+                raise
+            append_op(("insert", data, document))
+            append_id(document["_id"])
+
+    def _add_dicts(self, docs: Sequence[Dict[str, Any]]) -> None:
+        """``add_inserts`` for a list of plain dicts, a step at a time over all of them
+        (``_id``s in one block, then one encoding loop) rather than a document at a time;
+        a refused document leaves things as the loop would: those before it added, and no
+        ``_id`` given to those after it."""
+        missing = [doc for doc in docs if "_id" not in doc]
+        for doc, new_id in zip(missing, object_ids(len(missing))):
+            doc["_id"] = new_id
+        try:
+            encoded = [_dict_to_bson(doc, True, _DEFAULT_OPTS) for doc in docs]
+        except ENCODE_ERRORS:
+            self._add_dicts_until_refused(docs, missing)
+            raise
+        self.ops.extend(zip(repeat("insert"), encoded, docs))
+        self.inserted_ids.extend(map(_ID, docs))
+
+    def _add_dicts_until_refused(
+        self, docs: Sequence[Dict[str, Any]], given: List[Dict[str, Any]]
+    ) -> None:
+        """Add the documents before the first one bson refuses, take back the ``_id`` given
+        to those after it, and raise ``encode``'s error naming it."""
+        for index, doc in enumerate(docs):
+            try:
+                data = _dict_to_bson(doc, True, _DEFAULT_OPTS)
+            except ENCODE_ERRORS:
+                reached = {id(seen) for seen in docs[: index + 1]}
+                for later in given:
+                    if id(later) not in reached:
+                        later.pop("_id", None)
+                encode(doc, "document", True)  # raises the error that names it
+                raise
+            self.ops.append(("insert", data, doc))
+            self.inserted_ids.append(doc["_id"])
 
     def add_update(
         self,
@@ -183,13 +251,15 @@ class Bulk:
         conn = self.collection.database.connection
         limits = conn._server_hello()
         max_bson = int(limits.get("maxBsonObjectSize", 16 * 1024 * 1024))
-        for kind, data, _ in self.ops:  # nothing is sent if one is too large
-            allowed = max_bson if kind == "insert" else max_bson + _OVERHEAD
-            if len(data) > allowed:
-                raise InvalidDocument(
-                    f"a bulk {kind} of {len(data)} bytes is larger than the server's "
-                    f"maxBsonObjectSize of {max_bson} bytes"
-                )
+        sizes = list(map(len, map(_DATA, self.ops)))
+        if max(sizes) > max_bson:  # nothing is sent if one is too large
+            for (kind, _, _), size in zip(self.ops, sizes):
+                allowed = max_bson if kind == "insert" else max_bson + _OVERHEAD
+                if size > allowed:
+                    raise InvalidDocument(
+                        f"a bulk {kind} of {size} bytes is larger than the server's "
+                        f"maxBsonObjectSize of {max_bson} bytes"
+                    )
         self.executed = True
         result: Dict[str, Any] = {
             "writeErrors": [],
@@ -204,7 +274,7 @@ class Bulk:
         max_count = int(limits.get("maxWriteBatchSize", 100_000))
         max_bytes = int(limits.get("maxMessageSizeBytes", protocol.DEFAULT_MAX_MESSAGE_SIZE))
         for kind, indexes in self._groups():
-            for batch in _split(indexes, self.ops, max_count, max_bytes - _OVERHEAD):
+            for batch in _split(indexes, sizes, max_count, max_bytes - _OVERHEAD):
                 reply = self._send(kind, batch, acknowledged, concern)
                 if reply is not None:
                     _merge(result, reply, kind, batch, self.ops)
@@ -218,7 +288,11 @@ class Bulk:
             raise BulkWriteError(result)
         return result
 
-    def _groups(self) -> Iterable[Tuple[str, List[int]]]:
+    def _groups(self) -> Iterable[Tuple[str, Sequence[int]]]:
+        kinds = set(map(_KIND, self.ops))
+        if len(kinds) == 1:  # one kind of operation (insert_many): one run of them all
+            yield kinds.pop(), range(len(self.ops))
+            return
         if self.ordered:
             run: List[int] = []
             for index, (kind, _, _) in enumerate(self.ops):
@@ -243,19 +317,31 @@ class Bulk:
             command["writeConcern"] = concern
         if self.bypass:
             command["bypassDocumentValidation"] = True
-        sequence = protocol.DocumentSequence(_COMMANDS[kind], tuple(self.ops[i][1] for i in batch))
+        ops = self.ops
+        chosen = (
+            ops[batch.start : batch.stop]
+            if isinstance(batch, range)
+            else map(ops.__getitem__, batch)
+        )
+        sequence = protocol.encoded_sequence(_COMMANDS[kind], map(_DATA, chosen))
         return coll.database.connection._executor.run(
             coll.database.name, command, (sequence,), unacknowledged=not acknowledged
         )
 
 
 def _split(
-    indexes: List[int], ops: List[Tuple[str, Any, Any]], max_count: int, max_bytes: int
-) -> Iterable[List[int]]:
+    indexes: Sequence[int], sizes: List[int], max_count: int, max_bytes: int
+) -> Iterable[Sequence[int]]:
+    """``indexes`` in runs of at most ``max_count`` operations and ``max_bytes`` bytes
+    (ranges stay ranges: the usual bulk is one run that fits one message)."""
+    if isinstance(indexes, range) and indexes.step == 1:
+        if len(indexes) <= max_count and sum(sizes[indexes.start : indexes.stop]) <= max_bytes:
+            yield indexes
+            return
     batch: List[int] = []
     size = 0
     for index in indexes:
-        length = len(ops[index][1])
+        length = sizes[index]
         if batch and (len(batch) >= max_count or size + length > max_bytes):
             yield batch
             batch, size = [], 0

@@ -16,6 +16,7 @@ added are taken out again.
 
 from __future__ import annotations
 
+from collections import abc
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -29,8 +30,6 @@ from typing import (
     Union,
 )
 
-from bson import ObjectId
-
 from wireclient.arguments import (
     check_bool,
     check_document,
@@ -38,12 +37,13 @@ from wireclient.arguments import (
     check_read_preference,
     check_str,
     encode,
+    encode_many,
     type_name,
 )
 from wireclient.collection_helpers import CollectionHelpers
 from wireclient.collection_modern import ModernCollection
 from wireclient.command import raise_write_errors
-from wireclient.cursor import Cursor, index_document
+from wireclient.cursor import Cursor, find_one_document, index_document
 from wireclient.errors import (
     ConfigurationError,
     DocumentTypeError,
@@ -52,6 +52,7 @@ from wireclient.errors import (
     InvalidOperation,
 )
 from wireclient.legacy import not_callable, refuse
+from wireclient.object_ids import object_ids
 from wireclient.results import update_result_document
 from wireclient.settings import InheritedSettings
 
@@ -85,8 +86,17 @@ def _document_list(doc_or_docs: Any) -> List[Any]:
     if not docs:
         raise InvalidDocument("cannot insert an empty list of documents")
     for i, doc in enumerate(docs):
-        check_mapping(doc, f"doc_or_docs[{i}]")
+        if doc.__class__ is not dict:
+            check_mapping(doc, f"doc_or_docs[{i}]")
     return docs
+
+
+def _doc_name(index: int) -> str:
+    return f"doc_or_docs[{index}]"
+
+
+def _single_name(index: int) -> str:
+    return "doc_or_docs"
 
 
 def _id_spec(value: Any, name: str) -> Dict[str, Any]:
@@ -193,25 +203,24 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
         wtimeout: Optional[int] = None,
     ) -> Any:
         """Insert one document (returns its ``_id``) or many (returns the list of ``_id``s)."""
-        single = isinstance(doc_or_docs, Mapping)
-        docs = [doc_or_docs] if single else _document_list(doc_or_docs)
+        single = doc_or_docs.__class__ is dict or isinstance(doc_or_docs, abc.Mapping)
+        docs: List[Any] = [doc_or_docs] if single else _document_list(doc_or_docs)
         check_bool(manipulate, "manipulate")
         check_bool(check_keys, "check_keys")
         check_bool(continue_on_error, "continue_on_error")
         added: List[MutableMapping[str, Any]] = []  # the caller's documents given an _id here
-        ids: List[Any] = []
         try:
-            encoded = []
-            for i, doc in enumerate(docs):
-                if manipulate and "_id" not in doc:
-                    if isinstance(doc, MutableMapping):
-                        doc["_id"] = ObjectId()
+            if manipulate:
+                missing = [i for i, doc in enumerate(docs) if "_id" not in doc]
+                for i, new_id in zip(missing, object_ids(len(missing))):
+                    doc = docs[i]
+                    if doc.__class__ is dict or isinstance(doc, abc.MutableMapping):
+                        doc["_id"] = new_id
                         added.append(doc)
                     else:  # read-only (a RawBSONDocument): send a copy with the _id
-                        doc = {"_id": ObjectId(), **doc}
-                ids.append(doc.get("_id"))
-                name = "doc_or_docs" if single else f"doc_or_docs[{i}]"
-                encoded.append(encode(doc, name, check_keys))
+                        docs[i] = {"_id": new_id, **doc}
+            ids = [doc.get("_id") for doc in docs]
+            encoded = encode_many(docs, _doc_name if not single else _single_name, check_keys)
             command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
             self._write(command, "documents", encoded, safe, w, j, wtimeout)
         except (InvalidDocument, ConfigurationError):
@@ -280,7 +289,7 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
         check_bool(multi, "multi")
         if spec_or_id is None:
             spec: Mapping[str, Any] = {}
-        elif isinstance(spec_or_id, Mapping):
+        elif isinstance(spec_or_id, abc.Mapping):
             spec = check_document(spec_or_id, "spec_or_id")
         else:
             spec = _id_spec(spec_or_id, "spec_or_id")
@@ -319,8 +328,10 @@ class Collection(CollectionHelpers, ModernCollection, InheritedSettings):
     def find_one(
         self, spec_or_id: Any = None, *args: Any, **kwargs: Any
     ) -> Optional[Dict[str, Any]]:
-        if spec_or_id is not None and not isinstance(spec_or_id, Mapping):
+        if spec_or_id is not None and not isinstance(spec_or_id, abc.Mapping):
             spec_or_id = _id_spec(spec_or_id, "spec_or_id")
+        if not args and not kwargs:  # the usual find_one(spec): no cursor object needed
+            return find_one_document(self, spec_or_id)
         for doc in self.find(spec_or_id, *args, **kwargs).limit(-1):
             return doc
         return None

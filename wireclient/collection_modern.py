@@ -16,7 +16,8 @@ arguments are accepted only as None: wireclient has no sessions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
+from collections import abc
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional
 
 from bson import ObjectId
 
@@ -109,7 +110,7 @@ class ModernCollection:
         command = self._command("insert", bypass_document_validation)
         added = False
         if "_id" not in document:
-            if isinstance(document, MutableMapping):
+            if isinstance(document, abc.MutableMapping):
                 document["_id"] = ObjectId()
                 added = True
             else:  # read-only (a RawBSONDocument): send a copy with an _id
@@ -135,13 +136,12 @@ class ModernCollection:
         from wireclient.bulk import Bulk
 
         _no_session(session)
-        if isinstance(documents, (Mapping, str, bytes)) or not isinstance(documents, Iterable):
+        if isinstance(documents, (abc.Mapping, str, bytes)) or not isinstance(documents, Iterable):
             raise InvalidArgument(
                 f"documents must be a non-empty list of documents, not {type_name(documents)}"
             )
         bulk = Bulk(self._self(), ordered, bypass_document_validation)
-        for document in documents:
-            bulk.add_insert(document)
+        bulk.add_inserts(documents)
         if not bulk.ops:
             raise InvalidDocument("documents must be a non-empty list of documents")
         result = bulk.execute(self._effective_write_concern())
@@ -415,7 +415,7 @@ class ModernCollection:
         from wireclient.operations import _Request
 
         _no_session(session)
-        if isinstance(requests, (Mapping, str, bytes)) or not isinstance(requests, Iterable):
+        if isinstance(requests, (abc.Mapping, str, bytes)) or not isinstance(requests, Iterable):
             raise InvalidArgument(f"requests must be a list of requests, not {type_name(requests)}")
         bulk = Bulk(self._self(), ordered, bypass_document_validation)
         for i, request in enumerate(requests):

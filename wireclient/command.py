@@ -12,6 +12,7 @@ OP_MSG or OP_REPLY, ``check_reply`` turns ``ok: 0`` into a typed error, and
 
 from __future__ import annotations
 
+from collections import abc
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from bson.raw_bson import RawBSONDocument
@@ -30,6 +31,10 @@ from wireclient.errors import (
 )
 
 Document = Mapping[str, Any]
+
+_OpMsg = protocol.OpMsg
+_build_msg = protocol.OpMsg._build  # an OpMsg from fields already valid (no checks)
+_MORE_TO_COME = int(protocol.MsgFlags.moreToCome)
 
 MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
 MIN_SUPPORTED_MONGODB = "3.2"
@@ -62,6 +67,8 @@ def build_message(
         body["$db"] = dbname
         if read_preference is not None:
             body["$readPreference"] = read_preference
+        if not sequences:  # a dict body, no sections, int flags: nothing for OpMsg to check
+            return _build_msg(body, (), _MORE_TO_COME if unacknowledged else 0), not unacknowledged
         flags = protocol.MsgFlags.moreToCome if unacknowledged else 0
         return protocol.OpMsg(body, tuple(sequences), flags), not unacknowledged
     for seq in sequences:
@@ -73,6 +80,26 @@ def build_message(
         query_flags = protocol.QueryFlags.SlaveOk
     message = protocol.OpQuery(dbname + ".$cmd", body, flags=query_flags, number_to_return=-1)
     return message, True  # wire 4-5 has no fire-and-forget command: read the w:0 reply
+
+
+def write_envelopes(
+    dbname: str, spec: Document, unacknowledged: bool, max_wire_version: int
+) -> Optional[Tuple[protocol.OpMsg, bytes]]:
+    """For a write sent in batches over OP_MSG: the message without its documents, its body
+    encoded once for every batch (``with_batch`` adds each batch), and its frame (what the
+    limits measure the room by). None for wire 4 and 5 (the documents go inside the command:
+    ``build_message`` per batch)."""
+    if max_wire_version < OP_MSG_WIRE_VERSION:
+        return None
+    message, _ = build_message(dbname, spec, (), unacknowledged, None, max_wire_version)
+    assert message.__class__ is _OpMsg
+    head = protocol.with_encoded_body(message)
+    return head, protocol.encode(head, 0)
+
+
+def with_batch(head: protocol.OpMsg, batch: protocol.DocumentSequence) -> protocol.OpMsg:
+    """``head`` (from ``write_envelopes``) carrying one batch of documents."""
+    return _build_msg(head.body, (batch,), head.flags)  # type: ignore[no-any-return]
 
 
 def wire_version_error(where: str, min_wire_version: int, max_wire_version: int) -> Optional[str]:
@@ -98,6 +125,10 @@ def wire_version_error(where: str, min_wire_version: int, max_wire_version: int)
 def reply_document(message: Any) -> Dict[str, Any]:
     """The command reply document carried by an OP_MSG or OP_REPLY (exactly one document;
     a legacy query failure becomes ``ok: 0`` whatever its document says)."""
+    if message.__class__ is _OpMsg:  # the usual reply, decoded by the reader's fast path
+        body = message.body
+        if body.__class__ is dict:
+            return body
     if isinstance(message, protocol.OpMsg):
         body = message.body
         if not isinstance(body, dict):
@@ -177,7 +208,7 @@ class WriteConcern:
         """A write concern from 2.8's dict form: ``{'w': 2, 'wtimeout': 1000, 'j': True}``
         (``fsync`` is taken as ``j``, as servers with a journal do); ``{}`` is the server's
         default (acknowledged), ``{'w': 0}`` unacknowledged. Checked as ``resolve`` checks."""
-        if not isinstance(document, Mapping):
+        if not isinstance(document, abc.Mapping):
             raise InvalidArgument(
                 f"{name} must be a dict such as {{'w': 1}}, not {type(document).__name__}"
             )
@@ -218,6 +249,9 @@ class WriteConcern:
         Checked first: ``safe`` and ``j`` None or a bool, ``w`` None, an int >= 0 or a
         non-empty str (a tag set name such as ``'majority'``), ``wtimeout`` None or an
         int >= 0 (milliseconds)."""
+        if safe is None and w is None and j is None and wtimeout is None:
+            if self.w is None and self.j is None and self.wtimeout is None:  # the default
+                return (False, {"w": 0}) if self.safe is False else (True, None)
         check_optional_bool(safe, "safe")
         check_optional_bool(j, "j")
         if isinstance(w, str):

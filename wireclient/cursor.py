@@ -21,7 +21,7 @@ a query of their own. Returned documents are shaped by ``as_class`` (or the conn
 
 from __future__ import annotations
 
-from collections import deque
+from collections import abc, deque
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -40,6 +40,7 @@ from bson import Int64
 from wireclient.arguments import (
     INT32_MAX,
     check_bool,
+    check_document,
     check_int,
     check_str,
     encode,
@@ -70,7 +71,7 @@ def _check_key(key: Any, direction: Any) -> None:
         raise InvalidArgument(f"sort/index key names must be strings, not {type_name(key)}")
     if not key:
         raise ConfigurationError("sort/index key names must not be empty")
-    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, Mapping)):
+    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, abc.Mapping)):
         raise InvalidArgument(
             f"the direction of key {key!r} must be 1, -1, an index type such as '2dsphere' "
             f"or a document, not {type_name(direction)}"
@@ -84,7 +85,7 @@ def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[st
     out: Dict[str, Any] = {}
     if isinstance(key_or_list, str):
         out[key_or_list] = ASCENDING if direction is None else direction
-    elif isinstance(key_or_list, Mapping):
+    elif isinstance(key_or_list, abc.Mapping):
         out = dict(key_or_list)
     elif isinstance(key_or_list, (list, tuple)):
         for item in key_or_list:
@@ -107,6 +108,41 @@ def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[st
         _check_key(key, value)
     encode(out, "the sort/index specification")  # a direction may be a document
     return out
+
+
+def find_one_document(
+    collection: Collection, spec: Optional[Mapping[str, Any]]
+) -> Optional[Dict[str, Any]]:
+    """``Cursor(collection, spec).limit(-1)``'s document (or None), without building the
+    cursor: the usual ``find_one(spec)``. The same check of ``spec``, the same command, read
+    preference and document shape, on the same path; a cursor the server left open (it
+    should not, for a single batch) is killed as the dropped cursor's would be."""
+    if spec is not None:
+        spec = dict(check_document(spec, "spec"))
+    inherited = collection._operation_read_preference()
+    conn = collection.database.connection
+    document_class, tz_aware = conn.document_class, conn.tz_aware
+    shape = None
+    if document_class is not dict or tz_aware:
+        shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
+    command: Dict[str, Any] = {"find": collection.name, "filter": {} if spec is None else spec}
+    command["limit"] = 1
+    command["singleBatch"] = True
+    executor = conn._executor
+    pool, state = executor.select_for_cursor(True, inherited)
+    dbname = collection.database.name
+    reply = executor.run(
+        dbname, command, pool=pool, for_read=True, read_preference=inherited, state=state
+    )
+    assert reply is not None
+    cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
+    cursor_id = int(cursor["id"])
+    if cursor_id:
+        executor.defer_kill(pool, dbname, collection.name, cursor_id)
+    batch = cursor["firstBatch"]
+    if not batch:
+        return None
+    return batch[0] if shape is None else shape(batch[0])  # type: ignore[no-any-return]
 
 
 class Cursor(CursorModifiers):
@@ -171,9 +207,9 @@ class Cursor(CursorModifiers):
             refuse_in_request(conn._executor.requests)
         self._stream: Optional[ExhaustStream] = None
         document_class = conn.document_class if as_class is None else as_class
-        self._shape: Optional[Shaper] = shaper(
-            check_document_class(document_class, "as_class"), conn.tz_aware
-        )
+        self._shape: Optional[Shaper] = None  # dict and naive datetimes: nothing to reshape
+        if document_class is not dict or conn.tz_aware:
+            self._shape = shaper(check_document_class(document_class, "as_class"), conn.tz_aware)
         self._collection = collection
         self._options = options
         self._read_preference = read_preference if read_preference is not None else inherited
@@ -185,7 +221,6 @@ class Cursor(CursorModifiers):
         self._pool: Optional[Pool] = None
         self._started = False
         self._empty = False  # cursor[n:n]: nothing to ask for
-        self._returned = 0
         self._retrieved = 0
 
     # -- modifiers ----------------------------------------------------------------------
@@ -257,18 +292,18 @@ class Cursor(CursorModifiers):
         return self
 
     def __next__(self) -> Dict[str, Any]:
-        if not self._buffer:
+        buffer = self._buffer  # runs once per document: the buffered case comes first
+        if not buffer:
             if not self._started:
                 self._started = True
                 if not self._empty:
                     self._first_batch()
             elif self._id:
                 self._get_more()
-        if self._buffer:
-            self._returned += 1
-            doc = self._buffer.popleft()
-            return doc if self._shape is None else self._shape(doc)
-        raise StopIteration
+            if not buffer:
+                raise StopIteration
+        shape = self._shape
+        return buffer.popleft() if shape is None else shape(buffer.popleft())
 
     next = __next__
 
@@ -311,13 +346,15 @@ class Cursor(CursorModifiers):
         conn = coll.database.connection
         if self._options.exhaust:  # before select(): that would start an automatic request
             refuse_in_request(conn._executor.requests)
-        self._pool = conn._executor.select(True, self._read_preference, operation=True)
-        reply = conn._executor.run(
+        executor = conn._executor
+        self._pool, state = executor.select_for_cursor(True, self._read_preference)
+        reply = executor.run(
             coll.database.name,
             self._find_command(),
             pool=self._pool,
             for_read=True,
             read_preference=self._read_preference,
+            state=state,
         )
         assert reply is not None
         cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
@@ -470,6 +507,5 @@ class Cursor(CursorModifiers):
         """Forget the results so far; the next iteration runs the query again."""
         self.close()
         self._started = False
-        self._returned = 0
         self._retrieved = 0
         return self

@@ -21,6 +21,7 @@ preference's decision.
 from __future__ import annotations
 
 import copy
+from collections import abc
 from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar, Union
 
 from bson.code import Code
@@ -83,7 +84,7 @@ _REFUSED_MODIFIERS = {
 
 def bounds(value: Any, name: str) -> Dict[str, Any]:
     """``max`` / ``min``: a list of ``(field, value)`` pairs or a mapping, as a document."""
-    if isinstance(value, Mapping):
+    if isinstance(value, abc.Mapping):
         out = dict(value)
     elif isinstance(value, (list, tuple)):
         out = {}
@@ -272,7 +273,7 @@ _REFUSED_KEYWORDS = {
 def projection_document(fields: Any) -> Optional[Dict[str, Any]]:
     if fields is None:
         return None
-    if isinstance(fields, Mapping):
+    if isinstance(fields, abc.Mapping):
         return dict(check_document(fields, "fields"))
     if isinstance(fields, (list, tuple)):
         for name in fields:

@@ -12,7 +12,7 @@ splits them into batches that fill a message without passing any limit. Pure: no
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence
 
 import bson
 
@@ -33,6 +33,7 @@ COMMAND_OVERHEAD = 16 * 1024
 # fields of their own, so they get the command allowance on top.
 _STORED_FIELD = "documents"
 _INT32 = struct.Struct("<i")
+_BYTES_ONLY = {bytes}
 
 
 def check_frame(sock: SocketInfo, frame: bytes) -> None:
@@ -90,6 +91,7 @@ def batches(
     documents: Sequence[Any],
     unacknowledged: bool,
     sock: SocketInfo,
+    frame: Optional[bytes] = None,
 ) -> List[List[bytes]]:
     """``documents``, encoded, in batches the server takes: at most ``maxWriteBatchSize``
     each, in a frame within ``maxMessageSizeBytes`` (for wire 4 and 5, where they travel as
@@ -97,16 +99,21 @@ def batches(
     allowance too). Every document is checked first, so nothing is sent when one is too
     large (``DocumentTooLarge``): an inserted document over ``maxBsonObjectSize``, an
     update or delete statement over it plus the command allowance, or one no message can
-    carry. The room is measured on the command really encoded without its documents."""
-    encoded = [_encode(doc) for doc in documents]
+    carry. The room is measured on the command really encoded without its documents
+    (``frame``, when the caller has it already: the OP_MSG frame of the command alone)."""
+    if documents and set(map(type, documents)) == _BYTES_ONLY:  # encoded by the caller
+        encoded: List[bytes] = list(documents)
+    else:
+        encoded = [_encode(doc) for doc in documents]
     in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
     # OP_QUERY: the command with an empty array; OP_MSG: the command alone (the encoder's
     # quick path) plus the kind-1 section's framing (kind byte, int32 size, identifier, NUL).
-    sequences = (protocol.DocumentSequence(field, ()),) if in_command else ()
-    message, _ = command.build_message(
-        dbname, spec, sequences, unacknowledged, None, sock.max_wire_version
-    )
-    frame = protocol.encode(message, 0)
+    if frame is None or in_command:
+        sequences = (protocol.DocumentSequence(field, ()),) if in_command else ()
+        message, _ = command.build_message(
+            dbname, spec, sequences, unacknowledged, None, sock.max_wire_version
+        )
+        frame = protocol.encode(message, 0)
     check_frame(sock, frame)  # the command alone must fit
     framing = 0 if in_command else 6 + len(field.encode("utf-8"))
     room = sock.max_message_size - len(frame) - framing
@@ -115,6 +122,40 @@ def batches(
     max_bson = sock.max_bson_size
     stored = field == _STORED_FIELD
     each = max_bson if stored else max_bson + COMMAND_OVERHEAD
+    sizes = list(map(len, encoded))
+    largest = max(sizes, default=0)
+    if largest > each or largest + (3 if in_command else 0) > room:
+        _refuse_first(encoded, field, sock, stored, each, room, in_command)
+    max_count = sock.max_write_batch_size
+    if not in_command and len(encoded) <= max_count and sum(sizes) <= room:
+        return [encoded] if encoded else []  # the usual case: all of them fit one message
+    batches: List[List[bytes]] = []
+    batch: List[bytes] = []
+    used = 0
+    for data in encoded:
+        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
+        if batch and (len(batch) >= max_count or used + cost > room):
+            batches.append(batch)
+            batch, used = [], 0
+            cost = len(data) + (3 if in_command else 0)
+        batch.append(data)
+        used += cost
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _refuse_first(
+    encoded: List[bytes],
+    field: str,
+    sock: SocketInfo,
+    stored: bool,
+    each: int,
+    room: int,
+    in_command: bool,
+) -> None:
+    """Raise ``DocumentTooLarge`` for the first document (in order) that is too large."""
+    max_bson = sock.max_bson_size
     for data in encoded:
         size = len(data)
         if size > each:
@@ -133,21 +174,6 @@ def batches(
                 size,
                 room,
             )
-    max_count = sock.max_write_batch_size
-    batches: List[List[bytes]] = []
-    batch: List[bytes] = []
-    used = 0
-    for data in encoded:
-        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
-        if batch and (len(batch) >= max_count or used + cost > room):
-            batches.append(batch)
-            batch, used = [], 0
-            cost = len(data) + (3 if in_command else 0)
-        batch.append(data)
-        used += cost
-    if batch:
-        batches.append(batch)
-    return batches
 
 
 __all__ = ["COMMAND_OVERHEAD", "batches", "check_frame"]

@@ -149,7 +149,7 @@ class SocketInfo:
         ``check(self, frame)`` may refuse the frame, by raising, before anything is sent;
         ``request_id`` is chosen here unless given (command events name it first)."""
         if request_id is None:
-            request_id = next_request_id()
+            request_id = next(_request_ids) & 0x7FFFFFFF  # next_request_id(), inlined
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
         if check is not None:
             check(self, data)  # the operation path's size limits: nothing sent either
@@ -265,7 +265,9 @@ class SocketInfo:
         next_message = reader.next_message
         if self.events is not None and self.events.frame is not None:
             next_message = self._observed(next_message)
-        item = next_message()
+        # Nothing buffered (the usual case between replies): no frame to find before
+        # receiving (a failed reader raises from get_buffer below instead).
+        item = next_message() if reader.buffered else None
         sock = self.sock
         recv_into = sock.recv_into
         get_buffer = reader.get_buffer

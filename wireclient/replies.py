@@ -19,7 +19,8 @@ null is a value of the wrong type, not a missing field.
 Where the checks run:
 
 * ``check(spec, reply, where)``, on the operation path (``Executor.run`` and
-  ``Executor.write``), for every reply to a checked command, before its socket goes back:
+  ``Executor.write``), for every reply to a checked command, before its socket goes back
+  (unless ``reply_quick.passes_quickly`` vouches that it would pass):
   the envelope every reply shares (``envelope``: ``ok``; ``errmsg``, ``code``,
   ``codeName``, ``errorLabels`` of a failure; ``topologyVersion``; ``writeConcernError``),
   then, for a successful reply, the shape its command's reply has (``_SHAPES``: cursors,
@@ -37,6 +38,7 @@ Where the checks run:
 from __future__ import annotations
 
 import base64
+from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from bson import ObjectId
@@ -58,7 +60,7 @@ _KINDS = (
     (str, "a string"),
     (bytes, "binary data"),
     (ObjectId, "an ObjectId"),
-    (Mapping, "a document"),
+    (abc.Mapping, "a document"),
     (list, "an array"),
 )
 
@@ -164,7 +166,7 @@ def boolean(doc: Document, name: str, where: str, path: str = "", required: bool
 def document(
     doc: Document, name: str, where: str, path: str = "", required: bool = False
 ) -> Optional[Document]:
-    value = _typed(doc, name, where, path, required, Mapping, "a document")
+    value = _typed(doc, name, where, path, required, abc.Mapping, "a document")
     return None if value is _MISSING else value
 
 
@@ -184,7 +186,7 @@ def array(
     if not isinstance(value, (list, tuple)):
         raise _wrong(where, field, "an array", value)
     if of is not None:
-        cls, wanted = (Mapping, "a document") if of == "document" else (str, "a string")
+        cls, wanted = (abc.Mapping, "a document") if of == "document" else (str, "a string")
         for index, item in enumerate(value):
             if not isinstance(item, cls):
                 raise _wrong(where, _join(field, index), wanted, item)
@@ -224,7 +226,7 @@ def topology_version(doc: Document, where: str) -> None:
 
 def envelope(reply: Document, where: str) -> bool:
     """Check what every command reply shares; True when its ``ok`` is 1."""
-    if not isinstance(reply, Mapping):
+    if not isinstance(reply, abc.Mapping):
         raise ProtocolError(f"{where}: the reply is not a document", side="remote")
     ok = _get(reply, "ok", where, "", True)
     if isinstance(ok, bool) or not isinstance(ok, (int, float)):
@@ -313,7 +315,7 @@ def write(reply: Document, where: str, acknowledged: bool = True) -> None:
 
 def _write(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
     concern = spec.get("writeConcern")
-    if isinstance(concern, Mapping) and concern.get("w") == 0:
+    if isinstance(concern, abc.Mapping) and concern.get("w") == 0:
         acknowledged = False
     write(reply, where, acknowledged)
 

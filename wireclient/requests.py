@@ -87,7 +87,7 @@ class Requests:
     def for_operation(self) -> Optional[RequestState]:
         """The caller's request for an operation about to run, starting one first when
         ``auto_start`` says so."""
-        state = self.current()
+        state = self._states.get(self._current())  # current(), inlined: every operation
         if state is None and self.auto_start:
             state = self._begin()
         return state

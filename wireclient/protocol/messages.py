@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import abc
 from operator import index as _index
-from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Optional, Tuple, Union
 
 from wireclient.errors import InvalidDocument, ProtocolError
 from wireclient.protocol._common import (
@@ -103,7 +104,7 @@ def _cstring_field(name: str, value: Any) -> str:
 
 
 def _doc_field(name: str, doc: Any) -> DocumentIn:
-    if doc.__class__ is dict or isinstance(doc, Mapping):
+    if doc.__class__ is dict or isinstance(doc, abc.Mapping):
         return doc
     if isinstance(doc, (bytes, bytearray, memoryview)):
         return bytes(doc)
@@ -113,7 +114,7 @@ def _doc_field(name: str, doc: Any) -> DocumentIn:
 
 
 def _docs_field(name: str, docs: Any) -> Tuple[DocumentIn, ...]:
-    if isinstance(docs, (Mapping, bytes, bytearray, memoryview, str)):
+    if isinstance(docs, (abc.Mapping, bytes, bytearray, memoryview, str)):
         raise TypeError(
             f"{name} must be a sequence of documents, not a single {type(docs).__name__}"
         )
@@ -154,6 +155,16 @@ class DocumentSequence(_Frozen):
 
 
 _set_seq_id, _set_seq_docs = DocumentSequence._setters
+
+
+def encoded_sequence(identifier: str, documents: Iterable[bytes]) -> DocumentSequence:
+    """A ``DocumentSequence`` of documents the caller has already encoded as ``bytes``
+    (the write path's batches): the constructor's per-document checks would only find
+    ``bytes`` again, so they are skipped; the identifier is still checked."""
+    seq: DocumentSequence = _object_new(DocumentSequence)
+    _set_seq_id(seq, _cstring_field("identifier", identifier))
+    _set_seq_docs(seq, tuple(documents))
+    return seq
 
 
 class OpMsg(_Frozen):
@@ -410,6 +421,7 @@ Message = Union[
 
 __all__ = [
     "DocumentSequence",
+    "encoded_sequence",
     "Header",
     "Message",
     "OpCompressed",
