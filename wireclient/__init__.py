@@ -20,7 +20,9 @@ from wireclient import errors
 if TYPE_CHECKING:
     from wireclient.collection import Collection
     from wireclient.connection import Connection, MongoClient, Request
-    from wireclient.cursor import (
+    from wireclient.cursor import Cursor
+    from wireclient.database import ALL, OFF, SLOW_ONLY, Database
+    from wireclient.index_spec import (
         ASCENDING,
         DESCENDING,
         GEO2D,
@@ -28,9 +30,7 @@ if TYPE_CHECKING:
         GEOSPHERE,
         HASHED,
         TEXT,
-        Cursor,
     )
-    from wireclient.database import ALL, OFF, SLOW_ONLY, Database
     from wireclient.operations import (
         DeleteMany,
         DeleteOne,
@@ -54,13 +54,13 @@ if TYPE_CHECKING:
 # codec) loads no socket, ssl or selectors module, and replica-set support (topology,
 # monitor, read preferences) loads only for those who use it.
 _LAZY = {
-    "ASCENDING": "wireclient.cursor",
-    "DESCENDING": "wireclient.cursor",
-    "GEO2D": "wireclient.cursor",
-    "GEOHAYSTACK": "wireclient.cursor",
-    "GEOSPHERE": "wireclient.cursor",
-    "HASHED": "wireclient.cursor",
-    "TEXT": "wireclient.cursor",
+    "ASCENDING": "wireclient.index_spec",
+    "DESCENDING": "wireclient.index_spec",
+    "GEO2D": "wireclient.index_spec",
+    "GEOHAYSTACK": "wireclient.index_spec",
+    "GEOSPHERE": "wireclient.index_spec",
+    "HASHED": "wireclient.index_spec",
+    "TEXT": "wireclient.index_spec",
     "OFF": "wireclient.database",
     "SLOW_ONLY": "wireclient.database",
     "ALL": "wireclient.database",

@@ -113,7 +113,7 @@ def _optional(statement: Dict[str, Any], collation: Any, array_filters: Any, hin
             check_document(f, f"array_filters[{i}]") for i, f in enumerate(array_filters)
         ]
     if hint is not None:
-        from wireclient.cursor import index_document
+        from wireclient.index_spec import index_document
 
         statement["hint"] = hint if isinstance(hint, str) else index_document(hint)
 

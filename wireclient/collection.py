@@ -43,7 +43,7 @@ from wireclient.arguments import (
 from wireclient.collection_helpers import CollectionHelpers
 from wireclient.collection_modern import ModernCollection
 from wireclient.command import raise_write_errors
-from wireclient.cursor import Cursor, find_one_document, index_document
+from wireclient.cursor import Cursor, find_one_document
 from wireclient.errors import (
     ConfigurationError,
     DocumentTypeError,
@@ -51,6 +51,7 @@ from wireclient.errors import (
     InvalidDocument,
     InvalidOperation,
 )
+from wireclient.index_spec import index_document
 from wireclient.legacy import not_callable, refuse
 from wireclient.object_ids import object_ids
 from wireclient.results import update_result_document

@@ -29,9 +29,10 @@ from wireclient.arguments import (
     type_name,
 )
 from wireclient.command import raise_write_errors
-from wireclient.cursor import Cursor, index_document
+from wireclient.cursor import Cursor
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidDocument, InvalidOperation
 from wireclient.find_options import projection_document
+from wireclient.index_spec import index_document
 
 if TYPE_CHECKING:
     from wireclient.bulk import BulkOperationBuilder

@@ -272,8 +272,8 @@ class ModernCollection:
         upsert: Optional[bool],
         kwargs: Dict[str, Any],
     ) -> Any:
-        from wireclient.cursor import index_document
         from wireclient.find_options import projection_document
+        from wireclient.index_spec import index_document
 
         _no_session(kwargs.pop("session", None))
         command: Dict[str, Any] = {

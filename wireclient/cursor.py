@@ -21,7 +21,7 @@ a query of their own. Returned documents are shaped by ``as_class`` (or the conn
 
 from __future__ import annotations
 
-from collections import abc, deque
+from collections import deque
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -43,71 +43,24 @@ from wireclient.arguments import (
     check_document,
     check_int,
     check_str,
-    encode,
     type_name,
 )
-from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
+from wireclient.errors import InvalidArgument, InvalidOperation
 from wireclient.exhaust import ExhaustStream, refuse_in_request
 from wireclient.find_options import CursorModifiers, build_options
+from wireclient.index_spec import ASCENDING as ASCENDING  # the 2.x homes of the constants
+from wireclient.index_spec import DESCENDING as DESCENDING
+from wireclient.index_spec import GEO2D as GEO2D
+from wireclient.index_spec import GEOHAYSTACK as GEOHAYSTACK
+from wireclient.index_spec import GEOSPHERE as GEOSPHERE
+from wireclient.index_spec import HASHED as HASHED
+from wireclient.index_spec import TEXT as TEXT
+from wireclient.index_spec import index_document
 from wireclient.settings import Shaper, check_document_class, shaper
 
 if TYPE_CHECKING:
     from wireclient.collection import Collection
     from wireclient.pool import Pool
-
-ASCENDING = 1
-DESCENDING = -1
-GEO2D = "2d"
-GEOHAYSTACK = "geoHaystack"
-GEOSPHERE = "2dsphere"
-HASHED = "hashed"
-TEXT = "text"
-
-
-def _check_key(key: Any, direction: Any) -> None:
-    """A field name, and a direction: a number (1, -1), an index type ('2dsphere', 'text',
-    'hashed') or a document (``{'$meta': 'textScore'}`` in a sort)."""
-    if not isinstance(key, str):
-        raise InvalidArgument(f"sort/index key names must be strings, not {type_name(key)}")
-    if not key:
-        raise ConfigurationError("sort/index key names must not be empty")
-    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, abc.Mapping)):
-        raise InvalidArgument(
-            f"the direction of key {key!r} must be 1, -1, an index type such as '2dsphere' "
-            f"or a document, not {type_name(direction)}"
-        )
-    if isinstance(direction, str) and not direction:
-        raise ConfigurationError(f"the direction of key {key!r} must not be empty")
-
-
-def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[str, Any]:
-    """``'a'`` / ``('a', 1)`` lists / a mapping -> an ordered ``{key: direction}`` document."""
-    out: Dict[str, Any] = {}
-    if isinstance(key_or_list, str):
-        out[key_or_list] = ASCENDING if direction is None else direction
-    elif isinstance(key_or_list, abc.Mapping):
-        out = dict(key_or_list)
-    elif isinstance(key_or_list, (list, tuple)):
-        for item in key_or_list:
-            if isinstance(item, str):
-                out[item] = ASCENDING
-            elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
-                out[item[0]] = item[1]
-            else:
-                raise ConfigurationError(
-                    f"bad sort/index key of type {type_name(item)}: use 'key' or (key, direction)"
-                )
-    else:
-        raise InvalidArgument(
-            "a sort/index specification must be a key name, a list of (key, direction) "
-            f"pairs or a mapping, not {type_name(key_or_list)}"
-        )
-    if not out:
-        raise ConfigurationError("empty sort/index key list")
-    for key, value in out.items():
-        _check_key(key, value)
-    encode(out, "the sort/index specification")  # a direction may be a document
-    return out
 
 
 def find_one_document(
