@@ -22,7 +22,12 @@ def test_ids_are_new_distinct_and_increasing() -> None:
 
 
 def test_the_counter_wraps_within_three_bytes() -> None:
+    from wireclient import object_ids as module
+
+    module._source.counter = 2**24 - 5  # the next block crosses the 3-byte limit
     ids = object_ids(2**12)
+    assert int.from_bytes(ids[0].binary[9:], "big") == 2**24 - 5
+    assert int.from_bytes(ids[5].binary[9:], "big") == 0
     counters = [int.from_bytes(oid.binary[9:], "big") for oid in ids]
     assert all(0 <= c < 2**24 for c in counters)
     assert all((b - a) % 2**24 == 1 for a, b in zip(counters, counters[1:]))

@@ -12,7 +12,7 @@ the counter's bytes and an ``ObjectId`` made from its 12 bytes.
 The random part and the counter are this module's own, not bson's: like a second driver in
 the same process, its ids cannot collide with bson's (the random parts differ) nor with each
 other (the counter wraps only after 2**24 ids in one second, bson's own limit). A forked
-child draws a new random part, so parent and child never share one.
+child draws a new random part (``forking``), so parent and child never share one.
 """
 
 from __future__ import annotations
@@ -25,33 +25,41 @@ from typing import Iterator, List
 
 from bson import ObjectId
 
+from wireclient import forking
+
 _COUNTER_MASK = 0xFFFFFF
 _pack_uint32 = struct.Struct(">I").pack
-_lock = threading.Lock()
-_random = os.urandom(5)
-_counter = int.from_bytes(os.urandom(3), "big")
 
 
-def _new_process_random() -> None:
-    global _random, _lock
-    _random = os.urandom(5)
-    _lock = threading.Lock()  # a lock held by another thread at fork time stays held
+class _IdSource:
+    """This process's random part and counter (one instance, below)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.random = os.urandom(5)
+        self.counter = int.from_bytes(os.urandom(3), "big")
+        forking.reset_in_child(self)
+
+    def _after_fork(self) -> None:
+        self.random = os.urandom(5)
+        self.lock = threading.Lock()  # a lock held by another thread at fork time stays held
+
+    def take(self, n: int) -> List[ObjectId]:
+        with self.lock:
+            first = self.counter
+            self.counter = (first + n) & _COUNTER_MASK
+        prefix = _pack_uint32(int(time.time()) & 0xFFFFFFFF) + self.random
+        # the low three bytes of each big-endian uint32 counter value: the counter mod
+        # 2**24 (first + n stays far below 2**32: first < 2**24, n a number of documents)
+        return [ObjectId(prefix + _pack_uint32(value)[1:]) for value in range(first, first + n)]
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_process_random)
+_source = _IdSource()
 
 
 def object_ids(n: int) -> List[ObjectId]:
     """``n`` new, distinct ObjectIds (increasing, as ``ObjectId()`` called ``n`` times)."""
-    global _counter
-    with _lock:
-        first = _counter
-        _counter = (first + n) & _COUNTER_MASK
-    prefix = _pack_uint32(int(time.time()) & 0xFFFFFFFF) + _random
-    # the low three bytes of each big-endian uint32 counter value: the counter mod 2**24
-    # (first + n stays far below 2**32: first < 2**24, and n is a number of documents)
-    return [ObjectId(prefix + _pack_uint32(value)[1:]) for value in range(first, first + n)]
+    return _source.take(n)
 
 
 def id_stream(expected: int = 16) -> Iterator[ObjectId]:
