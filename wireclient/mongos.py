@@ -50,13 +50,11 @@ on another router.
 
 from __future__ import annotations
 
-import random
-import time
 import types
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from wireclient.errors import AutoReconnect, ConfigurationError, ServerSelectionTimeout
+from wireclient.errors import AutoReconnect, ConfigurationError
 from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.read_preferences import ReadPreference, _in_window
 from wireclient.replica_set import ReplicaSetSelector, _weak_call
@@ -244,30 +242,15 @@ class MongosSelector(ReplicaSetSelector):
             return self._pool_for(self.select_address(ReadPreference.PRIMARY))
         return self._pool_for(self._pinned_router(state))
 
-    def select_address(self, rp: ReadPreference) -> Address:
-        """A router within the latency window (any read preference: the router applies it),
-        waiting for the monitor up to the selection timeout when none is known to be up."""
-        deadline: Optional[float] = None
-        while True:
-            view = self.topology.view
-            view.check_compatible()
-            window = [sd.address for sd in self._window(view)]
-            if len(window) == 1:
-                return window[0]
-            if window:  # the spec's "power of two choices": the less busy of two
-                first, second = random.sample(window, 2)
-                return first if self._load(first) <= self._load(second) else second
-            monitor = self._ensure_monitor()
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.server_selection_timeout
-            remaining = deadline - now
-            if remaining <= 0:
-                raise ServerSelectionTimeout(
-                    f"no mongos router found within {self.server_selection_timeout:g}s: "
-                    f"{view.describe()}"
-                )
-            monitor.wait_for_check(remaining)
+    def _candidates(self, view: TopologyView, rp: ReadPreference) -> List[Address]:
+        """The routers within the latency window, whatever ``rp`` (the router applies it);
+        ``select_address`` (the replica set's) picks one or waits for the monitor."""
+        return [sd.address for sd in self._window(view)]
+
+    def _nothing_found(self, view: TopologyView, rp: ReadPreference) -> str:
+        return (
+            f"no mongos router found within {self.server_selection_timeout:g}s: {view.describe()}"
+        )
 
     def _window(self, view: TopologyView) -> List[ServerDescription]:
         """The routers within ``localThresholdMS`` of the fastest, fastest first."""

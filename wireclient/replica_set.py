@@ -210,20 +210,17 @@ class ReplicaSetSelector:
         return ReadPreference.from_value(read_preference)
 
     def select_address(self, rp: ReadPreference) -> Address:
-        """A suitable member's address, waiting for the monitor up to the selection timeout."""
+        """A suitable server's address, waiting for the monitor up to the selection timeout:
+        one of ``_candidates`` (the less busy of two picked at random, the spec's "power of
+        two choices"), or ``ServerSelectionTimeout`` saying ``_nothing_found``."""
         deadline: Optional[float] = None
         while True:
             view = self.topology.view
             view.check_compatible()  # a member outside our wire range: fail now, not later
-            if rp.mode == "primary":
-                candidates = [view.primary] if view.primary is not None else []
-            else:
-                candidates = select(
-                    view, rp, None, self.local_threshold_ms, self.heartbeat_frequency
-                )
+            candidates = self._candidates(view, rp)
             if len(candidates) == 1:
                 return candidates[0]
-            if candidates:  # the spec's "power of two choices": the less busy of two
+            if candidates:
                 first, second = random.sample(candidates, 2)
                 return first if self._load(first) <= self._load(second) else second
             monitor = self._ensure_monitor()
@@ -232,12 +229,22 @@ class ReplicaSetSelector:
                 deadline = now + self.server_selection_timeout
             remaining = deadline - now
             if remaining <= 0:
-                what = "primary" if rp.mode == "primary" else f"member for {rp!r}"
-                raise ServerSelectionTimeout(
-                    f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
-                    + describe_staleness(view, rp.max_staleness, self.heartbeat_frequency)
-                )
+                raise ServerSelectionTimeout(self._nothing_found(view, rp))
             monitor.wait_for_check(remaining)
+
+    def _candidates(self, view: TopologyView, rp: ReadPreference) -> List[Address]:
+        """The members ``rp`` may use now (the server selection rules)."""
+        if rp.mode == "primary":
+            return [view.primary] if view.primary is not None else []
+        return select(view, rp, None, self.local_threshold_ms, self.heartbeat_frequency)
+
+    def _nothing_found(self, view: TopologyView, rp: ReadPreference) -> str:
+        """The selection timeout's message."""
+        what = "primary" if rp.mode == "primary" else f"member for {rp!r}"
+        return (
+            f"no {what} found within {self.server_selection_timeout:g}s: {view.describe()}"
+            + describe_staleness(view, rp.max_staleness, self.heartbeat_frequency)
+        )
 
     def _load(self, address: Address) -> int:
         pool = self._pools.get(address)
