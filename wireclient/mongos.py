@@ -91,13 +91,7 @@ class RouterView(TopologyView):
         return self.of_type(ServerType.MONGOS)
 
     def describe(self) -> str:
-        parts = ", ".join(str(sd) for sd in self.members.values()) or "no servers"
-        text = f"mongos routers: {parts}"
-        if self.errors:
-            text += "; " + "; ".join(self.errors[-3:])
-        if self.compatibility_error is not None:
-            text += "; " + self.compatibility_error
-        return text
+        return self._describe("mongos routers", "no servers")
 
     def apply(self, description: ServerDescription) -> TopologyView:
         """A new view that takes ``description`` into account (see the class notes). A

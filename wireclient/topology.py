@@ -287,8 +287,11 @@ class TopologyView(NamedTuple):
 
     def describe(self) -> str:
         """A one-line summary for error messages."""
-        parts = ", ".join(str(sd) for sd in self.members.values()) or "no members"
-        text = f"replica set {self.set_name or '?'}: {parts}"
+        return self._describe(f"replica set {self.set_name or '?'}", "no members")
+
+    def _describe(self, title: str, empty: str) -> str:
+        parts = ", ".join(str(sd) for sd in self.members.values()) or empty
+        text = f"{title}: {parts}"
         if self.errors:
             text += "; " + "; ".join(self.errors[-3:])
         if self.compatibility_error is not None:
