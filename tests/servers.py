@@ -7,6 +7,7 @@ SIGTERM and, after a few seconds, SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 
 def free_port() -> int:
@@ -135,3 +136,30 @@ class SecantusServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def secantus_with_auth(
+    setup: Callable[[Any], None], prefix: str = "wireclient-auth-"
+) -> Iterator[SecantusServer]:
+    """A SecantusDB requiring authentication. It starts without ``--auth`` on a storage
+    directory of its own, ``setup(connection)`` creates the users and data (SecantusDB has
+    no localhost exception), and it restarts on the same directory with ``--auth``."""
+    from wireclient import Connection
+
+    storage = tempfile.TemporaryDirectory(prefix=prefix)
+    server = SecantusServer(storage_path=storage.name)
+    try:
+        server.start()
+        conn = Connection(server.uri, auto_start_request=False)
+        try:
+            setup(conn)
+        finally:
+            conn.close()
+        server.stop()
+        server.extra_args = ["--auth"]
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        storage.cleanup()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import tempfile
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import pytest
 from leak_check import no_leaked_socket
-from servers import SecantusServer
+from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection, ReplicaSetConnection, auth
 from wireclient.auth import (
@@ -546,11 +545,7 @@ class AuthServer:
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[AuthServer]:
-    storage = tempfile.TemporaryDirectory(prefix="wireclient-auth-")
-    server = SecantusServer(storage_path=storage.name)
-    try:
-        server.start()
-        conn = Connection(server.uri, auto_start_request=False)
+    def setup(conn: Connection) -> None:
         both = [SCRAM_SHA_1, SCRAM_SHA_256]
         admin = conn.admin
         admin.command("createUser", "alice", pwd="alice-pw", roles=["root"], mechanisms=both)
@@ -559,14 +554,9 @@ def auth_server() -> Iterator[AuthServer]:
         admin.command("createUser", "uni", pwd=UNI_PASSWORD, roles=["root"], mechanisms=both)
         conn.appdb.command("createUser", "bob", pwd="bob-pw", roles=["readWrite"], mechanisms=both)
         conn.appdb.things.insert({"_id": 1, "x": 1})
-        conn.close()
-        server.stop()
-        server.extra_args = ["--auth"]
-        server.start()
+
+    with secantus_with_auth(setup) as server:
         yield AuthServer(server)
-    finally:
-        server.stop()
-        storage.cleanup()
 
 
 def _can_read(conn: Connection) -> bool:

@@ -7,12 +7,11 @@ of a request; a wrong password raises and leaves nothing behind; ``logout`` forg
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from typing import Iterator, List
 
 import pytest
-from servers import SecantusServer
+from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection
 from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256
@@ -21,11 +20,7 @@ from wireclient.errors import AuthenticationError, ConfigurationError, Operation
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[SecantusServer]:
-    storage = tempfile.TemporaryDirectory(prefix="wireclient-authenticate-")
-    server = SecantusServer(storage_path=storage.name)
-    try:
-        server.start()
-        conn = Connection(server.uri, auto_start_request=False)
+    def setup(conn: Connection) -> None:
         both = [SCRAM_SHA_1, SCRAM_SHA_256]
         conn.admin.add_user("root", "root-pw", roles=["root"], mechanisms=both)
         conn.appdb.add_user("bob", "bob-pw", roles=["readWrite"], mechanisms=both)
@@ -34,14 +29,9 @@ def auth_server() -> Iterator[SecantusServer]:
         conn.otherdb.add_user("dave", "dave-pw", roles=["read"], mechanisms=both)
         conn.appdb.things.insert({"_id": 1, "x": 1})
         conn.otherdb.things.insert({"_id": 2, "y": 2})
-        conn.close()
-        server.stop()
-        server.extra_args = ["--auth"]
-        server.start()
+
+    with secantus_with_auth(setup, prefix="wireclient-authenticate-") as server:
         yield server
-    finally:
-        server.stop()
-        storage.cleanup()
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ from cli_helpers import (  # noqa: F401  (mock_fixture: the "mock" fixture)
     sent_frames,
 )
 from mockupdb import MockupDB
-from servers import SecantusServer
+from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection
 
@@ -337,20 +337,11 @@ def test_query_failure_reply_exits_1(mock: MockupDB) -> None:
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[SecantusServer]:
-    storage = tempfile.TemporaryDirectory(prefix="wireclient-cli-auth-")
-    server = SecantusServer(storage_path=storage.name)
-    try:
-        server.start()
-        conn = Connection(server.uri)
+    def setup(conn: Connection) -> None:
         conn.admin.command("createUser", "cli", pwd="cli-pw", roles=["root"])
-        conn.close()
-        server.stop()
-        server.extra_args = ["--auth"]
-        server.start()
+
+    with secantus_with_auth(setup, prefix="wireclient-cli-auth-") as server:
         yield server
-    finally:
-        server.stop()
-        storage.cleanup()
 
 
 @pytest.mark.parametrize("trace", [False, True])

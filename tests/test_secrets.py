@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import tempfile
 import traceback
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -25,7 +24,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from servers import SecantusServer
+from servers import secantus_with_auth
 
 from wireclient import Connection, ReplicaSetConnection, auth
 from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256, ScramClient, make_credentials
@@ -525,22 +524,13 @@ USER, RIGHT = "carol", "Rt5vWq8NbX3kLp"
 @pytest.fixture(scope="module")
 def auth_uri() -> Iterator[Callable[[str], str]]:
     """A SecantusDB with user carol, restarted with ``--auth``; builds carol's URI."""
-    storage = tempfile.TemporaryDirectory(prefix="wireclient-secrets-")
-    server = SecantusServer(storage_path=storage.name)
-    try:
-        server.start()
-        setup = Connection(server.uri, auto_start_request=False)
-        setup.admin.command(
-            "createUser", USER, pwd=RIGHT, roles=["root"], mechanisms=[SCRAM_SHA_1, SCRAM_SHA_256]
-        )
-        setup.close()
-        server.stop()
-        server.extra_args = ["--auth"]
-        server.start()
+
+    def setup(conn: Connection) -> None:
+        mechanisms = [SCRAM_SHA_1, SCRAM_SHA_256]
+        conn.admin.command("createUser", USER, pwd=RIGHT, roles=["root"], mechanisms=mechanisms)
+
+    with secantus_with_auth(setup, prefix="wireclient-secrets-") as server:
         yield lambda password: f"mongodb://{USER}:{quote(password, safe='')}@{server.address}/"
-    finally:
-        server.stop()
-        storage.cleanup()
 
 
 @pytest.fixture()

@@ -13,12 +13,11 @@ import base64
 import hashlib
 import hmac
 import struct
-import tempfile
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 from mock_server import MockServer
-from servers import SecantusServer
+from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection, auth
 from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256, make_credentials, mongo_password_digest
@@ -53,24 +52,15 @@ def command_names(frames: List[bytes]) -> List[str]:
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[SecantusServer]:
-    storage = tempfile.TemporaryDirectory(prefix="wireclient-spec-auth-")
-    server = SecantusServer(storage_path=storage.name)
-    try:
-        server.start()
-        conn = Connection(server.uri, auto_start_request=False)
+    def setup(conn: Connection) -> None:
         both = [SCRAM_SHA_1, SCRAM_SHA_256]
         admin = conn.admin
         admin.command("createUser", "alice", pwd="alice-pw", roles=["root"], mechanisms=both)
         admin.command("createUser", "old", pwd="old-pw", roles=["root"], mechanisms=[SCRAM_SHA_1])
         conn.appdb.command("createUser", "bob", pwd="bob-pw", roles=["readWrite"], mechanisms=both)
-        conn.close()
-        server.stop()
-        server.extra_args = ["--auth"]
-        server.start()
+
+    with secantus_with_auth(setup, prefix="wireclient-spec-auth-") as server:
         yield server
-    finally:
-        server.stop()
-        storage.cleanup()
 
 
 def uri(server: SecantusServer, user: str, password: str, query: str = "") -> str:
