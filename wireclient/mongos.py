@@ -51,26 +51,22 @@ on another router.
 from __future__ import annotations
 
 import types
-import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from wireclient.errors import AutoReconnect, ConfigurationError
-from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.read_preferences import ReadPreference, _in_window
-from wireclient.replica_set import ReplicaSetSelector, _weak_call
+from wireclient.replica_set import ReplicaSetSelector
 from wireclient.sdam_rules import ServerType, topology_version_is_older, wire_version_error
 from wireclient.topology import (
     MAX_ERRORS,
     RTT_ALPHA,
     Address,
     ServerDescription,
-    Topology,
     TopologyView,
     format_address,
 )
 
 if TYPE_CHECKING:
-    from wireclient.monitoring import EventPublisher
     from wireclient.pool import Pool
     from wireclient.requests import RequestState
 
@@ -165,40 +161,14 @@ class MongosSelector(ReplicaSetSelector):
     per router, the latency window, and the pin of requests to one router (see the module
     notes). Everything else is the replica set's selector."""
 
-    def __init__(
-        self,
-        seeds: Sequence[Address],
-        new_pool: Callable[[Address], Pool],
-        options: Mapping[str, Any],
-        connect_timeout: Optional[float],
-        ssl_context: Any,
-        use_greenlets: bool,
-        events: Optional[EventPublisher] = None,
-    ) -> None:
-        super().__init__(
-            seeds, new_pool, options, connect_timeout, ssl_context, use_greenlets, events
-        )
-        # The replica set's cell (and its monitor, never started) is replaced by the
-        # routers' before anything runs.
-        self.topology = Topology(
-            RouterView.from_seeds(seeds, None),
-            listener=_weak_call(weakref.ref(self), "_view_changed"),
-        )
-        self.monitor = self._new_monitor()
+    view_class = RouterView
 
     def _check_max_staleness(self, max_staleness: int) -> None:
         """Nothing: the max-staleness spec checks its minimum for replica sets only, and a
         router checks it itself (error 160), so the value is passed on as given."""
 
-    def _new_monitor(self) -> Monitor:
-        return Monitor(
-            self.topology,
-            self._checker.check,
-            heartbeat_frequency=self.heartbeat_frequency,
-            min_heartbeat_frequency=min(MIN_HEARTBEAT_FREQUENCY, self.heartbeat_frequency),
-            use_greenlets=self._use_greenlets,
-            name="wireclient-monitor-mongos",
-        )
+    def _monitor_name(self) -> str:
+        return "mongos"
 
     @property
     def view(self) -> RouterView:

@@ -113,6 +113,8 @@ class ReplicaSetSelector:
     """The replica set's server-selection strategy: the view, its monitor, a pool per
     member, and the read pins of requests (see the module notes)."""
 
+    view_class = TopologyView  # what the monitor's checks update (the routers': RouterView)
+
     def __init__(
         self,
         seeds: Sequence[Address],
@@ -141,7 +143,7 @@ class ReplicaSetSelector:
         self._epoch = 0  # bumped when the primary changes: unpins every request
         self_ref = weakref.ref(self)
         self.topology = Topology(
-            TopologyView.from_seeds(seeds, self.replica_set_name),
+            self.view_class.from_seeds(seeds, self.replica_set_name),
             listener=_weak_call(self_ref, "_view_changed"),
         )
         self._checker = Checker(
@@ -177,8 +179,11 @@ class ReplicaSetSelector:
             heartbeat_frequency=self.heartbeat_frequency,
             min_heartbeat_frequency=min(MIN_HEARTBEAT_FREQUENCY, self.heartbeat_frequency),
             use_greenlets=self._use_greenlets,
-            name=f"wireclient-monitor-{self.replica_set_name or 'rs'}",
+            name=f"wireclient-monitor-{self._monitor_name()}",
         )
+
+    def _monitor_name(self) -> str:
+        return self.replica_set_name or "rs"
 
     def discover(self) -> None:
         """One discovery round in the caller's thread, then the monitor starts."""
