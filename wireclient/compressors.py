@@ -35,6 +35,7 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from wireclient import protocol
 from wireclient.errors import ConfigurationError, ProtocolError
+from wireclient.protocol.compression import OPTIONAL_PACKAGES
 
 # Commands the spec forbids compressing, lower-cased (``ismaster`` is legacy hello too).
 NEVER_COMPRESSED = frozenset(
@@ -54,8 +55,6 @@ NEVER_COMPRESSED = frozenset(
     )
 )
 
-# Compressor name -> (module imported, the pip package that provides it).
-_PACKAGES = {"snappy": ("snappy", "python-snappy"), "zstd": ("zstandard", "zstandard")}
 _HEADER = struct.Struct("<iiii")
 _COMPRESSED_HEAD = struct.Struct("<iiB")
 _INT32 = struct.Struct("<i")
@@ -95,7 +94,7 @@ class CompressionSettings:
 
 def check_installed(name: str) -> None:
     """Raise ``ConfigurationError`` naming the pip package when ``name``'s is missing."""
-    found = _PACKAGES.get(name)
+    found = OPTIONAL_PACKAGES.get(name)
     if found is None:
         return
     module, package = found

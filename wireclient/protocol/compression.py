@@ -32,12 +32,18 @@ def _compressor_id(compressor: Union[str, int]) -> CompressorId:
         ) from None
 
 
-def _import_optional(module: str, package: str) -> Any:
+# Compressor name -> (the module it needs, the pip package that provides it); zlib is in
+# the standard library. ``compressors.check_installed`` reads the same table.
+OPTIONAL_PACKAGES = {"snappy": ("snappy", "python-snappy"), "zstd": ("zstandard", "zstandard")}
+
+
+def _import_optional(name: str) -> Any:
+    module, package = OPTIONAL_PACKAGES[name]
     try:
         return __import__(module)
     except ImportError as exc:
         raise ConfigurationError(
-            f"the {module} compressor needs the {package!r} package, which is not installed"
+            f"the {name} compressor needs the {package!r} package, which is not installed"
             f" (pip install {package})"
         ) from exc
 
@@ -80,8 +86,8 @@ def compress_body(data: bytes, compressor: Union[str, int] = "zlib", level: int 
 
         return zlib.compress(data, level)
     if cid == CompressorId.snappy:
-        return bytes(_import_optional("snappy", "python-snappy").compress(data))
-    zstandard = _import_optional("zstandard", "zstandard")
+        return bytes(_import_optional("snappy").compress(data))
+    zstandard = _import_optional("zstd")
     return bytes(zstandard.ZstdCompressor(level=3 if level == -1 else level).compress(data))
 
 
@@ -115,7 +121,7 @@ def _inflate(compressor_id: int, data: bytes, size: int) -> bytes:
                 "OP_COMPRESSED zlib stream is truncated or has data after its end", offset=25
             )
     elif compressor_id == CompressorId.snappy:
-        snappy = _import_optional("snappy", "python-snappy")
+        snappy = _import_optional("snappy")
         announced = _snappy_length(data)
         if announced != size:
             raise ProtocolError(
@@ -128,7 +134,7 @@ def _inflate(compressor_id: int, data: bytes, size: int) -> bytes:
         except Exception as exc:  # python-snappy's error classes vary between versions
             raise ProtocolError(f"OP_COMPRESSED snappy data is corrupt: {exc}", offset=25) from exc
     elif compressor_id == CompressorId.zstd:
-        zstandard = _import_optional("zstandard", "zstandard")
+        zstandard = _import_optional("zstd")
         try:
             reader = zstandard.ZstdDecompressor().stream_reader(data)
             chunks: List[bytes] = []
