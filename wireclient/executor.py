@@ -185,8 +185,7 @@ class Executor:
             reply = self._exchange(
                 pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
             )
-            # the usual reply passes a few exact-class tests; anything else is checked in full
-            if reply is not None and check and not passes_quickly(spec, reply, not unacknowledged):
+            if reply is not None and check:
                 self._validate(pool, sock, generation, spec, reply, not unacknowledged)
         finally:
             self.release(pool, sock, state)
@@ -243,8 +242,7 @@ class Executor:
                     message = command.with_batch(head, seq)
                     reply = self._send(pool, sock, generation, dbname, message, not unacknowledged)
                 if reply is not None:
-                    if not passes_quickly(spec, reply, not unacknowledged):
-                        self._validate(pool, sock, generation, spec, reply, not unacknowledged)
+                    self._validate(pool, sock, generation, spec, reply, not unacknowledged)
                     self._check(pool, sock, generation, reply, name)
                     # checked just now (replies.check: the write's shape), so only a reply
                     # that carries errors needs raise_write_errors
@@ -330,9 +328,12 @@ class Executor:
         reply: Document,
         acknowledged: bool,
     ) -> None:
-        """Check the reply's fields before anything reads them (``replies.check``). A
+        """Check the reply's fields before anything reads them: the usual reply passes
+        ``reply_quick``'s few exact tests, anything else ``replies.check`` in full. A
         malformed reply document makes the conversation as untrustworthy as a broken frame:
         the socket is closed and the error handled as one."""
+        if passes_quickly(spec, reply, acknowledged):
+            return
         try:
             replies.check(spec, reply, format_address(pool.address), acknowledged)
         except ProtocolError as exc:
