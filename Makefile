@@ -13,7 +13,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # the stamps also depend on the package directories: adding or removing a module re-runs
 # the install.
 INSTALL := $(PY) -m pip install -q --config-settings editable_mode=strict -e
-INSTALL_INPUTS := $(PY) setup.cfg pyproject.toml wireclient wireclient/protocol
+INSTALL_INPUTS := $(PY) setup.cfg pyproject.toml wireclient $(wildcard wireclient/*/)
 
 .DEFAULT_GOAL := help
 .PHONY: help test demo lint bench clean venv

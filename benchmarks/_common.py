@@ -43,7 +43,7 @@ def server_uri(uri: Optional[str], test_commands: bool = True) -> Iterator[str]:
 
 
 def host_port(uri: str) -> tuple[str, int]:
-    from wireclient.uri import parse_uri
+    from wireclient.rules.uri import parse_uri
 
     host, port = parse_uri(uri).hosts[0]
     return str(host), int(port)

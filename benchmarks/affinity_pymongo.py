@@ -1,6 +1,6 @@
 """The affinity lab's reference client: pymongo 4, no requests.
 
-Loaded by ``wireclient.affinity_clients.reference_module`` when a pymongo configuration
+Loaded by ``wireclient.toolkit.affinity_clients.reference_module`` when a pymongo configuration
 runs from a source tree. It lives here, with the benchmarks, because wireclient itself never
 imports pymongo (only benchmarks may, to compare against it).
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wireclient.affinity_clients import Client, SocketCounter, observe
-from wireclient.affinity_workload import Workload
+from wireclient.toolkit.affinity_clients import Client, SocketCounter, observe
+from wireclient.toolkit.affinity_workload import Workload
 
 
 def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCounter) -> Client:

@@ -1,4 +1,4 @@
-"""A short socket-affinity run (wireclient.affinity) for `make bench`.
+"""A short socket-affinity run (wireclient.toolkit.affinity) for `make bench`.
 
 Threads (1, 8), greenlets after patch_all (10, 100) and after patch_socket with
 use_greenlets=True (10, 100), in every mode (auto_start_request on, off, off with a request
@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--plot", help="charts as PNG (needs matplotlib)")
     args = parser.parse_args()
 
-    from wireclient import affinity
+    from wireclient.toolkit import affinity
 
     server = None
     uri = args.uri

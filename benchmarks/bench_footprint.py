@@ -54,7 +54,7 @@ MEMORY = {
         "import wireclient\nc = wireclient.Connection(uri)\nc.admin.command('ping')"
     ),
     "pymongo: import + connect + ping": (
-        "import pymongo\nfrom wireclient.uri import parse_uri\n"
+        "import pymongo\nfrom wireclient.rules.uri import parse_uri\n"
         "host, port = parse_uri(uri).hosts[0]\n"
         "c = pymongo.MongoClient(host, port, directConnection=True)\nc.admin.command('ping')"
     ),
@@ -76,7 +76,7 @@ THREAD_CLIENTS = {
         "c = wireclient.Connection(uri)",
     ),
     "pymongo MongoClient (directConnection)": (
-        "import pymongo\nfrom wireclient.uri import parse_uri",
+        "import pymongo\nfrom wireclient.rules.uri import parse_uri",
         "host, port = parse_uri(uri).hosts[0]\n"
         "c = pymongo.MongoClient(host, port, directConnection=True)",
     ),

@@ -59,7 +59,7 @@ def throughput(uri: str, greenlets: int, ops: int, rounds: int) -> Dict[str, Any
     import pymongo
 
     from wireclient import Connection
-    from wireclient.uri import parse_uri
+    from wireclient.rules.uri import parse_uri
 
     host, port = parse_uri(uri).hosts[0]
     wc = Connection(uri, max_pool_size=greenlets)
@@ -109,7 +109,7 @@ def overlap(uri: str, n: int, block_ms: int) -> Dict[str, Any]:
     import pymongo
 
     from wireclient import Connection
-    from wireclient.uri import parse_uri
+    from wireclient.rules.uri import parse_uri
 
     host, port = parse_uri(uri).hosts[0]
     admin = Connection(uri, auto_start_request=False)
@@ -171,8 +171,8 @@ def overlap(uri: str, n: int, block_ms: int) -> Dict[str, Any]:
 
 
 def identity_cost(calls: int, deaths: int) -> Dict[str, Any]:
-    from wireclient.greenlet_identity import GreenletIdentity
-    from wireclient.identity import ThreadIdentity
+    from wireclient.pooling.greenlet_identity import GreenletIdentity
+    from wireclient.pooling.identity import ThreadIdentity
 
     results: Dict[str, Any] = {}
     print("\nidentity strategies (no server)")

@@ -104,7 +104,7 @@ def main() -> int:
         read_your_writes(connection)
         connection.close()
         section(f"3. Socket affinity of {THREADS} threads, with and without requests")
-        from wireclient import affinity  # the affinity lab (`wireclient affinity --help`)
+        from wireclient.toolkit import affinity  # the affinity lab (`wireclient affinity --help`)
 
         code = affinity.main(
             [uri, "--threads", str(THREADS), "--greenlets", "none", "--socket-greenlets",

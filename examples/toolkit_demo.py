@@ -15,7 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from wireclient import cli, protocol  # noqa: E402
+from wireclient import protocol
+from wireclient.toolkit import cli  # noqa: E402
 
 
 def section(title: str) -> None:

@@ -1,4 +1,4 @@
-"""The socket-affinity lab (wireclient.affinity): each figure against an independent
+"""The socket-affinity lab (wireclient.toolkit.affinity): each figure against an independent
 observation, on small configurations, against a SecantusDB of this module's own (so no
 other test's connections enter the server's counters).
 
@@ -8,7 +8,7 @@ other test's connections enter the server's counters).
 - stale reads: a deterministic stale read (a write blocked by a failpoint on one socket, the
   read forced onto another), and the same steps inside a request, which must not be stale;
 - the command: options, table, JSON, exit statuses, and the gevent worker modes, each in a
-  ``python -m wireclient.affinity`` subprocess; charts against a stand-in matplotlib (the
+  ``python -m wireclient.toolkit.affinity`` subprocess; charts against a stand-in matplotlib (the
   real one is not installed here).
 """
 
@@ -26,9 +26,15 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from servers import SecantusServer, free_port
 
-from wireclient import Connection, affinity, affinity_report, monitoring
-from wireclient.affinity_clients import SocketCounter, as_caller, make_client, release_caller
-from wireclient.affinity_workload import CallerState, Config, Workload, figures, measure
+from wireclient import Connection, monitoring
+from wireclient.toolkit import affinity, affinity_report
+from wireclient.toolkit.affinity_clients import (
+    SocketCounter,
+    as_caller,
+    make_client,
+    release_caller,
+)
+from wireclient.toolkit.affinity_workload import CallerState, Config, Workload, figures, measure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = Workload(k=3, units=5, timeout=30.0, op_timeout_ms=10000, verify=True)
@@ -47,7 +53,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     return subprocess.run(
-        [sys.executable, "-m", "wireclient.affinity", *args],
+        [sys.executable, "-m", "wireclient.toolkit.affinity", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -391,7 +397,7 @@ def test_plot_draws_one_chart_per_figure_and_kind(monkeypatch: Any, tmp_path: An
 def test_the_tool_imports_no_optional_package() -> None:
     code = (
         "import json, sys\n"
-        "import wireclient.affinity, wireclient.affinity_report\n"
+        "import wireclient.toolkit.affinity, wireclient.toolkit.affinity_report\n"
         "print(json.dumps([m for m in ('pymongo', 'gevent', 'greenlet', 'matplotlib')\n"
         "                  if m in sys.modules]))\n"
     )

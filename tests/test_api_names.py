@@ -1,4 +1,4 @@
-"""The names users reach for (wireclient/legacy.py, settings.py, the caches of connection.py
+"""The names users reach for (wireclient/client/legacy.py, settings.py, the caches of connection.py
 and database.py, MongoClient / MongoReplicaSetClient), against SecantusDB: a 2.8 name that
 is not provided is refused with its reason instead of becoming a database or collection;
 databases and collections are cached, so settings on them stick and inherit; the
@@ -25,8 +25,8 @@ from wireclient import (
     ReadPreference,
     ReplicaSetConnection,
 )
+from wireclient.client.legacy import REFUSED
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
-from wireclient.legacy import REFUSED
 
 TIMEOUT = 5
 

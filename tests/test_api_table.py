@@ -2,7 +2,7 @@
 name marked provided exists (found without running ``__getattr__``, so a database or
 collection made from the name does not count), and every other one raises
 ``InvalidOperation`` or ``AttributeError``, never returning a Database or a Collection. The
-refusals of ``wireclient/legacy.py`` and the table agree, both ways."""
+refusals of ``wireclient/client/legacy.py`` and the table agree, both ways."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 import wireclient
 from wireclient import Collection, Connection, Cursor, Database, ReplicaSetConnection
-from wireclient.bulk import BulkOperationBuilder, BulkUpsertOperation, BulkWriteOperation
+from wireclient.client.bulk import BulkOperationBuilder, BulkUpsertOperation, BulkWriteOperation
+from wireclient.client.legacy import REFUSED
 from wireclient.errors import InvalidOperation
-from wireclient.legacy import REFUSED
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "api.md")
 Row = Tuple[List[str], str]  # (the names of the row, its status)

@@ -1,5 +1,5 @@
 """Bad arguments to the public methods are typed errors at the call, naming the argument,
-and nothing is sent (wireclient/arguments.py and its users: collection.py, cursor.py,
+and nothing is sent (wireclient/rules/arguments.py and its users: collection.py, cursor.py,
 database.py, command.WriteConcern.resolve).
 
 Each class of fault has its own tests: documents that are not documents, arguments of the

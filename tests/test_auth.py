@@ -18,8 +18,10 @@ import pytest
 from leak_check import no_leaked_socket
 from servers import SecantusServer, secantus_with_auth
 
-from wireclient import Connection, ReplicaSetConnection, auth
-from wireclient.auth import (
+from wireclient import Connection, ReplicaSetConnection
+from wireclient.errors import AuthenticationError, ConfigurationError, OperationFailure
+from wireclient.transport import auth
+from wireclient.transport.auth import (
     SCRAM_SHA_1,
     SCRAM_SHA_256,
     Credentials,
@@ -28,7 +30,6 @@ from wireclient.auth import (
     mongo_password_digest,
     saslprep,
 )
-from wireclient.errors import AuthenticationError, ConfigurationError, OperationFailure
 
 # -- test vectors -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""``Database.authenticate`` / ``logout`` (wireclient/client_auth.py) against SecantusDB
+"""``Database.authenticate`` / ``logout`` (wireclient/client/client_auth.py) against SecantusDB
 with ``--auth``: users are created first, then the server restarts on the same storage
 with authentication required (it has no localhost exception). The credentials apply to
 every socket of the connection: sockets opened later, other threads' sockets, the socket
@@ -14,8 +14,8 @@ import pytest
 from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection
-from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256
 from wireclient.errors import AuthenticationError, ConfigurationError, OperationFailure
+from wireclient.transport.auth import SCRAM_SHA_1, SCRAM_SHA_256
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,11 @@ def test_the_subprocess_runs_this_tree() -> None:
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", "import wireclient.cli; print(wireclient.cli.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import wireclient.toolkit.cli; print(wireclient.toolkit.cli.__file__)",
+        ],
         capture_output=True,
         text=True,
         env=ENV,
@@ -50,12 +54,13 @@ def test_the_subprocess_runs_this_tree() -> None:
 def test_the_console_script_is_declared(capsys: pytest.CaptureFixture[str]) -> None:
     import configparser
 
-    from wireclient import __version__, cli
+    from wireclient import __version__
+    from wireclient.toolkit import cli
 
     config = configparser.ConfigParser()
     config.read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.cfg"))
     scripts = config["options.entry_points"]["console_scripts"].strip().splitlines()
-    assert [s.strip() for s in scripts] == ["wireclient = wireclient.cli:main"]
+    assert [s.strip() for s in scripts] == ["wireclient = wireclient.toolkit.cli:main"]
     assert cli.main(["--version"]) == 0  # what the script calls, and exits with
     assert capsys.readouterr().out == f"wireclient {__version__}\n"
 

@@ -15,8 +15,8 @@ from cli_helpers import finish, mock_fixture, one_line_error, popen_cli, run_cli
 from mockupdb import MockupDB
 from servers import SecantusServer
 
-from wireclient import capture
 from wireclient import protocol as p
+from wireclient.toolkit import capture
 
 PING = p.encode(p.OpMsg({"ping": 1, "$db": "admin"}), request_id=7)
 BUILDINFO = p.encode(p.OpMsg({"buildinfo": 1, "$db": "admin"}), request_id=8)

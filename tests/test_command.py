@@ -1,4 +1,4 @@
-"""The command layer (wireclient.command): envelopes, reply documents, typed errors, write
+"""The command layer (wireclient.rules.command): envelopes, reply documents, typed errors, write
 concerns. Pure functions: no server needed."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from typing import Any, Dict
 import pytest
 from bson.raw_bson import RawBSONDocument
 
-from wireclient import command, errors, protocol
+from wireclient import errors, protocol
+from wireclient.rules import command
 
 
 def seq(*docs: Any) -> protocol.DocumentSequence:

@@ -19,18 +19,19 @@ from mock_compression import COMPRESSOR_IDS, OP_COMPRESSED, answer_compressed, p
 from mock_server import MockServer, Received
 from servers import SecantusServer
 
-from wireclient import Connection, network, protocol
-from wireclient.checker import Checker
-from wireclient.compressors import (
+from wireclient import Connection, protocol
+from wireclient.engine.checker import Checker
+from wireclient.errors import ConfigurationError, ProtocolError
+from wireclient.monitoring import CommandListener, FrameListener
+from wireclient.toolkit.proxy import Proxy
+from wireclient.transport import network
+from wireclient.transport.compressors import (
     NEVER_COMPRESSED,
     CompressionSettings,
     Compressor,
     command_name,
     settings_from_options,
 )
-from wireclient.errors import ConfigurationError, ProtocolError
-from wireclient.monitoring import CommandListener, FrameListener
-from wireclient.proxy import Proxy
 
 ALL = ["zstd", "snappy", "zlib"]
 

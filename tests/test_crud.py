@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 
 from wireclient import Connection
-from wireclient.collection import Collection
+from wireclient.client.collection import Collection
 from wireclient.errors import (
     ConfigurationError,
     ConnectionFailure,
@@ -19,7 +19,7 @@ from wireclient.errors import (
     InvalidOperation,
     OperationFailure,
 )
-from wireclient.network import SocketInfo
+from wireclient.transport.network import SocketInfo
 
 
 @pytest.fixture()

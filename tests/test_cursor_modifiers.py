@@ -1,4 +1,4 @@
-"""The pymongo 2.8 cursor (wireclient/cursor.py, find_options.py): the find command each
+"""The pymongo 2.8 cursor (wireclient/client/cursor.py, find_options.py): the find command each
 modifier, keyword and option bit builds (mockupdb records it), what is refused before
 anything is sent, and against SecantusDB indexing and slicing, ``clone``, ``rewind``,
 ``distinct``, ``count``, ``explain``, ``hint``, ``min`` / ``max``, ``retrieved`` and a

@@ -1,4 +1,4 @@
-"""Database's pymongo 2.8 helpers (wireclient/database.py) against SecantusDB: users,
+"""Database's pymongo 2.8 helpers (wireclient/client/database.py) against SecantusDB: users,
 ``current_op``, the profiler, ``validate_collection``, ``create_collection`` of an existing
 collection, ``collection_names(include_system_collections=False)``, ``dereference``; and
 the command documents of the user helpers, through mockupdb."""

@@ -1,4 +1,4 @@
-"""The operation path's error handler (wireclient.executor), with scripted stand-in sockets:
+"""The operation path's error handler (wireclient.engine.executor), with scripted stand-in sockets:
 which errors clear the pool (a new generation), which only lose their socket, and what the
 selector (the topology) hears. The same rules against real servers: test_requests.py,
 test_replica_set.py."""
@@ -10,10 +10,10 @@ from typing import Any, Dict, List, Mapping, Optional
 import pytest
 
 from wireclient import errors
-from wireclient.executor import Executor, SingleServer
-from wireclient.identity import ThreadIdentity
-from wireclient.pool import Pool
-from wireclient.requests import Requests
+from wireclient.engine.executor import Executor, SingleServer
+from wireclient.pooling.identity import ThreadIdentity
+from wireclient.pooling.pool import Pool
+from wireclient.pooling.requests import Requests
 
 
 class ScriptedSocket:

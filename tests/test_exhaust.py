@@ -1,4 +1,4 @@
-"""Exhaust cursors (wireclient/exhaust.py) against SecantusDB, which honours exhaustAllowed:
+"""Exhaust cursors (wireclient/engine/exhaust.py) against SecantusDB, which honours exhaustAllowed:
 it streams a getMore's batches with moreToCome (answering each reply to the getMore itself,
 where MongoDB answers each to the previous reply). The stream, the socket it holds, the
 pool around it, abandoning it (close, garbage collection), the command events, and the
@@ -27,7 +27,7 @@ from wireclient.monitoring import (
     FrameEvent,
     FrameListener,
 )
-from wireclient.pool import Pool
+from wireclient.pooling.pool import Pool
 
 CURSOR_NOT_FOUND = 43
 

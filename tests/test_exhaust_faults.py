@@ -24,7 +24,7 @@ from wireclient.monitoring import (
     CommandStartedEvent,
     CommandSucceededEvent,
 )
-from wireclient.pool import Pool
+from wireclient.pooling.pool import Pool
 
 TIMEOUT = 5
 CURSOR = 2**40 + 7

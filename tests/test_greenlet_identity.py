@@ -22,8 +22,8 @@ import pytest
 greenlet = pytest.importorskip("greenlet")
 gevent = pytest.importorskip("gevent")
 
-from wireclient.greenlet_identity import GreenletIdentity, GreenletKey  # noqa: E402
-from wireclient.identity import make_identity  # noqa: E402
+from wireclient.pooling.greenlet_identity import GreenletIdentity, GreenletKey  # noqa: E402
+from wireclient.pooling.identity import make_identity  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,7 +78,7 @@ def test_use_greenlets_without_greenlet_raises_configuration_error() -> None:
         import sys
         sys.modules['greenlet'] = None          # makes `import greenlet` raise ImportError
         from wireclient.errors import ConfigurationError
-        from wireclient.identity import make_identity
+        from wireclient.pooling.identity import make_identity
         make_identity(False)                    # threads need no greenlet
         try:
             make_identity(True)

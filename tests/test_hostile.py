@@ -24,7 +24,7 @@ from hostile_server import HostileServer, hello_reply, op_msg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wireclient import Connection, network, protocol
+from wireclient import Connection, protocol
 from wireclient.errors import (
     AutoReconnect,
     ConnectionFailure,
@@ -32,6 +32,7 @@ from wireclient.errors import (
     NotMongoDBError,
     ProtocolError,
 )
+from wireclient.transport import network
 
 # A bug in the server's threads must fail the test, not pass as a hang-up.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")

@@ -21,11 +21,11 @@ HEAVY = [
     "logging",
     "dataclasses",
     "difflib",
-    "wireclient.replica_set",
-    "wireclient.monitor",
-    "wireclient.topology",
-    "wireclient.read_preferences",
-    "wireclient.auth",
+    "wireclient.client.replica_set",
+    "wireclient.engine.monitor",
+    "wireclient.sdam.topology",
+    "wireclient.sdam.read_preferences",
+    "wireclient.transport.auth",
     "greenlet",
     "gevent",
     "pymongo",
@@ -54,9 +54,9 @@ def test_import_loads_nothing_heavy_and_starts_no_thread() -> None:
 def test_replica_set_names_load_on_first_use() -> None:
     result = run(
         "import json, sys, wireclient\n"
-        "lazy = 'wireclient.replica_set' not in sys.modules\n"
+        "lazy = 'wireclient.client.replica_set' not in sys.modules\n"
         "from wireclient import ReplicaSetConnection, ReadPreference\n"
-        "from wireclient.replica_set import ReplicaSetConnection as direct\n"
+        "from wireclient.client.replica_set import ReplicaSetConnection as direct\n"
         "heavy = [m for m in ('ssl', 'logging', 'dataclasses') if m in sys.modules]\n"
         "print(json.dumps({'lazy': lazy, 'same': ReplicaSetConnection is direct,\n"
         "    'mode': ReadPreference.SECONDARY.mode, 'heavy': heavy}))\n"
@@ -91,8 +91,8 @@ def test_codec_imports_alone_without_io_modules() -> None:
         "import wireclient.protocol as p\n"
         "frame = p.encode(p.OpMsg({'ping': 1, '$db': 'admin'}), request_id=1)\n"
         "p.decode(frame)\n"
-        "io = [m for m in ('socket', 'ssl', 'selectors', 'select', 'wireclient.network',\n"
-        "      'wireclient.connection', 'wireclient.pool')\n"
+        "io = [m for m in ('socket', 'ssl', 'selectors', 'select', 'wireclient.transport.network',\n"
+        "      'wireclient.client.connection', 'wireclient.pooling.pool')\n"
         "      if m in sys.modules and m not in before]\n"
         "print(json.dumps({'io': io}))\n"
     )
@@ -102,7 +102,7 @@ def test_codec_imports_alone_without_io_modules() -> None:
 def test_client_names_load_on_first_use() -> None:
     result = run(
         "import json, sys, wireclient\n"
-        "lazy = 'wireclient.connection' not in sys.modules and 'socket' not in sys.modules\n"
+        "lazy = 'wireclient.client.connection' not in sys.modules and 'socket' not in sys.modules\n"
         "from wireclient import Connection, Collection, Cursor, Database, Request, ASCENDING\n"
         "print(json.dumps({'lazy': lazy, 'names': [Connection.__name__, Request.__name__],\n"
         "    'asc': ASCENDING, 'dir': 'Connection' in dir(wireclient)}))\n"
@@ -114,9 +114,9 @@ def test_the_2_8_client_classes_load_like_the_others() -> None:
     result = run(
         "import json, sys, wireclient\n"
         "from wireclient import MongoClient, InsertOne, ReturnDocument, InsertOneResult\n"
-        "one_server = 'wireclient.replica_set' not in sys.modules\n"
+        "one_server = 'wireclient.client.replica_set' not in sys.modules\n"
         "from wireclient import MongoReplicaSetClient\n"
-        "from wireclient.replica_set import MongoReplicaSetClient as direct\n"
+        "from wireclient.client.replica_set import MongoReplicaSetClient as direct\n"
         "print(json.dumps({'one_server': one_server, 'same': MongoReplicaSetClient is direct,\n"
         "    'client': MongoClient.__mro__[1].__name__}))\n"
     )

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 from mock_server import TIMEOUT, MockServer
 from servers import SecantusServer
 
-from wireclient import Connection, command, protocol
+from wireclient import Connection, protocol
 from wireclient.errors import DocumentTooLarge, InvalidDocument
-from wireclient.limits import COMMAND_OVERHEAD
-from wireclient.limits import batches as _batches
+from wireclient.rules import command
+from wireclient.rules.limits import COMMAND_OVERHEAD
+from wireclient.rules.limits import batches as _batches
 
 MAX_BSON = 1024
 COMMAND_LIMIT = MAX_BSON + COMMAND_OVERHEAD

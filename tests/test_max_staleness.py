@@ -21,11 +21,12 @@ from bson.datetime_ms import DatetimeMS
 from mock_replica_set import MockReplicaSet
 from servers import SecantusServer
 
+from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.errors import ConfigurationError, ServerSelectionTimeout
-from wireclient.options import merge_options, validate_options
-from wireclient.read_preferences import ReadPreference, select
-from wireclient.replica_set import ReplicaSetConnection
-from wireclient.staleness import (
+from wireclient.rules.options import merge_options, validate_options
+from wireclient.rules.uri import parse_uri
+from wireclient.sdam.read_preferences import ReadPreference, select
+from wireclient.sdam.staleness import (
     IDLE_WRITE_PERIOD,
     MAX_STALENESS_WIRE_VERSION,
     NO_MAX_STALENESS,
@@ -38,8 +39,7 @@ from wireclient.staleness import (
     staleness_with_primary,
     staleness_without_primary,
 )
-from wireclient.topology import Address, ServerDescription, ServerType, TopologyView
-from wireclient.uri import parse_uri
+from wireclient.sdam.topology import Address, ServerDescription, ServerType, TopologyView
 
 P: Address = ("p", 27017)
 S1: Address = ("s1", 27017)

@@ -1,4 +1,4 @@
-"""A Connection to several hosts: the mongos routers of a sharded cluster (wireclient.mongos).
+"""A Connection to several hosts: the mongos routers of a sharded cluster (wireclient.engine.mongos).
 
 Against mockupdb routers (tests/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
@@ -20,9 +20,9 @@ from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
 
 from wireclient import Connection, MongoClient, errors
-from wireclient.mongos import MongosSelector, RouterView
-from wireclient.read_preferences import ReadPreference
-from wireclient.topology import ServerType
+from wireclient.engine.mongos import MongosSelector, RouterView
+from wireclient.sdam.read_preferences import ReadPreference
+from wireclient.sdam.topology import ServerType
 
 pytestmark = pytest.mark.usefixtures("no_monitor_left")
 

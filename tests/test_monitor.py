@@ -17,9 +17,9 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads, raw_hello
 
+from wireclient.engine.monitor import Monitor, choose_flavour
 from wireclient.errors import ConfigurationError
-from wireclient.monitor import Monitor, choose_flavour
-from wireclient.topology import Address, ServerDescription, ServerType, Topology, TopologyView
+from wireclient.sdam.topology import Address, ServerDescription, ServerType, Topology, TopologyView
 
 pytestmark = pytest.mark.usefixtures("no_monitor_left")
 
@@ -209,7 +209,7 @@ def test_check_bug_does_not_kill_the_monitor(
         # The failed check became an Unknown description (a later round may already have
         # replaced it in the view, so look at what was applied, not at the view).
         assert "KeyError" in (applied[0].error or "") and applied[0].address == rs[1].address
-        logged = [r for r in caplog.records if r.name == "wireclient.monitor"]
+        logged = [r for r in caplog.records if r.name == "wireclient.engine.monitor"]
         assert logged and logged[0].exc_info is not None  # the bug is logged with its traceback
         assert monitor.wait_for_check(5)
         assert topology.view.primary == rs[0].address
@@ -390,8 +390,8 @@ GEVENT_CHILD = textwrap.dedent(
     monkey.patch_socket()
     sys.path.insert(0, {tests!r})
     from mock_replica_set import raw_hello
-    from wireclient.monitor import Monitor
-    from wireclient.topology import Topology, TopologyView
+    from wireclient.engine.monitor import Monitor
+    from wireclient.sdam.topology import Topology, TopologyView
     seed = ("127.0.0.1", {port})
     topology = Topology(TopologyView.from_seeds([seed], "rs"))
     threads = threading.active_count()

@@ -265,7 +265,7 @@ def test_error_replies_are_typed(mock: MockupDB) -> None:
     ],
 )
 def test_not_primary_replies_by_code_or_message(reply: Dict[str, Any]) -> None:
-    from wireclient.command import check_reply
+    from wireclient.rules.command import check_reply
 
     with pytest.raises(NotPrimaryError):
         check_reply(reply)

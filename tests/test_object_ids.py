@@ -1,4 +1,4 @@
-"""ObjectIds made in blocks for inserts (wireclient/object_ids.py)."""
+"""ObjectIds made in blocks for inserts (wireclient/client/object_ids.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import pytest
 from bson import ObjectId
 
-from wireclient.object_ids import id_stream, object_ids
+from wireclient.client.object_ids import id_stream, object_ids
 
 
 def test_ids_are_new_distinct_and_increasing() -> None:
@@ -22,7 +22,7 @@ def test_ids_are_new_distinct_and_increasing() -> None:
 
 
 def test_the_counter_wraps_within_three_bytes() -> None:
-    from wireclient import object_ids as module
+    from wireclient.client import object_ids as module
 
     module._source.counter = 2**24 - 5  # the next block crosses the 3-byte limit
     ids = object_ids(2**12)

@@ -1,4 +1,4 @@
-"""Tests for wireclient.options: the option table, validation, and the merge of URI and
+"""Tests for wireclient.rules.options: the option table, validation, and the merge of URI and
 keyword options."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wireclient import auth
 from wireclient.errors import ConfigurationError
-from wireclient.options import (
+from wireclient.rules.options import (
     AUTH_MECHANISMS,
     DEFAULT_MECHANISM,
     SCRAM_SHA_1,
@@ -23,7 +22,8 @@ from wireclient.options import (
     validate_options,
     validate_uri_options,
 )
-from wireclient.uri import parse_uri
+from wireclient.rules.uri import parse_uri
+from wireclient.transport import auth
 
 
 def bad_options(options: Dict[str, Any], *fragments: str) -> str:
@@ -144,7 +144,7 @@ class TestValidateOptions:
         bad_options({"read_preference": _FakeReadPreference("fastest")}, "'fastest'")
 
     def test_real_read_preference_class(self) -> None:
-        from wireclient.read_preferences import ReadPreference
+        from wireclient.sdam.read_preferences import ReadPreference
 
         pref = ReadPreference.SECONDARY_PREFERRED
         assert validate_options({"read_preference": pref}) == {

@@ -1,6 +1,6 @@
 """Pool unit tests through its factory seam: sockets here are stand-ins with the attributes
 the pool uses; the server-facing behaviour is tested against SecantusDB in test_requests.py,
-and request leases (wireclient.requests) at the end of test_requests.py."""
+and request leases (wireclient.pooling.requests) at the end of test_requests.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, List
 import pytest
 
 from wireclient.errors import ConfigurationError, PoolTimeout
-from wireclient.pool import Pool
+from wireclient.pooling.pool import Pool
 
 
 class StubSocket:

@@ -40,17 +40,17 @@ from hypothesis.stateful import (
 )
 from test_pool import Factory
 
+from wireclient.engine.executor import Executor, SingleServer
 from wireclient.errors import PoolTimeout
-from wireclient.executor import Executor, SingleServer
-from wireclient.pool import Pool
-from wireclient.requests import Requests, RequestState
+from wireclient.pooling.pool import Pool
+from wireclient.pooling.requests import Requests, RequestState
 
 CALLERS = 3
 MAX_SIZE = 2  # fewer sockets than callers: some of them meet a full pool
 
 
 class ControlledIdentity:
-    """An Identity (wireclient/identity.py) whose caller is whoever the test says."""
+    """An Identity (wireclient/pooling/identity.py) whose caller is whoever the test says."""
 
     def __init__(self) -> None:
         self.key: Hashable = None

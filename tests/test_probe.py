@@ -1,4 +1,4 @@
-"""wireclient.probe: the envelopes the CLI sends, its flag names, its timeouts, following an
+"""wireclient.toolkit.probe: the envelopes the CLI sends, its flag names, its timeouts, following an
 exhaust stream, and how many replies raw bytes call for."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from wireclient import network, probe
 from wireclient import protocol as p
 from wireclient.errors import ConfigurationError, ProtocolError
+from wireclient.toolkit import probe
+from wireclient.transport import network
 
 
 def test_parse_flags() -> None:

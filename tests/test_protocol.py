@@ -18,9 +18,9 @@ from typing import Any, Callable, List
 
 import pytest
 
-from wireclient import _crc32c
 from wireclient import protocol as p
 from wireclient.errors import ConfigurationError, InvalidDocument, ProtocolError
+from wireclient.protocol import _crc32c
 
 
 def h(*parts: str) -> bytes:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wireclient import _crc32c
 from wireclient import protocol as p
 from wireclient.errors import ConfigurationError, ProtocolError
+from wireclient.protocol import _crc32c
 
 INT32 = st.integers(-(2**31), 2**31 - 1)
 UINT32 = st.integers(0, 2**32 - 1)

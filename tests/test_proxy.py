@@ -20,7 +20,7 @@ from servers import SecantusServer
 
 from wireclient import Connection, protocol
 from wireclient.errors import AutoReconnect, NetworkTimeout, ProtocolError
-from wireclient.proxy import Proxy, flip_byte
+from wireclient.toolkit.proxy import Proxy, flip_byte
 
 PING = {"ping": 1}
 

@@ -21,10 +21,10 @@ import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
 
 from wireclient import errors
-from wireclient.monitor import MIN_HEARTBEAT_FREQUENCY
-from wireclient.read_preferences import ReadPreference
-from wireclient.replica_set import ReplicaSetConnection
-from wireclient.topology import ServerType
+from wireclient.client.replica_set import ReplicaSetConnection
+from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY
+from wireclient.sdam.read_preferences import ReadPreference
+from wireclient.sdam.topology import ServerType
 
 SECONDARY = ReadPreference.SECONDARY
 
@@ -589,8 +589,8 @@ GEVENT_CHILD = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import gevent, threading
-    from wireclient.replica_set import ReplicaSetConnection
-    from wireclient.read_preferences import ReadPreference
+    from wireclient.client.replica_set import ReplicaSetConnection
+    from wireclient.sdam.read_preferences import ReadPreference
     c = ReplicaSetConnection({seed!r}, replicaSet="rs", use_greenlets=True,
                              read_preference=ReadPreference.SECONDARY)
     assert c.monitor.flavour == "gevent", c.monitor.flavour

@@ -16,9 +16,9 @@ import pytest
 from servers import SecantusServer
 
 from wireclient import errors
-from wireclient.read_preferences import ReadPreference
-from wireclient.replica_set import ReplicaSetConnection
-from wireclient.topology import ServerType
+from wireclient.client.replica_set import ReplicaSetConnection
+from wireclient.sdam.read_preferences import ReadPreference
+from wireclient.sdam.topology import ServerType
 
 
 def connect(server: SecantusServer, **kw: Any) -> ReplicaSetConnection:

@@ -1,4 +1,4 @@
-"""Malformed command replies (wireclient/replies.py on the operation path), against mockupdb.
+"""Malformed command replies (wireclient/rules/replies.py on the operation path), against mockupdb.
 
 Every field of a reply that the client acts on is broken in turn, each way it can be:
 missing, of the wrong type (a string, a null, a bool for an integer, a double for an
@@ -24,7 +24,6 @@ from leak_check import no_leaked_socket
 from mock_server import TIMEOUT, MockServer, Received
 
 from wireclient import Collection, Connection, protocol
-from wireclient.command import check_reply, raise_write_errors, reply_document
 from wireclient.errors import (
     DuplicateKeyError,
     NotPrimaryError,
@@ -32,8 +31,9 @@ from wireclient.errors import (
     ProtocolError,
     WriteConcernError,
 )
-from wireclient.replies import check
-from wireclient.reply_quick import passes_quickly
+from wireclient.rules.command import check_reply, raise_write_errors, reply_document
+from wireclient.rules.replies import check
+from wireclient.rules.reply_quick import passes_quickly
 
 DELETE: Any = object()  # as a value: leave the field out
 

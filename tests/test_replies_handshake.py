@@ -26,6 +26,7 @@ from test_auth import ScriptedServer, _forge_signature
 from test_replies import DELETE, changed, send_raw
 
 from wireclient import Connection, ReplicaSetConnection
+from wireclient.engine.monitor import _describe
 from wireclient.errors import (
     AuthenticationError,
     AuthenticationProtocolError,
@@ -35,8 +36,7 @@ from wireclient.errors import (
     OperationFailure,
     ProtocolError,
 )
-from wireclient.monitor import _describe
-from wireclient.topology import ServerType
+from wireclient.sdam.topology import ServerType
 
 OID = ObjectId()
 PASSWORD = "s3cr3t-Pw"

@@ -419,7 +419,7 @@ def _stats(conn: Connection) -> Dict[str, Any]:
     return conn.pool.stats()
 
 
-# -- request leases (wireclient.requests) through the pool's factory seam -----------------
+# -- request leases (wireclient.pooling.requests) through the pool's factory seam -----------------
 # The same rules as above, with stand-in sockets: the table that both connection classes
 # use, the operation path's acquire/release, and death callbacks.
 
@@ -427,9 +427,9 @@ def _stats(conn: Connection) -> Dict[str, Any]:
 def _leases(**pool_options: Any) -> Any:
     from test_pool import make_pool
 
-    from wireclient.executor import Executor, SingleServer
-    from wireclient.identity import ThreadIdentity
-    from wireclient.requests import Requests
+    from wireclient.engine.executor import Executor, SingleServer
+    from wireclient.pooling.identity import ThreadIdentity
+    from wireclient.pooling.requests import Requests
 
     pool, factory = make_pool(**pool_options)
     executor = Executor(SingleServer(pool), Requests(ThreadIdentity(), auto_start=False))

@@ -7,8 +7,8 @@ from typing import Any, Optional
 import pytest
 from bson import ObjectId
 
-from wireclient import network, topology
-from wireclient.sdam_rules import (
+from wireclient.sdam import topology
+from wireclient.sdam.server_rules import (
     ELECTION_ID_FIRST_WIRE_VERSION,
     MAX_SUPPORTED_WIRE_VERSION,
     MIN_SUPPORTED_WIRE_VERSION,
@@ -17,6 +17,7 @@ from wireclient.sdam_rules import (
     judge_primary,
     wire_version_error,
 )
+from wireclient.transport import network
 
 
 def oid(n: int) -> ObjectId:

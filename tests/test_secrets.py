@@ -1,6 +1,6 @@
 """Secrets are never shown: no password, salted password, nonce or proof in any ``repr``,
 ``str``, exception message, chained exception, traceback, warning or log line, on any
-error path (wireclient/uri.py, options.py, auth.py, connection.py).
+error path (wireclient/rules/uri.py, options.py, auth.py, connection.py).
 
 The classes of fault, each with its own tests: malformed connection strings with a
 password in them (fixed shapes, then a Hypothesis strategy of shapes and passwords); the
@@ -26,10 +26,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from servers import secantus_with_auth
 
-from wireclient import Connection, ReplicaSetConnection, auth
-from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256, ScramClient, make_credentials
+from wireclient import Connection, ReplicaSetConnection
 from wireclient.errors import AuthenticationError, ConfigurationError, WireClientError
-from wireclient.uri import parse_host, parse_uri, redact_uri, split_hosts
+from wireclient.rules.uri import parse_host, parse_uri, redact_uri, split_hosts
+from wireclient.transport import auth
+from wireclient.transport.auth import SCRAM_SHA_1, SCRAM_SHA_256, ScramClient, make_credentials
 
 
 def tokens(secret: str) -> List[str]:

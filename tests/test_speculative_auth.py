@@ -19,11 +19,17 @@ import pytest
 from mock_server import MockServer
 from servers import SecantusServer, secantus_with_auth
 
-from wireclient import Connection, auth
-from wireclient.auth import SCRAM_SHA_1, SCRAM_SHA_256, make_credentials, mongo_password_digest
+from wireclient import Connection
 from wireclient.errors import AuthenticationError, AuthenticationProtocolError
 from wireclient.monitoring import FrameListener
-from wireclient.saslprep import saslprep
+from wireclient.transport import auth
+from wireclient.transport.auth import (
+    SCRAM_SHA_1,
+    SCRAM_SHA_256,
+    make_credentials,
+    mongo_password_digest,
+)
+from wireclient.transport.saslprep import saslprep
 
 OP_QUERY, OP_MSG = 2004, 2013
 
@@ -42,7 +48,7 @@ class FrameCounter(FrameListener):
 
 
 def command_names(frames: List[bytes]) -> List[str]:
-    from wireclient.compressors import command_name
+    from wireclient.transport.compressors import command_name
 
     return [str(command_name(frame)) for frame in frames]
 

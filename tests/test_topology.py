@@ -8,9 +8,10 @@ from typing import Any, Dict, Iterable, List, Optional
 import pytest
 from bson import ObjectId
 
-from wireclient import topology, uri
 from wireclient.errors import ConfigurationError, ProtocolError
-from wireclient.topology import (
+from wireclient.rules import uri
+from wireclient.sdam import topology
+from wireclient.sdam.topology import (
     MAX_SUPPORTED_WIRE_VERSION,
     MIN_SUPPORTED_WIRE_VERSION,
     NEWER_PRIMARY_ERROR,

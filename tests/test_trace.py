@@ -1,6 +1,6 @@
-"""wireclient.trace: FrameStream (frames with their exact bytes, in any chunking, past a
+"""wireclient.toolkit.trace: FrameStream (frames with their exact bytes, in any chunking, past a
 bad body, not past a bad header), describe, hex dumps, TracingSocket; and the capture
-format of wireclient.capture."""
+format of wireclient.toolkit.capture."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wireclient import capture, trace
 from wireclient import protocol as p
+from wireclient.toolkit import capture, trace
 
 FRAMES = [
     p.encode(p.OpMsg({"ping": 1, "$db": "admin"}), request_id=1),

@@ -1,4 +1,4 @@
-"""Tests for wireclient.uri: connection-string parsing, host lists and addresses.
+"""Tests for wireclient.rules.uri: connection-string parsing, host lists and addresses.
 
 The option table and its validation are tested in test_options.py."""
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import wireclient.options
-import wireclient.uri
+import wireclient.rules.options
+import wireclient.rules.uri
 from wireclient.errors import ConfigurationError
-from wireclient.uri import (
+from wireclient.rules.uri import (
     UNIX_SOCKET_PORT,
     ParsedURI,
     format_host,
@@ -664,7 +664,7 @@ class TestFormatHost:
 
 
 def test_validate_options_is_re_exported_from_options() -> None:
-    assert wireclient.uri.validate_options is wireclient.options.validate_options
+    assert wireclient.rules.uri.validate_options is wireclient.rules.options.validate_options
 
 
 # --------------------------------------------------------------------------------- properties

@@ -11,27 +11,17 @@ For example::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
 from wireclient import errors
+from wireclient._version import __version__
 
 if TYPE_CHECKING:
-    from wireclient.collection import Collection
-    from wireclient.connection import Connection, MongoClient, Request
-    from wireclient.cursor import Cursor
-    from wireclient.database import ALL, OFF, SLOW_ONLY, Database
-    from wireclient.index_spec import (
-        ASCENDING,
-        DESCENDING,
-        GEO2D,
-        GEOHAYSTACK,
-        GEOSPHERE,
-        HASHED,
-        TEXT,
-    )
-    from wireclient.operations import (
+    from wireclient.client.collection import Collection
+    from wireclient.client.connection import Connection, MongoClient, Request
+    from wireclient.client.cursor import Cursor
+    from wireclient.client.database import ALL, OFF, SLOW_ONLY, Database
+    from wireclient.client.operations import (
         DeleteMany,
         DeleteOne,
         InsertOne,
@@ -40,51 +30,60 @@ if TYPE_CHECKING:
         UpdateMany,
         UpdateOne,
     )
-    from wireclient.read_preferences import ReadPreference
-    from wireclient.replica_set import MongoReplicaSetClient, ReplicaSetConnection
-    from wireclient.results import (
+    from wireclient.client.replica_set import MongoReplicaSetClient, ReplicaSetConnection
+    from wireclient.client.results import (
         BulkWriteResult,
         DeleteResult,
         InsertManyResult,
         InsertOneResult,
         UpdateResult,
     )
+    from wireclient.rules.index_spec import (
+        ASCENDING,
+        DESCENDING,
+        GEO2D,
+        GEOHAYSTACK,
+        GEOSPHERE,
+        HASHED,
+        TEXT,
+    )
+    from wireclient.sdam.read_preferences import ReadPreference
 
 # The client loads on first use (PEP 562), so `import wireclient.protocol` (the sans-IO
 # codec) loads no socket, ssl or selectors module, and replica-set support (topology,
 # monitor, read preferences) loads only for those who use it.
 _LAZY = {
-    "ASCENDING": "wireclient.index_spec",
-    "DESCENDING": "wireclient.index_spec",
-    "GEO2D": "wireclient.index_spec",
-    "GEOHAYSTACK": "wireclient.index_spec",
-    "GEOSPHERE": "wireclient.index_spec",
-    "HASHED": "wireclient.index_spec",
-    "TEXT": "wireclient.index_spec",
-    "OFF": "wireclient.database",
-    "SLOW_ONLY": "wireclient.database",
-    "ALL": "wireclient.database",
-    "Collection": "wireclient.collection",
-    "Connection": "wireclient.connection",
-    "MongoClient": "wireclient.connection",
-    "Cursor": "wireclient.cursor",
-    "Database": "wireclient.database",
-    "ReadPreference": "wireclient.read_preferences",
-    "ReplicaSetConnection": "wireclient.replica_set",
-    "MongoReplicaSetClient": "wireclient.replica_set",
-    "Request": "wireclient.connection",
-    "InsertOne": "wireclient.operations",
-    "UpdateOne": "wireclient.operations",
-    "UpdateMany": "wireclient.operations",
-    "ReplaceOne": "wireclient.operations",
-    "DeleteOne": "wireclient.operations",
-    "DeleteMany": "wireclient.operations",
-    "ReturnDocument": "wireclient.operations",
-    "InsertOneResult": "wireclient.results",
-    "InsertManyResult": "wireclient.results",
-    "UpdateResult": "wireclient.results",
-    "DeleteResult": "wireclient.results",
-    "BulkWriteResult": "wireclient.results",
+    "ASCENDING": "wireclient.rules.index_spec",
+    "DESCENDING": "wireclient.rules.index_spec",
+    "GEO2D": "wireclient.rules.index_spec",
+    "GEOHAYSTACK": "wireclient.rules.index_spec",
+    "GEOSPHERE": "wireclient.rules.index_spec",
+    "HASHED": "wireclient.rules.index_spec",
+    "TEXT": "wireclient.rules.index_spec",
+    "OFF": "wireclient.client.database",
+    "SLOW_ONLY": "wireclient.client.database",
+    "ALL": "wireclient.client.database",
+    "Collection": "wireclient.client.collection",
+    "Connection": "wireclient.client.connection",
+    "MongoClient": "wireclient.client.connection",
+    "Cursor": "wireclient.client.cursor",
+    "Database": "wireclient.client.database",
+    "ReadPreference": "wireclient.sdam.read_preferences",
+    "ReplicaSetConnection": "wireclient.client.replica_set",
+    "MongoReplicaSetClient": "wireclient.client.replica_set",
+    "Request": "wireclient.client.connection",
+    "InsertOne": "wireclient.client.operations",
+    "UpdateOne": "wireclient.client.operations",
+    "UpdateMany": "wireclient.client.operations",
+    "ReplaceOne": "wireclient.client.operations",
+    "DeleteOne": "wireclient.client.operations",
+    "DeleteMany": "wireclient.client.operations",
+    "ReturnDocument": "wireclient.client.operations",
+    "InsertOneResult": "wireclient.client.results",
+    "InsertManyResult": "wireclient.client.results",
+    "UpdateResult": "wireclient.client.results",
+    "DeleteResult": "wireclient.client.results",
+    "BulkWriteResult": "wireclient.client.results",
 }
 
 

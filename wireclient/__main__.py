@@ -1,5 +1,5 @@
-"""``python -m wireclient``: the command-line tool (see ``wireclient.cli``)."""
+"""``python -m wireclient``: the command-line tool (see ``wireclient.toolkit.cli``)."""
 
-from wireclient.cli import main
+from wireclient.toolkit.cli import main
 
 raise SystemExit(main())

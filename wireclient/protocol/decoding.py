@@ -6,7 +6,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from bson.codec_options import CodecOptions
 
-from wireclient._crc32c import crc32c
 from wireclient.errors import ProtocolError
 from wireclient.protocol._common import (
     _CHECKSUM_PRESENT,
@@ -38,6 +37,7 @@ from wireclient.protocol._common import (
     _unpack_reply_head,
     _unpack_uint,
 )
+from wireclient.protocol._crc32c import crc32c
 from wireclient.protocol.messages import (
     DocumentSequence,
     Header,

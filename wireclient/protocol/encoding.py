@@ -8,7 +8,6 @@ from typing import Any, Callable, Dict, NoReturn, Optional
 import bson
 from bson.codec_options import CodecOptions
 
-from wireclient._crc32c import crc32c
 from wireclient.errors import InvalidDocument, ProtocolError
 from wireclient.protocol._common import (
     _CHECKSUM_PRESENT,
@@ -29,6 +28,7 @@ from wireclient.protocol._common import (
     _pack_reply_head,
     _pack_uint,
 )
+from wireclient.protocol._crc32c import crc32c
 from wireclient.protocol.messages import (
     DocumentSequence,
     Message,

@@ -1,0 +1,464 @@
+"""Cursor: a ``find`` (or a command cursor: ``aggregate``, ``listIndexes``) on the
+server, iterated batch by batch.
+
+A cursor remembers the pool (so the server) that opened it; ``getMore`` and
+``killCursors`` go there, and inside a request they go over the request's socket, because
+the pool hands the caller its request socket. Closing a cursor before it is exhausted
+kills it on the server; so does garbage collection, deferred to the connection's next
+operation (no I/O runs inside ``__del__``). An open cursor is known (weakly) to its
+connection by id, for ``Connection.close_cursor(id)``. An exhaust cursor (``exhaust=True``)
+reads its getMore replies as a stream over a socket of its own (``wireclient.engine.exhaust``);
+closing or collecting it mid-stream discards that socket.
+
+What the find asks for (filter, projection, modifiers, flags) is a ``FindOptions``
+(``find_options.py``); the pymongo 2.8 methods here set it before iteration: ``sort``,
+``skip``, ``limit``, ``batch_size``, ``hint``, ``max_time_ms``, ``max_scan``, ``max``,
+``min``, ``comment``, ``where``, ``add_option`` / ``remove_option``, and slicing
+(``cursor[10:20]``). ``cursor[5]``, ``count``, ``distinct``, ``explain`` and ``clone`` run
+a query of their own. Returned documents are shaped by ``as_class`` (or the connection's
+``document_class``) and ``tz_aware`` (``settings.shaper``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from bson import Int64
+
+from wireclient.client.find_options import CursorModifiers, build_options
+from wireclient.client.settings import Shaper, check_document_class, shaper
+from wireclient.engine.exhaust import ExhaustStream, refuse_in_request
+from wireclient.errors import InvalidArgument, InvalidOperation
+from wireclient.rules.arguments import (
+    INT32_MAX,
+    check_bool,
+    check_document,
+    check_int,
+    check_str,
+    type_name,
+)
+from wireclient.rules.index_spec import ASCENDING as ASCENDING  # the 2.x homes of the constants
+from wireclient.rules.index_spec import DESCENDING as DESCENDING
+from wireclient.rules.index_spec import GEO2D as GEO2D
+from wireclient.rules.index_spec import GEOHAYSTACK as GEOHAYSTACK
+from wireclient.rules.index_spec import GEOSPHERE as GEOSPHERE
+from wireclient.rules.index_spec import HASHED as HASHED
+from wireclient.rules.index_spec import TEXT as TEXT
+from wireclient.rules.index_spec import index_document
+
+if TYPE_CHECKING:
+    from wireclient.client.collection import Collection
+    from wireclient.pooling.pool import Pool
+
+
+def find_one_document(
+    collection: Collection, spec: Optional[Mapping[str, Any]]
+) -> Optional[Dict[str, Any]]:
+    """``Cursor(collection, spec).limit(-1)``'s document (or None), without building the
+    cursor: the usual ``find_one(spec)``. The same check of ``spec``, the same command, read
+    preference and document shape, on the same path; a cursor the server left open (it
+    should not, for a single batch) is killed as the dropped cursor's would be."""
+    if spec is not None:
+        spec = dict(check_document(spec, "spec"))
+    inherited = collection._operation_read_preference()
+    conn = collection.database.connection
+    document_class, tz_aware = conn.document_class, conn.tz_aware
+    shape = None
+    if document_class is not dict or tz_aware:
+        shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
+    command: Dict[str, Any] = {"find": collection.name, "filter": {} if spec is None else spec}
+    command["limit"] = 1
+    command["singleBatch"] = True
+    executor = conn._executor
+    pool, state = executor.select_for_cursor(True, inherited)
+    dbname = collection.database.name
+    reply = executor.run(
+        dbname, command, pool=pool, for_read=True, read_preference=inherited, state=state
+    )
+    assert reply is not None
+    cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
+    cursor_id = int(cursor["id"])
+    if cursor_id:
+        executor.defer_kill(pool, dbname, collection.name, cursor_id)
+    batch = cursor["firstBatch"]
+    if not batch:
+        return None
+    return batch[0] if shape is None else shape(batch[0])  # type: ignore[no-any-return]
+
+
+class Cursor(CursorModifiers):
+    """Iterate with ``for doc in cursor``; chain ``.sort() .skip() .limit() .batch_size()``
+    (and the other modifiers) before iterating.
+
+    ``find(spec=None, fields=None, skip=0, limit=0, sort=None, batch_size=0,
+    read_preference=None, **keywords)``. Keywords (pymongo 2.8 and 4 names): ``projection``
+    (= ``fields``), ``timeout=False`` / ``no_cursor_timeout=True``, ``tailable``,
+    ``await_data``, ``partial`` / ``allow_partial_results``, ``oplog_replay``,
+    ``max_time_ms``, ``max_scan``, ``hint``, ``comment``, ``max``, ``min``, ``modifiers``
+    (2.8's ``$``-names), ``tag_sets`` (with ``read_preference``), ``as_class``,
+    ``manipulate`` (accepted; wireclient has no SON manipulators), ``exhaust=True`` (the
+    server streams the batches after the first: ``wireclient.engine.exhaust``; not with ``limit``
+    or ``tailable``, nor inside a request). Refused, each with the reason: ``snapshot``,
+    ``slave_okay``, ``compile_re=True`` and a per-find latency window.
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        spec: Optional[Mapping[str, Any]] = None,
+        fields: Optional[Union[Mapping[str, Any], List[str]]] = None,
+        skip: int = 0,
+        limit: int = 0,
+        sort: Any = None,
+        batch_size: int = 0,
+        read_preference: Any = None,
+        *,
+        projection: Any = None,
+        timeout: bool = True,
+        no_cursor_timeout: bool = False,
+        tailable: bool = False,
+        await_data: bool = False,
+        partial: bool = False,
+        allow_partial_results: bool = False,
+        oplog_replay: bool = False,
+        exhaust: bool = False,
+        max_time_ms: Optional[int] = None,
+        max_scan: Optional[int] = None,
+        hint: Any = None,
+        comment: Any = None,
+        max: Any = None,
+        min: Any = None,
+        modifiers: Optional[Mapping[str, Any]] = None,
+        tag_sets: Any = None,
+        as_class: Optional[type] = None,
+        manipulate: bool = True,
+        _command: Optional[Dict[str, Any]] = None,
+        _pipeline: Optional[List[Mapping[str, Any]]] = None,
+        **refused: Any,
+    ) -> None:
+        inherited = collection._operation_read_preference()
+        options, read_preference = build_options(
+            spec, fields, skip, limit, sort, batch_size, read_preference, projection,
+            timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
+            oplog_replay, exhaust, max_time_ms, max_scan, hint, comment, max, min, modifiers,
+            tag_sets, manipulate, refused, inherited,
+        )  # fmt: skip
+        conn = collection.database.connection
+        if options.exhaust:
+            refuse_in_request(conn._executor.requests)
+        self._stream: Optional[ExhaustStream] = None
+        document_class = conn.document_class if as_class is None else as_class
+        self._shape: Optional[Shaper] = None  # dict and naive datetimes: nothing to reshape
+        if document_class is not dict or conn.tz_aware:
+            self._shape = shaper(check_document_class(document_class, "as_class"), conn.tz_aware)
+        self._collection = collection
+        self._options = options
+        self._read_preference = read_preference if read_preference is not None else inherited
+        if _pipeline is not None:  # an aggregate (Collection.aggregate)
+            _command = {"aggregate": collection.name, "pipeline": _pipeline}
+        self._command = _command
+        self._buffer: Deque[Dict[str, Any]] = deque()
+        self._id = 0
+        self._pool: Optional[Pool] = None
+        self._started = False
+        self._empty = False  # cursor[n:n]: nothing to ask for
+        self._retrieved = 0
+
+    # -- modifiers ----------------------------------------------------------------------
+
+    def _check_not_started(self) -> None:
+        if self._started:
+            raise InvalidOperation("cannot modify a cursor after iteration has begun")
+
+    def _check_find(self, what: str) -> None:
+        self._check_not_started()
+        if self._command is not None:
+            raise InvalidOperation(f"{what} applies to a find cursor, not to a command cursor")
+
+    def sort(self, key_or_list: Any, direction: Optional[int] = None) -> Cursor:
+        self._check_find("sort")
+        self._options.sort = index_document(key_or_list, direction)
+        return self
+
+    def skip(self, skip: int) -> Cursor:
+        self._check_find("skip")
+        self._options.skip = check_int(skip, "skip", 0)
+        return self
+
+    def limit(self, limit: int) -> Cursor:
+        self._check_find("limit")
+        self._options.set_limit(limit)
+        return self
+
+    def batch_size(self, batch_size: int) -> Cursor:
+        self._check_not_started()
+        self._options.batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
+        return self
+
+    def __getitem__(self, index: Any) -> Any:
+        """``cursor[5]``: that document (``IndexError`` if there is none), by a query of its
+        own; ``cursor[10:20]``: this cursor, skipping 10 and limited to 10."""
+        self._check_find("indexing")
+        if isinstance(index, slice):
+            if index.step is not None:
+                raise IndexError("Cursor instances do not support slice steps")
+            start = 0 if index.start is None else index.start
+            if not isinstance(start, int) or start < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            limit = 0
+            if index.stop is not None:
+                if not isinstance(index.stop, int) or index.stop < 0:
+                    raise IndexError("Cursor instances do not support negative indices")
+                limit = index.stop - start
+                if limit < 0:
+                    raise IndexError(f"stop index must be greater than start index ({index!r})")
+                self._empty = limit == 0
+            self._options.set_limit(limit)
+            self._options.skip = start
+            return self
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidArgument(f"index must be an int or a slice, not {type_name(index)}")
+        if index < 0:
+            raise IndexError("Cursor instances do not support negative indices")
+        one = self.clone()
+        one._options.skip = self._options.skip + index
+        one._options.set_limit(-1)
+        for doc in one:
+            return doc
+        raise IndexError("no such item for Cursor instance")
+
+    # -- iteration ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        buffer = self._buffer  # runs once per document: the buffered case comes first
+        if not buffer:
+            if not self._started:
+                self._started = True
+                if not self._empty:
+                    self._first_batch()
+            elif self._id:
+                self._get_more()
+            if not buffer:
+                raise StopIteration
+        shape = self._shape
+        return buffer.popleft() if shape is None else shape(buffer.popleft())
+
+    next = __next__
+
+    @property
+    def alive(self) -> bool:
+        """Whether more documents may come: some are buffered, the query has not run yet,
+        or the server holds the cursor open."""
+        return bool(self._buffer) or (not self._started and not self._empty) or bool(self._id)
+
+    @property
+    def cursor_id(self) -> int:
+        return self._id
+
+    @property
+    def retrieved(self) -> int:
+        """How many documents the server has sent so far."""
+        return self._retrieved
+
+    @property
+    def collection(self) -> Collection:
+        return self._collection
+
+    @property
+    def address(self) -> Optional[Tuple[str, int]]:
+        """The server that holds the cursor, once the query has run."""
+        return self._pool.address if self._pool is not None else None
+
+    conn_id = address  # pymongo 2.8's name
+
+    def _find_command(self) -> Dict[str, Any]:
+        if self._command is not None:
+            command = dict(self._command)
+            size = self._options.batch_size
+            command.setdefault("cursor", {"batchSize": size} if size else {})
+            return command
+        return self._options.command(self._collection.name)
+
+    def _first_batch(self) -> None:
+        coll = self._collection
+        conn = coll.database.connection
+        if self._options.exhaust:  # before select(): that would start an automatic request
+            refuse_in_request(conn._executor.requests)
+        executor = conn._executor
+        self._pool, state = executor.select_for_cursor(True, self._read_preference)
+        reply = executor.run(
+            coll.database.name,
+            self._find_command(),
+            pool=self._pool,
+            for_read=True,
+            read_preference=self._read_preference,
+            state=state,
+        )
+        assert reply is not None
+        cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
+        self._id = int(cursor["id"])
+        self._buffer.extend(cursor["firstBatch"])
+        self._retrieved += len(cursor["firstBatch"])
+        if self._id:
+            conn._cursors[self._id] = self
+
+    def _get_more(self) -> None:
+        coll = self._collection
+        conn = coll.database.connection
+        command: Dict[str, Any] = {"getMore": Int64(self._id), "collection": coll.name}
+        if self._options.batch_size:
+            command["batchSize"] = self._options.batch_size
+        reply: Optional[Dict[str, Any]]
+        try:
+            if self._options.exhaust:
+                reply = self._streamed(command)
+            else:
+                reply = conn._executor.run(
+                    coll.database.name, command, pool=self._pool, for_read=True
+                )
+        except BaseException:
+            self._forget()  # a failed getMore leaves nothing to kill that we can trust
+            raise
+        assert reply is not None
+        cursor = reply["cursor"]  # checked on the path: the id is 0 or this cursor's
+        if not int(cursor["id"]):
+            self._forget()
+        self._buffer.extend(cursor["nextBatch"])
+        self._retrieved += len(cursor["nextBatch"])
+
+    def _streamed(self, command: Dict[str, Any]) -> Dict[str, Any]:
+        """The next reply of this exhaust cursor's stream, the getMore opening one if none
+        is flowing (the server may answer without streaming: then each getMore is one)."""
+        stream = self._stream
+        try:
+            if stream is None or not stream.active:
+                assert self._pool is not None
+                executor = self._collection.database.connection._executor
+                stream = self._stream = executor.exhaust_stream(
+                    self._collection.database.name, command, self._pool
+                )
+                return stream.first()
+            return stream.next()
+        finally:
+            if stream is not None and not stream.active:
+                self._stream = None  # its socket is back in the pool, or gone
+
+    def _abandon_stream(self, from_gc: bool = False) -> None:
+        stream, self._stream = getattr(self, "_stream", None), None
+        if stream is not None:
+            stream.abandon(from_gc)
+
+    def _forget(self) -> None:
+        cursor_id, self._id = self._id, 0
+        if cursor_id:
+            self._collection.database.connection._cursors.pop(cursor_id, None)
+
+    def close(self) -> None:
+        """Kill the server-side cursor now, if it is still open."""
+        cursor_id = self._id
+        self._abandon_stream()  # replies in flight: its socket is discarded
+        self._forget()
+        self._buffer.clear()
+        self._started = True
+        if cursor_id and self._pool is not None:
+            coll = self._collection
+            coll.database.connection._executor.run(
+                coll.database.name,
+                {"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
+                pool=self._pool,
+                check=False,
+            )
+
+    def __del__(self) -> None:
+        self._abandon_stream(from_gc=True)
+        cursor_id = getattr(self, "_id", 0)
+        if cursor_id and self._pool is not None:
+            coll = self._collection
+            coll.database.connection._executor.defer_kill(
+                self._pool, coll.database.name, coll.name, cursor_id
+            )
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queries of their own -------------------------------------------------------------
+
+    def count(self, with_limit_and_skip: bool = False) -> int:
+        """How many documents match the filter (with ``with_limit_and_skip``: how many this
+        cursor would return)."""
+        self._check_command_cursor("count")
+        coll = self._collection
+        command: Dict[str, Any] = {"count": coll.name, "query": self._options.spec}
+        if check_bool(with_limit_and_skip, "with_limit_and_skip"):
+            if self._options.limit:
+                command["limit"] = abs(self._options.limit)
+            if self._options.skip:
+                command["skip"] = self._options.skip
+        if self._options.hint is not None:
+            command["hint"] = self._options.hint
+        if self._options.max_time_ms is not None:
+            command["maxTimeMS"] = self._options.max_time_ms
+        reply = coll.database.command(command, read_preference=self._read_preference)
+        return int(reply["n"])  # an integer >= 0, checked on the path (replies.check)
+
+    def distinct(self, key: str) -> List[Any]:
+        """The distinct values of ``key`` among the documents matching the filter."""
+        self._check_command_cursor("distinct")
+        coll = self._collection
+        command: Dict[str, Any] = {"distinct": coll.name, "key": check_str(key, "key")}
+        if self._options.spec:
+            command["query"] = self._options.spec
+        if self._options.max_time_ms is not None:
+            command["maxTimeMS"] = self._options.max_time_ms
+        reply = coll.database.command(command, read_preference=self._read_preference)
+        return list(reply["values"])
+
+    def explain(self) -> Dict[str, Any]:
+        """How the server runs this query (the ``explain`` command on it)."""
+        self._check_command_cursor("explain")
+        options = self._options.copy()
+        if options.limit:
+            options.limit = -abs(options.limit)
+        coll = self._collection
+        command = {"explain": options.command(coll.name)}
+        return coll.database.command(command, read_preference=self._read_preference)
+
+    def _check_command_cursor(self, what: str) -> None:
+        if self._command is not None:
+            raise InvalidOperation(f"{what}() applies to a find cursor, not to a command cursor")
+
+    def clone(self) -> Cursor:
+        """A new, unstarted cursor with the same query and options."""
+        self._check_command_cursor("clone")
+        twin = Cursor(self._collection, read_preference=self._read_preference)
+        twin._options = self._options.copy()
+        twin._shape = self._shape
+        twin._empty = self._empty
+        return twin
+
+    __copy__ = clone
+
+    def rewind(self) -> Cursor:
+        """Forget the results so far; the next iteration runs the query again."""
+        self.close()
+        self._started = False
+        self._retrieved = 0
+        return self

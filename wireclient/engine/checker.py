@@ -1,0 +1,112 @@
+"""Checker: the replica-set monitor's ``check(address)``, a ``hello`` per member.
+
+Theory of operation
+-------------------
+The monitor (``monitor.py``) calls ``check(address)`` for each member, one at a time, from
+its own task. The checker keeps one dedicated monitoring socket per member, opened (and
+handshaken: the handshake's hello is the first check) when first needed and replaced when it
+breaks; it runs ``hello`` (``isMaster`` for servers that do not know it, remembered per
+socket by ``SocketInfo.run_hello``) and returns the reply with its round-trip time. After a
+successful check it calls ``on_checked(address, reply)`` (the selector tops up that member's
+pool to ``minPoolSize``), and it publishes heartbeat events when they are listened to. It
+holds no reference to the connection, so a dropped connection's monitor can end. In a forked
+child the parent's monitoring sockets are forgotten (closed locally) before first use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
+
+from wireclient.transport import network
+
+if TYPE_CHECKING:
+    from wireclient.monitoring import EventPublisher
+
+Address = Tuple[str, int]
+
+
+class Checker:
+    """The monitor's ``check(address)``: ``hello`` over one monitoring socket per member.
+
+    Used by the monitor task only (and by the constructor before the monitor starts). It
+    holds no reference to the connection.
+    """
+
+    def __init__(
+        self,
+        connect_timeout: Optional[float],
+        ssl_context: Any,
+        app_name: Optional[str],
+        on_checked: Callable[[Address, Mapping[str, Any]], None],
+        events: Optional[EventPublisher] = None,
+        compression: Any = None,
+    ) -> None:
+        self._events = events
+        # Offered in each monitoring socket's handshake, as on every socket (the handshake
+        # and compression specs); its hellos are never compressed, replies may be.
+        self._compression = compression
+        self._on_checked = on_checked  # tops up member pools to minPoolSize (weak: selector)
+        self._connect_timeout = connect_timeout
+        self._ssl_context = ssl_context
+        self._app_name = app_name
+        self._sockets: Dict[Address, network.SocketInfo] = {}
+        self._pid = os.getpid()
+
+    def check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+        events = self._events
+        if events is None or events.heartbeat is None:
+            return self._check(address)
+        from wireclient.monitoring import HeartbeatEvent
+
+        events.publish(events.heartbeat, "started", HeartbeatEvent(address))
+        try:
+            reply, rtt = self._check(address)
+        except Exception as exc:
+            events.publish(events.heartbeat, "failed", HeartbeatEvent(address, failure=exc))
+            raise
+        events.publish(events.heartbeat, "succeeded", HeartbeatEvent(address, reply, rtt))
+        return reply, rtt
+
+    def _check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            sockets, self._sockets = self._sockets, {}
+            self._pid = os.getpid()
+            for old in sockets.values():
+                old.close()
+        sock = self._sockets.get(address)
+        if sock is None or sock.closed:
+            started = time.monotonic()
+            sock = network.connect(
+                address,
+                self._connect_timeout,
+                self._connect_timeout,
+                self._ssl_context,
+                app_name=self._app_name,
+                events=self._events,
+                compression=self._compression,
+            )
+            self._sockets[address] = sock
+            rtt = time.monotonic() - started  # the handshake is a hello
+            self._on_checked(address, sock.hello)
+            return sock.hello, rtt
+        started = time.monotonic()
+        try:
+            reply = sock.run_hello()
+        finally:
+            if sock.closed:
+                self._sockets.pop(address, None)
+        rtt = time.monotonic() - started
+        self._on_checked(address, reply)
+        return reply, rtt
+
+    def forget(self, address: Address) -> None:
+        sock = self._sockets.pop(address, None)
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        sockets, self._sockets = self._sockets, {}
+        for sock in sockets.values():
+            sock.close()

@@ -1,0 +1,488 @@
+"""The operation path: the one place every message a client sends goes through.
+
+Theory of operation
+-------------------
+``Collection``, ``Cursor`` and ``Database`` build command documents; ``Executor.run`` (one
+message) and ``Executor.write`` (a write command whose documents may need several batches)
+carry them, always in this order:
+
+1. flush the cursor kills the garbage collector queued (no I/O runs in ``__del__``);
+2. find the caller's request (``Requests.for_operation``: where ``auto_start_request`` is
+   decided) and choose the server: a ``Selector`` returns the pool of the one server, or of
+   the member the read preference (and the request's pin) picks in a replica set;
+3. take the caller's socket: the request's socket on that pool if it is still usable, else a
+   pooled one (bound to the request, if there is one);
+4. encode (``command.build_message``: the envelope for that server's wire version), check
+   the frame against the socket's limits (``limits.check_frame``, between encoding and
+   sending), send and read the one reply, or none for ``moreToCome``
+   (``SocketInfo.send_and_receive``), and check the fields of the reply before anything
+   reads them (``replies.check``): a malformed reply document closes the socket and is
+   handled like a broken frame;
+5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
+   drop the socket (the network layer closed it), clear the pool by generation, tell the
+   selector (a replica set marks the member Unknown and wakes its monitor);
+6. give the socket back (a request keeps it), then check the reply (``command``).
+
+Pool generations make one server fault cost one error: an error on a socket of an older
+generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
+request whose bound socket is of an older generation quietly binds a new one. A network
+timeout closes its socket but does not clear the pool (the server is slow, not gone).
+
+Size limits are the server's, learnt in each socket's handshake. A frame longer than
+``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
+16 KiB command allowance (a huge filter, pipeline, update or any command), raises
+``DocumentTooLarge`` with nothing sent; the socket is intact, so it goes back to its pool (or
+stays with its request) and nothing reaches the error handler. A write's documents are
+encoded and checked, each of them, before its first batch is sent (``limits.batches``).
+
+The difference between one server and a replica set is the ``Selector`` only: a
+``SingleServer`` here, a ``ReplicaSetSelector`` in ``replica_set.py`` fed by its monitor.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import bson
+from bson.raw_bson import RawBSONDocument
+
+from wireclient import protocol
+from wireclient.errors import (
+    AutoReconnect,
+    NetworkTimeout,
+    ProtocolError,
+    WireClientError,
+)
+from wireclient.pooling.requests import Requests, RequestState
+from wireclient.rules import command, replies
+from wireclient.rules.limits import batches, check_frame
+from wireclient.rules.reply_quick import passes_quickly
+from wireclient.transport import network
+from wireclient.transport.network import format_address
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from wireclient.engine.exhaust import ExhaustStream
+    from wireclient.monitoring import EventPublisher
+    from wireclient.pooling.pool import Pool
+    from wireclient.transport.network import SocketInfo
+
+    class Selector(Protocol):
+        """How an operation's server is chosen, and what the topology hears of errors."""
+
+        def select(
+            self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+        ) -> Pool: ...
+
+        def read_preference_document(
+            self, pool: Pool, for_read: bool, read_preference: Any
+        ) -> Optional[Dict[str, Any]]: ...
+
+        def primary_address(self) -> Tuple[str, int]: ...
+
+        def server_failed(self, pool: Pool, message: str) -> None: ...
+
+        def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool: ...
+
+        def pools(self) -> List[Pool]: ...
+
+        fills_pools_lazily: bool
+
+        def close(self) -> None: ...
+
+
+Document = Mapping[str, Any]
+
+_LOOK_UP: Any = object()  # run(state=...) not given: look the caller's request up
+_CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
+
+
+class SingleServer:
+    """The selector of a ``Connection``: every operation goes to its one pool."""
+
+    fills_pools_lazily = True  # minPoolSize: topped up after an operation (no thread here)
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+        return self.pool
+
+    def read_preference_document(
+        self, pool: Pool, for_read: bool, read_preference: Any
+    ) -> Optional[Dict[str, Any]]:
+        return None
+
+    def primary_address(self) -> Tuple[str, int]:
+        return self.pool.address
+
+    def server_failed(self, pool: Pool, message: str) -> None:
+        """Nothing to mark: the pool was cleared, the next operation reconnects."""
+
+    def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
+        return True
+
+    def pools(self) -> List[Pool]:
+        return [self.pool]
+
+    def close(self) -> None:
+        """No monitor to stop."""
+
+
+class Executor:
+    """Runs every message of one connection (see the module notes)."""
+
+    def __init__(
+        self, selector: Selector, requests: Requests, events: Optional[EventPublisher] = None
+    ) -> None:
+        self.selector = selector
+        self.requests = requests
+        self.events = events  # command events, when listened to
+        self._kill_queue: List[Tuple[Pool, str, str, int]] = []
+
+    # -- the path -----------------------------------------------------------------------
+
+    def select(
+        self, for_read: bool = False, read_preference: Any = None, operation: bool = False
+    ) -> Pool:
+        """The pool an operation would run on now. A cursor (``operation=True``) keeps it for
+        its getMores, and its request (started now if ``auto_start_request``) pins it."""
+        state = self.requests.for_operation() if operation else self.requests.current()
+        return self.selector.select(for_read, read_preference, state)
+
+    def select_for_cursor(
+        self, for_read: bool, read_preference: Any
+    ) -> Tuple[Pool, Optional[RequestState]]:
+        """``select(..., operation=True)``, and the caller's request it looked up: a cursor
+        hands that to ``run(state=...)``, so its first batch looks the caller up once."""
+        state = self.requests.for_operation()
+        return self.selector.select(for_read, read_preference, state), state
+
+    def run(
+        self,
+        dbname: str,
+        spec: Document,
+        sequences: Sequence[protocol.DocumentSequence] = (),
+        unacknowledged: bool = False,
+        pool: Optional[Pool] = None,
+        for_read: bool = False,
+        read_preference: Any = None,
+        check: bool = True,
+        state: Any = _LOOK_UP,
+    ) -> Optional[Dict[str, Any]]:
+        """Run one command; its reply document (None when unacknowledged). ``state`` is the
+        caller's request when the caller has just looked it up (``select_for_cursor``)."""
+        if self._kill_queue:
+            self._flush_kills()
+        if state is _LOOK_UP:
+            state = self.requests.for_operation()
+        if pool is None:
+            pool = self.selector.select(for_read, read_preference, state)
+        rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
+        sock = self.acquire(pool, state)
+        generation = pool.generation_of(sock)
+        try:
+            reply = self._exchange(
+                pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
+            )
+            if reply is not None and check:
+                self._validate(pool, sock, generation, spec, reply, not unacknowledged)
+        finally:
+            self.release(pool, sock, state)
+        if pool.min_size and pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
+            self._fill(pool)
+        if reply is not None and check and (reply.get("ok") != 1 or "writeConcernError" in reply):
+            self._check(pool, sock, generation, reply, next(iter(spec), "command"))
+        return reply
+
+    def exhaust_stream(self, dbname: str, spec: Document, pool: Pool) -> ExhaustStream:
+        """An exhaust getMore ``spec`` on ``pool``, not yet sent: ``first()`` sends it on a
+        socket the stream holds until its replies end (``wireclient.engine.exhaust``)."""
+        from wireclient.engine.exhaust import ExhaustStream
+
+        return ExhaustStream(self, pool, dbname, spec)
+
+    def _fill(self, pool: Pool) -> None:
+        try:
+            pool.fill_to_minimum()
+        except WireClientError:  # best effort: the next operation meets the fault itself
+            pass
+
+    def write(
+        self,
+        dbname: str,
+        spec: Document,
+        field: str,
+        documents: Sequence[Any],
+        unacknowledged: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """Run a write command whose ``field`` documents (encoded ``bytes``, or mappings
+        encoded here) travel in kind-1 sequences, split into batches by the server's limits
+        (``limits.batches``: every document is checked before anything is sent); stops at the
+        first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
+        if self._kill_queue:
+            self._flush_kills()
+        state = self.requests.for_operation()
+        pool = self.selector.select(False, None, state)
+        sock = self.acquire(pool, state)
+        generation = pool.generation_of(sock)
+        name = next(iter(spec), "command")
+        reply: Optional[Dict[str, Any]] = None
+        try:
+            # OP_MSG: the command is encoded once, whatever the number of batches
+            envelopes = command.write_envelopes(dbname, spec, unacknowledged, sock.max_wire_version)
+            head, frame = envelopes if envelopes is not None else (None, None)
+            for batch in batches(dbname, spec, field, documents, unacknowledged, sock, frame):
+                seq = protocol.encoded_sequence(field, batch)
+                if head is None:  # wire 4 and 5: the documents go inside the command
+                    reply = self._exchange(
+                        pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
+                    )
+                else:
+                    message = command.with_batch(head, seq)
+                    reply = self._send(pool, sock, generation, dbname, message, not unacknowledged)
+                if reply is not None:
+                    self._validate(pool, sock, generation, spec, reply, not unacknowledged)
+                    self._check(pool, sock, generation, reply, name)
+                    # checked just now (replies.check: the write's shape), so only a reply
+                    # that carries errors needs raise_write_errors
+                    if "writeErrors" in reply or "writeConcernError" in reply:
+                        command.raise_write_errors(reply)
+        finally:
+            self.release(pool, sock, state)
+        return reply
+
+    def acquire(self, pool: Pool, state: Optional[RequestState]) -> SocketInfo:
+        """The caller's socket on ``pool``: its request's, if still usable, else a pooled
+        one (bound to the request, if there is one)."""
+        if state is None:
+            return self._checkout(pool)
+        sock = state.sockets.get(pool)
+        if sock is not None:
+            if pool.usable(sock):
+                return sock
+            del state.sockets[pool]  # dropped by the pool: forget it even if checkout fails
+        sock = self._checkout(pool)
+        state.sockets[pool] = sock
+        return sock
+
+    def _checkout(self, pool: Pool) -> SocketInfo:
+        try:
+            return pool.get_socket()
+        except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
+            # the pool cleared itself (if the failed connect was of its current generation)
+            self.selector.server_failed(pool, f"could not connect: {exc}")
+            raise
+
+    def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
+        """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""
+        if state is not None and state.sockets.get(pool) is sock:
+            if sock.closed:  # broken: the request binds a new one on its next operation
+                del state.sockets[pool]
+                pool.discard_socket(sock)
+            return
+        pool.return_socket(sock)
+
+    def _exchange(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        spec: Document,
+        sequences: Sequence[protocol.DocumentSequence],
+        unacknowledged: bool,
+        rp_document: Optional[Dict[str, Any]],
+    ) -> Optional[Dict[str, Any]]:
+        message, expect_reply = command.build_message(
+            dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
+        )
+        return self._send(pool, sock, generation, dbname, message, expect_reply)
+
+    def _send(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        message: Any,
+        expect_reply: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """Send a built message on ``sock`` and read its reply (the error handler hears of
+        a broken conversation)."""
+        if self.events is not None and self.events.command is not None:
+            return self._exchange_observed(pool, sock, generation, dbname, message, expect_reply)
+        try:  # check_frame refuses a frame over the server's limits before it is sent
+            return sock.send_and_receive(message, expect_reply, check_frame)
+        except (AutoReconnect, ProtocolError) as exc:
+            if sock.closed:  # not a message we refused to build: the conversation broke
+                self._network_error(pool, generation, exc)
+            raise
+
+    def _validate(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        spec: Document,
+        reply: Document,
+        acknowledged: bool,
+    ) -> None:
+        """Check the reply's fields before anything reads them: the usual reply passes
+        ``reply_quick``'s few exact tests, anything else ``replies.check`` in full. A
+        malformed reply document makes the conversation as untrustworthy as a broken frame:
+        the socket is closed and the error handled as one."""
+        if passes_quickly(spec, reply, acknowledged):
+            return
+        try:
+            replies.check(spec, reply, format_address(pool.address), acknowledged)
+        except ProtocolError as exc:
+            sock.close()
+            self._network_error(pool, generation, exc)
+            raise
+
+    def _exchange_observed(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        dbname: str,
+        message: Any,
+        expect_reply: bool,
+    ) -> Optional[Dict[str, Any]]:
+        """``_exchange`` with command events around the send and the reply."""
+        from wireclient.monitoring import (
+            Caller,
+            CommandFailedEvent,
+            CommandStartedEvent,
+            CommandSucceededEvent,
+            is_sensitive,
+        )
+
+        events = self.events
+        assert events is not None
+        request_id = network.next_request_id()
+        document = _command_document(message)
+        name = next(iter(document), "command")
+        ids = (
+            request_id,
+            dbname,
+            name,
+            pool.address,
+            sock.local_address,
+            sock.connection_id,
+            Caller(self.requests.current() is not None),
+        )
+        sensitive = is_sensitive(name, document)  # then the reply is hidden too
+        shown_command = {} if sensitive else document
+        events.publish(events.command, "started", CommandStartedEvent(shown_command, *ids))
+        started = time.perf_counter()
+        try:
+            reply = sock.send_and_receive(message, expect_reply, check_frame, request_id)
+        except BaseException as exc:
+            micros = int((time.perf_counter() - started) * 1e6)
+            events.publish(events.command, "failed", CommandFailedEvent(exc, micros, *ids))
+            if isinstance(exc, (AutoReconnect, ProtocolError)) and sock.closed:
+                self._network_error(pool, generation, exc)
+            raise
+        micros = int((time.perf_counter() - started) * 1e6)
+        if reply is not None and reply.get("ok") != 1:
+            failure = {} if sensitive else reply
+            events.publish(events.command, "failed", CommandFailedEvent(failure, micros, *ids))
+        else:
+            shown = {} if sensitive else (reply if reply is not None else {"ok": 1})
+            events.publish(events.command, "succeeded", CommandSucceededEvent(shown, micros, *ids))
+        return reply
+
+    # -- the error handler --------------------------------------------------------------
+
+    def _network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
+        """A socket broke mid-conversation (the network layer has closed it)."""
+        if isinstance(exc, NetworkTimeout):
+            return  # slow, not gone: only that socket is lost
+        if generation == pool.generation:  # an older socket's error was handled already
+            pool.clear()
+            self.selector.server_failed(pool, f"network error during an operation: {exc}")
+
+    def _check(
+        self,
+        pool: Pool,
+        sock: SocketInfo,
+        generation: Optional[int],
+        reply: Document,
+        name: str,
+    ) -> None:
+        """Raise the typed error for a failed reply; tell the error handler about it, and
+        about a ``writeConcernError`` (written, but the member may be stepping down)."""
+        if reply.get("ok") != 1:
+            self._reply_error(pool, sock, generation, reply)
+            command.check_reply(reply, name)
+        elif "writeConcernError" in reply:
+            self._reply_error(pool, sock, generation, reply["writeConcernError"])
+
+    def _reply_error(
+        self, pool: Pool, sock: SocketInfo, generation: Optional[int], error: Document
+    ) -> None:
+        code = error.get("code")
+        if not command.is_not_primary(code, str(error.get("errmsg", ""))):
+            return
+        if generation != pool.generation:
+            return  # from before the pool was cleared: already handled
+        if not self.selector.not_primary(pool, error):
+            return  # stale (topologyVersion): changes nothing
+        if code in command.SHUTDOWN_CODES or sock.max_wire_version < _CLEARS_ON_STATE_CHANGE_BELOW:
+            pool.clear()
+
+    # -- cursors killed by the garbage collector ----------------------------------------
+
+    def defer_kill(self, pool: Pool, dbname: str, collection: str, cursor_id: int) -> None:
+        """Called from Cursor.__del__: no I/O there, the next operation sends the kill."""
+        self._kill_queue.append((pool, dbname, collection, cursor_id))
+
+    def _flush_kills(self) -> None:
+        """Kill the cursors the garbage collector found, one command per namespace."""
+        queue, self._kill_queue = self._kill_queue, []
+        batches: Dict[Tuple[int, str, str], Tuple[Pool, List[int]]] = {}
+        for pool, dbname, collection, cursor_id in queue:
+            batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)
+        for (_, dbname, collection), (pool, ids) in batches.items():
+            try:
+                self.run(
+                    dbname, {"killCursors": collection, "cursors": ids}, pool=pool, check=False
+                )
+            except WireClientError:  # best effort: the server times idle cursors out anyway
+                continue
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every idle socket now and every lent one when it comes back; the caller's
+        own request sockets go now. The connection stays usable."""
+        self._kill_queue.clear()
+        self.selector.close()
+        pools = self.selector.pools()
+        for pool in pools:
+            pool.close()
+        self.requests.close_own()
+
+
+def _command_document(message: Any) -> Dict[str, Any]:
+    """The command as it goes out: the body with its document sequences as arrays."""
+    if isinstance(message, protocol.OpMsg):
+        body = message.body  # a write's batches carry their command encoded once
+        document = bson.decode(body) if isinstance(body, bytes) else dict(body)
+        for seq in message.sequences:
+            document[seq.identifier] = [
+                bson.decode(d) if isinstance(d, (bytes, bytearray)) else d for d in seq.documents
+            ]
+        return document
+    return {k: _decoded(v) for k, v in message.query.items()}
+
+
+def _decoded(value: Any) -> Any:
+    """Documents the path encoded early (kind-1 items, OP_QUERY arrays) shown decoded."""
+    if isinstance(value, list):
+        return [dict(v) if isinstance(v, RawBSONDocument) else v for v in value]
+    return value

@@ -1,0 +1,258 @@
+"""mongos routers: a ``Connection`` given a list of hosts talks to a sharded cluster.
+
+Theory of operation
+-------------------
+``Connection('mongodb://r1,r2,r3')`` (or ``Connection(['r1:27017', 'r2:27017'])``) is a
+connection to the routers (``mongos``) of a sharded cluster. It differs from a connection to
+one server in the selector only, ``MongosSelector``, which is the replica set's selector
+(``replica_set.ReplicaSetSelector``) with another view and another choice: the monitor, its
+checker (one monitoring socket per router), a pool per router opened when the router is
+first chosen, the wait for the monitor when nothing is suitable, and the error handler's
+hooks (``server_failed``, ``not_primary``) are the replica set's, reused as they are.
+
+What we know lives in a ``RouterView``: a ``TopologyView`` whose ``apply`` follows the
+Server Discovery and Monitoring rules of the topology type Sharded instead of the replica
+set's: a router (``hello`` answering ``msg: "isdbgrid"``) or an Unknown server (could not
+reach it) is kept; any other server is removed, and why is recorded in ``errors``:
+
+* a replica-set member (its ``hello`` has ``setName``): the user wanted
+  ``ReplicaSetConnection`` (or ``replicaSet=``), and the error says so;
+* a standalone server: only one host names a direct connection.
+
+The specification makes a list of hosts a replica set when a member answers first, and
+removes the mongos among them; here the answer does not depend on who answers first: any
+router makes the list a list of routers, and the other servers are removed. When no router
+at all is found in the discovery round (the constructor runs it in the calling thread), the
+constructor raises ``ConfigurationError`` quoting those reasons, or ``AutoReconnect`` when
+no seed could be reached. As in the replica set's view, the view never runs out of members:
+when the last one is removed the seeds come back as Unknown.
+
+Choosing a router (``select``): every router can serve every operation, so reads and writes
+alike go to one of the routers whose round-trip time (the monitor's moving average of its
+``hello`` round trips; the first is the handshake's) is within ``localThresholdMS`` (default
+15 ms) of the fastest, at random (the less busy of two chosen at random, as the server
+selection specification asks of a multi-threaded client). The read preference does not
+choose the router: it is passed to it (``read_preference_document``): ``$readPreference``
+on an OP_MSG read unless the mode is primary, which the router applies to the shards'
+members. Servers older than OP_MSG (wire versions 4 and 5) get the ``SecondaryOk`` flag only.
+
+Failover: a network error on a router's socket (of the pool's current generation) clears
+that router's pool and marks it Unknown, and the monitor checks it again (at most one round
+per 0.5 s); the failed operation raises its one ``AutoReconnect``, and the next operation is
+sent to another router that is known to be up. Nothing is retried.
+
+Requests: a caller in a request is pinned (``RequestState.pin``) to the router first chosen,
+for reads and writes alike, while that router is known to be a mongos; so its request
+socket is one socket to one router. The router, not the client, chooses the shards: a
+request pins nothing on the shards' side. If the pinned router fails, the request continues
+on another router.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+from wireclient.client.replica_set import ReplicaSetSelector
+from wireclient.errors import AutoReconnect, ConfigurationError
+from wireclient.sdam.read_preferences import ReadPreference, _in_window
+from wireclient.sdam.server_rules import ServerType, topology_version_is_older, wire_version_error
+from wireclient.sdam.topology import (
+    MAX_ERRORS,
+    RTT_ALPHA,
+    Address,
+    ServerDescription,
+    TopologyView,
+    format_address,
+)
+
+if TYPE_CHECKING:
+    from wireclient.pooling.pool import Pool
+    from wireclient.pooling.requests import RequestState
+
+_ROUTER_PIN = "mongos"  # the key of a request's pin to one router
+
+
+class RouterView(TopologyView):
+    """An immutable snapshot of the routers (the topology type Sharded): Unknown servers and
+    mongos routers are kept, every other server is removed with the reason in ``errors``.
+    ``set_name`` is the name of a replica set whose members were found among the seeds
+    (they were removed), or None. Build one with ``RouterView.from_seeds(seeds, None)``."""
+
+    __slots__ = ()
+
+    @property
+    def routers(self) -> List[ServerDescription]:
+        """The servers known to be mongos routers now."""
+        return self.of_type(ServerType.MONGOS)
+
+    def describe(self) -> str:
+        return self._describe("mongos routers", "no servers")
+
+    def apply(self, description: ServerDescription) -> TopologyView:
+        """A new view that takes ``description`` into account (see the class notes). A
+        description of a server that is not (or no longer) in the view, or older than what
+        we know of it (``topologyVersion``), changes nothing: this view is returned."""
+        address = description.address
+        current = self.members.get(address)
+        if current is None or topology_version_is_older(
+            description.topology_version, current.topology_version
+        ):
+            return self
+        sd = description
+        if sd.round_trip_time is not None and current.round_trip_time is not None:
+            average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * current.round_trip_time
+            sd = sd._replace(round_trip_time=average)
+        members: Dict[Address, ServerDescription] = dict(self.members)
+        errors = list(self.errors)
+        set_name = self.set_name
+        if sd.server_type in (ServerType.UNKNOWN, ServerType.MONGOS):
+            members[address] = sd
+        else:
+            del members[address]
+            message = _refusal(sd)
+            if message in errors:  # refused again at every check: keep one, the newest
+                errors.remove(message)
+            errors.append(message)
+            if set_name is None and sd.set_name is not None:
+                set_name = sd.set_name
+        if not members:  # everyone was refused: start again from the user's seeds
+            members = {seed: ServerDescription.unknown(seed, errors[-1]) for seed in self.seeds}
+        return self._replace(
+            set_name=set_name,
+            members=types.MappingProxyType(members),
+            errors=tuple(errors[-MAX_ERRORS:]),
+            compatibility_error=_compatibility_error(members.values()),
+        )
+
+
+def _refusal(sd: ServerDescription) -> str:
+    """Why a server that is not a mongos leaves a list of routers."""
+    where = format_address(sd.address)
+    if sd.server_type is ServerType.STANDALONE:
+        return (
+            f"{where} is a standalone server, not a mongos router; name it alone to connect "
+            "to it directly"
+        )
+    if sd.set_name is not None:
+        return (
+            f"{where} is a member of replica set {sd.set_name!r}, not a mongos router: use "
+            f"ReplicaSetConnection(..., replicaSet={sd.set_name!r}) for a replica set"
+        )
+    return (
+        f"{where} is a replica-set member not yet configured ({sd.server_type.value}), "
+        "not a mongos router: use ReplicaSetConnection for a replica set"
+    )
+
+
+def _compatibility_error(members: Any) -> Optional[str]:
+    """The first known server whose wire range misses wireclient's, if any."""
+    for sd in members:
+        if sd.server_type is not ServerType.UNKNOWN:
+            where = format_address(sd.address)
+            error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
+            if error is not None:
+                return error
+    return None
+
+
+class MongosSelector(ReplicaSetSelector):
+    """The routers' server-selection strategy: a ``RouterView`` fed by the monitor, a pool
+    per router, the latency window, and the pin of requests to one router (see the module
+    notes). Everything else is the replica set's selector."""
+
+    view_class = RouterView
+
+    def _check_max_staleness(self, max_staleness: int) -> None:
+        """Nothing: the max-staleness spec checks its minimum for replica sets only, and a
+        router checks it itself (error 160), so the value is passed on as given."""
+
+    def _monitor_name(self) -> str:
+        return "mongos"
+
+    @property
+    def view(self) -> RouterView:
+        view = self.topology.view
+        assert isinstance(view, RouterView)
+        return view
+
+    def discover(self) -> None:
+        """One round of checks in the caller's thread: at least one router must answer
+        (else ``ConfigurationError`` saying what the seeds are, or ``AutoReconnect`` when
+        none answered); then the monitor starts."""
+        self.monitor.refresh()
+        view = self.view
+        if not view.routers:
+            self._checker.close()
+            self.monitor.close()
+            if view.errors:
+                raise ConfigurationError(
+                    "a Connection to several hosts talks to mongos routers, and none was "
+                    "found: " + "; ".join(view.errors)
+                )
+            raise AutoReconnect(f"could not reach any seed: {view.describe()}")
+        self.monitor.start()
+
+    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
+        """After a check, in the monitor: a router's pool is filled to ``minPoolSize``
+        (a server about to be removed gets none)."""
+        if reply.get("msg") == "isdbgrid":
+            super()._top_up(address, reply)
+
+    # -- choosing a router --------------------------------------------------------------
+
+    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+        if state is None:
+            return self._pool_for(self.select_address(ReadPreference.PRIMARY))
+        return self._pool_for(self._pinned_router(state))
+
+    def _candidates(self, view: TopologyView, rp: ReadPreference) -> List[Address]:
+        """The routers within the latency window, whatever ``rp`` (the router applies it);
+        ``select_address`` (the replica set's) picks one or waits for the monitor."""
+        return [sd.address for sd in self._window(view)]
+
+    def _nothing_found(self, view: TopologyView, rp: ReadPreference) -> str:
+        return (
+            f"no mongos router found within {self.server_selection_timeout:g}s: {view.describe()}"
+        )
+
+    def _window(self, view: TopologyView) -> List[ServerDescription]:
+        """The routers within ``localThresholdMS`` of the fastest, fastest first."""
+        routers = view.of_type(ServerType.MONGOS)
+        return _in_window(routers, self.local_threshold_ms)
+
+    def _pinned_router(self, state: RequestState) -> Address:
+        """The router a request stays on while it is known to be a mongos."""
+        pin = state.pin
+        if pin is not None and pin[0] == _ROUTER_PIN:
+            sd = self.topology.view.members.get(pin[1])
+            if sd is not None and sd.server_type is ServerType.MONGOS:
+                return pin[1]  # type: ignore[no-any-return]
+        address = self.select_address(ReadPreference.PRIMARY)
+        state.pin = (_ROUTER_PIN, address, self._epoch)
+        return address
+
+    def primary_address(self) -> Address:
+        """The router that answers for the connection (``address``, ``is_mongos``,
+        ``max_bson_size``...): the nearest in the window whose pool is open, else the
+        nearest."""
+        window = self._window(self.topology.view)
+        opened = [sd.address for sd in window if sd.address in self._pools]
+        if opened:
+            return opened[0]
+        if window:
+            return window[0].address
+        return self.select_address(ReadPreference.PRIMARY)
+
+    def read_preference_document(
+        self, pool: Pool, for_read: bool, read_preference: Any
+    ) -> Optional[Dict[str, Any]]:
+        """``$readPreference`` for a read whose mode is not primary (the server selection
+        spec's "passing read preference to mongos", OP_MSG); None otherwise."""
+        if not for_read:
+            return None
+        rp = self._resolve(read_preference)
+        return None if rp.mode == "primary" else rp.document()
+
+
+__all__ = ["MongosSelector", "RouterView"]

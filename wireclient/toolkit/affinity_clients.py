@@ -1,0 +1,217 @@
+"""The affinity lab's clients: the workload's operations on wireclient and on pymongo, and
+how each operation's socket is observed.
+
+Observation. The observer runs in the caller's own thread or greenlet and appends one socket
+key per message to the ``CallerState`` that a ``contextvars`` variable names for that caller
+(``as_caller``); messages of anyone else (the probe, the main thread) are not recorded.
+
+- wireclient: the ``local_address`` of command started events, when the connection emits
+  them; a probe ``ping`` at construction tells. When it hears no command event, the observer
+  taps the connection's operation path instead (the executor's one send-and-receive step,
+  ``Executor._exchange``, replaced on that connection's executor object only: the class and
+  every other connection are untouched) and reads the socket's ``local_address`` there.
+  ``observed_by`` says which was used.
+- pymongo: the started events' ``server_connection_id`` (pymongo reports no local address;
+  the server's connection id names a socket just as well). The pymongo reference client is
+  in ``benchmarks/affinity_pymongo.py``, outside the package (wireclient never imports
+  pymongo); it is loaded only when a pymongo configuration runs from a source tree.
+
+Pool events count sockets created and closed (and the peak of the difference) for both.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from wireclient import monitoring
+
+if TYPE_CHECKING:
+    from wireclient.toolkit.affinity_workload import CallerState, Config, Workload
+
+_CURRENT: contextvars.ContextVar[Optional[CallerState]] = contextvars.ContextVar(
+    "wireclient_affinity_caller", default=None
+)
+
+
+def observe(key: Optional[str]) -> None:
+    """Record that the calling thread or greenlet sent a message on socket ``key``."""
+    state = _CURRENT.get()
+    if state is not None:
+        state.observed.append(key)
+
+
+def as_caller(state: CallerState) -> contextvars.Token[Optional[CallerState]]:
+    """Attribute the calling thread's (greenlet's) operations to ``state`` from now on."""
+    return _CURRENT.set(state)
+
+
+def release_caller(token: contextvars.Token[Optional[CallerState]]) -> None:
+    _CURRENT.reset(token)
+
+
+def address_key(local_address: Any) -> Optional[str]:
+    """``host:port`` as ``whatsmyuri`` writes it (``[v6]:port`` for IPv6)."""
+    if not isinstance(local_address, tuple) or len(local_address) < 2:
+        return None if local_address is None else str(local_address)
+    host, port = local_address[0], local_address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class SocketCounter:
+    """Pool events: sockets created and closed, and the peak of the two's difference."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.created = 0
+        self.closed = 0
+        self.peak = 0
+        self.command_events = 0
+
+    def on_created(self) -> None:
+        with self.lock:
+            self.created += 1
+            self.peak = max(self.peak, self.created - self.closed)
+
+    def on_closed(self) -> None:
+        with self.lock:
+            self.closed += 1
+
+
+class WireclientObserver(monitoring.CommandListener, monitoring.PoolListener):
+    def __init__(self, counter: SocketCounter) -> None:
+        self.counter = counter
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.counter.command_events += 1
+        observe(address_key(event.local_address))
+
+    def connection_created(self, event: monitoring.PoolEvent) -> None:
+        self.counter.on_created()
+
+    def connection_closed(self, event: monitoring.PoolEvent) -> None:
+        self.counter.on_closed()
+
+
+class Client:
+    """The operations of the workload on one client library, and its lifetime."""
+
+    name = ""
+    observed_by = ""
+
+    def update(self, index: int) -> None:
+        raise NotImplementedError
+
+    def read(self, index: int) -> int:
+        raise NotImplementedError
+
+    def whatsmyuri(self, index: int) -> str:
+        raise NotImplementedError
+
+    def request(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class WireclientClient(Client):
+    def __init__(
+        self,
+        uri: str,
+        dbname: str,
+        mode: str,
+        use_greenlets: bool,
+        workload: Workload,
+        counter: SocketCounter,
+        extra_listeners: Sequence[Any] = (),
+    ) -> None:
+        from wireclient import Connection, __version__
+
+        self.name = f"wireclient {__version__}"
+        self.conn = Connection(
+            uri,
+            auto_start_request=mode == "on",
+            use_greenlets=use_greenlets,
+            max_pool_size=workload.max_pool_size,
+            socketTimeoutMS=workload.op_timeout_ms,
+            connectTimeoutMS=workload.op_timeout_ms,
+            waitQueueTimeoutMS=workload.op_timeout_ms,
+            event_listeners=[WireclientObserver(counter), *extra_listeners],
+        )
+        self.coll = self.conn[dbname].counters
+        self.conn.admin.command("ping")  # do command events tell us the socket?
+        self.conn.end_request()  # the ping's auto-started request must not keep a socket
+        if counter.command_events:
+            self.observed_by = "command events (local_address)"
+        else:
+            self._tap()
+            self.observed_by = "operation-path tap (this wireclient emits no command events)"
+
+    def _tap(self) -> None:
+        executor = self.conn._executor
+        original = executor._exchange
+
+        def exchange(pool: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
+            observe(address_key(sock.local_address))
+            return original(pool, sock, *args, **kwargs)
+
+        executor._exchange = exchange  # type: ignore[method-assign]  # this object only
+
+    def update(self, index: int) -> None:
+        self.coll.update({"_id": index}, {"$inc": {"n": 1}}, safe=False)
+
+    def read(self, index: int) -> int:
+        doc = self.coll.find_one({"_id": index})
+        return int(doc["n"]) if doc else -1
+
+    def whatsmyuri(self, index: int) -> str:
+        return str(self.conn.admin.command("whatsmyuri")["you"])
+
+    def request(self) -> Any:
+        return self.conn.start_request()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def reference_module() -> Any:
+    """The pymongo reference client (``benchmarks/affinity_pymongo.py`` of a source tree), or
+    None. It lives outside the package: wireclient itself never imports pymongo, and an
+    installed wireclient has no pymongo mode."""
+    import importlib.util
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "benchmarks", _REFERENCE)
+    if importlib.util.find_spec("pymongo") is None or not os.path.exists(path):
+        return None
+    spec = importlib.util.spec_from_file_location("wireclient_affinity_pymongo", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REFERENCE = "affinity_pymongo.py"
+
+
+def make_client(
+    uri: str,
+    dbname: str,
+    config: Config,
+    workload: Workload,
+    counter: SocketCounter,
+    extra_listeners: Sequence[Any] = (),
+) -> Client:
+    if config.mode == "pymongo":
+        if config.kind == "gevent-socket":
+            raise ValueError("pymongo has no use_greenlets: no gevent-socket configuration")
+        reference = reference_module()
+        if reference is None:
+            raise ValueError("the pymongo mode needs pymongo and benchmarks/" + _REFERENCE)
+        return reference.pymongo_client(uri, dbname, workload, counter)  # type: ignore[no-any-return]
+    mode = "off" if config.mode == "explicit" else config.mode
+    use_greenlets = config.kind == "gevent-socket"
+    return WireclientClient(uri, dbname, mode, use_greenlets, workload, counter, extra_listeners)

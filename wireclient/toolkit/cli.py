@@ -1,0 +1,482 @@
+"""``wireclient`` (``python -m wireclient``): the command-line protocol-testing tool.
+
+Subcommands: ``ping``, ``cmd``, ``send``, ``decode`` and ``proxy``; ``wireclient SUBCOMMAND
+--help`` describes each. Results go to stdout (replies as relaxed Extended JSON, frames as
+``trace.describe`` writes them); ``--trace`` frames and errors go to stderr.
+
+Exit status: 0 on success, 1 when the server answered ``ok: 0`` (or QueryFailure), hung up,
+or the network failed, 2 on a usage error (bad arguments, JSON, URI or option; a file that
+cannot be read). Expected failures (any ``WireClientError`` or ``OSError``) print one line on
+stderr, never a traceback.
+
+Everything given on the command line is parsed before a socket is opened, so a usage error
+never reaches the server; a ``ConfigurationError`` raised later (a server outside the wire
+versions wireclient speaks) is a failure, not a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from bson import json_util
+
+from wireclient import protocol
+from wireclient._version import __version__
+from wireclient.errors import ConfigurationError, InvalidDocument, ProtocolError, WireClientError
+from wireclient.rules import command
+from wireclient.toolkit import capture, probe, trace
+
+OK, FAILED, USAGE = 0, 1, 2
+PROG = "wireclient"
+
+
+class UsageError(Exception):
+    """Bad input from the command line (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- input
+
+
+def read_input(path: str, hex_text: bool = False) -> bytes:
+    """The bytes of ``path`` (``-``: stdin); with ``hex_text``, hex digits (whitespace and
+    an optional ``0x`` prefix ignored)."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    if not hex_text:
+        return data
+    text = "".join(data.decode("ascii", "replace").split())
+    if text[:2].lower() == "0x":
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise UsageError(f"{path!r} is not hex text: {exc}") from None
+
+
+def parse_document(text: str, what: str) -> Any:
+    try:
+        doc = json_util.loads(text)
+    except Exception as exc:  # json.JSONDecodeError, or bson's errors for bad $-types
+        raise UsageError(f"{what} is not Extended JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{what} must be a JSON object, not {type(doc).__name__}")
+    return doc
+
+
+def parse_sequence(spec: str) -> protocol.DocumentSequence:
+    """``NAME=FILE``: documents one per line, or a JSON array."""
+    name, equals, path = spec.partition("=")
+    if not equals or not name or not path:
+        raise UsageError(f"--sequence takes NAME=FILE, not {spec!r}")
+    text = read_input(path).decode("utf-8", "replace").strip()
+    if text.startswith("["):
+        try:
+            docs = json_util.loads(text)
+        except Exception as exc:
+            raise UsageError(f"{path!r} is not Extended JSON: {exc}") from None
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                raise UsageError(f"{path!r}: element {i} is not a JSON object")
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        docs = [parse_document(line, f"{path!r} line {i + 1}") for i, line in enumerate(lines)]
+    try:
+        return protocol.DocumentSequence(name, docs)
+    except (ProtocolError, TypeError) as exc:
+        raise UsageError(f"--sequence {name!r}: {exc}") from None
+
+
+def _target(args: argparse.Namespace) -> probe.Target:
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {args.timeout:g}")
+    try:
+        return probe.parse_target(args.uri, args.timeout)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _tracer(args: argparse.Namespace) -> Optional[trace.Tracer]:
+    if not args.trace:
+        return None
+    return trace.Tracer(trace.write_to(sys.stderr), hex_dump=args.dump)
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    target = _target(args)
+    spec = parse_document(args.command, "the command")
+    if not spec:
+        raise UsageError("the command document is empty")
+    sequences = [parse_sequence(s) for s in args.sequence]
+    op_query = args.op_query or args.namespace is not None
+    try:
+        flags = probe.parse_flags(
+            args.flags, protocol.QueryFlags if op_query else protocol.MsgFlags
+        )
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    dbname = args.db or target.database or "admin"
+    tracer = _tracer(args)
+    session = probe.open_session(target, tracer)
+    try:
+        message, expect_reply = probe.command_message(
+            dbname, spec, sequences, session.max_wire_version, flags, args.op_query, args.namespace
+        )
+        status = OK
+        for _header, reply in probe.exchange(session, message, expect_reply):
+            if isinstance(reply, protocol.OpReply) and args.namespace is not None:
+                _print(trace.to_json(list(reply.documents), indent=2))  # a legacy query
+            else:
+                _print(trace.to_json(command.reply_document(reply), indent=2))
+            if probe.failed(reply):
+                status = FAILED
+        if not expect_reply:
+            sys.stderr.write("moreToCome: sent; the server sends no reply\n")
+        return status
+    finally:
+        session.close()
+        if tracer is not None:
+            tracer.finish()
+
+
+def run_send(args: argparse.Namespace) -> int:
+    target = _target(args)
+    data = read_input(args.file, args.hex)
+    if not data:
+        raise UsageError(f"{args.file!r} is empty: nothing to send")
+    replies = args.replies if args.replies is not None else probe.expected_replies(data)
+    tracer = _tracer(args)
+    session = probe.open_session(target, tracer, handshake=not args.no_handshake)
+    try:
+        outcome = probe.send_raw_and_wait(session, data, replies, target.socket_timeout)
+    finally:
+        session.close()
+        if tracer is not None:
+            tracer.finish()
+    status = OK
+    for frame in outcome.frames:
+        _print(trace.describe(frame, trace.SERVER_TO_CLIENT, args.dump))
+        if frame.error is not None or probe.failed(frame.message):
+            status = FAILED
+    _print(f"{outcome.ending}: {outcome.detail}")
+    if outcome.ending in ("closed", "undecodable"):
+        status = FAILED
+    return status
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    data = read_input(args.file, args.hex)
+    if capture.is_capture(data):
+        return _decode_capture(data, args.dump)
+    frames = trace.frames_of(data)
+    if not frames:
+        sys.stderr.write(f"{PROG}: no frames in {args.file!r}\n")
+        return FAILED
+    status = OK
+    offset = 0
+    for i, frame in enumerate(frames, 1):
+        _print(trace.describe(frame, f"frame {i} @{offset}", args.dump))
+        offset += len(frame.raw)
+        if frame.error is not None:
+            sys.stderr.write(f"{PROG}: frame {i} does not decode: {frame.error}\n")
+            status = FAILED
+    return status
+
+
+def _decode_capture(data: bytes, hex_dump: bool) -> int:
+    records, error = capture.read_capture(data)
+    streams: Dict[Tuple[int, int], trace.FrameStream] = {}
+    status = OK
+    start = records[0].timestamp if records else 0.0
+    labels = {
+        capture.CLIENT_BYTES: trace.CLIENT_TO_SERVER,
+        capture.SERVER_BYTES: trace.SERVER_TO_CLIENT,
+    }
+
+    def show(frames: List[trace.Frame], conn: int, kind: int, when: float) -> None:
+        nonlocal status
+        for frame in frames:
+            _print(
+                trace.describe(frame, f"+{when - start:.3f}s conn {conn} {labels[kind]}", hex_dump)
+            )
+            if frame.error is not None:
+                status = FAILED
+
+    for record in records:
+        if record.kind == capture.EVENT:
+            text = record.payload.decode("utf-8", "replace")
+            _print(f"+{record.timestamp - start:.3f}s conn {record.connection} {text}")
+            continue
+        stream = streams.setdefault((record.connection, record.kind), trace.FrameStream())
+        show(stream.feed(record.payload), record.connection, record.kind, record.timestamp)
+    end = records[-1].timestamp if records else 0.0
+    for (conn, kind), stream in streams.items():
+        show(stream.flush(), conn, kind, end)
+    if error is not None:
+        sys.stderr.write(f"{PROG}: capture: {error}\n")
+        status = FAILED
+    return status
+
+
+def parse_address(text: str, option: str, lowest_port: int = 1) -> Tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` (port 0 allowed for ``--listen``: any free port)."""
+    host, colon, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not lowest_port <= int(port) <= 65535:
+        raise UsageError(f"{option} takes HOST:PORT (port {lowest_port}-65535), not {text!r}")
+    return host, int(port)
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from wireclient.toolkit import proxy
+
+    listen = parse_address(args.listen, "--listen", lowest_port=0)
+    upstream = parse_address(args.upstream, "--upstream")
+    for name in ("delay_ms", "close_after", "corrupt_after"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "delay_ms" else 1):
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be {'>= 0' if name == 'delay_ms' else '>= 1'}")
+    capture_file = None
+    if args.capture:
+        try:
+            capture_file = open(args.capture, "wb")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.capture!r}: {exc.strerror or exc}") from None
+    server = proxy.Proxy(
+        listen,
+        upstream,
+        out=sys.stdout,
+        show_frames=not args.quiet,
+        hex_dump=args.dump,
+        capture=capture_file,
+        delay_ms=args.delay_ms or 0,
+        close_after=args.close_after,
+        corrupt_after=args.corrupt_after,
+        corrupt_byte=args.corrupt_byte,
+    )
+    return proxy.serve_until_signalled(server)
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _network_options(parser: argparse.ArgumentParser, hex_is_input: bool = False) -> None:
+    parser.add_argument(
+        "uri", metavar="URI", help="mongodb://[user:pass@]host[:port]/... or host:port"
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print every frame both ways, handshake included, on stderr",
+    )
+    dump_flags = ["--dump"] if hex_is_input else ["--hex", "--dump"]
+    parser.add_argument(
+        *dump_flags, dest="dump", action="store_true", help="add a hex dump of each frame"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="bound connecting and every read (default: the URI's timeouts, else "
+        f"{probe.DEFAULT_TIMEOUT:g})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Talk to a MongoDB server frame by frame, decode frames, or proxy connections.",
+        epilog="exit status: 0 success, 1 server error reply or network failure, 2 usage error",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+    ping = sub.add_parser(
+        "ping",
+        help="send {ping: 1} and print the reply",
+        description=(
+            "Connect (hello, then SCRAM if the URI has credentials), send {ping: 1} to admin, "
+            "print the reply."
+        ),
+    )
+    _network_options(ping)
+    # ping is cmd with its arguments fixed
+    ping.set_defaults(
+        run=run_cmd, command='{"ping": 1}', db="admin", flags=None, sequence=[],
+        op_query=False, namespace=None,
+    )  # fmt: skip
+
+    cmd = sub.add_parser(
+        "cmd",
+        help="run one command and print its reply",
+        description=(
+            "Run one command given as Extended JSON and print the reply as relaxed Extended JSON. "
+            "Exit status 1 when the reply has ok: 0."
+        ),
+    )
+    _network_options(cmd)
+    cmd.add_argument(
+        "command", metavar="COMMAND", help='the command document, e.g. \'{"count": "x"}\''
+    )
+    cmd.add_argument("--db", help="the database (default: the URI's, else admin)")
+    cmd.add_argument(
+        "--op-query", action="store_true", help="send it over OP_QUERY on DB.$cmd instead of OP_MSG"
+    )
+    cmd.add_argument(
+        "--namespace",
+        metavar="DB.COLL",
+        help=(
+            "send a legacy OP_QUERY on this namespace, COMMAND being the query (implies --op-query)"
+        ),
+    )
+    cmd.add_argument(
+        "--flags",
+        help=(
+            "flag bits by name, comma-separated: OP_MSG checksumPresent, moreToCome (no reply is "
+            "read), exhaustAllowed; with --op-query the OP_QUERY flags (SlaveOk ...); numbers "
+            "such as 0x4 set bits no name covers"
+        ),
+    )
+    cmd.add_argument(
+        "--sequence",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help=(
+            "add an OP_MSG kind-1 document sequence NAME (FILE: Extended JSON, one document per "
+            "line or a JSON array; - for stdin); repeatable"
+        ),
+    )
+    cmd.set_defaults(run=run_cmd)
+
+    send = sub.add_parser(
+        "send",
+        help="send raw bytes and show what comes back",
+        description=(
+            "After the handshake, send FILE's bytes exactly as they are (malformed ones included), "
+            "then print each frame the server sends back, or that it closed the connection, or "
+            "that it said nothing within --timeout. Waits for as many replies as the frames call "
+            "for (at least one). Exit status 1 if the server hung up, sent an undecodable frame "
+            "or an ok: 0 reply; 0 if it replied or stayed silent."
+        ),
+    )
+    _network_options(send, hex_is_input=True)
+    send.add_argument("file", metavar="FILE", help="the bytes to send (- for stdin)")
+    send.add_argument("--hex", action="store_true", help="FILE is hex text (whitespace ignored)")
+    send.add_argument("--replies", type=int, metavar="N", help="wait for N replies")
+    send.add_argument("--no-handshake", action="store_true", help="send before any hello")
+    send.set_defaults(run=run_send)
+
+    decode = sub.add_parser(
+        "decode",
+        help="decode frames offline",
+        description=(
+            "Decode a file of concatenated frames, hex text (--hex), or a capture written by "
+            "'wireclient proxy --capture'. Exit status 1 if a frame does not decode."
+        ),
+    )
+    decode.add_argument("file", metavar="FILE", help="frames, hex text or a capture (- for stdin)")
+    decode.add_argument("--hex", action="store_true", help="FILE is hex text (whitespace ignored)")
+    decode.add_argument("--dump", action="store_true", help="add a hex dump of each frame")
+    decode.set_defaults(run=run_decode)
+
+    px = sub.add_parser(
+        "proxy",
+        help="forward and print every frame between a client and a server",
+        description=(
+            "Accept MongoDB clients on --listen, open one connection to --upstream for each, "
+            "forward bytes both ways and print every frame as it passes. Fault options count the "
+            "replies of each client connection. Stops cleanly on Ctrl-C or SIGTERM."
+        ),
+    )
+    px.add_argument(
+        "--listen", required=True, metavar="HOST:PORT", help="where clients connect (port 0: any)"
+    )
+    px.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the server")
+    px.add_argument(
+        "--capture", metavar="FILE", help="write a capture that 'wireclient decode' reads"
+    )
+    px.add_argument("--quiet", action="store_true", help="print connections, not frames")
+    px.add_argument(
+        "--hex", "--dump", dest="dump", action="store_true", help="add a hex dump of each frame"
+    )
+    px.add_argument(
+        "--delay-ms", type=int, metavar="N", help="wait N ms before forwarding each reply"
+    )
+    px.add_argument(
+        "--close-after",
+        type=int,
+        metavar="N",
+        help=("after N replies, close the connection at its next message instead of forwarding it"),
+    )
+    px.add_argument("--corrupt-after", type=int, metavar="N", help="flip a byte of the N-th reply")
+    px.add_argument(
+        "--corrupt-byte",
+        type=int,
+        default=-1,
+        metavar="OFFSET",
+        help=(
+            "which byte --corrupt-after flips (XOR 0xff), from the frame's start, or from its end "
+            "if negative (default -1: the last byte, a BSON terminator or the checksum)"
+        ),
+    )
+    px.set_defaults(run=run_proxy)
+
+    sub.add_parser(
+        "affinity",
+        add_help=False,  # its own parser (wireclient.toolkit.affinity) answers --help
+        help="measure which sockets threads and greenlets use, and what it costs "
+        "('wireclient affinity --help')",
+    )
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["affinity"]:  # the affinity lab parses its own options
+        from wireclient.toolkit import affinity
+
+        return affinity.main(args_list[1:], prog=f"{PROG} affinity")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)  # exits 2 on a bad argument, 0 after --help
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else USAGE
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG} {args.subcommand}: error: {exc}\n")
+        return USAGE
+    except (InvalidDocument, ProtocolError) as exc:
+        if isinstance(exc, ProtocolError) and exc.side != "local":
+            sys.stderr.write(f"{PROG}: {type(exc).__name__}: {exc}\n")
+            return FAILED
+        sys.stderr.write(f"{PROG} {args.subcommand}: error: {exc}\n")  # our own input
+        return USAGE
+    except (WireClientError, OSError) as exc:
+        sys.stderr.write(f"{PROG}: {type(exc).__name__}: {exc}\n")
+        return FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+__all__ = ["FAILED", "OK", "USAGE", "UsageError", "build_parser", "main"]

@@ -1,0 +1,52 @@
+"""Opening the TCP (or Unix domain) connection to a server, before any TLS or handshake.
+
+``network.connect`` calls ``open_socket`` first; everything after the connect (TLS, the
+handshake, the exchanges) is ``network``'s.
+"""
+
+from __future__ import annotations
+
+import socket
+from time import monotonic
+from typing import Any, List, Optional, Tuple
+
+from wireclient.transport.faults import UNIX_SOCKET_PORT
+
+Address = Tuple[str, int]
+
+
+def open_socket(address: Address, deadline: Optional[float]) -> socket.socket:
+    """A connected TCP (or Unix domain) socket, trying each address the name resolves to
+    until ``deadline`` (a ``time.monotonic()`` value; None: no limit); ``socket.timeout``
+    once it passes. Name resolution itself is the resolver's."""
+    host, port = address
+    if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
+        targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]
+    else:
+        targets = list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+    error: Optional[OSError] = None
+    for family, kind, proto, _, target in targets:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if deadline is None:
+                sock.settimeout(None)
+            else:
+                left = deadline - monotonic()
+                if left <= 0:
+                    raise socket.timeout("timed out")
+                sock.settimeout(left)
+            sock.connect(target)
+            return sock
+        except OSError as exc:  # socket.timeout included: the deadline passed
+            sock.close()
+            error = exc
+            if isinstance(exc, socket.timeout):
+                break
+        except BaseException:
+            sock.close()
+            raise
+    assert error is not None  # getaddrinfo returns at least one address or raises
+    raise error
+
+
+__all__ = ["open_socket"]
