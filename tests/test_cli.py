@@ -48,7 +48,7 @@ def test_the_subprocess_runs_this_tree() -> None:
         timeout=60,
     )
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    assert out.stdout.strip() == os.path.join(here, "wireclient", "cli.py")
+    assert out.stdout.strip() == os.path.join(here, "wireclient", "toolkit", "cli.py")
 
 
 def test_the_console_script_is_declared(capsys: pytest.CaptureFixture[str]) -> None:
