@@ -10,7 +10,9 @@ from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+# The shared helpers (servers, mock sets, the hostile server, certificates) live in
+# tests/support; the test folders mirror the package's layers.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
 from mock_replica_set import MockReplicaSet, monitor_threads  # noqa: E402
 from servers import SecantusServer  # noqa: E402

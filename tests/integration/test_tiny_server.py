@@ -19,7 +19,9 @@ from wireclient import Connection, protocol
 from wireclient.errors import OperationFailure
 
 PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "tiny_server.py"
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "examples",
+    "tiny_server.py",
 )
 
 

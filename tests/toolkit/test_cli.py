@@ -47,7 +47,7 @@ def test_the_subprocess_runs_this_tree() -> None:
         cwd=tempfile.gettempdir(),
         timeout=60,
     )
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.stdout.strip() == os.path.join(here, "wireclient", "toolkit", "cli.py")
 
 
@@ -58,7 +58,9 @@ def test_the_console_script_is_declared(capsys: pytest.CaptureFixture[str]) -> N
     from wireclient.toolkit import cli
 
     config = configparser.ConfigParser()
-    config.read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.cfg"))
+    config.read(
+        os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "setup.cfg")
+    )
     scripts = config["options.entry_points"]["console_scripts"].strip().splitlines()
     assert [s.strip() for s in scripts] == ["wireclient = wireclient.toolkit.cli:main"]
     assert cli.main(["--version"]) == 0  # what the script calls, and exits with

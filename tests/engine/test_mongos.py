@@ -1,7 +1,7 @@
 """A Connection to several hosts: the mongos routers of a sharded cluster
 (wireclient.engine.mongos).
 
-Against mockupdb routers (tests/mock_mongos.py): the host-list forms, the discovery round
+Against mockupdb routers (tests/support/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
 network error (one AutoReconnect, then another router), requests pinned to one router,
 read preferences passed as $readPreference, the monitor's lifetime, and socket leaks.

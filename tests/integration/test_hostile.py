@@ -1,4 +1,4 @@
-"""Hostile servers (tests/hostile_server.py): for each class of fault, the error type, the
+"""Hostile servers (tests/support/hostile_server.py): for each class of fault, the error type, the
 time taken against the timeout, the memory it cost, that the socket was closed, and that
 the pool works afterwards (the same server switched to "good").
 

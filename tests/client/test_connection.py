@@ -1,5 +1,5 @@
 """Connection (wireclient/client/connection.py) through the public API, against a mockupdb server
-that records exactly what arrives (tests/mock_server.py): construction (the host forms, the
+that records exactly what arrives (tests/support/mock_server.py): construction (the host forms, the
 handshake, refusing servers older than wire 4, bad options), ``auto_start_request`` on and
 off and explicit requests (observed through the client port of the socket each command
 arrives on), ``close``, ``socketTimeoutMS``, and ``database_names`` / ``drop_database`` /

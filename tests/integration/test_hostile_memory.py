@@ -1,4 +1,4 @@
-"""Memory against hostile servers (tests/hostile_server.py): what a reply costs follows the
+"""Memory against hostile servers (tests/support/hostile_server.py): what a reply costs follows the
 bytes that arrive, not what a header claims; a large reply is held once, not copied; the
 buffer a large frame took is given back; and the reader's receive-into path (the one the
 network layer uses) cuts any chunking of a stream exactly as ``feed`` does.

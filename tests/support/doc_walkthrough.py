@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.S | re.M)
 _CHECKER = doctest.OutputChecker()
 TIMEOUT = 60.0

@@ -1020,7 +1020,7 @@ def test_docs_examples_run() -> None:
     import doctest
     import os
 
-    path = os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "protocol.md")
     result = doctest.testfile(path, module_relative=False, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0

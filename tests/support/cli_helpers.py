@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 from mockupdb import MockupDB
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
 TIMEOUT = 60.0  # no single command of the tests comes near it
 

@@ -36,7 +36,7 @@ from wireclient.toolkit.affinity_clients import (
 )
 from wireclient.toolkit.affinity_workload import CallerState, Config, Workload, figures, measure
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = Workload(k=3, units=5, timeout=30.0, op_timeout_ms=10000, verify=True)
 
 

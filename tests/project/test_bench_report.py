@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 import pytest
 
-BENCH = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks")
 sys.path.insert(0, BENCH)
 
 import report  # noqa: E402

@@ -1,5 +1,5 @@
 """Cursor (wireclient/client/cursor.py) through the public API, against a mockupdb server that
-records exactly what arrives (tests/mock_server.py): the find command and its options,
+records exactly what arrives (tests/support/mock_server.py): the find command and its options,
 getMore, killCursors (on close, on leaving a ``with`` block, after garbage collection),
 count, and the OP_QUERY form for wire 4-5 servers."""
 

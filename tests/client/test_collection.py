@@ -1,5 +1,5 @@
 """Collection (wireclient/client/collection.py) through the public API, against a mockupdb server
-that records exactly what arrives (tests/mock_server.py): the write commands, their
+that records exactly what arrives (tests/support/mock_server.py): the write commands, their
 statements, write concerns, batches and unacknowledged sends; the read and index helpers;
 the errors a reply turns into; and the OP_QUERY form for wire 4-5 servers."""
 

@@ -410,7 +410,9 @@ GEVENT_CHILD = textwrap.dedent(
 def test_use_greenlets_under_gevent_patch_socket_uses_a_greenlet(rs: MockReplicaSet) -> None:
     pytest.importorskip("gevent")
     code = GEVENT_CHILD.format(
-        tests=os.path.dirname(__file__), port=rs[1].address[1], primary=rs[0].address[1]
+        tests=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"),
+        port=rs[1].address[1],
+        primary=rs[0].address[1],
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

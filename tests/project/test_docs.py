@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
 
 
 # The session server is a one-member replica set, so replica_sets.md runs on it too.

@@ -25,7 +25,7 @@ gevent = pytest.importorskip("gevent")
 from wireclient.pooling.greenlet_identity import GreenletIdentity, GreenletKey  # noqa: E402
 from wireclient.pooling.identity import make_identity  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class Recorder:

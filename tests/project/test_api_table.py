@@ -19,7 +19,7 @@ from wireclient.client.bulk import BulkOperationBuilder, BulkUpsertOperation, Bu
 from wireclient.client.legacy import REFUSED
 from wireclient.errors import InvalidOperation
 
-DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "api.md")
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "api.md")
 Row = Tuple[List[str], str]  # (the names of the row, its status)
 
 

@@ -1,5 +1,5 @@
 """Database (wireclient/client/database.py) through the public API, against a mockupdb server that
-records exactly what arrives (tests/mock_server.py): ``command`` in its three forms,
+records exactly what arrives (tests/support/mock_server.py): ``command`` in its three forms,
 ``check``, the typed errors of ``ok: 0`` replies, the collection helpers, and the OP_QUERY
 form for wire 4-5 servers."""
 

@@ -2,7 +2,7 @@
 
 gevent's monkey-patching must happen before anything imports socket or threading, and it
 cannot be undone, so nothing here patches the pytest process: every check runs in a fresh
-interpreter (tests/gevent_scripts/<mode>.py URI CHECK), and its whole output is shown
+interpreter (tests/support/gevent_scripts/<mode>.py URI CHECK), and its whole output is shown
 when it fails. Modes:
 
   patch_all_before        monkey.patch_all(), then import wireclient
@@ -30,8 +30,8 @@ import pytest
 pytest.importorskip("gevent")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-SCRIPTS = os.path.join(HERE, "gevent_scripts")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SCRIPTS = os.path.join(ROOT, "tests", "support", "gevent_scripts")
 DOC = os.path.join(ROOT, "docs", "gevent.md")
 
 # Seconds a script may run before its watchdog dumps every stack and exits.
