@@ -47,14 +47,16 @@ demo: $(DEMO_STAMP) ## install only wireclient and SecantusDB, start a server, r
 	$(PY) examples/requests_demo.py
 	$(PY) examples/toolkit_demo.py
 
-lint: $(TEST_STAMP) ## ruff and mypy --strict
+# lint-imports: the layer contracts in .importlinter (design.md §1)
+lint: $(TEST_STAMP) ## ruff, mypy --strict and the import contracts
 	$(VENV)/bin/ruff check wireclient tests benchmarks
 	$(VENV)/bin/ruff format --check wireclient tests benchmarks
 	$(VENV)/bin/mypy --strict wireclient
+	$(VENV)/bin/lint-imports
 
 # BENCH_ARGS: e.g. --quick, or --only bench_workloads,bench_footprint (benchmarks/run_all.py)
 bench: $(BENCH_STAMP) ## benchmarks against pymongo and a bare socket; renders docs/benchmarks.md
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean: ## remove .venv and build files
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis .import_linter_cache
