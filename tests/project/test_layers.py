@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Set
 import grimp
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = "wireclient"
 ARCHITECTURE = os.path.join(ROOT, "docs", "architecture.md")
 
