@@ -45,9 +45,10 @@ Encoding refuses out-of-range fields with ``ProtocolError(side="local")`` and do
 
 from __future__ import annotations
 
-from wireclient.protocol import _common, compression, decoding, encoding, messages, reader
+from typing import TYPE_CHECKING, Any, List
+
+from wireclient.protocol import _common, decoding, encoding, messages, reader
 from wireclient.protocol._common import *  # noqa: F403
-from wireclient.protocol.compression import *  # noqa: F403
 from wireclient.protocol.decoding import *  # noqa: F403
 from wireclient.protocol.encoding import *  # noqa: F403
 from wireclient.protocol.messages import *  # noqa: F403
@@ -57,8 +58,29 @@ from wireclient.protocol.reader import *  # noqa: F403
 __all__ = [
     *_common.__all__,
     *messages.__all__,
-    *compression.__all__,
     *encoding.__all__,
     *decoding.__all__,
     *reader.__all__,
 ]
+
+# OP_COMPRESSED's functions load on first use: a program that never compresses (a plain
+# Connection: compression is negotiated only when asked for) never imports the module.
+_COMPRESSION = ("compress", "compress_body", "decompress")
+__all__ += _COMPRESSION
+
+if TYPE_CHECKING:
+    from wireclient.protocol.compression import compress as compress
+    from wireclient.protocol.compression import compress_body as compress_body
+    from wireclient.protocol.compression import decompress as decompress
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMPRESSION:
+        from wireclient.protocol import compression
+
+        return getattr(compression, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_COMPRESSION))

@@ -37,7 +37,6 @@ from wireclient.protocol._common import (
     _unpack_reply_head,
     _unpack_uint,
 )
-from wireclient.protocol._crc32c import crc32c
 from wireclient.protocol.messages import (
     DocumentSequence,
     Header,
@@ -140,6 +139,8 @@ def _check_msg_checksum(
 ) -> None:
     if header is None:  # decompress() without the outer header: nothing to check against
         return
+    from wireclient.protocol._crc32c import crc32c  # loaded by the first checksum
+
     (expected,) = _unpack_uint(buf, stop)
     head = _pack_header(
         header.message_length, header.request_id, header.response_to, header.op_code

@@ -28,7 +28,6 @@ from wireclient.protocol._common import (
     _pack_reply_head,
     _pack_uint,
 )
-from wireclient.protocol._crc32c import crc32c
 from wireclient.protocol.messages import (
     DocumentSequence,
     Message,
@@ -68,6 +67,8 @@ def _frame_msg(m: OpMsg, request_id: int, response_to: int, opts: CodecOptions[A
     if flags & _CHECKSUM_PRESENT:
         frame = _pack_msg_head_flags(24 + len(sections), request_id, response_to, OP_MSG, flags)
         frame += sections
+        from wireclient.protocol._crc32c import crc32c  # loaded by the first checksum
+
         return frame + _pack_uint(crc32c(frame))
     return (
         _pack_msg_head_flags(20 + len(sections), request_id, response_to, OP_MSG, flags) + sections

@@ -17,7 +17,6 @@ from wireclient.protocol._common import (
     _unpack_header,
     _unpack_msg_first,
 )
-from wireclient.protocol.compression import decompress
 from wireclient.protocol.decoding import _DECODERS, _check_length, _unknown_opcode
 from wireclient.protocol.messages import (
     Header,
@@ -296,6 +295,8 @@ class MessageReader:
                     raise _unknown_opcode(op_code)
                 message = dec(buf, pos + 16, stop, header, self._opts)
                 if op_code == OP_COMPRESSED and self.inflate:
+                    from wireclient.protocol.compression import decompress
+
                     message = decompress(
                         message,  # type: ignore[arg-type]
                         header,

@@ -23,7 +23,11 @@ def open_socket(address: Address, deadline: Optional[float]) -> socket.socket:
     if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
         targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]
     else:
-        targets = list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        # An ASCII name goes to the resolver as bytes: given text, getaddrinfo runs the idna
+        # codec, which loads encodings.idna, stringprep and unicodedata (about 440 KB) for a
+        # name that needs no conversion.
+        name: Any = host.encode("ascii") if host.isascii() else host
+        targets = list(socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM))
     error: Optional[OSError] = None
     for family, kind, proto, _, target in targets:
         sock = socket.socket(family, kind, proto)
