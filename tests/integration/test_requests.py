@@ -425,7 +425,7 @@ def _stats(conn: Connection) -> Dict[str, Any]:
 
 
 def _leases(**pool_options: Any) -> Any:
-    from test_pool import make_pool
+    from stub_pool import make_pool
 
     from wireclient.engine.executor import Executor, SingleServer
     from wireclient.pooling.identity import ThreadIdentity

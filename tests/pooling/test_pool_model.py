@@ -38,7 +38,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from test_pool import Factory
+from stub_pool import Factory
 
 from wireclient.engine.executor import Executor, SingleServer
 from wireclient.errors import PoolTimeout

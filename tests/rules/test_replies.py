@@ -14,14 +14,14 @@ socket. The parsers' other callers (``check_reply``, ``raise_write_errors``,
 from __future__ import annotations
 
 import re
-import struct
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Tuple
 
 import bson
 import pytest
 from bson import Int64, ObjectId
 from leak_check import no_leaked_socket
-from mock_server import TIMEOUT, MockServer, Received
+from mock_server import TIMEOUT, MockServer
+from reply_edits import DELETE, changed, send_raw
 
 from wireclient import Collection, Connection, protocol
 from wireclient.errors import (
@@ -35,8 +35,6 @@ from wireclient.rules.command import check_reply, raise_write_errors, reply_docu
 from wireclient.rules.replies import check
 from wireclient.rules.reply_quick import passes_quickly
 
-DELETE: Any = object()  # as a value: leave the field out
-
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockServer]:
@@ -49,30 +47,6 @@ def conn(mock: MockServer) -> Iterator[Connection]:
     c = mock.connect()
     yield c
     c.close()
-
-
-def changed(base: Dict[str, Any], path: str, value: Any) -> Dict[str, Any]:
-    """A deep copy of ``base`` with the field at dotted ``path`` set to ``value`` (or
-    removed, for DELETE); numeric parts index arrays."""
-    doc = bson.decode(bson.encode(base))
-    *parents, last = path.split(".")
-    target: Any = doc
-    for part in parents:
-        target = target[int(part)] if isinstance(target, list) else target[part]
-    if value is DELETE:
-        del target[last]
-    elif isinstance(target, list):
-        target[int(last)] = value
-    else:
-        target[last] = value
-    return doc
-
-
-def send_raw(cmd: Received, doc: Dict[str, Any]) -> None:
-    """Answer ``cmd`` with an OP_MSG carrying ``doc`` exactly (mockupdb would add ``ok``)."""
-    body = struct.pack("<I", 0) + b"\x00" + bson.encode(doc)
-    header = struct.pack("<iiii", 16 + len(body), 4242, cmd.request.request_id, 2013)
-    cmd.request._client.sendall(header + body)
 
 
 class Op(NamedTuple):

@@ -22,8 +22,8 @@ from bson import Int64, ObjectId
 from leak_check import no_leaked_socket
 from mock_replica_set import MockReplicaSet
 from mock_server import TIMEOUT, MockServer, hello_reply
+from reply_edits import DELETE, changed, send_raw
 from test_auth import ScriptedServer, _forge_signature
-from test_replies import DELETE, changed, send_raw
 
 from wireclient import Connection, ReplicaSetConnection
 from wireclient.engine.monitor import _describe

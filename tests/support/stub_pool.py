@@ -1,0 +1,41 @@
+"""A Pool with stand-in sockets (its factory seam): the pool's unit tests, its model check and
+the request table's tests drive it without a server."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from wireclient.pooling.pool import Pool
+
+
+class StubSocket:
+    """The parts of SocketInfo the pool touches."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = False
+        self.dead = False
+
+    def is_dead(self) -> bool:
+        return self.dead or self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Factory:
+    def __init__(self) -> None:
+        self.made: List[StubSocket] = []
+        self.fail = False
+
+    def __call__(self) -> Any:
+        if self.fail:
+            raise OSError("refused")
+        sock = StubSocket(len(self.made))
+        self.made.append(sock)
+        return sock
+
+
+def make_pool(**kwargs: Any) -> tuple[Pool, Factory]:
+    factory = Factory()
+    return Pool(("h", 1), factory, **kwargs), factory
