@@ -57,9 +57,9 @@ from wireclient.errors import (
 from wireclient.pooling.requests import Requests, RequestState
 from wireclient.rules import command, replies
 from wireclient.rules.limits import batches, check_frame
-from wireclient.rules.reply_quick import passes_quickly
+from wireclient.rules.replies import passes_quickly
+from wireclient.rules.uri import format_address
 from wireclient.transport import network
-from wireclient.transport.network import format_address
 
 if TYPE_CHECKING:
     from typing import Protocol
