@@ -699,7 +699,8 @@ def test_one_address_round_trips(address: Tuple[str, int]) -> None:
 @given(st.lists(st.tuples(st.one_of(hostnames, ipv4, ipv6), st.booleans()), min_size=1))
 def test_omitted_port_takes_default(entries: List[Tuple[str, bool]]) -> None:
     text = ",".join(
-        format_address((h, 1))[: -len(":1")] if omit else format_address((h, 1)) for h, omit in entries
+        format_address((h, 1))[: -len(":1")] if omit else format_address((h, 1))
+        for h, omit in entries
     )
     parsed = split_hosts(text, default_port=999)
     assert parsed == tuple((h, 999 if omit else 1) for h, omit in entries)
