@@ -331,7 +331,7 @@ class Executor:
         acknowledged: bool,
     ) -> None:
         """Check the reply's fields before anything reads them: the usual reply passes
-        ``reply_quick``'s few exact tests, anything else ``replies.check`` in full. A
+        ``replies.passes_quickly``'s few exact tests, anything else ``replies.check`` in full. A
         malformed reply document makes the conversation as untrustworthy as a broken frame:
         the socket is closed and the error handled as one."""
         if passes_quickly(spec, reply, acknowledged):

@@ -315,8 +315,8 @@ def _parse_host(entry: str, default_port: int, in_list: bool, lowest_port: int =
 def parse_host(text: str, default_port: int = DEFAULT_PORT, lowest_port: int = 1) -> Address:
     """Parse one address: ``'Host:27018'`` -> ``('host', 27018)``; ``'h'`` -> ``('h', 27017)``.
 
-    The address parser of the package (``split_hosts`` and ``topology.parse_address`` use
-    it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
+    The address parser of the package (``split_hosts``, the topology and the command line
+    use it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
     whole address with no port) and stored without brackets in compressed form; a path
     ending in ``.sock`` is a unix domain socket (case kept) with port 0. The text is
     percent-decoded, so ``format_address`` output reads back as the same address. Ports are
