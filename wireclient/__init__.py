@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         InsertOneResult,
         UpdateResult,
     )
-    from wireclient.rules.index_spec import (
+    from wireclient.rules.arguments import (
         ASCENDING,
         DESCENDING,
         GEO2D,
@@ -53,13 +53,13 @@ if TYPE_CHECKING:
 # codec) loads no socket, ssl or selectors module, and replica-set support (topology,
 # monitor, read preferences) loads only for those who use it.
 _LAZY = {
-    "ASCENDING": "wireclient.rules.index_spec",
-    "DESCENDING": "wireclient.rules.index_spec",
-    "GEO2D": "wireclient.rules.index_spec",
-    "GEOHAYSTACK": "wireclient.rules.index_spec",
-    "GEOSPHERE": "wireclient.rules.index_spec",
-    "HASHED": "wireclient.rules.index_spec",
-    "TEXT": "wireclient.rules.index_spec",
+    "ASCENDING": "wireclient.rules.arguments",
+    "DESCENDING": "wireclient.rules.arguments",
+    "GEO2D": "wireclient.rules.arguments",
+    "GEOHAYSTACK": "wireclient.rules.arguments",
+    "GEOSPHERE": "wireclient.rules.arguments",
+    "HASHED": "wireclient.rules.arguments",
+    "TEXT": "wireclient.rules.arguments",
     "OFF": "wireclient.client.database",
     "SLOW_ONLY": "wireclient.client.database",
     "ALL": "wireclient.client.database",

@@ -26,9 +26,10 @@ command and an empty reply, as the command-monitoring specification requires.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-Address = Tuple[str, int]
+if TYPE_CHECKING:  # a base module: the address type is read by the type checker only
+    from wireclient.rules.uri import Address
 
 _SENSITIVE = frozenset(
     {

@@ -24,7 +24,7 @@ from wireclient import errors
 from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY
 from wireclient.sdam.read_preferences import ReadPreference
-from wireclient.sdam.topology import ServerType
+from wireclient.sdam.server_rules import ServerType
 
 SECONDARY = ReadPreference.SECONDARY
 

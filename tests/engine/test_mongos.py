@@ -1,5 +1,4 @@
-"""A Connection to several hosts: the mongos routers of a sharded cluster
-(wireclient.engine.mongos).
+"""A Connection to several hosts: the mongos routers of a sharded cluster (engine/mongos.py).
 
 Against mockupdb routers (tests/support/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
@@ -21,9 +20,10 @@ from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
 
 from wireclient import Connection, MongoClient, errors
-from wireclient.engine.mongos import MongosSelector, RouterView
+from wireclient.engine.mongos import MongosSelector
 from wireclient.sdam.read_preferences import ReadPreference
-from wireclient.sdam.topology import ServerType
+from wireclient.sdam.routers import RouterView
+from wireclient.sdam.server_rules import ServerType
 
 pytestmark = pytest.mark.usefixtures("no_monitor_left")
 

@@ -18,8 +18,11 @@ import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads, raw_hello
 
 from wireclient.engine.monitor import Monitor, choose_flavour
+from wireclient.engine.topology_cell import Topology
 from wireclient.errors import ConfigurationError
-from wireclient.sdam.topology import Address, ServerDescription, ServerType, Topology, TopologyView
+from wireclient.rules.uri import Address
+from wireclient.sdam.server_rules import ServerType
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 pytestmark = pytest.mark.usefixtures("no_monitor_left")
 
@@ -391,7 +394,8 @@ GEVENT_CHILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from mock_replica_set import raw_hello
     from wireclient.engine.monitor import Monitor
-    from wireclient.sdam.topology import Topology, TopologyView
+    from wireclient.engine.topology_cell import Topology
+    from wireclient.sdam.topology import TopologyView
     seed = ("127.0.0.1", {port})
     topology = Topology(TopologyView.from_seeds([seed], "rs"))
     threads = threading.active_count()

@@ -18,7 +18,7 @@ from servers import SecantusServer
 from wireclient import errors
 from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.sdam.read_preferences import ReadPreference
-from wireclient.sdam.topology import ServerType
+from wireclient.sdam.server_rules import ServerType
 
 
 def connect(server: SecantusServer, **kw: Any) -> ReplicaSetConnection:

@@ -9,7 +9,7 @@ import pytest
 from bson.raw_bson import RawBSONDocument
 
 from wireclient import errors, protocol
-from wireclient.rules import command
+from wireclient.rules import command, wire
 
 
 def seq(*docs: Any) -> protocol.DocumentSequence:
@@ -140,8 +140,8 @@ def test_write_concern_resolution() -> None:
 
 
 def test_wire_version_range() -> None:
-    lo, hi = command.MIN_SUPPORTED_WIRE_VERSION, command.MAX_SUPPORTED_WIRE_VERSION
-    assert command.wire_version_error("h:1", 0, lo) is None
-    assert command.wire_version_error("h:1", hi, hi + 5) is None
-    assert "h:1" in (command.wire_version_error("h:1", 0, lo - 1) or "")
-    assert "h:1" in (command.wire_version_error("h:1", hi + 1, hi + 2) or "")
+    lo, hi = wire.MIN_SUPPORTED_WIRE_VERSION, wire.MAX_SUPPORTED_WIRE_VERSION
+    assert wire.wire_version_error("h:1", 0, lo) is None
+    assert wire.wire_version_error("h:1", hi, hi + 5) is None
+    assert "h:1" in (wire.wire_version_error("h:1", 0, lo - 1) or "")
+    assert "h:1" in (wire.wire_version_error("h:1", hi + 1, hi + 2) or "")

@@ -27,8 +27,8 @@ from servers import SecantusServer
 from wireclient import Connection, protocol
 from wireclient.errors import DocumentTooLarge, InvalidDocument
 from wireclient.rules import command
-from wireclient.rules.limits import COMMAND_OVERHEAD
 from wireclient.rules.limits import batches as _batches
+from wireclient.rules.wire import COMMAND_OVERHEAD
 
 MAX_BSON = 1024
 COMMAND_LIMIT = MAX_BSON + COMMAND_OVERHEAD

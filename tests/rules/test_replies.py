@@ -32,8 +32,7 @@ from wireclient.errors import (
     WriteConcernError,
 )
 from wireclient.rules.command import check_reply, raise_write_errors, reply_document
-from wireclient.rules.replies import check
-from wireclient.rules.reply_quick import passes_quickly
+from wireclient.rules.replies import check, passes_quickly
 
 
 @pytest.fixture(scope="module")

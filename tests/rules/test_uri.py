@@ -17,7 +17,7 @@ from wireclient.errors import ConfigurationError
 from wireclient.rules.uri import (
     UNIX_SOCKET_PORT,
     ParsedURI,
-    format_host,
+    format_address,
     is_unix_socket,
     parse_host,
     parse_uri,
@@ -653,10 +653,10 @@ class TestParseHost:
 
 class TestFormatHost:
     def test_forms(self) -> None:
-        assert format_host("a.example", 1) == "a.example:1"
-        assert format_host("::1", 27017) == "[::1]:27017"
-        assert format_host("fe80::1%eth0", 2) == "[fe80::1%25eth0]:2"
-        assert format_host("/tmp/mongodb-27017.sock", 0) == "%2Ftmp%2Fmongodb-27017.sock"
+        assert format_address(("a.example", 1)) == "a.example:1"
+        assert format_address(("::1", 27017)) == "[::1]:27017"
+        assert format_address(("fe80::1%eth0", 2)) == "[fe80::1%25eth0]:2"
+        assert format_address(("/tmp/mongodb-27017.sock", 0)) == "%2Ftmp%2Fmongodb-27017.sock"
 
     def test_is_unix_socket(self) -> None:
         assert is_unix_socket("/tmp/x.sock") and is_unix_socket("/tmp/X.SOCK")
@@ -686,20 +686,21 @@ host_lists = st.lists(st.one_of(tcp_hosts, unix_hosts), min_size=1, max_size=5)
 
 @given(host_lists)
 def test_hosts_round_trip(hosts: List[Tuple[str, int]]) -> None:
-    text = ",".join(format_host(host, port) for host, port in hosts)
+    text = ",".join(format_address((host, port)) for host, port in hosts)
     assert split_hosts(text) == tuple(hosts)
     assert parse_uri(f"mongodb://{text}/db").hosts == tuple(hosts)
 
 
 @given(st.one_of(tcp_hosts, unix_hosts))
 def test_one_address_round_trips(address: Tuple[str, int]) -> None:
-    assert parse_host(format_host(*address)) == address
+    assert parse_host(format_address(address)) == address
 
 
 @given(st.lists(st.tuples(st.one_of(hostnames, ipv4, ipv6), st.booleans()), min_size=1))
 def test_omitted_port_takes_default(entries: List[Tuple[str, bool]]) -> None:
     text = ",".join(
-        format_host(h, 1)[: -len(":1")] if omit else format_host(h, 1) for h, omit in entries
+        format_address((h, 1))[: -len(":1")] if omit else format_address((h, 1))
+        for h, omit in entries
     )
     parsed = split_hosts(text, default_port=999)
     assert parsed == tuple((h, 999 if omit else 1) for h, omit in entries)

@@ -23,23 +23,27 @@ from servers import SecantusServer
 
 from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.errors import ConfigurationError, ServerSelectionTimeout
-from wireclient.rules.options import merge_options, validate_options
-from wireclient.rules.uri import parse_uri
+from wireclient.rules.options import (
+    NO_MAX_STALENESS,
+    max_staleness_value,
+    merge_options,
+    validate_options,
+)
+from wireclient.rules.uri import Address, parse_uri
 from wireclient.sdam.read_preferences import ReadPreference, select
+from wireclient.sdam.server_rules import ServerType
 from wireclient.sdam.staleness import (
     IDLE_WRITE_PERIOD,
     MAX_STALENESS_WIRE_VERSION,
-    NO_MAX_STALENESS,
     SMALLEST_MAX_STALENESS,
     check_max_staleness,
     check_wire_versions,
     estimate_staleness,
     last_write_date,
-    max_staleness_value,
     staleness_with_primary,
     staleness_without_primary,
 )
-from wireclient.sdam.topology import Address, ServerDescription, ServerType, TopologyView
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 P: Address = ("p", 27017)
 S1: Address = ("s1", 27017)

@@ -9,8 +9,9 @@ from typing import Any, Dict, Optional
 import pytest
 
 from wireclient.errors import ConfigurationError
+from wireclient.rules.uri import Address, format_address
 from wireclient.sdam.read_preferences import ReadPreference, choose, select
-from wireclient.sdam.topology import Address, ServerDescription, TopologyView, format_address
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 P, S1, S2, S3, H, ARB = ("p", 1), ("s1", 2), ("s2", 3), ("s3", 4), ("h", 5), ("arb", 6)
 ALL = (P, S1, S2, S3, H, ARB)

@@ -7,17 +7,19 @@ from typing import Any, Optional
 import pytest
 from bson import ObjectId
 
-from wireclient.sdam import topology
-from wireclient.sdam.server_rules import (
-    ELECTION_ID_FIRST_WIRE_VERSION,
+from wireclient.rules import wire
+from wireclient.rules.wire import (
     MAX_SUPPORTED_WIRE_VERSION,
     MIN_SUPPORTED_WIRE_VERSION,
+    wire_version_error,
+)
+from wireclient.sdam import server_rules
+from wireclient.sdam.server_rules import (
+    ELECTION_ID_FIRST_WIRE_VERSION,
     PrimaryVerdict,
     int_or_none,
     judge_primary,
-    wire_version_error,
 )
-from wireclient.transport import network
 
 
 def oid(n: int) -> ObjectId:
@@ -29,12 +31,12 @@ OLD = ELECTION_ID_FIRST_WIRE_VERSION - 1
 
 
 def test_constants() -> None:
-    assert MIN_SUPPORTED_WIRE_VERSION == network.MIN_SUPPORTED_WIRE_VERSION == 4
+    assert MIN_SUPPORTED_WIRE_VERSION == wire.MIN_SUPPORTED_WIRE_VERSION == 4
     assert MAX_SUPPORTED_WIRE_VERSION == 25
     assert ELECTION_ID_FIRST_WIRE_VERSION == 17
-    # still importable where the rest of the replica-set code imports names from
-    assert topology.MAX_SUPPORTED_WIRE_VERSION == MAX_SUPPORTED_WIRE_VERSION
-    assert topology.ServerType.PRIMARY.value == "Primary"
+    # one home: the wire window is rules.wire's, the server types are sdam.server_rules'
+    assert wire.MAX_SUPPORTED_WIRE_VERSION == MAX_SUPPORTED_WIRE_VERSION
+    assert server_rules.ServerType.PRIMARY.value == "Primary"
 
 
 # (electionId, setVersion) of the primary, then the topology's maxima, then the verdict

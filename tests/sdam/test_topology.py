@@ -8,24 +8,20 @@ from typing import Any, Dict, Iterable, List, Optional
 import pytest
 from bson import ObjectId
 
+from wireclient.engine.topology_cell import Topology
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.rules import uri
-from wireclient.sdam import topology
-from wireclient.sdam.topology import (
-    MAX_SUPPORTED_WIRE_VERSION,
-    MIN_SUPPORTED_WIRE_VERSION,
+from wireclient.rules.uri import Address, format_address
+from wireclient.rules.uri import parse_host as parse_address
+from wireclient.rules.wire import MAX_SUPPORTED_WIRE_VERSION, MIN_SUPPORTED_WIRE_VERSION
+from wireclient.sdam.server_rules import (
     NEWER_PRIMARY_ERROR,
     STALE_PRIMARY_ERROR,
-    Address,
-    ServerDescription,
     ServerType,
-    Topology,
-    TopologyView,
-    format_address,
-    parse_address,
     parse_topology_version,
     topology_version_is_older,
 )
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 A, B, C, D = ("a", 1), ("b", 2), ("c", 3), ("d", 4)
 
@@ -192,13 +188,13 @@ def test_parse_address_refuses_what_the_uri_parser_refuses(text: str) -> None:
     [("h", 1), ("::1", 27017), ("2001:db8::1", 2), ("fe80::1%eth0", 5), ("/tmp/X y.sock", 0)],
 )
 def test_format_address_is_format_host_and_round_trips(address: Address) -> None:
-    assert format_address(address) == uri.format_host(*address)
+    assert format_address(address) == uri.format_address(address)
     assert parse_address(format_address(address)) == address
     assert uri.split_hosts(format_address(address)) == (address,)
 
 
 def test_one_default_port() -> None:
-    assert topology.DEFAULT_PORT is uri.DEFAULT_PORT == 27017
+    assert parse_address("h")[1] == uri.DEFAULT_PORT == 27017
 
 
 # -- classification ----------------------------------------------------------------------

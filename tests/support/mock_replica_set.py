@@ -18,7 +18,7 @@ from bson import ObjectId
 from mockupdb import OP_MSG_FLAGS, MockupDB, OpMsg
 
 from wireclient.errors import AutoReconnect
-from wireclient.sdam.topology import Address, format_address
+from wireclient.rules.uri import Address, format_address
 
 
 class Member:

@@ -36,7 +36,7 @@ from wireclient.errors import (
     OperationFailure,
     ProtocolError,
 )
-from wireclient.sdam.topology import ServerType
+from wireclient.sdam.server_rules import ServerType
 
 OID = ObjectId()
 PASSWORD = "s3cr3t-Pw"

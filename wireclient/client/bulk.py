@@ -57,11 +57,17 @@ from wireclient.rules.arguments import (
     type_name,
 )
 from wireclient.rules.command import WriteConcern
+from wireclient.rules.limits import check_size, split
+from wireclient.rules.wire import (
+    COMMAND_OVERHEAD,
+    DEFAULT_MAX_BSON_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_WRITE_BATCH_SIZE,
+)
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
 
-_OVERHEAD = 16 * 1024  # header, command body and framing in one message
 _COMMANDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
 _ORDER = ("insert", "update", "delete")
 _KIND = itemgetter(0)  # of an operation (kind, what is sent, op)
@@ -113,7 +119,7 @@ def _optional(statement: Dict[str, Any], collation: Any, array_filters: Any, hin
             check_document(f, f"array_filters[{i}]") for i, f in enumerate(array_filters)
         ]
     if hint is not None:
-        from wireclient.rules.index_spec import index_document
+        from wireclient.rules.arguments import index_document
 
         statement["hint"] = hint if isinstance(hint, str) else index_document(hint)
 
@@ -250,16 +256,11 @@ class Bulk:
         acknowledged, concern = write_concern.resolve(None, None)
         conn = self.collection.database.connection
         limits = conn._server_hello()
-        max_bson = int(limits.get("maxBsonObjectSize", 16 * 1024 * 1024))
+        max_bson = int(limits.get("maxBsonObjectSize", DEFAULT_MAX_BSON_SIZE))
         sizes = list(map(len, map(_DATA, self.ops)))
         if max(sizes) > max_bson:  # nothing is sent if one is too large
             for (kind, _, _), size in zip(self.ops, sizes):
-                allowed = max_bson if kind == "insert" else max_bson + _OVERHEAD
-                if size > allowed:
-                    raise InvalidDocument(
-                        f"a bulk {kind} of {size} bytes is larger than the server's "
-                        f"maxBsonObjectSize of {max_bson} bytes"
-                    )
+                check_size(size, _COMMANDS[kind], max_bson)
         self.executed = True
         result: Dict[str, Any] = {
             "writeErrors": [],
@@ -271,10 +272,10 @@ class Bulk:
             "nRemoved": 0,
             "upserted": [],
         }
-        max_count = int(limits.get("maxWriteBatchSize", 100_000))
-        max_bytes = int(limits.get("maxMessageSizeBytes", protocol.DEFAULT_MAX_MESSAGE_SIZE))
+        max_count = int(limits.get("maxWriteBatchSize", DEFAULT_MAX_WRITE_BATCH_SIZE))
+        max_bytes = int(limits.get("maxMessageSizeBytes", DEFAULT_MAX_MESSAGE_SIZE))
         for kind, indexes in self._groups():
-            for batch in _split(indexes, sizes, max_count, max_bytes - _OVERHEAD):
+            for batch in _split(indexes, sizes, max_count, max_bytes - COMMAND_OVERHEAD):
                 reply = self._send(kind, batch, acknowledged, concern)
                 if reply is not None:
                     _merge(result, reply, kind, batch, self.ops)
@@ -332,23 +333,15 @@ class Bulk:
 def _split(
     indexes: Sequence[int], sizes: List[int], max_count: int, max_bytes: int
 ) -> Iterable[Sequence[int]]:
-    """``indexes`` in runs of at most ``max_count`` operations and ``max_bytes`` bytes
-    (ranges stay ranges: the usual bulk is one run that fits one message)."""
+    """``indexes`` in runs of at most ``max_count`` operations and ``max_bytes`` bytes, as
+    ``limits.split`` cuts them (ranges stay ranges: the usual bulk is one run that fits one
+    message)."""
     if isinstance(indexes, range) and indexes.step == 1:
-        if len(indexes) <= max_count and sum(sizes[indexes.start : indexes.stop]) <= max_bytes:
-            yield indexes
-            return
-    batch: List[int] = []
-    size = 0
-    for index in indexes:
-        length = sizes[index]
-        if batch and (len(batch) >= max_count or size + length > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(index)
-        size += length
-    if batch:
-        yield batch
+        chosen = sizes[indexes.start : indexes.stop]
+    else:
+        chosen = list(map(sizes.__getitem__, indexes))
+    for run in split(chosen, max_count, max_bytes):
+        yield indexes[run.start : run.stop]
 
 
 def _merge(

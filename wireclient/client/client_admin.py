@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Un
 from bson import Int64
 
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
-from wireclient.rules.arguments import INT64_MAX, check_int, check_str, type_name
+from wireclient.rules.arguments import check_int, check_str, type_name
+from wireclient.rules.uri import Address
+from wireclient.rules.wire import INT64_MAX
 
 if TYPE_CHECKING:
     from wireclient.client.cursor import Cursor
     from wireclient.client.database import Database
     from wireclient.engine.executor import Executor
     from wireclient.pooling.pool import Pool
-
-Address = Tuple[str, int]
 
 
 class ServerAdmin:

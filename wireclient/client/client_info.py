@@ -18,18 +18,18 @@ instead of waiting for one.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
-from wireclient import protocol
 from wireclient.errors import ConnectionFailure
+from wireclient.rules.uri import Address
+from wireclient.rules.wire import (
+    DEFAULT_MAX_BSON_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_WRITE_BATCH_SIZE,
+)
 
 if TYPE_CHECKING:
     from wireclient.engine.executor import Executor
-
-Address = Tuple[str, int]
-
-DEFAULT_MAX_BSON_SIZE = 16 * 1024 * 1024
-DEFAULT_MAX_WRITE_BATCH_SIZE = 100_000
 
 
 class HelloLog:
@@ -90,7 +90,7 @@ class ServerInfo:
     def max_message_size(self) -> int:
         """The largest message the server accepts (``maxMessageSizeBytes``), in bytes."""
         hello = self._server_hello()
-        return int(hello.get("maxMessageSizeBytes", protocol.DEFAULT_MAX_MESSAGE_SIZE))
+        return int(hello.get("maxMessageSizeBytes", DEFAULT_MAX_MESSAGE_SIZE))
 
     @property
     def max_write_batch_size(self) -> int:

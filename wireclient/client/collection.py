@@ -48,14 +48,14 @@ from wireclient.rules.arguments import (
     check_bool,
     check_document,
     check_mapping,
-    check_read_preference,
     check_str,
     encode,
     encode_many,
+    index_document,
     type_name,
 )
 from wireclient.rules.command import raise_write_errors
-from wireclient.rules.index_spec import index_document
+from wireclient.sdam.read_preferences import check_read_preference
 
 if TYPE_CHECKING:
     from wireclient.client.database import Database

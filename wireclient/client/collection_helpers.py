@@ -24,15 +24,15 @@ from wireclient.client.find_options import projection_document
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidDocument, InvalidOperation
 from wireclient.rules import replies
 from wireclient.rules.arguments import (
-    INT32_MAX,
     check_bool,
     check_document,
     check_int,
     check_str,
+    index_document,
     type_name,
 )
 from wireclient.rules.command import raise_write_errors
-from wireclient.rules.index_spec import index_document
+from wireclient.rules.wire import INT32_MAX
 
 if TYPE_CHECKING:
     from wireclient.client.bulk import BulkOperationBuilder

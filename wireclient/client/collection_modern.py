@@ -32,7 +32,6 @@ from wireclient.client.results import (
 )
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidDocument, InvalidOperation
 from wireclient.rules.arguments import (
-    INT32_MAX,
     check_bool,
     check_document,
     check_int,
@@ -40,6 +39,7 @@ from wireclient.rules.arguments import (
     encode,
     type_name,
 )
+from wireclient.rules.wire import INT32_MAX
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
@@ -273,7 +273,7 @@ class ModernCollection:
         kwargs: Dict[str, Any],
     ) -> Any:
         from wireclient.client.find_options import projection_document
-        from wireclient.rules.index_spec import index_document
+        from wireclient.rules.arguments import index_document
 
         _no_session(kwargs.pop("session", None))
         command: Dict[str, Any] = {

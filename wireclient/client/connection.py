@@ -33,9 +33,14 @@ from wireclient.pooling.identity import make_identity
 from wireclient.pooling.pool import Pool
 from wireclient.pooling.requests import Requests
 from wireclient.rules.command import WriteConcern
-from wireclient.rules.host_argument import DEFAULT_HOST, parse_host_argument
 from wireclient.rules.options import check_direct_connection, merge_options
-from wireclient.rules.uri import DEFAULT_PORT
+from wireclient.rules.uri import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Address,
+    format_address,
+    parse_host_argument,
+)
 from wireclient.transport import network
 from wireclient.transport.compressors import settings_from_options
 
@@ -45,7 +50,6 @@ if TYPE_CHECKING:
     from wireclient.engine.mongos import MongosSelector
     from wireclient.transport.network import SocketInfo
 
-Address = Tuple[str, int]
 
 # Options that only a replica set gives a meaning to: refused on a Connection to one server,
 # rather than accepted and ignored.
@@ -303,7 +307,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
                 sock.close()
                 found = sock.hello.get("setName")
                 raise ConfigurationError(
-                    f"server at {network.format_address(address)} is "
+                    f"server at {format_address(address)} is "
                     + (f"a member of replica set {found!r}" if found else "not in a replica set")
                     + f", not of {set_name!r} (replicaSet)"
                 )
@@ -437,7 +441,7 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return f"Connection({self.host!r}, {self.port})"
 
     def _seed_list(self) -> str:
-        return ",".join(network.format_address(address) for address in self._hosts)
+        return ",".join(format_address(address) for address in self._hosts)
 
 
 class MongoClient(Connection):

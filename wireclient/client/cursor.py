@@ -41,22 +41,22 @@ from wireclient.client.find_options import CursorModifiers, build_options
 from wireclient.client.settings import Shaper, check_document_class, shaper
 from wireclient.engine.exhaust import ExhaustStream, refuse_in_request
 from wireclient.errors import InvalidArgument, InvalidOperation
+from wireclient.rules.arguments import ASCENDING as ASCENDING  # the 2.x homes of the constants
+from wireclient.rules.arguments import DESCENDING as DESCENDING
+from wireclient.rules.arguments import GEO2D as GEO2D
+from wireclient.rules.arguments import GEOHAYSTACK as GEOHAYSTACK
+from wireclient.rules.arguments import GEOSPHERE as GEOSPHERE
+from wireclient.rules.arguments import HASHED as HASHED
+from wireclient.rules.arguments import TEXT as TEXT
 from wireclient.rules.arguments import (
-    INT32_MAX,
     check_bool,
     check_document,
     check_int,
     check_str,
+    index_document,
     type_name,
 )
-from wireclient.rules.index_spec import ASCENDING as ASCENDING  # the 2.x homes of the constants
-from wireclient.rules.index_spec import DESCENDING as DESCENDING
-from wireclient.rules.index_spec import GEO2D as GEO2D
-from wireclient.rules.index_spec import GEOHAYSTACK as GEOHAYSTACK
-from wireclient.rules.index_spec import GEOSPHERE as GEOSPHERE
-from wireclient.rules.index_spec import HASHED as HASHED
-from wireclient.rules.index_spec import TEXT as TEXT
-from wireclient.rules.index_spec import index_document
+from wireclient.rules.wire import INT32_MAX
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection

@@ -28,11 +28,11 @@ from wireclient.errors import (
 from wireclient.rules.arguments import (
     check_bool,
     check_int,
-    check_read_preference,
     check_str,
     encode,
     type_name,
 )
+from wireclient.sdam.read_preferences import check_read_preference
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection

@@ -28,15 +28,15 @@ from bson.code import Code
 
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
 from wireclient.rules.arguments import (
-    INT32_MAX,
     check_bool,
     check_document,
     check_int,
-    check_read_preference,
     check_str,
     encode,
     type_name,
 )
+from wireclient.rules.wire import INT32_MAX
+from wireclient.sdam.read_preferences import check_read_preference
 
 # The OP_QUERY flag bits of add_option / remove_option (pymongo 2.8's CursorType values)
 TAILABLE = 2
@@ -129,7 +129,7 @@ class FindOptions:
 
     def set_hint(self, index: Any) -> None:
         """An index name, a key list / document as ``create_index`` takes it, or None."""
-        from wireclient.rules.index_spec import index_document
+        from wireclient.rules.arguments import index_document
 
         if index is None or isinstance(index, str):
             if isinstance(index, str) and not index:
@@ -196,7 +196,7 @@ class FindOptions:
 
     def set(self, attribute: str, value: Any) -> None:
         """Set one option by name, checked (the names ``Cursor`` and ``modifiers`` use)."""
-        from wireclient.rules.index_spec import index_document
+        from wireclient.rules.arguments import index_document
 
         if attribute == "sort":
             self.sort = index_document(value)
@@ -351,7 +351,7 @@ def build_options(
         if spec is not None:
             options.spec = dict(check_document(spec, "spec"))
         return options, read_preference
-    from wireclient.rules.index_spec import index_document
+    from wireclient.rules.arguments import index_document
 
     for name, value in refused.items():
         reason = _REFUSED_KEYWORDS.get(name)

@@ -83,14 +83,10 @@ from wireclient.transport.compressors import settings_from_options
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
-from wireclient.sdam.topology import (
-    Address,
-    ServerType,
-    Topology,
-    TopologyView,
-    format_address,
-    parse_topology_version,
-)
+from wireclient.engine.topology_cell import Topology
+from wireclient.rules.uri import Address, format_address
+from wireclient.sdam.server_rules import ServerType, parse_topology_version
+from wireclient.sdam.topology import TopologyView
 
 DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 30_000

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set
 
 from wireclient.client.settings import check_latency
-from wireclient.sdam.topology import Address, ServerType, TopologyView
+from wireclient.rules.uri import Address
+from wireclient.sdam.server_rules import ServerType
+from wireclient.sdam.topology import TopologyView
 
 if TYPE_CHECKING:
     from wireclient.client.replica_set import ReplicaSetSelector

@@ -23,8 +23,9 @@ from collections.abc import MutableMapping as MutableMappingABC
 from typing import Any, Callable, Dict, Iterator, List, MutableMapping, Optional
 
 from wireclient.errors import ConfigurationError, InvalidArgument
-from wireclient.rules.arguments import check_read_preference, type_name
+from wireclient.rules.arguments import type_name
 from wireclient.rules.command import WriteConcern
+from wireclient.sdam.read_preferences import check_read_preference
 
 Shaper = Callable[[Dict[str, Any]], Any]
 

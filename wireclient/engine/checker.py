@@ -19,12 +19,11 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
+from wireclient.rules.uri import Address
 from wireclient.transport import network
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
-
-Address = Tuple[str, int]
 
 
 class Checker:

@@ -57,9 +57,9 @@ from wireclient.errors import (
 from wireclient.pooling.requests import Requests, RequestState
 from wireclient.rules import command, replies
 from wireclient.rules.limits import batches, check_frame
-from wireclient.rules.reply_quick import passes_quickly
+from wireclient.rules.replies import passes_quickly
+from wireclient.rules.uri import format_address
 from wireclient.transport import network
-from wireclient.transport.network import format_address
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -331,7 +331,7 @@ class Executor:
         acknowledged: bool,
     ) -> None:
         """Check the reply's fields before anything reads them: the usual reply passes
-        ``reply_quick``'s few exact tests, anything else ``replies.check`` in full. A
+        ``replies.passes_quickly``'s few exact tests, anything else ``replies.check`` in full. A
         malformed reply document makes the conversation as untrustworthy as a broken frame:
         the socket is closed and the error handled as one."""
         if passes_quickly(spec, reply, acknowledged):

@@ -46,6 +46,7 @@ from wireclient import protocol
 from wireclient.errors import AutoReconnect, InvalidOperation, ProtocolError
 from wireclient.rules import command
 from wireclient.rules.limits import check_frame
+from wireclient.rules.uri import format_address
 from wireclient.transport import network
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class ExhaustStream:
             if header.response_to not in answers:
                 expected = " or ".join(str(a) for a in answers)
                 raise ProtocolError(
-                    f"{network.format_address(sock.address)}: streamed reply responseTo "
+                    f"{format_address(sock.address)}: streamed reply responseTo "
                     f"{header.response_to} answers neither the getMore nor the previous "
                     f"reply ({expected})"
                 )

@@ -10,22 +10,11 @@ checker (one monitoring socket per router), a pool per router opened when the ro
 first chosen, the wait for the monitor when nothing is suitable, and the error handler's
 hooks (``server_failed``, ``not_primary``) are the replica set's, reused as they are.
 
-What we know lives in a ``RouterView``: a ``TopologyView`` whose ``apply`` follows the
-Server Discovery and Monitoring rules of the topology type Sharded instead of the replica
-set's: a router (``hello`` answering ``msg: "isdbgrid"``) or an Unknown server (could not
-reach it) is kept; any other server is removed, and why is recorded in ``errors``:
-
-* a replica-set member (its ``hello`` has ``setName``): the user wanted
-  ``ReplicaSetConnection`` (or ``replicaSet=``), and the error says so;
-* a standalone server: only one host names a direct connection.
-
-The specification makes a list of hosts a replica set when a member answers first, and
-removes the mongos among them; here the answer does not depend on who answers first: any
-router makes the list a list of routers, and the other servers are removed. When no router
-at all is found in the discovery round (the constructor runs it in the calling thread), the
-constructor raises ``ConfigurationError`` quoting those reasons, or ``AutoReconnect`` when
-no seed could be reached. As in the replica set's view, the view never runs out of members:
-when the last one is removed the seeds come back as Unknown.
+What we know lives in a ``RouterView`` (``wireclient.sdam.routers``, where its rules are
+told): routers and Unknown servers are kept, any other server is removed with the reason.
+When no router at all is found in the discovery round (the constructor runs it in the
+calling thread), the constructor raises ``ConfigurationError`` quoting those reasons, or
+``AutoReconnect`` when no seed could be reached.
 
 Choosing a router (``select``): every router can serve every operation, so reads and writes
 alike go to one of the routers whose round-trip time (the monitor's moving average of its
@@ -50,110 +39,21 @@ on another router.
 
 from __future__ import annotations
 
-import types
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from wireclient.client.replica_set import ReplicaSetSelector
 from wireclient.errors import AutoReconnect, ConfigurationError
+from wireclient.rules.uri import Address
 from wireclient.sdam.read_preferences import ReadPreference, _in_window
-from wireclient.sdam.server_rules import ServerType, topology_version_is_older, wire_version_error
-from wireclient.sdam.topology import (
-    MAX_ERRORS,
-    RTT_ALPHA,
-    Address,
-    ServerDescription,
-    TopologyView,
-    format_address,
-)
+from wireclient.sdam.routers import RouterView
+from wireclient.sdam.server_rules import ServerType
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 if TYPE_CHECKING:
     from wireclient.pooling.pool import Pool
     from wireclient.pooling.requests import RequestState
 
 _ROUTER_PIN = "mongos"  # the key of a request's pin to one router
-
-
-class RouterView(TopologyView):
-    """An immutable snapshot of the routers (the topology type Sharded): Unknown servers and
-    mongos routers are kept, every other server is removed with the reason in ``errors``.
-    ``set_name`` is the name of a replica set whose members were found among the seeds
-    (they were removed), or None. Build one with ``RouterView.from_seeds(seeds, None)``."""
-
-    __slots__ = ()
-
-    @property
-    def routers(self) -> List[ServerDescription]:
-        """The servers known to be mongos routers now."""
-        return self.of_type(ServerType.MONGOS)
-
-    def describe(self) -> str:
-        return self._describe("mongos routers", "no servers")
-
-    def apply(self, description: ServerDescription) -> TopologyView:
-        """A new view that takes ``description`` into account (see the class notes). A
-        description of a server that is not (or no longer) in the view, or older than what
-        we know of it (``topologyVersion``), changes nothing: this view is returned."""
-        address = description.address
-        current = self.members.get(address)
-        if current is None or topology_version_is_older(
-            description.topology_version, current.topology_version
-        ):
-            return self
-        sd = description
-        if sd.round_trip_time is not None and current.round_trip_time is not None:
-            average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * current.round_trip_time
-            sd = sd._replace(round_trip_time=average)
-        members: Dict[Address, ServerDescription] = dict(self.members)
-        errors = list(self.errors)
-        set_name = self.set_name
-        if sd.server_type in (ServerType.UNKNOWN, ServerType.MONGOS):
-            members[address] = sd
-        else:
-            del members[address]
-            message = _refusal(sd)
-            if message in errors:  # refused again at every check: keep one, the newest
-                errors.remove(message)
-            errors.append(message)
-            if set_name is None and sd.set_name is not None:
-                set_name = sd.set_name
-        if not members:  # everyone was refused: start again from the user's seeds
-            members = {seed: ServerDescription.unknown(seed, errors[-1]) for seed in self.seeds}
-        return self._replace(
-            set_name=set_name,
-            members=types.MappingProxyType(members),
-            errors=tuple(errors[-MAX_ERRORS:]),
-            compatibility_error=_compatibility_error(members.values()),
-        )
-
-
-def _refusal(sd: ServerDescription) -> str:
-    """Why a server that is not a mongos leaves a list of routers."""
-    where = format_address(sd.address)
-    if sd.server_type is ServerType.STANDALONE:
-        return (
-            f"{where} is a standalone server, not a mongos router; name it alone to connect "
-            "to it directly"
-        )
-    if sd.set_name is not None:
-        return (
-            f"{where} is a member of replica set {sd.set_name!r}, not a mongos router: use "
-            f"ReplicaSetConnection(..., replicaSet={sd.set_name!r}) for a replica set"
-        )
-    return (
-        f"{where} is a replica-set member not yet configured ({sd.server_type.value}), "
-        "not a mongos router: use ReplicaSetConnection for a replica set"
-    )
-
-
-def _compatibility_error(members: Any) -> Optional[str]:
-    """The first known server whose wire range misses wireclient's, if any."""
-    for sd in members:
-        if sd.server_type is not ServerType.UNKNOWN:
-            where = format_address(sd.address)
-            error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
-            if error is not None:
-                return error
-    return None
 
 
 class MongosSelector(ReplicaSetSelector):
@@ -255,4 +155,4 @@ class MongosSelector(ReplicaSetSelector):
         return None if rp.mode == "primary" else rp.document()
 
 
-__all__ = ["MongosSelector", "RouterView"]
+__all__ = ["MongosSelector"]

@@ -57,16 +57,12 @@ import time
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
+from wireclient.engine.topology_cell import Topology
 from wireclient.errors import ConfigurationError, ConnectionFailure, WireClientError
 from wireclient.pooling import forking
-from wireclient.sdam.topology import (
-    Address,
-    ServerDescription,
-    ServerType,
-    Topology,
-    TopologyView,
-    format_address,
-)
+from wireclient.rules.uri import Address, format_address
+from wireclient.sdam.server_rules import ServerType
+from wireclient.sdam.topology import ServerDescription, TopologyView
 
 DEFAULT_HEARTBEAT_FREQUENCY = 10.0
 MIN_HEARTBEAT_FREQUENCY = 0.5

@@ -15,9 +15,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Callable, Optional
 
-if TYPE_CHECKING:  # topology.py imports this module; the names are needed for types only
+if TYPE_CHECKING:  # the names are needed for types only
+    from wireclient.rules.uri import Address
     from wireclient.sdam.server_rules import TopologyVersion
-    from wireclient.sdam.topology import Address, ServerDescription, TopologyView
+    from wireclient.sdam.topology import ServerDescription, TopologyView
 
 ViewListener = Callable[["TopologyView", "TopologyView"], None]
 

@@ -44,17 +44,17 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional
 
 from wireclient.errors import AutoReconnect, ConfigurationError, PoolTimeout, ProtocolError
 from wireclient.pooling import forking
 from wireclient.pooling.identity import gevent_seams
+from wireclient.rules.uri import Address, format_address
 from wireclient.transport.network import SocketInfo
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
 
-Address = Tuple[str, int]
 Connector = Callable[[], SocketInfo]
 
 _monotonic = time.monotonic
@@ -236,7 +236,7 @@ class Pool:
                 remaining = None if deadline is None else deadline - _monotonic()
                 if remaining is not None and remaining <= 0:
                     raise PoolTimeout(
-                        f"no socket to {_fmt(self.address)} became free in "
+                        f"no socket to {format_address(self.address)} became free in "
                         f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
                     )
                 self._sleep_locked(waiter, remaining)
@@ -469,15 +469,10 @@ class Pool:
 
     def stats(self) -> Dict[str, Any]:
         return {
-            "address": _fmt(self.address),
+            "address": format_address(self.address),
             "open": self.open_count,
             "idle": len(self._idle),
             "waiting": len(self._waiters),
             "max_size": self.max_size,
             "generation": self.generation,
         }
-
-
-def _fmt(address: Address) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -7,12 +7,18 @@ that is not a document where one is wanted ``DocumentTypeError``, and a document
 encode ``InvalidDocument``. ``encode`` is the one place a document is turned into BSON for a
 check: every error bson can raise for content (a reference cycle shows up as a
 ``RecursionError``) becomes ``InvalidDocument``.
+
+Sort and index specifications are arguments too: ``index_document`` turns the forms pymongo
+accepts (``'a'``, ``[('a', 1)]``, a mapping) into one ordered ``{key: direction}`` document,
+checked before anything is sent (``Cursor.sort``, ``create_index`` / ``drop_index``, the
+modern helpers' ``sort``). A read preference argument is checked by
+``wireclient.sdam.read_preferences.check_read_preference``, beside the class that reads it.
 """
 
 from __future__ import annotations
 
 from collections import abc
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from bson.errors import BSONError
 
@@ -23,9 +29,7 @@ from wireclient.errors import (
     InvalidDocument,
 )
 from wireclient.protocol._common import _DEFAULT_OPTS, _dict_to_bson
-
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
+from wireclient.rules.wire import INT64_MAX
 
 # What bson raises for a document it cannot encode: its own errors, TypeError / ValueError
 # for values and keys, OverflowError for ints beyond int64, RecursionError for a document
@@ -112,27 +116,80 @@ def check_document(value: Any, name: str) -> Mapping[str, Any]:
     return value  # type: ignore[no-any-return]
 
 
-def check_read_preference(value: Any, name: str = "read_preference") -> Any:
-    """``value`` if it is None or something ``ReadPreference.from_value`` reads."""
-    if value is not None:
-        from wireclient.sdam.read_preferences import ReadPreference  # loaded only when given
+# -- sort and index key documents ----------------------------------------------------------
 
-        ReadPreference.from_value(value)
-    return value
+ASCENDING = 1
+DESCENDING = -1
+GEO2D = "2d"
+GEOHAYSTACK = "geoHaystack"
+GEOSPHERE = "2dsphere"
+HASHED = "hashed"
+TEXT = "text"
+
+
+def _check_key(key: Any, direction: Any) -> None:
+    """A field name, and a direction: a number (1, -1), an index type ('2dsphere', 'text',
+    'hashed') or a document (``{'$meta': 'textScore'}`` in a sort)."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"sort/index key names must be strings, not {type_name(key)}")
+    if not key:
+        raise ConfigurationError("sort/index key names must not be empty")
+    if isinstance(direction, bool) or not isinstance(direction, (int, float, str, abc.Mapping)):
+        raise InvalidArgument(
+            f"the direction of key {key!r} must be 1, -1, an index type such as '2dsphere' "
+            f"or a document, not {type_name(direction)}"
+        )
+    if isinstance(direction, str) and not direction:
+        raise ConfigurationError(f"the direction of key {key!r} must not be empty")
+
+
+def index_document(key_or_list: Any, direction: Optional[Any] = None) -> Dict[str, Any]:
+    """``'a'`` / ``('a', 1)`` lists / a mapping -> an ordered ``{key: direction}`` document."""
+    out: Dict[str, Any] = {}
+    if isinstance(key_or_list, str):
+        out[key_or_list] = ASCENDING if direction is None else direction
+    elif isinstance(key_or_list, abc.Mapping):
+        out = dict(key_or_list)
+    elif isinstance(key_or_list, (list, tuple)):
+        for item in key_or_list:
+            if isinstance(item, str):
+                out[item] = ASCENDING
+            elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
+                out[item[0]] = item[1]
+            else:
+                raise ConfigurationError(
+                    f"bad sort/index key of type {type_name(item)}: use 'key' or (key, direction)"
+                )
+    else:
+        raise InvalidArgument(
+            "a sort/index specification must be a key name, a list of (key, direction) "
+            f"pairs or a mapping, not {type_name(key_or_list)}"
+        )
+    if not out:
+        raise ConfigurationError("empty sort/index key list")
+    for key, value in out.items():
+        _check_key(key, value)
+    encode(out, "the sort/index specification")  # a direction may be a document
+    return out
 
 
 __all__ = [
+    "ASCENDING",
+    "DESCENDING",
     "ENCODE_ERRORS",
-    "INT32_MAX",
-    "INT64_MAX",
+    "GEO2D",
+    "GEOHAYSTACK",
+    "GEOSPHERE",
+    "HASHED",
+    "TEXT",
     "check_bool",
     "check_document",
     "check_int",
     "check_mapping",
     "check_optional_bool",
-    "check_read_preference",
     "check_str",
     "encode",
     "encode_many",
+    "index_document",
     "type_name",
 ]

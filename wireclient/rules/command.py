@@ -29,18 +29,14 @@ from wireclient.errors import (
     WriteConcernError,
 )
 from wireclient.rules import replies
-from wireclient.rules.arguments import INT32_MAX, check_int, check_optional_bool, check_str
+from wireclient.rules.arguments import check_int, check_optional_bool, check_str
+from wireclient.rules.wire import INT32_MAX, OP_MSG_WIRE_VERSION
 
 Document = Mapping[str, Any]
 
 _OpMsg = protocol.OpMsg
 _build_msg = protocol.OpMsg._build  # an OpMsg from fields already valid (no checks)
 _MORE_TO_COME = int(protocol.MsgFlags.moreToCome)
-
-MIN_SUPPORTED_WIRE_VERSION = 4  # MongoDB 3.2: the find / getMore / killCursors commands
-MIN_SUPPORTED_MONGODB = "3.2"
-MAX_SUPPORTED_WIRE_VERSION = 25  # MongoDB 8.0
-OP_MSG_WIRE_VERSION = 6  # MongoDB 3.6
 
 # "This member is not, or no longer, the primary" (the SDAM spec's "not writable primary"
 # and "node is recovering" codes). The shutdown codes among them mean the process is going
@@ -101,26 +97,6 @@ def write_envelopes(
 def with_batch(head: protocol.OpMsg, batch: protocol.DocumentSequence) -> protocol.OpMsg:
     """``head`` (from ``write_envelopes``) carrying one batch of documents."""
     return _build_msg(head.body, (batch,), head.flags)  # type: ignore[no-any-return]
-
-
-def wire_version_error(where: str, min_wire_version: int, max_wire_version: int) -> Optional[str]:
-    """Why wireclient cannot talk to the server at ``where``, or None when the server's wire
-    range overlaps wireclient's."""
-    ours = f"{MIN_SUPPORTED_WIRE_VERSION} to {MAX_SUPPORTED_WIRE_VERSION}"
-    if min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
-        return (
-            f"server at {where} requires wire version {min_wire_version} or newer (it speaks "
-            f"{min_wire_version} to {max_wire_version}: minWireVersion {min_wire_version}), "
-            f"but this version of wireclient speaks only wire versions {ours}"
-        )
-    if max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
-        return (
-            f"server at {where} speaks only wire versions {min_wire_version} to "
-            f"{max_wire_version} (maxWireVersion {max_wire_version}), but wireclient needs wire "
-            f"version {MIN_SUPPORTED_WIRE_VERSION} or newer (MongoDB {MIN_SUPPORTED_MONGODB}+; "
-            f"wireclient speaks {ours})"
-        )
-    return None
 
 
 def reply_document(message: Any) -> Dict[str, Any]:

@@ -7,27 +7,39 @@ document is over ``maxBsonObjectSize`` plus the 16 KiB command allowance) with
 ``DocumentTooLarge``, between encoding and sending, so the socket stays intact and goes back
 to its pool. ``batches`` encodes a write's documents, checks every one of them first, and
 splits them into batches that fill a message without passing any limit. Pure: no I/O.
+
+The limits are read from anything that has them (``Limits``: a ``SocketInfo`` has them, so
+has a test double), and the two rules under every write are plain functions of numbers, for
+every caller: ``check_size`` (the largest document or statement a server takes) and
+``split`` (the one batch splitter: runs of at most ``maxWriteBatchSize`` entries within the
+room a message leaves). ``batches`` uses both for the operation path; the 2.8 bulk API
+(``client/bulk.py``) uses them on its own operations, which it has encoded and indexed.
+An oversized document is a ``DocumentTooLarge`` (an ``InvalidDocument``) on both paths.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Protocol, Sequence
 
 import bson
 
 from wireclient import protocol
 from wireclient.errors import DocumentTooLarge, InvalidDocument
 from wireclient.rules import command
-
-if TYPE_CHECKING:
-    from wireclient.transport.network import SocketInfo
+from wireclient.rules.wire import COMMAND_OVERHEAD, OP_MSG_WIRE_VERSION
 
 Document = Mapping[str, Any]
 
-# How much larger than maxBsonObjectSize a command document (or an update or delete
-# statement) may be: the server's own allowance for the command around a user document.
-COMMAND_OVERHEAD = 16 * 1024
+
+class Limits(Protocol):
+    """What the checks read of a socket: the limits its handshake recorded."""
+
+    max_wire_version: int
+    max_bson_size: int
+    max_message_size: int
+    max_write_batch_size: int
+
 
 # The write command field whose documents are stored as they are (insert's): each must fit
 # maxBsonObjectSize itself. Update and delete statements wrap a filter and an update in a few
@@ -37,7 +49,7 @@ _INT32 = struct.Struct("<i")
 _BYTES_ONLY = {bytes}
 
 
-def check_frame(sock: SocketInfo, frame: bytes) -> None:
+def check_frame(sock: Limits, frame: bytes) -> None:
     """Refuse a frame the server would not take, before it is sent: one longer than its
     ``maxMessageSizeBytes``, or whose command document is larger than ``maxBsonObjectSize``
     plus the command allowance (a server resets the connection on either). Called by
@@ -91,7 +103,7 @@ def batches(
     field: str,
     documents: Sequence[Any],
     unacknowledged: bool,
-    sock: SocketInfo,
+    sock: Limits,
     frame: Optional[bytes] = None,
 ) -> List[List[bytes]]:
     """``documents``, encoded, in batches the server takes: at most ``maxWriteBatchSize``
@@ -106,7 +118,7 @@ def batches(
         encoded: List[bytes] = list(documents)
     else:
         encoded = [_encode(doc) for doc in documents]
-    in_command = sock.max_wire_version < command.OP_MSG_WIRE_VERSION
+    in_command = sock.max_wire_version < OP_MSG_WIRE_VERSION
     # OP_QUERY: the command with an empty array; OP_MSG: the command alone (the encoder's
     # quick path) plus the kind-1 section's framing (kind byte, int32 size, identifier, NUL).
     if frame is None or in_command:
@@ -121,60 +133,66 @@ def batches(
     if in_command:  # each document also grows the command document
         room = min(room, sock.max_bson_size + COMMAND_OVERHEAD - _command_size(frame))
     max_bson = sock.max_bson_size
-    stored = field == _STORED_FIELD
-    each = max_bson if stored else max_bson + COMMAND_OVERHEAD
     sizes = list(map(len, encoded))
     largest = max(sizes, default=0)
-    if largest > each or largest + (3 if in_command else 0) > room:
-        _refuse_first(encoded, field, sock, stored, each, room, in_command)
-    max_count = sock.max_write_batch_size
-    if not in_command and len(encoded) <= max_count and sum(sizes) <= room:
-        return [encoded] if encoded else []  # the usual case: all of them fit one message
-    batches: List[List[bytes]] = []
-    batch: List[bytes] = []
-    used = 0
-    for data in encoded:
-        cost = len(data) + (2 + len(str(len(batch))) if in_command else 0)
-        if batch and (len(batch) >= max_count or used + cost > room):
-            batches.append(batch)
-            batch, used = [], 0
-            cost = len(data) + (3 if in_command else 0)
-        batch.append(data)
+    if largest > max_bson or largest + (3 if in_command else 0) > room:
+        for size in sizes:  # the first one (in order) that is too large raises
+            check_size(size, field, max_bson)
+            if size + (3 if in_command else 0) > room:  # an array element: type, "0", NUL
+                raise DocumentTooLarge(
+                    f"{field} entry of {size} bytes does not fit in a message: the server's "
+                    f"maxMessageSizeBytes of {sock.max_message_size} bytes leaves {room} for it",
+                    size,
+                    room,
+                )
+    runs = split(sizes, sock.max_write_batch_size, room, in_command)
+    if len(runs) == 1:
+        return [encoded]  # the usual case: all of them fit one message
+    return [encoded[run.start : run.stop] for run in runs]
+
+
+def check_size(size: int, field: str, max_bson_size: int) -> None:
+    """Raise ``DocumentTooLarge`` for an entry of a write command's ``field`` of ``size``
+    bytes that the server would refuse: an inserted document (``documents``, stored as it
+    is) over ``maxBsonObjectSize``, an update or delete statement over it plus the command
+    allowance."""
+    stored = field == _STORED_FIELD
+    each = max_bson_size if stored else max_bson_size + COMMAND_OVERHEAD
+    if size > each:
+        what = "document" if stored else f"{field.rstrip('s')} statement"
+        extra = "" if stored else f" plus {COMMAND_OVERHEAD} for the command"
+        raise DocumentTooLarge(
+            f"{what} of {size} bytes is larger than the server's maxBsonObjectSize of "
+            f"{max_bson_size} bytes{extra}",
+            size,
+            each,
+        )
+
+
+def split(
+    sizes: Sequence[int], max_write_batch_size: int, room: int, in_command: bool = False
+) -> List[range]:
+    """The one batch splitter: the entries of ``sizes`` (encoded sizes, in order) in runs
+    (``range``s of their positions) of at most ``max_write_batch_size`` entries whose sizes
+    add up to at most ``room`` bytes, filled greedily; an entry larger than ``room`` alone
+    goes alone (``check_size`` and the caller refuse what no message can carry). With
+    ``in_command`` (wire 4 and 5) the entries are array elements of the command, and each
+    costs its key too (type byte, decimal index, NUL)."""
+    count = len(sizes)
+    if not in_command and count <= max_write_batch_size and sum(sizes) <= room:
+        return [range(count)] if count else []  # the usual case: all of them fit one message
+    runs: List[range] = []
+    start = used = 0
+    for index, size in enumerate(sizes):
+        cost = size + (2 + len(str(index - start)) if in_command else 0)
+        if index > start and (index - start >= max_write_batch_size or used + cost > room):
+            runs.append(range(start, index))
+            start, used = index, 0
+            cost = size + (3 if in_command else 0)
         used += cost
-    if batch:
-        batches.append(batch)
-    return batches
+    if start < count:
+        runs.append(range(start, count))
+    return runs
 
 
-def _refuse_first(
-    encoded: List[bytes],
-    field: str,
-    sock: SocketInfo,
-    stored: bool,
-    each: int,
-    room: int,
-    in_command: bool,
-) -> None:
-    """Raise ``DocumentTooLarge`` for the first document (in order) that is too large."""
-    max_bson = sock.max_bson_size
-    for data in encoded:
-        size = len(data)
-        if size > each:
-            what = "document" if stored else f"{field.rstrip('s')} statement"
-            extra = "" if stored else f" plus {COMMAND_OVERHEAD} for the command"
-            raise DocumentTooLarge(
-                f"{what} of {size} bytes is larger than the server's maxBsonObjectSize of "
-                f"{max_bson} bytes{extra}",
-                size,
-                each,
-            )
-        if size + (3 if in_command else 0) > room:  # an array element: type, "0", NUL
-            raise DocumentTooLarge(
-                f"{field} entry of {size} bytes does not fit in a message: the server's "
-                f"maxMessageSizeBytes of {sock.max_message_size} bytes leaves {room} for it",
-                size,
-                room,
-            )
-
-
-__all__ = ["COMMAND_OVERHEAD", "batches", "check_frame"]
+__all__ = ["Limits", "batches", "check_frame", "check_size", "split"]

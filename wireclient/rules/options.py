@@ -24,8 +24,12 @@ once on the merged result, which is the set a ``Connection`` uses. The checks fo
 options being present together, and a positive ``maxStalenessSeconds`` without a
 ``readPreference`` other than ``primary`` (so that one may pass merged with a URI's mode).
 
-Authentication mechanisms are defined in ``mechanisms`` (re-exported here), so that ``auth``
-and the ``authMechanism`` validator share one list.
+The authentication mechanisms wireclient knows are listed here too: those it implements (in
+``transport.auth``, which imports hashlib and hmac and so stays out of this pure layer), the
+``DEFAULT`` negotiation, and those MongoDB has that it refuses, with the reason; ``auth`` and
+the ``authMechanism`` validator share that one list and one check. So is the
+``maxStalenessSeconds`` rule on the value (``max_staleness_value``), which ``ReadPreference``
+applies too; what a max staleness means for a replica set is ``sdam.staleness``'s.
 
 Every failure is a ``ConfigurationError`` naming the option (and the spelling it was given
 as, when that differs from the canonical name).
@@ -39,14 +43,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from wireclient.errors import ConfigurationError
-from wireclient.rules.mechanisms import (
-    AUTH_MECHANISMS,
-    DEFAULT_MECHANISM,
-    SCRAM_SHA_1,
-    SCRAM_SHA_256,
-    UNSUPPORTED_MECHANISMS,
-    check_auth_mechanism,
-)
+from wireclient.rules.wire import INT32_MAX
 
 __all__ = [
     "AUTH_MECHANISMS",
@@ -57,19 +54,62 @@ __all__ = [
     "SCRAM_SHA_256",
     "UNSUPPORTED_MECHANISMS",
     "check_auth_mechanism",
+    "NO_MAX_STALENESS",
     "check_direct_connection",
+    "max_staleness_value",
     "merge_options",
     "validate_options",
     "validate_uri_options",
 ]
 
-_INT32_MAX = 2**31 - 1
 _DIGITS = re.compile(r"-?[0-9]+")
 
 # Each validator takes (canonical name, value, from_uri) and returns the typed value. With
 # from_uri=True the value is the percent-decoded string from the URI; otherwise it is a
 # Python value given as a keyword argument (or the output of an earlier validation).
 Validator = Callable[[str, Any, bool], Any]
+
+
+# ------------------------------------------------------------------- authentication mechanisms
+
+SCRAM_SHA_1 = "SCRAM-SHA-1"
+SCRAM_SHA_256 = "SCRAM-SHA-256"
+AUTH_MECHANISMS = (SCRAM_SHA_256, SCRAM_SHA_1)
+"""The mechanisms wireclient implements (in ``auth``), in order of preference."""
+
+DEFAULT_MECHANISM = "DEFAULT"
+"""``authMechanism=DEFAULT``: negotiate (SCRAM-SHA-256 when the server lists it)."""
+
+UNSUPPORTED_MECHANISMS: Mapping[str, str] = {
+    "MONGODB-CR": "MongoDB 4.0 removed it and wireclient does not implement it; "
+    "SCRAM-SHA-1 replaces it",
+    "MONGODB-X509": "wireclient does not implement client-certificate (X.509) authentication",
+    "PLAIN": "wireclient does not implement LDAP (PLAIN) authentication",
+    "GSSAPI": "wireclient does not implement Kerberos (GSSAPI) authentication",
+    "MONGODB-AWS": "wireclient does not implement AWS IAM authentication",
+    "MONGODB-OIDC": "wireclient does not implement OIDC authentication",
+}
+"""Mechanisms MongoDB knows and wireclient refuses, with the reason given."""
+
+
+def check_auth_mechanism(mechanism: str) -> str:
+    """The canonical (upper-case) spelling of ``mechanism``: one of ``AUTH_MECHANISMS`` or
+    ``DEFAULT_MECHANISM``. A mechanism MongoDB knows but wireclient does not implement, or an
+    unknown one, raises ``ConfigurationError`` naming it and what is supported."""
+    canonical = mechanism.upper()
+    if canonical in AUTH_MECHANISMS or canonical == DEFAULT_MECHANISM:
+        return canonical
+    supported = ", ".join(AUTH_MECHANISMS)
+    reason = UNSUPPORTED_MECHANISMS.get(canonical)
+    if reason is not None:
+        raise ConfigurationError(
+            f"authMechanism {canonical!r} is not supported by wireclient ({reason}); "
+            f"supported: {supported} (or {DEFAULT_MECHANISM} to negotiate)"
+        )
+    raise ConfigurationError(
+        f"unknown authMechanism {mechanism!r}; supported: {supported} "
+        f"(or {DEFAULT_MECHANISM} to negotiate)"
+    )
 
 
 # ------------------------------------------------------------------------ option validators
@@ -102,8 +142,8 @@ def _integer(minimum: int) -> Validator:
             raise _type_error(name, value, "an int")
         if number < minimum:
             raise ConfigurationError(f"option {name!r} must be >= {minimum}, not {number}")
-        if number > _INT32_MAX:
-            raise ConfigurationError(f"option {name!r} must be <= {_INT32_MAX}, not {number}")
+        if number > INT32_MAX:
+            raise ConfigurationError(f"option {name!r} must be <= {INT32_MAX}, not {number}")
         return number
 
     return check
@@ -260,11 +300,42 @@ def _zlib_level(name: str, value: Any, from_uri: bool) -> int:
     return number
 
 
-def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
-    """``staleness.max_staleness_option``, loaded only when the option is given."""
-    from wireclient.sdam.staleness import max_staleness_option
+NO_MAX_STALENESS = -1
+"""``maxStalenessSeconds=-1``: no maximum (the default)."""
 
-    return max_staleness_option(name, value, from_uri)
+
+def max_staleness_value(
+    value: Any, name: str = "maxStalenessSeconds", from_text: bool = False
+) -> int:
+    """``value`` as a max staleness in seconds: ``-1`` (also for ``None``) or a positive int;
+    with ``from_text`` (a URI's value) a string of digits. Anything else (``0``, another
+    negative number, a float, a bool) raises ``ConfigurationError``. (The rules a replica set
+    adds, a minimum and the members' wire versions, are ``sdam.staleness``'s.)"""
+    if value is None:
+        return NO_MAX_STALENESS
+    if isinstance(value, str) and from_text:
+        if not _DIGITS.fullmatch(value):
+            raise ConfigurationError(
+                f"option {name!r} must be an integer number of seconds, not {value!r}"
+            )
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(
+            f"option {name!r} must be an integer number of seconds (or -1), not {value!r}"
+        )
+    if value == NO_MAX_STALENESS:
+        return NO_MAX_STALENESS
+    if value <= 0:
+        raise ConfigurationError(
+            f"option {name!r} must be a positive number of seconds, or -1 for no maximum, "
+            f"not {value}"
+        )
+    return int(value)
+
+
+def _max_staleness(name: str, value: Any, from_uri: bool) -> int:
+    """Text only from a URI."""
+    return max_staleness_value(value, name, from_text=from_uri)
 
 
 # ------------------------------------------------------------------------------ the table
@@ -362,7 +433,7 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
         raise ConfigurationError(
             "option 'readPreferenceTags' cannot be used with readPreference 'primary'"
         )
-    if options.get("maxStalenessSeconds", -1) != -1:
+    if options.get("maxStalenessSeconds", NO_MAX_STALENESS) != NO_MAX_STALENESS:
         if options.get("readPreference", "primary") == "primary":
             raise ConfigurationError(
                 "option 'maxStalenessSeconds' needs a readPreference other than 'primary' "
@@ -387,7 +458,7 @@ def _collect(
             if isinstance(tag_sets, (list, tuple)) and any(tag_sets):
                 carried_tags = tag_sets
             staleness = getattr(value, "max_staleness", None)
-            if isinstance(staleness, int) and staleness != -1:
+            if isinstance(staleness, int) and staleness != NO_MAX_STALENESS:
                 carried_staleness = staleness
         validator = _VALIDATORS[canonical]
         if canonical == "readPreferenceTags" and from_uri:

@@ -20,7 +20,7 @@ Where the checks run:
 
 * ``check(spec, reply, where)``, on the operation path (``Executor.run`` and
   ``Executor.write``), for every reply to a checked command, before its socket goes back
-  (unless ``reply_quick.passes_quickly`` vouches that it would pass):
+  (unless ``passes_quickly`` vouches that it would pass, see below):
   the envelope every reply shares (``envelope``: ``ok``; ``errmsg``, ``code``,
   ``codeName``, ``errorLabels`` of a failure; ``topologyVersion``; ``writeConcernError``),
   then, for a successful reply, the shape its command's reply has (``_SHAPES``: cursors,
@@ -33,6 +33,17 @@ Where the checks run:
   ``ServerDescription.from_reply``. Limits a reply leaves out take their defaults (old
   servers and test doubles omit them); a limit of the wrong type or out of range is refused.
 * ``sasl(reply, where)``: each ``saslStart`` / ``saslContinue`` reply (``auth.py``).
+
+The quick acceptance. ``check`` names the command and the server in every message it could
+raise, and walks the reply field by field. Nearly every reply is a well-formed dict as
+``bson`` decoded it, so the path first asks ``passes_quickly``: a handful of exact-class
+tests (no ``isinstance`` against ABCs, no message formatted) that accept only what ``check``
+would accept. It reads the same rules: the integer and number classes (``_INT_CLASSES``,
+``_NUMBER_CLASSES``), the ranges, and one table, ``_SHAPES``, that pairs each command's full
+check with its quick one (None: always in full). Anything it is unsure of (an error reply, a
+``topologyVersion``, write errors, a shape without a quick check) goes through ``check``,
+which raises or passes exactly as before. ``tests/test_replies.py`` holds every malformed
+reply ``check`` refuses against it.
 """
 
 from __future__ import annotations
@@ -41,15 +52,14 @@ import base64
 from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from bson import ObjectId
+from bson import Int64, ObjectId
 
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.rules.uri import parse_host
+from wireclient.rules.wire import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 Document = Mapping[str, Any]
 
-INT32_MAX = 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MIN_MESSAGE_SIZE = 16  # a message header: no smaller limit can mean anything
 
 _MISSING: Any = object()
@@ -102,9 +112,29 @@ def _wrong(where: str, field: str, wanted: str, value: Any) -> ProtocolError:
 # -- one field ----------------------------------------------------------------------------
 
 
+# What bson decodes an int32 / int64 as (``Int64`` is an ``int``; a bool never counts), and
+# the numbers ``ok`` may be (servers send a double). The quick checks test these exact
+# classes; the full ones admit subclasses too (a reply built by hand), bools excepted.
+_INT_CLASSES = frozenset({int, Int64})
+_NUMBER_CLASSES = _INT_CLASSES | {float}
+
+
 def is_integer(value: Any) -> bool:
     """An int32 or int64 as decoded (``bson.Int64`` is an ``int``); never a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    return value.__class__ in _INT_CLASSES or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return value.__class__ in _NUMBER_CLASSES or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+def _surely_integer(value: Any, low: int, high: int) -> bool:
+    """The quick form of ``integer``: an integer of an exact class in ``low..high``."""
+    return value.__class__ in _INT_CLASSES and low <= value <= high
 
 
 def integer(
@@ -229,16 +259,16 @@ def envelope(reply: Document, where: str) -> bool:
     if not isinstance(reply, abc.Mapping):
         raise ProtocolError(f"{where}: the reply is not a document", side="remote")
     ok = _get(reply, "ok", where, "", True)
-    if isinstance(ok, bool) or not isinstance(ok, (int, float)):
+    if not _is_number(ok):
         raise _wrong(where, "ok", "a number", ok)
     if ok != 1:
         for name in ("errmsg", "codeName", "$err"):
             string(reply, name, where)
-        integer(reply, "code", where, low=-INT32_MAX - 1, high=INT32_MAX, required=False)
+        integer(reply, "code", where, low=INT32_MIN, high=INT32_MAX, required=False)
         array(reply, "errorLabels", where, of="string")
     topology_version(reply, where)
     _write_concern_error(reply, where)
-    return ok == 1
+    return bool(ok == 1)
 
 
 def _write_concern_error(reply: Document, where: str) -> None:
@@ -249,7 +279,7 @@ def _write_concern_error(reply: Document, where: str) -> None:
 
 def _error_document(error: Document, where: str, path: str) -> None:
     """A write error or write concern error: an integer ``code`` and a string ``errmsg``."""
-    integer(error, "code", where, path, -INT32_MAX - 1, INT32_MAX)
+    integer(error, "code", where, path, INT32_MIN, INT32_MAX)
     string(error, "errmsg", where, path, required=True)
     document(error, "errInfo", where, path)
 
@@ -266,15 +296,61 @@ def cursor(reply: Document, batch: str, where: str) -> Tuple[int, List[Document]
     return cursor_id, _documents(doc, batch, where, "cursor")
 
 
+_DICT_ONLY = frozenset({dict})
+
+
+def _surely_cursor(reply: Document, batch: str) -> Any:
+    """The quick form of ``cursor``: the cursor id when ``reply['cursor']`` certainly
+    passes it, else None."""
+    doc = reply.get("cursor")
+    if doc.__class__ is not dict:
+        return None
+    cursor_id = doc.get("id")
+    if not _surely_integer(cursor_id, INT64_MIN, INT64_MAX):
+        return None
+    documents = doc.get(batch)
+    if doc.get("ns", "").__class__ is not str or documents.__class__ is not list:
+        return None
+    # every element a dict, tested in C (one set of the classes, not a loop in Python)
+    if documents and set(map(type, documents)) != _DICT_ONLY:
+        return None
+    return cursor_id
+
+
+def _continues(spec: Document, cursor_id: Any) -> bool:
+    """A getMore's reply continues the cursor asked for, or ends it (id 0)."""
+    return bool(cursor_id == 0 or cursor_id == spec.get("getMore"))
+
+
+Shape = Callable[[Document, Document, str, bool], None]
+Quick = Callable[[Document, Document, bool], bool]
+
+
+class _Shape(NamedTuple):
+    """A command's reply shape: its full check, and its quick acceptance (None: none)."""
+
+    check: Shape
+    quick: Optional[Quick]
+
+
 def _first_batch(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
     cursor(reply, "firstBatch", where)
 
 
+def _quick_first_batch(spec: Document, reply: Document, acknowledged: bool) -> bool:
+    return _surely_cursor(reply, "firstBatch") is not None
+
+
 def _next_batch(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
     cursor_id, _ = cursor(reply, "nextBatch", where)
-    asked = spec.get("getMore")
-    if cursor_id not in (0, asked):
+    if not _continues(spec, cursor_id):
+        asked = spec.get("getMore")
         raise fail(where, "cursor.id", f"is {cursor_id}, not the cursor continued ({asked})")
+
+
+def _quick_next_batch(spec: Document, reply: Document, acknowledged: bool) -> bool:
+    cursor_id = _surely_cursor(reply, "nextBatch")
+    return cursor_id is not None and _continues(spec, cursor_id)
 
 
 def _named(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
@@ -291,6 +367,10 @@ def _databases(spec: Document, reply: Document, where: str, acknowledged: bool) 
 
 def _count(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
     integer(reply, "n", where, low=0)
+
+
+def _quick_count(spec: Document, reply: Document, acknowledged: bool) -> bool:
+    return _surely_integer(reply.get("n"), 0, INT64_MAX)
 
 
 def _distinct(spec: Document, reply: Document, where: str, acknowledged: bool) -> None:
@@ -320,19 +400,28 @@ def _write(spec: Document, reply: Document, where: str, acknowledged: bool) -> N
     write(reply, where, acknowledged)
 
 
-Shape = Callable[[Document, Document, str, bool], None]
-_SHAPES: Dict[str, Shape] = {
-    "find": _first_batch,
-    "aggregate": _first_batch,
-    "getMore": _next_batch,
-    "listCollections": _named,
-    "listIndexes": _named,
-    "listDatabases": _databases,
-    "count": _count,
-    "distinct": _distinct,
-    "insert": _write,
-    "update": _write,
-    "delete": _write,
+def _quick_write(spec: Document, reply: Document, acknowledged: bool) -> bool:
+    """Only a reply with a count ``n`` (required when acknowledged: without one, ``check``
+    decides), a good ``nModified`` if any, and no ``upserted`` nor ``writeErrors``."""
+    if "upserted" in reply or "writeErrors" in reply or "n" not in reply:
+        return False
+    if "nModified" in reply and not _surely_integer(reply["nModified"], 0, INT64_MAX):
+        return False
+    return _surely_integer(reply["n"], 0, INT64_MAX)
+
+
+_SHAPES: Dict[str, _Shape] = {
+    "find": _Shape(_first_batch, _quick_first_batch),
+    "aggregate": _Shape(_first_batch, _quick_first_batch),
+    "getMore": _Shape(_next_batch, _quick_next_batch),
+    "listCollections": _Shape(_named, None),
+    "listIndexes": _Shape(_named, None),
+    "listDatabases": _Shape(_databases, None),
+    "count": _Shape(_count, _quick_count),
+    "distinct": _Shape(_distinct, None),
+    "insert": _Shape(_write, _quick_write),
+    "update": _Shape(_write, _quick_write),
+    "delete": _Shape(_write, _quick_write),
 }
 
 
@@ -347,7 +436,26 @@ def check(
         return  # a failed reply raises its own error; an explanation has no cursor
     shape = _SHAPES.get(name)
     if shape is not None:
-        shape(spec, reply, where, acknowledged)
+        shape.check(spec, reply, where, acknowledged)
+
+
+def passes_quickly(spec: Document, reply: Document, acknowledged: bool = True) -> bool:
+    """True only when ``check(spec, reply, ..., acknowledged)`` would pass; False means
+    "not sure": run ``check``. For the operation path: no message is formatted here."""
+    if reply.__class__ is not dict:
+        return False
+    ok = reply.get("ok")
+    if ok.__class__ not in _NUMBER_CLASSES or ok != 1:
+        return False
+    if "topologyVersion" in reply or "writeConcernError" in reply:
+        return False  # the envelope's optional parts: check them in full
+    if "explain" in spec:
+        return True
+    shape = _SHAPES.get(next(iter(spec), "command"))
+    if shape is None:
+        return True
+    quick = shape.quick
+    return quick is not None and quick(spec, reply, acknowledged)
 
 
 # -- hello --------------------------------------------------------------------------------
@@ -468,6 +576,7 @@ __all__ = [
     "fail",
     "hello",
     "is_integer",
+    "passes_quickly",
     "sasl",
     "topology_version",
     "write",

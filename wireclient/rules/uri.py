@@ -1,4 +1,5 @@
-"""``mongodb://`` connection strings: the grammar, host lists and addresses.
+"""``mongodb://`` connection strings: the grammar, host lists, addresses, and what a
+``Connection``'s ``host`` argument names.
 
 Theory of operation
 -------------------
@@ -24,12 +25,14 @@ A connection string has the shape::
 Every component is percent-decoded strictly: a ``%`` not followed by two hex digits, or bytes
 that are not UTF-8, raise ``ConfigurationError``. A ``+`` is a plus, not a space.
 
-Addresses have one parser and one formatter, used by the whole package: ``parse_host`` reads
-one ``host[:port]`` (``topology.parse_address`` is a thin use of it, for the addresses that
-servers report), ``split_hosts`` reads a comma-separated list of them, and ``format_host``
-writes one back so that both read it as the same address. The one difference between a
-single address and an entry of a list: a bare IPv6 literal such as ``::1`` is a whole
-address for ``parse_host`` (never ``address:port``), while in a host list the connection
+An address is an ``Address``, ``(host, port)``, defined here for the whole package. Addresses
+have one parser and one formatter, used by the whole package: ``parse_host`` reads one
+``host[:port]`` (also the addresses servers report, and the command line's), ``split_hosts``
+reads a comma-separated list of them, and ``format_address`` writes one back so that both
+read it as the same address (in messages too: an address is shown as a URI would name it).
+The one difference between a single address and an entry of a list: a bare IPv6 literal
+such as ``::1`` is a whole address for ``parse_host`` (never ``address:port``), while in a
+host list the connection
 string specification requires the brackets, since ``::1:27017`` would be ambiguous there.
 
 Every failure is a ``ConfigurationError`` whose message names the part of the URI at fault
@@ -39,6 +42,12 @@ holding an ``@`` is refused quoting only its userinfo, masked (``redact_uri``: `
 and a host entry is quoted only up to its ``:`` unless a port number follows, since
 ``mongodb://user:password`` (its ``@host`` left out) reads as host ``user``, port ``password``.
 ``validate_options`` is re-exported from ``wireclient.rules.options`` for compatibility.
+
+A ``Connection``'s ``host`` argument (``parse_host_argument``) is ``None`` (``localhost``),
+``'db.example:27018'``, ``'h1,h2:27018'``, a ``mongodb://`` URI, or (pymongo 2.8's form) a
+list or tuple of such strings, whose hosts are joined in order (repeats dropped): a URI's
+options apply, a later entry's winning, and the first URI that names a database or a user
+gives it. ``port`` is the default port of hosts written without one.
 """
 
 from __future__ import annotations
@@ -55,13 +64,19 @@ __all__ = [
     "split_hosts",
     "parse_host",
     "validate_options",
-    "format_host",
+    "format_address",
     "is_unix_socket",
     "redact_uri",
+    "Address",
+    "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "Hosts",
+    "ParsedHosts",
+    "parse_host_argument",
     "UNIX_SOCKET_PORT",
 ]
 
+DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 27017
 UNIX_SOCKET_PORT = 0
 """The port recorded for a unix domain socket path (never a valid TCP port)."""
@@ -79,7 +94,11 @@ _SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _BAD_DB_CHARS = frozenset('/\\. "$\x00')
 
 Address = Tuple[str, int]
+"""A server's address: ``(host, port)``; a unix domain socket is ``(path, UNIX_SOCKET_PORT)``."""
 Hosts = Tuple[Address, ...]
+UserInfo = Tuple[Optional[str], Optional[str]]
+# (hosts, URI options, database, (username, password))
+ParsedHosts = Tuple[Hosts, Dict[str, Any], Optional[str], UserInfo]
 
 
 class ParsedURI:
@@ -219,14 +238,14 @@ def _refuse_userinfo(text: str) -> None:
     )
 
 
-def _check_port(text: str, entry: str) -> int:
+def _check_port(text: str, entry: str, lowest: int = 1) -> int:
     if not text:
         raise ConfigurationError(f"empty port in host {entry!r}")
     if not (text.isascii() and text.isdigit()):
         raise ConfigurationError(f"the port in host {entry!r} is not a number")
     port = int(text)
-    if not 1 <= port <= 65535:
-        raise ConfigurationError(f"port {port} in host {entry!r} is out of range (1-65535)")
+    if not lowest <= port <= 65535:
+        raise ConfigurationError(f"port {port} in host {entry!r} is out of range ({lowest}-65535)")
     return port
 
 
@@ -257,7 +276,7 @@ def _ipv6(literal: str, entry: str) -> str:
     raise ConfigurationError(f"{_shown(literal)!r} in host {entry!r} is not a valid IPv6 address")
 
 
-def _parse_host(entry: str, default_port: int, in_list: bool) -> Address:
+def _parse_host(entry: str, default_port: int, in_list: bool, lowest_port: int = 1) -> Address:
     """One ``host[:port]``, as written (not yet percent-decoded); see ``parse_host``."""
     if not entry:
         raise ConfigurationError("empty host in the host list" if in_list else "empty host")
@@ -276,7 +295,7 @@ def _parse_host(entry: str, default_port: int, in_list: bool) -> Address:
         rest = entry[close + 1 :]
         if rest and not rest.startswith(":"):
             raise ConfigurationError(f"unexpected {_shown(rest)!r} after ']' in host {shown!r}")
-        port = _check_port(rest[1:], shown) if rest else default_port
+        port = _check_port(rest[1:], shown, lowest_port) if rest else default_port
         return _ipv6(literal, shown), port
     if entry.count(":") > 1:
         if not in_list:
@@ -289,19 +308,20 @@ def _parse_host(entry: str, default_port: int, in_list: bool) -> Address:
             "as in [::1]:27017"
         )
     name, colon, port_text = entry.partition(":")
-    port = _check_port(port_text, shown) if colon else default_port
+    port = _check_port(port_text, shown, lowest_port) if colon else default_port
     return _check_hostname(_unquote(name, f"host {shown!r}"), shown), port
 
 
-def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
+def parse_host(text: str, default_port: int = DEFAULT_PORT, lowest_port: int = 1) -> Address:
     """Parse one address: ``'Host:27018'`` -> ``('host', 27018)``; ``'h'`` -> ``('h', 27017)``.
 
-    The address parser of the package (``split_hosts`` and ``topology.parse_address`` use
-    it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
+    The address parser of the package (``split_hosts``, the topology and the command line
+    use it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
     whole address with no port) and stored without brackets in compressed form; a path
     ending in ``.sock`` is a unix domain socket (case kept) with port 0. The text is
-    percent-decoded, so ``format_host`` output reads back as the same address. Ports are
-    decimal, 1-65535.
+    percent-decoded, so ``format_address`` output reads back as the same address. Ports are
+    decimal, 1-65535 (``lowest_port=0`` admits port 0: "any free port", for a listening
+    address).
     """
     if not isinstance(text, str):
         raise ConfigurationError(f"the address must be a str, not {type(text).__name__}")
@@ -309,7 +329,7 @@ def parse_host(text: str, default_port: int = DEFAULT_PORT) -> Address:
     if "://" in text:
         raise ConfigurationError("parse_host takes one address, not a URI: use parse_uri")
     _refuse_userinfo(text)
-    return _parse_host(text, default_port, in_list=False)
+    return _parse_host(text, default_port, False, lowest_port)
 
 
 def split_hosts(hosts: str, default_port: int = DEFAULT_PORT) -> Hosts:
@@ -330,8 +350,11 @@ def split_hosts(hosts: str, default_port: int = DEFAULT_PORT) -> Hosts:
     return tuple(_parse_host(entry, default_port, in_list=True) for entry in hosts.split(","))
 
 
-def format_host(host: str, port: int) -> str:
-    """One address as ``parse_host`` and ``split_hosts`` read it back, safe in a URI."""
+def format_address(address: Address) -> str:
+    """One address as ``parse_host`` and ``split_hosts`` read it back, safe in a URI:
+    ``host:port``, ``[v6]:port`` (a zone's ``%`` written ``%25``), or a unix domain socket's
+    path, percent-encoded. Messages and reprs show addresses this way too."""
+    host, port = address
     if is_unix_socket(host):
         return "".join(
             c if c.isascii() and (c.isalnum() or c in "-._~") else _quote_char(c) for c in host
@@ -343,6 +366,48 @@ def format_host(host: str, port: int) -> str:
 
 def _quote_char(char: str) -> str:
     return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+
+
+# ------------------------------------------------------------------- a Connection's host argument
+
+
+def parse_host_argument(host: Any, port: Optional[int]) -> ParsedHosts:
+    """The hosts ``host`` names (see the module notes); ``ConfigurationError`` if bad."""
+    if host is None:
+        host = DEFAULT_HOST
+    if isinstance(host, (list, tuple)):
+        return _parse_list(host, port)
+    if not isinstance(host, str):
+        # the type only: a bytes URI would show its password
+        raise ConfigurationError(
+            f"host must be a string or a list of strings, not {type(host).__name__}"
+        )
+    if host[:14].lower().startswith(("mongodb://", "mongodb+srv://")):
+        parsed = parse_uri(host, port or DEFAULT_PORT)
+        userinfo = (parsed.username, parsed.password)
+        return tuple(parsed.hosts), dict(parsed.options), parsed.database, userinfo
+    return tuple(split_hosts(host, port or DEFAULT_PORT)), {}, None, (None, None)
+
+
+def _parse_list(entries: Any, port: Optional[int]) -> ParsedHosts:
+    if not entries:
+        raise ConfigurationError("host must not be an empty list")
+    hosts: List[Address] = []
+    options: Dict[str, Any] = {}
+    database: Optional[str] = None
+    userinfo: UserInfo = (None, None)
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ConfigurationError(
+                f"each host in a list must be a string, not {type(entry).__name__}"
+            )
+        found, found_options, found_database, found_userinfo = parse_host_argument(entry, port)
+        hosts.extend(found)
+        options.update(found_options)
+        database = database or found_database
+        if userinfo[0] is None:
+            userinfo = found_userinfo
+    return tuple(dict.fromkeys(hosts)), options, database, userinfo
 
 
 # ------------------------------------------------------------------------------- parse_uri

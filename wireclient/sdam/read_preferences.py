@@ -35,17 +35,26 @@ check and waits, up to ``serverSelectionTimeoutMS``.
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from wireclient.errors import ConfigurationError
-from wireclient.sdam.staleness import (
-    NO_MAX_STALENESS,
-    check_max_staleness,
-    check_wire_versions,
-    fresh_enough,
-    max_staleness_value,
-)
-from wireclient.sdam.topology import Address, ServerDescription, TopologyView
+from wireclient.rules.options import NO_MAX_STALENESS, READ_PREFERENCE_MODES, max_staleness_value
+from wireclient.rules.uri import Address
+from wireclient.sdam.staleness import check_max_staleness, check_wire_versions, fresh_enough
+
+if TYPE_CHECKING:  # a read preference is made without loading the topology
+    from wireclient.sdam.topology import ServerDescription, TopologyView
 
 DEFAULT_LOCAL_THRESHOLD_MS = 15.0
 DEFAULT_HEARTBEAT_FREQUENCY = 10.0  # seconds; what staleness estimates add (see staleness.py)
@@ -53,7 +62,7 @@ DEFAULT_HEARTBEAT_FREQUENCY = 10.0  # seconds; what staleness estimates add (see
 TagSet = Mapping[str, str]
 FrozenTagSets = Tuple[Tuple[Tuple[str, str], ...], ...]
 
-_MODES = ("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest")
+_MODES = READ_PREFERENCE_MODES  # the option table's spelling and pymongo-2.x order (0-4)
 _NAMES = {
     "primary": "PRIMARY",
     "primaryPreferred": "PRIMARY_PREFERRED",
@@ -310,11 +319,19 @@ def choose(
     return (rng or random).choice(addresses)
 
 
+def check_read_preference(value: Any, name: str = "read_preference") -> Any:
+    """``value`` if it is None or something ``ReadPreference.from_value`` reads (an argument
+    check of ``Collection``, ``Database``, ``find``...: see ``rules.arguments``)."""
+    if value is not None:
+        ReadPreference.from_value(value)
+    return value
+
+
 __all__ = [
     "ReadPreference",
+    "check_read_preference",
     "select",
     "choose",
     "DEFAULT_LOCAL_THRESHOLD_MS",
     "DEFAULT_HEARTBEAT_FREQUENCY",
-    "NO_MAX_STALENESS",
 ]

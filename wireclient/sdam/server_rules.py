@@ -29,9 +29,10 @@ plain values so each rule can be read (and tested) alone, beside the specificati
 
 * **Can we talk to this server at all?** A server speaks a range of wire versions
   (``minWireVersion`` to ``maxWireVersion``); wireclient speaks
-  ``MIN_SUPPORTED_WIRE_VERSION`` to ``MAX_SUPPORTED_WIRE_VERSION``. When the ranges do not
-  overlap the server keeps its type in the topology, but the topology is incompatible and
-  server selection refuses to choose anything until the server changes or leaves.
+  ``MIN_SUPPORTED_WIRE_VERSION`` to ``MAX_SUPPORTED_WIRE_VERSION`` (``rules.wire``, with
+  ``wire_version_error``, which says why not). When the ranges do not overlap the server
+  keeps its type in the topology, but the topology is incompatible and server selection
+  refuses to choose anything until the server changes or leaves.
 """
 
 from __future__ import annotations
@@ -39,14 +40,6 @@ from __future__ import annotations
 import enum
 from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
-from wireclient.rules.command import (
-    MAX_SUPPORTED_WIRE_VERSION,
-    MIN_SUPPORTED_WIRE_VERSION,
-    wire_version_error,
-)
-
-# The highest wire version wireclient knows: MongoDB 8.0. A server that *requires* more (its
-# minWireVersion is above it) speaks a protocol we were not written for.
 ELECTION_ID_FIRST_WIRE_VERSION = 17  # MongoDB 6.0: electionId is compared before setVersion
 
 # The specification's wordings, kept verbatim so logs and errors can be searched for them.
@@ -178,15 +171,10 @@ def judge_primary(
     return PrimaryVerdict(False, new_election_id, new_set_version)
 
 
-# -- wire versions -----------------------------------------------------------------------
-
-
 __all__ = [
     "ServerType",
     "REPLICA_SET_TYPES",
     "DATA_BEARING_TYPES",
-    "MAX_SUPPORTED_WIRE_VERSION",
-    "MIN_SUPPORTED_WIRE_VERSION",
     "ELECTION_ID_FIRST_WIRE_VERSION",
     "STALE_PRIMARY_ERROR",
     "NEWER_PRIMARY_ERROR",
@@ -196,5 +184,4 @@ __all__ = [
     "judge_primary",
     "parse_topology_version",
     "topology_version_is_older",
-    "wire_version_error",
 ]

@@ -25,14 +25,15 @@ must hold until the next check, even if the secondary stops replicating right af
 one. A secondary whose staleness cannot be estimated (it, or the primary, reported no
 ``lastWriteDate``) is not eligible: wireclient never guesses that a member is fresh.
 
-Rules on the value (``check_max_staleness``), checked when a connection is configured and
-again at each server selection (a per-operation read preference can bring a new value):
+Rules on the value, checked when a connection is configured and again at each server
+selection (a per-operation read preference can bring a new value):
 
-* ``-1`` (or ``None``) is "no maximum"; otherwise a positive integer (``0`` is refused);
+* ``-1`` (or ``None``) is "no maximum"; otherwise a positive integer (``0`` is refused): the
+  option's own rule, ``rules.options.max_staleness_value``;
 * a positive value needs a mode other than ``primary`` (``ReadPreference`` refuses it);
-* for a replica set it must be at least ``SMALLEST_MAX_STALENESS`` (90 s) and at least
-  ``heartbeat_frequency + IDLE_WRITE_PERIOD`` (an idle primary writes a no-op every 10 s, so
-  an idle set's secondaries could otherwise all look too stale);
+* for a replica set (``check_max_staleness``) it must be at least ``SMALLEST_MAX_STALENESS``
+  (90 s) and at least ``heartbeat_frequency + IDLE_WRITE_PERIOD`` (an idle primary writes
+  a no-op every 10 s, so an idle set's secondaries could otherwise all look too stale);
 * every available member must speak wire version 5 or newer (MongoDB 3.4, the first to
   report ``lastWrite``); wireclient speaks down to wire version 4, so server selection
   refuses a positive value while a member older than that is in the set.
@@ -44,54 +45,21 @@ before the tag sets and the latency window; the primary (in ``nearest`` mode) is
 from __future__ import annotations
 
 import datetime
-import re
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, SupportsInt
 
 from wireclient.errors import ConfigurationError
+from wireclient.rules.options import NO_MAX_STALENESS
+from wireclient.rules.uri import format_address
+from wireclient.sdam.server_rules import ServerType
 
-if TYPE_CHECKING:  # topology.py is heavier; this module is loaded by the options validator
+if TYPE_CHECKING:
     from wireclient.sdam.topology import ServerDescription, TopologyView
 
-NO_MAX_STALENESS = -1
 SMALLEST_MAX_STALENESS = 90  # seconds: smallestMaxStalenessSeconds
 IDLE_WRITE_PERIOD = 10.0  # seconds: idleWritePeriodMS, how often an idle primary writes
 MAX_STALENESS_WIRE_VERSION = 5  # MongoDB 3.4: hello reports lastWrite.lastWriteDate
 
-_INTEGER = re.compile(r"-?[0-9]+")
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def max_staleness_value(
-    value: Any, name: str = "maxStalenessSeconds", from_text: bool = False
-) -> int:
-    """``value`` as a max staleness in seconds: ``-1`` (also for ``None``) or a positive int;
-    with ``from_text`` (a URI's value) a string of digits. Anything else (``0``, another
-    negative number, a float, a bool) raises ``ConfigurationError``."""
-    if value is None:
-        return NO_MAX_STALENESS
-    if isinstance(value, str) and from_text:
-        if not _INTEGER.fullmatch(value):
-            raise ConfigurationError(
-                f"option {name!r} must be an integer number of seconds, not {value!r}"
-            )
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(
-            f"option {name!r} must be an integer number of seconds (or -1), not {value!r}"
-        )
-    if value == NO_MAX_STALENESS:
-        return NO_MAX_STALENESS
-    if value <= 0:
-        raise ConfigurationError(
-            f"option {name!r} must be a positive number of seconds, or -1 for no maximum, "
-            f"not {value}"
-        )
-    return int(value)
-
-
-def max_staleness_option(name: str, value: Any, from_uri: bool) -> int:
-    """The ``maxStalenessSeconds`` validator of ``options.py``: text only from a URI."""
-    return max_staleness_value(value, name, from_text=from_uri)
 
 
 def check_max_staleness(max_staleness: int, heartbeat_frequency: float) -> None:
@@ -118,8 +86,6 @@ def check_wire_versions(view: TopologyView, max_staleness: int) -> None:
     member (any member not Unknown) is older than MongoDB 3.4 (maxWireVersion < 5)."""
     if max_staleness == NO_MAX_STALENESS:
         return
-    from wireclient.sdam.server_rules import ServerType  # loaded with the topology by then
-
     for sd in view.members.values():
         if sd.server_type is not ServerType.UNKNOWN:
             if sd.max_wire_version < MAX_STALENESS_WIRE_VERSION:
@@ -199,8 +165,6 @@ def describe_staleness(view: TopologyView, max_staleness: int, heartbeat_frequen
     estimates = estimate_staleness(view, heartbeat_frequency)
     if max_staleness == NO_MAX_STALENESS or not estimates:
         return ""
-    from wireclient.sdam.topology import format_address
-
     parts = [
         f"{format_address(address)} {'unknown' if value is None else f'{value:.0f} s'}"
         for address, value in sorted(estimates.items())
@@ -235,7 +199,6 @@ def fresh_enough(
 __all__ = [
     "IDLE_WRITE_PERIOD",
     "MAX_STALENESS_WIRE_VERSION",
-    "NO_MAX_STALENESS",
     "SMALLEST_MAX_STALENESS",
     "check_max_staleness",
     "check_wire_versions",
@@ -243,8 +206,6 @@ __all__ = [
     "estimate_staleness",
     "fresh_enough",
     "last_write_date",
-    "max_staleness_option",
-    "max_staleness_value",
     "staleness_with_primary",
     "staleness_without_primary",
 ]

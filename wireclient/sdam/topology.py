@@ -46,8 +46,11 @@ Discovery and Monitoring" specification for a replica set:
   raises it as a ``ConfigurationError`` for server selection until that member changes or
   leaves.
 
-The view is swapped as a whole by ``Topology`` (``topology_cell.py``), the one mutable cell
-that the monitor and the operations meeting errors both write through.
+The view is swapped as a whole by ``Topology`` (``engine/topology_cell.py``), the one mutable
+cell that the monitor and the operations meeting errors both write through. The routers of a
+sharded cluster have a view of their own, with other rules (``routers.py``); it shares the
+helpers here that are not about a replica set (``smoothed``, ``remember_error``,
+``compatibility_error``).
 """
 
 from __future__ import annotations
@@ -66,16 +69,13 @@ from typing import (
     Tuple,
 )
 
-from wireclient.engine.topology_cell import Topology, ViewListener
 from wireclient.errors import ConfigurationError
 from wireclient.rules import replies
-from wireclient.rules.uri import DEFAULT_PORT, format_host, parse_host
+from wireclient.rules.uri import Address, format_address, parse_host
+from wireclient.rules.wire import wire_version_error
 from wireclient.sdam.server_rules import (
     DATA_BEARING_TYPES,
-    MAX_SUPPORTED_WIRE_VERSION,
-    MIN_SUPPORTED_WIRE_VERSION,
     NEWER_PRIMARY_ERROR,
-    REPLICA_SET_TYPES,
     STALE_PRIMARY_ERROR,
     ServerType,
     TopologyVersion,
@@ -83,30 +83,17 @@ from wireclient.sdam.server_rules import (
     judge_primary,
     parse_topology_version,
     topology_version_is_older,
-    wire_version_error,
 )
 from wireclient.sdam.staleness import last_write_date
-
-Address = Tuple[str, int]
 
 RTT_ALPHA = 0.2  # weight of a new round-trip sample in the moving average
 MAX_ERRORS = 10  # refusal messages a view remembers
 
 
-def parse_address(text: str, default_port: int = DEFAULT_PORT) -> Address:
-    """``'Host:port'``, ``'host'``, ``'[::1]:27017'`` -> ``('host', port)``: ``uri.parse_host``."""
-    return parse_host(text, default_port)
-
-
-def format_address(address: Address) -> str:
-    """``('::1', 27017)`` -> ``'[::1]:27017'`` (read back by parse_address): ``uri.format_host``."""
-    return format_host(*address)
-
-
 def _addresses(values: Any) -> FrozenSet[Address]:
     if not values:
         return frozenset()
-    return frozenset(parse_address(str(v)) for v in values)
+    return frozenset(parse_host(str(v)) for v in values)
 
 
 # Immutable records are NamedTuples (not dataclasses, whose import costs more than this whole
@@ -194,8 +181,8 @@ class ServerDescription(NamedTuple):
             passives=_addresses(reply.get("passives")),
             arbiters=_addresses(reply.get("arbiters")),
             tags={str(k): str(v) for k, v in dict(tags).items()},
-            primary=parse_address(str(reply["primary"])) if reply.get("primary") else None,
-            me=parse_address(str(reply["me"])) if reply.get("me") else None,
+            primary=parse_host(str(reply["primary"])) if reply.get("primary") else None,
+            me=parse_host(str(reply["me"])) if reply.get("me") else None,
             election_id=reply.get("electionId"),
             set_version=int_or_none(reply.get("setVersion")),
             min_wire_version=limits.min_wire_version,
@@ -227,6 +214,32 @@ class ServerDescription(NamedTuple):
         if self.error:
             text += f": {self.error}"
         return text + ")"
+
+
+def smoothed(sd: ServerDescription, old: ServerDescription) -> ServerDescription:
+    """``sd`` with its round-trip time averaged with ``old``'s: ``0.2 * new + 0.8 * old``."""
+    if sd.round_trip_time is not None and old.round_trip_time is not None:
+        average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * old.round_trip_time
+        return sd._replace(round_trip_time=average)
+    return sd
+
+
+def remember_error(errors: List[str], message: str) -> None:
+    """Add why a server was refused; refused again at every check, it is kept once, newest."""
+    if message in errors:
+        errors.remove(message)
+    errors.append(message)
+
+
+def compatibility_error(members: Iterable[ServerDescription]) -> Optional[str]:
+    """The first known member (not Unknown) whose wire range misses ours, if any."""
+    for sd in members:
+        if sd.server_type is not ServerType.UNKNOWN:
+            where = format_address(sd.address)
+            error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
+            if error is not None:
+                return error
+    return None
 
 
 class TopologyView(NamedTuple):
@@ -356,33 +369,19 @@ class _Update:
             max_set_version=self.max_set_version,
             errors=tuple(self.errors[-MAX_ERRORS:]),
             seeds=self.view.seeds,
-            compatibility_error=self._compatibility_error(),
+            compatibility_error=compatibility_error(self.members.values()),
         )
-
-    def _compatibility_error(self) -> Optional[str]:
-        """The first member we know of (not Unknown) whose wire range misses ours, if any."""
-        for sd in self.members.values():
-            if sd.server_type is not ServerType.UNKNOWN:
-                where = format_address(sd.address)
-                error = wire_version_error(where, sd.min_wire_version, sd.max_wire_version)
-                if error is not None:
-                    return error
-        return None
 
     def refuse(self, address: Address, message: str) -> None:
         self.members.pop(address, None)
-        if message in self.errors:  # refused again at every check: keep one, the newest
-            self.errors.remove(message)
-        self.errors.append(message)
+        remember_error(self.errors, message)
 
     def apply(self, sd: ServerDescription) -> TopologyView:
         address = sd.address
         old = self.members.get(address)
         if old is None:
             return self.view  # not a member (any more): a late answer, ignored
-        if sd.round_trip_time is not None and old.round_trip_time is not None:
-            average = RTT_ALPHA * sd.round_trip_time + (1 - RTT_ALPHA) * old.round_trip_time
-            sd = sd._replace(round_trip_time=average)
+        sd = smoothed(sd, old)
         self.members[address] = sd
         kind = sd.server_type
         where = format_address(address)
@@ -472,21 +471,11 @@ class _Update:
 
 
 __all__ = [
-    "Address",
-    "ServerType",
+    "MAX_ERRORS",
+    "RTT_ALPHA",
     "ServerDescription",
     "TopologyView",
-    "Topology",
-    "ViewListener",
-    "REPLICA_SET_TYPES",
-    "DATA_BEARING_TYPES",
-    "parse_address",
-    "format_address",
-    "parse_topology_version",
-    "topology_version_is_older",
-    "TopologyVersion",
-    "MAX_SUPPORTED_WIRE_VERSION",
-    "MIN_SUPPORTED_WIRE_VERSION",
-    "STALE_PRIMARY_ERROR",
-    "NEWER_PRIMARY_ERROR",
+    "compatibility_error",
+    "remember_error",
+    "smoothed",
 ]

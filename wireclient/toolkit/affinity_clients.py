@@ -26,6 +26,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from wireclient import monitoring
+from wireclient.rules.uri import format_address
 
 if TYPE_CHECKING:
     from wireclient.toolkit.affinity_workload import CallerState, Config, Workload
@@ -55,8 +56,7 @@ def address_key(local_address: Any) -> Optional[str]:
     """``host:port`` as ``whatsmyuri`` writes it (``[v6]:port`` for IPv6)."""
     if not isinstance(local_address, tuple) or len(local_address) < 2:
         return None if local_address is None else str(local_address)
-    host, port = local_address[0], local_address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return format_address((str(local_address[0]), int(local_address[1])))
 
 
 class SocketCounter:

@@ -26,6 +26,7 @@ from wireclient import protocol
 from wireclient._version import __version__
 from wireclient.errors import ConfigurationError, InvalidDocument, ProtocolError, WireClientError
 from wireclient.rules import command
+from wireclient.rules.uri import parse_host
 from wireclient.toolkit import capture, probe, trace
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -234,13 +235,16 @@ def _decode_capture(data: bytes, hex_dump: bool) -> int:
 
 
 def parse_address(text: str, option: str, lowest_port: int = 1) -> Tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` (port 0 allowed for ``--listen``: any free port)."""
-    host, colon, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not colon or not host or not port.isdigit() or not lowest_port <= int(port) <= 65535:
-        raise UsageError(f"{option} takes HOST:PORT (port {lowest_port}-65535), not {text!r}")
-    return host, int(port)
+    """``HOST:PORT`` or ``[V6]:PORT`` (port 0 allowed for ``--listen``: any free port), read
+    by the package's address parser; the port must be written."""
+    usage = f"{option} takes HOST:PORT (port {lowest_port}-65535), not {text!r}"
+    _, bracket, after = text.rpartition("]")
+    if ":" not in (after if bracket else text) or (not bracket and text.count(":") > 1):
+        raise UsageError(usage)
+    try:
+        return parse_host(text, lowest_port=lowest_port)
+    except ConfigurationError:
+        raise UsageError(usage) from None
 
 
 def run_proxy(args: argparse.Namespace) -> int:

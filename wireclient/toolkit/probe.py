@@ -27,11 +27,11 @@ from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
 from wireclient import protocol
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.rules import command, uri
+from wireclient.rules.uri import Address
 from wireclient.toolkit.trace import Frame, FrameStream, Tracer, TracingSocket
 from wireclient.transport import compressors, network
 
 DEFAULT_TIMEOUT = 10.0
-Address = Tuple[str, int]
 
 
 class Target(NamedTuple):

@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Any, BinaryIO, List, Optional, TextIO, Tuple, Union
 
+from wireclient.rules.uri import Address, format_address
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, CaptureWriter
 from wireclient.toolkit.trace import (
     CLIENT_TO_SERVER,
@@ -47,9 +48,7 @@ from wireclient.toolkit.trace import (
     FrameStream,
     describe,
 )
-from wireclient.transport import network
 
-Address = Tuple[str, int]
 _RECV_SIZE = 64 * 1024
 
 
@@ -204,7 +203,7 @@ class Proxy:
             link = _Link(self, self.connections, client)
             self._links.append(link)
         peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
-        link.event(f"opened from {peer} to {network.format_address(self.upstream)}")
+        link.event(f"opened from {peer} to {format_address(self.upstream)}")
         link.start()
 
     def _forget(self, link: _Link) -> None:
@@ -310,7 +309,7 @@ class _Link:
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
-            self.shutdown(f"cannot connect to {network.format_address(self.proxy.upstream)}: {exc}")
+            self.shutdown(f"cannot connect to {format_address(self.proxy.upstream)}: {exc}")
             return False
         with self._lock:
             self.upstream = upstream
@@ -435,8 +434,8 @@ def serve_until_signalled(proxy: Proxy) -> int:
     try:
         proxy.start()
         sys.stdout.write(
-            f"proxy listening on {network.format_address(proxy.address)}, "
-            f"upstream {network.format_address(proxy.upstream)}\n"
+            f"proxy listening on {format_address(proxy.address)}, "
+            f"upstream {format_address(proxy.upstream)}\n"
         )
         sys.stdout.flush()
         while not stop.wait(1.0):

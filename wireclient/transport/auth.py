@@ -62,7 +62,7 @@ from wireclient.errors import (
     AuthenticationError,
     ConfigurationError,
 )
-from wireclient.rules.mechanisms import (
+from wireclient.rules.options import (
     AUTH_MECHANISMS,
     DEFAULT_MECHANISM,
     SCRAM_SHA_1,

@@ -10,9 +10,7 @@ import socket
 from time import monotonic
 from typing import Any, List, Optional, Tuple
 
-from wireclient.transport.faults import UNIX_SOCKET_PORT
-
-Address = Tuple[str, int]
+from wireclient.rules.uri import UNIX_SOCKET_PORT, Address
 
 
 def open_socket(address: Address, deadline: Optional[float]) -> socket.socket:

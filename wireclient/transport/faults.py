@@ -11,12 +11,11 @@ the peer's first bytes, never ours. No I/O here.
 from __future__ import annotations
 
 import socket
-from typing import Any, Tuple
+from typing import Any
 
 from wireclient.errors import AutoReconnect, NetworkTimeout, NotMongoDBError, ProtocolError
+from wireclient.rules.uri import Address, format_address
 
-Address = Tuple[str, int]
-UNIX_SOCKET_PORT = 0  # how uri.py marks a Unix domain socket path
 _SHOWN_BYTES = 20  # of a foreign peer's first reply, in the error (never bytes we sent)
 
 # OpenSSL's reasons for a TLS handshake answered by something that is not TLS.
@@ -31,14 +30,6 @@ _NOT_TLS_REASONS = frozenset(
         "BAD_RECORD_TYPE",
     }
 )
-
-
-def format_address(address: Address) -> str:
-    """``host:port``, ``[v6]:port``, or a Unix socket's path."""
-    host, port = address
-    if port == UNIX_SOCKET_PORT:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def translate(exc: BaseException, address: Address) -> BaseException:

@@ -58,8 +58,15 @@ from wireclient.errors import (
     ProtocolError,
 )
 from wireclient.rules import command, replies
+from wireclient.rules.uri import UNIX_SOCKET_PORT, Address, format_address
+from wireclient.rules.wire import (
+    DEFAULT_MAX_BSON_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_WRITE_BATCH_SIZE,
+    INT32_MAX,
+    wire_version_error,
+)
 from wireclient.transport import dial, faults
-from wireclient.transport.faults import format_address as format_address
 
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
     import ssl
@@ -67,19 +74,16 @@ if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection
     from wireclient.monitoring import EventPublisher
     from wireclient.transport.compressors import CompressionSettings, Compressor
 
-Address = Tuple[str, int]
 Document = Mapping[str, Any]
 
-MIN_SUPPORTED_WIRE_VERSION = command.MIN_SUPPORTED_WIRE_VERSION
 _FOREVER = float("inf")  # connecting with no connectTimeoutMS: no deadline at all
-UNIX_SOCKET_PORT = 0  # how uri.py marks a Unix domain socket path
 COMMAND_NOT_FOUND = 59
 
 _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
 
 
 def next_request_id() -> int:
-    return next(_request_ids) & 0x7FFFFFFF
+    return next(_request_ids) & INT32_MAX
 
 
 class SocketInfo:
@@ -116,9 +120,9 @@ class SocketInfo:
         self._spoken = False  # a valid MongoDB reply has been read on this socket
         self.hello: Dict[str, Any] = {}
         self.max_wire_version = 0
-        self.max_bson_size = 16 * 1024 * 1024
-        self.max_message_size = protocol.DEFAULT_MAX_MESSAGE_SIZE
-        self.max_write_batch_size = 100_000
+        self.max_bson_size = DEFAULT_MAX_BSON_SIZE
+        self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        self.max_write_batch_size = DEFAULT_MAX_WRITE_BATCH_SIZE
         self.connection_id: Optional[int] = None
         self.closed = False
         self._reader = protocol.MessageReader()
@@ -152,7 +156,7 @@ class SocketInfo:
         ``check(self, frame)`` may refuse the frame, by raising, before anything is sent;
         ``request_id`` is chosen here unless given (command events name it first)."""
         if request_id is None:
-            request_id = next(_request_ids) & 0x7FFFFFFF  # next_request_id(), inlined
+            request_id = next(_request_ids) & INT32_MAX  # next_request_id(), inlined
         data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
         if check is not None:
             check(self, data)  # the operation path's size limits: nothing sent either
@@ -328,9 +332,7 @@ class SocketInfo:
             command.check_reply(reply, name, where)
             limits = replies.hello(reply, replies.describe(name, where))
             assert limits is not None  # check_reply passed: ok is 1
-            refusal = command.wire_version_error(
-                where, limits.min_wire_version, limits.max_wire_version
-            )
+            refusal = wire_version_error(where, limits.min_wire_version, limits.max_wire_version)
             if refusal is not None:
                 raise ConfigurationError(refusal)
             if compression is not None:

@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from wireclient.errors import AuthenticationProtocolError, ProtocolError
 from wireclient.rules.replies import SaslReply, describe, fail, sasl
-from wireclient.rules.uri import format_host
+from wireclient.rules.uri import format_address
 
 
 class SaslConversation:
@@ -28,7 +28,7 @@ class SaslConversation:
         self.scram = scram
         self.conversation_id: Optional[int] = None
         address = getattr(sock_info, "address", None)
-        self.address = format_host(*address) if address is not None else None
+        self.address = format_address(address) if address is not None else None
 
     def send(self, spec: Mapping[str, Any]) -> Tuple[SaslReply, Dict[str, Any]]:
         reply: Optional[Dict[str, Any]] = self.sock_info.command(self.source, spec)
