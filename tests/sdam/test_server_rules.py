@@ -34,8 +34,7 @@ def test_constants() -> None:
     assert MIN_SUPPORTED_WIRE_VERSION == wire.MIN_SUPPORTED_WIRE_VERSION == 4
     assert MAX_SUPPORTED_WIRE_VERSION == 25
     assert ELECTION_ID_FIRST_WIRE_VERSION == 17
-    # one home: the wire window is rules.wire's, the server types are sdam.server_rules'
-    assert wire.MAX_SUPPORTED_WIRE_VERSION == MAX_SUPPORTED_WIRE_VERSION
+    # one home for each (rules.wire's, sdam.server_rules'): tests/project/test_one_home.py
     assert server_rules.ServerType.PRIMARY.value == "Primary"
 
 
