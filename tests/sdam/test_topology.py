@@ -187,7 +187,7 @@ def test_parse_address_refuses_what_the_uri_parser_refuses(text: str) -> None:
     "address",
     [("h", 1), ("::1", 27017), ("2001:db8::1", 2), ("fe80::1%eth0", 5), ("/tmp/X y.sock", 0)],
 )
-def test_format_address_round_trips(address: Address) -> None:
+def test_format_address_round_trips_every_kind(address: Address) -> None:
     assert parse_address(format_address(address)) == address
     assert uri.split_hosts(format_address(address)) == (address,)
 
