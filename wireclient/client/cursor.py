@@ -15,7 +15,9 @@ What the find asks for (filter, projection, modifiers, flags) is a ``FindOptions
 ``skip``, ``limit``, ``batch_size``, ``hint``, ``max_time_ms``, ``max_scan``, ``max``,
 ``min``, ``comment``, ``where``, ``add_option`` / ``remove_option``, and slicing
 (``cursor[10:20]``). ``cursor[5]``, ``count``, ``distinct``, ``explain`` and ``clone`` run
-a query of their own. Returned documents are shaped by ``as_class`` (or the connection's
+a query of their own. ``AggregationCursor``, the cursor ``Collection.aggregate`` returns,
+also answers pymongo 2.8's result document (``cursor['result']``, ``cursor['ok']``).
+Returned documents are shaped by ``as_class`` (or the connection's
 ``document_class``) and ``tz_aware`` (``settings.shaper``).
 """
 
@@ -72,9 +74,10 @@ def find_one_document(
     should not, for a single batch) is killed as the dropped cursor's would be."""
     if spec is not None:
         spec = dict(check_document(spec, "spec"))
-    inherited = collection._operation_read_preference()
+    inherited = collection._settings.operation_read_preference()
     conn = collection.database.connection
-    document_class, tz_aware = conn.document_class, conn.tz_aware
+    connection_settings = conn._settings
+    document_class, tz_aware = connection_settings.document_class, connection_settings.tz_aware
     shape = None
     if document_class is not dict or tz_aware:
         shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
@@ -148,7 +151,7 @@ class Cursor(CursorModifiers):
         _pipeline: Optional[List[Mapping[str, Any]]] = None,
         **refused: Any,
     ) -> None:
-        inherited = collection._operation_read_preference()
+        inherited = collection._settings.operation_read_preference()
         options, read_preference = build_options(
             spec, fields, skip, limit, sort, batch_size, read_preference, projection,
             timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
@@ -159,10 +162,12 @@ class Cursor(CursorModifiers):
         if options.exhaust:
             refuse_in_request(conn._executor.requests)
         self._stream: Optional[ExhaustStream] = None
-        document_class = conn.document_class if as_class is None else as_class
+        connection_settings = conn._settings
+        tz_aware = connection_settings.tz_aware
+        document_class = connection_settings.document_class if as_class is None else as_class
         self._shape: Optional[Shaper] = None  # dict and naive datetimes: nothing to reshape
-        if document_class is not dict or conn.tz_aware:
-            self._shape = shaper(check_document_class(document_class, "as_class"), conn.tz_aware)
+        if document_class is not dict or tz_aware:
+            self._shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
         self._collection = collection
         self._options = options
         self._read_preference = read_preference if read_preference is not None else inherited
@@ -462,3 +467,33 @@ class Cursor(CursorModifiers):
         self._started = False
         self._retrieved = 0
         return self
+
+
+class AggregationCursor(Cursor):
+    """The cursor ``aggregate`` returns. Iterate it; or read 2.8's result document from
+    it: ``cursor['result']`` (all the documents, fetched at once, before any iteration) and
+    ``cursor['ok']``."""
+
+    _result: Optional[List[Dict[str, Any]]] = None
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "result":
+            if self._result is None:
+                if self._started:
+                    raise InvalidOperation(
+                        "['result'] needs every document, but iteration has begun"
+                    )
+                self._result = list(self)
+            return self._result
+        if key == "ok":
+            self["result"]  # the aggregate ran and succeeded
+            return 1.0
+        if isinstance(key, str):
+            raise KeyError(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in ("result", "ok") else default
+
+    def keys(self) -> List[str]:
+        return ["result", "ok"]

@@ -65,12 +65,10 @@ def parse_target(text: str, timeout: Optional[float] = None) -> Target:
         )
     options = parsed.options
     # The client's own helpers, so the tool reads credentials and TLS options as it does.
-    from wireclient.client.connection import Connection
+    from wireclient.engine.assembly import make_credentials, make_ssl_context
 
-    credentials = Connection._make_credentials(
-        (parsed.username, parsed.password), options, parsed.database
-    )
-    ssl_context = Connection._make_ssl_context(None, options)  # type: ignore[arg-type]
+    credentials = make_credentials((parsed.username, parsed.password), options, parsed.database)
+    ssl_context = make_ssl_context(options)
     connect_timeout = _ms(options, "connectTimeoutMS") if timeout is None else timeout
     socket_timeout = _ms(options, "socketTimeoutMS") if timeout is None else timeout
     if timeout is None and "connectTimeoutMS" not in options:

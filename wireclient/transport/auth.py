@@ -251,7 +251,7 @@ def authenticate(
     otherwise it starts over with ``saslStart`` and the negotiated mechanism.
     """
     # Taken out of the hello: the server's nonce and salt are for this conversation only
-    # (not for client_info, HelloLog or anything else that reads the handshake).
+    # (not for HelloLog, Connection.max_bson_size or anything else that reads the handshake).
     answer = sock_info.hello.pop("speculativeAuthenticate", None)
     if sock_info.hello.get("arbiterOnly"):
         return
