@@ -116,7 +116,6 @@ class _Chained:
 
     if TYPE_CHECKING:
         parent: Optional[AnySettings]
-        read_preference: Any
         write_concern: Optional[WriteConcern]
 
     def effective_write_concern(self) -> WriteConcern:
@@ -128,14 +127,14 @@ class _Chained:
         return settings.write_concern  # type: ignore[no-any-return]
 
     def operation_read_preference(self) -> Any:
-        """What the operation path is given: the nearest read preference set (None: the
-        connection's own, one server's)."""
+        """What the operation path is given: the nearest read preference set, else the
+        connection's, which its selector keeps (None: one server's)."""
         settings: Any = self
-        while True:
-            read_preference = settings.read_preference
-            if read_preference is not None or settings.parent is None:
-                return read_preference
+        while settings.parent is not None:
+            if settings.read_preference is not None:
+                return settings.read_preference
             settings = settings.parent
+        return settings.selector.read_preference
 
     # -- the public properties (``READ_PREFERENCE``, ``TAG_SETS``, ``WRITE_CONCERN``) ------
 
@@ -192,17 +191,13 @@ class ConnectionSettings(_Chained):
         self.document_class = document_class
         self.tz_aware = tz_aware
 
-    @property
-    def read_preference(self) -> Any:
-        return self.selector.read_preference
-
     def set_read_preference(self, value: Any) -> None:
         from wireclient.sdam.read_preferences import ReadPreference
 
-        self.selector.read_preference = ReadPreference.from_value(value)
+        self.selector.set_read_preference(ReadPreference.from_value(value))
 
     def set_tag_sets(self, value: Any) -> None:
-        self.selector.read_preference = _with_tag_sets(self.get_read_preference(), value)
+        self.selector.set_read_preference(_with_tag_sets(self.get_read_preference(), value))
 
     def set_write_concern(self, value: Any) -> None:
         self.write_concern = WriteConcern.from_document({} if value is None else value)

@@ -96,6 +96,8 @@ if TYPE_CHECKING:
         read_preference: Any  # the connection's default (None: one server's, PRIMARY)
         local_threshold_ms: float  # the latency window of reads (or of routers), in ms
 
+        def set_read_preference(self, value: Any) -> None: ...
+
         def close(self) -> None: ...
 
 
@@ -117,20 +119,15 @@ class SingleServer:
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
-        self._read_preference: Any = None
+        self.read_preference: Any = None
         self.local_threshold_ms = _DEFAULT_LOCAL_THRESHOLD_MS
 
-    @property
-    def read_preference(self) -> Any:
-        return self._read_preference
-
-    @read_preference.setter
-    def read_preference(self, value: Any) -> None:
+    def set_read_preference(self, value: Any) -> None:
         if value.mode != "primary":
             raise ConfigurationError(
                 f"read preference {value.name} applies to a replica set: use ReplicaSetConnection"
             )
-        self._read_preference = value
+        self.read_preference = value
 
     def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
         return self.pool

@@ -131,7 +131,8 @@ class ReplicaSetSelector:
         )
         heartbeat = options.get("heartbeatFrequencyMS", DEFAULT_HEARTBEAT_FREQUENCY_MS)
         self.heartbeat_frequency = float(heartbeat) / 1000.0
-        self.read_preference = ReadPreference.from_options(options)  # staleness checked
+        self.read_preference = ReadPreference.from_options(options)  # the connection's default
+        self._check_max_staleness(self.read_preference.max_staleness)
         selection = options.get("serverSelectionTimeoutMS", DEFAULT_SERVER_SELECTION_TIMEOUT_MS)
         self.server_selection_timeout = float(selection) / 1000.0
         self._use_greenlets = use_greenlets
@@ -156,16 +157,11 @@ class ReplicaSetSelector:
         self.monitor = self._new_monitor()
         self._pools: Dict[Address, Pool] = {}
 
-    @property
-    def read_preference(self) -> ReadPreference:
-        """The connection's default read preference."""
-        return self._read_preference
-
-    @read_preference.setter
-    def read_preference(self, value: ReadPreference) -> None:
-        # a max staleness too small for this set's heartbeat is refused now, not per read
+    def set_read_preference(self, value: ReadPreference) -> None:
+        """A new default read preference: a max staleness too small for this set's
+        heartbeat is refused now, not per read."""
         self._check_max_staleness(value.max_staleness)
-        self._read_preference = value
+        self.read_preference = value
 
     def _check_max_staleness(self, max_staleness: int) -> None:
         check_max_staleness(max_staleness, self.heartbeat_frequency)
