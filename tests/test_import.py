@@ -91,8 +91,9 @@ def test_codec_imports_alone_without_io_modules() -> None:
         "import wireclient.protocol as p\n"
         "frame = p.encode(p.OpMsg({'ping': 1, '$db': 'admin'}), request_id=1)\n"
         "p.decode(frame)\n"
-        "io = [m for m in ('socket', 'ssl', 'selectors', 'select', 'wireclient.transport.network',\n"
-        "      'wireclient.client.connection', 'wireclient.pooling.pool')\n"
+        "io = [m for m in ('socket', 'ssl', 'selectors', 'select',\n"
+        "      'wireclient.transport.network', 'wireclient.client.connection',\n"
+        "      'wireclient.pooling.pool')\n"
         "      if m in sys.modules and m not in before]\n"
         "print(json.dumps({'io': io}))\n"
     )

@@ -1,4 +1,5 @@
-"""A Connection to several hosts: the mongos routers of a sharded cluster (wireclient.engine.mongos).
+"""A Connection to several hosts: the mongos routers of a sharded cluster
+(wireclient.engine.mongos).
 
 Against mockupdb routers (tests/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
