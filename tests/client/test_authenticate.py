@@ -1,4 +1,4 @@
-"""``Database.authenticate`` / ``logout`` (wireclient/client/client_auth.py) against SecantusDB
+"""``Database.authenticate`` / ``logout`` (wireclient/engine/credentials.py) against SecantusDB
 with ``--auth``: users are created first, then the server restarts on the same storage
 with authentication required (it has no localhost exception). The credentials apply to
 every socket of the connection: sockets opened later, other threads' sockets, the socket

@@ -1,4 +1,4 @@
-"""The connection's server-wide helpers (wireclient/client/client_admin.py): databases, fsync,
+"""The connection's server-wide helpers (wireclient/client/connection.py): databases, fsync,
 cursors by id against SecantusDB; ``fsync(lock=True)``, ``unlock()`` and ``is_locked``
 against mockupdb, since SecantusDB refuses the lock and has no ``fsyncUnlock``."""
 

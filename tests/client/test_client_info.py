@@ -1,4 +1,4 @@
-"""What a connection tells about its server (wireclient/client/client_info.py, replica_set_info.py):
+"""What a connection tells about its server (wireclient/client/connection.py, replica_set.py):
 the values of the latest handshake of the server's (the primary's) pool, ``alive()``,
 ``nodes``, and the replica-set names (``primary``, ``hosts``, ``seeds``, ``refresh()``,
 ``replica_set_name`` learned), against SecantusDB, mockupdb and a mockupdb replica set."""

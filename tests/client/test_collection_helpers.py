@@ -1,4 +1,4 @@
-"""Collection's pymongo 2.8 helpers (wireclient/client/collection_helpers.py, bulk.py) against
+"""Collection's pymongo 2.8 helpers (wireclient/client/collection.py, bulk.py) against
 SecantusDB: aggregate (a cursor that also answers 2.8's result document), find_and_modify,
 inline_map_reduce, rename, options, drop_indexes, index_information, ensure_index, the 2.8
 bulk API; and through mockupdb, where SecantusDB lacks the command or the option:
@@ -16,7 +16,7 @@ from bson.son import SON
 from mock_server import MockServer
 
 from wireclient import Collection, Connection
-from wireclient.client.collection_helpers import AggregationCursor
+from wireclient.client.cursor import AggregationCursor
 from wireclient.errors import (
     BulkWriteError,
     ConfigurationError,

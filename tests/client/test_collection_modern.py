@@ -1,4 +1,4 @@
-"""The pymongo 4 names (wireclient/client/collection_modern.py, results.py, operations.py) against
+"""The pymongo 4 names (wireclient/client/collection.py, results.py, operations.py) against
 SecantusDB: each write and its result object (acknowledged and not), find_one_and_*,
 count_documents, estimated_document_count, list_indexes, bulk_write; the command documents
 and what is refused before anything is sent, through mockupdb."""

@@ -1,4 +1,5 @@
-"""A Connection to several hosts: the mongos routers of a sharded cluster (engine/mongos.py).
+"""A Connection to several hosts: the mongos routers of a sharded cluster
+(wireclient.engine.mongos).
 
 Against mockupdb routers (tests/support/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
@@ -92,7 +93,7 @@ def test_host_list_forms(routers: MockRouters, form: str) -> None:
         "uri-list": [f"mongodb://{hosts[0]}", f"mongodb://{hosts[1]},{hosts[2]}/?maxPoolSize=7"],
     }[form]
     with connect(seeds) as c:
-        assert c._hosts == tuple(m.address for m in routers.members)
+        assert c._parts.hosts == tuple(m.address for m in routers.members)
         assert c.db.c.find_one() is not None
         if form == "uri-list":
             assert c.max_pool_size == 7  # the URI's options apply
@@ -121,7 +122,7 @@ def test_host_list_of_something_else_is_refused() -> None:
 def test_single_host_keeps_a_direct_connection(routers: MockRouters) -> None:
     with Connection(routers[0].host, connectTimeoutMS=2000) as c:
         assert c.is_mongos
-        assert c._routers is None
+        assert c._parts.routers is None
         assert monitor_threads() == []  # one server: no thread
         c.db.c.find_one()
         assert read_preferences_received(routers) == [None]

@@ -94,9 +94,9 @@ def outcome(call: Callable[[], Any]) -> str:
             else:
                 shown = f"{result!r}\n{result}"
                 if isinstance(result, Connection):
-                    shown += f"\n{result._credentials!r}\n{result.test.things!r}"
+                    shown += f"\n{result._parts.credentials!r}\n{result.test.things!r}"
                     # a replica set's (or a list of routers') would wait for a server
-                    if type(result) is Connection and len(result._hosts) == 1:
+                    if type(result) is Connection and len(result._parts.hosts) == 1:
                         shown += f"\n{result.pool!r}"
                     result.close()
     finally:
@@ -390,7 +390,7 @@ def test_objects_holding_credentials_do_not_show_the_password() -> None:
     conn = Connection(uri, _connect=False)
     rsc = ReplicaSetConnection(uri.replace("h1:1", "h1:1,h2:2"), _connect=False)
     try:
-        for shown in (parsed, credentials, conn, rsc, conn._credentials, conn.test.things):
+        for shown in (parsed, credentials, conn, rsc, conn._parts.credentials, conn.test.things):
             assert_hidden(f"{shown!r} {shown}", PASSWORD)
         assert "alice" in repr(credentials)  # the user is no secret
     finally:
@@ -602,9 +602,10 @@ def test_a_connection_that_authenticated_shows_no_secret(
     try:
         assert conn.admin.command("ping")["ok"] == 1
         shown = " ".join(
-            repr(x) for x in (conn, conn._credentials, conn.pool, conn.admin, conn.admin.things)
+            repr(x)
+            for x in (conn, conn._parts.credentials, conn.pool, conn.admin, conn.admin.things)
         )
-        shown += str(conn) + repr(conn.pool.stats()) + repr(conn._options)
+        shown += str(conn) + repr(conn.pool.stats()) + repr(conn._parts.options)
         assert_hidden(shown, RIGHT, *conversation_secrets(conversation), *salted_forms(salted))
     finally:
         conn.close()

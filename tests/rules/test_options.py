@@ -540,7 +540,7 @@ def connection_options(uri: str, **keywords: Any) -> Dict[str, Any]:
     after the merge, by ``merge_options``)."""
     from wireclient import Connection
 
-    options = Connection(uri, _connect=False, **keywords)._options
+    options = Connection(uri, _connect=False, **keywords)._parts.options
     assert options == merge_options(parse_uri(uri).options, keywords)
     return options
 
@@ -639,7 +639,7 @@ class TestPymongoSmallPoints:
     def test_scheme_is_case_insensitive(self, uri: str) -> None:
         from wireclient import Connection
 
-        assert Connection(uri, _connect=False)._hosts == (("h", 2),)
+        assert Connection(uri, _connect=False)._parts.hosts == (("h", 2),)
 
     @pytest.mark.parametrize("port", [0, -1, 65536])
     def test_port_out_of_range_is_refused(self, port: int) -> None:
@@ -653,6 +653,6 @@ def test_wtimeout_keyword_sets_the_default_write_concern() -> None:
     from wireclient import Connection
 
     c = Connection("mongodb://h/", _connect=False, w=2, wtimeout=500)
-    assert c._write_concern.resolve(None, None) == (True, {"w": 2, "wtimeout": 500})
+    assert c._settings.write_concern.resolve(None, None) == (True, {"w": 2, "wtimeout": 500})
     with pytest.raises(ConfigurationError, match="more than once"):
         Connection("mongodb://h/", _connect=False, wtimeout=1, wTimeoutMS=2)

@@ -19,6 +19,7 @@ from leak_check import no_leaked_socket
 from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection, ReplicaSetConnection
+from wireclient.engine.assembly import ClientParts
 from wireclient.errors import AuthenticationError, ConfigurationError, OperationFailure
 from wireclient.transport import auth
 from wireclient.transport.auth import (
@@ -609,14 +610,14 @@ def test_wrong_credentials_fail_at_construction_and_leave_no_socket(
     mechanism: Optional[str],
 ) -> None:
     pools: List[Any] = []
-    real_new_pool = Connection._new_pool
+    real_new_pool = ClientParts.new_pool
 
-    def spy(self: Connection, address: Any) -> Any:
+    def spy(self: ClientParts, address: Any) -> Any:
         pool = real_new_pool(self, address)
         pools.append(pool)
         return pool
 
-    monkeypatch.setattr(Connection, "_new_pool", spy)
+    monkeypatch.setattr(ClientParts, "new_pool", spy)
     options = {"authMechanism": mechanism} if mechanism else {}
     with pytest.raises(AuthenticationError) as info:
         Connection(auth_server.uri(user, password, **options))
@@ -752,7 +753,7 @@ def test_replica_set_connection_authenticates(auth_server: AuthServer) -> None:
 def test_credentials_are_made_once_per_connection(auth_server: AuthServer) -> None:
     conn = Connection(auth_server.uri("alice", "alice-pw"))
     try:
-        creds = conn._credentials
+        creds = conn._parts.credentials
         assert isinstance(creds, Credentials) and creds.source == "admin"
         assert "alice-pw" not in repr(creds)
     finally:

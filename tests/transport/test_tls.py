@@ -211,7 +211,7 @@ def test_tls_failures_leave_no_socket(servers: Dict[str, SecantusServer], certs:
     assert conn.pool.open_count == 0
 
 
-# Bad TLS *files* fail in Connection._make_ssl_context, before any socket is opened,
+# Bad TLS *files* fail in engine.assembly.make_ssl_context, before any socket is opened,
 # with a ConfigurationError that names the file (the ssl module's FileNotFoundError does not).
 @pytest.mark.parametrize("option", ["tlsCAFile", "tlsCertificateKeyFile"])
 def test_missing_tls_file_is_a_configuration_error(option: str) -> None:

@@ -1,4 +1,13 @@
-"""Bulk writes: pymongo 2.8's bulk API, and the engine ``bulk_write`` / ``insert_many`` share.
+"""Bulk writes: pymongo 2.8's bulk API, and the engine ``bulk_write`` / ``insert_many`` share;
+and the write statements every update and delete is made of.
+
+Statements: an update (``update_statement``: operators or a pipeline), a replacement
+(``replacement_statement``), 2.8's ``update`` (``legacy_update_statement``: either, with
+``check_keys``) and a delete (``delete_statement``), each checked as it is built. A bulk
+adds them to its operations; ``Collection``'s single writes (``update``, ``update_one``,
+``update_many``, ``replace_one``, ``save``, ``remove``, ``delete_one``, ``delete_many``)
+send one of them; ``find_and_modify`` and ``find_one_and_*`` check their update or
+replacement with the same functions.
 
 The 2.8 API::
 
@@ -15,7 +24,7 @@ bulk sends runs of consecutive operations of one kind, in order, and stops at th
 write error; an unordered one sends all inserts, then all updates, then all deletes, and
 goes on past errors. Each command is split by the server's limits (``maxWriteBatchSize``,
 ``maxMessageSizeBytes``; a document over ``maxBsonObjectSize`` is refused before anything
-is sent), read from the primary's handshake (``client_info.py``). Every batch goes through
+is sent), read from the primary's handshake (``Connection._server_hello``). Every batch goes through
 ``Executor.run`` with its documents in an OP_MSG kind-1 sequence, so the whole reply comes
 back (``Executor.write`` raises the first write error instead, and a bulk must report all of
 them with their indexes).
@@ -124,6 +133,76 @@ def _optional(statement: Dict[str, Any], collation: Any, array_filters: Any, hin
         statement["hint"] = hint if isinstance(hint, str) else index_document(hint)
 
 
+def update_statement(
+    selector: Any,
+    update: Any,
+    multi: bool,
+    upsert: bool = False,
+    collation: Any = None,
+    array_filters: Any = None,
+    hint: Any = None,
+) -> Dict[str, Any]:
+    """An update statement: ``update`` is operators or a pipeline (pymongo 4's rule)."""
+    statement = {
+        "q": check_document(selector, "filter"),
+        "u": check_update_document(update, "update"),
+        "multi": check_bool(multi, "multi"),
+        "upsert": check_bool(upsert, "upsert"),
+    }
+    _optional(statement, collation, array_filters, hint)
+    return statement
+
+
+def replacement_statement(
+    selector: Any, replacement: Any, upsert: bool = False, collation: Any = None, hint: Any = None
+) -> Dict[str, Any]:
+    """A replacement statement: ``replacement`` is a whole document, no operators."""
+    statement = {
+        "q": check_document(selector, "filter"),
+        "u": check_replacement(replacement, "replacement"),
+        "multi": False,
+        "upsert": check_bool(upsert, "upsert"),
+    }
+    _optional(statement, collation, None, hint)
+    return statement
+
+
+def legacy_update_statement(
+    spec: Any, document: Any, upsert: bool, multi: bool, check_keys: bool
+) -> Dict[str, Any]:
+    """pymongo 2.8's ``update``: ``document`` is update operators (``$set``: a document
+    each) or a replacement (no ``$`` key, keys checked as an inserted document's are,
+    unless ``check_keys=False``); the server refuses a mix."""
+    check_document(spec, "spec")
+    check_mapping(document, "document")
+    check_bool(upsert, "upsert")
+    check_bool(multi, "multi")
+    check_keys = check_bool(check_keys, "check_keys")
+    keys = list(document)
+    operators = [k for k in keys if isinstance(k, str) and k.startswith("$")]
+    if not operators:
+        encode(document, "document", check_keys)
+    else:
+        if len(operators) != len(keys):
+            field = next(k for k in keys if k not in operators)
+            raise InvalidDocument(
+                f"document mixes update operators ({operators[0]!r}) with a field ({field!r}): "
+                "use either operators such as $set, or a whole replacement document"
+            )
+        for operator in operators:
+            check_mapping(document[operator], f"document[{operator!r}]")
+        encode(document, "document")
+    return {"q": spec, "u": document, "upsert": upsert, "multi": multi}
+
+
+def delete_statement(
+    selector: Any, limit: int, collation: Any = None, hint: Any = None
+) -> Dict[str, Any]:
+    statement = {"q": check_document(selector, "filter"), "limit": limit}
+    _optional(statement, collation, None, hint)
+    return statement
+
+
 class Bulk:
     """The operations of one bulk write and their execution (see the module notes)."""
 
@@ -213,13 +292,9 @@ class Bulk:
         array_filters: Any = None,
         hint: Any = None,
     ) -> None:
-        statement = {
-            "q": check_document(selector, "filter"),
-            "u": check_update_document(update, "update"),
-            "multi": check_bool(multi, "multi"),
-            "upsert": check_bool(upsert, "upsert"),
-        }
-        _optional(statement, collation, array_filters, hint)
+        statement = update_statement(
+            selector, update, multi, upsert, collation, array_filters, hint
+        )
         self.ops.append(("update", encode(statement, "update"), statement))
 
     def add_replace(
@@ -230,20 +305,13 @@ class Bulk:
         collation: Any = None,
         hint: Any = None,
     ) -> None:
-        statement = {
-            "q": check_document(selector, "filter"),
-            "u": check_replacement(replacement, "replacement"),
-            "multi": False,
-            "upsert": check_bool(upsert, "upsert"),
-        }
-        _optional(statement, collation, None, hint)
+        statement = replacement_statement(selector, replacement, upsert, collation, hint)
         self.ops.append(("update", encode(statement, "replacement"), statement))
 
     def add_delete(
         self, selector: Any, limit: int, collation: Any = None, hint: Any = None
     ) -> None:
-        statement = {"q": check_document(selector, "filter"), "limit": limit}
-        _optional(statement, collation, None, hint)
+        statement = delete_statement(selector, limit, collation, hint)
         self.ops.append(("delete", encode(statement, "filter"), statement))
 
     # -- execution ------------------------------------------------------------------------
@@ -402,7 +470,7 @@ class BulkOperationBuilder:
         if write_concern:
             concern = WriteConcern.from_document(write_concern)
         else:
-            concern = self._bulk.collection._effective_write_concern()
+            concern = self._bulk.collection._settings.effective_write_concern()
         return self._bulk.execute(concern)
 
 
@@ -456,4 +524,8 @@ __all__ = [
     "BulkWriteOperation",
     "check_replacement",
     "check_update_document",
+    "delete_statement",
+    "legacy_update_statement",
+    "replacement_statement",
+    "update_statement",
 ]

@@ -1,65 +1,74 @@
 """Connection: the public entry point to one server (or to mongos routers), and Request.
 
-A ``Connection`` is the public API and nothing more: it turns options into the parts that
-do the work and hands every operation to them. The parts: a ``Requests`` table (who is in
-a request, and the sockets requests hold), a selector (``SingleServer`` for one host,
-``mongos.MongosSelector`` for a list of hosts, which must be mongos routers; a replica set
-supplies its own, see ``replica_set.py``), the pools the selector owns, and the
-``Executor`` that runs every message (``executor.py``). ``Database``, ``Collection`` and
-``Cursor`` build command documents and call ``connection._executor``.
+A ``Connection`` is the public API and nothing more: its parts are built from its options
+by ``ClientParts`` (``wireclient.engine.assembly``: the requests table, the selector and its
+pools, the credentials, the log of handshake replies, and the ``Executor`` that runs every
+message), and it hands every operation to them. ``Database``, ``Collection`` and ``Cursor``
+build command documents and call ``connection._executor``; their settings (read preference,
+write concern) chain up to the connection's ``ConnectionSettings`` (``settings.py``).
 
-What a connection tells about its server lives in ``client_info.py`` (read from the
-server's handshake), its server-wide helpers in ``client_admin.py``, its settings
-(read preference, write concern, document class) in ``settings.py``, and the credentials
-``Database.authenticate`` adds in ``client_auth.py``. ``MongoClient`` is a ``Connection``
-with pymongo 2.8's defaults for that class.
+What the connection tells about its server is read from the server's handshake: the
+connector records the reply of every socket it opens in the parts' ``HelloLog``, and the
+properties here (``is_primary``, ``max_bson_size``, ...) read the latest one of the server
+(a replica set's primary). When there is none yet (a replica-set connection has only its
+monitor's sockets until its first operation), one ``ping`` runs on the operation path: it
+opens a pool socket, whose handshake the connector records. A replica set without a
+primary reports 2.8's defaults (16 MB documents, wire version 0) instead of waiting.
+
+The server-wide helpers (``server_info``, ``database_names``, ``drop_database``, ``fsync``,
+``unlock``, ``is_locked``, ``close_cursor``, ``kill_cursors``) are commands on ``admin``,
+run like any other. Cursors by id: current servers kill a cursor with the ``killCursors``
+*command*, which needs the cursor's collection, where 2.8 sent ``OP_KILL_CURSORS`` with the
+id alone; so a connection remembers (weakly) the cursors it opened, and ``close_cursor(id)``
+closes that cursor on its server; an id it did not open needs
+``kill_cursors(ids, namespace='db.collection')``.
+
+``MongoClient`` is a ``Connection`` with pymongo 2.8's defaults for that class.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
-from wireclient.client.client_admin import ServerAdmin
-from wireclient.client.client_auth import CredentialStore
-from wireclient.client.client_info import HelloLog, ServerInfo
+from bson import Int64
+
+from wireclient.client import settings
 from wireclient.client.database import Database
 from wireclient.client.legacy import refuse
 from wireclient.client.settings import ConnectionSettings, check_document_class
-from wireclient.engine.executor import Executor, SingleServer
-from wireclient.errors import ConfigurationError, InvalidArgument
-from wireclient.monitoring import EventPublisher
-from wireclient.pooling.identity import make_identity
-from wireclient.pooling.pool import Pool
-from wireclient.pooling.requests import Requests
-from wireclient.rules.command import WriteConcern
-from wireclient.rules.options import check_direct_connection, merge_options
-from wireclient.rules.uri import (
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    Address,
-    format_address,
-    parse_host_argument,
+from wireclient.engine.assembly import ClientParts
+from wireclient.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    InvalidArgument,
+    InvalidOperation,
 )
-from wireclient.transport import network
-from wireclient.transport.compressors import settings_from_options
+from wireclient.monitoring import EventPublisher
+from wireclient.rules.arguments import check_int, check_str, type_name
+from wireclient.rules.uri import DEFAULT_HOST, DEFAULT_PORT, Address
+from wireclient.rules.wire import (
+    DEFAULT_MAX_BSON_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_WRITE_BATCH_SIZE,
+    INT64_MAX,
+)
 
 if TYPE_CHECKING:
     from wireclient.client.cursor import Cursor
-    from wireclient.engine.executor import Selector
-    from wireclient.engine.mongos import MongosSelector
+    from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
-
-
-# Options that only a replica set gives a meaning to: refused on a Connection to one server,
-# rather than accepted and ignored.
-_REPLICA_SET_ONLY = (
-    "heartbeatFrequencyMS",
-    "localThresholdMS",
-    "serverSelectionTimeoutMS",
-    "readPreference",
-    "readPreferenceTags",
-)
 
 
 class Request:
@@ -83,21 +92,7 @@ class Request:
         self.end()
 
 
-def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Optional[float]:
-    value = options.get(name)
-    if value is None:
-        return default
-    return float(value) / 1000.0 if value else None
-
-
-def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
-    """Options wireclient accepts by name but does not implement yet: refused, never
-    validated and then ignored."""
-    if options.get("retryWrites"):
-        raise ConfigurationError("retryWrites=true: wireclient does not retry writes")
-
-
-class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
+class Connection:
     """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
     or, given several hosts, to the mongos routers of a sharded cluster (``mongos.py``).
 
@@ -112,9 +107,13 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True
-    _routers: Optional[MongosSelector] = None  # several hosts: the mongos routers' selector
+    _REPLICA_SET = False  # which parts to build (ReplicaSetConnection: True)
     HOST = DEFAULT_HOST
     PORT = DEFAULT_PORT
+
+    read_preference = settings.READ_PREFERENCE
+    tag_sets = settings.TAG_SETS
+    write_concern = settings.WRITE_CONCERN
 
     def __init__(
         self,
@@ -130,11 +129,10 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         **kwargs: Any,
     ) -> None:
         self._events = EventPublisher.for_connection(event_listeners)
-        self._document_class = check_document_class(kwargs.pop("document_class", dict))
+        document_class = check_document_class(kwargs.pop("document_class", dict))
         tz_aware = kwargs.pop("tz_aware", False)
         if not isinstance(tz_aware, bool):
             raise InvalidArgument(f"tz_aware must be True or False, not {tz_aware!r}")
-        self._tz_aware = tz_aware
         given: Dict[str, Any] = dict(kwargs)
         for name, value in (
             ("max_pool_size", max_pool_size),
@@ -145,193 +143,21 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         ):
             if value is not None:
                 given[name] = value
-        if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
-            raise ConfigurationError(f"port must be an integer, not {port!r}")
-        if port is not None and not 0 < port < 65536:
-            raise ConfigurationError(f"port must be between 1 and 65535, not {port}")
-        hosts, uri_options, database, userinfo = parse_host_argument(host, port)
-        options = merge_options(uri_options, given)
-        check_direct_connection(options, len(hosts))
-        _refuse_unimplemented(options)
-        self._options = options
-        self._hosts = hosts
-        self._default_database = database
-        self.use_greenlets = bool(options.get("useGreenlets", False))
-        self._write_concern = WriteConcern(
-            options.get("safe"), options.get("w"), options.get("journal"), options.get("wTimeoutMS")
+        parts = ClientParts(
+            host, port, given, self._events, self._REPLICA_SET, self._AUTO_START_DEFAULT
         )
-        self.max_pool_size = int(options.get("maxPoolSize", 100))
-        self._connect_timeout = _ms(options, "connectTimeoutMS", 20.0)
-        self._socket_timeout = _ms(options, "socketTimeoutMS", None)
-        self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
-        self._ssl_context = self._make_ssl_context(options)
-        self._compression = settings_from_options(options)  # a missing package fails here
-        self._credentials = self._make_credentials(userinfo, options, database)
-        self._auth_store = CredentialStore(self._credentials)
-        self._hello_log = HelloLog()
+        self._parts = parts
+        self._executor = parts.executor
+        self._requests = parts.requests
+        self.use_greenlets = parts.use_greenlets
+        self.max_pool_size = parts.max_pool_size
+        self._settings = ConnectionSettings(
+            parts.executor.selector, parts.write_concern, document_class, tz_aware
+        )
         self._databases: Dict[str, Database] = {}
         self._cursors: weakref.WeakValueDictionary[int, Cursor] = weakref.WeakValueDictionary()
-        identity = make_identity(self.use_greenlets)
-        self._reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
-        auto_start = options.get("autoStartRequest", self._AUTO_START_DEFAULT)
-        self._requests = Requests(identity, bool(auto_start))
-        self._requests.events = self._events
-        self._executor = Executor(self._make_selector(), self._requests, self._events)
         if _connect:
-            self._check_connectable()
-
-    # -- construction -------------------------------------------------------------------
-
-    @staticmethod
-    def _make_credentials(
-        userinfo: Tuple[Optional[str], ...], options: Mapping[str, Any], database: Optional[str]
-    ) -> Any:
-        username, password = userinfo
-        if username is None:
-            if options.get("authMechanism") or options.get("authSource"):
-                raise ConfigurationError("authMechanism/authSource given without a username")
-            return None
-        from wireclient.transport.auth import make_credentials
-
-        return make_credentials(
-            username,
-            password,
-            source=options.get("authSource") or database or "admin",
-            mechanism=options.get("authMechanism"),
-        )
-
-    def _make_ssl_context(self, options: Mapping[str, Any]) -> Any:
-        if not options.get("tls"):
-            return None
-        import ssl
-
-        ca_file = options.get("tlsCAFile")
-        try:
-            ctx = ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:  # FileNotFoundError does not name the file
-            raise ConfigurationError(f"tlsCAFile {ca_file!r} is unusable: {exc}") from exc
-        key_file = options.get("tlsCertificateKeyFile")
-        if key_file:
-            try:  # an encrypted key must not prompt on the terminal: the empty password fails
-                ctx.load_cert_chain(key_file, password=lambda: b"")
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigurationError(
-                    f"tlsCertificateKeyFile {key_file!r} is unusable: {exc}"
-                ) from exc
-        if options.get("tlsAllowInvalidHostnames") or options.get("tlsAllowInvalidCertificates"):
-            ctx.check_hostname = False
-        if options.get("tlsAllowInvalidCertificates"):
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
-    def _make_selector(self) -> Selector:
-        """The server-selection strategy (a replica-set connection supplies its own): one
-        server, or a list of mongos routers (``mongos.py``)."""
-        if len(self._hosts) != 1:
-            return self._router_selector()
-        if self._options.get("directConnection") is False:
-            raise ConfigurationError(
-                "directConnection=false asks for discovery: use ReplicaSetConnection"
-            )
-        for name in _REPLICA_SET_ONLY:
-            if name in self._options and not (
-                name == "readPreference" and self._options[name] == "primary"
-            ):
-                raise ConfigurationError(
-                    f"option {name!r} applies to a replica set: use ReplicaSetConnection "
-                    "(or to several mongos routers: name them all)"
-                )
-        return SingleServer(self._new_pool(self._hosts[0]))
-
-    def _router_selector(self) -> Selector:
-        """Several hosts: the routers of a sharded cluster (a replica set's members are
-        refused by the discovery round, saying to use ReplicaSetConnection)."""
-        if self._options.get("replicaSet") is not None:
-            raise ConfigurationError(
-                "replicaSet names a replica set: use ReplicaSetConnection for its seed list "
-                f"({len(self._hosts)} hosts given); a Connection to several hosts talks to "
-                "mongos routers"
-            )
-        from wireclient.engine.mongos import MongosSelector  # only a list of routers needs it
-
-        self._routers = MongosSelector(
-            self._hosts,
-            self._new_pool,
-            self._options,
-            self._connect_timeout,
-            self._ssl_context,
-            self.use_greenlets,
-            self._events,
-        )
-        return self._routers
-
-    def _new_pool(self, address: Address) -> Pool:
-        pool = Pool(
-            address,
-            self._connector(address),
-            max_size=self.max_pool_size,
-            wait_queue_timeout=self._wait_queue_timeout,
-            max_idle_time=_ms(self._options, "maxIdleTimeMS", None),
-            min_size=int(self._options.get("minPoolSize", 0)),
-        )
-        pool.reap = self._reap
-        pool.events = self._events
-        return pool
-
-    def _connector(self, address: Address) -> Any:
-        connect_timeout = self._connect_timeout
-        socket_timeout = self._socket_timeout
-        ssl_context = self._ssl_context
-        app_name = self._options.get("appName")
-        store = self._auth_store
-        credentials = store.uri
-        hello_log = self._hello_log
-        events = self._events
-        compression = self._compression
-        # A single server named with replicaSet must be a member of that set (a replica-set
-        # connection checks every member in its monitor instead).
-        set_name = self._options.get("replicaSet") if type(self) is Connection else None
-
-        def connect() -> network.SocketInfo:
-            sock = network.connect(
-                address,
-                connect_timeout,
-                socket_timeout,
-                ssl_context,
-                app_name=app_name,
-                credentials=credentials,
-                events=events,
-                compression=compression,
-            )
-            if set_name is not None and sock.hello.get("setName") != set_name:
-                sock.close()
-                found = sock.hello.get("setName")
-                raise ConfigurationError(
-                    f"server at {format_address(address)} is "
-                    + (f"a member of replica set {found!r}" if found else "not in a replica set")
-                    + f", not of {set_name!r} (replicaSet)"
-                )
-            store.authenticate_socket(sock)  # the credentials Database.authenticate added
-            hello_log.record(address, sock.hello)  # the latest handshake (client_info.py)
-            return sock
-
-        return connect
-
-    def _check_connectable(self) -> None:
-        """Open one socket now, so a bad address fails at construction; it goes back idle.
-        A list of routers first runs its discovery round (and starts its monitor)."""
-        routers = self._routers
-        if routers is None:
-            pool = self._executor.select()
-            pool.return_socket(pool.get_socket())
-            return
-        try:
-            routers.discover()
-            pool = self._executor.select()
-            pool.return_socket(pool.get_socket())
-        except BaseException:
-            self._executor.close()  # the monitor too: nothing of this connection stays
-            raise
+            parts.connect()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -396,9 +222,10 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         return db
 
     def get_default_database(self) -> Database:
-        if not self._default_database:
+        database = self._parts.default_database
+        if not database:
             raise ConfigurationError("the URI names no default database")
-        return self[self._default_database]
+        return self[database]
 
     def start_request(self) -> Request:
         """Pin the calling thread (greenlet) to one socket per server until ``end_request``
@@ -414,13 +241,220 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
 
     def request_count(self) -> int:
         """How many threads (greenlets) are in a request (for diagnostics)."""
-        if self._reap is not None:
-            self._reap()
+        reap = self._parts.reap
+        if reap is not None:
+            reap()
         return self._requests.count()
 
     def request_socket(self) -> Optional[SocketInfo]:
         """The caller's request socket on the server (a replica set's primary), if bound."""
         return self._requests.bound_socket(self.pool)
+
+    # -- settings (settings.py) ------------------------------------------------------------
+
+    @property
+    def secondary_acceptable_latency_ms(self) -> float:
+        """The latency window of replica-set reads, or of the choice among mongos routers
+        (``localThresholdMS``), in ms; settable."""
+        return self._settings.get_latency()
+
+    @secondary_acceptable_latency_ms.setter
+    def secondary_acceptable_latency_ms(self, value: Any) -> None:
+        self._settings.set_latency(value)
+
+    @property
+    def document_class(self) -> type:
+        """The class of documents cursors return (``dict`` by default); settable."""
+        return self._settings.document_class
+
+    @document_class.setter
+    def document_class(self, value: Any) -> None:
+        self._settings.document_class = check_document_class(value)
+
+    @property
+    def tz_aware(self) -> bool:
+        """Whether returned datetimes carry ``tzinfo=UTC`` (else they are naive UTC)."""
+        return self._settings.tz_aware
+
+    # -- what the server's handshake says (see the module notes) ------------------------------
+
+    def _hello_address(self) -> Optional[Address]:
+        """The server whose handshake answers (None: a replica set without a primary)."""
+        return self._executor.selector.primary_address()
+
+    def _server_hello(self) -> Dict[str, Any]:
+        address = self._hello_address()
+        if address is None:
+            return {}
+        hello_log = self._parts.hello_log
+        hello = hello_log.latest(address)
+        if hello is None:  # no pool socket opened yet: open one on the operation path
+            self._executor.run("admin", {"ping": 1})
+            hello = hello_log.latest(address) or {}
+        return hello
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether the server (a replica set's primary) accepts writes, by its handshake."""
+        hello = self._server_hello()
+        return bool(hello.get("isWritablePrimary") or hello.get("ismaster"))
+
+    @property
+    def is_mongos(self) -> bool:
+        """Whether the server is a mongos (its handshake says ``msg: 'isdbgrid'``)."""
+        return self._server_hello().get("msg") == "isdbgrid"
+
+    @property
+    def max_bson_size(self) -> int:
+        """The largest document the server accepts (``maxBsonObjectSize``), in bytes."""
+        return int(self._server_hello().get("maxBsonObjectSize", DEFAULT_MAX_BSON_SIZE))
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message the server accepts (``maxMessageSizeBytes``), in bytes."""
+        hello = self._server_hello()
+        return int(hello.get("maxMessageSizeBytes", DEFAULT_MAX_MESSAGE_SIZE))
+
+    @property
+    def max_write_batch_size(self) -> int:
+        """The most statements one write command may carry (``maxWriteBatchSize``)."""
+        hello = self._server_hello()
+        return int(hello.get("maxWriteBatchSize", DEFAULT_MAX_WRITE_BATCH_SIZE))
+
+    @property
+    def min_wire_version(self) -> int:
+        return int(self._server_hello().get("minWireVersion", 0))
+
+    @property
+    def max_wire_version(self) -> int:
+        return int(self._server_hello().get("maxWireVersion", 0))
+
+    @property
+    def nodes(self) -> FrozenSet[Address]:
+        """Every server this connection knows: ``{(host, port)}`` (a replica set: all its
+        members)."""
+        return frozenset(pool.address for pool in self._executor.selector.pools())
+
+    # pymongo 4's MongoClient answers these for any deployment; a connection to one server
+    # is not a replica-set connection, so it has no primary, secondaries or arbiters.
+    # (ReplicaSetConnection answers them from its view.)
+
+    @property
+    def primary(self) -> Optional[Address]:
+        return None
+
+    @property
+    def secondaries(self) -> List[Address]:
+        return []
+
+    @property
+    def arbiters(self) -> List[Address]:
+        return []
+
+    def _alive_target(self) -> bool:
+        """Whether there is a server to ask (a replica set may have no primary now)."""
+        return True
+
+    def alive(self) -> bool:
+        """Whether the server (a replica set's primary) answers now: one ``ping`` on the
+        caller's socket (its request's, if it is in one). False on any connection error,
+        and at once for a replica set that has no primary."""
+        if not self._alive_target():
+            return False
+        try:
+            self._executor.run("admin", {"ping": 1})
+        except ConnectionFailure:
+            return False
+        return True
+
+    # -- server-wide helpers (see the module notes) ----------------------------------------
+
+    def server_info(self) -> Dict[str, Any]:
+        """The server's ``buildInfo`` (``version``, ``versionArray``, ...)."""
+        return self["admin"].command("buildinfo")
+
+    def database_names(self) -> List[str]:
+        reply = self["admin"].command("listDatabases", nameOnly=True)
+        return [d["name"] for d in reply.get("databases", [])]
+
+    list_database_names = database_names
+
+    def drop_database(self, name_or_database: Union[str, Database]) -> None:
+        name = name_or_database
+        if isinstance(name, Database):
+            name = name.name
+        self[check_str(name, "name_or_database")].command("dropDatabase")
+
+    def fsync(self, **kwargs: Any) -> Dict[str, Any]:
+        """Flush every write to disk (``fsync``); ``lock=True`` also blocks writes until
+        ``unlock()``. Keywords are added to the command."""
+        return self["admin"].command("fsync", **kwargs)
+
+    def unlock(self) -> Dict[str, Any]:
+        """Unlock a server locked by ``fsync(lock=True)`` (``fsyncUnlock``)."""
+        return self["admin"].command("fsyncUnlock")
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether the server is locked by ``fsync(lock=True)`` (``currentOp``'s
+        ``fsyncLock``)."""
+        return bool(self["admin"].command("currentOp").get("fsyncLock", False))
+
+    def close_cursor(self, cursor_id: int, address: Optional[Address] = None) -> None:
+        """Close the cursor this connection opened with id ``cursor_id`` (on the server
+        holding it; ``address`` is accepted for 2.8 and must be that server's)."""
+        self.kill_cursors([cursor_id], address)
+
+    def kill_cursors(
+        self,
+        cursor_ids: Iterable[int],
+        address: Optional[Address] = None,
+        namespace: Optional[str] = None,
+    ) -> None:
+        """Kill cursors by id. Cursors this connection opened are closed where they live;
+        other ids need ``namespace`` (``'db.collection'``) and go to the server at
+        ``address`` (default: the server, or a replica set's primary). Everything is
+        checked before anything is sent."""
+        if isinstance(cursor_ids, (str, bytes)) or not isinstance(cursor_ids, Iterable):
+            raise InvalidArgument(f"cursor_ids must be a list of ints, not {type_name(cursor_ids)}")
+        ids = [check_int(i, "cursor_ids[]", 1, INT64_MAX) for i in cursor_ids]
+        mine = [self._cursors.get(i) for i in ids]
+        others = [i for i, cursor in zip(ids, mine) if cursor is None]
+        pool = self._pool_at(address)
+        if others and namespace is None:
+            raise InvalidOperation(
+                f"cursor(s) {others} were not opened by this connection: the killCursors "
+                "command needs the cursor's collection; pass namespace='db.collection'"
+            )
+        target: Optional[Tuple[str, str]] = None
+        if others:
+            assert namespace is not None
+            dbname, _, collection = check_str(namespace, "namespace").partition(".")
+            if not dbname or not collection:
+                raise ConfigurationError(f"namespace must be 'db.collection', not {namespace!r}")
+            target = (dbname, collection)
+        for cursor in mine:
+            if cursor is not None:
+                if pool is not None and cursor.address not in (None, pool.address):
+                    raise ConfigurationError(
+                        f"cursor {cursor.cursor_id} lives on {cursor.address}, not {address}"
+                    )
+        for cursor in mine:
+            if cursor is not None:
+                cursor.close()
+        if target is not None:
+            spec = {"killCursors": target[1], "cursors": [Int64(i) for i in others]}
+            self._executor.run(target[0], spec, pool=pool)
+
+    def _pool_at(self, address: Optional[Address]) -> Optional[Pool]:
+        if address is None:
+            return None
+        for pool in self._executor.selector.pools():
+            if pool.address == tuple(address):
+                return pool
+        raise ConfigurationError(f"this connection has no server at {address!r}")
+
+    # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close every idle socket now, and every socket lent to another thread when it
@@ -436,12 +470,9 @@ class Connection(ServerInfo, ServerAdmin, ConnectionSettings):
         self.close()
 
     def __repr__(self) -> str:
-        if self._routers is not None:
-            return f"{type(self).__name__}({self._seed_list()!r})"
+        if self._parts.routers is not None:
+            return f"{type(self).__name__}({self._parts.seed_list()!r})"
         return f"Connection({self.host!r}, {self.port})"
-
-    def _seed_list(self) -> str:
-        return ",".join(format_address(address) for address in self._hosts)
 
 
 class MongoClient(Connection):
@@ -476,6 +507,6 @@ class MongoClient(Connection):
         )
 
     def __repr__(self) -> str:
-        if self._routers is not None:
-            return f"MongoClient({self._seed_list()!r})"
+        if self._parts.routers is not None:
+            return f"MongoClient({self._parts.seed_list()!r})"
         return f"MongoClient({self.host!r}, {self.port})"

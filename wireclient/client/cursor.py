@@ -11,12 +11,14 @@ reads its getMore replies as a stream over a socket of its own (``wireclient.eng
 closing or collecting it mid-stream discards that socket.
 
 What the find asks for (filter, projection, modifiers, flags) is a ``FindOptions``
-(``find_options.py``); the pymongo 2.8 methods here set it before iteration: ``sort``,
-``skip``, ``limit``, ``batch_size``, ``hint``, ``max_time_ms``, ``max_scan``, ``max``,
-``min``, ``comment``, ``where``, ``add_option`` / ``remove_option``, and slicing
-(``cursor[10:20]``). ``cursor[5]``, ``count``, ``distinct``, ``explain`` and ``clone`` run
-a query of their own. Returned documents are shaped by ``as_class`` (or the connection's
-``document_class``) and ``tz_aware`` (``settings.shaper``).
+(``find_options.py``), a collaborator the cursor owns; the pymongo 2.8 methods here set it
+before iteration: ``sort``, ``skip``, ``limit``, ``batch_size``, ``hint``, ``max_time_ms``,
+``max_scan``, ``max``, ``min``, ``comment``, ``where``, ``add_option`` /
+``remove_option``, and slicing (``cursor[10:20]``). ``cursor[5]``, ``count``,
+``distinct``, ``explain`` and ``clone`` run a query of their own. ``AggregationCursor``,
+the cursor ``Collection.aggregate`` returns, also answers pymongo 2.8's result document
+(``cursor['result']``, ``cursor['ok']``). Returned documents are shaped by ``as_class`` (or
+the connection's ``document_class``) and ``tz_aware`` (``settings.shaper``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from typing import (
 )
 
 from bson import Int64
+from bson.code import Code
 
-from wireclient.client.find_options import CursorModifiers, build_options
+from wireclient.client.find_options import EXHAUST, FindOptions, build_options
 from wireclient.client.settings import Shaper, check_document_class, shaper
 from wireclient.engine.exhaust import ExhaustStream, refuse_in_request
 from wireclient.errors import InvalidArgument, InvalidOperation
@@ -72,9 +75,10 @@ def find_one_document(
     should not, for a single batch) is killed as the dropped cursor's would be."""
     if spec is not None:
         spec = dict(check_document(spec, "spec"))
-    inherited = collection._operation_read_preference()
+    inherited = collection._settings.operation_read_preference()
     conn = collection.database.connection
-    document_class, tz_aware = conn.document_class, conn.tz_aware
+    connection_settings = conn._settings
+    document_class, tz_aware = connection_settings.document_class, connection_settings.tz_aware
     shape = None
     if document_class is not dict or tz_aware:
         shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
@@ -98,7 +102,7 @@ def find_one_document(
     return batch[0] if shape is None else shape(batch[0])  # type: ignore[no-any-return]
 
 
-class Cursor(CursorModifiers):
+class Cursor:
     """Iterate with ``for doc in cursor``; chain ``.sort() .skip() .limit() .batch_size()``
     (and the other modifiers) before iterating.
 
@@ -148,7 +152,7 @@ class Cursor(CursorModifiers):
         _pipeline: Optional[List[Mapping[str, Any]]] = None,
         **refused: Any,
     ) -> None:
-        inherited = collection._operation_read_preference()
+        inherited = collection._settings.operation_read_preference()
         options, read_preference = build_options(
             spec, fields, skip, limit, sort, batch_size, read_preference, projection,
             timeout, no_cursor_timeout, tailable, await_data, partial, allow_partial_results,
@@ -156,15 +160,17 @@ class Cursor(CursorModifiers):
             tag_sets, manipulate, refused, inherited,
         )  # fmt: skip
         conn = collection.database.connection
-        if options.exhaust:
+        if options.flags & EXHAUST:
             refuse_in_request(conn._executor.requests)
         self._stream: Optional[ExhaustStream] = None
-        document_class = conn.document_class if as_class is None else as_class
+        connection_settings = conn._settings
+        tz_aware = connection_settings.tz_aware
+        document_class = connection_settings.document_class if as_class is None else as_class
         self._shape: Optional[Shaper] = None  # dict and naive datetimes: nothing to reshape
-        if document_class is not dict or conn.tz_aware:
-            self._shape = shaper(check_document_class(document_class, "as_class"), conn.tz_aware)
+        if document_class is not dict or tz_aware:
+            self._shape = shaper(check_document_class(document_class, "as_class"), tz_aware)
         self._collection = collection
-        self._options = options
+        self._options: FindOptions = options
         self._read_preference = read_preference if read_preference is not None else inherited
         if _pipeline is not None:  # an aggregate (Collection.aggregate)
             _command = {"aggregate": collection.name, "pipeline": _pipeline}
@@ -205,6 +211,64 @@ class Cursor(CursorModifiers):
     def batch_size(self, batch_size: int) -> Cursor:
         self._check_not_started()
         self._options.batch_size = check_int(batch_size, "batch_size", 0, INT32_MAX)
+        return self
+
+    def hint(self, index: Any) -> Cursor:
+        """Use the index named ``index`` (or given as a key list); None: let the server
+        choose."""
+        self._check_find("hint")
+        self._options.set_hint(index)
+        return self
+
+    def max_time_ms(self, max_time_ms: Optional[int]) -> Cursor:
+        """Let the server work on this query for at most ``max_time_ms`` milliseconds."""
+        self._check_find("max_time_ms")
+        self._options.set_max_time_ms(max_time_ms)
+        return self
+
+    def max_scan(self, max_scan: Optional[int]) -> Cursor:
+        """Scan at most ``max_scan`` documents (servers before MongoDB 4.2 only)."""
+        self._check_find("max_scan")
+        self._options.set_max_scan(max_scan)
+        return self
+
+    def max(self, spec: Any) -> Cursor:
+        """Exclusive upper index bounds: ``[(field, value), ...]`` (use with ``hint``)."""
+        self._check_find("max")
+        self._options.set("max", spec)
+        return self
+
+    def min(self, spec: Any) -> Cursor:
+        """Inclusive lower index bounds: ``[(field, value), ...]`` (use with ``hint``)."""
+        self._check_find("min")
+        self._options.set("min", spec)
+        return self
+
+    def comment(self, comment: Any) -> Cursor:
+        """A comment the server logs and profiles with the query."""
+        self._check_find("comment")
+        self._options.set_comment(comment)
+        return self
+
+    def where(self, code: Union[str, Code]) -> Cursor:
+        """Add a ``$where`` JavaScript condition to the filter (servers with JavaScript)."""
+        self._check_find("where")
+        if not isinstance(code, Code):
+            code = Code(check_str(code, "code"))
+        self._options.spec["$where"] = code
+        return self
+
+    def add_option(self, mask: int) -> Cursor:
+        """Set OP_QUERY flag bits (2 tailable, 16 no timeout, 32 await data, 128 partial
+        results, 8 oplog replay, 64 exhaust: getMores stream, see ``wireclient.engine.exhaust``;
+        4 slaveOk is accepted and changes nothing)."""
+        self._check_find("add_option")
+        self._options.add_option(mask)
+        return self
+
+    def remove_option(self, mask: int) -> Cursor:
+        self._check_find("remove_option")
+        self._options.remove_option(mask)
         return self
 
     def __getitem__(self, index: Any) -> Any:
@@ -297,7 +361,7 @@ class Cursor(CursorModifiers):
     def _first_batch(self) -> None:
         coll = self._collection
         conn = coll.database.connection
-        if self._options.exhaust:  # before select(): that would start an automatic request
+        if self._options.flags & EXHAUST:  # before select(): it would start an automatic request
             refuse_in_request(conn._executor.requests)
         executor = conn._executor
         self._pool, state = executor.select_for_cursor(True, self._read_preference)
@@ -325,7 +389,7 @@ class Cursor(CursorModifiers):
             command["batchSize"] = self._options.batch_size
         reply: Optional[Dict[str, Any]]
         try:
-            if self._options.exhaust:
+            if self._options.flags & EXHAUST:
                 reply = self._streamed(command)
             else:
                 reply = conn._executor.run(
@@ -385,7 +449,8 @@ class Cursor(CursorModifiers):
             )
 
     def __del__(self) -> None:
-        self._abandon_stream(from_gc=True)
+        if getattr(self, "_stream", None) is not None:
+            self._abandon_stream(from_gc=True)
         cursor_id = getattr(self, "_id", 0)
         if cursor_id and self._pool is not None:
             coll = self._collection
@@ -462,3 +527,33 @@ class Cursor(CursorModifiers):
         self._started = False
         self._retrieved = 0
         return self
+
+
+class AggregationCursor(Cursor):
+    """The cursor ``aggregate`` returns. Iterate it; or read 2.8's result document from
+    it: ``cursor['result']`` (all the documents, fetched at once, before any iteration) and
+    ``cursor['ok']``."""
+
+    _result: Optional[List[Dict[str, Any]]] = None
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "result":
+            if self._result is None:
+                if self._started:
+                    raise InvalidOperation(
+                        "['result'] needs every document, but iteration has begun"
+                    )
+                self._result = list(self)
+            return self._result
+        if key == "ok":
+            self["result"]  # the aggregate ran and succeeded
+            return 1.0
+        if isinstance(key, str):
+            raise KeyError(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in ("result", "ok") else default
+
+    def keys(self) -> List[str]:
+        return ["result", "ok"]

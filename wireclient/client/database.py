@@ -2,11 +2,12 @@
 
 Besides ``command`` and the collection helpers, the pymongo 2.8 database helpers: users
 (``add_user`` / ``remove_user``: ``createUser``, ``updateUser``, ``dropUser``),
-``authenticate`` / ``logout`` (see ``client_auth.py``), ``current_op``, the profiler
+``authenticate`` / ``logout`` (the connection's ``CredentialStore``,
+``wireclient.engine.credentials``), ``current_op``, the profiler
 (``profiling_level``, ``set_profiling_level``, ``profiling_info``), ``validate_collection``
 and ``dereference``. A database hands out one ``Collection`` object per name, so settings
 made on a collection stay; ``read_preference``, ``tag_sets`` and ``write_concern`` are
-inherited from the connection until set (``settings.py``).
+inherited from the connection until set (its ``Settings``, ``settings.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from bson.dbref import DBRef
 
-from wireclient.client import client_auth
+from wireclient.client import settings
 from wireclient.client.legacy import not_callable, refuse
-from wireclient.client.settings import InheritedSettings
+from wireclient.client.settings import Settings
 from wireclient.errors import (
     CollectionInvalid,
     ConfigurationError,
@@ -37,7 +38,6 @@ from wireclient.sdam.read_preferences import check_read_preference
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
     from wireclient.client.connection import Connection
-    from wireclient.rules.command import WriteConcern
 
 # Profiling levels (pymongo 2.8's pymongo.OFF, SLOW_ONLY, ALL)
 OFF = 0
@@ -57,20 +57,20 @@ def check_database_name(name: Any) -> str:
     return name
 
 
-class Database(InheritedSettings):
+class Database:
     """``connection['name']`` or ``connection.name``."""
 
-    __slots__ = ("connection", "name", "_read_preference", "_write_concern", "_collections")
+    __slots__ = ("connection", "name", "_settings", "_collections")
+
+    read_preference = settings.READ_PREFERENCE
+    tag_sets = settings.TAG_SETS
+    write_concern = settings.WRITE_CONCERN
 
     def __init__(self, connection: Connection, name: str, read_preference: Any = None) -> None:
         self.connection = connection
         self.name = check_database_name(name)
-        self._read_preference = check_read_preference(read_preference)
-        self._write_concern: Optional[WriteConcern] = None
+        self._settings: Settings = Settings(connection._settings, read_preference)
         self._collections: Dict[str, Collection] = {}
-
-    def _settings_parent(self) -> Any:
-        return self.connection
 
     @property
     def client(self) -> Connection:
@@ -264,7 +264,7 @@ class Database(InheritedSettings):
     # -- users and authentication ----------------------------------------------------------
 
     def _user_write_concern(self) -> Dict[str, Any]:
-        _, document = self._effective_write_concern().resolve(None, None)
+        _, document = self._settings.effective_write_concern().resolve(None, None)
         return {"writeConcern": document} if document else {}
 
     def add_user(
@@ -324,10 +324,13 @@ class Database(InheritedSettings):
     ) -> bool:
         """Authenticate as ``name`` (a user of ``source``, default this database) on every
         socket of the connection, now and later; ``OperationFailure`` if the server refuses
-        (see ``client_auth.py``). ``mechanism``: ``'DEFAULT'``, ``'SCRAM-SHA-1'`` or
-        ``'SCRAM-SHA-256'``."""
-        return client_auth.authenticate(self, name, password, source, mechanism, kwargs)
+        (see ``wireclient.engine.credentials``). ``mechanism``: ``'DEFAULT'``,
+        ``'SCRAM-SHA-1'`` or ``'SCRAM-SHA-256'``."""
+        conn = self.connection
+        store = conn._parts.credential_store
+        return store.login(conn._executor, self.name, name, password, source, mechanism, kwargs)
 
     def logout(self) -> None:
         """Forget the credentials ``authenticate`` stored for this database."""
-        client_auth.logout(self)
+        conn = self.connection
+        conn._parts.credential_store.logout(conn._executor, self.name)

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import copy
 from collections import abc
-from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar, Union
-
-from bson.code import Code
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from wireclient.errors import ConfigurationError, InvalidArgument, InvalidOperation
 from wireclient.rules.arguments import (
     check_bool,
     check_document,
     check_int,
-    check_str,
     encode,
     type_name,
 )
@@ -317,7 +314,8 @@ def build_options(
     """The ``FindOptions`` of ``find(...)``'s arguments, each checked (see ``Cursor``), and
     the read preference: ``tag_sets`` is folded into ``read_preference``, or into the
     collection's (``inherited``; None: primary, which takes no tags)."""
-    if (  # the common find(spec): nothing else to check (identity tests: no bool for an int)
+    if (  # the common find(spec[, batch_size=n]): nothing else to check (identity tests: no
+        # bool for an int)
         fields is None
         and projection is None
         and skip.__class__ is int
@@ -326,7 +324,7 @@ def build_options(
         and not limit
         and sort is None
         and batch_size.__class__ is int
-        and not batch_size
+        and 0 <= batch_size <= INT32_MAX
         and read_preference is None
         and timeout is True
         and no_cursor_timeout is False
@@ -350,6 +348,7 @@ def build_options(
         options = FindOptions()
         if spec is not None:
             options.spec = dict(check_document(spec, "spec"))
+        options.batch_size = batch_size
         return options, read_preference
     from wireclient.rules.arguments import index_document
 
@@ -403,79 +402,8 @@ def build_options(
     return options, read_preference
 
 
-_C = TypeVar("_C", bound="CursorModifiers")
-
-
-class CursorModifiers:
-    """The chainable pymongo 2.8 modifiers of a ``Cursor``, set before iteration."""
-
-    _options: FindOptions
-
-    def _check_find(self, what: str) -> None:
-        raise NotImplementedError
-
-    def hint(self: _C, index: Any) -> _C:
-        """Use the index named ``index`` (or given as a key list); None: let the server
-        choose."""
-        self._check_find("hint")
-        self._options.set_hint(index)
-        return self
-
-    def max_time_ms(self: _C, max_time_ms: Optional[int]) -> _C:
-        """Let the server work on this query for at most ``max_time_ms`` milliseconds."""
-        self._check_find("max_time_ms")
-        self._options.set_max_time_ms(max_time_ms)
-        return self
-
-    def max_scan(self: _C, max_scan: Optional[int]) -> _C:
-        """Scan at most ``max_scan`` documents (servers before MongoDB 4.2 only)."""
-        self._check_find("max_scan")
-        self._options.set_max_scan(max_scan)
-        return self
-
-    def max(self: _C, spec: Any) -> _C:
-        """Exclusive upper index bounds: ``[(field, value), ...]`` (use with ``hint``)."""
-        self._check_find("max")
-        self._options.set("max", spec)
-        return self
-
-    def min(self: _C, spec: Any) -> _C:
-        """Inclusive lower index bounds: ``[(field, value), ...]`` (use with ``hint``)."""
-        self._check_find("min")
-        self._options.set("min", spec)
-        return self
-
-    def comment(self: _C, comment: Any) -> _C:
-        """A comment the server logs and profiles with the query."""
-        self._check_find("comment")
-        self._options.set_comment(comment)
-        return self
-
-    def where(self: _C, code: Union[str, Code]) -> _C:
-        """Add a ``$where`` JavaScript condition to the filter (servers with JavaScript)."""
-        self._check_find("where")
-        if not isinstance(code, Code):
-            code = Code(check_str(code, "code"))
-        self._options.spec["$where"] = code
-        return self
-
-    def add_option(self: _C, mask: int) -> _C:
-        """Set OP_QUERY flag bits (2 tailable, 16 no timeout, 32 await data, 128 partial
-        results, 8 oplog replay, 64 exhaust: getMores stream, see ``wireclient.engine.exhaust``;
-        4 slaveOk is accepted and changes nothing)."""
-        self._check_find("add_option")
-        self._options.add_option(mask)
-        return self
-
-    def remove_option(self: _C, mask: int) -> _C:
-        self._check_find("remove_option")
-        self._options.remove_option(mask)
-        return self
-
-
 __all__ = [
     "AWAIT_DATA",
-    "CursorModifiers",
     "EXHAUST",
     "EXHAUST_WITH_LIMIT",
     "EXHAUST_WITH_TAILABLE",

@@ -1,13 +1,22 @@
 """The settings a Connection, a Database and a Collection carry, as pymongo 2.8 named them.
 
-``read_preference``, ``tag_sets`` and ``write_concern`` exist on all three. A database and
-a collection *inherit*: until one is set on them, they use their parent's current value
-(the connection's for a database, the database's for a collection), so changing the
-connection's later changes theirs; setting one on a database or collection keeps it there
-(the objects are cached: ``c.db.coll`` is always the same ``Collection``), and setting it
-back to ``None`` inherits again. ``write_concern`` reads as 2.8's dict (``{}`` is the
-server's default, acknowledged; ``{'w': 0}`` unacknowledged), and changing a key of that
-dict (``c.write_concern['w'] = 2``) changes the setting, as it did in 2.8.
+Theory of operation
+-------------------
+``read_preference``, ``tag_sets`` and ``write_concern`` exist on all three. Each object owns
+a settings collaborator (``_settings``): a ``ConnectionSettings`` for a connection, a
+``Settings`` for a database or a collection, linked to its parent's, so the settings form a
+chain collection -> database -> connection. The public properties (``READ_PREFERENCE``,
+``TAG_SETS``, ``WRITE_CONCERN``, one definition for the three classes) read and write
+through it; the operation path asks it once per operation
+(``Settings.effective_write_concern``, ``Settings.operation_read_preference``: one walk up
+the chain, here). A database and a collection *inherit*: until one is set on them, they
+use their parent's current value (the connection's for a database, the database's for a
+collection), so changing the connection's later changes theirs; setting one on a database
+or collection keeps it there (the objects are cached: ``c.db.coll`` is always the same
+``Collection``), and setting it back to ``None`` inherits again. ``write_concern`` reads as
+2.8's dict (``{}`` is the server's default, acknowledged; ``{'w': 0}`` unacknowledged), and
+changing a key of that dict (``c.write_concern['w'] = 2``) changes the setting, as it did
+in 2.8.
 
 A connection also has ``secondary_acceptable_latency_ms`` (the replica set's latency
 window), ``document_class`` (the class of the documents cursors return; settable) and
@@ -20,7 +29,17 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import MutableMapping as MutableMappingABC
-from typing import Any, Callable, Dict, Iterator, List, MutableMapping, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    MutableMapping,
+    Optional,
+    Union,
+)
 
 from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.rules.arguments import type_name
@@ -81,60 +100,6 @@ def _tag_sets_of(read_preference: Any) -> List[Dict[str, str]]:
     return tag_sets
 
 
-class InheritedSettings:
-    """``read_preference``, ``tag_sets`` and ``write_concern`` of a Database or Collection:
-    its own once set, else its parent's (see the module notes)."""
-
-    __slots__ = ()
-
-    _read_preference: Any
-    _write_concern: Optional[WriteConcern]
-
-    def _settings_parent(self) -> Any:
-        raise NotImplementedError
-
-    @property
-    def read_preference(self) -> Any:
-        if self._read_preference is not None:
-            return self._read_preference
-        return self._settings_parent().read_preference
-
-    @read_preference.setter
-    def read_preference(self, value: Any) -> None:
-        self._read_preference = check_read_preference(value)
-
-    def _operation_read_preference(self) -> Any:
-        """What the operation path is given: None means the connection's own."""
-        if self._read_preference is not None:
-            return self._read_preference
-        return self._settings_parent()._operation_read_preference()
-
-    @property
-    def tag_sets(self) -> List[Dict[str, str]]:
-        return _tag_sets_of(self.read_preference)
-
-    @tag_sets.setter
-    def tag_sets(self, value: Any) -> None:
-        self._read_preference = _with_tag_sets(self.read_preference, value)
-
-    def _effective_write_concern(self) -> WriteConcern:
-        if self._write_concern is not None:
-            return self._write_concern
-        return self._settings_parent()._effective_write_concern()  # type: ignore[no-any-return]
-
-    @property
-    def write_concern(self) -> WriteConcernDict:
-        return WriteConcernDict(self._effective_write_concern().document(), self._set_wc)
-
-    @write_concern.setter
-    def write_concern(self, value: Any) -> None:
-        concern = None if value is None else WriteConcern.from_document(value)
-        setattr(self, "_write_concern", concern)  # noqa: B010 - a slot of the subclass
-
-    def _set_wc(self, document: Dict[str, Any]) -> None:
-        setattr(self, "_write_concern", WriteConcern.from_document(document))  # noqa: B010
-
-
 def check_document_class(value: Any, name: str = "document_class") -> type:
     """A mapping class documents can be built in (``dict``, ``bson.son.SON``,
     ``collections.OrderedDict``...)."""
@@ -145,95 +110,133 @@ def check_document_class(value: Any, name: str = "document_class") -> type:
     return value
 
 
-class ConnectionSettings:
-    """The connection's side of the settings (a replica-set connection, and a connection to
-    several mongos routers, keep the read preference and the latency window in their
-    selector: see ``replica_set.py`` and ``mongos.py``)."""
+class _Chained:
+    """What a ``Settings`` and a ``ConnectionSettings`` answer alike."""
 
-    _read_pref: Any = None  # one server: reads go to it (PRIMARY)
-    _routers: Any = None  # several mongos routers: their selector keeps these (mongos.py)
-    _write_concern: WriteConcern
-    _document_class: type = dict
-    _tz_aware: bool = False
-    _latency_ms: float = 15.0
+    __slots__ = ()
 
-    def _operation_read_preference(self) -> Any:
-        routers = self._routers
-        return self._read_pref if routers is None else routers.read_preference
+    if TYPE_CHECKING:
+        parent: Optional[AnySettings]
+        write_concern: Optional[WriteConcern]
 
-    def _store_read_preference(self, read_preference: Any) -> None:
-        if self._routers is not None:  # passed to the routers as $readPreference
-            self._routers.read_preference = read_preference
-            return
-        if read_preference.mode != "primary":
-            raise ConfigurationError(
-                f"read preference {read_preference.name} applies to a replica set: "
-                "use ReplicaSetConnection"
-            )
-        self._read_pref = read_preference
+    def effective_write_concern(self) -> WriteConcern:
+        """The write concern an operation uses: the nearest one set (the connection always
+        has one). One walk up the chain, in this one place."""
+        settings: Any = self
+        while settings.write_concern is None:
+            settings = settings.parent
+        return settings.write_concern  # type: ignore[no-any-return]
 
-    @property
-    def read_preference(self) -> Any:
-        """The default read preference (``ReadPreference.PRIMARY`` for one server)."""
-        value = self._operation_read_preference()
+    def operation_read_preference(self) -> Any:
+        """What the operation path is given: the nearest read preference set, else the
+        connection's, which its selector keeps (None: one server's)."""
+        settings: Any = self
+        while settings.parent is not None:
+            if settings.read_preference is not None:
+                return settings.read_preference
+            settings = settings.parent
+        return settings.selector.read_preference
+
+    # -- the public properties (``READ_PREFERENCE``, ``TAG_SETS``, ``WRITE_CONCERN``) ------
+
+    def get_read_preference(self) -> Any:
+        value = self.operation_read_preference()
         return _primary() if value is None else value
 
-    @read_preference.setter
-    def read_preference(self, value: Any) -> None:
+    def get_tag_sets(self) -> List[Dict[str, str]]:
+        return _tag_sets_of(self.get_read_preference())
+
+    def get_write_concern(self) -> WriteConcernDict:
+        return WriteConcernDict(self.effective_write_concern().document(), self._set_document)
+
+    def _set_document(self, document: Dict[str, Any]) -> None:
+        setattr(self, "write_concern", WriteConcern.from_document(document))  # noqa: B010 - a slot of the subclass
+
+
+class Settings(_Chained):
+    """The settings of a Database or a Collection: its own ``read_preference`` and
+    ``write_concern`` (None: its parent's), and the parent's settings (a database's: its
+    connection's ``ConnectionSettings``; a collection's: its database's)."""
+
+    __slots__ = ("parent", "read_preference", "write_concern")
+
+    def __init__(self, parent: AnySettings, read_preference: Any = None) -> None:
+        self.parent = parent
+        self.read_preference = check_read_preference(read_preference)
+        self.write_concern = None
+
+    def set_read_preference(self, value: Any) -> None:
+        self.read_preference = check_read_preference(value)
+
+    def set_tag_sets(self, value: Any) -> None:
+        self.read_preference = _with_tag_sets(self.get_read_preference(), value)
+
+    def set_write_concern(self, value: Any) -> None:
+        self.write_concern = None if value is None else WriteConcern.from_document(value)
+
+
+class ConnectionSettings(_Chained):
+    """The settings of a Connection, the root of every chain: its write concern, document
+    class and ``tz_aware``; its read preference and latency window are its selector's
+    (``executor.SingleServer``: None or PRIMARY; a replica set's or the routers' selector:
+    whatever the options said), so they have one home."""
+
+    __slots__ = ("selector", "write_concern", "document_class", "tz_aware")
+    parent = None
+
+    def __init__(
+        self, selector: Any, write_concern: WriteConcern, document_class: type, tz_aware: bool
+    ) -> None:
+        self.selector = selector
+        self.write_concern = write_concern
+        self.document_class = document_class
+        self.tz_aware = tz_aware
+
+    def set_read_preference(self, value: Any) -> None:
         from wireclient.sdam.read_preferences import ReadPreference
 
-        self._store_read_preference(ReadPreference.from_value(value))
+        self.selector.set_read_preference(ReadPreference.from_value(value))
 
-    @property
-    def tag_sets(self) -> List[Dict[str, str]]:
-        return _tag_sets_of(self.read_preference)
+    def set_tag_sets(self, value: Any) -> None:
+        self.selector.set_read_preference(_with_tag_sets(self.get_read_preference(), value))
 
-    @tag_sets.setter
-    def tag_sets(self, value: Any) -> None:
-        self._store_read_preference(_with_tag_sets(self.read_preference, value))
+    def set_write_concern(self, value: Any) -> None:
+        self.write_concern = WriteConcern.from_document({} if value is None else value)
 
-    def _effective_write_concern(self) -> WriteConcern:
-        return self._write_concern
+    def get_latency(self) -> float:
+        return float(self.selector.local_threshold_ms)
 
-    @property
-    def write_concern(self) -> WriteConcernDict:
-        """2.8's dict: ``{}`` (acknowledged, the server's default), ``{'w': 0}``, ..."""
-        return WriteConcernDict(self._write_concern.document(), self._set_wc)
+    def set_latency(self, value: Any) -> None:
+        self.selector.local_threshold_ms = check_latency(value)
 
-    @write_concern.setter
-    def write_concern(self, value: Any) -> None:
-        self._write_concern = WriteConcern.from_document({} if value is None else value)
 
-    def _set_wc(self, document: Dict[str, Any]) -> None:
-        self._write_concern = WriteConcern.from_document(document)
+AnySettings = Union[Settings, ConnectionSettings]
 
-    @property
-    def secondary_acceptable_latency_ms(self) -> float:
-        """The latency window of replica-set reads, or of the choice among mongos routers
-        (``localThresholdMS``), in ms; settable."""
-        routers = self._routers
-        return self._latency_ms if routers is None else float(routers.local_threshold_ms)
 
-    @secondary_acceptable_latency_ms.setter
-    def secondary_acceptable_latency_ms(self, value: Any) -> None:
-        if self._routers is not None:
-            self._routers.local_threshold_ms = check_latency(value)
-        else:
-            self._latency_ms = check_latency(value)
+def _property(name: str, doc: str) -> Any:
+    getter, setter = f"get_{name}", f"set_{name}"
 
-    @property
-    def document_class(self) -> type:
-        """The class of documents cursors return (``dict`` by default); settable."""
-        return self._document_class
+    def get(owner: Any) -> Any:
+        return getattr(owner._settings, getter)()
 
-    @document_class.setter
-    def document_class(self, value: Any) -> None:
-        self._document_class = check_document_class(value)
+    def set(owner: Any, value: Any) -> None:
+        getattr(owner._settings, setter)(value)
 
-    @property
-    def tz_aware(self) -> bool:
-        """Whether returned datetimes carry ``tzinfo=UTC`` (else they are naive UTC)."""
-        return self._tz_aware
+    return property(get, set, doc=doc)
+
+
+# The public settings of Connection, Database and Collection, each read and written through
+# the object's ``_settings`` (a class body says ``read_preference = READ_PREFERENCE``).
+READ_PREFERENCE = _property(
+    "read_preference",
+    "The default read preference of reads (``ReadPreference.PRIMARY`` for one server).",
+)
+TAG_SETS = _property("tag_sets", "The tag sets of the read preference.")
+WRITE_CONCERN = _property(
+    "write_concern",
+    "2.8's dict: ``{}`` (acknowledged, the server's default), ``{'w': 0}``, ...; changing "
+    "a key changes the setting.",
+)
 
 
 def check_latency(value: Any) -> float:
@@ -269,8 +272,11 @@ def shaper(document_class: type, tz_aware: bool) -> Optional[Shaper]:
 
 
 __all__ = [
+    "READ_PREFERENCE",
+    "TAG_SETS",
+    "WRITE_CONCERN",
     "ConnectionSettings",
-    "InheritedSettings",
+    "Settings",
     "WriteConcernDict",
     "check_document_class",
     "check_latency",

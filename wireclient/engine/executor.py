@@ -18,7 +18,7 @@ carry them, always in this order:
    (``SocketInfo.send_and_receive``), and check the fields of the reply before anything
    reads them (``replies.check``): a malformed reply document closes the socket and is
    handled like a broken frame;
-5. hand any error to one error handler (``_network_error``, ``_reply_error``), which decides:
+5. hand any error to one error handler (``network_error``, ``_reply_error``), which decides:
    drop the socket (the network layer closed it), clear the pool by generation, tell the
    selector (a replica set marks the member Unknown and wakes its monitor);
 6. give the socket back (a request keeps it), then check the reply (``command``).
@@ -36,7 +36,10 @@ stays with its request) and nothing reaches the error handler. A write's documen
 encoded and checked, each of them, before its first batch is sent (``limits.batches``).
 
 The difference between one server and a replica set is the ``Selector`` only: a
-``SingleServer`` here, a ``ReplicaSetSelector`` in ``replica_set.py`` fed by its monitor.
+``SingleServer`` here, a ``ReplicaSetSelector`` (``replica_set_selector.py``) fed by its
+monitor, or the routers' ``MongosSelector`` (``mongos.py``). The replica-set selectors live
+in modules of their own, loaded only by the connections that use them (they bring the
+topology, the monitor and read preferences); ``assembly.py`` chooses and builds one.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bson.raw_bson import RawBSONDocument
 from wireclient import protocol
 from wireclient.errors import (
     AutoReconnect,
+    ConfigurationError,
     NetworkTimeout,
     ProtocolError,
     WireClientError,
@@ -89,6 +93,10 @@ if TYPE_CHECKING:
         def pools(self) -> List[Pool]: ...
 
         fills_pools_lazily: bool
+        read_preference: Any  # the connection's default (None: one server's, PRIMARY)
+        local_threshold_ms: float  # the latency window of reads (or of routers), in ms
+
+        def set_read_preference(self, value: Any) -> None: ...
 
         def close(self) -> None: ...
 
@@ -96,16 +104,30 @@ if TYPE_CHECKING:
 Document = Mapping[str, Any]
 
 _LOOK_UP: Any = object()  # run(state=...) not given: look the caller's request up
+# sdam.read_preferences.DEFAULT_LOCAL_THRESHOLD_MS, restated: importing it would load the
+# topology for every single-server connection (it belongs in rules/, with the other defaults)
+_DEFAULT_LOCAL_THRESHOLD_MS = 15.0
 _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
 
 
 class SingleServer:
-    """The selector of a ``Connection``: every operation goes to its one pool."""
+    """The selector of a ``Connection``: every operation goes to its one pool. Its read
+    preference is None (reads go to the server) or, when set, PRIMARY; its latency window
+    is kept for pymongo 2.8's ``secondary_acceptable_latency_ms``, and chooses nothing."""
 
     fills_pools_lazily = True  # minPoolSize: topped up after an operation (no thread here)
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self.read_preference: Any = None
+        self.local_threshold_ms = _DEFAULT_LOCAL_THRESHOLD_MS
+
+    def set_read_preference(self, value: Any) -> None:
+        if value.mode != "primary":
+            raise ConfigurationError(
+                f"read preference {value.name} applies to a replica set: use ReplicaSetConnection"
+            )
+        self.read_preference = value
 
     def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
         return self.pool
@@ -175,7 +197,7 @@ class Executor:
         """Run one command; its reply document (None when unacknowledged). ``state`` is the
         caller's request when the caller has just looked it up (``select_for_cursor``)."""
         if self._kill_queue:
-            self._flush_kills()
+            self.flush_kills()
         if state is _LOOK_UP:
             state = self.requests.for_operation()
         if pool is None:
@@ -188,13 +210,13 @@ class Executor:
                 pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
             )
             if reply is not None and check:
-                self._validate(pool, sock, generation, spec, reply, not unacknowledged)
+                self.validate(pool, sock, generation, spec, reply, not unacknowledged)
         finally:
             self.release(pool, sock, state)
         if pool.min_size and pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
             self._fill(pool)
         if reply is not None and check and (reply.get("ok") != 1 or "writeConcernError" in reply):
-            self._check(pool, sock, generation, reply, next(iter(spec), "command"))
+            self.check(pool, sock, generation, reply, next(iter(spec), "command"))
         return reply
 
     def exhaust_stream(self, dbname: str, spec: Document, pool: Pool) -> ExhaustStream:
@@ -223,7 +245,7 @@ class Executor:
         (``limits.batches``: every document is checked before anything is sent); stops at the
         first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
-            self._flush_kills()
+            self.flush_kills()
         state = self.requests.for_operation()
         pool = self.selector.select(False, None, state)
         sock = self.acquire(pool, state)
@@ -244,8 +266,8 @@ class Executor:
                     message = command.with_batch(head, seq)
                     reply = self._send(pool, sock, generation, dbname, message, not unacknowledged)
                 if reply is not None:
-                    self._validate(pool, sock, generation, spec, reply, not unacknowledged)
-                    self._check(pool, sock, generation, reply, name)
+                    self.validate(pool, sock, generation, spec, reply, not unacknowledged)
+                    self.check(pool, sock, generation, reply, name)
                     # checked just now (replies.check: the write's shape), so only a reply
                     # that carries errors needs raise_write_errors
                     if "writeErrors" in reply or "writeConcernError" in reply:
@@ -258,17 +280,17 @@ class Executor:
         """The caller's socket on ``pool``: its request's, if still usable, else a pooled
         one (bound to the request, if there is one)."""
         if state is None:
-            return self._checkout(pool)
+            return self.checkout(pool)
         sock = state.sockets.get(pool)
         if sock is not None:
             if pool.usable(sock):
                 return sock
             del state.sockets[pool]  # dropped by the pool: forget it even if checkout fails
-        sock = self._checkout(pool)
+        sock = self.checkout(pool)
         state.sockets[pool] = sock
         return sock
 
-    def _checkout(self, pool: Pool) -> SocketInfo:
+    def checkout(self, pool: Pool) -> SocketInfo:
         try:
             return pool.get_socket()
         except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
@@ -318,10 +340,10 @@ class Executor:
             return sock.send_and_receive(message, expect_reply, check_frame)
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
-                self._network_error(pool, generation, exc)
+                self.network_error(pool, generation, exc)
             raise
 
-    def _validate(
+    def validate(
         self,
         pool: Pool,
         sock: SocketInfo,
@@ -340,7 +362,7 @@ class Executor:
             replies.check(spec, reply, format_address(pool.address), acknowledged)
         except ProtocolError as exc:
             sock.close()
-            self._network_error(pool, generation, exc)
+            self.network_error(pool, generation, exc)
             raise
 
     def _exchange_observed(
@@ -385,7 +407,7 @@ class Executor:
             micros = int((time.perf_counter() - started) * 1e6)
             events.publish(events.command, "failed", CommandFailedEvent(exc, micros, *ids))
             if isinstance(exc, (AutoReconnect, ProtocolError)) and sock.closed:
-                self._network_error(pool, generation, exc)
+                self.network_error(pool, generation, exc)
             raise
         micros = int((time.perf_counter() - started) * 1e6)
         if reply is not None and reply.get("ok") != 1:
@@ -398,7 +420,7 @@ class Executor:
 
     # -- the error handler --------------------------------------------------------------
 
-    def _network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
+    def network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
         """A socket broke mid-conversation (the network layer has closed it)."""
         if isinstance(exc, NetworkTimeout):
             return  # slow, not gone: only that socket is lost
@@ -406,7 +428,7 @@ class Executor:
             pool.clear()
             self.selector.server_failed(pool, f"network error during an operation: {exc}")
 
-    def _check(
+    def check(
         self,
         pool: Pool,
         sock: SocketInfo,
@@ -441,9 +463,11 @@ class Executor:
         """Called from Cursor.__del__: no I/O there, the next operation sends the kill."""
         self._kill_queue.append((pool, dbname, collection, cursor_id))
 
-    def _flush_kills(self) -> None:
+    def flush_kills(self) -> None:
         """Kill the cursors the garbage collector found, one command per namespace."""
         queue, self._kill_queue = self._kill_queue, []
+        if not queue:
+            return
         batches: Dict[Tuple[int, str, str], Tuple[Pool, List[int]]] = {}
         for pool, dbname, collection, cursor_id in queue:
             batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)

@@ -26,10 +26,10 @@ its pool slot freed (``Pool.discard_socket``, or from ``__del__`` the non-blocki
 ``Pool.checkin_from_callback``), then the cursor is killed as any unfinished cursor is.
 
 Errors take the operation path's handlers: a network error or timeout closes the socket
-(the network layer does) and goes to ``Executor._network_error`` (``AutoReconnect`` clears
+(the network layer does) and goes to ``Executor.network_error`` (``AutoReconnect`` clears
 the pool, ``NetworkTimeout`` does not); a malformed reply is checked by ``replies.check``
-(``Executor._validate``); an error reply raises its ``OperationFailure`` through
-``Executor._check``.
+(``Executor.validate``); an error reply raises its ``OperationFailure`` through
+``Executor.check``.
 
 Command events (when listened to): every reply of the stream is published as a getMore of
 its own, a ``CommandStartedEvent`` carrying the getMore command and a succeeded (or failed)
@@ -93,10 +93,9 @@ class ExhaustStream:
     def first(self) -> Dict[str, Any]:
         """Send the getMore (``exhaustAllowed`` over OP_MSG) and read its first reply."""
         executor = self._executor
-        if executor._kill_queue:
-            executor._flush_kills()
+        executor.flush_kills()
         pool = self._pool
-        sock = executor._checkout(pool)
+        sock = executor.checkout(pool)
         self._sock = sock
         self._generation = pool.generation_of(sock)
         message, _ = command.build_message(
@@ -144,7 +143,7 @@ class ExhaustStream:
             if observed:
                 self._publish_ended(ids, started, exc)
             if isinstance(exc, (AutoReconnect, ProtocolError)) and sock.closed:
-                executor._network_error(pool, generation, exc)
+                executor.network_error(pool, generation, exc)
             self._end(sock)
             raise
         if observed:
@@ -152,7 +151,7 @@ class ExhaustStream:
         self.replies += 1
         self._last_id = header.request_id
         try:
-            executor._validate(pool, sock, generation, self._spec, reply, True)
+            executor.validate(pool, sock, generation, self._spec, reply, True)
         except BaseException:
             self._end(sock)
             raise
@@ -162,7 +161,7 @@ class ExhaustStream:
         if not more or ended_cursor:
             self._end(sock)
         if reply.get("ok") != 1:
-            executor._check(pool, sock, generation, reply, "getMore")
+            executor.check(pool, sock, generation, reply, "getMore")
         return reply
 
     def _exchange(

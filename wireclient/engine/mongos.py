@@ -5,7 +5,7 @@ Theory of operation
 ``Connection('mongodb://r1,r2,r3')`` (or ``Connection(['r1:27017', 'r2:27017'])``) is a
 connection to the routers (``mongos``) of a sharded cluster. It differs from a connection to
 one server in the selector only, ``MongosSelector``, which is the replica set's selector
-(``replica_set.ReplicaSetSelector``) with another view and another choice: the monitor, its
+(``replica_set_selector.ReplicaSetSelector``) with another view and another choice: the monitor, its
 checker (one monitoring socket per router), a pool per router opened when the router is
 first chosen, the wait for the monitor when nothing is suitable, and the error handler's
 hooks (``server_failed``, ``not_primary``) are the replica set's, reused as they are.
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from wireclient.client.replica_set import ReplicaSetSelector
+from wireclient.engine.replica_set_selector import ReplicaSetSelector
 from wireclient.errors import AutoReconnect, ConfigurationError
 from wireclient.rules.uri import Address
 from wireclient.sdam.read_preferences import ReadPreference, _in_window

@@ -55,6 +55,7 @@ __all__ = [
     "UNSUPPORTED_MECHANISMS",
     "check_auth_mechanism",
     "NO_MAX_STALENESS",
+    "check_auth_options",
     "check_direct_connection",
     "max_staleness_value",
     "merge_options",
@@ -542,6 +543,12 @@ def merge_options(
     merged.update(_typed(keyword_options, "keyword_options", _KEYWORD_NAMES))
     _check_combinations(merged)
     return merged
+
+
+def check_auth_options(username: Any, options: Mapping[str, Any]) -> None:
+    """``authMechanism`` and ``authSource`` need a user to authenticate."""
+    if username is None and (options.get("authMechanism") or options.get("authSource")):
+        raise ConfigurationError("authMechanism/authSource given without a username")
 
 
 def check_direct_connection(options: Mapping[str, Any], host_count: int) -> None:

@@ -64,13 +64,19 @@ def parse_target(text: str, timeout: Optional[float] = None) -> Target:
             f"the URI names {len(parsed.hosts)} hosts: the tool talks to one server, name it"
         )
     options = parsed.options
-    # The client's own helpers, so the tool reads credentials and TLS options as it does.
-    from wireclient.client.connection import Connection
+    # The client's own rules, so the tool reads credentials and TLS options as it does.
+    from wireclient.rules.options import check_auth_options
+    from wireclient.transport.tls import make_ssl_context
 
-    credentials = Connection._make_credentials(
-        (parsed.username, parsed.password), options, parsed.database
-    )
-    ssl_context = Connection._make_ssl_context(None, options)  # type: ignore[arg-type]
+    check_auth_options(parsed.username, options)
+    credentials = None
+    if parsed.username is not None:
+        from wireclient.transport.auth import credentials_from_uri
+
+        credentials = credentials_from_uri(
+            parsed.username, parsed.password, options, parsed.database
+        )
+    ssl_context = make_ssl_context(options)
     connect_timeout = _ms(options, "connectTimeoutMS") if timeout is None else timeout
     socket_timeout = _ms(options, "socketTimeoutMS") if timeout is None else timeout
     if timeout is None and "connectTimeoutMS" not in options:

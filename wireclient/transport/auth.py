@@ -127,6 +127,19 @@ class Credentials:
         self._keys.clear()
 
 
+def credentials_from_uri(
+    username: str, password: Optional[str], options: Mapping[str, Any], database: Optional[str]
+) -> Credentials:
+    """The credentials a URI's user info names, with its ``authSource`` (else the URI's
+    database, else ``admin``) and ``authMechanism``."""
+    return make_credentials(
+        username,
+        password,
+        source=options.get("authSource") or database or "admin",
+        mechanism=options.get("authMechanism"),
+    )
+
+
 def make_credentials(
     username: Optional[str],
     password: Optional[str],
@@ -251,7 +264,7 @@ def authenticate(
     otherwise it starts over with ``saslStart`` and the negotiated mechanism.
     """
     # Taken out of the hello: the server's nonce and salt are for this conversation only
-    # (not for client_info, HelloLog or anything else that reads the handshake).
+    # (not for HelloLog, Connection.max_bson_size or anything else that reads the handshake).
     answer = sock_info.hello.pop("speculativeAuthenticate", None)
     if sock_info.hello.get("arbiterOnly"):
         return
@@ -471,6 +484,7 @@ __all__ = [
     "ScramClient",
     "authenticate",
     "hello_fields",
+    "credentials_from_uri",
     "make_credentials",
     "mongo_password_digest",
     "saslprep",

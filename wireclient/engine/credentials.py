@@ -1,4 +1,5 @@
-"""``Database.authenticate()`` / ``logout()``: credentials applied to every socket.
+"""The credentials every socket of one client authenticates with: the URI's, and those
+``Database.authenticate()`` adds (``logout()`` takes them out).
 
 pymongo 2.8's semantics: ``db.authenticate(user, password)`` checks the credentials on the
 server at once (``OperationFailure`` if they are wrong), then every socket of the
@@ -6,16 +7,18 @@ connection is authenticated with them, including sockets opened later and other 
 sockets; ``db.logout()`` forgets them. One user per database: authenticating another user
 on the same database needs a ``logout()`` first.
 
-How: a connection keeps a ``CredentialStore``. Its connector (``Connection._connector``)
-authenticates each new socket with the URI's credentials (during the handshake, as before)
-and then with every credential of the store, in the order they were added. ``authenticate``
-adds the credentials and clears every pool of the connection (``Pool.clear``: a new
+How: a connection owns a ``CredentialStore`` (built with its other parts, ``assembly.py``).
+Its connector (``ClientParts.connector``) authenticates each new socket with the URI's
+credentials (during the handshake, as before) and then with every credential of the store,
+in the order they were added. ``CredentialStore.login`` (``Database.authenticate``) adds the
+credentials and clears every pool of the connection (``Pool.clear``: a new
 generation), so idle sockets are closed and sockets in use are dropped when they come back;
 a request's socket is replaced before its next operation. Then it runs
 ``connectionStatus`` on the operation path: that opens a socket, which authenticates with
 the new credentials; if that fails, they are taken out of the store again and the
 ``AuthenticationError`` is raised. ``logout`` removes them and clears the pools the same
-way, so sockets are re-made without them (current servers have no ``logout`` command).
+way (``CredentialStore.logout``), so sockets are re-made without them (current servers have
+no ``logout`` command).
 
 The mechanism: ``'DEFAULT'`` is negotiated once, at ``authenticate``, by asking the server
 which SCRAM mechanisms the user has (``hello`` with ``saslSupportedMechs``), and the
@@ -31,7 +34,7 @@ from wireclient.errors import ConfigurationError, OperationFailure, WireClientEr
 from wireclient.rules.arguments import check_str
 
 if TYPE_CHECKING:
-    from wireclient.client.database import Database
+    from wireclient.engine.executor import Executor
     from wireclient.transport.auth import Credentials
     from wireclient.transport.network import SocketInfo
 
@@ -86,12 +89,58 @@ class CredentialStore:
             sock.close()
             raise
 
+    def login(
+        self,
+        executor: Executor,
+        dbname: str,
+        name: Any,
+        password: Any,
+        source: Any,
+        mechanism: Any,
+        extra: Iterable[str],
+    ) -> bool:
+        """``Database.authenticate`` (see the module notes)."""
+        for option in extra:
+            raise ConfigurationError(
+                f"authenticate: option {option!r} is not supported (wireclient speaks "
+                "SCRAM-SHA-1 and SCRAM-SHA-256 only)"
+            )
+        from wireclient.transport import auth
+
+        check_str(name, "name")
+        source = dbname if source is None else check_str(source, "source")
+        credentials = auth.make_credentials(name, password, source, mechanism)
+        current = self.get(source)
+        if current is not None:
+            if _same(current, credentials):
+                return True
+            raise OperationFailure(
+                f"another user ({current.username!r}) is already authenticated to database "
+                f"{source!r}: call logout() on it first"
+            )
+        credentials = _negotiated(executor, credentials)
+        self.add(credentials)
+        _clear_pools(executor)
+        try:
+            executor.run("admin", {"connectionStatus": 1})
+        except WireClientError:
+            self.remove(source, credentials)
+            raise
+        return True
+
+    def logout(self, executor: Executor, source: str) -> None:
+        """``Database.logout``: forget the credentials added for the database ``source``;
+        sockets are re-made without them. The URI's credentials stay (they are the
+        connection's own)."""
+        if self.remove(source):
+            _clear_pools(executor)
+
 
 def _same(a: Credentials, b: Credentials) -> bool:
     return (a.username, a._password, a.source) == (b.username, b._password, b.source)
 
 
-def _negotiated(database: Database, credentials: Credentials) -> Credentials:
+def _negotiated(executor: Executor, credentials: Credentials) -> Credentials:
     """The credentials with their SCRAM mechanism chosen from the server's list for the
     user (asked once, on the operation path)."""
     from wireclient.transport import auth
@@ -99,7 +148,6 @@ def _negotiated(database: Database, credentials: Credentials) -> Credentials:
     if credentials.mechanism is not None:
         return credentials
     user = f"{credentials.source}.{credentials.username}"
-    executor = database.connection._executor
     reply: Dict[str, Any] = {}
     for name in ("hello", "isMaster"):
         found = executor.run("admin", {name: 1, "saslSupportedMechs": user}, check=False)
@@ -113,55 +161,9 @@ def _negotiated(database: Database, credentials: Credentials) -> Credentials:
     )
 
 
-def _clear_pools(database: Database) -> None:
-    for pool in database.connection._executor.selector.pools():
+def _clear_pools(executor: Executor) -> None:
+    for pool in executor.selector.pools():
         pool.clear()
 
 
-def authenticate(
-    database: Database,
-    name: Any,
-    password: Any,
-    source: Any,
-    mechanism: Any,
-    extra: Iterable[str],
-) -> bool:
-    """``Database.authenticate`` (see the module notes)."""
-    for option in extra:
-        raise ConfigurationError(
-            f"authenticate: option {option!r} is not supported (wireclient speaks SCRAM-SHA-1 "
-            "and SCRAM-SHA-256 only)"
-        )
-    from wireclient.transport import auth
-
-    check_str(name, "name")
-    source = database.name if source is None else check_str(source, "source")
-    credentials = auth.make_credentials(name, password, source, mechanism)
-    store: CredentialStore = database.connection._auth_store
-    current = store.get(source)
-    if current is not None:
-        if _same(current, credentials):
-            return True
-        raise OperationFailure(
-            f"another user ({current.username!r}) is already authenticated to database "
-            f"{source!r}: call logout() on it first"
-        )
-    credentials = _negotiated(database, credentials)
-    store.add(credentials)
-    _clear_pools(database)
-    try:
-        database.connection._executor.run("admin", {"connectionStatus": 1})
-    except WireClientError:
-        store.remove(source, credentials)
-        raise
-    return True
-
-
-def logout(database: Database) -> None:
-    """``Database.logout``: forget the credentials added for this database; sockets are
-    re-made without them. The URI's credentials stay (they are the connection's own)."""
-    if database.connection._auth_store.remove(database.name):
-        _clear_pools(database)
-
-
-__all__ = ["CredentialStore", "authenticate", "logout"]
+__all__ = ["CredentialStore"]

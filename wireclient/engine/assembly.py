@@ -1,0 +1,284 @@
+"""The assembly of a client's parts from its options.
+
+Theory of operation
+-------------------
+``Connection`` and ``ReplicaSetConnection`` are the public API and nothing more; what does
+the work is built here, once, from the arguments they were given (``ClientParts``):
+
+- the options: the ``host`` argument and the keywords merged into one checked table
+  (``rules.uri``, ``rules.options``); options wireclient names but does not
+  implement are refused, never validated and then ignored;
+- the ``Requests`` table (who is in a request; ``auto_start_request``), with the identity
+  strategy (threads or greenlets) chosen once;
+- the pool factory (``new_pool``): one ``Pool`` per server, whose connector (``connector``)
+  opens a socket with the TLS context, compressors and handshake credentials of these
+  options, authenticates it with the credentials ``Database.authenticate`` added
+  (``CredentialStore``, ``credentials.py``), and records its handshake reply in the
+  ``HelloLog`` (what ``Connection.max_bson_size`` and its kin read);
+- the selector: ``SingleServer`` for one host, ``MongosSelector`` (``mongos.py``) for a
+  list of mongos routers, ``ReplicaSetSelector`` (``replica_set_selector.py``) for a
+  ``ReplicaSetConnection``; the two last are imported only when chosen, so a connection to
+  one server never loads the topology, the monitor or read preferences;
+- the ``Executor`` (``executor.py``) that runs every message through that selector.
+
+``connect()`` then proves the parts work: a replica set (or a list of routers) runs its
+discovery round in the calling thread and starts its monitor; one server gets one socket
+opened and put back idle, so a bad address fails at construction.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+from wireclient.engine.credentials import CredentialStore
+from wireclient.engine.executor import Executor, SingleServer
+from wireclient.errors import ConfigurationError
+from wireclient.pooling.identity import make_identity
+from wireclient.pooling.pool import Pool
+from wireclient.pooling.requests import Requests
+from wireclient.rules.command import WriteConcern
+from wireclient.rules.options import check_auth_options, check_direct_connection, merge_options
+from wireclient.rules.uri import Address, format_address, parse_host_argument
+from wireclient.transport import network
+from wireclient.transport.compressors import settings_from_options
+from wireclient.transport.tls import make_ssl_context
+
+if TYPE_CHECKING:
+    from wireclient.engine.executor import Selector
+    from wireclient.engine.mongos import MongosSelector
+    from wireclient.monitoring import EventPublisher
+
+
+# Options that only a replica set gives a meaning to: refused on a Connection to one server,
+# rather than accepted and ignored.
+_REPLICA_SET_ONLY = (
+    "heartbeatFrequencyMS",
+    "localThresholdMS",
+    "serverSelectionTimeoutMS",
+    "readPreference",
+    "readPreferenceTags",
+)
+
+
+class HelloLog:
+    """The latest handshake reply per server address, recorded by the connector."""
+
+    __slots__ = ("_replies", "_lock")
+
+    def __init__(self) -> None:
+        self._replies: Dict[Address, Dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, address: Address, reply: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._replies[address] = dict(reply)
+
+    def latest(self, address: Address) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            return self._replies.get(address)
+
+
+def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Optional[float]:
+    value = options.get(name)
+    if value is None:
+        return default
+    return float(value) / 1000.0 if value else None
+
+
+def _refuse_unimplemented(options: Mapping[str, Any]) -> None:
+    """Options wireclient accepts by name but does not implement yet: refused, never
+    validated and then ignored."""
+    if options.get("retryWrites"):
+        raise ConfigurationError("retryWrites=true: wireclient does not retry writes")
+
+
+class ClientParts:
+    """What one client is made of, built from its arguments (see the module notes).
+
+    ``replica_set``: build a ``ReplicaSetConnection``'s parts (a replica-set selector);
+    else a ``Connection``'s (one server, or a list of mongos routers). ``auto_start``: the
+    ``auto_start_request`` default of the class (``MongoClient``'s is False)."""
+
+    def __init__(
+        self,
+        host: Any,
+        port: Optional[int],
+        given: Mapping[str, Any],
+        events: Optional[EventPublisher],
+        replica_set: bool = False,
+        auto_start: bool = True,
+    ) -> None:
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+            raise ConfigurationError(f"port must be an integer, not {port!r}")
+        if port is not None and not 0 < port < 65536:
+            raise ConfigurationError(f"port must be between 1 and 65535, not {port}")
+        hosts, uri_options, database, userinfo = parse_host_argument(host, port)
+        options = merge_options(uri_options, given)
+        check_direct_connection(options, len(hosts))
+        _refuse_unimplemented(options)
+        self.options = options
+        self.hosts = hosts
+        self.default_database = database
+        self.events = events
+        self.use_greenlets = bool(options.get("useGreenlets", False))
+        self.write_concern = WriteConcern(
+            options.get("safe"), options.get("w"), options.get("journal"), options.get("wTimeoutMS")
+        )
+        self.max_pool_size = int(options.get("maxPoolSize", 100))
+        self._connect_timeout = _ms(options, "connectTimeoutMS", 20.0)
+        self._socket_timeout = _ms(options, "socketTimeoutMS", None)
+        self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
+        self._ssl_context = make_ssl_context(options)  # None: no TLS (ssl not loaded)
+        self._compression = settings_from_options(options)  # a missing package fails here
+        username, password = userinfo
+        check_auth_options(username, options)
+        self.credentials = None
+        if username is not None:  # auth (hashlib, hmac) loads only for a user
+            from wireclient.transport.auth import credentials_from_uri
+
+            self.credentials = credentials_from_uri(username, password, options, database)
+        self.credential_store = CredentialStore(self.credentials)
+        self.hello_log = HelloLog()
+        identity = make_identity(self.use_greenlets)
+        self.reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
+        self.requests = Requests(identity, bool(options.get("autoStartRequest", auto_start)))
+        self.requests.events = events
+        self._replica_set = replica_set
+        self.routers: Optional[MongosSelector] = None  # several hosts: the routers' selector
+        selector = self._replica_set_selector() if replica_set else self._selector()
+        self.executor = Executor(selector, self.requests, events)
+
+    # -- the selector -------------------------------------------------------------------
+
+    def _selector(self) -> Selector:
+        """A ``Connection``'s: one server, or a list of mongos routers (``mongos.py``)."""
+        options = self.options
+        if len(self.hosts) != 1:
+            return self._router_selector()
+        if options.get("directConnection") is False:
+            raise ConfigurationError(
+                "directConnection=false asks for discovery: use ReplicaSetConnection"
+            )
+        for name in _REPLICA_SET_ONLY:
+            if name in options and not (name == "readPreference" and options[name] == "primary"):
+                raise ConfigurationError(
+                    f"option {name!r} applies to a replica set: use ReplicaSetConnection "
+                    "(or to several mongos routers: name them all)"
+                )
+        return SingleServer(self.new_pool(self.hosts[0]))
+
+    def _router_selector(self) -> Selector:
+        """Several hosts: the routers of a sharded cluster (a replica set's members are
+        refused by the discovery round, saying to use ReplicaSetConnection)."""
+        if self.options.get("replicaSet") is not None:
+            raise ConfigurationError(
+                "replicaSet names a replica set: use ReplicaSetConnection for its seed list "
+                f"({len(self.hosts)} hosts given); a Connection to several hosts talks to "
+                "mongos routers"
+            )
+        from wireclient.engine.mongos import MongosSelector  # only a list of routers needs it
+
+        self.routers = MongosSelector(*self._selector_arguments())
+        return self.routers
+
+    def _replica_set_selector(self) -> Selector:
+        if self.options.get("directConnection"):
+            raise ConfigurationError("directConnection=true talks to one server: use Connection")
+        from wireclient.engine.replica_set_selector import ReplicaSetSelector
+
+        return ReplicaSetSelector(*self._selector_arguments())
+
+    def _selector_arguments(self) -> Tuple[Any, ...]:
+        return (
+            self.hosts,
+            self.new_pool,
+            self.options,
+            self._connect_timeout,
+            self._ssl_context,
+            self.use_greenlets,
+            self.events,
+        )
+
+    # -- pools and their sockets ----------------------------------------------------------
+
+    def new_pool(self, address: Address) -> Pool:
+        pool = Pool(
+            address,
+            self.connector(address),
+            max_size=self.max_pool_size,
+            wait_queue_timeout=self._wait_queue_timeout,
+            max_idle_time=_ms(self.options, "maxIdleTimeMS", None),
+            min_size=int(self.options.get("minPoolSize", 0)),
+        )
+        pool.reap = self.reap
+        pool.events = self.events
+        return pool
+
+    def connector(self, address: Address) -> Any:
+        """The function a pool calls to open a socket to ``address`` (see the module notes)."""
+        connect_timeout = self._connect_timeout
+        socket_timeout = self._socket_timeout
+        ssl_context = self._ssl_context
+        app_name = self.options.get("appName")
+        store = self.credential_store
+        credentials = store.uri
+        hello_log = self.hello_log
+        events = self.events
+        compression = self._compression
+        # A single server named with replicaSet must be a member of that set (a replica-set
+        # connection checks every member in its monitor instead).
+        set_name = None if self._replica_set else self.options.get("replicaSet")
+
+        def connect() -> network.SocketInfo:
+            sock = network.connect(
+                address,
+                connect_timeout,
+                socket_timeout,
+                ssl_context,
+                app_name=app_name,
+                credentials=credentials,
+                events=events,
+                compression=compression,
+            )
+            if set_name is not None and sock.hello.get("setName") != set_name:
+                sock.close()
+                found = sock.hello.get("setName")
+                raise ConfigurationError(
+                    f"server at {format_address(address)} is "
+                    + (f"a member of replica set {found!r}" if found else "not in a replica set")
+                    + f", not of {set_name!r} (replicaSet)"
+                )
+            store.authenticate_socket(sock)  # the credentials Database.authenticate added
+            hello_log.record(address, sock.hello)  # the latest handshake
+            return sock
+
+        return connect
+
+    # -- the first contact ----------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Prove the parts work now (see the module notes); nothing of them stays running
+        when that fails."""
+        executor = self.executor
+        if self._replica_set:
+            executor.selector.discover()  # type: ignore[attr-defined]
+            return
+        routers = self.routers
+        if routers is None:
+            pool = executor.select()
+            pool.return_socket(pool.get_socket())
+            return
+        try:
+            routers.discover()
+            pool = executor.select()
+            pool.return_socket(pool.get_socket())
+        except BaseException:
+            executor.close()  # the monitor too: nothing of this connection stays
+            raise
+
+    def seed_list(self) -> str:
+        return ",".join(format_address(address) for address in self.hosts)
+
+
+__all__ = ["ClientParts", "HelloLog"]
