@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # servers.py
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))  # servers.py
 
 Op = Callable[[Any], Any]
 

@@ -34,7 +34,7 @@ import gevent  # noqa: E402
 import greenlet  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 sys.path.insert(0, HERE)
 
 from _raw import raw_pinger  # noqa: E402

@@ -2,7 +2,7 @@
 header that claims 1 GiB and for a real 48 MB reply frame.
 
 Each client runs in a fresh process (``PYTHONPATH`` set to the tree under test) against a
-hostile server of tests/hostile_server.py running here. Memory is the growth of the peak
+hostile server of tests/support/hostile_server.py running here. Memory is the growth of the peak
 resident set while the one operation runs: the peak is reset (``/proc/self/clear_refs``)
 just before it, and ``VmHWM`` read just after. Give ``--before TREE`` to measure an older
 tree in the same run; each scenario runs ``--runs`` times and the median is reported.
@@ -21,7 +21,7 @@ import sys
 from typing import Any, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 
 from hostile_server import HostileServer, hello_reply  # noqa: E402
 

@@ -14,7 +14,8 @@ import threading
 import time
 from typing import Dict
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support")
+sys.path.insert(0, SUPPORT)  # servers.py: how the tests start SecantusDB
 
 from wireclient import Connection  # noqa: E402
 

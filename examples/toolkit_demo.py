@@ -13,7 +13,8 @@ import io
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support")
+sys.path.insert(0, SUPPORT)  # servers.py: how the tests start SecantusDB
 
 from wireclient import protocol
 from wireclient.toolkit import cli  # noqa: E402

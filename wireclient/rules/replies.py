@@ -42,7 +42,7 @@ would accept. It reads the same rules: the integer and number classes (``_INT_CL
 ``_NUMBER_CLASSES``), the ranges, and one table, ``_SHAPES``, that pairs each command's full
 check with its quick one (None: always in full). Anything it is unsure of (an error reply, a
 ``topologyVersion``, write errors, a shape without a quick check) goes through ``check``,
-which raises or passes exactly as before. ``tests/test_replies.py`` holds every malformed
+which raises or passes exactly as before. ``tests/rules/test_replies.py`` holds every malformed
 reply ``check`` refuses against it.
 """
 

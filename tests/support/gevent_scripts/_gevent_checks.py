@@ -3,9 +3,9 @@
 Import this module only after the script has applied its monkey-patching: it imports
 gevent and wireclient. Each check raises AssertionError with the numbers it saw, and
 records them in RESULTS; ``finish()`` prints RESULTS as one ``RESULT {json}`` line, which
-tests/test_gevent.py reads back.
+tests/integration/test_gevent.py reads back.
 
-The scripts run in subprocesses started by tests/test_gevent.py, with the server URI as
+The scripts run in subprocesses started by tests/integration/test_gevent.py, with the server URI as
 argv[1]; they can also be run by hand against any server started with
 ``--enable-test-commands`` (for the failCommand failpoint).
 """
