@@ -16,7 +16,7 @@ import sys
 SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support")
 sys.path.insert(0, SUPPORT)  # servers.py: how the tests start SecantusDB
 
-from wireclient import protocol
+from wireclient import protocol  # noqa: E402
 from wireclient.toolkit import cli  # noqa: E402
 
 

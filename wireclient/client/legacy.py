@@ -5,8 +5,8 @@ collections and sub-collections (``c.analytics``, ``db.events``, ``coll.sub``), 
 does. Without this table a 2.8 name wireclient lacks would silently become one of those
 (``if c.is_locked:`` always true, ``db.eval(...)`` "'Collection' object is not callable").
 Their ``__getattr__`` calls ``refuse`` first, so such a name raises ``InvalidOperation``
-saying why it is not there. ``docs/api.md`` lists the same names; ``tests/project/test_api_table.py``
-checks that the two agree.
+saying why it is not there. ``docs/api.md`` lists the same names;
+``tests/project/test_api_table.py`` checks that the two agree.
 """
 
 from __future__ import annotations
