@@ -48,7 +48,6 @@ reply ``check`` refuses against it.
 
 from __future__ import annotations
 
-import base64
 from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -557,6 +556,8 @@ def sasl(reply: Document, where: str) -> Optional[SaslReply]:
         problem = "is missing" if payload is _MISSING else "is null"
         raise fail(where, "payload", f"{problem}: the server's reply has no SASL payload")
     if isinstance(payload, str):
+        import base64  # only SASL (authentication) uses it: a plain connection never loads it
+
         try:
             payload = base64.b64decode(payload, validate=True)
         except ValueError:
