@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+from servers import SecantusServer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Modules wireclient must not load for `import wireclient` (each costs milliseconds, or
@@ -32,9 +34,31 @@ HEAVY = [
 ]
 
 
-def run(code: str) -> Any:
+# What a plain Connection (one server; no auth, TLS, compression, read preference or event
+# listener) never uses: neither `from wireclient import Connection` nor its connect + ping
+# loads it (each is a module's import time and memory: benchmarks/bench_footprint.py).
+NOT_FOR_A_PLAIN_CONNECTION = [
+    "importlib",  # wireclient's lazy names use __import__
+    "base64",  # SASL payloads sent as text (rules.replies.sasl)
+    "bson.raw_bson",  # OP_QUERY document sequences (wire 4-5)
+    "wireclient.sdam",  # read preferences and topology: only when a read preference is given
+    "wireclient.sdam.read_preferences",
+    "wireclient.sdam.staleness",
+    "wireclient.transport.tls",  # tls=true
+    "wireclient.transport.compressors",  # compressors=...
+    "wireclient.protocol.compression",
+    "wireclient.monitoring",  # event listeners (given, or registered with monitoring)
+    "wireclient.transport.auth",  # a username
+    "wireclient.engine.mongos",  # several hosts
+    "wireclient.engine.exhaust",
+    "wireclient.client.collection",  # a ping needs no collection
+    "wireclient.client.cursor",
+]
+
+
+def run(code: str, *args: str) -> Any:
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -122,3 +146,23 @@ def test_the_2_8_client_classes_load_like_the_others() -> None:
         "    'client': MongoClient.__mro__[1].__name__}))\n"
     )
     assert result == {"one_server": True, "same": True, "client": "Connection"}
+
+
+def test_a_plain_connection_loads_only_what_it_uses(server: SecantusServer) -> None:
+    """`from wireclient import Connection` loads no socket module (the first connect does),
+    and a connect + ping loads nothing a plain connection never uses."""
+    result = run(
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "from wireclient import Connection\n"
+        "at_import = 'socket' in sys.modules and 'socket' not in before\n"
+        "c = Connection(sys.argv[1])\n"
+        "c.admin.command('ping')\n"
+        f"unused = [m for m in {NOT_FOR_A_PLAIN_CONNECTION!r}\n"
+        "          if m in sys.modules and m not in before]\n"
+        "c.close()\n"
+        "print(json.dumps({'socket_at_import': at_import, 'unused': unused,\n"
+        "    'socket_after_connect': 'socket' in sys.modules}))\n",
+        server.uri,
+    )
+    assert result == {"socket_at_import": False, "unused": [], "socket_after_connect": True}

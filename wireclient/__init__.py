@@ -11,6 +11,7 @@ For example::
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from wireclient import errors
@@ -91,9 +92,9 @@ def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'wireclient' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
+    # __import__ rather than importlib.import_module: `importlib` is one module more to load
+    __import__(module_name)
+    value = getattr(sys.modules[module_name], name)
     globals()[name] = value
     return value
 

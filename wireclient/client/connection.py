@@ -28,6 +28,7 @@ closes that cursor on its server; an id it did not open needs
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import (
     TYPE_CHECKING,
@@ -55,7 +56,6 @@ from wireclient.errors import (
     InvalidArgument,
     InvalidOperation,
 )
-from wireclient.monitoring import EventPublisher
 from wireclient.rules.arguments import check_int, check_str, type_name
 from wireclient.rules.uri import DEFAULT_HOST, DEFAULT_PORT, Address
 from wireclient.rules.wire import (
@@ -67,8 +67,21 @@ from wireclient.rules.wire import (
 
 if TYPE_CHECKING:
     from wireclient.client.cursor import Cursor
+    from wireclient.monitoring import EventPublisher
     from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
+
+
+def _event_publisher(event_listeners: Optional[Sequence[Any]]) -> Optional[EventPublisher]:
+    """The publisher of a connection's events: to the listeners given and those registered
+    with ``wireclient.monitoring.register`` (None: no listener). Registering imports that
+    module, so while it is not loaded no listener is registered, and a connection given none
+    loads nothing of it."""
+    if not event_listeners and "wireclient.monitoring" not in sys.modules:
+        return None
+    from wireclient.monitoring import EventPublisher
+
+    return EventPublisher.for_connection(event_listeners)
 
 
 class Request:
@@ -128,7 +141,7 @@ class Connection:
         event_listeners: Optional[Sequence[Any]] = None,
         **kwargs: Any,
     ) -> None:
-        self._events = EventPublisher.for_connection(event_listeners)
+        self._events = _event_publisher(event_listeners)
         document_class = check_document_class(kwargs.pop("document_class", dict))
         tz_aware = kwargs.pop("tz_aware", False)
         if not isinstance(tz_aware, bool):

@@ -18,7 +18,7 @@ from bson.dbref import DBRef
 
 from wireclient.client import settings
 from wireclient.client.legacy import not_callable, refuse
-from wireclient.client.settings import Settings
+from wireclient.client.settings import Settings, check_read_preference
 from wireclient.errors import (
     CollectionInvalid,
     ConfigurationError,
@@ -33,7 +33,6 @@ from wireclient.rules.arguments import (
     encode,
     type_name,
 )
-from wireclient.sdam.read_preferences import check_read_preference
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection

@@ -44,7 +44,6 @@ from typing import (
 from wireclient.errors import ConfigurationError, InvalidArgument
 from wireclient.rules.arguments import type_name
 from wireclient.rules.command import WriteConcern
-from wireclient.sdam.read_preferences import check_read_preference
 
 Shaper = Callable[[Dict[str, Any]], Any]
 
@@ -79,6 +78,17 @@ class WriteConcernDict(MutableMappingABC):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return repr(self._doc)
+
+
+def check_read_preference(value: Any) -> Any:
+    """``value`` if it is None or a read preference (``sdam.read_preferences`` checks it:
+    that module, and the topology rules it imports, load only when one is given, so a
+    plain Connection never loads them)."""
+    if value is not None:
+        from wireclient.sdam.read_preferences import check_read_preference as check
+
+        check(value)
+    return value
 
 
 def _primary() -> Any:

@@ -41,13 +41,12 @@ from wireclient.rules.command import WriteConcern
 from wireclient.rules.options import check_auth_options, check_direct_connection, merge_options
 from wireclient.rules.uri import Address, format_address, parse_host_argument
 from wireclient.transport import network
-from wireclient.transport.compressors import settings_from_options
-from wireclient.transport.tls import make_ssl_context
 
 if TYPE_CHECKING:
     from wireclient.engine.executor import Selector
     from wireclient.engine.mongos import MongosSelector
     from wireclient.monitoring import EventPublisher
+    from wireclient.transport.compressors import CompressionSettings
 
 
 # Options that only a replica set gives a meaning to: refused on a Connection to one server,
@@ -129,8 +128,17 @@ class ClientParts:
         self._connect_timeout = _ms(options, "connectTimeoutMS", 20.0)
         self._socket_timeout = _ms(options, "socketTimeoutMS", None)
         self._wait_queue_timeout = _ms(options, "waitQueueTimeoutMS", None)
-        self._ssl_context = make_ssl_context(options)  # None: no TLS (ssl not loaded)
-        self._compression = settings_from_options(options)  # a missing package fails here
+        # TLS and compression load only when asked for (a plain connection loads neither)
+        self._ssl_context: Any = None
+        if options.get("tls"):
+            from wireclient.transport.tls import make_ssl_context
+
+            self._ssl_context = make_ssl_context(options)
+        self._compression: Optional[CompressionSettings] = None
+        if options.get("compressors"):
+            from wireclient.transport.compressors import settings_from_options
+
+            self._compression = settings_from_options(options)  # a missing package fails here
         username, password = userinfo
         check_auth_options(username, options)
         self.credentials = None

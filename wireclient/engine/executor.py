@@ -48,7 +48,6 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import bson
-from bson.raw_bson import RawBSONDocument
 
 from wireclient import protocol
 from wireclient.errors import (
@@ -508,5 +507,7 @@ def _command_document(message: Any) -> Dict[str, Any]:
 def _decoded(value: Any) -> Any:
     """Documents the path encoded early (kind-1 items, OP_QUERY arrays) shown decoded."""
     if isinstance(value, list):
+        from bson.raw_bson import RawBSONDocument  # only OP_QUERY (wire 4-5) arrays need it
+
         return [dict(v) if isinstance(v, RawBSONDocument) else v for v in value]
     return value

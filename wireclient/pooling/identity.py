@@ -29,7 +29,7 @@ The strategy is chosen once, when a pool is built; the per-operation path never 
 
 from __future__ import annotations
 
-import socket
+import sys
 import threading
 import weakref
 from typing import Callable, Dict, Hashable, Optional, Protocol, Tuple
@@ -111,6 +111,10 @@ def gevent_seams() -> Tuple[Optional[Callable[[], int]], Optional[Callable[[floa
        would give a socket back: waiters poll with ``gevent.sleep`` instead.
     Both are None without gevent. Decided once, when a pool is built.
     """
+    if "gevent" not in sys.modules:  # not imported: socket is not patched (nor loaded here)
+        return None, None
+    import socket
+
     if "gevent" not in getattr(socket.socket, "__module__", ""):
         return None, None
     import gevent  # imported already: it patched socket

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections import abc
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from bson.raw_bson import RawBSONDocument
-
 from wireclient import protocol
 from wireclient.errors import (
     ConfigurationError,
@@ -69,6 +67,8 @@ def build_message(
         flags = protocol.MsgFlags.moreToCome if unacknowledged else 0
         return protocol.OpMsg(body, tuple(sequences), flags), not unacknowledged
     for seq in sequences:
+        from bson.raw_bson import RawBSONDocument  # only OP_QUERY's sequences (wire 4-5)
+
         body[seq.identifier] = [
             RawBSONDocument(d) if isinstance(d, bytes) else d for d in seq.documents
         ]

@@ -6,17 +6,21 @@ handshake, the exchanges) is ``network``'s.
 
 from __future__ import annotations
 
-import socket
 from time import monotonic
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from wireclient.rules.uri import UNIX_SOCKET_PORT, Address
+
+if TYPE_CHECKING:
+    import socket
 
 
 def open_socket(address: Address, deadline: Optional[float]) -> socket.socket:
     """A connected TCP (or Unix domain) socket, trying each address the name resolves to
     until ``deadline`` (a ``time.monotonic()`` value; None: no limit); ``socket.timeout``
     once it passes. Name resolution itself is the resolver's."""
+    import socket  # here, not at the top: `from wireclient import Connection` loads no socket
+
     host, port = address
     if port == UNIX_SOCKET_PORT:  # a Unix domain socket path (see uri.py)
         targets: List[Tuple[Any, ...]] = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", host)]

@@ -10,7 +10,6 @@ the peer's first bytes, never ours. No I/O here.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from wireclient.errors import AutoReconnect, NetworkTimeout, NotMongoDBError, ProtocolError
@@ -34,7 +33,7 @@ _NOT_TLS_REASONS = frozenset(
 
 def translate(exc: BaseException, address: Address) -> BaseException:
     """Map an exception raised mid-conversation to the error the caller should see."""
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
         return NetworkTimeout(f"{format_address(address)}: timed out")
     if isinstance(exc, OSError):
         return AutoReconnect(f"{format_address(address)}: {exc}")
@@ -60,7 +59,7 @@ def mid_exchange(
     timeout in force, ``reader`` is the socket's MessageReader, ``spoken`` whether a valid
     reply has come on it yet, ``tls`` whether it is a TLS socket."""
     where = format_address(address)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
         got = reader.buffered
         detail = f", {got} bytes of a reply read" if got else ""
         error: BaseException = NetworkTimeout(f"{where}: timed out ({limit}{detail})")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import socket
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -68,7 +67,8 @@ from wireclient.rules.wire import (
 )
 from wireclient.transport import dial, faults
 
-if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (connection.py)
+if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (transport/tls.py)
+    import socket  # loaded by the first connect (dial.py), not by `import wireclient`
     import ssl
 
     from wireclient.monitoring import EventPublisher
@@ -428,7 +428,7 @@ def _remaining(deadline: float) -> float:
     """Seconds left until ``deadline``; ``socket.timeout`` once it has passed."""
     remaining = deadline - _monotonic()
     if remaining <= 0:
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")  # socket.timeout is TimeoutError
     return remaining
 
 
@@ -456,12 +456,14 @@ def connect(
     deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
         sock = dial.open_socket(address, deadline)
-    except socket.timeout as exc:
+    except TimeoutError as exc:  # socket.timeout
         raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
         raise AutoReconnect(f"{format_address(address)}: {exc}") from exc
     try:
         if port != UNIX_SOCKET_PORT:
+            import socket  # loaded already by dial.open_socket
+
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if ssl_context is not None:
