@@ -265,9 +265,10 @@ class Executor:
                 else:
                     request_id = network.next_request_id()
                     data = protocol.encode_msg(request_id, body, flags, field, batch)
-                    reply = self._send(
-                        pool, sock, generation, dbname, data, not unacknowledged, request_id
-                    )
+                    reply = self._exchange(
+                        pool, sock, generation, dbname, spec, (), unacknowledged, None, data,
+                        request_id,
+                    )  # fmt: skip
                 if reply is not None:
                     self.validate(pool, sock, generation, spec, reply, not unacknowledged)
                     self.check(pool, sock, generation, reply, name)
@@ -320,36 +321,32 @@ class Executor:
         sequences: Sequence[protocol.DocumentSequence],
         unacknowledged: bool,
         rp_document: Optional[Dict[str, Any]],
+        frame: Optional[bytes] = None,
+        request_id: int = 0,
     ) -> Optional[Dict[str, Any]]:
-        request_id = network.next_request_id()
-        if self.events is not None and self.events.command is not None:
-            message, expect_reply = command.build_message(
-                dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
-            )  # the events show the command as given (its tuples, SONs...), not as decoded
-            return self._exchange_observed(
-                pool, sock, generation, dbname, message, expect_reply, request_id
-            )
-        frame, expect_reply = command.build_frame(
-            dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version, request_id
-        )
-        return self._send(pool, sock, generation, dbname, frame, expect_reply, request_id)
-
-    def _send(
-        self,
-        pool: Pool,
-        sock: SocketInfo,
-        generation: Optional[int],
-        dbname: str,
-        frame: bytes,
-        expect_reply: bool,
-        request_id: int,
-    ) -> Optional[Dict[str, Any]]:
-        """Send an encoded frame on ``sock`` and read its reply (the error handler hears of
-        a broken conversation)."""
-        if self.events is not None and self.events.command is not None:
-            return self._exchange_observed(
-                pool, sock, generation, dbname, frame, expect_reply, request_id
-            )
+        """Send ``spec`` on ``sock`` (or ``frame``, a write batch's, encoded already with
+        ``request_id``) and read its reply; the error handler hears of a broken
+        conversation."""
+        observed = self.events is not None and self.events.command is not None
+        if frame is not None:
+            expect_reply = not unacknowledged
+            if observed:
+                return self._exchange_observed(
+                    pool, sock, generation, dbname, frame, expect_reply, request_id
+                )
+        else:
+            request_id = network.next_request_id()
+            if observed:  # the events show the command as given (tuples, SONs), not decoded
+                message, expect_reply = command.build_message(
+                    dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
+                )
+                return self._exchange_observed(
+                    pool, sock, generation, dbname, message, expect_reply, request_id
+                )
+            frame, expect_reply = command.build_frame(
+                dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version,
+                request_id,
+            )  # fmt: skip
         # check_frame refuses a frame over the server's limits before it is sent; a frame
         # within both of them passes it whatever it holds, so it is not called for one
         size = len(frame)
@@ -393,7 +390,7 @@ class Executor:
         expect_reply: bool,
         request_id: int,
     ) -> Optional[Dict[str, Any]]:
-        """``_send`` with command events around the send and the reply (``message``: a
+        """``_exchange`` with command events around the send and the reply (``message``: a
         message object, or a frame encoded with ``request_id``)."""
         from wireclient.monitoring import (
             Caller,
