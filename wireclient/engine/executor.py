@@ -7,9 +7,10 @@ message) and ``Executor.write`` (a write command whose documents may need severa
 carry them, always in this order:
 
 1. flush the cursor kills the garbage collector queued (no I/O runs in ``__del__``);
-2. find the caller's request (``Requests.for_operation``: where ``auto_start_request`` is
-   decided) and choose the server: a ``Selector`` returns the pool of the one server, or of
-   the member the read preference (and the request's pin) picks in a replica set;
+2. find the caller's request (``Requests.current``, a builtin lookup; for a caller in none,
+   ``Requests.for_operation``: where ``auto_start_request`` is decided) and choose the
+   server: a ``Selector`` returns the pool of the one server, or of the member the read
+   preference (and the request's pin) picks in a replica set;
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
 4. encode (``command.build_frame``: the envelope for that server's wire version, as a whole
@@ -179,7 +180,9 @@ class Executor:
     ) -> Tuple[Pool, Optional[RequestState]]:
         """``select(..., operation=True)``, and the caller's request it looked up: a cursor
         hands that to ``run(state=...)``, so its first batch looks the caller up once."""
-        state = self.requests.for_operation()
+        state = self.requests.current()  # a builtin: the usual caller is in a request
+        if state is None:
+            state = self.requests.for_operation()
         return self.selector.select(for_read, read_preference, state), state
 
     def run(
@@ -199,7 +202,9 @@ class Executor:
         if self._kill_queue:
             self.flush_kills()
         if state is _LOOK_UP:
-            state = self.requests.for_operation()
+            state = self.requests.current()  # a builtin: the usual caller is in a request
+            if state is None:
+                state = self.requests.for_operation()
         if pool is None:
             pool = self.selector.select(for_read, read_preference, state)
         rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
@@ -246,7 +251,9 @@ class Executor:
         first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
             self.flush_kills()
-        state = self.requests.for_operation()
+        state = self.requests.current()  # a builtin: the usual caller is in a request
+        if state is None:
+            state = self.requests.for_operation()
         pool = self.selector.select(False, None, state)
         sock = self.acquire(pool, state)
         generation = pool.generation_of(sock)
