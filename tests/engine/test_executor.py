@@ -31,10 +31,14 @@ class ScriptedSocket:
     def send_and_receive(
         self, message: Any, expect_reply: bool = True, check: Any = None, request_id: Any = None
     ) -> Optional[Dict[str, Any]]:
-        if check is not None:
-            from wireclient import protocol
+        from wireclient import protocol
 
-            check(self, protocol.encode(message, request_id or 1))  # limits, before "sending"
+        if isinstance(message, bytes):  # the path's frame: recorded as the message it carries
+            frame, message = message, protocol.decode(message, len(message))[1]
+        else:
+            frame = protocol.encode(message, request_id or 1)
+        if check is not None:
+            check(self, frame)  # limits, before "sending"
         self.sent.append(message)
         step = self.script.pop(0) if self.script else {"ok": 1}
         if isinstance(step, BaseException):

@@ -1024,3 +1024,38 @@ def test_docs_examples_run() -> None:
     result = doctest.testfile(path, module_relative=False, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def _bson(document: Any) -> bytes:
+    import bson
+
+    return bson.encode(document)
+
+
+@pytest.mark.parametrize(
+    "body, flags, identifier, documents",
+    [
+        ({"ping": 1, "$db": "admin"}, 0, None, ()),
+        ({"insert": "c", "$db": "d"}, 2, None, ()),
+        (_bson({"insert": "c", "$db": "d"}), 0, "documents", [_bson({"x": 1})] * 3),
+        ({"insert": "c", "$db": "d"}, 2, "documents", [{"x": 1}, _bson({"y": 2})]),
+        ({"a": 1}, 1, "docs", [{"q": 1}]),  # checksumPresent: through encode
+        ({"a": 1}, 1 << 16, None, ()),
+        ({"a": 1}, 0, "é", [{"x": 1}]),  # not ASCII: checked as DocumentSequence checks it
+    ],
+)
+def test_encode_msg_is_the_frame_of_the_message_it_describes(
+    body: Any, flags: int, identifier: Any, documents: Any
+) -> None:
+    sequences = () if identifier is None else (p.DocumentSequence(identifier, documents),)
+    expected = p.encode(p.OpMsg(body, sequences, flags), 77)
+    assert p.encode_msg(77, body, flags, identifier, documents) == expected
+
+
+def test_encode_msg_refuses_what_the_message_objects_refuse() -> None:
+    with pytest.raises(ProtocolError):
+        p.encode_msg(1, {"a": 1}, 0, "a\x00b", [{}])
+    with pytest.raises(InvalidDocument):
+        p.encode_msg(1, {"a": object()})
+    with pytest.raises(ProtocolError):
+        p.encode_msg(2**31, {"a": 1})

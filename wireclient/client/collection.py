@@ -370,9 +370,12 @@ class Collection:
         ``j`` and ``wtimeout`` change it); the last reply, None when unacknowledged."""
         database = self.database
         concern = self._settings.effective_write_concern()
-        acknowledged, wc = concern.resolve(safe, w, j, wtimeout)
+        if safe is None and w is None and j is None and wtimeout is None:
+            acknowledged, wc = concern.default  # resolved once, when the concern was made
+        else:
+            acknowledged, wc = concern.resolve(safe, w, j, wtimeout)
         if wc is not None:
-            command["writeConcern"] = wc
+            command["writeConcern"] = dict(wc)
         return database.connection._executor.write(
             database.name, command, field, documents, not acknowledged
         )

@@ -364,10 +364,11 @@ class Cursor:
         if self._options.flags & EXHAUST:  # before select(): it would start an automatic request
             refuse_in_request(conn._executor.requests)
         executor = conn._executor
+        command = self._find_command()  # first: the path then leaves the cursor once
         self._pool, state = executor.select_for_cursor(True, self._read_preference)
         reply = executor.run(
             coll.database.name,
-            self._find_command(),
+            command,
             pool=self._pool,
             for_read=True,
             read_preference=self._read_preference,

@@ -7,17 +7,18 @@ message) and ``Executor.write`` (a write command whose documents may need severa
 carry them, always in this order:
 
 1. flush the cursor kills the garbage collector queued (no I/O runs in ``__del__``);
-2. find the caller's request (``Requests.for_operation``: where ``auto_start_request`` is
-   decided) and choose the server: a ``Selector`` returns the pool of the one server, or of
-   the member the read preference (and the request's pin) picks in a replica set;
+2. find the caller's request (``Requests.current``, a builtin lookup; for a caller in none,
+   ``Requests.for_operation``: where ``auto_start_request`` is decided) and choose the
+   server: a ``Selector`` returns the pool of the one server, or of the member the read
+   preference (and the request's pin) picks in a replica set;
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
-4. encode (``command.build_message``: the envelope for that server's wire version), check
-   the frame against the socket's limits (``limits.check_frame``, between encoding and
-   sending), send and read the one reply, or none for ``moreToCome``
-   (``SocketInfo.send_and_receive``), and check the fields of the reply before anything
-   reads them (``replies.check``): a malformed reply document closes the socket and is
-   handled like a broken frame;
+4. encode (``command.build_frame``: the envelope for that server's wire version, as a whole
+   frame), check the frame against the socket's limits (``limits.check_frame``, between
+   encoding and sending, for a frame longer than one of them), send and read the one reply,
+   or none for ``moreToCome`` (``SocketInfo.send_and_receive``), and check the fields of
+   the reply before anything reads them (``replies.check``): a malformed reply document
+   closes the socket and is handled like a broken frame;
 5. hand any error to one error handler (``network_error``, ``_reply_error``), which decides:
    drop the socket (the network layer closed it), clear the pool by generation, tell the
    selector (a replica set marks the member Unknown and wakes its monitor);
@@ -178,7 +179,9 @@ class Executor:
     ) -> Tuple[Pool, Optional[RequestState]]:
         """``select(..., operation=True)``, and the caller's request it looked up: a cursor
         hands that to ``run(state=...)``, so its first batch looks the caller up once."""
-        state = self.requests.for_operation()
+        state = self.requests.current()  # a builtin: the usual caller is in a request
+        if state is None:
+            state = self.requests.for_operation()
         return self.selector.select(for_read, read_preference, state), state
 
     def run(
@@ -198,7 +201,9 @@ class Executor:
         if self._kill_queue:
             self.flush_kills()
         if state is _LOOK_UP:
-            state = self.requests.for_operation()
+            state = self.requests.current()  # a builtin: the usual caller is in a request
+            if state is None:
+                state = self.requests.for_operation()
         if pool is None:
             pool = self.selector.select(for_read, read_preference, state)
         rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
@@ -245,7 +250,9 @@ class Executor:
         first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
             self.flush_kills()
-        state = self.requests.for_operation()
+        state = self.requests.current()  # a builtin: the usual caller is in a request
+        if state is None:
+            state = self.requests.for_operation()
         pool = self.selector.select(False, None, state)
         sock = self.acquire(pool, state)
         generation = pool.generation_of(sock)
@@ -254,16 +261,20 @@ class Executor:
         try:
             # OP_MSG: the command is encoded once, whatever the number of batches
             envelopes = command.write_envelopes(dbname, spec, unacknowledged, sock.max_wire_version)
-            head, frame = envelopes if envelopes is not None else (None, None)
+            body, flags, frame = envelopes if envelopes is not None else (None, 0, None)
             for batch in batches(dbname, spec, field, documents, unacknowledged, sock, frame):
-                seq = protocol.encoded_sequence(field, batch)
-                if head is None:  # wire 4 and 5: the documents go inside the command
+                if body is None:  # wire 4 and 5: the documents go inside the command
+                    seq = protocol.encoded_sequence(field, batch)
                     reply = self._exchange(
                         pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
                     )
                 else:
-                    message = command.with_batch(head, seq)
-                    reply = self._send(pool, sock, generation, dbname, message, not unacknowledged)
+                    request_id = network.next_request_id()
+                    data = protocol.encode_msg(request_id, body, flags, field, batch)
+                    reply = self._exchange(
+                        pool, sock, generation, dbname, spec, (), unacknowledged, None, data,
+                        request_id,
+                    )  # fmt: skip
                 if reply is not None:
                     self.validate(pool, sock, generation, spec, reply, not unacknowledged)
                     self.check(pool, sock, generation, reply, name)
@@ -316,27 +327,38 @@ class Executor:
         sequences: Sequence[protocol.DocumentSequence],
         unacknowledged: bool,
         rp_document: Optional[Dict[str, Any]],
+        frame: Optional[bytes] = None,
+        request_id: int = 0,
     ) -> Optional[Dict[str, Any]]:
-        message, expect_reply = command.build_message(
-            dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
-        )
-        return self._send(pool, sock, generation, dbname, message, expect_reply)
-
-    def _send(
-        self,
-        pool: Pool,
-        sock: SocketInfo,
-        generation: Optional[int],
-        dbname: str,
-        message: Any,
-        expect_reply: bool,
-    ) -> Optional[Dict[str, Any]]:
-        """Send a built message on ``sock`` and read its reply (the error handler hears of
-        a broken conversation)."""
-        if self.events is not None and self.events.command is not None:
-            return self._exchange_observed(pool, sock, generation, dbname, message, expect_reply)
-        try:  # check_frame refuses a frame over the server's limits before it is sent
-            return sock.send_and_receive(message, expect_reply, check_frame)
+        """Send ``spec`` on ``sock`` (or ``frame``, a write batch's, encoded already with
+        ``request_id``) and read its reply; the error handler hears of a broken
+        conversation."""
+        observed = self.events is not None and self.events.command is not None
+        if frame is not None:
+            expect_reply = not unacknowledged
+            if observed:
+                return self._exchange_observed(
+                    pool, sock, generation, dbname, frame, expect_reply, request_id
+                )
+        else:
+            request_id = network.next_request_id()
+            if observed:  # the events show the command as given (tuples, SONs), not decoded
+                message, expect_reply = command.build_message(
+                    dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
+                )
+                return self._exchange_observed(
+                    pool, sock, generation, dbname, message, expect_reply, request_id
+                )
+            frame, expect_reply = command.build_frame(
+                dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version,
+                request_id,
+            )  # fmt: skip
+        # check_frame refuses a frame over the server's limits before it is sent; a frame
+        # within both of them passes it whatever it holds, so it is not called for one
+        size = len(frame)
+        check = check_frame if size > sock.max_bson_size or size > sock.max_message_size else None
+        try:
+            return sock.send_and_receive(frame, expect_reply, check, request_id)
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
                 self.network_error(pool, generation, exc)
@@ -372,8 +394,10 @@ class Executor:
         dbname: str,
         message: Any,
         expect_reply: bool,
+        request_id: int,
     ) -> Optional[Dict[str, Any]]:
-        """``_exchange`` with command events around the send and the reply."""
+        """``_exchange`` with command events around the send and the reply (``message``: a
+        message object, or a frame encoded with ``request_id``)."""
         from wireclient.monitoring import (
             Caller,
             CommandFailedEvent,
@@ -384,7 +408,6 @@ class Executor:
 
         events = self.events
         assert events is not None
-        request_id = network.next_request_id()
         document = _command_document(message)
         name = next(iter(document), "command")
         ids = (
@@ -493,6 +516,8 @@ class Executor:
 
 def _command_document(message: Any) -> Dict[str, Any]:
     """The command as it goes out: the body with its document sequences as arrays."""
+    if isinstance(message, bytes):  # a write's batch, encoded: as it would be decoded
+        message = protocol.decode(message, max(len(message), protocol.HEADER_SIZE))[1]
     if isinstance(message, protocol.OpMsg):
         body = message.body  # a write's batches carry their command encoded once
         document = bson.decode(body) if isinstance(body, bytes) else dict(body)

@@ -70,16 +70,21 @@ class ThreadIdentity:
     """Identity per thread (per greenlet once gevent has patched ``threading``)."""
 
     def __init__(self) -> None:
-        self._local = threading.local()  # looked up now, so a gevent patch made earlier counts
+        from functools import partial
+
+        # threading.local is looked up now, so a gevent patch made earlier counts. A local
+        # subclass runs its __init__ once in each thread that touches it: that gives the
+        # thread its key, so the key function needs no Python frame of its own.
+        class _KeyLocal(threading.local):
+            def __init__(self) -> None:
+                self.key = ThreadKey()
+
+        self._local = _KeyLocal()
         # The weakrefs must outlive the sentinels they watch, so we keep them here.
         self._refs: Dict[Hashable, weakref.ReferenceType[_Sentinel]] = {}
-
-    def current(self) -> Hashable:
-        try:
-            return self._local.key  # type: ignore[no-any-return]
-        except AttributeError:
-            key = self._local.key = ThreadKey()
-            return key
+        #: The caller's key, a stable ``ThreadKey`` per thread: a builtin callable (every
+        #: operation calls it), the ``Identity.current`` of the protocol.
+        self.current: Callable[[], Hashable] = partial(getattr, self._local, "key")
 
     def watch(self, callback: DeathCallback) -> None:
         local = self._local

@@ -66,6 +66,9 @@ def _death_callback(table_ref: weakref.ReferenceType[Requests]) -> Callable[[Has
     return on_death
 
 
+_NEVER = object()  # a sentinel no key function returns
+
+
 class Requests:
     """Every caller's request state, keyed by the identity strategy."""
 
@@ -73,16 +76,19 @@ class Requests:
         self.identity = identity
         self.auto_start = auto_start
         self._current = identity.current
-        self._states: Dict[Hashable, RequestState] = {}
+        self._states: Dict[Hashable, RequestState] = {}  # never rebound: see ``current``
+        #: The caller's request, or None: ``self._states.get(self._current())`` as a builtin
+        #: (``iter(f, sentinel)`` calls the key function on each ``next``, never meeting its
+        #: sentinel; ``map`` looks the key up), so the operation path enters no Python frame
+        #: here for a caller already in a request.
+        self.current: Callable[[], Optional[RequestState]] = map(
+            self._states.get, iter(self._current, _NEVER)
+        ).__next__
         self._on_death = _death_callback(weakref.ref(self))
         self.events: Optional[EventPublisher] = None  # set by the owner: request events
         forking.reset_in_child(self)
 
     # -- the caller's request -----------------------------------------------------------
-
-    def current(self) -> Optional[RequestState]:
-        """The caller's request, or None."""
-        return self._states.get(self._current())
 
     def for_operation(self) -> Optional[RequestState]:
         """The caller's request for an operation about to run, starting one first when

@@ -189,6 +189,59 @@ def encode(
         _raise_encode_error(message, exc)
 
 
+def encode_msg(
+    request_id: int,
+    body: Any,
+    flags: int = 0,
+    identifier: Optional[str] = None,
+    documents: Any = (),
+    *,
+    codec_options: Optional[CodecOptions[Any]] = None,
+) -> bytes:
+    """The whole OP_MSG frame of ``body`` (a mapping, or encoded BSON written verbatim) and,
+    when ``identifier`` is given, one kind-1 sequence of ``documents`` (a sequence of
+    mappings or encoded BSON): the frame ``encode(OpMsg(body, [DocumentSequence(identifier,
+    documents)], flags), request_id)`` gives, built from the parts with no message object
+    (a client's operation path: one command, or one batch of a write whose documents are
+    encoded already). Raises what ``encode`` raises."""
+    opts = _DEFAULT_OPTS if codec_options is None else codec_options
+    if (
+        flags.__class__ is not int
+        or flags & _CHECKSUM_PRESENT
+        or not 0 <= flags <= 0xFFFFFFFF
+        or (identifier is not None and not _plain_identifier(identifier))
+    ):  # the message objects' checks, and the checksum: through ``encode``
+        sequences = () if identifier is None else (DocumentSequence(identifier, documents),)
+        return encode(OpMsg(body, sequences, flags), request_id, codec_options=opts)
+    ident = b"" if identifier is None else identifier.encode("ascii") + b"\x00"
+    try:
+        doc: bytes = body if body.__class__ is bytes else _dict_to_bson(body, False, opts)
+        if identifier is None:
+            return _pack_msg_head(21 + len(doc), request_id, 0, OP_MSG, flags, 0) + doc
+        try:  # the write path's batches are all encoded already: one join, in C
+            payload = b"".join(documents)
+        except TypeError:  # some documents are mappings: encode those
+            payload = b"".join([_doc_bytes(d, opts) for d in documents])
+        section = 4 + len(ident) + len(payload)
+        head = _pack_msg_head(22 + len(doc) + section, request_id, 0, OP_MSG, flags, 0)
+        return b"".join([head, doc, _pack_kind1_size(1, section), ident, payload])
+    except struct.error as exc:
+        raise ProtocolError(
+            f"cannot encode OpMsg: a header or length field is out of range ({exc}; "
+            f"request_id={request_id!r})",
+            side="local",
+        ) from exc
+    except _BSON_ERRORS as exc:
+        if isinstance(exc, (InvalidDocument, ProtocolError)):
+            raise
+        raise InvalidDocument(f"cannot encode a document of OpMsg: {exc}") from exc
+
+
+def _plain_identifier(identifier: Any) -> bool:
+    """An identifier ``encode_msg`` may write as it is: an ASCII str without NUL."""
+    return identifier.__class__ is str and identifier.isascii() and "\x00" not in identifier
+
+
 def with_encoded_body(
     message: OpMsg, *, codec_options: Optional[CodecOptions[Any]] = None
 ) -> OpMsg:
@@ -227,5 +280,6 @@ def _raise_encode_error(message: Any, exc: Exception) -> NoReturn:
 
 __all__ = [
     "encode",
+    "encode_msg",
     "with_encoded_body",
 ]

@@ -35,6 +35,7 @@ Document = Mapping[str, Any]
 _OpMsg = protocol.OpMsg
 _build_msg = protocol.OpMsg._build  # an OpMsg from fields already valid (no checks)
 _MORE_TO_COME = int(protocol.MsgFlags.moreToCome)
+_MSG_BODY_OFFSET = 21  # an OP_MSG frame's kind-0 body: after the header, flagBits, kind byte
 
 # "This member is not, or no longer, the primary" (the SDAM spec's "not writable primary"
 # and "node is recovering" codes). The shutdown codes among them mean the process is going
@@ -57,15 +58,13 @@ def build_message(
     """``(message, expect_reply)`` carrying ``spec`` to ``dbname`` on a server of
     ``max_wire_version``. ``read_preference`` is a ``{'mode': ..., 'tags': [...]}`` document
     or None (primary)."""
-    body = dict(spec)
     if max_wire_version >= OP_MSG_WIRE_VERSION:
-        body["$db"] = dbname
-        if read_preference is not None:
-            body["$readPreference"] = read_preference
+        body = _msg_body(dbname, spec, read_preference)
         if not sequences:  # a dict body, no sections, int flags: nothing for OpMsg to check
             return _build_msg(body, (), _MORE_TO_COME if unacknowledged else 0), not unacknowledged
         flags = protocol.MsgFlags.moreToCome if unacknowledged else 0
         return protocol.OpMsg(body, tuple(sequences), flags), not unacknowledged
+    body = dict(spec)
     for seq in sequences:
         from bson.raw_bson import RawBSONDocument  # only OP_QUERY's sequences (wire 4-5)
 
@@ -79,24 +78,50 @@ def build_message(
     return message, True  # wire 4-5 has no fire-and-forget command: read the w:0 reply
 
 
+def _msg_body(dbname: str, spec: Document, read_preference: Optional[Document]) -> Dict[str, Any]:
+    """The OP_MSG body: the command, ``$db`` and any ``$readPreference``."""
+    body = dict(spec)
+    body["$db"] = dbname
+    if read_preference is not None:
+        body["$readPreference"] = read_preference
+    return body
+
+
+def build_frame(
+    dbname: str,
+    spec: Document,
+    sequences: Sequence[protocol.DocumentSequence],
+    unacknowledged: bool,
+    read_preference: Optional[Document],
+    max_wire_version: int,
+    request_id: int,
+) -> Tuple[bytes, bool]:
+    """``(frame, expect_reply)``: ``build_message``'s message encoded as its whole frame with
+    ``request_id`` (the operation path's: a command without document sequences over OP_MSG
+    is encoded from its parts, with no message object)."""
+    if max_wire_version >= OP_MSG_WIRE_VERSION and not sequences:
+        body = _msg_body(dbname, spec, read_preference)
+        flags = _MORE_TO_COME if unacknowledged else 0
+        return protocol.encode_msg(request_id, body, flags), not unacknowledged
+    message, expect_reply = build_message(
+        dbname, spec, sequences, unacknowledged, read_preference, max_wire_version
+    )
+    return protocol.encode(message, request_id), expect_reply
+
+
 def write_envelopes(
     dbname: str, spec: Document, unacknowledged: bool, max_wire_version: int
-) -> Optional[Tuple[protocol.OpMsg, bytes]]:
-    """For a write sent in batches over OP_MSG: the message without its documents, its body
-    encoded once for every batch (``with_batch`` adds each batch), and its frame (what the
+) -> Optional[Tuple[bytes, int, bytes]]:
+    """For a write sent in batches over OP_MSG: ``(body, flags, frame)``, the command's body
+    encoded once for every batch (``protocol.encode_msg(request_id, body, flags, field,
+    batch)`` frames each batch), its flagBits, and the frame of the command alone (what the
     limits measure the room by). None for wire 4 and 5 (the documents go inside the command:
-    ``build_message`` per batch)."""
+    ``build_frame`` per batch)."""
     if max_wire_version < OP_MSG_WIRE_VERSION:
         return None
-    message, _ = build_message(dbname, spec, (), unacknowledged, None, max_wire_version)
-    assert message.__class__ is _OpMsg
-    head = protocol.with_encoded_body(message)
-    return head, protocol.encode(head, 0)
-
-
-def with_batch(head: protocol.OpMsg, batch: protocol.DocumentSequence) -> protocol.OpMsg:
-    """``head`` (from ``write_envelopes``) carrying one batch of documents."""
-    return _build_msg(head.body, (batch,), head.flags)  # type: ignore[no-any-return]
+    flags = _MORE_TO_COME if unacknowledged else 0
+    frame = protocol.encode_msg(0, _msg_body(dbname, spec, None), flags)
+    return frame[_MSG_BODY_OFFSET:], flags, frame
 
 
 def reply_document(message: Any) -> Dict[str, Any]:
@@ -171,12 +196,16 @@ def raise_write_errors(reply: Document, address: Optional[str] = None) -> None:
 class WriteConcern:
     """A connection's default write concern, and the one a write's own options give."""
 
-    __slots__ = ("safe", "w", "j", "wtimeout")
+    __slots__ = ("safe", "w", "j", "wtimeout", "default")
 
     def __init__(self, safe: Optional[bool], w: Any, j: Optional[bool], wtimeout: Any) -> None:
         if w == 0 and j:
             raise ConfigurationError("w=0 (unacknowledged) cannot be combined with j=True")
         self.safe, self.w, self.j, self.wtimeout = safe, w, j, wtimeout
+        #: ``resolve()`` of a write that sets none of its own options (the usual write),
+        #: worked out once: (acknowledged, writeConcern document or None). The document is
+        #: shared: copy it before handing it out.
+        self.default: Tuple[bool, Optional[Dict[str, Any]]] = self.resolve(None, None)
 
     _KEYS = ("w", "j", "wtimeout", "fsync")
 

@@ -78,12 +78,11 @@ Document = Mapping[str, Any]
 
 _FOREVER = float("inf")  # connecting with no connectTimeoutMS: no deadline at all
 COMMAND_NOT_FOUND = 59
+_OpMsg = protocol.OpMsg
 
-_request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
-
-
-def next_request_id() -> int:
-    return next(_request_ids) & INT32_MAX
+_request_ids = map(INT32_MAX.__and__, itertools.count(int.from_bytes(os.urandom(3), "little")))
+#: The next requestID (int32): a builtin, so choosing one enters no Python frame.
+next_request_id: Callable[[], int] = _request_ids.__next__
 
 
 class SocketInfo:
@@ -153,11 +152,18 @@ class SocketInfo:
     ) -> Optional[Dict[str, Any]]:
         """Frame ``message``, send it, and read its one reply (if any) as a document, all
         within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``).
-        ``check(self, frame)`` may refuse the frame, by raising, before anything is sent;
-        ``request_id`` is chosen here unless given (command events name it first)."""
-        if request_id is None:
-            request_id = next(_request_ids) & INT32_MAX  # next_request_id(), inlined
-        data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
+        ``message`` is a message object, or its whole frame (``bytes``) already encoded with
+        ``request_id`` (the operation path's: ``command.build_frame``). ``check(self,
+        frame)`` may refuse the frame, by raising, before anything is sent; ``request_id`` is
+        chosen here unless given (command events name it first)."""
+        if message.__class__ is bytes:  # the frame already, encoded with ``request_id``
+            data: bytes = message
+            if request_id is None:
+                raise ValueError("a frame is sent with the request_id it was encoded with")
+        else:
+            if request_id is None:
+                request_id = next(_request_ids)
+            data = protocol.encode(message, request_id)  # a ProtocolError here sent nothing
         if check is not None:
             check(self, data)  # the operation path's size limits: nothing sent either
         if self.compressor is not None:  # after the checks: limits are on the plain frame
@@ -181,7 +187,10 @@ class SocketInfo:
             if not expect_reply:
                 return None
             _, reply = self._read_message(deadline, request_id)
-            document = command.reply_document(reply)
+            # the usual reply (the reader's fast path: an OP_MSG whose body is a dict) is
+            # its own document; anything else is for command.reply_document to judge
+            body = reply.body if reply.__class__ is _OpMsg else None
+            document = body if body.__class__ is dict else command.reply_document(reply)
         except BaseException as exc:
             self.close()
             raise self._fault(exc) from exc
