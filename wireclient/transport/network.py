@@ -1,4 +1,4 @@
-"""SocketInfo: one socket to one server, and the only module that imports ``socket``/``ssl``.
+"""SocketInfo: one socket to one server: the handshake, and one frame out, one frame in.
 
 Theory of operation
 -------------------
@@ -9,7 +9,9 @@ authenticates if asked. The handshake records the server's limits once ``replies
 checked every field of the reply that the client acts on (a malformed one is a
 ``ProtocolError``). A socket that fails its handshake or its authentication is closed
 before the error propagates, never left to the garbage collector. (``dial.py`` opens the
-TCP connection itself.)
+TCP connection itself, ``tls.py`` makes the TLS context; ``socket``, ``ssl`` and
+``selectors`` are imported in the ``transport`` layer only (the pool's gevent check aside), and
+only when first used.)
 
 Compression (``compressors.py``): the handshake offers the configured compressors; the one
 negotiated sits in ``SocketInfo.compressor`` and wraps each frame just before it is written
