@@ -49,7 +49,7 @@ NOT_FOR_A_PLAIN_CONNECTION = [
     "wireclient.protocol.compression",
     "wireclient.monitoring",  # event listeners (given, or registered with monitoring)
     "wireclient.transport.auth",  # a username
-    "wireclient.engine.mongos",  # several hosts
+    "wireclient.engine.router_selector",  # several hosts
     "wireclient.engine.exhaust",
     "wireclient.client.collection",  # a ping needs no collection
     "wireclient.client.cursor",

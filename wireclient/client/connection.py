@@ -107,7 +107,7 @@ class Request:
 
 class Connection:
     """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
-    or, given several hosts, to the mongos routers of a sharded cluster (``mongos.py``).
+    or, given several hosts, to the mongos routers of a sharded cluster (``router_selector.py``).
 
     ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``,
     ``Connection('mongodb://r1,r2,r3')`` or ``Connection(['r1:27017', 'r2:27017'])`` (routers).

@@ -15,7 +15,7 @@ the work is built here, once, from the arguments they were given (``ClientParts`
   options, authenticates it with the credentials ``Database.authenticate`` added
   (``CredentialStore``, ``credentials.py``), and records its handshake reply in the
   ``HelloLog`` (what ``Connection.max_bson_size`` and its kin read);
-- the selector: ``SingleServer`` for one host, ``MongosSelector`` (``mongos.py``) for a
+- the selector: ``SingleServer`` for one host, ``MongosSelector`` (``router_selector.py``) for a
   list of mongos routers, ``ReplicaSetSelector`` (``replica_set_selector.py``) for a
   ``ReplicaSetConnection``; the two last are imported only when chosen, so a connection to
   one server never loads the topology, the monitor or read preferences;
@@ -44,7 +44,7 @@ from wireclient.transport import network
 
 if TYPE_CHECKING:
     from wireclient.engine.executor import Selector
-    from wireclient.engine.mongos import MongosSelector
+    from wireclient.engine.router_selector import MongosSelector
     from wireclient.monitoring import EventPublisher
     from wireclient.transport.compressors import CompressionSettings
 
@@ -160,7 +160,7 @@ class ClientParts:
     # -- the selector -------------------------------------------------------------------
 
     def _selector(self) -> Selector:
-        """A ``Connection``'s: one server, or a list of mongos routers (``mongos.py``)."""
+        """A ``Connection``'s: one server, or a list of mongos routers (``router_selector.py``)."""
         options = self.options
         if len(self.hosts) != 1:
             return self._router_selector()
@@ -185,7 +185,9 @@ class ClientParts:
                 f"({len(self.hosts)} hosts given); a Connection to several hosts talks to "
                 "mongos routers"
             )
-        from wireclient.engine.mongos import MongosSelector  # only a list of routers needs it
+        from wireclient.engine.router_selector import (
+            MongosSelector,
+        )  # only a list of routers needs it
 
         self.routers = MongosSelector(*self._selector_arguments())
         return self.routers

@@ -38,7 +38,7 @@ encoded and checked, each of them, before its first batch is sent (``limits.batc
 
 The difference between one server and a replica set is the ``Selector`` only: a
 ``SingleServer`` here, a ``ReplicaSetSelector`` (``replica_set_selector.py``) fed by its
-monitor, or the routers' ``MongosSelector`` (``mongos.py``). The replica-set selectors live
+monitor, or the routers' ``MongosSelector`` (``router_selector.py``). The replica-set selectors live
 in modules of their own, loaded only by the connections that use them (they bring the
 topology, the monitor and read preferences); ``assembly.py`` chooses and builds one.
 """

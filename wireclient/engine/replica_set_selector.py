@@ -7,7 +7,7 @@ monitor that feeds that choice; nothing else. ``ReplicaSetSelector`` is that cho
 operation path (``executor.py``); sockets, requests, framing, replies and the error handler
 are the single-server machinery, with one ``Pool`` per member, created when a member is
 first chosen. (The routers of a sharded cluster reuse it with another view and another
-choice: ``mongos.py``.)
+choice: ``router_selector.py``.)
 
 What we know of the set lives in a ``Topology`` cell holding an immutable ``TopologyView``
 (``wireclient.sdam.topology``). ``discover`` runs one discovery round from the seeds in the

@@ -18,7 +18,7 @@ replica set's view, the view never runs out of members: when the last one is rem
 seeds come back as Unknown. Round-trip times are smoothed, and an incompatible wire range
 recorded, as a replica set's are (``topology.py``'s helpers).
 
-The view is pure; ``engine/mongos.py``'s ``MongosSelector`` feeds it from the monitor and
+The view is pure; ``engine/router_selector.py``'s ``MongosSelector`` feeds it from the monitor and
 chooses among its routers.
 """
 

@@ -1,5 +1,5 @@
 """A Connection to several hosts: the mongos routers of a sharded cluster
-(wireclient.engine.mongos).
+(wireclient.engine.router_selector).
 
 Against mockupdb routers (tests/support/mock_mongos.py): the host-list forms, the discovery round
 and what it refuses (replica-set members, standalones), the latency window, failover on a
@@ -21,7 +21,7 @@ from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
 
 from wireclient import Connection, MongoClient, errors
-from wireclient.engine.mongos import MongosSelector
+from wireclient.engine.router_selector import MongosSelector
 from wireclient.sdam.read_preferences import ReadPreference
 from wireclient.sdam.routers import RouterView
 from wireclient.sdam.server_rules import ServerType
