@@ -32,6 +32,9 @@ HOMES = {
     "DEFAULT_MAX_MESSAGE_SIZE": "protocol/_common.py",
     "COMMAND_OVERHEAD": "rules/wire.py",
     "split": "rules/limits.py",
+    "DEFAULT_LOCAL_THRESHOLD_MS": "rules/options.py",
+    "DEFAULT_HEARTBEAT_FREQUENCY_MS": "rules/options.py",
+    "DEFAULT_SERVER_SELECTION_TIMEOUT_MS": "rules/options.py",
 }
 # Names the old tree gave its copies (a copy under another name is a second home too; a
 # wrapper that calls the one home, such as the CLI's parse_address, is not a copy).
@@ -40,6 +43,7 @@ ALIASES = {
     "_fmt": "format_address",
     "_OVERHEAD": "COMMAND_OVERHEAD",
     "_INT32_MAX_VALUE": "INT32_MAX",
+    "_DEFAULT_LOCAL_THRESHOLD_MS": "DEFAULT_LOCAL_THRESHOLD_MS",
 }
 
 

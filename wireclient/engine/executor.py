@@ -61,6 +61,7 @@ from wireclient.errors import (
 from wireclient.pooling.requests import Requests, RequestState
 from wireclient.rules import command, replies
 from wireclient.rules.limits import batches, check_frame
+from wireclient.rules.options import DEFAULT_LOCAL_THRESHOLD_MS
 from wireclient.rules.replies import passes_quickly
 from wireclient.rules.uri import format_address
 from wireclient.transport import network
@@ -104,9 +105,6 @@ if TYPE_CHECKING:
 Document = Mapping[str, Any]
 
 _LOOK_UP: Any = object()  # run(state=...) not given: look the caller's request up
-# sdam.read_preferences.DEFAULT_LOCAL_THRESHOLD_MS, restated: importing it would load the
-# topology for every single-server connection (it belongs in rules/, with the other defaults)
-_DEFAULT_LOCAL_THRESHOLD_MS = 15.0
 _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a step-down
 
 
@@ -120,7 +118,7 @@ class SingleServer:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.read_preference: Any = None
-        self.local_threshold_ms = _DEFAULT_LOCAL_THRESHOLD_MS
+        self.local_threshold_ms = float(DEFAULT_LOCAL_THRESHOLD_MS)
 
     def set_read_preference(self, value: Any) -> None:
         if value.mode != "primary":

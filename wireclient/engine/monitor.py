@@ -61,10 +61,10 @@ from wireclient.engine.topology_cell import Topology
 from wireclient.errors import ConfigurationError, ConnectionFailure, WireClientError
 from wireclient.pooling import forking
 from wireclient.rules.uri import Address, format_address
+from wireclient.sdam.read_preferences import DEFAULT_HEARTBEAT_FREQUENCY
 from wireclient.sdam.server_rules import ServerType
 from wireclient.sdam.topology import ServerDescription, TopologyView
 
-DEFAULT_HEARTBEAT_FREQUENCY = 10.0
 MIN_HEARTBEAT_FREQUENCY = 0.5
 
 CheckResult = Tuple[Mapping[str, Any], float]

@@ -76,8 +76,13 @@ from wireclient.errors import (
 )
 from wireclient.pooling.pool import Pool
 from wireclient.pooling.requests import RequestState
+from wireclient.rules.options import (
+    DEFAULT_HEARTBEAT_FREQUENCY_MS,
+    DEFAULT_LOCAL_THRESHOLD_MS,
+    DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
+)
 from wireclient.rules.uri import Address, format_address
-from wireclient.sdam.read_preferences import DEFAULT_LOCAL_THRESHOLD_MS, ReadPreference, select
+from wireclient.sdam.read_preferences import ReadPreference, select
 from wireclient.sdam.server_rules import ServerType, parse_topology_version
 from wireclient.sdam.staleness import check_max_staleness, describe_staleness
 from wireclient.sdam.topology import TopologyView
@@ -86,8 +91,6 @@ from wireclient.transport.compressors import settings_from_options
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
 
-DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000
-DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 30_000
 
 _ANY_MEMBER = float("inf")  # a latency window that excludes nobody (for pin checks)
 

@@ -46,6 +46,9 @@ from wireclient.errors import ConfigurationError
 from wireclient.rules.wire import INT32_MAX
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_FREQUENCY_MS",
+    "DEFAULT_LOCAL_THRESHOLD_MS",
+    "DEFAULT_SERVER_SELECTION_TIMEOUT_MS",
     "AUTH_MECHANISMS",
     "COMPRESSORS",
     "DEFAULT_MECHANISM",
@@ -77,6 +80,12 @@ SCRAM_SHA_1 = "SCRAM-SHA-1"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
 AUTH_MECHANISMS = (SCRAM_SHA_256, SCRAM_SHA_1)
 """The mechanisms wireclient implements (in ``auth``), in order of preference."""
+
+# The defaults of the server-selection and monitoring options, as the specifications give
+# them (one home: the selectors, the monitor and the read-preference rules import them).
+DEFAULT_LOCAL_THRESHOLD_MS = 15  # localThresholdMS: the latency window
+DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000  # heartbeatFrequencyMS: between a member's checks
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 30_000  # serverSelectionTimeoutMS
 
 DEFAULT_MECHANISM = "DEFAULT"
 """``authMechanism=DEFAULT``: negotiate (SCRAM-SHA-256 when the server lists it)."""

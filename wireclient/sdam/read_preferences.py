@@ -49,15 +49,21 @@ from typing import (
 )
 
 from wireclient.errors import ConfigurationError
-from wireclient.rules.options import NO_MAX_STALENESS, READ_PREFERENCE_MODES, max_staleness_value
+from wireclient.rules.options import (
+    DEFAULT_HEARTBEAT_FREQUENCY_MS,
+    DEFAULT_LOCAL_THRESHOLD_MS,
+    NO_MAX_STALENESS,
+    READ_PREFERENCE_MODES,
+    max_staleness_value,
+)
 from wireclient.rules.uri import Address
 from wireclient.sdam.staleness import check_max_staleness, check_wire_versions, fresh_enough
 
 if TYPE_CHECKING:  # a read preference is made without loading the topology
     from wireclient.sdam.topology import ServerDescription, TopologyView
 
-DEFAULT_LOCAL_THRESHOLD_MS = 15.0
-DEFAULT_HEARTBEAT_FREQUENCY = 10.0  # seconds; what staleness estimates add (see staleness.py)
+# seconds: what staleness estimates add (see staleness.py)
+DEFAULT_HEARTBEAT_FREQUENCY = DEFAULT_HEARTBEAT_FREQUENCY_MS / 1000
 
 TagSet = Mapping[str, str]
 FrozenTagSets = Tuple[Tuple[Tuple[str, str], ...], ...]
@@ -332,6 +338,5 @@ __all__ = [
     "check_read_preference",
     "select",
     "choose",
-    "DEFAULT_LOCAL_THRESHOLD_MS",
     "DEFAULT_HEARTBEAT_FREQUENCY",
 ]
