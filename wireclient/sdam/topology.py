@@ -18,7 +18,7 @@ Discovery and Monitoring" specification for a replica set:
 * a primary is the authority on membership: members it lists (``hosts``, ``passives``,
   ``arbiters``) are added as Unknown, members it does not list are removed. A primary whose
   ``(electionId, setVersion)`` is older than that of the last primary accepted is stale
-  (``sdam_rules.judge_primary`` holds the order, which differs before MongoDB 6.0): it is
+  (``server_rules.judge_primary`` holds the order, which differs before MongoDB 6.0): it is
   marked Unknown ("primary marked stale due to electionId/setVersion mismatch") and teaches
   nothing. An accepted primary's pair becomes the view's ``max_election_id`` and
   ``max_set_version``, and it demotes any other primary to Unknown ("primary marked stale
