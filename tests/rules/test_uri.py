@@ -81,6 +81,21 @@ class TestValidURIs:
         assert parsed.database == "db"
         assert is_unix_socket(parsed.hosts[0][0])
 
+    @pytest.mark.parametrize(
+        "uri, hosts",
+        [
+            ("mongodb://mongodb-27017.sock", (("mongodb-27017.sock", 27017),)),
+            ("mongodb://mongodb-27017.sock:27018/", (("mongodb-27017.sock", 27018),)),
+            ("mongodb://Rel.SOCK,%2Ftmp%2Fa.sock", (("rel.sock", 27017), ("/tmp/a.sock", 0))),
+        ],
+    )
+    def test_a_sock_name_without_a_slash_is_a_host_name(
+        self, uri: str, hosts: Tuple[Tuple[str, int], ...]
+    ) -> None:
+        # the connection-string specification's valid-unix_socket tests: only a path (a '/')
+        # ending in .sock is a unix domain socket; a bare name is a host, lower-cased, port kept
+        assert parse_uri(uri).hosts == hosts
+
     def test_unix_socket_keeps_case_and_mixes_with_tcp(self) -> None:
         parsed = parse_uri("mongodb://%2FTmp%2FA.sock,h:2")
         assert parsed.hosts == (("/Tmp/A.sock", 0), ("h", 2))
@@ -661,6 +676,7 @@ class TestFormatHost:
     def test_is_unix_socket(self) -> None:
         assert is_unix_socket("/tmp/x.sock") and is_unix_socket("/tmp/X.SOCK")
         assert not is_unix_socket("db.example") and not is_unix_socket("::1")
+        assert not is_unix_socket("mongodb-27017.sock") and is_unix_socket("rel/m.sock")
 
 
 def test_validate_options_is_re_exported_from_options() -> None:

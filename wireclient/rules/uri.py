@@ -212,8 +212,10 @@ def redact_uri(text: str) -> str:
 
 
 def is_unix_socket(host: str) -> bool:
-    """True when ``host`` (as stored in ``ParsedURI.hosts``) is a unix domain socket path."""
-    return host.lower().endswith(".sock")
+    """True when ``host`` (as stored in ``ParsedURI.hosts``) is a unix domain socket path: it
+    ends in ``.sock`` and has a ``/`` in it. Without a ``/`` it is a host name
+    (``mongodb-27017.sock``, as the connection-string specification's tests read it)."""
+    return "/" in host and host.lower().endswith(".sock")
 
 
 def _shown(entry: str) -> str:
@@ -317,8 +319,8 @@ def parse_host(text: str, default_port: int = DEFAULT_PORT, lowest_port: int = 1
 
     The address parser of the package (``split_hosts``, the topology and the command line
     use it). Host names are lower-cased; IPv6 literals are read from ``[...]`` (or bare, as a
-    whole address with no port) and stored without brackets in compressed form; a path
-    ending in ``.sock`` is a unix domain socket (case kept) with port 0. The text is
+    whole address with no port) and stored without brackets in compressed form; a path (with
+    a ``/``) ending in ``.sock`` is a unix domain socket (case kept) with port 0. The text is
     percent-decoded, so ``format_address`` output reads back as the same address. Ports are
     decimal, 1-65535 (``lowest_port=0`` admits port 0: "any free port", for a listening
     address).
@@ -336,7 +338,7 @@ def split_hosts(hosts: str, default_port: int = DEFAULT_PORT) -> Hosts:
     """Parse ``"a:1,b,[::1]:27018"`` into ``(("a", 1), ("b", default_port), ("::1", 27018))``.
 
     Entries are read as by ``parse_host``, except that an IPv6 literal must be in brackets.
-    An entry ending in ``.sock`` is a unix domain socket path and gets port 0
+    An entry with a ``/`` ending in ``.sock`` is a unix domain socket path and gets port 0
     (``UNIX_SOCKET_PORT``); outside a URI its ``/`` may be written as is.
     """
     if not isinstance(hosts, str):
