@@ -294,6 +294,20 @@ def test_a_write_error_reply_still_raises_its_own_error(mock: MockServer, conn: 
     assert conn.pool.open_count == 1 and conn.pool.idle_count() == 1
 
 
+@pytest.mark.parametrize("op", ["insert", "update", "delete"])
+def test_a_write_error_reply_without_n_raises_its_own_error(
+    mock: MockServer, conn: Connection, op: str
+) -> None:
+    """``{ok: 1, writeErrors: [...]}`` with no ``n`` (the SDAM spec's write_errors_ignored
+    reply) is the write's error, not a malformed reply: no ProtocolError, the socket is
+    kept, and nothing is cleared."""
+    future = mock.run(OPS[op].run, conn)
+    send_raw(mock.receives(OPS[op].command), {"ok": 1, "writeErrors": [WRITE_ERROR]})
+    with pytest.raises(DuplicateKeyError):
+        future.result(TIMEOUT)
+    assert conn.pool.open_count == 1 and conn.pool.idle_count() == 1
+
+
 # -- the parsers' other callers, on plain values ----------------------------------------
 
 

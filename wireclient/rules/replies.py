@@ -381,11 +381,14 @@ def _distinct(spec: Document, reply: Document, where: str, acknowledged: bool) -
 
 
 def write(reply: Document, where: str, acknowledged: bool = True) -> None:
-    """An insert / update / delete reply: ``n`` (required when the write was acknowledged),
-    ``nModified``, ``upserted`` (``[{index, _id}]``) and ``writeErrors`` (``[{index, code,
-    errmsg}]``) and ``writeConcernError`` (``{code, errmsg}``)."""
+    """An insert / update / delete reply: ``n`` (required when the write was acknowledged
+    and reports no ``writeErrors``: a reply that only reports its errors may leave the count
+    out, as the SDAM specification's ``write_errors_ignored`` case does, and its errors are
+    what the caller sees), ``nModified``, ``upserted`` (``[{index, _id}]``) and
+    ``writeErrors`` (``[{index, code, errmsg}]``) and ``writeConcernError`` (``{code,
+    errmsg}``)."""
     _write_concern_error(reply, where)
-    integer(reply, "n", where, low=0, required=acknowledged)
+    integer(reply, "n", where, low=0, required=acknowledged and "writeErrors" not in reply)
     integer(reply, "nModified", where, low=0, required=False)
     for index, item in enumerate(array(reply, "upserted", where, of="document") or ()):
         integer(item, "index", where, f"upserted.{index}", low=0)
