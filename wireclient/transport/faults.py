@@ -10,7 +10,7 @@ the peer's first bytes, never ours. No I/O here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from wireclient.errors import AutoReconnect, NetworkTimeout, NotMongoDBError, ProtocolError
 from wireclient.rules.uri import Address, format_address
@@ -29,6 +29,16 @@ _NOT_TLS_REASONS = frozenset(
         "BAD_RECORD_TYPE",
     }
 )
+
+
+def raise_from(error: BaseException, exc: BaseException) -> NoReturn:
+    """Raise ``error``, caused by ``exc``; when the two are the same exception (an error that
+    needed no translation: an ``AuthenticationError``, a handshake ``ProtocolError``), raise it
+    as it is. ``raise exc from exc`` would make the exception its own ``__cause__``, and
+    anything that walks the chain (a logger, an error reporter) would never reach its end."""
+    if error is exc:
+        raise exc
+    raise error from exc
 
 
 def translate(exc: BaseException, address: Address) -> BaseException:

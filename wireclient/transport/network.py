@@ -195,7 +195,7 @@ class SocketInfo:
             document = body if body.__class__ is dict else command.reply_document(reply)
         except BaseException as exc:
             self.close()
-            raise self._fault(exc) from exc
+            faults.raise_from(self._fault(exc), exc)
         self._spoken = True
         return document
 
@@ -224,7 +224,7 @@ class SocketInfo:
             self.sock.sendall(data)
         except BaseException as exc:
             self.close()
-            raise self._fault(exc) from exc
+            faults.raise_from(self._fault(exc), exc)
         if self.events is not None and self.events.frame is not None:
             self._publish_frame("sent", data)
 
@@ -236,7 +236,7 @@ class SocketInfo:
             item = self._read_message(self._exchange_deadline())
         except BaseException as exc:
             self.close()
-            raise self._fault(exc) from exc
+            faults.raise_from(self._fault(exc), exc)
         self._spoken = True
         return item
 
@@ -483,7 +483,7 @@ def connect(
             sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
     except BaseException as exc:
         sock.close()
-        raise faults.tls_fault(exc, address) from exc
+        faults.raise_from(faults.tls_fault(exc, address), exc)
     info = SocketInfo(sock if wrap is None else wrap(sock), address, socket_timeout)
     info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     info.events = events
@@ -499,5 +499,5 @@ def connect(
             sock.settimeout(None)  # no limit from now on: plain blocking calls, no timeouts
     except BaseException as exc:
         info.close()  # a socket that failed its handshake or authentication is closed now
-        raise faults.translate(exc, address) from exc
+        faults.raise_from(faults.translate(exc, address), exc)
     return info
