@@ -114,6 +114,16 @@ def test_pool_events_match_what_the_server_saw(server: Any) -> None:
         assert len(closed) == 3 and {e.reason for e in closed} == {"stale"}
 
 
+def test_closing_the_connection_says_pool_closed(server: Any) -> None:
+    """The idle sockets ``Connection.close()`` closes carry CMAP's reason, poolClosed."""
+    recorder = Recorder()
+    c = Connection(server.uri, auto_start_request=False, event_listeners=[recorder])
+    c.admin.command("ping")
+    c.close()
+    closed = recorder.of("connection_closed")
+    assert len(closed) == 1 and closed[0].reason == "poolClosed"
+
+
 def test_a_dead_thread_ends_its_request_in_the_events(server: Any) -> None:
     recorder = Recorder()
     with Connection(server.uri, event_listeners=[recorder]) as c:  # auto_start_request

@@ -435,14 +435,14 @@ class Pool:
                 self._lock.release()
         return len(self._idle)
 
-    def clear(self) -> int:
-        """Start a new generation: idle sockets are closed now, lent ones when they come
-        back. Returns the new generation."""
+    def clear(self, reason: str = "stale") -> int:
+        """Start a new generation: idle sockets are closed now (their closed events carry
+        ``reason``), lent ones when they come back. Returns the new generation."""
         with self._lock:
             self.generation += 1
             idle, self._idle = self._idle, []
             for sock in idle:
-                self._drop_locked(sock, "stale")
+                self._drop_locked(sock, reason)
             self._slot_freed_locked()
             if self.events is not None and self.events.pool is not None:
                 from wireclient.monitoring import PoolEvent
@@ -455,8 +455,9 @@ class Pool:
 
     def close(self) -> None:
         """Close the idle sockets now and every lent one when it comes back (a new
-        generation). The pool stays usable: the next operation opens a new socket."""
-        self.clear()
+        generation). The pool stays usable: the next operation opens a new socket. The idle
+        sockets' closed events say ``poolClosed``, as CMAP names that reason."""
+        self.clear("poolClosed")
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's sockets without touching their peers."""
