@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator
 
 import pytest
 from bson.son import SON
@@ -178,6 +178,30 @@ def test_read_preference_and_tag_sets_of_one_server(conn: Connection) -> None:
     with pytest.raises(ConfigurationError):
         conn.db.read_preference = "no such mode"
     assert conn.secondary_acceptable_latency_ms == 15.0
+
+
+@pytest.mark.parametrize("tag_sets", [[{}], [{}, {}]])
+def test_a_one_server_connection_takes_the_default_tag_sets(server: Any, tag_sets: Any) -> None:
+    """``tag_sets=[{}]`` (match any member) is the default: accepted, and it changes nothing."""
+    with Connection(server.uri, tag_sets=tag_sets, auto_start_request=False) as c:
+        assert c.tag_sets == [{}] and c.read_preference == ReadPreference.PRIMARY
+        assert c.admin.command("ping")["ok"] == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tag_sets": [{"dc": "ny"}]},
+        {"tag_sets": [{"dc": "ny"}, {}]},
+        {"read_preference": ReadPreference.SECONDARY},
+        {"localThresholdMS": 20},
+    ],
+)
+def test_a_one_server_connection_refuses_replica_set_settings(
+    server: Any, options: Dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigurationError, match="applies to a replica set"):
+        Connection(server.uri, **options)
 
 
 def test_the_replica_sets_doc_example_sticks(server: Any) -> None:

@@ -60,6 +60,16 @@ _REPLICA_SET_ONLY = (
 )
 
 
+def _is_default(name: str, value: Any) -> bool:
+    """A replica-set option given its default value, which a one-server Connection accepts:
+    readPreference primary, or tag sets that are all empty (``[{}]``, match any member)."""
+    if name == "readPreference":
+        return bool(value == "primary")
+    if name == "readPreferenceTags":
+        return not any(value)
+    return False
+
+
 class HelloLog:
     """The latest handshake reply per server address, recorded by the connector."""
 
@@ -169,7 +179,7 @@ class ClientParts:
                 "directConnection=false asks for discovery: use ReplicaSetConnection"
             )
         for name in _REPLICA_SET_ONLY:
-            if name in options and not (name == "readPreference" and options[name] == "primary"):
+            if name in options and not _is_default(name, options[name]):
                 raise ConfigurationError(
                     f"option {name!r} applies to a replica set: use ReplicaSetConnection "
                     "(or to several mongos routers: name them all)"
