@@ -112,6 +112,9 @@ def test_pool_events_match_what_the_server_saw(server: Any) -> None:
         assert [e.generation for e in cleared] == [1]
         closed = recorder.of("connection_closed")
         assert len(closed) == 3 and {e.reason for e in closed} == {"stale"}
+        # CMAP's order: pool cleared first, then the idle connections' closed events
+        names = [n for n, _ in recorder.events if n in ("pool_cleared", "connection_closed")]
+        assert names == ["pool_cleared"] + ["connection_closed"] * 3
 
 
 def test_closing_the_connection_says_pool_closed(server: Any) -> None:

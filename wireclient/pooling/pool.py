@@ -440,15 +440,16 @@ class Pool:
         ``reason``), lent ones when they come back. Returns the new generation."""
         with self._lock:
             self.generation += 1
-            idle, self._idle = self._idle, []
-            for sock in idle:
-                self._drop_locked(sock, reason)
-            self._slot_freed_locked()
             if self.events is not None and self.events.pool is not None:
+                # CMAP's order: the pool is cleared, then its idle connections are closed
                 from wireclient.monitoring import PoolEvent
 
                 cleared = PoolEvent(self.address, generation=self.generation)
                 self.events.publish(self.events.pool, "pool_cleared", cleared)
+            idle, self._idle = self._idle, []
+            for sock in idle:
+                self._drop_locked(sock, reason)
+            self._slot_freed_locked()
             return self.generation
 
     reset = clear
