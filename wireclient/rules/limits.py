@@ -53,8 +53,9 @@ def check_frame(sock: Limits, frame: bytes) -> None:
     """Refuse a frame the server would not take, before it is sent: one longer than its
     ``maxMessageSizeBytes``, or whose command document is larger than ``maxBsonObjectSize``
     plus the command allowance (a server resets the connection on either). Called by
-    ``SocketInfo.send_and_receive`` between encoding and sending (the operation path passes
-    it)."""
+    ``SocketInfo.send_and_receive`` between encoding and sending, when the operation path
+    passes it: only for a frame longer than one of the limits, since a shorter one always
+    passes."""
     size = len(frame)
     if size > sock.max_message_size:
         raise DocumentTooLarge(
