@@ -26,8 +26,9 @@ carry them, always in this order:
 
 Pool generations make one server fault cost one error: an error on a socket of an older
 generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
-request whose bound socket is of an older generation quietly binds a new one. A network
-timeout closes its socket but does not clear the pool (the server is slow, not gone).
+request whose bound socket is of an older generation keeps it while it is alive, or quietly
+binds a new one if the server closed it (``Pool.usable``). A network timeout closes its
+socket but does not clear the pool (the server is slow, not gone).
 
 Size limits are the server's, learnt in each socket's handshake. A frame longer than
 ``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the

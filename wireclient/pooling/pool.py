@@ -18,9 +18,11 @@ after ``wait_queue_timeout`` seconds with ``PoolTimeout``. Connecting happens ou
 lock; a failed connect gives its slot back.
 
 Generations. ``clear()`` bumps ``generation`` and closes the idle sockets; a socket of an
-older generation that is lent out is closed when it comes back, or when a request that holds
-it next tries to use it (``usable()``), never under its user's feet. ``close()`` is the
-same. A socket idle for longer than
+older generation that is lent out for one operation is closed when it comes back, never
+under its user's feet. One bound to a request stays with it while it is alive (``usable()``
+polls it before each use; the clear was for a fault on another socket) and is closed when
+the request gives it back. ``outdate_all()`` (``close()``, new credentials) is a clear
+whose outdated request sockets are replaced before their next use. A socket idle for longer than
 ``max_idle_time`` (``maxIdleTimeMS``) is closed instead of reused; one idle longer than
 ``check_interval`` is polled first (``selectors``, non-blocking) and dropped if the server
 has closed it. ``fill_to_minimum`` opens sockets up to ``min_size`` (``minPoolSize``); the
@@ -113,6 +115,9 @@ class Pool:
         self._thread_ident, self._cooperative_sleep = gevent_seams()
         # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
         self.reap: Optional[Callable[[], Any]] = None
+        #: The oldest generation whose sockets a request may keep: ``outdate_all()`` raises
+        #: it to the new generation, a clear for a fault does not (see ``usable``).
+        self._request_floor = 0
         self._init_state()
         forking.reset_in_child(self)
 
@@ -407,14 +412,25 @@ class Pool:
 
     def usable(self, sock: SocketInfo) -> bool:
         """Whether a request's bound socket may be used for the next operation: it is
-        still ours, open, of the current generation, not idle too long, and (if idle for a
-        while) not closed by the server. An unusable one is dropped here."""
+        still ours, open, not idle too long, and not closed by the server (polled when idle
+        for a while, or always when it is of an older generation). An unusable one is
+        dropped here.
+
+        A socket of an older generation stays with its request while it is alive: the
+        pool was cleared for a fault on another socket, and moving the request would
+        lose read-your-writes for the unacknowledged writes still queued on this one. A
+        dead one (a server restart) is replaced quietly. ``outdate_all()`` (``close()``, a
+        change of credentials) is not a fault: the sockets it outdates are replaced."""
         entry = self._entries.get(sock)
-        if entry is not None and not sock.closed and entry.generation == self.generation:
+        if entry is not None and not sock.closed:
             now = _monotonic()
             idle_for = now - entry.last_checkin
             if self.max_idle_time is None or idle_for <= self.max_idle_time:
-                if idle_for < self.check_interval or not sock.is_dead():
+                if entry.generation == self.generation:
+                    alive = idle_for < self.check_interval or not sock.is_dead()
+                else:
+                    alive = entry.generation >= self._request_floor and not sock.is_dead()
+                if alive:
                     entry.last_checkin = now
                     return True
         self.discard_socket(sock)
@@ -454,11 +470,19 @@ class Pool:
 
     reset = clear
 
+    def outdate_all(self, reason: str = "stale") -> int:
+        """A clear that is not for a fault (``close()``, a change of credentials): no
+        request keeps a socket it outdates, alive or not; each is replaced before its next
+        use. Returns the new generation."""
+        self._request_floor = self.clear(reason)
+        return self._request_floor
+
     def close(self) -> None:
         """Close the idle sockets now and every lent one when it comes back (a new
-        generation). The pool stays usable: the next operation opens a new socket. The idle
-        sockets' closed events say ``poolClosed``, as CMAP names that reason."""
-        self.clear("poolClosed")
+        generation that requests do not keep). The pool stays usable: the next operation
+        opens a new socket. The idle sockets' closed events say ``poolClosed``, as CMAP
+        names that reason."""
+        self.outdate_all("poolClosed")
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's sockets without touching their peers."""
