@@ -38,7 +38,13 @@ class Recorder(
 
 
 for _name in (
+    "pool_created",
+    "pool_ready",
+    "pool_closed",
     "connection_created",
+    "connection_ready",
+    "connection_check_out_started",
+    "connection_check_out_failed",
     "connection_checked_out",
     "connection_checked_in",
     "connection_closed",
@@ -99,8 +105,13 @@ def test_pool_events_match_what_the_server_saw(server: Any) -> None:
         assert len(created) == 3
         assert total_created(server) - before == 3 + 1  # + the probe itself
         assert all(e.address == c.address and e.generation == 0 for e in created)
-        local = {f"{e.local_address[0]}:{e.local_address[1]}" for e in created}
+        # created comes before the connect (CMAP): the socket's ends are known once ready
+        ready = recorder.of("connection_ready")
+        assert sorted(e.driver_connection_id for e in created) == [1, 2, 3]
+        assert sorted(e.driver_connection_id for e in ready) == [1, 2, 3]
+        local = {f"{e.local_address[0]}:{e.local_address[1]}" for e in ready}
         assert len(local) == 3
+        assert all(e.connection_id is not None for e in ready)  # the server's number too
         assert len(recorder.of("connection_checked_out")) >= 3
         assert len(recorder.of("connection_checked_in")) >= 3
         started, ended = recorder.of("request_started"), recorder.of("request_ended")
