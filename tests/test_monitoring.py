@@ -360,3 +360,61 @@ def test_greenlet_identity_in_command_events(server: Any) -> None:
     assert len(seen) == 4 and len({g for g, _, _ in seen}) == 4  # four greenlets
     assert all(in_request for _, in_request, _ in seen)  # auto_start_request
     assert sorted(addr for _, _, addr in seen) == sorted(result["yous"])
+
+
+def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockReplicaSet) -> None:
+    """CMAP with SDAM: the error handler marks the primary Unknown and pauses its pool
+    (checkouts fail at once with PoolClearedError, a retryable error); the monitor's next
+    successful check of it marks the pool ready (pool ready), and operations go on."""
+    from wireclient.errors import AutoReconnect, PoolClearedError
+
+    recorder = Recorder()
+    with ReplicaSetConnection(
+        rs[1].host,
+        replicaSet="rs",
+        serverSelectionTimeoutMS=5000,
+        heartbeatFrequencyMS=60_000,  # the monitor checks when woken only
+        event_listeners=[recorder],
+    ) as c:
+        c.db.c.insert({"x": 1})
+        selector = c._executor.selector
+        pool = selector.pools_by_address()[rs[0].address]
+        assert selector.refresh()  # a whole round done: none is in flight below
+        rs[0].up = False  # the primary hangs up
+        with pytest.raises(AutoReconnect):
+            c.db.c.insert({"x": 2})
+        assert pool.state == "paused"
+        with pytest.raises(PoolClearedError):
+            pool.get_socket()
+        failed = [e for e in recorder.of("connection_check_out_failed") if e.address == pool.address]
+        assert failed[-1].reason == "connectionError"
+        rs[0].up = True
+        c.db.c.insert({"x": 3})  # selection waits for a check: it finds the primary again
+        assert pool.state == "ready"
+        mine = [
+            name
+            for name, event in recorder.events
+            if name.startswith("pool_") and event.address == pool.address
+        ]
+        assert mine == ["pool_created", "pool_ready", "pool_cleared", "pool_ready"]
+
+
+def test_a_one_server_connection_is_cleared_but_never_paused(fresh_server: Any) -> None:
+    """No monitor would mark it ready again: the pool is cleared and the next operation
+    connects at once."""
+    from wireclient.errors import AutoReconnect
+
+    recorder = Recorder()
+    with Connection(fresh_server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        c.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {"failCommands": ["ping"], "closeConnection": True},
+            }
+        )
+        with pytest.raises(AutoReconnect):
+            c.admin.command("ping")
+        assert c.pool.state == "ready" and len(recorder.of("pool_cleared")) == 1
+        c.admin.command("ping")
+        assert recorder.of("pool_ready") and len(recorder.of("pool_ready")) == 1  # creation only
