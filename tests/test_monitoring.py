@@ -386,7 +386,9 @@ def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockRep
         assert pool.state == "paused"
         with pytest.raises(PoolClearedError):
             pool.get_socket()
-        failed = [e for e in recorder.of("connection_check_out_failed") if e.address == pool.address]
+        failed = [
+            e for e in recorder.of("connection_check_out_failed") if e.address == pool.address
+        ]
         assert failed[-1].reason == "connectionError"
         rs[0].up = True
         c.db.c.insert({"x": 3})  # selection waits for a check: it finds the primary again

@@ -397,7 +397,7 @@ def test_closing_fails_waiters_at_once() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    t = threading.Thread(target=wait)
+    t = threading.Thread(target=wait, daemon=True)
     t.start()
     wait_until(lambda: pool.stats()["waiting"] == 1)
     pool.close()
@@ -431,7 +431,7 @@ def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    t = threading.Thread(target=wait)
+    t = threading.Thread(target=wait, daemon=True)
     t.start()
     wait_until(lambda: pool.stats()["waiting"] == 1)
     pool.clear(pause=True)

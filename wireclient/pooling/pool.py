@@ -334,7 +334,9 @@ class Pool:
             entry = self._entries[sock] = _Entry(generation, thread, driver_connection_id)
             if self.events is not None and self.events.pool is not None:
                 duration_ms = (_monotonic() - created_at) * 1000.0
-                self._emit("connection_ready", self._event_for(sock, entry, duration_ms=duration_ms))
+                self._emit(
+                    "connection_ready", self._event_for(sock, entry, duration_ms=duration_ms)
+                )
             if self._waiters:
                 self._slot_freed_locked()  # a connect slot came free
         return sock
@@ -457,7 +459,7 @@ class Pool:
             pass
         if waiter.sock is not None:
             sock, waiter.sock = waiter.sock, None
-            self._keep_or_drop_locked(sock)  # never lent: no checked-in event
+            self._checkin_locked(sock, lent=False)  # never lent: no checked-in event
         elif waiter.granted:
             waiter.granted = False
             self._connecting -= 1
@@ -484,7 +486,7 @@ class Pool:
                 created_at = self._connection_created_locked(driver_connection_id, generation)
             sock = self._open(generation, driver_connection_id, created_at)
             with self._lock:
-                self._keep_or_drop_locked(sock)  # never lent: no checked-in event
+                self._checkin_locked(sock, lent=False)  # never lent: no checked-in event
                 if self._orphans:
                     self._collect_orphans_locked()
 
@@ -510,21 +512,15 @@ class Pool:
         else:
             self._orphans.append(sock)
 
-    def _checkin_locked(self, sock: SocketInfo) -> None:
-        """A lent socket comes back: checked in, then kept or closed."""
-        if self.events is not None and self.events.pool is not None:
-            entry = self._entries.get(sock)
-            if entry is not None:
-                self._emit("connection_checked_in", self._event_for(sock, entry))
-        self._keep_or_drop_locked(sock)
-
-    def _keep_or_drop_locked(self, sock: SocketInfo) -> None:
-        """Hand ``sock`` to a waiter or keep it idle; close it if it is closed, of an older
-        generation, or the pool is closed."""
+    def _checkin_locked(self, sock: SocketInfo, lent: bool = True) -> None:
+        """A socket comes back (checked in, if it was ``lent``): handed to a waiter or kept
+        idle; closed if it is closed, of an older generation, or the pool is closed."""
         entry = self._entries.get(sock)
         if entry is None:  # not ours (a parent's socket after fork, or already dropped)
             sock.close()
             return
+        if lent and self.events is not None and self.events.pool is not None:
+            self._emit("connection_checked_in", self._event_for(sock, entry))
         if sock.closed or entry.generation != self.generation:
             if sock.closed:
                 reason = "error"
