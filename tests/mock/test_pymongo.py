@@ -72,7 +72,9 @@ def test_hangup_is_auto_reconnect(mock_server: MockServer) -> None:
             future.result(TIMEOUT)
         # the next operation opens a new connection and works
         future = mock_server.go(pm.db.things.find_one)
-        mock_server.receives("find").ok(cursor={"id": Int64(0), "ns": "db.things", "firstBatch": []})
+        mock_server.receives("find").ok(
+            cursor={"id": Int64(0), "ns": "db.things", "firstBatch": []}
+        )
         assert future.result(TIMEOUT) is None
 
 

@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 import zlib
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pymongo
 import pytest
@@ -209,9 +209,7 @@ def test_tls(certs: Any) -> None:
     context.load_cert_chain(certs.server_cert, certs.server_key)
     with MockServer(tls=context) as server:
         server.autoresponds("ping")
-        conn = Connection(
-            f"{server.uri}/?tls=true&tlsCAFile={certs.ca}", auto_start_request=False
-        )
+        conn = Connection(f"{server.uri}/?tls=true&tlsCAFile={certs.ca}", auto_start_request=False)
         assert conn.admin.command("ping") == {"ok": 1.0}
         conn.close()
         with pymongo.MongoClient(
@@ -276,9 +274,7 @@ def test_hello_can_be_scripted_and_changed(mock_server: MockServer) -> None:
     with MockServer(auto_hello=False) as server:
         pm = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=5000, directConnection=True)
         future = server.go(pm.admin.command, "ping")
-        hello = server.receives(
-            lambda r: (r.command_name or "").lower() in ("hello", "ismaster")
-        )
+        hello = server.receives(lambda r: (r.command_name or "").lower() in ("hello", "ismaster"))
         hello.ok(isWritablePrimary=True, maxWireVersion=17, minWireVersion=0)
         server.autoresponds("hello", ok(isWritablePrimary=True, maxWireVersion=17))
         server.autoresponds("isMaster", ok(ismaster=True, maxWireVersion=17))
@@ -300,7 +296,9 @@ def test_reply_frame_and_hangup_with_wireclient(mock_server: MockServer) -> None
     with pytest.raises(AutoReconnect):
         future.result(TIMEOUT)
     future = mock_server.go(conn.admin.command, "ping")
-    mock_server.receives("ping").replies(reply_frame(protocol.encode(protocol.OpMsg({"ok": 1.0}), 2, 0)))
+    mock_server.receives("ping").replies(
+        reply_frame(protocol.encode(protocol.OpMsg({"ok": 1.0}), 2, 0))
+    )
     with pytest.raises(ProtocolError):  # responseTo 0 answers nothing this client sent
         future.result(TIMEOUT)
     conn.close()
@@ -309,9 +307,7 @@ def test_reply_frame_and_hangup_with_wireclient(mock_server: MockServer) -> None
 def test_delay_before_a_reply(mock_server: MockServer) -> None:
     conn = connection(mock_server)
     mock_server.autoresponds("ping", ok().after(0.3))
-    conn_slow = Connection(
-        mock_server.uri + "/?socketTimeoutMS=100", auto_start_request=False
-    )
+    conn_slow = Connection(mock_server.uri + "/?socketTimeoutMS=100", auto_start_request=False)
     with pytest.raises(AutoReconnect):  # NetworkTimeout: the reply came too late
         conn_slow.admin.command("ping")
     assert conn.admin.command("ping") == {"ok": 1.0}
@@ -322,7 +318,9 @@ def test_delay_before_a_reply(mock_server: MockServer) -> None:
 def test_go_returns_the_very_exception(mock_server: MockServer) -> None:
     conn = connection(mock_server)
     future = mock_server.go(conn.test.things.insert, {"_id": 1})
-    mock_server.receives("insert").ok(n=0, writeErrors=[{"index": 0, "code": 11000, "errmsg": "dup"}])
+    mock_server.receives("insert").ok(
+        n=0, writeErrors=[{"index": 0, "code": 11000, "errmsg": "dup"}]
+    )
     with pytest.raises(OperationFailure) as info:
         future.result(TIMEOUT)
     assert info.value.code == 11000  # the attribute mockupdb.go() loses

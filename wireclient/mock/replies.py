@@ -176,13 +176,13 @@ def frames_for(
     if request.more_to_come:
         raise AssertionError(f"{request!r} has moreToCome: the client reads no reply to it")
     if isinstance(the_reply, OpReplyReply):
-        message = OpReply(
+        legacy = OpReply(
             the_reply.documents,
             the_reply.response_flags,
             the_reply.cursor_id,
             the_reply.starting_from,
         )
-        return [_framed(message, request, request_ids(), request.request_id)]
+        return [_framed(legacy, request, request_ids(), request.request_id)]
     opcode = request.opcode
     flags = MsgFlags.checksumPresent if checksums else 0
     if isinstance(the_reply, StreamReply):

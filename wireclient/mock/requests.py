@@ -33,6 +33,7 @@ from typing import (
 )
 
 from wireclient import protocol
+from wireclient.mock.replies import Reply, as_reply, fail, hangup, ok, reply, reply_frame, stream
 from wireclient.protocol import (
     DocumentSequence,
     Header,
@@ -46,8 +47,6 @@ from wireclient.protocol import (
     OpQuery,
     OpUpdate,
 )
-
-from wireclient.mock.replies import Reply, as_reply, fail, hangup, ok, reply, reply_frame, stream
 
 if TYPE_CHECKING:
     from wireclient.mock.server import ClientConnection

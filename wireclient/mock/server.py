@@ -357,8 +357,7 @@ class MockServer:
                 if left <= 0 or self._closing.is_set():
                     queued = ", ".join(map(repr, self._queue)) or "none"
                     raise NoMatchingRequest(
-                        f"{self!r}: no request matching {wanted!r} in {wait} s"
-                        f" (queued: {queued})"
+                        f"{self!r}: no request matching {wanted!r} in {wait} s (queued: {queued})"
                     )
                 self._lock.wait(left)
 
@@ -371,7 +370,9 @@ class MockServer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), self.receives, matcher, timeout)
 
-    def autoresponds(self, matcher: MatcherSpec, responder: Responder = None) -> Autoresponder:
+    def autoresponds(
+        self, matcher: MatcherSpec, responder: Optional[Responder] = None
+    ) -> Autoresponder:
         """Answer every matching request automatically from now on: ``responder`` is a
         reply, a document, or a function of the request returning either (or None to
         pass); by default ``ok()``. Newer rules are tried first; ``cancel()`` ends one."""
@@ -469,9 +470,7 @@ class MockServer:
             except OSError:
                 return
             if self.tls is not None:
-                sock = self.tls.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
+                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             conn = ClientConnection(self, sock, (address[0], address[1]))
             with self._lock:
                 if self._closing.is_set():
@@ -487,9 +486,7 @@ class MockServer:
             self.requests.append(request)
             responders = list(self._responders)
         if request.checksum_ok is False and self.bad_checksums == "refuse":
-            self._record_error(
-                ProtocolError(f"OP_MSG checksum mismatch: refused {request!r}")
-            )
+            self._record_error(ProtocolError(f"OP_MSG checksum mismatch: refused {request!r}"))
             conn.close()
             return
         if not request.more_to_come:

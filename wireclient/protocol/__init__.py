@@ -71,10 +71,10 @@ __all__ += _COMPRESSION
 __all__ += ["checksum_ok"]
 
 if TYPE_CHECKING:
+    from wireclient.protocol.checksums import checksum_ok as checksum_ok
     from wireclient.protocol.compression import compress as compress
     from wireclient.protocol.compression import compress_body as compress_body
     from wireclient.protocol.compression import decompress as decompress
-    from wireclient.protocol.checksums import checksum_ok as checksum_ok
 
 
 def __getattr__(name: str) -> Any:

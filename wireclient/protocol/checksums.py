@@ -52,7 +52,7 @@ def checksum_ok(frame: Union[bytes, bytearray, memoryview]) -> Optional[bool]:
     if len(data) < 24:
         return False
     (expected,) = _unpack_uint(data, len(data) - 4)
-    return crc32c(memoryview(data)[:-4]) == expected
+    return bool(crc32c(memoryview(data)[:-4]) == expected)
 
 
 __all__ = ["checksum_ok"]
