@@ -119,9 +119,10 @@ def reply_frame(frame: Union[bytes, bytearray, memoryview]) -> FrameReply:
     return FrameReply(bytes(frame))
 
 
-def stream(batches: Iterable[Mapping[str, Any]]) -> StreamReply:
-    """An exhaust stream answering an exhaustAllowed request, one reply per batch."""
-    docs = tuple(batches)
+def stream(batches: Iterable[Union[Mapping[str, Any], DocumentReply]]) -> StreamReply:
+    """An exhaust stream answering an exhaustAllowed request, one reply per batch (a
+    document, or an ``ok(...)`` / ``reply(...)``)."""
+    docs = tuple(b.doc if isinstance(b, DocumentReply) else b for b in batches)
     if not docs:
         raise ValueError("a stream needs at least one reply")
     return StreamReply(docs)

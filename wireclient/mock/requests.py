@@ -159,7 +159,7 @@ class Request:
 
     # -- replying -------------------------------------------------------------------------
 
-    def replies(self, reply: Union[Reply, Mapping[str, Any]]) -> Request:
+    def replies(self, reply: Union[Reply, Mapping[str, Any]]) -> None:
         """Answer with ``reply`` (a ``Reply``, or a document for ``reply(doc)``). A request
         is answered once; a moreToCome request never (``AssertionError``)."""
         the_reply = as_reply(reply)
@@ -170,31 +170,30 @@ class Request:
         if self.connection is None:
             raise AssertionError(f"{self!r} came on no connection: nothing to answer on")
         self.connection.answer(self, the_reply)
-        return self
 
-    def ok(self, **fields: Any) -> Request:
+    def ok(self, **fields: Any) -> None:
         """Answer ``{"ok": 1.0, **fields}``."""
-        return self.replies(ok(**fields))
+        self.replies(ok(**fields))
 
-    def reply(self, doc: Mapping[str, Any]) -> Request:
+    def reply(self, doc: Mapping[str, Any]) -> None:
         """Answer with ``doc`` as it is."""
-        return self.replies(reply(doc))  # the module's reply(), not this method
+        self.replies(reply(doc))  # the module's reply(), not this method
 
-    def fail(self, code: int, errmsg: str = "mock failure", **fields: Any) -> Request:
+    def fail(self, code: int, errmsg: str = "mock failure", **fields: Any) -> None:
         """Answer ``{"ok": 0.0, "code": code, "errmsg": errmsg, **fields}``."""
-        return self.replies(fail(code, errmsg, **fields))
+        self.replies(fail(code, errmsg, **fields))
 
-    def hangup(self) -> Request:
+    def hangup(self) -> None:
         """Close the connection instead of answering."""
-        return self.replies(hangup())
+        self.replies(hangup())
 
-    def reply_frame(self, frame: bytes) -> Request:
+    def reply_frame(self, frame: bytes) -> None:
         """Send ``frame`` as it is, whatever it holds."""
-        return self.replies(reply_frame(frame))
+        self.replies(reply_frame(frame))
 
-    def stream(self, batches: Iterable[Mapping[str, Any]]) -> Request:
+    def stream(self, batches: Iterable[Union[Mapping[str, Any], Reply]]) -> None:
         """Answer an exhaustAllowed request with a moreToCome stream of ``batches``."""
-        return self.replies(stream(batches))
+        self.replies(stream(batches))  # type: ignore[arg-type]
 
 
 class _Absent:
