@@ -235,7 +235,7 @@ class MockServer:
     auto_hello=True)``: the wire versions its hello reports, the compressors it accepts
     ("zlib", and "snappy" / "zstd" when installed), an ``ssl.SSLContext`` to serve TLS
     with, and whether it answers hello itself. Keywords: ``host`` and ``port`` to listen
-    on (port 0: any free one), ``bad_checksums`` ("refuse", MongoDB's way, or "record"),
+    on (port 0: any free one; a ``host`` starting with "/" is a Unix socket's path), ``bad_checksums`` ("refuse", MongoDB's way, or "record"),
     ``checksums`` (put a CRC-32C on OP_MSG replies), ``request_timeout`` (the default
     wait of ``receives``), ``hello_fields`` (extra fields of the hello reply).
     """
@@ -290,10 +290,15 @@ class MockServer:
         """Listen, and accept clients in the background. Returns the server."""
         if self._listener is not None:
             raise RuntimeError("the mock server is already started")
-        listener = socket.create_server((self.host, self.port))
+        if self.unix:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(self.host)
+            listener.listen()
+        else:
+            listener = socket.create_server((self.host, self.port))
+            self.port = listener.getsockname()[1]
         listener.settimeout(_POLL)
         self._listener = listener
-        self.port = listener.getsockname()[1]
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name=f"mock-accept-{self.port}", daemon=True
         )
@@ -312,6 +317,11 @@ class MockServer:
             self._accept_thread.join(_JOIN_TIMEOUT)
         if self._listener is not None:
             self._listener.close()
+            if self.unix:
+                import os
+
+                if os.path.exists(self.host):
+                    os.unlink(self.host)
         for conn in connections:
             conn.thread.join(_JOIN_TIMEOUT)
         if self._executor is not None:
@@ -324,16 +334,27 @@ class MockServer:
         self.close()
 
     @property
+    def unix(self) -> bool:
+        """True when the server listens on a Unix domain socket (``host`` is its path)."""
+        return self.host.startswith("/")
+
+    @property
     def address(self) -> Tuple[str, int]:
         return (self.host, self.port)
 
     @property
     def address_string(self) -> str:
+        if self.unix:
+            return self.host
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
     @property
     def uri(self) -> str:
+        if self.unix:
+            from urllib.parse import quote
+
+            return f"mongodb://{quote(self.host, safe='')}"
         return f"mongodb://{self.address_string}"
 
     def __repr__(self) -> str:
@@ -471,7 +492,8 @@ class MockServer:
                 return
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            conn = ClientConnection(self, sock, (address[0], address[1]))
+            peer = (str(address), 0) if self.unix else (address[0], address[1])
+            conn = ClientConnection(self, sock, peer)
             with self._lock:
                 if self._closing.is_set():
                     sock.close()
@@ -493,7 +515,11 @@ class MockServer:
             for rule in responders:
                 answer = rule.reply_for(request)
                 if answer is not None:
-                    request.replies(answer)
+                    try:
+                        request.replies(answer)
+                    except AssertionError as exc:  # a reply the request cannot take
+                        self._record_error(exc)
+                        conn.close()
                     return
             if self.auto_hello and (request.command_name or "").lower() in _HELLO_NAMES:
                 request.replies(self._hello_reply(request, conn))
