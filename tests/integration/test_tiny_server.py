@@ -8,7 +8,6 @@ import os
 import select
 import subprocess
 import sys
-import threading
 from typing import Any, Iterator
 
 import pymongo

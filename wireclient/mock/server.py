@@ -235,9 +235,10 @@ class MockServer:
     auto_hello=True)``: the wire versions its hello reports, the compressors it accepts
     ("zlib", and "snappy" / "zstd" when installed), an ``ssl.SSLContext`` to serve TLS
     with, and whether it answers hello itself. Keywords: ``host`` and ``port`` to listen
-    on (port 0: any free one; a ``host`` starting with "/" is a Unix socket's path), ``bad_checksums`` ("refuse", MongoDB's way, or "record"),
-    ``checksums`` (put a CRC-32C on OP_MSG replies), ``request_timeout`` (the default
-    wait of ``receives``), ``hello_fields`` (extra fields of the hello reply).
+    on (port 0: any free one; a ``host`` starting with "/" is a Unix socket's path),
+    ``bad_checksums`` ("refuse", MongoDB's way, or "record"), ``checksums`` (put a CRC-32C
+    on OP_MSG replies), ``request_timeout`` (the default wait of ``receives``),
+    ``hello_fields`` (extra fields of the hello reply).
     """
 
     def __init__(
