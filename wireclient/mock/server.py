@@ -314,6 +314,11 @@ class MockServer:
             self._lock.notify_all()
         for conn in connections:
             conn.close()
+        if self._listener is not None:
+            try:  # wakes a blocked accept at once on Linux (else it notices within _POLL)
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not every platform shuts down a listening socket
         if self._accept_thread is not None:
             self._accept_thread.join(_JOIN_TIMEOUT)
         if self._listener is not None:
