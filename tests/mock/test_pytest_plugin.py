@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import importlib.metadata
 import os
 from typing import Any
 
@@ -27,7 +28,14 @@ def test_fixture_serves_and_closes(pytester: Any) -> None:
             assert not [t for t in threading.enumerate() if t.name.startswith("mock-")]
         """
     )
-    result = pytester.runpytest_inprocess("-p", "wireclient.mock.pytest_plugin", "-q")
+    # Installed (``make venv``), the entry point loads the plugin by itself, and naming it
+    # again with -p would register it twice; a tree used without installing it needs -p.
+    installed = any(
+        entry.value == "wireclient.mock.pytest_plugin"
+        for entry in importlib.metadata.entry_points(group="pytest11")
+    )
+    args = ["-q"] if installed else ["-p", "wireclient.mock.pytest_plugin", "-q"]
+    result = pytester.runpytest_inprocess(*args)
     result.assert_outcomes(passed=2)
 
 
