@@ -92,6 +92,33 @@ def test_member_of_another_set_among_seeds_is_skipped(rs: MockReplicaSet) -> Non
         assert any("'elsewhere'" in e for e in c.view.errors)
 
 
+@pytest.mark.parametrize(
+    "role, wire_range, kind",
+    [
+        ("secondary", {"minWireVersion": 99, "maxWireVersion": 100}, ServerType.SECONDARY),
+        ("arbiter", {"minWireVersion": 0, "maxWireVersion": 3}, ServerType.ARBITER),
+        ("other", {"minWireVersion": 0, "maxWireVersion": 1}, ServerType.OTHER),
+    ],
+)
+def test_member_outside_our_wire_range_keeps_its_type_and_selection_says_why(
+    rs: MockReplicaSet, role: str, wire_range: Any, kind: ServerType
+) -> None:
+    rs[1].role = role
+    rs[1].extra = dict(wire_range)
+    with connect(rs, seeds=rs[0].host) as c:
+        member = c.view.members[rs[1].address]
+        assert member.server_type is kind and member.set_name == "rs"
+        assert member.max_wire_version == wire_range["maxWireVersion"]
+        assert c.view.members[rs[0].address].server_type is ServerType.PRIMARY
+        assert not c.view.compatible
+        with pytest.raises(errors.ConfigurationError, match=f"server at {rs[1].host} .*wire"):
+            c.db.command("ping")
+        rs[1].extra = {}  # upgraded: the next check makes the set usable again
+        c.refresh()
+        assert c.view.compatible
+        c.db.command("ping")
+
+
 def test_unreachable_seeds(rs: MockReplicaSet) -> None:
     from servers import free_port
 
