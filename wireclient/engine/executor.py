@@ -27,7 +27,10 @@ carry them, always in this order:
 Pool generations make one server fault cost one error: an error on a socket of an older
 generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
 request whose bound socket is of an older generation quietly binds a new one. A network
-timeout closes its socket but does not clear the pool (the server is slow, not gone).
+timeout closes its socket but does not clear the pool (the server is slow, not gone). A new
+socket that fails before its handshake completes (``handshake_error``, told by the pool's
+connector: timeouts count there) marks the server Unknown, unless it was begun before the
+pool's last clear.
 
 Size limits are the server's, learnt in each socket's handshake. A frame longer than
 ``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
@@ -299,12 +302,9 @@ class Executor:
         return sock
 
     def checkout(self, pool: Pool) -> SocketInfo:
-        try:
-            return pool.get_socket()
-        except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
-            # the pool cleared itself (if the failed connect was of its current generation)
-            self.selector.server_failed(pool, f"could not connect: {exc}")
-            raise
+        """A pooled socket for one operation. A new socket that fails to connect or
+        handshake is reported by the pool's connector to ``handshake_error``."""
+        return pool.get_socket()
 
     def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
         """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""
@@ -439,6 +439,16 @@ class Executor:
         return reply
 
     # -- the error handler --------------------------------------------------------------
+
+    def handshake_error(self, pool: Pool, generation: int, exc: BaseException) -> None:
+        """A new socket of ``pool``, begun in ``generation``, failed to connect, handshake or
+        authenticate on the network (timeouts included: a server too slow to answer a
+        hello is not one to send work to); the pool clears itself. The server is marked
+        Unknown, unless the pool was cleared while that socket was being made: then the
+        fault was reported already and changes nothing. Whoever asked for the socket (an
+        operation, or ``minPoolSize``'s filling) gets the error."""
+        if generation == pool.generation:
+            self.selector.server_failed(pool, f"could not connect: {exc}")
 
     def network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
         """A socket broke mid-conversation (the network layer has closed it)."""
