@@ -187,7 +187,7 @@ class ClientParts:
                     f"option {name!r} applies to a replica set: use ReplicaSetConnection "
                     "(or to several mongos routers: name them all)"
                 )
-        return SingleServer(self.new_pool(self.hosts[0]))
+        return SingleServer(self.new_pool(self.hosts[0]), self.events)
 
     def _router_selector(self) -> Selector:
         """Several hosts: the routers of a sharded cluster (a replica set's members are
@@ -264,18 +264,26 @@ class ClientParts:
         # connection checks every member in its monitor instead).
         set_name = None if self._replica_set else self.options.get("replicaSet")
         parts = weakref.ref(self)  # weak: these parts hold the pools that hold this function
+        described = events is not None and (
+            events.server is not None or events.topology is not None
+        )
 
         def connect() -> network.SocketInfo:
             pool = pool_of()
             generation = pool.generation if pool is not None else None
             del pool
             try:
-                return open_socket()
+                sock = open_socket()
             except (AutoReconnect, ProtocolError) as exc:
                 pool, owner = pool_of(), parts()
                 if pool is not None and owner is not None and generation is not None:
                     owner.executor.handshake_error(pool, generation, exc)
                 raise
+            if described:  # server or topology listeners: the handshake describes the server
+                pool, owner = pool_of(), parts()
+                if pool is not None and owner is not None:
+                    owner.executor.selector.handshaken(pool, sock.hello)
+            return sock
 
         def open_socket() -> network.SocketInfo:
             sock = network.connect(
@@ -314,7 +322,11 @@ class ClientParts:
         routers = self.routers
         if routers is None:
             pool = executor.select()
-            pool.return_socket(pool.get_socket())
+            try:
+                pool.return_socket(pool.get_socket())
+            except BaseException:
+                executor.selector.close()  # listeners hear the topology close
+                raise
             return
         try:
             routers.discover()

@@ -48,7 +48,9 @@ topology, the monitor and read preferences); ``assembly.py`` chooses and builds 
 
 from __future__ import annotations
 
+import threading
 import time
+import types
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import bson
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from wireclient.engine.exhaust import ExhaustStream
+    from wireclient.engine.topology_events import TopologyEvents
     from wireclient.monitoring import EventPublisher
     from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
@@ -91,6 +94,8 @@ if TYPE_CHECKING:
         def primary_address(self) -> Tuple[str, int]: ...
 
         def server_failed(self, pool: Pool, message: str) -> None: ...
+
+        def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None: ...
 
         def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool: ...
 
@@ -114,14 +119,31 @@ _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a 
 class SingleServer:
     """The selector of a ``Connection``: every operation goes to its one pool. Its read
     preference is None (reads go to the server) or, when set, PRIMARY; its latency window
-    is kept for pymongo 2.8's ``secondary_acceptable_latency_ms``, and chooses nothing."""
+    is kept for pymongo 2.8's ``secondary_acceptable_latency_ms``, and chooses nothing.
+
+    With server or topology listeners it also keeps a one-server view for their events
+    (``topology_events.py``): the server is described by each new socket's handshake
+    (``handshaken``) and marked Unknown by the error handler (``server_failed``,
+    ``not_primary``); ``close()`` publishes the closing events, and the next operation the
+    opening ones again. Without such listeners none of this is built or loaded."""
 
     fills_pools_lazily = True  # minPoolSize: topped up after an operation (no thread here)
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, events: Optional[EventPublisher] = None) -> None:
         self.pool = pool
         self.read_preference: Any = None
         self.local_threshold_ms = float(DEFAULT_LOCAL_THRESHOLD_MS)
+        self._topology_events: Optional[TopologyEvents] = None
+        self._view: Any = None  # the one-server TopologyView the events show
+        self._reopen = False  # closed with listeners: the next operation opens again
+        if events is not None and (events.server is not None or events.topology is not None):
+            from wireclient.engine.topology_events import TopologyEvents
+            from wireclient.sdam.topology import TopologyView
+
+            self._view_lock = threading.Lock()
+            self._view = TopologyView.from_seeds([pool.address], None)
+            self._topology_events = TopologyEvents(events)
+            self._topology_events.opened(self._view)
 
     def set_read_preference(self, value: Any) -> None:
         if value.mode != "primary":
@@ -131,6 +153,8 @@ class SingleServer:
         self.read_preference = value
 
     def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+        if self._reopen:
+            self._open_again()
         return self.pool
 
     def read_preference_document(
@@ -142,16 +166,53 @@ class SingleServer:
         return self.pool.address
 
     def server_failed(self, pool: Pool, message: str) -> None:
-        """Nothing to mark: the pool was cleared, the next operation reconnects."""
+        """Nothing to choose differently: the pool was cleared, the next operation
+        reconnects. Listeners hear that the server is Unknown."""
+        if self._topology_events is not None:
+            self._mark_unknown(f"{format_address(pool.address)}: {message}")
 
     def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
+        if self._topology_events is not None:
+            message = error.get("errmsg") or error.get("code")
+            self._mark_unknown(f"{format_address(pool.address)}: {message}")
         return True
+
+    def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None:
+        """A new socket's handshake: for listeners, what the server says it is now."""
+        if self._topology_events is not None:
+            from wireclient.sdam.topology import ServerDescription
+
+            self._describe(ServerDescription.from_reply(pool.address, reply, None))
+
+    def _mark_unknown(self, message: str) -> None:
+        from wireclient.sdam.topology import ServerDescription
+
+        self._describe(ServerDescription.unknown(self.pool.address, message))
+
+    def _describe(self, description: Any) -> None:
+        assert self._topology_events is not None
+        with self._view_lock:
+            old = self._view
+            members = types.MappingProxyType({description.address: description})
+            new = self._view = old._replace(members=members)
+        self._topology_events.changed(old, new)
+
+    def _open_again(self) -> None:
+        self._reopen = False
+        if self._topology_events is not None:
+            self._topology_events.opened(self._view)
 
     def pools(self) -> List[Pool]:
         return [self.pool]
 
     def close(self) -> None:
-        """No monitor to stop."""
+        """No monitor to stop; listeners hear the topology close. Its sockets are closed
+        with it, so the server is Unknown again until the next one's handshake."""
+        if self._topology_events is not None:
+            self._topology_events.closed(self._view)
+            with self._view_lock:
+                self._view = self._view.from_seeds([self.pool.address], None)
+            self._reopen = True
 
 
 class Executor:

@@ -216,6 +216,23 @@ class ServerDescription(NamedTuple):
         return text + ")"
 
 
+def same_description(a: Optional[ServerDescription], b: Optional[ServerDescription]) -> bool:
+    """Whether two descriptions of a server say the same thing: the SDAM monitoring
+    specification's equality, which leaves out what each check measures anew (round-trip
+    time, when the reply came, the member's last write date). Events are published only
+    for a description that is not the same."""
+    if a is None or b is None:
+        return a is b
+    return a._replace(**_MEASURED) == b._replace(**_MEASURED)
+
+
+_MEASURED: Dict[str, Any] = {
+    "round_trip_time": None,
+    "last_update_time": None,
+    "last_write_date": None,
+}
+
+
 def smoothed(sd: ServerDescription, old: ServerDescription) -> ServerDescription:
     """``sd`` with its round-trip time averaged with ``old``'s: ``0.2 * new + 0.8 * old``."""
     if sd.round_trip_time is not None and old.round_trip_time is not None:
@@ -451,7 +468,7 @@ class _Update:
         self.primary = address
 
         listed = sd.all_hosts
-        for member in listed:
+        for member in sorted(listed):  # a stable order (events, checks)
             if member not in self.members:
                 self.members[member] = ServerDescription.unknown(member)
         for member in list(self.members):
@@ -459,7 +476,7 @@ class _Update:
                 del self.members[member]
 
     def _without_primary(self, sd: ServerDescription) -> None:
-        for member in sd.all_hosts:
+        for member in sorted(sd.all_hosts):
             if member not in self.members:
                 self.members[member] = ServerDescription.unknown(member)
         if sd.me is not None and sd.me != sd.address:
@@ -477,5 +494,6 @@ __all__ = [
     "TopologyView",
     "compatibility_error",
     "remember_error",
+    "same_description",
     "smoothed",
 ]
