@@ -331,7 +331,7 @@ class ReplicaSetSelector:
 
     def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None:
         """Nothing: the monitor's checks alone describe the members (the spec's SHOULD to
-        learn from application handshakes too is not followed: see docs/replica_sets.md)."""
+        learn from application handshakes too is not followed; docs/replica_sets.md)."""
 
     def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
         """A "not primary" / "node is recovering" error: Unknown and re-check, unless its
