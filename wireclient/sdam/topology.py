@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A ``ServerDescription`` is what one ``hello`` (or legacy ``isMaster``) reply says about one
-member, classified once: Primary, Secondary, Arbiter, Hidden, Other, Standalone, Mongos or
-Unknown (could not reach it, or it answered ``ok: 0``). It is frozen.
+member, classified once: Primary, Secondary, Arbiter, Hidden, Other, Ghost (a member not
+yet configured), Standalone, Mongos or Unknown (could not reach it, or it answered
+``ok: 0``). It is frozen.
 
 A ``TopologyView`` is an immutable snapshot of the whole set: its name, every member we know
 of (address -> description), and the primary's address (or None). ``view.apply(description)``
@@ -159,7 +160,7 @@ class ServerDescription(NamedTuple):
         if reply.get("msg") == "isdbgrid":
             server_type = ServerType.MONGOS
         elif reply.get("isreplicaset"):
-            server_type = ServerType.OTHER  # a "ghost": a member not yet configured
+            server_type = ServerType.GHOST  # a member not yet configured
         elif set_name is None:
             server_type = ServerType.STANDALONE
         elif reply.get("isWritablePrimary") or reply.get("ismaster"):
@@ -415,8 +416,8 @@ class _Update:
         if kind is ServerType.MONGOS:
             self.refuse(address, f"{where} is a mongos, not a replica set member{self._wanted()}")
             return self.result()
-        if sd.set_name is None:  # a ghost: no configuration yet, nothing to learn from it
-            return self.result()
+        if kind is ServerType.GHOST or sd.set_name is None:
+            return self.result()  # no configuration yet: nothing to learn from it
         if self.set_name is None:
             self.set_name = sd.set_name
         elif sd.set_name != self.set_name:
