@@ -274,8 +274,92 @@ def run_proxy(args: argparse.Namespace) -> int:
         close_after=args.close_after,
         corrupt_after=args.corrupt_after,
         corrupt_byte=args.corrupt_byte,
+        **proxy_fault_options(args),
     )
     return proxy.serve_until_signalled(server)
+
+
+# ------------------------------------------------------------------- proxy: fault rules, TLS
+
+
+def add_proxy_fault_options(px: argparse.ArgumentParser) -> None:
+    """``wireclient proxy``'s fault rules and TLS options."""
+    px.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="NAME:ORDINAL:ACTION, e.g. 'find:2:error=91', 'insert:*:close', '*:5:delay=300ms', "
+        "'getMore:3+:drop'; NAME a command or *, ORDINAL N (once), N+ (from N on) or * (every), "
+        "counted per client connection; repeatable",
+    )
+    px.add_argument(
+        "--fault-monitors",
+        action="store_true",
+        help="count and fault hello/isMaster on connections that sent nothing else (by default "
+        "monitoring connections and handshakes are spared)",
+    )
+    px.add_argument("--tls-cert-file", metavar="PEM", help="listen with TLS: the certificate")
+    px.add_argument("--tls-key-file", metavar="PEM", help="its key (if not in --tls-cert-file)")
+    px.add_argument(
+        "--tls-ca-file", metavar="PEM", help="verify client certificates signed by this CA"
+    )
+    px.add_argument("--upstream-tls", action="store_true", help="speak TLS to the upstream")
+    px.add_argument(
+        "--upstream-tls-ca-file",
+        metavar="PEM",
+        help="the CA that signed the upstream's certificate",
+    )
+    px.add_argument(
+        "--upstream-tls-cert-file", metavar="PEM", help="a client certificate for the upstream"
+    )
+    px.add_argument("--upstream-tls-key-file", metavar="PEM", help="its key")
+    px.add_argument(
+        "--upstream-tls-insecure",
+        action="store_true",
+        help="do not verify the upstream's certificate nor its name",
+    )
+
+
+def proxy_fault_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``Proxy`` keyword arguments of the options ``add_proxy_fault_options`` adds."""
+    from wireclient.toolkit import faults, proxy
+
+    try:
+        rules = faults.parse_rules(args.fault)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    upstream_options = (
+        args.upstream_tls_ca_file,
+        args.upstream_tls_cert_file,
+        args.upstream_tls_key_file,
+        args.upstream_tls_insecure or None,
+    )
+    if not args.upstream_tls and any(o is not None for o in upstream_options):
+        raise UsageError("the --upstream-tls-* options need --upstream-tls")
+    if args.tls_cert_file is None and (args.tls_key_file or args.tls_ca_file):
+        raise UsageError("--tls-key-file and --tls-ca-file need --tls-cert-file")
+    listen_tls = upstream_tls = None
+    try:
+        if args.tls_cert_file is not None:
+            listen_tls = proxy.server_tls_context(
+                args.tls_cert_file, args.tls_key_file, args.tls_ca_file
+            )
+        if args.upstream_tls:
+            upstream_tls = proxy.client_tls_context(
+                args.upstream_tls_ca_file,
+                args.upstream_tls_cert_file,
+                args.upstream_tls_key_file,
+                args.upstream_tls_insecure,
+            )
+    except OSError as exc:  # ssl.SSLError included: a file missing or not a certificate
+        raise UsageError(f"TLS: {exc.strerror or exc}") from None
+    return {
+        "faults": rules,
+        "spare_monitors": not args.fault_monitors,
+        "listen_tls": listen_tls,
+        "upstream_tls": upstream_tls,
+    }
 
 
 # --------------------------------------------------------------------------- fuzz
@@ -500,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
             "if negative (default -1: the last byte, a BSON terminator or the checksum)"
         ),
     )
+    add_proxy_fault_options(px)
     px.set_defaults(run=run_proxy)
 
     fz = sub.add_parser(

@@ -69,7 +69,7 @@ class Mutation(NamedTuple):
 
 
 class Case(NamedTuple):
-    index: int  # 1-based, as the report numbers it
+    number: int  # 1-based, as the report numbers it
     seed_name: str
     mutation: Mutation
 

@@ -113,7 +113,7 @@ class Report:
             "by_class": self.counts(),
             "cases": [
                 {
-                    "index": r.case.index,
+                    "index": r.case.number,
                     "class": r.case.mutation.cls,
                     "mutation": r.case.mutation.name,
                     "description": r.case.mutation.description,
@@ -143,7 +143,7 @@ def case_lines(result: CaseResult) -> List[str]:
     shown = frame[:_HEX_SHOWN].hex()
     more = f" ... ({len(frame)} bytes)" if len(frame) > _HEX_SHOWN else f" ({len(frame)} bytes)"
     lines = [
-        f"case {result.case.index} {m.cls}/{m.name} (seed {result.case.seed_name}): "
+        f"case {result.case.number} {m.cls}/{m.name} (seed {result.case.seed_name}): "
         f"{m.description}",
         f"  frame {shown}{more}",
         f"  -> {result.outcome}: {result.detail}",
@@ -218,7 +218,7 @@ def server_answers(target: probe.Target) -> Optional[str]:
 
 def save_frame(directory: str, run_seed: int, case: Case) -> str:
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"fuzz-seed{run_seed}-case{case.index}.bin")
+    path = os.path.join(directory, f"fuzz-seed{run_seed}-case{case.number}.bin")
     with open(path, "wb") as f:
         f.write(case.mutation.frame)
     return path
@@ -266,7 +266,7 @@ def run(
             if on_case is not None:
                 on_case(result)
             if result.outcome == "dead":
-                report.stopped = f"the server died at case {case.index}"
+                report.stopped = f"the server died at case {case.number}"
                 break
     finally:
         report.elapsed = clock() - started
