@@ -156,10 +156,12 @@ def seeds_from_capture(data: bytes) -> List[Seed]:
 
 def sections(body: bytes, sequences: Sequence[Tuple[str, Sequence[bytes]]] = ()) -> bytes:
     """An OP_MSG's sections: the kind-0 body, then each kind-1 sequence."""
-    parts = [b"\x00", body]
-    for ident, docs in sequences:
-        parts.append(kind1(ident.encode("utf-8"), b"".join(docs)))
-    return b"".join(parts)
+    return b"\x00" + body + kind1_sections(sequences)
+
+
+def kind1_sections(sequences: Sequence[Tuple[str, Sequence[bytes]]]) -> bytes:
+    """Kind-1 sections only."""
+    return b"".join(kind1(ident.encode("utf-8"), b"".join(docs)) for ident, docs in sequences)
 
 
 def kind1(identifier: bytes, payload: bytes, size: Optional[int] = None) -> bytes:
@@ -343,7 +345,7 @@ def section_unknown_kind(rng: random.Random, seed: Seed, rid: int) -> Mutation:
 
 def section_no_body(rng: random.Random, seed: Seed, rid: int) -> Mutation:
     seqs = _seq_or_default(seed)
-    data = sections(b"", seqs)[2:]  # drop the kind byte and the (empty) body
+    data = kind1_sections(seqs)
     return _sections("no-body", seed, rid, data, "no kind-0 section, only kind-1 sequences")
 
 
@@ -365,7 +367,7 @@ def section_kind1_size(rng: random.Random, seed: Seed, rid: int) -> Mutation:
     true = 4 + len(ident.encode()) + 1 + len(payload)
     size = _choice(rng, (0, 4, true - 1, true + 1, true + 1000, -1, -(2**31), 2**31 - 1))
     first = kind1(ident.encode(), payload, size)
-    rest = sections(b"", seqs[1:])[2:]
+    rest = kind1_sections(seqs[1:])
     data = b"\x00" + body + first + rest
     return _sections(
         "kind1-size", seed, rid, data, f"kind-1 {ident!r} size {size} (true size {true})"
@@ -395,7 +397,7 @@ def section_kind1_identifier(rng: random.Random, seed: Seed, rid: int) -> Mutati
     else:
         section = kind1(ident.encode(), payload) + kind1(ident.encode(), payload)
         what = f"the sequence {ident!r} twice"
-    data = b"\x00" + body + section + sections(b"", seqs[1:])[2:]
+    data = b"\x00" + body + section + kind1_sections(seqs[1:])
     return _sections("kind1-identifier", seed, rid, data, f"kind-1 section: {what}")
 
 
@@ -796,6 +798,7 @@ __all__ = [
     "generate",
     "generate_all",
     "kind1",
+    "kind1_sections",
     "msg_frame",
     "msg_seed",
     "nested",
