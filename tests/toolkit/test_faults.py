@@ -139,7 +139,9 @@ def test_error_replies_answer_the_request() -> None:
     _, old = protocol.decode(legacy)
     assert isinstance(old, protocol.OpReply) and old.documents[0]["code"] == 91
     compressed = protocol.compress(protocol.OpMsg({"find": "x"}), "zlib")
-    assert isinstance(protocol.decode(error_reply(rule, compressed, 1, 2) or b"")[1], protocol.OpMsg)
+    assert isinstance(
+        protocol.decode(error_reply(rule, compressed, 1, 2) or b"")[1], protocol.OpMsg
+    )
     unnamed = error_reply(FaultRule.parse("find:1:error=12345"), protocol.OpMsg({"find": 1}), 1, 2)
     assert "codeName" not in protocol.decode(unnamed or b"")[1].body  # type: ignore[union-attr]
 

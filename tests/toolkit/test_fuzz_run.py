@@ -245,4 +245,3 @@ def test_corpus_that_is_not_a_capture(tmp_path: Any) -> None:
     path.write_bytes(protocol.encode(protocol.OpMsg({"ping": 1}), 1))
     result = run_cli("fuzz", "127.0.0.1:1", "--corpus", str(path))
     assert result.returncode == 2 and "is not a capture" in result.stderr
-

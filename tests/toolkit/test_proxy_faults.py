@@ -56,7 +56,9 @@ def wireclient_through(proxy: Proxy, **options: Any) -> Connection:
 
 def pymongo_through(proxy: Proxy, **options: Any) -> pymongo.MongoClient[Any]:
     options.setdefault("serverSelectionTimeoutMS", 5000)
-    return pymongo.MongoClient(f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true", **options)
+    return pymongo.MongoClient(
+        f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true", **options
+    )
 
 
 def opcounters(server: SecantusServer) -> Dict[str, int]:
@@ -90,7 +92,9 @@ def test_second_find_gets_an_error_the_server_never_sees_wireclient(
     assert "fault: answered find requestID=" in log and "with error 91, not forwarded" in log
 
 
-def test_second_insert_is_never_written(make_proxy: Callable[..., Proxy], server: SecantusServer) -> None:
+def test_second_insert_is_never_written(
+    make_proxy: Callable[..., Proxy], server: SecantusServer
+) -> None:
     proxy = make_proxy(faults=[FaultRule.parse("insert:2:error=11600")])
     client = wireclient_through(proxy)
     client.faults.inserts.drop()
@@ -279,12 +283,10 @@ def test_tls_on_both_sides(
         assert py.faults.tls.count_documents({}) == 200
     finally:
         py.close()
-    assert "section kind 0 body: {\"find\": \"tls\"" in events(proxy)  # decrypted frames traced
+    assert 'section kind 0 body: {"find": "tls"' in events(proxy)  # decrypted frames traced
 
 
-def test_tls_to_the_client_only(
-    make_proxy: Callable[..., Proxy], certs: CertPaths
-) -> None:
+def test_tls_to_the_client_only(make_proxy: Callable[..., Proxy], certs: CertPaths) -> None:
     proxy = make_proxy(listen_tls=server_tls_context(certs.server_cert, certs.server_key))
     client = Connection(tls_uri(proxy.port, certs.ca), auto_start_request=False)
     assert client.admin.command("ping")["ok"] == 1.0
