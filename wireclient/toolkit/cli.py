@@ -257,6 +257,7 @@ def run_proxy(args: argparse.Namespace) -> int:
         if value is not None and value < (0 if name == "delay_ms" else 1):
             option = "--" + name.replace("_", "-")
             raise UsageError(f"{option} must be {'>= 0' if name == 'delay_ms' else '>= 1'}")
+    fault_options = proxy_fault_options(args)  # rules and TLS files checked before any file
     capture_file = None
     if args.capture:
         try:
@@ -274,7 +275,7 @@ def run_proxy(args: argparse.Namespace) -> int:
         close_after=args.close_after,
         corrupt_after=args.corrupt_after,
         corrupt_byte=args.corrupt_byte,
-        **proxy_fault_options(args),
+        **fault_options,
     )
     return proxy.serve_until_signalled(server)
 

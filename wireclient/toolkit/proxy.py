@@ -160,7 +160,8 @@ class _TlsChannel:
             self._wait(want_write)
 
     def shutdown(self, how: int) -> None:
-        self.sock.shutdown(how)
+        with self._lock:  # never under a read or a write in progress (neither one blocks)
+            self.sock.shutdown(how)
 
     def close(self) -> None:
         self.sock.close()
