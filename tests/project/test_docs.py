@@ -58,4 +58,4 @@ def test_protocol_testing_walkthrough(server: Any, tmp_path: Any) -> None:
     )
     walk.run()
     assert walk.failures == [], "\n\n".join(walk.failures)
-    assert walk.ran == {"console": 12, "doctest": 3, "file": 1}
+    assert walk.ran == {"console": 14, "doctest": 4, "file": 1}

@@ -257,6 +257,7 @@ def run_proxy(args: argparse.Namespace) -> int:
         if value is not None and value < (0 if name == "delay_ms" else 1):
             option = "--" + name.replace("_", "-")
             raise UsageError(f"{option} must be {'>= 0' if name == 'delay_ms' else '>= 1'}")
+    fault_options = proxy_fault_options(args)  # rules and TLS files checked before any file
     capture_file = None
     if args.capture:
         try:
@@ -274,8 +275,151 @@ def run_proxy(args: argparse.Namespace) -> int:
         close_after=args.close_after,
         corrupt_after=args.corrupt_after,
         corrupt_byte=args.corrupt_byte,
+        **fault_options,
     )
     return proxy.serve_until_signalled(server)
+
+
+# ------------------------------------------------------------------- proxy: fault rules, TLS
+
+
+def add_proxy_fault_options(px: argparse.ArgumentParser) -> None:
+    """``wireclient proxy``'s fault rules and TLS options."""
+    px.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="NAME:ORDINAL:ACTION, e.g. 'find:2:error=91', 'insert:*:close', '*:5:delay=300ms', "
+        "'getMore:3+:drop'; NAME a command or *, ORDINAL N (once), N+ (from N on) or * (every), "
+        "counted per client connection; repeatable",
+    )
+    px.add_argument(
+        "--fault-monitors",
+        action="store_true",
+        help="count and fault hello/isMaster on connections that sent nothing else (by default "
+        "monitoring connections and handshakes are spared)",
+    )
+    px.add_argument("--tls-cert-file", metavar="PEM", help="listen with TLS: the certificate")
+    px.add_argument("--tls-key-file", metavar="PEM", help="its key (if not in --tls-cert-file)")
+    px.add_argument(
+        "--tls-ca-file", metavar="PEM", help="verify client certificates signed by this CA"
+    )
+    px.add_argument("--upstream-tls", action="store_true", help="speak TLS to the upstream")
+    px.add_argument(
+        "--upstream-tls-ca-file",
+        metavar="PEM",
+        help="the CA that signed the upstream's certificate",
+    )
+    px.add_argument(
+        "--upstream-tls-cert-file", metavar="PEM", help="a client certificate for the upstream"
+    )
+    px.add_argument("--upstream-tls-key-file", metavar="PEM", help="its key")
+    px.add_argument(
+        "--upstream-tls-insecure",
+        action="store_true",
+        help="do not verify the upstream's certificate nor its name",
+    )
+
+
+def proxy_fault_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``Proxy`` keyword arguments of the options ``add_proxy_fault_options`` adds."""
+    from wireclient.toolkit import faults, proxy
+
+    try:
+        rules = faults.parse_rules(args.fault)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    upstream_options = (
+        args.upstream_tls_ca_file,
+        args.upstream_tls_cert_file,
+        args.upstream_tls_key_file,
+        args.upstream_tls_insecure or None,
+    )
+    if not args.upstream_tls and any(o is not None for o in upstream_options):
+        raise UsageError("the --upstream-tls-* options need --upstream-tls")
+    if args.tls_cert_file is None and (args.tls_key_file or args.tls_ca_file):
+        raise UsageError("--tls-key-file and --tls-ca-file need --tls-cert-file")
+    listen_tls = upstream_tls = None
+    try:
+        if args.tls_cert_file is not None:
+            listen_tls = proxy.server_tls_context(
+                args.tls_cert_file, args.tls_key_file, args.tls_ca_file
+            )
+        if args.upstream_tls:
+            upstream_tls = proxy.client_tls_context(
+                args.upstream_tls_ca_file,
+                args.upstream_tls_cert_file,
+                args.upstream_tls_key_file,
+                args.upstream_tls_insecure,
+            )
+    except OSError as exc:  # ssl.SSLError included: a file missing or not a certificate
+        raise UsageError(f"TLS: {exc.strerror or exc}") from None
+    return {
+        "faults": rules,
+        "spare_monitors": not args.fault_monitors,
+        "listen_tls": listen_tls,
+        "upstream_tls": upstream_tls,
+    }
+
+
+# --------------------------------------------------------------------------- fuzz
+
+FUZZ_MAX_CASES = 1_000_000
+FUZZ_MAX_TIMEOUT = 60.0
+
+
+def run_fuzz(args: argparse.Namespace) -> int:
+    from wireclient.toolkit import fuzz, fuzz_run
+
+    if not 1 <= args.cases <= FUZZ_MAX_CASES:
+        raise UsageError(f"--cases must be 1-{FUZZ_MAX_CASES}, not {args.cases}")
+    if not 0 < args.timeout <= FUZZ_MAX_TIMEOUT:
+        raise UsageError(f"--timeout must be more than 0 and at most {FUZZ_MAX_TIMEOUT:g} s")
+    if not args.time_limit > 0:
+        raise UsageError("--time-limit must be more than 0 seconds")
+    try:
+        classes = fuzz.parse_classes(args.classes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    target = _target(args)
+    if args.corpus:
+        data = read_input(args.corpus)
+        if not capture.is_capture(data):
+            raise UsageError(
+                f"--corpus {args.corpus!r} is not a capture (wireclient proxy --capture)"
+            )
+        seeds = fuzz.seeds_from_capture(data)
+        if not seeds:
+            raise UsageError(f"--corpus {args.corpus!r} holds no client frame that decodes")
+    else:
+        seeds = fuzz.builtin_seeds()
+    if args.json:
+        try:
+            open(args.json, "a").close()
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.json!r}: {exc.strerror or exc}") from None
+    write = fuzz_run.write_lines(sys.stdout)
+
+    def on_case(result: fuzz_run.CaseResult) -> None:
+        if not args.quiet or result.outcome == "dead":
+            write(fuzz_run.case_lines(result))
+
+    cases = fuzz.generate_all(args.seed, args.cases, seeds, classes)
+    report = fuzz_run.run(
+        target,
+        cases,
+        run_seed=args.seed,
+        planned=args.cases,
+        timeout=args.timeout,
+        time_limit=args.time_limit,
+        save_dir=args.save_dir,
+        on_case=on_case,
+    )
+    write(report.summary_lines())
+    if args.json:
+        report.write_json(args.json)
+    return OK if report.survived else FAILED
 
 
 # --------------------------------------------------------------------------- the parser
@@ -441,7 +585,59 @@ def build_parser() -> argparse.ArgumentParser:
             "if negative (default -1: the last byte, a BSON terminator or the checksum)"
         ),
     )
+    add_proxy_fault_options(px)
     px.set_defaults(run=run_proxy)
+
+    fz = sub.add_parser(
+        "fuzz",
+        help="send mutated frames and check that the server survives each one",
+        description=(
+            "Send --cases frames, each a valid command (built in, or from --corpus) broken one "
+            "way: message lengths, opcodes, flag bits, sections, checksums, BSON, OP_COMPRESSED. "
+            "Each goes on a new connection, without a handshake; after each, a ping on a fresh "
+            "connection checks that the server still answers. The same --seed sends the same "
+            "bytes. A case after which the server answers no ping is saved as a frame file "
+            "(replay it with 'wireclient send URI FILE') and ends the run. Exit status 0 when "
+            "the server survived every case, 1 when it did not."
+        ),
+    )
+    fz.add_argument("uri", metavar="URI", help="mongodb://[user:pass@]host[:port]/... or host:port")
+    fz.add_argument("--cases", type=int, default=100, metavar="N", help="how many (default 100)")
+    fz.add_argument("--seed", type=int, default=1, metavar="S", help="the run's seed (default 1)")
+    fz.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long each case waits for a reply, and each ping (default 1)",
+    )
+    fz.add_argument(
+        "--time-limit",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="start no case after this many seconds (default 600)",
+    )
+    fz.add_argument(
+        "--corpus", metavar="CAPTURE", help="mutate the client frames of this proxy capture"
+    )
+    fz.add_argument(
+        "--classes",
+        metavar="LIST",
+        help="only these mutation classes, comma-separated: length, opcode, flags, sections, "
+        "checksum, bson, compressed (default: all, in turn)",
+    )
+    fz.add_argument("--json", metavar="FILE", help="also write the whole report as JSON")
+    fz.add_argument(
+        "--save-dir",
+        default=".",
+        metavar="DIR",
+        help="where a case that kills the server is saved (default: here)",
+    )
+    fz.add_argument(
+        "--quiet", action="store_true", help="print only the summary (and any dead case)"
+    )
+    fz.set_defaults(run=run_fuzz, trace=False, dump=False)
 
     sub.add_parser(
         "affinity",

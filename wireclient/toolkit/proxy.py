@@ -19,6 +19,21 @@ message, from either side, instead of forwarding it (so the client's next operat
 hang-up while it waits for its reply). The counts are per client connection. Bytes that no
 longer frame (after a reply with a bad header) are forwarded as they come.
 
+Fault rules (``faults``: ``wireclient.toolkit.faults``) act on requests, by command name
+and ordinal per client connection. With rules, requests are forwarded frame by frame
+instead (a frame waits in the stream until it is whole), so that each command can be
+matched before it leaves: ``error=CODE`` sends the client an error reply built here and
+forwards nothing, ``close`` hangs up on the client, ``delay`` holds the command, ``drop``
+swallows it. The error reply and the server's replies are written to the client under one
+lock, a whole frame at a time, so they never interleave.
+
+TLS: ``listen_tls`` (a server-side ``ssl.SSLContext``, see ``server_tls_context``) makes
+clients connect with TLS; ``upstream_tls`` (``client_tls_context``) makes the proxy speak TLS
+to the server. Either side, or both, or neither. An OpenSSL connection must not be read
+and written by two threads at once, and each link's two pumps do exactly that (one reads
+a socket the other writes), so a TLS socket is wrapped in a ``_TlsChannel``: non-blocking,
+every read and write under one lock, and the waiting (``select``) outside it.
+
 ``out`` receives the frames (unless ``show_frames`` is False) and the events; ``capture``
 records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.toolkit.capture``, which ``wireclient decode`` reads.
@@ -31,16 +46,27 @@ using them.
 
 from __future__ import annotations
 
+import itertools
+import select
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
-from typing import Any, BinaryIO, List, Optional, TextIO, Tuple, Union
+from typing import Any, BinaryIO, Iterable, List, Optional, TextIO, Tuple, Union
 
 from wireclient.rules.uri import Address, format_address
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, CaptureWriter
+from wireclient.toolkit.faults import (
+    ConnectionFaults,
+    FaultRule,
+    RuleLike,
+    command_name,
+    error_reply,
+    parse_rules,
+)
 from wireclient.toolkit.trace import (
     CLIENT_TO_SERVER,
     SERVER_TO_CLIENT,
@@ -61,6 +87,89 @@ def flip_byte(frame: bytes, offset: int) -> Optional[bytes]:
     return frame[:index] + bytes([frame[index] ^ 0xFF]) + frame[index + 1 :]
 
 
+def server_tls_context(
+    certfile: str, keyfile: Optional[str] = None, cafile: Optional[str] = None
+) -> ssl.SSLContext:
+    """The context for the listening side: the proxy's certificate and key; with ``cafile``,
+    client certificates signed by that CA are verified when offered."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    if cafile is not None:
+        context.load_verify_locations(cafile)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def client_tls_context(
+    cafile: Optional[str] = None,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
+    allow_invalid: bool = False,
+) -> ssl.SSLContext:
+    """The context for the upstream side: verify the server with ``cafile`` (the system's
+    CAs without it), offer a client certificate, or (``allow_invalid``) check nothing."""
+    context = ssl.create_default_context(cafile=cafile)
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    if allow_invalid:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _TlsChannel:
+    """A TLS socket that one thread reads while another writes (see the module docstring)."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._lock = threading.Lock()
+        sock.setblocking(False)
+
+    def _wait(self, want_write: bool) -> None:
+        sock = self.sock
+        if not want_write and sock.pending():
+            return
+        select.select([] if want_write else [sock], [sock] if want_write else [], [])
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            with self._lock:
+                try:
+                    return self.sock.recv(size)
+                except ssl.SSLWantReadError:
+                    want_write = False
+                except ssl.SSLWantWriteError:
+                    want_write = True
+                except ValueError as exc:  # the socket was shut down under us
+                    raise OSError(str(exc)) from exc
+            self._wait(want_write)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            with self._lock:
+                try:
+                    view = view[self.sock.send(view) :]
+                    continue
+                except ssl.SSLWantReadError:
+                    want_write = False
+                except ssl.SSLWantWriteError:
+                    want_write = True
+                except ValueError as exc:
+                    raise OSError(str(exc)) from exc
+            self._wait(want_write)
+
+    def shutdown(self, how: int) -> None:
+        with self._lock:  # never under a read or a write in progress (neither one blocks)
+            self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def setsockopt(self, *args: Any) -> None:
+        self.sock.setsockopt(*args)
+
+
 class Proxy:
     """Forward MongoDB connections from ``listen`` to ``upstream``, printing every frame."""
 
@@ -78,6 +187,10 @@ class Proxy:
         corrupt_after: Optional[int] = None,
         corrupt_byte: int = -1,
         connect_timeout: float = 5.0,
+        faults: Iterable[RuleLike] = (),
+        spare_monitors: bool = True,
+        listen_tls: Optional[ssl.SSLContext] = None,
+        upstream_tls: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -89,6 +202,11 @@ class Proxy:
         self.corrupt_after = corrupt_after
         self.corrupt_byte = corrupt_byte
         self.connect_timeout = connect_timeout
+        self.faults: List[FaultRule] = parse_rules(faults)
+        self.spare_monitors = spare_monitors
+        self.listen_tls = listen_tls
+        self.upstream_tls = upstream_tls
+        self._reply_ids = itertools.count(1 << 30)  # requestIDs of the replies made here
         self._capture_arg = capture
         self.capture: Optional[CaptureWriter] = None
         self.connections = 0  # client connections accepted so far
@@ -241,11 +359,13 @@ class _Link:
     def __init__(self, proxy: Proxy, number: int, client: socket.socket) -> None:
         self.proxy = proxy
         self.number = number
-        self.client = client
-        self.upstream: Optional[socket.socket] = None
+        self.client: Any = client  # a socket, or a _TlsChannel
+        self.upstream: Any = None
         self.replies = 0  # replies forwarded to the client
         self.reason = ""
+        self.faults = ConnectionFaults(proxy.faults, proxy.spare_monitors)
         self._lock = threading.Lock()
+        self._client_send_lock = threading.Lock()
         self._shut = False
         self._running = 0
         self._threads: List[threading.Thread] = []
@@ -300,16 +420,39 @@ class _Link:
         self.event(f"closed: {self.reason}")
         self.proxy._forget(self)
 
-    def _connect_upstream(self) -> bool:
+    def _accept_tls(self) -> bool:
+        """The TLS handshake with the client, when the proxy listens with TLS."""
+        context = self.proxy.listen_tls
+        if context is None:
+            return True
+        raw = self.client
         try:
-            upstream = socket.create_connection(
-                self.proxy.upstream, timeout=self.proxy.connect_timeout
-            )
-            upstream.settimeout(None)
+            raw.settimeout(self.proxy.connect_timeout)
+            wrapped = context.wrap_socket(raw, server_side=True)
+        except (OSError, ValueError) as exc:
+            self.shutdown(f"TLS handshake with the client failed: {exc}")
+            return False
+        with self._lock:
+            self.client = _TlsChannel(wrapped)
+        return True
+
+    def _connect_upstream(self) -> bool:
+        proxy = self.proxy
+        upstream: Any = None
+        try:
+            upstream = socket.create_connection(proxy.upstream, timeout=proxy.connect_timeout)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy.upstream_tls is not None:
+                upstream = _TlsChannel(
+                    proxy.upstream_tls.wrap_socket(upstream, server_hostname=proxy.upstream[0])
+                )
+            else:
+                upstream.settimeout(None)
         except OSError as exc:
-            self.shutdown(f"cannot connect to {format_address(self.proxy.upstream)}: {exc}")
+            if upstream is not None:
+                upstream.close()
+            self.shutdown(f"cannot connect to {format_address(proxy.upstream)}: {exc}")
             return False
         with self._lock:
             self.upstream = upstream
@@ -326,7 +469,7 @@ class _Link:
         stream = FrameStream()
         proxy = self.proxy
         try:
-            if not self._connect_upstream():
+            if not self._accept_tls() or not self._connect_upstream():
                 return
             upstream = self.upstream
             assert upstream is not None
@@ -344,6 +487,12 @@ class _Link:
                     proxy._show(stream.feed(data), self.number, CLIENT_TO_SERVER)
                     reason = self._close_fault()
                     break
+                if proxy.faults:  # frame by frame, each matched against the rules
+                    stop = self._requests(stream.feed(data))
+                    if stop is not None:
+                        reason = stop
+                        break
+                    continue
                 try:
                     upstream.sendall(data)
                 except OSError as exc:
@@ -354,6 +503,59 @@ class _Link:
             proxy._show(stream.flush(), self.number, CLIENT_TO_SERVER)
             self.shutdown(reason)
             self._thread_done()
+
+    def _requests(self, frames: List[Frame]) -> Optional[str]:
+        """Forward each request frame or apply the rule that hits it; a reason to stop."""
+        proxy = self.proxy
+        upstream = self.upstream
+        assert upstream is not None
+        for frame in frames:
+            proxy._show([frame], self.number, CLIENT_TO_SERVER)
+            name = command_name(frame.message) if frame.error is None else None
+            rule = None if name is None else self.faults.match(name)
+            if rule is not None:
+                assert frame.header is not None
+                verdict = self._apply(rule, name or "", frame)
+                if verdict == "closed":
+                    return f"fault: closed at {name} (rule {rule})"
+                if verdict == "stopped":
+                    return "the proxy stopped"
+                if verdict == "handled":
+                    continue
+            try:
+                upstream.sendall(frame.raw)
+            except OSError as exc:
+                return f"server connection lost: {exc}"
+        return None
+
+    def _apply(self, rule: FaultRule, name: str, frame: Frame) -> str:
+        """Apply ``rule`` to a request: "forward", "handled", "closed" or "stopped"."""
+        proxy = self.proxy
+        assert frame.header is not None
+        request_id = frame.header.request_id
+        if rule.action == "close":
+            self.event(f"fault: closing the connection at {name} requestID={request_id} "
+                       f"(rule {rule})")  # fmt: skip
+            return "closed"
+        if rule.action == "delay":
+            self.event(f"fault: holding {name} requestID={request_id} {rule.delay * 1000:g} ms "
+                       f"(rule {rule})")  # fmt: skip
+            return "stopped" if proxy._stopping.wait(rule.delay) else "forward"
+        if rule.action == "drop":
+            self.event(f"fault: dropped {name} requestID={request_id} (rule {rule})")
+            return "handled"
+        reply = error_reply(rule, frame.message, next(proxy._reply_ids), request_id)
+        if reply is None:
+            self.event(f"fault: {name} requestID={request_id} wants no reply: dropped, "
+                       f"not answered (rule {rule})")  # fmt: skip
+            return "handled"
+        self.event(f"fault: answered {name} requestID={request_id} with error {rule.code}, "
+                   f"not forwarded (rule {rule})")  # fmt: skip
+        proxy._show(FrameStream().feed(reply), self.number, SERVER_TO_CLIENT)
+        if proxy.capture is not None:
+            proxy.capture.record(self.number, SERVER_BYTES, reply)
+        self._forward(reply)
+        return "handled"
 
     def _close_fault(self) -> str:
         text = f"fault: closing after {self.replies} replies (--close-after)"
@@ -392,7 +594,8 @@ class _Link:
             self._thread_done()
 
     def _forward(self, data: bytes) -> None:
-        self.client.sendall(data)
+        with self._client_send_lock:  # a reply made here and the server's never interleave
+            self.client.sendall(data)
 
     def _replies(self, frames: List[Frame]) -> Optional[str]:
         """Forward each frame, applying the faults; a reason to stop, or None."""
@@ -448,4 +651,11 @@ def serve_until_signalled(proxy: Proxy) -> int:
     return 0
 
 
-__all__ = ["Proxy", "flip_byte", "serve_until_signalled"]
+__all__ = [
+    "FaultRule",
+    "Proxy",
+    "client_tls_context",
+    "flip_byte",
+    "serve_until_signalled",
+    "server_tls_context",
+]
