@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
 from wireclient.engine.credentials import CredentialStore
 from wireclient.engine.executor import Executor, SingleServer
-from wireclient.errors import AutoReconnect, ConfigurationError, ProtocolError
+from wireclient.errors import ConfigurationError
 from wireclient.pooling.identity import make_identity
-from wireclient.pooling.pool import Pool
+from wireclient.pooling.pool import Pool, establishment_fault
 from wireclient.pooling.requests import Requests
 from wireclient.rules.command import WriteConcern
 from wireclient.rules.options import check_auth_options, check_direct_connection, merge_options
@@ -255,9 +255,11 @@ class ClientParts:
         self, address: Address, pool_of: Callable[[], Optional[Pool]] = lambda: None
     ) -> Any:
         """The function a pool calls to open a socket to ``address`` (see the module notes).
-        A connect, handshake or authentication that fails on the network (the faults the
-        pool clears itself for) is told to the error handler (``Executor.handshake_error``)
-        with the generation of ``pool_of()`` when the connect began."""
+        A connect, handshake or authentication that fails for a reason of the server's
+        (``establishment_fault``: the network, the protocol, the credentials; the faults
+        the pool clears itself for) is told to the error handler
+        (``Executor.handshake_error``) with the generation of ``pool_of()`` when the
+        connect began."""
         connect_timeout = self._connect_timeout
         socket_timeout = self._socket_timeout
         ssl_context = self._ssl_context
@@ -281,7 +283,9 @@ class ClientParts:
             del pool
             try:
                 sock = open_socket()
-            except (AutoReconnect, ProtocolError) as exc:
+            except Exception as exc:
+                if not establishment_fault(exc):
+                    raise
                 pool, owner = pool_of(), parts()
                 if pool is not None and owner is not None and generation is not None:
                     owner.executor.handshake_error(pool, generation, exc)

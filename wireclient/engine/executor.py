@@ -503,11 +503,12 @@ class Executor:
 
     def handshake_error(self, pool: Pool, generation: int, exc: BaseException) -> None:
         """A new socket of ``pool``, begun in ``generation``, failed to connect, handshake or
-        authenticate on the network (timeouts included: a server too slow to answer a
-        hello is not one to send work to); the pool clears itself. The server is marked
-        Unknown, unless the pool was cleared while that socket was being made: then the
-        fault was reported already and changes nothing. Whoever asked for the socket (an
-        operation, or ``minPoolSize``'s filling) gets the error."""
+        authenticate (``Pool.establishment_fault``: on the network, timeouts included, as a
+        server too slow to answer a hello is not one to send work to; or its credentials
+        were refused, as they will be on every new socket); the pool clears itself. The
+        server is marked Unknown, unless the pool was cleared while that socket was being
+        made: then the fault was reported already and changes nothing. Whoever asked for
+        the socket (an operation, or ``minPoolSize``'s filling) gets the error."""
         if generation == pool.generation:
             self.selector.server_failed(pool, f"could not connect: {exc}")
 
