@@ -23,6 +23,10 @@ longer frame (after a reply with a bad header) are forwarded as they come.
 records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.toolkit.capture``, which ``wireclient decode`` reads.
 
+An upstream that cannot be reached: the client's first request is answered with an
+``ok: 0`` error (code HostUnreachable) that says so, then the connection is closed; a bare
+hang-up would leave the client guessing (a TLS mismatch, a crash).
+
 Stopping: ``stop()`` wakes the accept thread, shuts down every socket (which wakes every
 pump blocked in ``recv``), joins the threads (bounded), and closes the capture. A link's
 sockets are closed by the last of its two threads to finish, never under a thread still
@@ -39,10 +43,12 @@ import threading
 import time
 from typing import Any, BinaryIO, List, Optional, TextIO, Tuple, Union
 
+from wireclient import protocol
 from wireclient.rules.uri import Address, format_address
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, CaptureWriter
 from wireclient.toolkit.trace import (
     CLIENT_TO_SERVER,
+    DEFAULT_JSON_MODE,
     SERVER_TO_CLIENT,
     Frame,
     FrameStream,
@@ -59,6 +65,26 @@ def flip_byte(frame: bytes, offset: int) -> Optional[bytes]:
     if not 0 <= index < len(frame):
         return None
     return frame[:index] + bytes([frame[index] ^ 0xFF]) + frame[index + 1 :]
+
+
+HOST_UNREACHABLE = 6  # the server error code for a host that cannot be reached
+
+
+def refusal_reply(request: Frame, errmsg: str) -> Optional[bytes]:
+    """An error reply (``ok: 0``, code HostUnreachable) to ``request`` in its envelope:
+    OP_REPLY to an OP_QUERY, OP_MSG to an OP_MSG; None for anything else (no reply)."""
+    header, message = request.header, request.message
+    if header is None:
+        return None
+    error = {"ok": 0.0, "errmsg": errmsg, "code": HOST_UNREACHABLE, "codeName": "HostUnreachable"}
+    reply: protocol.Message
+    if isinstance(message, protocol.OpQuery):
+        reply = protocol.OpReply([error])
+    elif isinstance(message, protocol.OpMsg) and not message.more_to_come:
+        reply = protocol.OpMsg(error)
+    else:
+        return None
+    return protocol.encode(reply, 1, response_to=header.request_id)
 
 
 class Proxy:
@@ -78,6 +104,8 @@ class Proxy:
         corrupt_after: Optional[int] = None,
         corrupt_byte: int = -1,
         connect_timeout: float = 5.0,
+        json_mode: str = DEFAULT_JSON_MODE,
+        show_secrets: bool = False,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -89,6 +117,8 @@ class Proxy:
         self.corrupt_after = corrupt_after
         self.corrupt_byte = corrupt_byte
         self.connect_timeout = connect_timeout
+        self.json_mode = json_mode
+        self.show_secrets = show_secrets
         self._capture_arg = capture
         self.capture: Optional[CaptureWriter] = None
         self.connections = 0  # client connections accepted so far
@@ -104,6 +134,10 @@ class Proxy:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> Proxy:
+        """Listen and start accepting; idempotent. An ``OSError`` (the port is taken, the
+        address is not local) leaves nothing behind."""
+        if self._listener is not None:
+            return self
         host, port = self.listen
         family, kind, proto, _, sockaddr = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -232,7 +266,15 @@ class Proxy:
             return
         label = f"{self._elapsed()} conn {number} {direction}"
         for frame in frames:
-            self._emit(describe(frame, label, self.hex_dump))
+            self._emit(
+                describe(
+                    frame,
+                    label,
+                    self.hex_dump,
+                    json_mode=self.json_mode,
+                    show_secrets=self.show_secrets,
+                )
+            )
 
 
 class _Link:
@@ -309,7 +351,9 @@ class _Link:
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
-            self.shutdown(f"cannot connect to {format_address(self.proxy.upstream)}: {exc}")
+            reason = f"cannot connect to {format_address(self.proxy.upstream)}: {exc}"
+            self._answer_refusal(reason)
+            self.shutdown(reason)
             return False
         with self._lock:
             self.upstream = upstream
@@ -318,6 +362,29 @@ class _Link:
             return False
         self._spawn(self._server_side, "replies")
         return True
+
+    def _answer_refusal(self, reason: str) -> None:
+        """The upstream cannot be reached: answer the client's first request with an error
+        saying so (in its own envelope), rather than hanging up on it, which a client
+        would read as a TLS mismatch or a crashed server."""
+        stream = FrameStream()
+        self.client.settimeout(self.proxy.connect_timeout)
+        try:
+            while True:
+                data = self.client.recv(_RECV_SIZE)
+                if not data:
+                    return
+                frames = stream.feed(data)
+                if frames:
+                    break
+            self.proxy._show(frames[:1], self.number, CLIENT_TO_SERVER)
+            reply = refusal_reply(frames[0], f"wireclient proxy: {reason}")
+            if reply is not None:
+                self.event("answered the first request with the upstream's refusal")
+                self.proxy._show(FrameStream().feed(reply), self.number, SERVER_TO_CLIENT)
+                self.client.sendall(reply)
+        except OSError:
+            return
 
     # -- the two pumps ------------------------------------------------------------------
 
@@ -432,7 +499,7 @@ def serve_until_signalled(proxy: Proxy) -> int:
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        proxy.start()
+        proxy.start()  # already started by the cli, which reports a busy port itself
         sys.stdout.write(
             f"proxy listening on {format_address(proxy.address)}, "
             f"upstream {format_address(proxy.upstream)}\n"
@@ -448,4 +515,4 @@ def serve_until_signalled(proxy: Proxy) -> int:
     return 0
 
 
-__all__ = ["Proxy", "flip_byte", "serve_until_signalled"]
+__all__ = ["HOST_UNREACHABLE", "Proxy", "flip_byte", "refusal_reply", "serve_until_signalled"]
