@@ -1,6 +1,7 @@
 """``wireclient`` (``python -m wireclient``): the command-line protocol-testing tool.
 
-Subcommands: ``ping``, ``cmd``, ``send``, ``decode`` and ``proxy``; ``wireclient SUBCOMMAND
+Subcommands: ``ping``, ``cmd``, ``send``, ``decode``, ``proxy``, ``replay`` (and
+``affinity``); ``wireclient SUBCOMMAND
 --help`` describes each. Results go to stdout (replies as relaxed Extended JSON, frames as
 ``trace.describe`` writes them); ``--trace`` frames and errors go to stderr.
 
@@ -366,6 +367,71 @@ def run_proxy(args: argparse.Namespace) -> int:
     return proxy.serve_until_signalled(server)
 
 
+def run_replay(args: argparse.Namespace) -> int:
+    """``wireclient replay``: 0 every reply equal, 1 any difference or error, 2 when the
+    replay could not run (usage, an unreadable capture, a server that cannot be reached)."""
+    from wireclient.toolkit import compare, replay
+
+    if args.speed is not None and not args.speed > 0:
+        raise UsageError(f"--speed must be more than 0, not {args.speed:g}")
+    sides = [replay.Side(_side_name(args.uri), _target_of(args.uri, args.timeout))]
+    if args.against is not None:
+        sides.append(replay.Side(_side_name(args.against), _target_of(args.against, args.timeout)))
+        if sides[0].name == sides[1].name:
+            sides = [side._replace(name=f"{side.name} ({n})") for n, side in enumerate(sides, 1)]
+    try:
+        ignore = compare.IgnoreList().extended(args.ignore)
+    except ValueError as exc:
+        raise UsageError(f"--ignore: {exc}") from None
+    report_file = None
+    if args.json is not None:
+        try:
+            report_file = open(args.json, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.json!r}: {exc.strerror or exc}") from None
+    try:
+        try:
+            records, problems = replay.load(args.capture, args.server_port)
+        except replay.CaptureError as exc:
+            raise UsageError(str(exc)) from None
+        the_plan = replay.plan(records)
+        the_plan.problems[:0] = problems
+        if not the_plan.connections:
+            raise UsageError(f"{args.capture!r} holds no request to replay")
+        runner = replay.Replay(the_plan, sides, ignore, args.speed)
+        try:
+            runner.check_sides()
+        except (WireClientError, OSError) as exc:
+            sys.stderr.write(f"{PROG} replay: cannot replay: {type(exc).__name__}: {exc}\n")
+            return USAGE
+        results = runner.run()
+        for line in replay.summary_lines(results, the_plan, sides, args.show):
+            _print(line)
+        if report_file is not None:
+            report_file.write(replay.json_report(results, the_plan, sides, args.capture) + "\n")
+        return results.status()
+    finally:
+        if report_file is not None:
+            report_file.close()
+
+
+def _target_of(uri: str, timeout: Optional[float]) -> probe.Target:
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
+    try:
+        return probe.parse_target(uri, timeout)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _side_name(uri: str) -> str:
+    """How a report names a server: its address (never the URI's credentials)."""
+    try:
+        return format_address(probe.parse_target(uri).address)
+    except ConfigurationError:
+        return uri
+
+
 # --------------------------------------------------------------------------- the parser
 
 
@@ -585,6 +651,63 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     px.set_defaults(run=run_proxy)
+
+    rp = sub.add_parser(
+        "replay",
+        help="replay a capture against a server and compare the replies",
+        description=(
+            "Replay the requests of a capture ('wireclient proxy --capture', or a pcap/pcapng "
+            "file of MongoDB traffic) against URI, one connection per captured client "
+            "connection, and compare each reply with the captured one (with --against, the "
+            "replies of the two servers with each other), after normalising the fields that "
+            "legitimately differ. Handshakes and authentication are done afresh with the URI's "
+            "credentials; captured hello and SCRAM steps are not replayed. Exit status 0 when "
+            "every reply is equal, 1 on any difference or error, 2 when the replay could not run."
+        ),
+    )
+    rp.add_argument("capture", metavar="CAPTURE", help="a wireclient capture, pcap or pcapng file")
+    rp.add_argument("uri", metavar="URI", help="the server to replay to")
+    rp.add_argument(
+        "--against",
+        metavar="URI2",
+        help="replay to this server as well and compare the two servers' replies",
+    )
+    rp.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="keep the captured timing, X times faster (default: as fast as replies come)",
+    )
+    rp.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="leave this field out of the comparison too: a name (at any depth) or a dotted path "
+        "from the reply's top, * for any one field or index; repeatable",
+    )
+    rp.add_argument(
+        "--json", metavar="FILE", help="write every difference and error, with the summary"
+    )
+    rp.add_argument(
+        "--server-port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="pcap: the server's port when no SYN says which side is the client (default 27017)",
+    )
+    rp.add_argument(
+        "--show", type=int, default=20, metavar="N", help="differences printed (default 20)"
+    )
+    rp.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="bound connecting and every read (default: the URI's timeouts, else "
+        f"{probe.DEFAULT_TIMEOUT:g})",
+    )
+    rp.set_defaults(run=run_replay)
 
     sub.add_parser(
         "affinity",
