@@ -10,15 +10,15 @@ TCP segments of IPv4 and IPv6, and gives each to the ``_TcpFlow`` of its directi
 address and port, destination address and port).
 
 A flow reassembles one direction of a TCP connection by sequence number: its start is the
-SYN's sequence number plus one, or the first sequence number seen when the capture began
-mid-connection. Segments are kept by offset from that start; the bytes up to the first
+SYN's sequence number plus one, or, when the capture began mid-connection, the lowest
+sequence number the file holds for it (a first pass over the segments finds both). Segments are kept by offset from that start; the bytes up to the first
 gap are handed out, in order, each time a segment fills a gap, so a segment that arrives
 out of order waits for the one before it, and a retransmission (or any overlap) adds
 only the bytes not yet handed out. Sequence numbers wrap at 2**32, which the offsets
 absorb. Bytes still waiting behind a gap when the file ends are reported, not guessed.
 
-The two flows of a connection make one connection number (in the order connections first
-appear). The client is the side that sent the SYN; without one, the side that is not on
+The two flows of a connection make one connection number (in the order their first bytes
+appear). The client is the side that sent the SYN (or received the SYN-ACK); without one, the side that is not on
 a server port (``server_ports``, 27017 by default); failing both, the side with the higher
 port. Each in-order run of bytes becomes a ``Record`` stamped with the time of the packet
 that completed it, so records come out in capture order, as the proxy writes them.
@@ -26,7 +26,7 @@ that completed it, so records come out in capture order, as the proxy writes the
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, Record
 
@@ -142,23 +142,16 @@ def _segment(dpkt: Any, packet: Any, timestamp: float) -> Optional[Segment]:
 class _TcpFlow:
     """One direction of a TCP connection, reassembled (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.start: Optional[int] = None  # the sequence number of the first byte
+    def __init__(self, start: int) -> None:
+        self.start = start  # the sequence number of the first byte
         self.delivered = 0  # bytes handed out, from start
         self.pending: Dict[int, bytes] = {}  # offset -> bytes, beyond a gap
 
     def add(self, segment: Segment) -> bytes:
         """The bytes this segment makes available in order (often none)."""
-        if segment.syn:
-            self.start = (segment.seq + 1) % _SEQ_SPACE
+        if segment.syn or not segment.payload:
             return b""
-        if not segment.payload:
-            return b""
-        if self.start is None:  # the capture began mid-connection
-            self.start = segment.seq
-        offset = (segment.seq - self.start) % _SEQ_SPACE
-        if offset >= _SEQ_SPACE // 2:  # before the start: a retransmission of old bytes
-            offset -= _SEQ_SPACE
+        offset = _signed((segment.seq - self.start) % _SEQ_SPACE)
         end = offset + len(segment.payload)
         if end <= self.delivered:
             return b""  # a retransmission of bytes already handed out
@@ -188,29 +181,69 @@ class _TcpFlow:
         return sum(len(d) for d in self.pending.values())
 
 
+def _signed(offset: int) -> int:
+    """A sequence-number distance, modulo 2**32, as -2**31 .. 2**31 - 1."""
+    return offset - _SEQ_SPACE if offset >= _SEQ_SPACE // 2 else offset
+
+
+Flow = Tuple[Endpoint, Endpoint]
+
+
+def _flow_starts(segments: Sequence[Segment]) -> Dict[Flow, int]:
+    """Where each direction's bytes start: after its SYN, or, for a connection whose start
+    the capture missed, at the lowest sequence number seen (reordering included)."""
+    starts: Dict[Flow, int] = {}
+    syn_seen = set()
+    for segment in segments:
+        flow = (segment.source, segment.destination)
+        if segment.syn:
+            starts[flow] = (segment.seq + 1) % _SEQ_SPACE
+            syn_seen.add(flow)
+        elif flow not in starts:
+            starts[flow] = segment.seq
+        elif flow not in syn_seen and segment.payload:
+            if _signed((segment.seq - starts[flow]) % _SEQ_SPACE) < 0:
+                starts[flow] = segment.seq
+    return starts
+
+
+def _clients(segments: Sequence[Segment], server_ports: frozenset[int]) -> Dict[Flow, Endpoint]:
+    """The client end of each connection (keyed by its two ends, sorted)."""
+    decided: Dict[Flow, Endpoint] = {}
+    guessed: Dict[Flow, Endpoint] = {}
+    for segment in segments:
+        ends = tuple(sorted((segment.source, segment.destination)))
+        key = (ends[0], ends[1])
+        if segment.syn and key not in decided:
+            decided[key] = segment.destination if segment.ack else segment.source
+        elif key not in guessed:
+            guessed[key] = _client_side(segment, server_ports)
+    return {**guessed, **decided}
+
+
 def records_from_segments(
     segments: Iterable[Segment], server_ports: Iterable[int] = DEFAULT_SERVER_PORTS
 ) -> Tuple[List[Record], Optional[str]]:
     """The records of every TCP connection in ``segments``, and what could not be
     reassembled (None: everything was)."""
-    ports = frozenset(server_ports)
-    numbers: Dict[Tuple[Endpoint, Endpoint], int] = {}  # (client, server) -> connection
-    client_of: Dict[Tuple[Endpoint, Endpoint], Endpoint] = {}
-    flows: Dict[Tuple[Endpoint, Endpoint], _TcpFlow] = {}
+    segments = list(segments)
+    starts = _flow_starts(segments)
+    clients = _clients(segments, frozenset(server_ports))
+    numbers: Dict[Flow, int] = {}  # a connection (its two ends, sorted) -> its number
+    flows: Dict[Flow, _TcpFlow] = {}
     records: List[Record] = []
     for segment in segments:
-        pair = tuple(sorted((segment.source, segment.destination)))
-        key = (pair[0], pair[1])
-        if key not in client_of:
-            client_of[key] = _client_side(segment, ports)
-        elif segment.syn and not segment.ack:  # a SYN seen after other packets decides
-            client_of[key] = segment.source
-        flow = flows.setdefault((segment.source, segment.destination), _TcpFlow())
-        data = flow.add(segment)
+        flow = (segment.source, segment.destination)
+        reassembly = flows.get(flow)
+        if reassembly is None:
+            reassembly = flows[flow] = _TcpFlow(starts[flow])
+        data = reassembly.add(segment)
         if not data:
             continue
+        ends = tuple(sorted(flow))
+        key = (ends[0], ends[1])
         number = numbers.setdefault(key, len(numbers) + 1)
-        kind = CLIENT_BYTES if segment.source == client_of[key] else SERVER_BYTES
+        kind = CLIENT_BYTES if segment.source == clients[key] else SERVER_BYTES
         records.append(Record(number, kind, segment.timestamp, data))
     gaps = [
         f"{source[0]}:{source[1]} -> {destination[0]}:{destination[1]}: {flow.waiting} bytes"

@@ -20,10 +20,10 @@ waits until its captured time, divided by ``speed``, has passed since the replay
 without it, requests go as fast as replies come. Before sending, a request is rewritten
 for the side it goes to: a new requestID, its ``$clusterTime`` dropped (it was signed by
 the captured deployment), its session ids (``lsid``) replaced by fresh ones (``SessionMap``:
-a server answers a retried write of a known session from memory), and the cursor ids of getMore and killCursors (commands or
-legacy opcodes) mapped to that side's own ids. The map (one ``compare.
-CursorCorrespondence`` per side, shared by the threads, since a cursor opened on one
-connection may be read on another) is learnt from each reply: the captured reply's ids
+a server answers a retried write of a known session from memory), and the cursor ids of
+getMore and killCursors (commands or legacy opcodes) mapped to that side's own ids. The
+map (one ``compare.CursorCorrespondence`` per side, shared by the threads, since a cursor
+opened on one connection may be read on another) is learnt from each reply: the captured reply's ids
 paired with the side's ids at the same places. A getMore whose cursor another connection
 has yet to open waits for it, bounded by the socket timeout.
 
