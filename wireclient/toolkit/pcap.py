@@ -4,24 +4,26 @@ Needs dpkt (``pip install wireclient[pcap]``), imported only when a packet file 
 
 Theory of operation
 -------------------
-``read_packets`` reads every packet with dpkt (pcap or pcapng, told apart by their magic
+``read_segments`` reads every packet with dpkt (pcap or pcapng, told apart by their magic
 numbers; Ethernet, Linux cooked v1 and v2, BSD loopback and raw IP link types), keeps the
 TCP segments of IPv4 and IPv6, and gives each to the ``_TcpFlow`` of its direction (source
 address and port, destination address and port).
 
 A flow reassembles one direction of a TCP connection by sequence number: its start is the
 SYN's sequence number plus one, or, when the capture began mid-connection, the lowest
-sequence number the file holds for it (a first pass over the segments finds both). Segments are kept by offset from that start; the bytes up to the first
-gap are handed out, in order, each time a segment fills a gap, so a segment that arrives
-out of order waits for the one before it, and a retransmission (or any overlap) adds
-only the bytes not yet handed out. Sequence numbers wrap at 2**32, which the offsets
-absorb. Bytes still waiting behind a gap when the file ends are reported, not guessed.
+sequence number the file holds for it (a first pass over the segments finds both). Segments
+are kept by offset from that start; the bytes up to the first gap are handed out, in order,
+each time a segment fills a gap, so a segment that arrives out of order waits for the one
+before it, and a retransmission (or any overlap) adds only the bytes not yet handed out.
+Sequence numbers wrap at 2**32, which the offsets absorb. Bytes still waiting behind a gap
+when the file ends are reported, not guessed.
 
 The two flows of a connection make one connection number (in the order their first bytes
-appear). The client is the side that sent the SYN (or received the SYN-ACK); without one, the side that is not on
-a server port (``server_ports``, 27017 by default); failing both, the side with the higher
-port. Each in-order run of bytes becomes a ``Record`` stamped with the time of the packet
-that completed it, so records come out in capture order, as the proxy writes them.
+appear). The client is the side that sent the SYN (or received the SYN-ACK); without one,
+the side that is not on a server port (``server_ports``, 27017 by default); failing both,
+the side with the higher port. Each in-order run of bytes becomes a ``Record`` stamped with
+the time of the packet that completed it, so records come out in capture order, as the proxy
+writes them.
 """
 
 from __future__ import annotations
