@@ -180,6 +180,7 @@ def test_replay_against_the_capture_is_equal(pymongo_capture: str) -> None:
     )
     assert "hello (each connection does its own handshake)" in result.stdout
     assert "getMore" in result.stdout  # a latency row: cursor ids were mapped
+    assert "ok other than 1" not in result.stdout
 
 
 def test_two_servers_equal_then_one_planted_difference(
@@ -189,6 +190,7 @@ def test_two_servers_equal_then_one_planted_difference(
     equal = run_cli("replay", pymongo_capture, left.uri, "--against", right.uri)
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert "compared with each other" in equal.stdout and ", different 0, errors 0" in equal.stdout
+    assert "ok other than 1" not in equal.stdout  # both servers served every getMore
 
     Connection(right.uri).replay_demo.settings.insert({"_id": "mode", "value": "planted"})
     out = tmp_path / "diff.json"
@@ -197,6 +199,8 @@ def test_two_servers_equal_then_one_planted_difference(
     )
     assert planted.returncode == 1, planted.stdout + planted.stderr
     assert ", different 1, errors 0" in planted.stdout
+    # the second replay wrote again (fresh session ids: no retryable-write memory answered it)
+    assert Connection(left.uri).replay_demo.things.count() == 8
     line = [x for x in planted.stdout.splitlines() if "cursor.firstBatch.0" in x]
     assert len(line) == 1 and '(missing) | {"_id": "mode", "value": "planted"}' in line[0]
     (difference,) = report(out)["differences"]

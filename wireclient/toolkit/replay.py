@@ -342,6 +342,7 @@ class Results:
         self.sides = list(sides)  # the names compared: (capture, URI) or (URI, URI2)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()  # side -> replies with ok other than 1
         self.differences: List[Found] = []
         self.errors: List[Failure] = []
         self.latency: Dict[str, Dict[str, List[float]]] = defaultdict(lambda: defaultdict(list))
@@ -353,9 +354,11 @@ class Results:
         found: Sequence[Found] = (),
         errors: Sequence[Failure] = (),
         latencies: Sequence[Tuple[str, float]] = (),
+        refused_by: Sequence[str] = (),
     ) -> None:
         with self._lock:
             self.counts[verdict] += 1
+            self.refusals.update(refused_by)
             self.differences.extend(found)
             self.errors.extend(errors)
             for side, seconds in latencies:
@@ -512,6 +515,11 @@ class Replay:
         latencies = [
             (side.name, o.seconds) for side, o in zip(self.sides, outcomes) if o.error is None
         ]
+        refused_by = [  # equal or not, a server that refuses a request is worth knowing
+            side.name
+            for side, o in zip(self.sides, outcomes)
+            if any(r.get("ok", 1) != 1 for r in o.replies or [])
+        ]
         if errors:
             self.results.add(exchange, ERROR, errors=errors, latencies=latencies)
             return
@@ -539,7 +547,8 @@ class Replay:
             Found(exchange.connection, exchange.frame, exchange.command, number, difference)
             for number, difference in self._compare(left, right, pairs)
         ]
-        self.results.add(exchange, DIFFERENT if found else EQUAL, found, latencies=latencies)
+        verdict = DIFFERENT if found else EQUAL
+        self.results.add(exchange, verdict, found, latencies=latencies, refused_by=refused_by)
 
     def _compare(
         self,
@@ -590,6 +599,11 @@ def summary_lines(
         if skipped["undecodable"]:
             parts.append(f"{skipped['undecodable']} frames that do not decode")
         lines.append("  not replayed: " + "; ".join(parts))
+    if results.refusals:
+        lines.append(
+            "  replies with ok other than 1: "
+            + ", ".join(f"{side.name} {results.refusals[side.name]}" for side in sides)
+        )
     for problem in plan_.problems:
         lines.append(f"  capture: {problem}")
     lines += _latency_lines(results, sides)
@@ -693,6 +707,7 @@ def json_report(results: Results, plan_: Plan, sides: Sequence[Side], source: st
             "different": results.counts[DIFFERENT],
             "errors": results.counts[ERROR],
             "unanswered": results.counts[UNANSWERED],
+            "refused": {side.name: results.refusals[side.name] for side in sides},
             "skipped": dict(plan_.skipped),
             "capture_problems": plan_.problems,
             "latency": latency,
