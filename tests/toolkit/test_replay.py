@@ -17,7 +17,7 @@ from bson.binary import Binary
 from bson.int64 import Int64
 from cli_helpers import one_line_error, run_cli
 from pcap_writer import packets, write_pcap
-from servers import SecantusServer, free_port
+from servers import SecantusServer, free_port, secantus_with_auth
 
 from wireclient import Connection
 from wireclient import protocol as p
@@ -240,3 +240,26 @@ def test_a_replay_that_cannot_run_exits_2(pymongo_capture: str, tmp_path: Any) -
     result = run_cli("replay", pymongo_capture, "127.0.0.1:1", "--speed", "0")
     assert result.returncode == 2
     one_line_error(result, "--speed")
+
+
+def test_authentication_is_done_afresh_never_replayed(tmp_path: Any) -> None:
+    def setup(conn: Connection) -> None:
+        conn.admin.command("createUser", "replayer", pwd="replay-pw", roles=["root"])
+
+    path = str(tmp_path / "auth.wcap")
+    with secantus_with_auth(setup, prefix="wireclient-replay-auth-") as server:
+        with Proxy(("127.0.0.1", 0), (server.host, server.port), capture=path) as proxy:
+            uri = f"mongodb://replayer:replay-pw@127.0.0.1:{proxy.port}/?directConnection=true"
+            with pymongo.MongoClient(uri) as client:
+                client.replay_auth.c.insert_one({"_id": 1})
+                assert client.replay_auth.c.find_one() == {"_id": 1}
+        without = run_cli("replay", path, server.uri)
+        assert without.returncode == 1  # no credentials: every command refused
+        assert "Unauthorized" in without.stdout or "ok other than 1" in without.stdout
+        with_credentials = f"mongodb://replayer:replay-pw@{server.address}/"
+        Connection(with_credentials).drop_database("replay_auth")  # as it was when captured
+        result = run_cli("replay", path, with_credentials)
+        assert "replay-pw" not in result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "authentication steps (captured SCRAM proofs are never replayed" in result.stdout
+    assert "ok other than 1" not in result.stdout, result.stdout
