@@ -322,7 +322,7 @@ class _Link:
             if self._shut:
                 return
             self._shut = True
-            self.reason = reason
+            self.reason = self.reason or reason
             socks = [s for s in (self.client, self.upstream) if s is not None]
         for sock in socks:
             try:
@@ -352,6 +352,8 @@ class _Link:
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             reason = f"cannot connect to {format_address(self.proxy.upstream)}: {exc}"
+            with self._lock:  # the reason the link closes, even if stop() comes meanwhile
+                self.reason = self.reason or reason
             self._answer_refusal(reason)
             self.shutdown(reason)
             return False
