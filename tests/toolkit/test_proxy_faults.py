@@ -18,8 +18,9 @@ from cli_helpers import finish, popen_cli, run_cli, wait_for_line
 from servers import SecantusServer
 
 from wireclient import Connection
-from wireclient.errors import AutoReconnect, NetworkTimeout, NotPrimaryError
+from wireclient.errors import AutoReconnect, NetworkTimeout, NotPrimaryError, OperationFailure
 from wireclient.toolkit.proxy import (
+    HOST_UNREACHABLE,
     FaultRule,
     Proxy,
     client_tls_context,
@@ -308,8 +309,10 @@ def test_tls_to_the_server_only(
         upstream=(tls_server.host, tls_server.port),
         upstream_tls=client_tls_context(certs.other_ca),
     )
-    with pytest.raises(AutoReconnect):
+    # the proxy answers the handshake saying why it cannot reach the server (HostUnreachable)
+    with pytest.raises(OperationFailure, match="certificate verify failed") as info:
         wireclient_through(untrusted, connectTimeoutMS=2000)
+    assert info.value.code == HOST_UNREACHABLE
     untrusted.stop()  # joins the link's threads: its events are all written
     assert "certificate verify failed" in events(untrusted)
 

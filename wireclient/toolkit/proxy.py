@@ -38,6 +38,10 @@ every read and write under one lock, and the waiting (``select``) outside it.
 records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.toolkit.capture``, which ``wireclient decode`` reads.
 
+An upstream that cannot be reached: the client's first request is answered with an
+``ok: 0`` error (code HostUnreachable) that says so, then the connection is closed; a bare
+hang-up would leave the client guessing (a TLS mismatch, a crash).
+
 Stopping: ``stop()`` wakes the accept thread, shuts down every socket (which wakes every
 pump blocked in ``recv``), joins the threads (bounded), and closes the capture. A link's
 sockets are closed by the last of its two threads to finish, never under a thread still
@@ -57,6 +61,7 @@ import threading
 import time
 from typing import Any, BinaryIO, Iterable, List, Optional, TextIO, Tuple, Union
 
+from wireclient import protocol
 from wireclient.rules.uri import Address, format_address
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, CaptureWriter
 from wireclient.toolkit.faults import (
@@ -69,6 +74,7 @@ from wireclient.toolkit.faults import (
 )
 from wireclient.toolkit.trace import (
     CLIENT_TO_SERVER,
+    DEFAULT_JSON_MODE,
     SERVER_TO_CLIENT,
     Frame,
     FrameStream,
@@ -170,6 +176,26 @@ class _TlsChannel:
         self.sock.setsockopt(*args)
 
 
+HOST_UNREACHABLE = 6  # the server error code for a host that cannot be reached
+
+
+def refusal_reply(request: Frame, errmsg: str) -> Optional[bytes]:
+    """An error reply (``ok: 0``, code HostUnreachable) to ``request`` in its envelope:
+    OP_REPLY to an OP_QUERY, OP_MSG to an OP_MSG; None for anything else (no reply)."""
+    header, message = request.header, request.message
+    if header is None:
+        return None
+    error = {"ok": 0.0, "errmsg": errmsg, "code": HOST_UNREACHABLE, "codeName": "HostUnreachable"}
+    reply: protocol.Message
+    if isinstance(message, protocol.OpQuery):
+        reply = protocol.OpReply([error])
+    elif isinstance(message, protocol.OpMsg) and not message.more_to_come:
+        reply = protocol.OpMsg(error)
+    else:
+        return None
+    return protocol.encode(reply, 1, response_to=header.request_id)
+
+
 class Proxy:
     """Forward MongoDB connections from ``listen`` to ``upstream``, printing every frame."""
 
@@ -191,6 +217,8 @@ class Proxy:
         spare_monitors: bool = True,
         listen_tls: Optional[ssl.SSLContext] = None,
         upstream_tls: Optional[ssl.SSLContext] = None,
+        json_mode: str = DEFAULT_JSON_MODE,
+        show_secrets: bool = False,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -207,6 +235,8 @@ class Proxy:
         self.listen_tls = listen_tls
         self.upstream_tls = upstream_tls
         self._reply_ids = itertools.count(1 << 30)  # requestIDs of the replies made here
+        self.json_mode = json_mode
+        self.show_secrets = show_secrets
         self._capture_arg = capture
         self.capture: Optional[CaptureWriter] = None
         self.connections = 0  # client connections accepted so far
@@ -222,6 +252,10 @@ class Proxy:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> Proxy:
+        """Listen and start accepting; idempotent. An ``OSError`` (the port is taken, the
+        address is not local) leaves nothing behind."""
+        if self._listener is not None:
+            return self
         host, port = self.listen
         family, kind, proto, _, sockaddr = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -350,7 +384,15 @@ class Proxy:
             return
         label = f"{self._elapsed()} conn {number} {direction}"
         for frame in frames:
-            self._emit(describe(frame, label, self.hex_dump))
+            self._emit(
+                describe(
+                    frame,
+                    label,
+                    self.hex_dump,
+                    json_mode=self.json_mode,
+                    show_secrets=self.show_secrets,
+                )
+            )
 
 
 class _Link:
@@ -400,7 +442,7 @@ class _Link:
             if self._shut:
                 return
             self._shut = True
-            self.reason = reason
+            self.reason = self.reason or reason
             socks = [s for s in (self.client, self.upstream) if s is not None]
         for sock in socks:
             try:
@@ -452,7 +494,11 @@ class _Link:
         except OSError as exc:
             if upstream is not None:
                 upstream.close()
-            self.shutdown(f"cannot connect to {format_address(proxy.upstream)}: {exc}")
+            reason = f"cannot connect to {format_address(self.proxy.upstream)}: {exc}"
+            with self._lock:  # the reason the link closes, even if stop() comes meanwhile
+                self.reason = self.reason or reason
+            self._answer_refusal(reason)
+            self.shutdown(reason)
             return False
         with self._lock:
             self.upstream = upstream
@@ -461,6 +507,29 @@ class _Link:
             return False
         self._spawn(self._server_side, "replies")
         return True
+
+    def _answer_refusal(self, reason: str) -> None:
+        """The upstream cannot be reached: answer the client's first request with an error
+        saying so (in its own envelope), rather than hanging up on it, which a client
+        would read as a TLS mismatch or a crashed server."""
+        stream = FrameStream()
+        self.client.settimeout(self.proxy.connect_timeout)
+        try:
+            while True:
+                data = self.client.recv(_RECV_SIZE)
+                if not data:
+                    return
+                frames = stream.feed(data)
+                if frames:
+                    break
+            self.proxy._show(frames[:1], self.number, CLIENT_TO_SERVER)
+            reply = refusal_reply(frames[0], f"wireclient proxy: {reason}")
+            if reply is not None:
+                self.event("answered the first request with the upstream's refusal")
+                self.proxy._show(FrameStream().feed(reply), self.number, SERVER_TO_CLIENT)
+                self.client.sendall(reply)
+        except OSError:
+            return
 
     # -- the two pumps ------------------------------------------------------------------
 
@@ -635,7 +704,7 @@ def serve_until_signalled(proxy: Proxy) -> int:
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        proxy.start()
+        proxy.start()  # already started by the cli, which reports a busy port itself
         sys.stdout.write(
             f"proxy listening on {format_address(proxy.address)}, "
             f"upstream {format_address(proxy.upstream)}\n"
@@ -652,10 +721,12 @@ def serve_until_signalled(proxy: Proxy) -> int:
 
 
 __all__ = [
+    "HOST_UNREACHABLE",
     "FaultRule",
     "Proxy",
     "client_tls_context",
     "flip_byte",
+    "refusal_reply",
     "serve_until_signalled",
     "server_tls_context",
 ]
