@@ -345,3 +345,20 @@ def test_old_servers_get_the_server_helpers_as_op_query() -> None:
         assert cmd.body == {"listDatabases": 1, "nameOnly": True}
         cmd.reply(databases=[{"name": "x"}])
         assert future.result(TIMEOUT) == ["x"]
+
+
+@pytest.mark.parametrize("value, expected", [(None, 2), ("1", 1), ("5", 5)])
+def test_max_connecting_from_the_uri(mock: MockServer, value: Any, expected: int) -> None:
+    """CMAP's ``maxConnecting`` URI option (default 2) bounds each pool's connects at once."""
+    uri = mock.uri if value is None else f"{mock.uri.rstrip('/')}/?maxConnecting={value}"
+    conn = Connection(uri, auto_start_request=False, _connect=False)
+    try:
+        assert conn.pool.max_connecting == expected
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_max_connecting_must_be_a_positive_integer(value: str) -> None:
+    with pytest.raises(errors.ConfigurationError, match="maxConnecting"):
+        Connection(f"mongodb://localhost:27017/?maxConnecting={value}", _connect=False)

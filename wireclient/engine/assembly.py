@@ -41,7 +41,12 @@ from wireclient.pooling.identity import make_identity
 from wireclient.pooling.pool import Pool, establishment_fault
 from wireclient.pooling.requests import Requests
 from wireclient.rules.command import WriteConcern
-from wireclient.rules.options import check_auth_options, check_direct_connection, merge_options
+from wireclient.rules.options import (
+    DEFAULT_MAX_CONNECTING,
+    check_auth_options,
+    check_direct_connection,
+    merge_options,
+)
 from wireclient.rules.uri import Address, format_address, parse_host_argument
 from wireclient.transport import network
 
@@ -240,6 +245,7 @@ class ClientParts:
             wait_queue_timeout=self._wait_queue_timeout,
             max_idle_time=_ms(self.options, "maxIdleTimeMS", None),
             min_size=int(self.options.get("minPoolSize", 0)),
+            max_connecting=int(self.options.get("maxConnecting", DEFAULT_MAX_CONNECTING)),
             monitored=monitored,
             events=self.events,
         )

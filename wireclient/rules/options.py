@@ -363,6 +363,7 @@ _VALIDATORS: Dict[str, Validator] = {
     "retryWrites": _boolean,
     "maxPoolSize": _integer(1),
     "minPoolSize": _integer(0),
+    "maxConnecting": _integer(1),
     "waitQueueTimeoutMS": _integer(0),
     "maxIdleTimeMS": _integer(0),
     "connectTimeoutMS": _integer(0),
