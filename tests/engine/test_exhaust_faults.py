@@ -29,13 +29,12 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 import pytest
 from bson import Int64
 from mock_server import MockServer as MockupDBServer
-from mock_server import Received
-from mock_server import parse_op_query
+from mock_server import Received, parse_op_query
 from peer_frames import (
+    COMPRESSOR_IDS,
     EXHAUST_ALLOWED,
     checksum_verified,
     compress_frame,
-    COMPRESSOR_IDS,
     msg_flags,
     op_msg_frame,
     op_reply_frame,

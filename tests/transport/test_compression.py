@@ -416,7 +416,9 @@ def test_a_checksummed_reply_on_a_compressing_socket_is_read_and_nothing_sent_ha
             got.reply(FOUND)  # the mock's own reply: plain, with a CRC-32C
             assert future.result(TIMEOUT) == {"_id": 1, "x": "y" * 300}
         conn.close()
-    replies = [f for f in recorder.received_frames if opcode_of(f) != OP_REPLY]  # not the first hello
+    replies = [
+        f for f in recorder.received_frames if opcode_of(f) != OP_REPLY
+    ]  # not the first hello
     assert len(replies) >= 2
     for frame in replies:
         assert wire_compressor(frame) is None and checksum_verified(frame)
