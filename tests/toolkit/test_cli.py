@@ -1,5 +1,8 @@
 """``python -m wireclient``: ping and cmd (with --trace, --op-query, --flags, --sequence),
-help, and every exit status, run as a real subprocess against SecantusDB and mockupdb.
+help, and every exit status, run as a real subprocess against SecantusDB and mockupdb; a
+checksummed command against ``wireclient.mock``, which verifies OP_MSG checksums (mockupdb
+never checks one, SecantusDB is not known to), with the CRC-32C re-checked here by
+``peer_frames`` (not wireclient's ``_crc32c``, which made it).
 
 send and decode: test_cli_send_decode.py; the proxy: test_proxy.py.
 """
@@ -183,6 +186,28 @@ def test_trace_hex_dumps_each_frame(server: SecantusServer) -> None:
     # messageLength 51 = 0x33, then the requestID; opCode 2013 = dd 07
     assert first.startswith("    00000000  33 00 00 00 ")
     assert "dd 07 00 00" in first
+
+
+def test_cmd_checksum_is_verified_by_a_server_that_checks(tmp_path: Any) -> None:
+    from peer_frames import CHECKSUM_PRESENT, checksum_verified, msg_flags, sent_doc
+
+    from wireclient.mock import MockServer
+
+    lines = tmp_path / "docs.jsonl"
+    lines.write_text('{"_id": 1}\n{"_id": 2}\n')
+    with MockServer(max_wire_version=17) as server:  # bad_checksums="refuse", as MongoDB
+        proc = popen_cli(
+            "cmd", server.uri, '{"insert": "c"}', "--db", "cli_seq",
+            "--sequence", f"documents={lines}", "--flags", "checksumPresent",
+        )  # fmt: skip
+        got = server.receives("insert", timeout=20)
+        assert msg_flags(got.frame) & CHECKSUM_PRESENT and checksum_verified(got.frame)
+        assert got.checksum_ok is True and server.errors == []
+        assert sent_doc(got.frame) == {"insert": "c", "$db": "cli_seq"}
+        got.ok(n=2)
+        result = finish(proc)
+    assert result.returncode == 0, result.stderr
+    assert json_documents(result.stdout)[0]["n"] == 2
 
 
 def test_cmd_with_document_sequences_and_checksum(server: SecantusServer, tmp_path: Any) -> None:
