@@ -104,7 +104,9 @@ class CallerState:
         self.verify_pairs: List[Tuple[Optional[str], str]] = []
         self.errors: List[str] = []
         self.timed_out = False
-        self._unit_writes: List[Optional[str]] = []
+        # sockets that carried this caller's writes with no reply read on them since: a
+        # reply on a socket means every write sent before it on that socket was applied
+        self._unconfirmed: Set[Optional[str]] = set()
 
     def _op(self, kind: str, fn: Callable[[int], Any]) -> Tuple[Any, Optional[str]]:
         before = len(self.observed)
@@ -116,11 +118,10 @@ class CallerState:
         return value, key
 
     def write_phase(self, client: Client, k: int) -> None:
-        self._unit_writes = []
         for _ in range(k):
             _, key = self._op("w", client.update)
             self.expected += 1  # sent: the server has it (or will, in order on that socket)
-            self._unit_writes.append(key)
+            self._unconfirmed.add(key)
 
     def read_phase(self, client: Client, verify: bool) -> None:
         n, key = self._op("r", client.read)
@@ -129,11 +130,13 @@ class CallerState:
             self.stale += 1
         elif n > self.expected:
             self.overcounts += 1  # more than this caller wrote: someone else wrote its doc
-        if any(w != key for w in self._unit_writes):
+        if self._unconfirmed - {key}:  # a write not yet known applied went on another socket
             self.reads_off_write_socket += 1
+        self._unconfirmed.discard(key)
         if verify:
             you, vkey = self._op("v", client.whatsmyuri)
             self.verify_pairs.append((vkey, str(you)))
+            self._unconfirmed.discard(vkey)
 
     def run_unit(self, client: Client, k: int, verify: bool, explicit: bool) -> None:
         start = time.perf_counter()
