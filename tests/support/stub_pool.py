@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, List
 
+from waiting import wait_until
+
 from wireclient.pooling.pool import Pool
 
 
@@ -39,3 +41,28 @@ class Factory:
 def make_pool(**kwargs: Any) -> tuple[Pool, Factory]:
     factory = Factory()
     return Pool(("h", 1), factory, **kwargs), factory
+
+
+def wait_for_waiters(pool: Pool, n: int) -> None:
+    """Return once ``n`` threads are queued in ``pool``'s wait queue (a waiter joins the queue
+    and sleeps on its condition with the lock held, so under the lock, queued is waiting)."""
+
+    def queued() -> bool:
+        with pool._lock:
+            return len(pool._waiters) >= n
+
+    assert wait_until(queued), f"{n} waiters never queued"
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand: ``monkeypatch.setattr(pool_module,
+    "_monotonic", clock)`` then ``clock.advance(seconds)``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
