@@ -14,6 +14,7 @@ import pytest
 # tests/support; the test folders mirror the package's layers.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
+import quick_mockupdb  # noqa: E402
 from exception_chains import checked_raises  # noqa: E402
 from mock_replica_set import MockReplicaSet, monitor_threads  # noqa: E402
 from servers import SecantusServer  # noqa: E402
@@ -23,6 +24,9 @@ from wireclient import Connection  # noqa: E402
 # Every exception a test expects with pytest.raises has its cause chain walked: a cycle
 # (an exception that is its own cause) fails the test (see support/exception_chains.py).
 pytest.raises = checked_raises  # type: ignore[assignment]
+
+# mockupdb's stop() no longer waits up to a second for its accept loop's next poll.
+quick_mockupdb.install()
 
 
 @pytest.fixture(scope="session")
