@@ -26,7 +26,7 @@ from wireclient.monitoring import (
 )
 from wireclient.pooling.pool import Pool
 
-TIMEOUT = 5
+TIMEOUT = 15  # waits that end at once unless the test fails
 CURSOR = 2**40 + 7
 OP_MSG, MORE_TO_COME, EXHAUST_ALLOWED = 2013, 2, 1 << 16
 
