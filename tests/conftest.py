@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import time
 from typing import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ import quick_mockupdb  # noqa: E402
 from exception_chains import checked_raises  # noqa: E402
 from mock_replica_set import MockReplicaSet, monitor_threads  # noqa: E402
 from servers import SecantusServer  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from wireclient import Connection  # noqa: E402
 
@@ -72,7 +72,5 @@ def no_monitor_left() -> Iterator[None]:
     """After the test no monitor thread runs (a dropped connection's monitor stops too)."""
     yield
     gc.collect()
-    deadline = time.monotonic() + 5
-    while monitor_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not monitor_threads())
     assert monitor_threads() == [], "a monitor thread is still running"
