@@ -211,7 +211,12 @@ def test_dead_thread_returns_request_socket(server: Any) -> None:
         gc.collect()
         assert conn.request_count() == 0
         assert conn.pool.open_count <= 2
-        assert wait_for(lambda: server_connections(server) == base)
+        # The constructor's socket is counted in base; a thread may open the pool's second
+        # one (a dead thread's socket comes back when its death is noticed, which a busy
+        # machine may do after the next thread has started): at most one more, not ten.
+        # (At most, not exactly: base may still count another test's sockets the server has
+        # not yet seen closed.)
+        assert wait_for(lambda: server_connections(server) <= base + 1)
     finally:
         conn.close()
 
