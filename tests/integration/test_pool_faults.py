@@ -465,7 +465,7 @@ def test_network_error_on_an_older_generation_socket_is_ignored(
                 held["sock"] = bound_socket(conn)
                 sent.set()
                 try:
-                    conn.admin.command("ping")  # held by the server for 10 s
+                    conn.admin.command("ping")  # held by the server for 5 s
                 except Exception as exc:
                     held["error"] = exc
                 held["after"] = whoami(conn)
@@ -474,7 +474,7 @@ def test_network_error_on_an_older_generation_socket_is_ignored(
         # The held ping is the only failpoint: the clearing error below is a socket the test
         # breaks itself, so no second configureFailPoint can replace this one before the
         # ping has reached it (however long that takes).
-        fail_command({"times": 1}, failCommands=["ping"], blockConnection=True, blockTimeMS=10000)
+        fail_command({"times": 1}, failCommands=["ping"], blockConnection=True, blockTimeMS=5000)
         thread = threading.Thread(target=slow, daemon=True)
         thread.start()
         assert sent.wait(JOIN_TIMEOUT)

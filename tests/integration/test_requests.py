@@ -216,7 +216,11 @@ def test_dead_thread_returns_request_socket(server: Any) -> None:
         # machine may do after the next thread has started): at most one more, not ten.
         # (At most, not exactly: base may still count another test's sockets the server has
         # not yet seen closed.)
-        assert wait_for(lambda: server_connections(server) <= base + 1)
+        seen: List[int] = []
+        assert wait_for(lambda: seen.append(server_connections(server)) or seen[-1] <= base + 1), (
+            base,
+            seen[-3:],
+        )
     finally:
         conn.close()
 
