@@ -38,7 +38,13 @@ class Recorder(
 
 
 for _name in (
+    "pool_created",
+    "pool_ready",
+    "pool_closed",
     "connection_created",
+    "connection_ready",
+    "connection_check_out_started",
+    "connection_check_out_failed",
     "connection_checked_out",
     "connection_checked_in",
     "connection_closed",
@@ -99,8 +105,13 @@ def test_pool_events_match_what_the_server_saw(server: Any) -> None:
         assert len(created) == 3
         assert total_created(server) - before == 3 + 1  # + the probe itself
         assert all(e.address == c.address and e.generation == 0 for e in created)
-        local = {f"{e.local_address[0]}:{e.local_address[1]}" for e in created}
+        # created comes before the connect (CMAP): the socket's ends are known once ready
+        ready = recorder.of("connection_ready")
+        assert sorted(e.driver_connection_id for e in created) == [1, 2, 3]
+        assert sorted(e.driver_connection_id for e in ready) == [1, 2, 3]
+        local = {f"{e.local_address[0]}:{e.local_address[1]}" for e in ready}
         assert len(local) == 3
+        assert all(e.connection_id is not None for e in ready)  # the server's number too
         assert len(recorder.of("connection_checked_out")) >= 3
         assert len(recorder.of("connection_checked_in")) >= 3
         started, ended = recorder.of("request_started"), recorder.of("request_ended")
@@ -347,3 +358,63 @@ def test_greenlet_identity_in_command_events(server: Any) -> None:
     assert len(seen) == 4 and len({g for g, _, _ in seen}) == 4  # four greenlets
     assert all(in_request for _, in_request, _ in seen)  # auto_start_request
     assert sorted(addr for _, _, addr in seen) == sorted(result["yous"])
+
+
+def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockReplicaSet) -> None:
+    """CMAP with SDAM: the error handler marks the primary Unknown and pauses its pool
+    (checkouts fail at once with PoolClearedError, a retryable error); the monitor's next
+    successful check of it marks the pool ready (pool ready), and operations go on."""
+    from wireclient.errors import AutoReconnect, PoolClearedError
+
+    recorder = Recorder()
+    with ReplicaSetConnection(
+        rs[1].host,
+        replicaSet="rs",
+        serverSelectionTimeoutMS=5000,
+        heartbeatFrequencyMS=60_000,  # the monitor checks when woken only
+        event_listeners=[recorder],
+    ) as c:
+        c.db.c.insert({"x": 1})
+        selector = c._executor.selector
+        pool = selector.pools_by_address()[rs[0].address]
+        assert selector.refresh()  # a whole round done: none is in flight below
+        rs[0].up = False  # the primary hangs up
+        with pytest.raises(AutoReconnect):
+            c.db.c.insert({"x": 2})
+        assert pool.state == "paused"
+        with pytest.raises(PoolClearedError):
+            pool.get_socket()
+        failed = [
+            e for e in recorder.of("connection_check_out_failed") if e.address == pool.address
+        ]
+        assert failed[-1].reason == "connectionError"
+        rs[0].up = True
+        c.db.c.insert({"x": 3})  # selection waits for a check: it finds the primary again
+        assert pool.state == "ready"
+        mine = [
+            name
+            for name, event in recorder.events
+            if name.startswith("pool_") and event.address == pool.address
+        ]
+        assert mine == ["pool_created", "pool_ready", "pool_cleared", "pool_ready"]
+
+
+def test_a_one_server_connection_is_cleared_but_never_paused(fresh_server: Any) -> None:
+    """No monitor would mark it ready again: the pool is cleared and the next operation
+    connects at once."""
+    from wireclient.errors import AutoReconnect
+
+    recorder = Recorder()
+    with Connection(fresh_server.uri, event_listeners=[recorder], auto_start_request=False) as c:
+        c.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {"failCommands": ["ping"], "closeConnection": True},
+            }
+        )
+        with pytest.raises(AutoReconnect):
+            c.admin.command("ping")
+        assert c.pool.state == "ready" and len(recorder.of("pool_cleared")) == 1
+        c.admin.command("ping")
+        assert recorder.of("pool_ready") and len(recorder.of("pool_ready")) == 1  # creation only

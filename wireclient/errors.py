@@ -19,6 +19,9 @@ WireClientError
  |    |    +-- NetworkTimeout  a connect / read / write took longer than its timeout
  |    |    +-- NotPrimaryError the member is not (or no longer) primary
  |    |    +-- NotMongoDBError the peer's first reply (or its TLS) was not MongoDB's
+ |    |    +-- PoolClearedError  the server's pool is paused (cleared after a network error,
+ |    |                        until its monitor reaches the server again); retryable
+ |    +-- PoolClosedError      the pool was closed for good (its server left the view)
  |    +-- PoolTimeout          no socket became free within waitQueueTimeoutMS
  |    +-- ServerSelectionTimeout  no suitable member within serverSelectionTimeoutMS
  +-- OperationFailure          the server answered ok: 0 (code, details)
@@ -129,6 +132,19 @@ class NotPrimaryError(AutoReconnect):
         self.details = dict(details) if details is not None else {}
 
 
+class PoolClearedError(AutoReconnect):
+    """The server's pool is paused: it was cleared after a network error and refuses
+    checkouts until its monitor's next successful check marks it ready (CMAP). Only pools
+    with a monitor pause (a replica set's members, routers). It is retryable, like the
+    network error that cleared the pool, and it is not itself a server error: the error
+    handler does not mark the server Unknown for it."""
+
+
+class PoolClosedError(ConnectionFailure):
+    """A checkout from a pool closed for good (its server left the replica set's or the
+    routers' view). Not retryable on that pool: the next selection chooses another."""
+
+
 class PoolTimeout(ConnectionFailure):
     """No socket became available within ``waitQueueTimeoutMS``."""
 
@@ -205,6 +221,8 @@ __all__ = [
     "NetworkTimeout",
     "NotPrimaryError",
     "NotMongoDBError",
+    "PoolClearedError",
+    "PoolClosedError",
     "PoolTimeout",
     "ServerSelectionTimeout",
     "OperationFailure",

@@ -81,23 +81,48 @@ class FrameListener:
 
 
 class PoolListener:
-    """Sockets of a pool, and requests (pymongo 4's ConnectionPoolListener names, plus
-    requests)."""
+    """A pool's life and its sockets' (CMAP's events, with pymongo 4's ConnectionPoolListener
+    names), and requests. Every method is a no-op here: override those you need. The order
+    of the events, their fields and their units are in docs/monitoring.md."""
 
-    def connection_created(self, event: PoolEvent) -> None:
-        """A socket was opened and handshaken."""
+    def pool_created(self, event: PoolEvent) -> None:
+        """A pool was made for ``event.address`` (``event.options``: its pool options)."""
 
-    def connection_checked_out(self, event: PoolEvent) -> None:
-        """A socket was lent for an operation (or bound to a request)."""
-
-    def connection_checked_in(self, event: PoolEvent) -> None:
-        """A socket came back to the pool."""
-
-    def connection_closed(self, event: PoolEvent) -> None:
-        """A socket was closed; ``event.reason`` says why."""
+    def pool_ready(self, event: PoolEvent) -> None:
+        """The pool serves checkouts: at its creation, and after a pause, when its monitor
+        reached the server again."""
 
     def pool_cleared(self, event: PoolEvent) -> None:
-        """A new generation began (``event.generation``): older sockets will be closed."""
+        """A new generation began (``event.generation``): older sockets will be closed. A
+        pool with a monitor is paused too, until ``pool_ready``."""
+
+    def pool_closed(self, event: PoolEvent) -> None:
+        """The pool was closed: its idle sockets are closed, lent ones will be."""
+
+    def connection_created(self, event: PoolEvent) -> None:
+        """A socket is about to be opened (``event.driver_connection_id``: the pool's number
+        for it); ``connection_ready`` follows when it is connected and handshaken, or
+        ``connection_closed`` (reason ``error``) when that fails."""
+
+    def connection_ready(self, event: PoolEvent) -> None:
+        """A socket is connected, handshaken and authenticated (``event.duration_ms``)."""
+
+    def connection_check_out_started(self, event: PoolEvent) -> None:
+        """A caller asks the pool for a socket."""
+
+    def connection_check_out_failed(self, event: PoolEvent) -> None:
+        """A checkout failed: ``event.reason`` is ``timeout``, ``connectionError`` or
+        ``poolClosed``; ``event.duration_ms`` since it started."""
+
+    def connection_checked_out(self, event: PoolEvent) -> None:
+        """A socket was lent for an operation (or bound to a request); ``event.duration_ms``
+        since the checkout started."""
+
+    def connection_checked_in(self, event: PoolEvent) -> None:
+        """A socket came back to the pool (``connection_closed`` follows if it is not kept)."""
+
+    def connection_closed(self, event: PoolEvent) -> None:
+        """A socket was closed; ``event.reason`` says why (``event.detail``: more, if known)."""
 
     def request_started(self, event: RequestEvent) -> None:
         """A thread or greenlet entered a request (outermost level)."""
@@ -241,7 +266,24 @@ class FrameEvent(_Event):
 
 
 class PoolEvent(_Event):
-    __slots__ = ("address", "connection_id", "local_address", "generation", "reason")
+    """One event of a pool (the listener's method says which). Fields that do not apply to
+    an event are None: ``connection_id`` (the server's number for the socket, from its
+    handshake), ``driver_connection_id`` (the pool's: 1, 2, 3... in the order it opens
+    them), ``local_address``, ``generation``, ``reason`` (closed, check-out failed),
+    ``detail``, ``duration_ms`` (ready, checked out, check-out failed; milliseconds, a
+    float) and ``options`` (pool created)."""
+
+    __slots__ = (
+        "address",
+        "connection_id",
+        "local_address",
+        "generation",
+        "reason",
+        "driver_connection_id",
+        "duration_ms",
+        "detail",
+        "options",
+    )
 
     def __init__(
         self,
@@ -250,12 +292,20 @@ class PoolEvent(_Event):
         local_address: Any = None,
         generation: Optional[int] = None,
         reason: Optional[str] = None,
+        driver_connection_id: Optional[int] = None,
+        duration_ms: Optional[float] = None,
+        detail: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.address = address
         self.connection_id = connection_id
         self.local_address = local_address
         self.generation = generation
         self.reason = reason
+        self.driver_connection_id = driver_connection_id
+        self.duration_ms = duration_ms
+        self.detail = detail
+        self.options = options
 
 
 class RequestEvent(_Event):

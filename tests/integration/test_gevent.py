@@ -46,6 +46,7 @@ CHECKS: Dict[str, List[str]] = {
         "reclamation_use_greenlets",
         "hub_not_blocked",
         "concurrency",
+        "connect_storm",
     ],
     "patch_all_after": [
         "socket_per_greenlet",
@@ -80,7 +81,9 @@ def run_script(
 ) -> Tuple[int, str, Dict[str, Any]]:
     """Run one gevent script; returns (returncode, combined output, RESULT dict)."""
     env = dict(os.environ, GEVENT_CHECK_TIMEOUT=str(watchdog), PYTHONUNBUFFERED="1")
-    env.pop("PYTHONPATH", None)
+    # the package of this tree, not whatever copy is installed (a git worktree beside the
+    # checkout the virtualenv was installed from would otherwise test that checkout's code)
+    env["PYTHONPATH"] = ROOT
     try:
         proc = subprocess.run(
             [sys.executable, os.path.join(SCRIPTS, f"{mode}.py"), uri, *checks],

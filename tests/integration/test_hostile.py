@@ -20,7 +20,7 @@ from urllib.parse import quote
 import bson
 import pytest
 from certs import CertPaths, make_certs
-from hostile_server import HostileServer, hello_reply, op_msg
+from hostile_server import HostileServer, hello_reply, op_msg, op_reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -286,8 +286,7 @@ FOREIGN = [  # (server, words the message has)
     (dict(mode="response_to"), ["responseTo"]),
     (dict(mode="opcode", opcode=2004, body=OP_QUERY_BODY + bson.encode({"ok": 1})), ["OpQuery"]),
     (dict(mode="random", seed=1), []),
-    (dict(mode="bad_bson"), ["invalid BSON"]),
-]
+]  # a reply header that answers our hello over a broken body is MongoDB's: see below
 
 
 @pytest.mark.parametrize("server, words", FOREIGN, ids=[str(f[0]["mode"]) for f in FOREIGN])
@@ -343,6 +342,44 @@ FAST = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+def _lying_op_reply(request_id: int) -> bytes:
+    """A hello reply in OP_REPLY, answering ``request_id``, whose numberReturned says 2 but
+    which holds one document."""
+    frame = bytearray(op_reply(hello_reply(), request_id))
+    struct.pack_into("<i", frame, 32, 2)
+    return bytes(frame)
+
+
+def _lying_op_msg(request_id: int) -> bytes:
+    """An OP_MSG answering ``request_id`` whose body's BSON has an element type that does
+    not exist."""
+    return op_msg(b"\x0c\x00\x00\x00\x7fa\x00\x01\x02\x03\x04\x00", request_id)
+
+
+def _empty_op_reply(request_id: int) -> bytes:
+    """A well-formed OP_REPLY answering ``request_id`` that holds no document: the frame
+    decodes, and the command's reply is missing."""
+    return struct.pack("<iiiiIqii", 36, 1, request_id, 1, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [_lying_op_reply, _lying_op_msg, _empty_op_reply],
+    ids=["op_reply", "op_msg", "empty_op_reply"],
+)
+def test_a_broken_body_under_a_header_that_answers_us_is_a_protocol_error(
+    reply: Callable[[int], bytes],
+) -> None:
+    """The first reply on a socket has a MongoDB reply's header answering our hello, and a
+    body that breaks the protocol: the peer speaks MongoDB, badly. That is a
+    ``ProtocolError``; ``NotMongoDBError`` is for a peer whose first bytes are not
+    MongoDB's at all."""
+    with HostileServer("bytes", handshake=False, data=reply, then="close") as srv:
+        with pytest.raises(ProtocolError) as info:
+            network.connect(srv.address, 5.0, 5.0)
+        assert not isinstance(info.value, (NotMongoDBError, AutoReconnect)), info.value
 
 
 @FAST

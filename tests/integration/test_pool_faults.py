@@ -7,9 +7,10 @@ promise"):
 - a network error on a socket of the pool's current generation clears the pool (new
   generation; idle sockets closed now, lent ones when they come back); an error from an
   older-generation socket changes nothing; a request whose bound socket is of an older
-  generation quietly binds a new one; a network timeout after the handshake does not clear
-  the pool; the shutdown codes 91 and 11600 clear it, "not primary" from a server of wire
-  version 8 or more does not;
+  generation keeps it while it is alive (the fault was another caller's), and quietly binds
+  a new one when it is dead (the server restarted); a network timeout after the handshake
+  does not clear the pool; the shutdown codes 91 and 11600 clear it, "not primary" from a
+  server of wire version 8 or more does not;
 - so a server restart under ten threads in requests costs one AutoReconnect, not ten
   (pymongo 2.8 test_threads.test_server_disconnect, PYTHON-345);
 - ``close()`` / ``disconnect()`` break no operation in flight;
@@ -178,6 +179,75 @@ def test_restart_with_all_threads_at_once_clears_the_pool_once(fresh_server: Any
         assert row["in_request"]
         assert row["after"] != row["before"]
     assert bumps == 1
+
+
+@pytest.mark.parametrize(
+    "fault", [{"closeConnection": True}, {"errorCode": 11600}], ids=["closed", "shutdown"]
+)
+def test_a_request_keeps_its_socket_through_other_threads_faults(
+    server: Any, fail_command: Callable[..., None], fault: Dict[str, Any]
+) -> None:
+    """Three threads' pings meet a fault (the server closes their connection, or answers
+    "interrupted at shutdown"): each of their errors on a socket of the current generation
+    clears the pool. Meanwhile a thread in a request does w=0 ``$inc`` then a read, at least
+    50 times and until the pool has been cleared 15 times: its socket, alive, stays with its
+    request (no move, no stale read), and is closed, not pooled, when the request ends."""
+    clears_wanted, ops_wanted = 15, 50
+    with Connection(server.uri, auto_start_request=False, max_pool_size=20) as conn:
+        coll = conn.test_pool_faults.keep_socket
+        coll.drop()
+        coll.insert_one({"_id": 1, "n": 0})
+        start = conn.pool.generation
+        stop = threading.Event()
+        faults: List[BaseException] = []
+        row: Dict[str, Any] = {"ops": 0, "stale": [], "moves": 0}
+
+        def faulty() -> None:
+            while not stop.is_set():
+                try:
+                    conn.admin.command("ping")
+                except AutoReconnect as exc:
+                    faults.append(exc)
+
+        def in_request() -> None:
+            try:
+                with conn.start_request():
+                    coll.find_one()
+                    sock = row["sock"] = bound_socket(conn)
+                    deadline = time.monotonic() + JOIN_TIMEOUT
+                    while conn.pool.generation - start < clears_wanted or row["ops"] < ops_wanted:
+                        assert time.monotonic() < deadline, "the faults did not come"
+                        coll.update({"_id": 1}, {"$inc": {"n": 1}}, w=0)
+                        row["ops"] += 1
+                        seen = coll.find_one({"_id": 1})["n"]
+                        if seen != row["ops"]:
+                            row["stale"].append((row["ops"], seen))
+                        if bound_socket(conn) is not sock:
+                            row["moves"] += 1
+                            sock = bound_socket(conn)
+                    row["kept until the end"] = not sock.closed
+            except BaseException as exc:
+                row["error"] = exc
+            finally:
+                stop.set()
+
+        fail_command("alwaysOn", failCommands=["ping"], **fault)
+        workers = [threading.Thread(target=faulty, daemon=True) for _ in range(3)]
+        workers.append(threading.Thread(target=in_request, daemon=True))
+        for t in workers:
+            t.start()
+        for t in workers:  # the request thread stops the others, within JOIN_TIMEOUT
+            t.join(2 * JOIN_TIMEOUT)
+        assert not [t for t in workers if t.is_alive()], "threads still running"
+        print(f"\n{row['ops']} ops in a request across {conn.pool.generation - start} clears")
+        assert "error" not in row, row["error"]
+        assert conn.pool.generation - start >= clears_wanted and len(faults) >= clears_wanted
+        assert row["ops"] > 0
+        assert row["moves"] == 0
+        assert row["stale"] == []
+        assert row["kept until the end"]
+        assert row["sock"].closed  # of an old generation: closed when the request ended
+        assert row["sock"] not in conn.pool._idle
 
 
 # -- b. disconnect() beside working threads -------------------------------------------------

@@ -537,14 +537,30 @@ def test_closed_socket_is_dropped_and_the_lease_rebinds() -> None:
     table.end()
 
 
-def test_cleared_pool_makes_a_lease_rebind_without_error() -> None:
+def test_cleared_pool_leaves_a_lease_its_live_socket() -> None:
     """A socket bound before the pool was cleared (a server fault seen by another thread)
-    is of an older generation: the request quietly binds a new one."""
+    is of an older generation but alive: the request keeps it (moving would lose
+    read-your-writes), and it is closed, not pooled, when the request ends."""
     executor, pool, _ = _leases()
     table = executor.requests
     table.start()
     s = _operation(executor, pool)
     pool.clear()
+    assert _operation(executor, pool) is s and not s.closed
+    assert table.bound_socket(pool) is s and pool.open_count == 1
+    table.end()
+    assert s.closed and pool.open_count == 0 and pool.idle_count() == 0
+
+
+def test_cleared_pool_makes_a_lease_rebind_its_dead_socket_without_error() -> None:
+    """The same, when the server closed that socket (a restart): the request quietly binds
+    a new one."""
+    executor, pool, _ = _leases()
+    table = executor.requests
+    table.start()
+    s = _operation(executor, pool)
+    pool.clear()
+    s.dead = True
     t = _operation(executor, pool)
     assert t is not s and s.closed and table.bound_socket(pool) is t
     assert pool.open_count == 1

@@ -8,7 +8,6 @@ import os
 import select
 import subprocess
 import sys
-import threading
 from typing import Any, Iterator
 
 import pymongo
@@ -35,15 +34,10 @@ def load() -> Any:
 
 @pytest.fixture()
 def tiny() -> Iterator[str]:
-    """The tiny server in a thread of this process; yields its host:port."""
+    """The tiny server in this process (the mock's threads); yields its host:port."""
     module = load()
-    server = module.Server(("127.0.0.1", 0), module.Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    with module.serve() as server:
+        yield server.address_string
 
 
 def test_connection_talks_to_it(tiny: str) -> None:
@@ -74,6 +68,13 @@ def test_pymongo_talks_to_it(tiny: str) -> None:
         assert client.server_info()["version"] == "0.0.1"
     finally:
         client.close()
+
+
+def test_the_mock_answers_hello_and_the_example_the_rest(tiny: str) -> None:
+    reply = run_cli("cmd", tiny, '{"hello": 1}')
+    assert json_documents(reply.stdout)[0]["maxWireVersion"] == 17
+    reply = run_cli("cmd", tiny, '{"whatsmyuri": 1}')
+    assert json_documents(reply.stdout)[0]["you"].startswith("127.0.0.1:")
 
 
 def test_it_hangs_up_on_bad_frames_and_legacy_opcodes(tiny: str) -> None:
@@ -130,22 +131,14 @@ def test_the_toolkit_demo_runs(server: Any) -> None:
 
 @pytest.mark.parametrize("trace", [False, True])
 def test_the_command_line_over_a_unix_socket(tmp_path: Any, trace: bool) -> None:
-    import socketserver
-    import urllib.parse
-
     module = load()
     path = str(tmp_path / "tiny.sock")
-    server = socketserver.ThreadingUnixStreamServer(path, module.Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = module.serve(host=path)
     try:
-        uri = "mongodb://" + urllib.parse.quote(path, safe="")
+        uri = server.uri
         result = run_cli("ping", uri, *(["--trace"] if trace else []))
         assert result.returncode == 0, result.stderr
         assert json_documents(result.stdout) == [{"ok": 1.0}]
         assert ("client -> server  OP_QUERY" in result.stderr) is trace
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.close()

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiters
 
-from wireclient.errors import ConfigurationError, PoolTimeout
+from wireclient import monitoring
+from wireclient.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    PoolClearedError,
+    PoolClosedError,
+    PoolTimeout,
+)
 from wireclient.pooling import pool as pool_module
 from wireclient.pooling.pool import Pool
 
@@ -210,3 +217,315 @@ def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> No
     t.join(5)
     assert len(got) == 1 and got[0] is not sock and sock.closed
     assert pool.open_count == 1 and len(factory.made) == 2
+
+
+# -- CMAP: events, maxConnecting, paused pools ---------------------------------------------
+
+
+class PoolRecorder(monitoring.PoolListener):
+    """Every pool event, in order, as (method, event)."""
+
+    def __init__(self) -> None:
+        self.events: List[Tuple[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def names(self) -> List[str]:
+        with self.lock:
+            return [name for name, _ in self.events]
+
+    def of(self, name: str) -> List[Any]:
+        with self.lock:
+            return [event for n, event in self.events if n == name]
+
+
+for _method in (
+    "pool_created",
+    "pool_ready",
+    "pool_cleared",
+    "pool_closed",
+    "connection_created",
+    "connection_ready",
+    "connection_check_out_started",
+    "connection_check_out_failed",
+    "connection_checked_out",
+    "connection_checked_in",
+    "connection_closed",
+):
+
+    def _record(self: PoolRecorder, event: Any, _name: str = _method) -> None:
+        with self.lock:
+            self.events.append((_name, event))
+
+    setattr(PoolRecorder, _method, _record)
+
+
+def observed_pool(**kwargs: Any) -> Tuple[Pool, Factory, PoolRecorder]:
+    recorder = PoolRecorder()
+    factory = kwargs.pop("factory", None) or Factory()
+    events = monitoring.EventPublisher([recorder])
+    return Pool(("h", 1), factory, events=events, **kwargs), factory, recorder
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for another thread to reach a state only the pool shows (no event marks it)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, "state not reached"
+        pause.wait(0.001)
+
+
+def test_events_of_a_checkout_that_connects_and_its_checkin_in_cmap_order() -> None:
+    pool, _, recorder = observed_pool()
+    sock = pool.get_socket()
+    pool.return_socket(sock)
+    assert pool.get_socket() is sock  # reused: no connect
+    assert recorder.names() == [
+        "pool_created",
+        "pool_ready",
+        "connection_check_out_started",
+        "connection_created",
+        "connection_ready",
+        "connection_checked_out",
+        "connection_checked_in",
+        "connection_check_out_started",
+        "connection_checked_out",
+    ]
+    created = recorder.of("pool_created")[0]
+    assert created.options["maxPoolSize"] == 100 and created.options["maxConnecting"] == 2
+    ready = recorder.of("connection_ready")[0]
+    assert ready.driver_connection_id == 1 and ready.connection_id == sock.connection_id
+    assert ready.local_address == sock.local_address and ready.generation == 0
+    durations = [ready.duration_ms] + [e.duration_ms for e in recorder.of("connection_checked_out")]
+    assert all(isinstance(d, float) and d >= 0.0 for d in durations)
+    assert recorder.of("connection_created")[0].local_address is None  # not connected yet
+
+
+def test_the_pool_numbers_its_sockets_one_two_three() -> None:
+    pool, _, recorder = observed_pool()
+    socks = [pool.get_socket() for _ in range(3)]
+    ids = [e.driver_connection_id for e in recorder.of("connection_checked_out")]
+    assert ids == [1, 2, 3]
+    assert [pool.driver_connection_id_of(s) for s in socks] == [1, 2, 3]
+    assert [e.connection_id for e in recorder.of("connection_checked_out")] == [
+        s.connection_id for s in socks
+    ]  # the server's numbers, beside the pool's
+
+
+def test_a_stale_socket_is_checked_in_then_closed() -> None:
+    pool, _, recorder = observed_pool()
+    sock = pool.get_socket()
+    pool.clear()
+    pool.return_socket(sock)
+    names = recorder.names()
+    assert names[-3:] == ["pool_cleared", "connection_checked_in", "connection_closed"]
+    closed = recorder.of("connection_closed")[0]
+    assert closed.reason == "stale" and closed.driver_connection_id == 1
+
+
+def test_a_discarded_socket_is_checked_in_then_closed_for_an_error() -> None:
+    pool, _, recorder = observed_pool()
+    sock = pool.get_socket()
+    sock.close()  # the network layer closed it mid-conversation
+    pool.discard_socket(sock)
+    assert recorder.names()[-2:] == ["connection_checked_in", "connection_closed"]
+    assert recorder.of("connection_closed")[0].reason == "error"
+
+
+def test_an_idle_socket_closed_by_the_server_says_error_dead() -> None:
+    pool, _, recorder = observed_pool(check_interval=0.0)
+    sock = pool.get_socket()
+    pool.return_socket(sock)
+    sock.dead = True
+    pool.return_socket(pool.get_socket())
+    closed = recorder.of("connection_closed")[0]
+    assert (closed.reason, closed.detail) == ("error", "dead")
+
+
+def test_check_out_failed_timeout() -> None:
+    pool, _, recorder = observed_pool(max_size=1, wait_queue_timeout=0)
+    pool.get_socket()
+    with pytest.raises(PoolTimeout):
+        pool.get_socket()
+    assert recorder.names()[-2:] == ["connection_check_out_started", "connection_check_out_failed"]
+    failed = recorder.of("connection_check_out_failed")[0]
+    assert failed.reason == "timeout" and failed.duration_ms >= 0.0
+
+
+def test_check_out_failed_connection_error_after_the_pending_socket_is_closed() -> None:
+    class Refused(Factory):
+        def __call__(self) -> Any:
+            raise AutoReconnect("refused")
+
+    pool, _, recorder = observed_pool(factory=Refused())
+    with pytest.raises(AutoReconnect):
+        pool.get_socket()
+    assert recorder.names()[2:] == [
+        "connection_check_out_started",
+        "connection_created",
+        "connection_closed",
+        "pool_cleared",  # the handshake failed on the network: the pool is cleared
+        "connection_check_out_failed",
+    ]
+    closed = recorder.of("connection_closed")[0]
+    assert closed.reason == "error" and closed.driver_connection_id == 1
+    assert recorder.of("connection_check_out_failed")[0].reason == "connectionError"
+    assert pool.open_count == 0
+
+
+def test_closed_for_good_closes_idle_then_says_so_and_refuses_checkouts() -> None:
+    pool, _, recorder = observed_pool()
+    idle, lent = pool.get_socket(), pool.get_socket()
+    pool.return_socket(idle)
+    pool.close()
+    assert pool.state == "closed"
+    assert recorder.names()[-2:] == ["connection_closed", "pool_closed"]
+    assert recorder.of("connection_closed")[0].reason == "poolClosed"
+    with pytest.raises(PoolClosedError):
+        pool.get_socket()
+    failed = recorder.of("connection_check_out_failed")[0]
+    assert failed.reason == "poolClosed"
+    pool.return_socket(lent)  # a lent socket is closed when it comes back
+    assert lent.closed and recorder.of("connection_closed")[-1].reason == "poolClosed"
+    assert recorder.names()[-2:] == ["connection_checked_in", "connection_closed"]
+
+
+def test_closing_fails_waiters_at_once() -> None:
+    pool, _, _ = observed_pool(max_size=1)  # no wait_queue_timeout: only close() ends it
+    pool.get_socket()
+    errors: List[BaseException] = []
+
+    def wait() -> None:
+        try:
+            pool.get_socket()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait, daemon=True)
+    t.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    pool.close()
+    t.join(10)
+    assert not t.is_alive() and len(errors) == 1 and isinstance(errors[0], PoolClosedError)
+
+
+def test_a_connection_close_reopens_the_pool_on_the_next_checkout() -> None:
+    pool, _, recorder = observed_pool()
+    pool.return_socket(pool.get_socket())
+    pool.close(reopen=True)
+    sock = pool.get_socket()
+    names = recorder.names()
+    closed_at = names.index("pool_closed")
+    assert names[closed_at + 1 : closed_at + 4] == [
+        "connection_check_out_started",
+        "pool_created",
+        "pool_ready",
+    ]
+    assert pool.state == "ready" and pool.driver_connection_id_of(sock) == 2  # ids go on
+
+
+def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
+    pool, _, recorder = observed_pool(max_size=1, monitored=True)  # waiters would wait forever
+    held = pool.get_socket()
+    errors: List[BaseException] = []
+
+    def wait() -> None:
+        try:
+            pool.get_socket()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait, daemon=True)
+    t.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    pool.clear(pause=True)
+    t.join(10)
+    assert not t.is_alive() and len(errors) == 1 and isinstance(errors[0], PoolClearedError)
+    assert isinstance(errors[0], AutoReconnect)  # retryable, as the network error was
+    assert pool.state == "paused"
+    with pytest.raises(PoolClearedError):
+        pool.get_socket()  # a new checkout fails at once too
+    assert recorder.of("connection_check_out_failed")[-1].reason == "connectionError"
+    pool.clear(pause=True)  # a second clear of a paused pool says nothing
+    assert len(recorder.of("pool_cleared")) == 1 and pool.generation == 2
+    pool.ready()
+    pool.ready()  # ready already: nothing to say
+    assert len(recorder.of("pool_ready")) == 2  # at creation, and now
+    pool.return_socket(held)  # stale: closed
+    assert pool.get_socket() is not held and held.closed
+
+
+def test_a_pool_with_no_monitor_is_never_paused() -> None:
+    pool, factory, _ = observed_pool(max_size=1)
+    held = pool.get_socket()
+    got: List[Any] = []
+    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    pool.clear(pause=True)
+    assert pool.state == "ready"
+    pool.return_socket(held)  # stale: closed, and its slot granted to the waiter
+    t.join(10)
+    assert len(got) == 1 and got[0] is factory.made[-1] and held.closed
+
+
+def test_fill_to_minimum_waits_for_ready() -> None:
+    pool, factory, _ = observed_pool(min_size=2, monitored=True)
+    pool.clear(pause=True)
+    pool.fill_to_minimum()
+    assert factory.made == []
+    pool.ready()
+    pool.fill_to_minimum()
+    assert len(factory.made) == 2
+
+
+class GatedFactory(Factory):
+    """Connects that wait until the test lets one through; counts connects in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cond = threading.Condition()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.passes = 0
+
+    def let_through(self, n: int = 1) -> None:
+        with self.cond:
+            self.passes += n
+            self.cond.notify_all()
+
+    def __call__(self) -> Any:
+        with self.cond:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.cond.notify_all()
+            assert self.cond.wait_for(lambda: self.passes > 0, timeout=10)
+            self.passes -= 1
+            self.in_flight -= 1
+            return super().__call__()
+
+
+def test_at_most_two_connects_at_once_and_a_returned_socket_serves_a_waiter() -> None:
+    factory = GatedFactory()
+    pool, _, _ = observed_pool(factory=factory, max_size=50)
+    factory.let_through()
+    returned = pool.get_socket()
+    got: Dict[int, Any] = {}
+
+    def checkout(i: int) -> None:
+        got[i] = pool.get_socket()
+
+    threads = [threading.Thread(target=checkout, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    with factory.cond:
+        assert factory.cond.wait_for(lambda: factory.in_flight == 2, timeout=10)
+    wait_until(lambda: pool.stats()["waiting"] == 18)
+    pool.return_socket(returned)  # taken by the first waiter, with no connect
+    wait_until(lambda: returned in got.values())
+    assert factory.in_flight == 2 and pool.stats()["waiting"] == 17
+    factory.let_through(19)
+    for t in threads:
+        t.join(10)
+    assert len(got) == 20 and len(factory.made) == 1 + 19
+    assert factory.most_in_flight == 2

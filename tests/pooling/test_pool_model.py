@@ -11,12 +11,14 @@ socket each operation gets, and after every step the real objects must agree wit
 
 - outside a request, operations in flight never share a socket; a socket given back is the
   next one handed out (the idle list is LIFO);
-- inside a request every operation uses the request's socket until it breaks, the request
-  ends, or the pool is cleared; ``in_request`` and the depth follow the nesting counts;
+- inside a request every operation uses the request's socket until it breaks, the server
+  closes it, the request ends, or ``close()`` outdates it: a clear for a fault elsewhere
+  leaves the request its live socket of the old generation, closed when the request ends;
+  ``in_request`` and the depth follow the nesting counts;
 - an ended request, or a dead caller's, gives its socket back to the pool;
 - ``open_count`` never exceeds ``max_size`` and equals the sockets not closed; no closed
-  socket and no socket of an old generation is ever handed out; idle sockets are all open,
-  current and held by no one.
+  socket is ever handed out, and no socket of an old generation except to the request that
+  holds it; idle sockets are all open, current and held by no one.
 
 The callers are keys of an identity whose ``current()`` the test sets, so a run depends on
 its steps alone and needs no threads; a caller that dies comes back as a new key (thread
@@ -96,6 +98,7 @@ class PoolModel(RuleBasedStateMachine):
         self.callers = [Caller() for _ in range(CALLERS)]
         # The model of the pool: its generation, the sockets it owns, its idle LIFO.
         self.generation = 0
+        self.request_floor = 0  # raised by close(): older request sockets are replaced
         self.generation_of: Dict[Any, int] = {}
         self.owned: List[Any] = []
         self.idle: List[Any] = []
@@ -113,9 +116,11 @@ class PoolModel(RuleBasedStateMachine):
             self.idle.remove(sock)
 
     def current(self, sock: Any) -> bool:
+        """Whether a request may go on with its bound ``sock``: alive, and of a generation no
+        ``close()`` outdated (a clear for a fault does not)."""
         return (
             sock in self.owned
-            and self.generation_of[sock] == self.generation
+            and self.generation_of[sock] >= self.request_floor
             and not sock.closed
             and not sock.dead
         )
@@ -241,7 +246,8 @@ class PoolModel(RuleBasedStateMachine):
         else:
             assert sock is expected, "not the socket the model expected"
         assert not sock.closed, "a closed socket was handed out"
-        assert self.pool.generation_of(sock) == self.pool.generation, "an old generation's socket"
+        if sock is not caller.bound:
+            assert self.pool.generation_of(sock) == self.pool.generation, "an old socket"
         if in_request:
             caller.bound = sock
         caller.op = (sock, state)
@@ -298,6 +304,7 @@ class PoolModel(RuleBasedStateMachine):
         self.act_as(caller)
         self.executor.close()
         self.cleared()
+        self.request_floor = self.generation
         self.release_request(caller)
 
     @rule()
@@ -378,12 +385,41 @@ def run_steps(steps: List[Tuple[str, Dict[str, Any]]], auto_start: bool = False)
     return machine
 
 
-def test_scenario_a_cleared_pool_makes_the_request_bind_a_new_socket() -> None:
+def test_scenario_a_cleared_pool_leaves_the_request_its_live_socket() -> None:
     m = run_steps(
         [
             ("start_request", {"n": 0}),
             ("operation", {"n": 0, "breaks": False}),
             ("server_fault", {}),
+            ("operation", {"n": 0, "breaks": False}),
+        ]
+    )
+    (kept,) = m.factory.made
+    assert m.callers[0].bound is kept and not kept.closed
+    m.end_request(0)
+    assert kept.closed and m.pool.idle_count() == 0  # of an old generation: not pooled
+
+
+def test_scenario_a_cleared_pool_replaces_the_requests_dead_socket() -> None:
+    m = run_steps(
+        [
+            ("start_request", {"n": 0}),
+            ("operation", {"n": 0, "breaks": False}),
+            ("server_fault", {}),
+            ("server_closes_a_socket", {"n": 0}),
+            ("operation", {"n": 0, "breaks": False}),
+        ]
+    )
+    old, new = m.factory.made
+    assert old.closed and m.callers[0].bound is new
+
+
+def test_scenario_close_makes_other_requests_bind_a_new_socket() -> None:
+    m = run_steps(
+        [
+            ("start_request", {"n": 0}),
+            ("operation", {"n": 0, "breaks": False}),
+            ("close", {"n": 1}),
             ("operation", {"n": 0, "breaks": False}),
         ]
     )

@@ -25,6 +25,18 @@ def test_doc_examples_run(name: str, server: Any) -> None:
     assert result.failed == 0
 
 
+def test_mock_doc_example_runs() -> None:
+    """docs/mock.md's pymongo example, against the mock itself (no other server)."""
+    result = doctest.testfile(
+        os.path.join(DOCS, "mock.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS,
+        verbose=False,
+    )
+    assert result.attempted >= 10
+    assert result.failed == 0
+
+
 def test_protocol_testing_walkthrough(server: Any, tmp_path: Any) -> None:
     """docs/protocol-testing.md, shell sessions and Python examples in order, as written."""
     from doc_walkthrough import Walkthrough

@@ -17,6 +17,8 @@ class StubSocket:
         self.n = n
         self.closed = False
         self.dead = False
+        self.connection_id = 1000 + n  # "the server's" number, as a handshake gives it
+        self.local_address = ("127.0.0.1", 40000 + n)
 
     def is_dead(self) -> bool:
         return self.dead or self.closed

@@ -212,7 +212,7 @@ class ClientParts:
     def _selector_arguments(self) -> Tuple[Any, ...]:
         return (
             self.hosts,
-            self.new_pool,
+            self.new_monitored_pool,
             self.options,
             self._connect_timeout,
             self._ssl_context,
@@ -222,7 +222,9 @@ class ClientParts:
 
     # -- pools and their sockets ----------------------------------------------------------
 
-    def new_pool(self, address: Address) -> Pool:
+    def new_pool(self, address: Address, monitored: bool = False) -> Pool:
+        """A pool to ``address``; ``monitored`` when a monitor checks that server (it may
+        then be paused by errors: see ``Pool``)."""
         pool = Pool(
             address,
             self.connector(address),
@@ -230,10 +232,15 @@ class ClientParts:
             wait_queue_timeout=self._wait_queue_timeout,
             max_idle_time=_ms(self.options, "maxIdleTimeMS", None),
             min_size=int(self.options.get("minPoolSize", 0)),
+            monitored=monitored,
+            events=self.events,
         )
         pool.reap = self.reap
-        pool.events = self.events
         return pool
+
+    def new_monitored_pool(self, address: Address) -> Pool:
+        """The pool factory of the replica set's and the routers' selectors."""
+        return self.new_pool(address, monitored=True)
 
     def connector(self, address: Address) -> Any:
         """The function a pool calls to open a socket to ``address`` (see the module notes)."""

@@ -163,7 +163,7 @@ def _negotiated(executor: Executor, credentials: Credentials) -> Credentials:
 
 def _clear_pools(executor: Executor) -> None:
     for pool in executor.selector.pools():
-        pool.clear()
+        pool.outdate_all()
 
 
 __all__ = ["CredentialStore"]

@@ -26,8 +26,9 @@ carry them, always in this order:
 
 Pool generations make one server fault cost one error: an error on a socket of an older
 generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
-request whose bound socket is of an older generation quietly binds a new one. A network
-timeout closes its socket but does not clear the pool (the server is slow, not gone).
+request whose bound socket is of an older generation keeps it while it is alive, or quietly
+binds a new one if the server closed it (``Pool.usable``). A network timeout closes its
+socket but does not clear the pool (the server is slow, not gone).
 
 Size limits are the server's, learnt in each socket's handshake. A frame longer than
 ``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
@@ -55,6 +56,7 @@ from wireclient.errors import (
     AutoReconnect,
     ConfigurationError,
     NetworkTimeout,
+    PoolClearedError,
     ProtocolError,
     WireClientError,
 )
@@ -301,6 +303,8 @@ class Executor:
     def checkout(self, pool: Pool) -> SocketInfo:
         try:
             return pool.get_socket()
+        except PoolClearedError:  # the pool is paused: the server is already Unknown
+            raise
         except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
             # the pool cleared itself (if the failed connect was of its current generation)
             self.selector.server_failed(pool, f"could not connect: {exc}")
@@ -445,7 +449,7 @@ class Executor:
         if isinstance(exc, NetworkTimeout):
             return  # slow, not gone: only that socket is lost
         if generation == pool.generation:  # an older socket's error was handled already
-            pool.clear()
+            pool.clear(pause=True)  # paused if monitored, until the monitor's next check
             self.selector.server_failed(pool, f"network error during an operation: {exc}")
 
     def check(
@@ -475,7 +479,7 @@ class Executor:
         if not self.selector.not_primary(pool, error):
             return  # stale (topologyVersion): changes nothing
         if code in command.SHUTDOWN_CODES or sock.max_wire_version < _CLEARS_ON_STATE_CHANGE_BELOW:
-            pool.clear()
+            pool.clear(pause=True)  # paused if monitored, until the monitor's next check
 
     # -- cursors killed by the garbage collector ----------------------------------------
 
@@ -508,7 +512,7 @@ class Executor:
         self.selector.close()
         pools = self.selector.pools()
         for pool in pools:
-            pool.close()
+            pool.close(reopen=True)  # a Connection reconnects after close()
         self.requests.close_own()
 
 

@@ -339,8 +339,12 @@ class ReplicaSetSelector:
     fills_pools_lazily = False  # the monitor tops member pools up, in the background
 
     def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
-        """After a check, in the monitor: open sockets to a data-bearing member up to
+        """After a successful check, in the monitor: the member's pool is ready again (if
+        an error paused it), and sockets to a data-bearing member are opened up to
         ``minPoolSize``."""
+        pool = self._pools.get(address)
+        if pool is not None:
+            pool.ready()  # CMAP / SDAM: a successful check marks the pool ready
         if not self._min_pool_size or not (
             reply.get("isWritablePrimary") or reply.get("ismaster") or reply.get("secondary")
         ):

@@ -19,9 +19,12 @@ server-selection strategy (a replica set pins a request's non-primary reads to o
 Whether an operation starts a request by itself (``auto_start_request``) is decided in
 ``for_operation``, and nowhere else.
 
-A bound socket is checked with its pool before each use (``Pool.usable``): one that broke,
-or belongs to an older pool generation (the pool was cleared after a server fault), is
-dropped and the request binds a new one, so a request outlives its sockets.
+A bound socket is checked with its pool before each use (``Pool.usable``): one that broke
+or that the server closed is dropped and the request binds a new one, so a request outlives
+its sockets. One of an older pool generation (the pool was cleared for another caller's
+fault) stays while it is alive: moving would lose read-your-writes for the unacknowledged
+writes still queued on it. The pool closes it, rather than pooling it, when the request
+ends.
 
 When a caller dies inside a request, the identity strategy calls back (holding only a weak
 reference to this table); its sockets go back to their pools without blocking

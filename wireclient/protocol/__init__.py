@@ -67,8 +67,11 @@ __all__ = [
 # Connection: compression is negotiated only when asked for) never imports the module.
 _COMPRESSION = ("compress", "compress_body", "decompress")
 __all__ += _COMPRESSION
+# checksum_ok (a frame's CRC-32C judged without decoding it) loads on first use too.
+__all__ += ["checksum_ok"]
 
 if TYPE_CHECKING:
+    from wireclient.protocol.checksums import checksum_ok as checksum_ok
     from wireclient.protocol.compression import compress as compress
     from wireclient.protocol.compression import compress_body as compress_body
     from wireclient.protocol.compression import decompress as decompress
@@ -79,8 +82,12 @@ def __getattr__(name: str) -> Any:
         from wireclient.protocol import compression
 
         return getattr(compression, name)
+    if name == "checksum_ok":
+        from wireclient.protocol.checksums import checksum_ok
+
+        return checksum_ok
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_COMPRESSION))
+    return sorted(set(globals()) | set(_COMPRESSION) | {"checksum_ok"})

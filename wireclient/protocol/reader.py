@@ -74,7 +74,9 @@ class MessageReader:
     once that frame is decoded. With ``inflate`` set (a client that offered compression),
     an OP_COMPRESSED frame comes out as the message it carries (``decompress``, whichever
     compressor its header names), the header still the outer frame's; otherwise as an
-    ``OpCompressed``.
+    ``OpCompressed``. With ``verify_checksums`` unset (a mock server that records a bad
+    checksum instead of refusing it), an OP_MSG's CRC-32C is stripped but not compared;
+    ``checksum_ok(frame)`` judges it on the side.
 
     After a ``ProtocolError`` the stream cannot be resynchronised: the reader stays failed
     and every later call raises a ``ProtocolError`` again.
@@ -83,6 +85,7 @@ class MessageReader:
     __slots__ = (
         "max_message_size",
         "inflate",
+        "verify_checksums",
         "_opts",
         "_buf",
         "_view",
@@ -97,11 +100,13 @@ class MessageReader:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         *,
         codec_options: Optional[CodecOptions[Any]] = None,
+        verify_checksums: bool = True,
     ) -> None:
         if max_message_size < 16:
             raise ValueError(f"max_message_size must be at least 16, not {max_message_size}")
         self.max_message_size = max_message_size
         self.inflate = False  # OP_COMPRESSED frames come out decompressed when True
+        self.verify_checksums = verify_checksums  # False: checksums stripped, not compared
         self._opts = _DEFAULT_OPTS if codec_options is None else codec_options
         self._buf = bytearray()  # allocated on first use: a reader that never reads costs nothing
         self._view = memoryview(self._buf)
@@ -293,13 +298,15 @@ class MessageReader:
                 dec = _DECODERS.get(op_code)
                 if dec is None:
                     raise _unknown_opcode(op_code)
-                message = dec(buf, pos + 16, stop, header, self._opts)
+                # The header is what a checksum is compared against; none: not compared.
+                checked = header if self.verify_checksums else None
+                message = dec(buf, pos + 16, stop, checked, self._opts)
                 if op_code == OP_COMPRESSED and self.inflate:
                     from wireclient.protocol.compression import decompress
 
                     message = decompress(
                         message,  # type: ignore[arg-type]
-                        header,
+                        checked,
                         max_message_size=self.max_message_size,
                         codec_options=self._opts,
                     )

@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_FREQUENCY_MS",
     "DEFAULT_LOCAL_THRESHOLD_MS",
     "DEFAULT_SERVER_SELECTION_TIMEOUT_MS",
+    "DEFAULT_MAX_CONNECTING",
     "AUTH_MECHANISMS",
     "COMPRESSORS",
     "DEFAULT_MECHANISM",
@@ -86,6 +87,7 @@ AUTH_MECHANISMS = (SCRAM_SHA_256, SCRAM_SHA_1)
 DEFAULT_LOCAL_THRESHOLD_MS = 15  # localThresholdMS: the latency window
 DEFAULT_HEARTBEAT_FREQUENCY_MS = 10_000  # heartbeatFrequencyMS: between a member's checks
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 30_000  # serverSelectionTimeoutMS
+DEFAULT_MAX_CONNECTING = 2  # CMAP's maxConnecting: connects in progress at once, per pool
 
 DEFAULT_MECHANISM = "DEFAULT"
 """``authMechanism=DEFAULT``: negotiate (SCRAM-SHA-256 when the server lists it)."""

@@ -3,8 +3,9 @@
 This is the one boundary where ``OSError`` (a reset, a timeout, a TLS failure) becomes
 wireclient's own error (``AutoReconnect``, ``NetworkTimeout``), and where a peer that is not
 a MongoDB server at all is told apart from one that failed (``NotMongoDBError``): nothing
-valid has come on the socket yet, and its first bytes cannot start a MongoDB reply (an HTTP
-server, a TLS port reached without TLS, a plaintext port reached with it). Messages show
+valid has come on the socket yet (no reply, and no reply header answering our request),
+and its first bytes cannot start a MongoDB reply (an HTTP server, a TLS port reached
+without TLS, a plaintext port reached with it). Messages show
 the peer's first bytes, never ours. No I/O here.
 """
 

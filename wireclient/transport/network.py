@@ -38,8 +38,9 @@ EOF, a malformed frame, even KeyboardInterrupt) closes the socket before it prop
 a half-read socket can never go back to a pool. ``OSError`` becomes ``AutoReconnect`` (or
 ``NetworkTimeout``) here, at this one boundary. A peer whose very first reply is not a
 MongoDB message (an HTTP server, a greeting, a TLS alert), or that answers a TLS handshake
-with something else, raises ``NotMongoDBError``; later frames that break the protocol
-raise ``ProtocolError``.
+with something else, raises ``NotMongoDBError``; a frame that breaks the protocol after a
+valid reply, or under a reply header that answers our request, raises ``ProtocolError``
+(the peer speaks MongoDB, badly).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ Document = Mapping[str, Any]
 _FOREVER = float("inf")  # connecting with no connectTimeoutMS: no deadline at all
 COMMAND_NOT_FOUND = 59
 _OpMsg = protocol.OpMsg
+_REPLY_OPCODES = frozenset({protocol.OP_REPLY, protocol.OP_MSG, protocol.OP_COMPRESSED})
 
 _request_ids = map(INT32_MAX.__and__, itertools.count(int.from_bytes(os.urandom(3), "little")))
 #: The next requestID (int32): a builtin, so choosing one enters no Python frame.
@@ -180,6 +182,7 @@ class SocketInfo:
         elif deadline == _FOREVER:
             deadline = None
         sock = self.sock
+        reply_header = None
         try:
             if deadline is not None:
                 sock.settimeout(_remaining(deadline))
@@ -188,14 +191,14 @@ class SocketInfo:
                 self._publish_frame("sent", data)
             if not expect_reply:
                 return None
-            _, reply = self._read_message(deadline, request_id)
+            reply_header, reply = self._read_message(deadline, request_id)
             # the usual reply (the reader's fast path: an OP_MSG whose body is a dict) is
             # its own document; anything else is for command.reply_document to judge
             body = reply.body if reply.__class__ is _OpMsg else None
             document = body if body.__class__ is dict else command.reply_document(reply)
         except BaseException as exc:
             self.close()
-            faults.raise_from(self._fault(exc), exc)
+            faults.raise_from(self._fault(exc, request_id, reply_header), exc)
         self._spoken = True
         return document
 
@@ -307,11 +310,28 @@ class SocketInfo:
             _check_response_to(item[0], response_to)
         return item
 
-    def _fault(self, exc: BaseException) -> BaseException:
-        """The error the caller sees for ``exc``, raised mid-exchange (socket closed)."""
+    def _fault(
+        self,
+        exc: BaseException,
+        request_id: Optional[int] = None,
+        reply_header: Optional[protocol.Header] = None,
+    ) -> BaseException:
+        """The error the caller sees for ``exc``, raised mid-exchange (socket closed). The
+        peer has spoken MongoDB if a valid reply came on this socket before, or if the
+        frame that broke (``reply_header`` when it was read whole, else the one the reader
+        holds) has a reply's header answering ``request_id``: a body that breaks the
+        protocol under it is a ``ProtocolError``, not a foreign peer."""
         limit = "socketTimeoutMS" if self._deadline is None else "connectTimeoutMS"
         tls = hasattr(self.sock, "cipher")  # an SSLSocket (the stdlib's or gevent's)
-        return faults.mid_exchange(exc, self.address, limit, self._reader, self._spoken, tls)
+        spoken = self._spoken
+        if not spoken and request_id is not None:
+            header = reply_header or self._reader.header
+            spoken = (
+                header is not None
+                and header.response_to == request_id
+                and header.op_code in _REPLY_OPCODES
+            )
+        return faults.mid_exchange(exc, self.address, limit, self._reader, spoken, tls)
 
     # -- handshake ----------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import gevent
 import gevent.event
 import gevent.lock
 
-from wireclient import Connection
+from wireclient import Connection, monitoring
 
 RESULTS: Dict[str, Any] = {}
 SWALLOWED: List[str] = []
@@ -285,6 +285,56 @@ def check_thread_beside_greenlets(uri: str, **conn_kw: Any) -> None:
     flat = {u for s in greenlet_uris for u in s}
     assert len(flat) == 5 and not (flat & out["thread"]), (flat, out["thread"])
     conn.close()
+
+
+# -- CMAP's maxConnecting ---------------------------------------------------------------------
+
+
+class ConnectsInFlight(monitoring.PoolListener):
+    """Connects in progress, from the pool's events: created opens one, ready or closed (a
+    failed connect) ends it; the most ever seen at once."""
+
+    def __init__(self) -> None:
+        self.pending: Set[int] = set()
+        self.most = 0
+        self.created = 0
+
+    def connection_created(self, event: monitoring.PoolEvent) -> None:
+        assert event.driver_connection_id is not None
+        self.pending.add(event.driver_connection_id)
+        self.created += 1
+        self.most = max(self.most, len(self.pending))
+
+    def connection_ready(self, event: monitoring.PoolEvent) -> None:
+        self.pending.discard(event.driver_connection_id)  # type: ignore[arg-type]
+
+    def connection_closed(self, event: monitoring.PoolEvent) -> None:
+        self.pending.discard(event.driver_connection_id)  # type: ignore[arg-type]
+
+
+def check_connect_storm(uri: str, n: int = 1000, **conn_kw: Any) -> None:
+    """n greenlets arrive at once on an empty pool (max_pool_size 100): no storm of
+    connects, at most two in progress at any moment (CMAP's maxConnecting); every
+    greenlet's operation succeeds."""
+    step(f"{n} greenlets at once on an empty pool {conn_kw}")
+    counter = ConnectsInFlight()
+    conn = Connection(uri, auto_start_request=False, event_listeners=[counter], **conn_kw)
+    jobs = [gevent.spawn(conn.admin.command, "ping") for _ in range(n)]
+    gevent.joinall(jobs, timeout=TIMEOUT * 0.75)
+    unfinished = sum(1 for job in jobs if not job.dead)
+    failed = [repr(job.exception) for job in jobs if job.dead and job.exception is not None]
+    stats = {
+        "greenlets": n,
+        "most_connects_in_flight": counter.most,
+        "sockets_created": counter.created,
+        "open_after": conn.pool.open_count,
+    }
+    RESULTS.setdefault("connect_storm", []).append(stats)
+    print(json.dumps(stats), flush=True)
+    conn.close()
+    assert unfinished == 0 and not failed, f"{unfinished} unfinished, failures: {failed[:3]}"
+    assert counter.most <= 2, f"more than two connects at once: {stats}"
+    assert counter.created <= conn.pool.max_size, stats
 
 
 # -- item 4: reclamation ----------------------------------------------------------------------

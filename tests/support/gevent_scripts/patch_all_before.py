@@ -25,5 +25,6 @@ checks.main(
         "reclamation_use_greenlets": partial(checks.check_reclamation, use_greenlets=True),
         "hub_not_blocked": checks.check_not_blocking_hub_with_ticker,
         "concurrency": checks.check_concurrency,
+        "connect_storm": checks.check_connect_storm,
     },
 )
