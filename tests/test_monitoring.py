@@ -370,7 +370,7 @@ def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockRep
     with ReplicaSetConnection(
         rs[1].host,
         replicaSet="rs",
-        serverSelectionTimeoutMS=5000,
+        serverSelectionTimeoutMS=30000,  # what must succeed, however busy
         heartbeatFrequencyMS=60_000,  # the monitor checks when woken only
         event_listeners=[recorder],
     ) as c:
