@@ -73,6 +73,28 @@ Recorder.description_changed = lambda self, e: self._add(  # type: ignore[method
     else "server_changed",
     e,
 )
+# ...and so do the server and topology listeners: opened / closed.
+Recorder.opened = lambda self, e: self._add(  # type: ignore[method-assign]
+    "topology_opened" if isinstance(e, monitoring.TopologyOpeningEvent) else "server_opened", e
+)
+Recorder.closed = lambda self, e: self._add(  # type: ignore[method-assign]
+    "topology_closed" if isinstance(e, monitoring.TopologyClosedEvent) else "server_closed", e
+)
+
+SDAM = (
+    "topology_opened",
+    "topology_changed",
+    "topology_closed",
+    "server_opened",
+    "server_changed",
+    "server_closed",
+)
+
+
+def sdam_events(recorder: Recorder) -> List[Tuple[str, Any]]:
+    """The topology and server events so far, as (name, address or None)."""
+    with recorder.lock:
+        return [(n, getattr(e, "address", None)) for n, e in recorder.events if n in SDAM]
 
 
 def whoami(conn: Connection) -> str:
@@ -220,6 +242,82 @@ def test_replica_set_events(rs: MockReplicaSet) -> None:
         assert wait_until(lambda: recorder.of("heartbeat_failed"))
         failed = recorder.of("heartbeat_failed")
         assert failed and failed[0].address == rs[2].address and failed[0].failure is not None
+
+
+def test_one_server_connection_opens_describes_and_closes_its_topology(server: Any) -> None:
+    recorder = Recorder()
+    c = Connection(server.uri, event_listeners=[recorder], auto_start_request=False)
+    address = c.address
+    # the constructor's first socket describes the server (its handshake)
+    assert sdam_events(recorder) == [
+        ("topology_opened", None),
+        ("topology_changed", None),
+        ("server_opened", address),
+        ("server_changed", address),
+        ("topology_changed", None),
+    ]
+    described = recorder.of("server_changed")[0]
+    assert described.previous.server_type.value == "Unknown"
+    assert described.new.server_type.value != "Unknown" and described.new.error is None
+    first_view = recorder.of("topology_changed")[0]
+    assert dict(first_view.previous.members) == {}
+    assert list(first_view.new.members) == [address]
+    c.admin.command("ping")
+    assert len(sdam_events(recorder)) == 5  # nothing new to tell
+    del recorder.events[:]
+    c.close()
+    assert sdam_events(recorder) == [
+        ("server_closed", address),
+        ("topology_changed", None),
+        ("topology_closed", None),
+    ]
+    ids = {e.topology_id for n, e in recorder.events if n in SDAM}
+    assert len(ids) == 1 and None not in ids
+    del recorder.events[:]
+    c.admin.command("ping")  # closed, then used again: the topology opens again
+    assert [n for n, _ in sdam_events(recorder)][:3] == [
+        "topology_opened",
+        "topology_changed",
+        "server_opened",
+    ]
+    c.close()
+
+
+def test_replica_set_topology_events_in_the_specification_order(rs: MockReplicaSet) -> None:
+    recorder = Recorder()
+    a = rs[0].address
+    b, c_ = sorted([rs[1].address, rs[2].address])  # members found are added in this order
+    conn = ReplicaSetConnection(
+        rs[0].host,
+        replicaSet="rs",
+        serverSelectionTimeoutMS=5000,
+        heartbeatFrequencyMS=60_000,
+        event_listeners=[recorder],
+    )
+    # discovery from the primary's seed: it lists the two others, then each is checked
+    assert sdam_events(recorder) == [
+        ("topology_opened", None),
+        ("topology_changed", None),
+        ("server_opened", a),
+        ("server_changed", a),
+        ("server_opened", b),
+        ("server_opened", c_),
+        ("topology_changed", None),
+        ("server_changed", b),
+        ("topology_changed", None),
+        ("server_changed", c_),
+        ("topology_changed", None),
+    ]
+    assert recorder.of("topology_changed")[-1].new.primary == a
+    del recorder.events[:]
+    conn.close()
+    assert sdam_events(recorder) == [
+        ("server_closed", a),
+        ("server_closed", b),
+        ("server_closed", c_),
+        ("topology_changed", None),
+        ("topology_closed", None),
+    ]
 
 
 # -- command and frame events -------------------------------------------------------------

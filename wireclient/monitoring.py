@@ -13,9 +13,11 @@ and builds no event.
 Events are small read-only records (``__slots__``). Commands are emitted by the operation
 path (``executor.py``), frames by the socket (``network.py``: the handshake and
 authentication included), pool and request events by the pool and the request table, and
-replica-set events by its selector and checker. A listener that raises never breaks the
-operation: the error is reported once per listener and event name through ``warnings``,
-then that listener's later errors of the same kind are ignored.
+topology events (opening, description changes, closing: ``engine/topology_events.py``, in
+the SDAM monitoring specification's order) by the selector, heartbeats by the checker. A
+listener that raises never breaks the operation: the error is reported once per listener
+and event name through ``warnings``, then that listener's later errors of the same kind are
+ignored.
 
 Authentication commands (``saslStart``, ``saslContinue``, ``authenticate``, ``getnonce``,
 ``createUser``, ``updateUser``, ``copydbgetnonce``, ``copydbsaslstart``, ``copydb``, and a
@@ -132,17 +134,32 @@ class PoolListener:
 
 
 class ServerListener:
-    """A replica-set member's description changed."""
+    """A server of a topology (the one server, a replica-set member, a router): opened,
+    its description changed, closed."""
+
+    def opened(self, event: ServerOpeningEvent) -> None:
+        """The topology began to watch ``event.address`` (a seed, or a member found)."""
 
     def description_changed(self, event: ServerDescriptionChangedEvent) -> None:
         """``event.previous`` became ``event.new``."""
 
+    def closed(self, event: ServerClosedEvent) -> None:
+        """The topology stopped watching ``event.address`` (removed, or the connection
+        was closed)."""
+
 
 class TopologyListener:
-    """The replica set's view changed."""
+    """A connection's topology (one server, a replica set, routers): opened, its view
+    changed, closed."""
+
+    def opened(self, event: TopologyOpeningEvent) -> None:
+        """The topology ``event.topology_id`` is opening (before its servers)."""
 
     def description_changed(self, event: TopologyDescriptionChangedEvent) -> None:
         """``event.previous`` (a TopologyView) became ``event.new``."""
+
+    def closed(self, event: TopologyClosedEvent) -> None:
+        """The topology was closed (after its servers); the last event of the topology."""
 
 
 class HeartbeatListener:
@@ -316,21 +333,54 @@ class RequestEvent(_Event):
         self.caller = caller
 
 
-class ServerDescriptionChangedEvent(_Event):
-    __slots__ = ("address", "previous", "new")
+class _TopologyLifeEvent(_Event):
+    __slots__ = ("topology_id",)
 
-    def __init__(self, address: Address, previous: Any, new: Any) -> None:
+    def __init__(self, topology_id: Any) -> None:
+        self.topology_id = topology_id
+
+
+class TopologyOpeningEvent(_TopologyLifeEvent):
+    __slots__ = ()
+
+
+class TopologyClosedEvent(_TopologyLifeEvent):
+    __slots__ = ()
+
+
+class _ServerLifeEvent(_Event):
+    __slots__ = ("address", "topology_id")
+
+    def __init__(self, address: Address, topology_id: Any = None) -> None:
+        self.address = address
+        self.topology_id = topology_id
+
+
+class ServerOpeningEvent(_ServerLifeEvent):
+    __slots__ = ()
+
+
+class ServerClosedEvent(_ServerLifeEvent):
+    __slots__ = ()
+
+
+class ServerDescriptionChangedEvent(_Event):
+    __slots__ = ("address", "previous", "new", "topology_id")
+
+    def __init__(self, address: Address, previous: Any, new: Any, topology_id: Any = None) -> None:
         self.address = address
         self.previous = previous
         self.new = new
+        self.topology_id = topology_id
 
 
 class TopologyDescriptionChangedEvent(_Event):
-    __slots__ = ("previous", "new")
+    __slots__ = ("previous", "new", "topology_id")
 
-    def __init__(self, previous: Any, new: Any) -> None:
+    def __init__(self, previous: Any, new: Any, topology_id: Any = None) -> None:
         self.previous = previous
         self.new = new
+        self.topology_id = topology_id
 
 
 class HeartbeatEvent(_Event):
@@ -441,6 +491,10 @@ __all__ = [
     "FrameEvent",
     "PoolEvent",
     "RequestEvent",
+    "TopologyOpeningEvent",
+    "TopologyClosedEvent",
+    "ServerOpeningEvent",
+    "ServerClosedEvent",
     "ServerDescriptionChangedEvent",
     "TopologyDescriptionChangedEvent",
     "HeartbeatEvent",

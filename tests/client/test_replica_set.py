@@ -21,7 +21,7 @@ import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
 from waiting import PATIENCE, wait_until
 
-from wireclient import errors
+from wireclient import errors, monitoring
 from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY
 from wireclient.sdam.read_preferences import ReadPreference
@@ -92,6 +92,33 @@ def test_member_of_another_set_among_seeds_is_skipped(rs: MockReplicaSet) -> Non
         member = c.view.members.get(rs[2].address)
         assert member is None or member.server_type is ServerType.UNKNOWN
         assert any("'elsewhere'" in e for e in c.view.errors)
+
+
+@pytest.mark.parametrize(
+    "role, wire_range, kind",
+    [
+        ("secondary", {"minWireVersion": 99, "maxWireVersion": 100}, ServerType.SECONDARY),
+        ("arbiter", {"minWireVersion": 0, "maxWireVersion": 3}, ServerType.ARBITER),
+        ("other", {"minWireVersion": 0, "maxWireVersion": 1}, ServerType.OTHER),
+    ],
+)
+def test_member_outside_our_wire_range_keeps_its_type_and_selection_says_why(
+    rs: MockReplicaSet, role: str, wire_range: Any, kind: ServerType
+) -> None:
+    rs[1].role = role
+    rs[1].extra = dict(wire_range)
+    with connect(rs, seeds=rs[0].host) as c:
+        member = c.view.members[rs[1].address]
+        assert member.server_type is kind and member.set_name == "rs"
+        assert member.max_wire_version == wire_range["maxWireVersion"]
+        assert c.view.members[rs[0].address].server_type is ServerType.PRIMARY
+        assert not c.view.compatible
+        with pytest.raises(errors.ConfigurationError, match=f"server at {rs[1].host} .*wire"):
+            c.db.command("ping")
+        rs[1].extra = {}  # upgraded: the next check makes the set usable again
+        c.refresh()
+        assert c.view.compatible
+        c.db.command("ping")
 
 
 def test_unreachable_seeds(rs: MockReplicaSet) -> None:
@@ -396,6 +423,85 @@ def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
             c.db.command("ping")
         assert c.view.members[rs[0].address].server_type in (ServerType.UNKNOWN, ServerType.PRIMARY)
         c.db.command("ping")  # the monitor confirms member 0 is still primary
+
+
+class ServerChanges(monitoring.ServerListener):
+    def __init__(self) -> None:
+        self.changes: List[Any] = []
+
+    def description_changed(self, event: monitoring.ServerDescriptionChangedEvent) -> None:
+        self.changes.append(event)
+
+
+def test_handshake_failing_on_the_network_marks_the_member_unknown(rs: MockReplicaSet) -> None:
+    def hang_up_on_new_sockets(request: Any) -> bool:
+        if request.command_name != "hello" or "client" not in request.doc:
+            return False  # the monitor's checks on its open socket
+        return bool(request.hangup())
+
+    listener = ServerChanges()
+    with connect(rs, heartbeatFrequencyMS=60_000, event_listeners=[listener]) as c:
+        rs[0].server.autoresponds(hang_up_on_new_sockets)
+        del listener.changes[:]
+        with pytest.raises(errors.AutoReconnect):
+            c.db.command("ping")  # no pooled socket yet: a new one, whose handshake fails
+        marked = [
+            e.new
+            for e in listener.changes
+            if e.address == rs[0].address and e.new.server_type is ServerType.UNKNOWN
+        ]
+        assert marked and "could not connect" in (marked[0].error or "")
+        assert c.pools()[rs[0].address].generation == 1
+
+
+def test_handshake_failing_after_the_pool_was_cleared_changes_nothing(rs: MockReplicaSet) -> None:
+    """A new socket's handshake begins; meanwhile another socket's network error clears the
+    pool (the member is marked Unknown) and the monitor finds the member primary again. When
+    the old handshake then fails, it is stale: the member stays primary, the pool is not
+    cleared again."""
+    handshake_arrived = threading.Event()
+    held: List[Any] = []
+
+    def hold_first_new_socket(request: Any) -> bool:
+        # a new socket's handshake hello carries the client metadata; monitor checks do not
+        if request.command_name != "hello" or "client" not in request.doc or held:
+            return False
+        held.append(request)  # unanswered: the test hangs up on it later
+        handshake_arrived.set()
+        return True
+
+    with connect(rs, heartbeatFrequencyMS=60_000) as c:
+        c.db.command("ping")
+        pool = c.pool
+        lent = pool.get_socket()  # the pool's one socket: the next operation connects
+        rs[0].server.autoresponds(hold_first_new_socket)
+        failures: List[BaseException] = []
+
+        def ping() -> None:
+            try:
+                c.db.command("ping")
+            except errors.AutoReconnect as exc:
+                failures.append(exc)
+
+        connecting = threading.Thread(target=ping)
+        connecting.start()
+        assert handshake_arrived.wait(10)  # that socket's handshake is under way, generation 0
+        pool.return_socket(lent)
+        rs[0].up = False  # the lent socket's next operation meets a hang-up
+        with pytest.raises(errors.AutoReconnect):
+            c.db.command("ping")
+        rs[0].up = True
+        assert pool.generation == 1
+        c.refresh()  # the monitor finds member 0 primary again
+        view = c.view
+        assert view.members[rs[0].address].server_type is ServerType.PRIMARY
+
+        held[0].hangup()  # the generation-0 handshake now fails
+        connecting.join(10)
+        assert len(failures) == 1
+        assert c.view is view, "member 0 was marked Unknown by a stale handshake error"
+        assert pool.generation == 1  # nor its pool cleared again
+        c.db.command("ping")
 
 
 def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSet) -> None:

@@ -128,19 +128,28 @@ def test_a_timeout_after_the_handshake_loses_only_its_socket() -> None:
     assert pool.generation == 0 and selector.failed == [] and pool.idle_count() == 1
 
 
-def test_a_failed_connect_clears_the_pool_and_tells_the_selector() -> None:
-    calls = []
-
+def test_a_failed_connect_clears_the_pool() -> None:
     def connect() -> Any:
-        calls.append(1)
         raise errors.NetworkTimeout("connect timed out")  # a timeout during the handshake
 
     pool = Pool(("h", 1), connect)
-    selector = RecordingSelector(pool)
-    executor = Executor(selector, Requests(ThreadIdentity(), auto_start=False))
+    executor = Executor(RecordingSelector(pool), Requests(ThreadIdentity(), auto_start=False))
     with pytest.raises(errors.NetworkTimeout):
         ping(executor)
-    assert pool.generation == 1 and len(selector.failed) == 1 and pool.open_count == 0
+    assert pool.generation == 1 and pool.open_count == 0
+
+
+def test_a_handshake_error_of_the_current_generation_tells_the_selector() -> None:
+    executor, pool, selector, _ = make([])
+    executor.handshake_error(pool, pool.generation, errors.NetworkTimeout("connect timed out"))
+    assert len(selector.failed) == 1 and "connect timed out" in selector.failed[0]
+
+
+def test_a_handshake_begun_before_the_last_clear_changes_nothing() -> None:
+    executor, pool, selector, _ = make([])
+    pool.clear()  # while that socket was connecting, another one's fault was reported
+    executor.handshake_error(pool, 0, errors.AutoReconnect("connection reset"))
+    assert selector.failed == [] and pool.generation == 1
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,10 @@ from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiter
 
 from wireclient import monitoring
 from wireclient.errors import (
+    AuthenticationError,
     AutoReconnect,
     ConfigurationError,
+    OperationFailure,
     PoolClearedError,
     PoolClosedError,
     PoolTimeout,
@@ -363,8 +365,8 @@ def test_check_out_failed_connection_error_after_the_pending_socket_is_closed() 
     assert recorder.names()[2:] == [
         "connection_check_out_started",
         "connection_created",
+        "pool_cleared",  # the handshake failed on the network: the pool is cleared first
         "connection_closed",
-        "pool_cleared",  # the handshake failed on the network: the pool is cleared
         "connection_check_out_failed",
     ]
     closed = recorder.of("connection_closed")[0]
@@ -529,3 +531,136 @@ def test_at_most_two_connects_at_once_and_a_returned_socket_serves_a_waiter() ->
         t.join(10)
     assert len(got) == 20 and len(factory.made) == 1 + 19
     assert factory.most_in_flight == 2
+
+
+# -- the CMAP specification's data, run against this pool, found these ----------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [AuthenticationError("bad credentials", 18), OperationFailure("hello failed", 18)],
+    ids=["AuthenticationError", "code 18"],
+)
+def test_a_failed_authentication_clears_and_pauses_the_pool(error: Exception) -> None:
+    """SDAM: credentials refused on a new socket will be refused on every one: the pool is
+    cleared (and paused, when a monitor will make it ready again), as for a network
+    error."""
+
+    class Refused(Factory):
+        def __call__(self) -> Any:
+            raise error
+
+    pool, _, recorder = observed_pool(factory=Refused(), monitored=True)
+    with pytest.raises(type(error)):
+        pool.get_socket()
+    assert "pool_cleared" in recorder.names() and pool.state == "paused"
+
+
+def test_a_usage_error_while_connecting_leaves_the_pool_alone() -> None:
+    class Misnamed(Factory):
+        def __call__(self) -> Any:
+            raise ConfigurationError("not a member of replica set 'x'")
+
+    pool, _, recorder = observed_pool(factory=Misnamed(), monitored=True)
+    with pytest.raises(ConfigurationError):
+        pool.get_socket()
+    assert "pool_cleared" not in recorder.names() and pool.state == "ready"
+
+
+def test_a_waiter_granted_a_connect_slot_then_paused_does_not_connect() -> None:
+    """A socket closed frees a slot, granted to the waiter; the pool is paused before the
+    waiter wakes: it must fail with PoolClearedError, not connect to the server the error
+    handler just marked Unknown. (Whether the waiter wakes before the pause is the
+    scheduler's choice; what the test checks is that no connect ever starts while the pool
+    is paused.)"""
+    states: List[str] = []
+
+    class Recording(Factory):
+        def __call__(self) -> Any:
+            states.append(pool.state)
+            return super().__call__()
+
+    pool = Pool(("h", 1), Recording(), max_size=1, wait_queue_timeout=10, monitored=True)
+    held = pool.get_socket()
+    outcome: Dict[str, Any] = {}
+
+    def waiter() -> None:
+        try:
+            outcome["sock"] = pool.get_socket()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    pool.discard_socket(held)  # the slot goes to the waiter
+    pool.clear(pause=True)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert states == ["ready"] * len(states), states  # no connect while paused
+    if "error" in outcome:
+        assert isinstance(outcome["error"], PoolClearedError)
+    assert pool.open_count == len([s for s in [outcome.get("sock")] if s is not None])
+
+
+def test_a_socket_the_minimum_fill_makes_goes_to_a_waiter_before_its_slot_is_freed() -> None:
+    """maxConnecting 2: the fill and one checkout are connecting, a second checkout waits.
+    When the fill's socket is made it is handed to the waiter, which opens no third
+    socket (CMAP: no connect starts while an established socket is available)."""
+    gates = [threading.Event(), threading.Event()]
+
+    class Gated(Factory):
+        def __call__(self) -> Any:
+            number = len(self.made)
+            sock = super().__call__()  # recorded at once: the order the connects started
+            if number < len(gates):
+                assert gates[number].wait(10)
+            return sock
+
+    factory = Gated()
+    pool = Pool(("h", 1), factory, max_size=3, min_size=1, wait_queue_timeout=10)
+    filler = threading.Thread(target=pool.fill_to_minimum)
+    filler.start()
+    wait_until(lambda: len(factory.made) == 1)
+    got: List[Any] = []
+    first = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    first.start()
+    wait_until(lambda: len(factory.made) == 2)
+    second = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    second.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    gates[0].set()  # the fill's socket is made
+    second.join(10)
+    gates[1].set()
+    for thread in (filler, first, second):
+        thread.join(10)
+    assert len(factory.made) == 2 and got[0] is factory.made[0]
+
+
+def test_waiters_refused_by_a_pause_fail_in_the_clearing_threads_order() -> None:
+    """CMAP's order: the clear, then each refused waiter's check-out failed, then what the
+    clearing thread does next (here a socket given back: checked in, then closed)."""
+    pool, _, recorder = observed_pool(max_size=1, wait_queue_timeout=10, monitored=True)
+    held = pool.get_socket()
+    errors: List[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            pool.get_socket()
+        except PoolClearedError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: pool.stats()["waiting"] == 1)
+    pool.clear(pause=True)
+    pool.return_socket(held)
+    thread.join(10)
+    assert len(errors) == 1
+    assert recorder.names()[-4:] == [
+        "pool_cleared",
+        "connection_check_out_failed",
+        "connection_checked_in",
+        "connection_closed",
+    ]
+    assert recorder.names().count("connection_check_out_failed") == 1  # not twice

@@ -38,24 +38,29 @@ def test_mock_doc_example_runs() -> None:
 
 
 def test_protocol_testing_walkthrough(server: Any, tmp_path: Any) -> None:
-    """docs/protocol-testing.md, shell sessions and Python examples in order, as written."""
+    """docs/protocol-testing.md, shell sessions and Python examples in order, as written;
+    its differential test replays to two fresh servers (localhost:27020 and 27021)."""
     from doc_walkthrough import Walkthrough
-    from servers import free_port
+    from servers import SecantusServer, free_port
 
     from wireclient import Connection
 
     Connection(server.uri).drop_database("walkthrough")
-    walk = Walkthrough(
-        os.path.join(DOCS, "protocol-testing.md"),
-        str(tmp_path),
-        {
-            "localhost:27017": server.address,
-            '("localhost", 27017)': f'("{server.host}", {server.port})',
-            "27018": str(free_port()),
-            "27019": str(free_port()),
-        },
-        files=["examples/tiny_server.py"],
-    )
-    walk.run()
+    Connection(server.uri).drop_database("differential")
+    with SecantusServer() as left, SecantusServer() as right:
+        walk = Walkthrough(
+            os.path.join(DOCS, "protocol-testing.md"),
+            str(tmp_path),
+            {
+                "localhost:27017": server.address,
+                '("localhost", 27017)': f'("{server.host}", {server.port})',
+                "27018": str(free_port()),
+                "27019": str(free_port()),
+                "localhost:27020": left.address,
+                "localhost:27021": right.address,
+            },
+            files=["examples/tiny_server.py"],
+        )
+        walk.run()
     assert walk.failures == [], "\n\n".join(walk.failures)
-    assert walk.ran == {"console": 12, "doctest": 3, "file": 1}
+    assert walk.ran == {"console": 18, "doctest": 5, "file": 1}

@@ -228,7 +228,7 @@ def test_classifies_standalone_mongos_ghost_and_failure() -> None:
     mongos = ServerDescription.from_reply(A, {"ok": 1, "msg": "isdbgrid"}, 0.0)
     assert mongos.server_type is ServerType.MONGOS
     ghost = ServerDescription.from_reply(A, {"ok": 1, "isreplicaset": True}, 0.0)
-    assert ghost.server_type is ServerType.OTHER
+    assert ghost.server_type is ServerType.GHOST
     failed = ServerDescription.from_reply(A, {"ok": 0, "errmsg": "boom"}, 0.0)
     assert failed.server_type is ServerType.UNKNOWN and "boom" in (failed.error or "")
 
@@ -442,7 +442,16 @@ def test_repeated_refusal_is_recorded_once() -> None:
 
 def test_ghost_is_kept_but_teaches_nothing() -> None:
     view = seeded(A).apply(ServerDescription.from_reply(A, {"ok": 1, "isreplicaset": True}, 0.0))
-    assert view.members[A].server_type is ServerType.OTHER and set(view.members) == {A}
+    assert view.members[A].server_type is ServerType.GHOST and set(view.members) == {A}
+
+
+def test_ghost_naming_a_set_and_hosts_still_teaches_nothing() -> None:
+    """A member not yet configured may already report a setName and hosts; neither counts:
+    it is not refused for another set's name, and adds no member."""
+    reply = {"ok": 1, "isreplicaset": True, "setName": "other", "hosts": ["b:27017"]}
+    view = seeded(A).apply(ServerDescription.from_reply(A, reply, 0.0))
+    assert view.members[A].server_type is ServerType.GHOST and set(view.members) == {A}
+    assert view.errors == () and view.set_name == "rs"
 
 
 # -- primaries ---------------------------------------------------------------------------
@@ -923,7 +932,7 @@ def test_incompatible_ghost_counts() -> None:
         B, {"ok": 1, "isreplicaset": True, "minWireVersion": 0, "maxWireVersion": 1}, 0.0
     )
     view = view.apply(ghost)
-    assert view.members[B].server_type is ServerType.OTHER
+    assert view.members[B].server_type is ServerType.GHOST
     assert not view.compatible
 
 

@@ -28,7 +28,7 @@ from servers import SecantusServer, secantus_with_auth
 
 from wireclient import Connection
 
-SUBCOMMANDS = ["ping", "cmd", "send", "decode", "proxy", "affinity"]
+SUBCOMMANDS = ["ping", "cmd", "send", "decode", "proxy", "replay", "affinity"]
 
 
 def test_the_subprocess_runs_this_tree() -> None:

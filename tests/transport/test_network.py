@@ -24,6 +24,7 @@ from wireclient.errors import (
     OperationFailure,
     ProtocolError,
 )
+from wireclient.transport import network
 
 
 def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -120,6 +121,23 @@ def test_server_older_than_wire_4_is_refused() -> None:
     try:
         with pytest.raises(ConfigurationError, match="maxWireVersion 3"):
             connect(server)
+    finally:
+        server.stop()
+
+
+def test_monitoring_socket_accepts_a_server_outside_our_wire_range() -> None:
+    server = MockupDB(auto_ismaster=hello_reply(max_wire=3))
+    server.autoresponds("hello", hello_reply(max_wire=3, secondary=True))
+    server.run()
+    try:
+        sock = network.connect(server.address, 5.0, 5.0, refuse_incompatible=False)
+        try:
+            assert sock.max_wire_version == 3 and sock.hello["secondary"] is True
+            assert sock.run_hello()["maxWireVersion"] == 3  # later checks on the same socket
+        finally:
+            sock.close()
+        with pytest.raises(ConfigurationError, match="maxWireVersion 3"):
+            network.connect(server.address, 5.0, 5.0)  # any other socket is refused
     finally:
         server.stop()
 

@@ -14,7 +14,9 @@ the work is built here, once, from the arguments they were given (``ClientParts`
   opens a socket with the TLS context, compressors and handshake credentials of these
   options, authenticates it with the credentials ``Database.authenticate`` added
   (``CredentialStore``, ``credentials.py``), and records its handshake reply in the
-  ``HelloLog`` (what ``Connection.max_bson_size`` and its kin read);
+  ``HelloLog`` (what ``Connection.max_bson_size`` and its kin read); a socket that fails
+  on the network before its handshake completes is told to the error handler with the
+  pool generation it was begun in (``Executor.handshake_error``), whoever asked for it;
 - the selector: ``SingleServer`` for one host, ``MongosSelector`` (``router_selector.py``) for a
   list of mongos routers, ``ReplicaSetSelector`` (``replica_set_selector.py``) for a
   ``ReplicaSetConnection``; the two last are imported only when chosen, so a connection to
@@ -29,13 +31,14 @@ opened and put back idle, so a bad address fails at construction.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
 from wireclient.engine.credentials import CredentialStore
 from wireclient.engine.executor import Executor, SingleServer
 from wireclient.errors import ConfigurationError
 from wireclient.pooling.identity import make_identity
-from wireclient.pooling.pool import Pool
+from wireclient.pooling.pool import Pool, establishment_fault
 from wireclient.pooling.requests import Requests
 from wireclient.rules.command import WriteConcern
 from wireclient.rules.options import check_auth_options, check_direct_connection, merge_options
@@ -184,7 +187,7 @@ class ClientParts:
                     f"option {name!r} applies to a replica set: use ReplicaSetConnection "
                     "(or to several mongos routers: name them all)"
                 )
-        return SingleServer(self.new_pool(self.hosts[0]))
+        return SingleServer(self.new_pool(self.hosts[0]), self.events)
 
     def _router_selector(self) -> Selector:
         """Several hosts: the routers of a sharded cluster (a replica set's members are
@@ -225,9 +228,14 @@ class ClientParts:
     def new_pool(self, address: Address, monitored: bool = False) -> Pool:
         """A pool to ``address``; ``monitored`` when a monitor checks that server (it may
         then be paused by errors: see ``Pool``)."""
+        this_pool: Optional[weakref.ReferenceType[Pool]] = None  # set once the pool exists
+
+        def pool_of_connector() -> Optional[Pool]:
+            return this_pool() if this_pool is not None else None
+
         pool = Pool(
             address,
-            self.connector(address),
+            self.connector(address, pool_of_connector),
             max_size=self.max_pool_size,
             wait_queue_timeout=self._wait_queue_timeout,
             max_idle_time=_ms(self.options, "maxIdleTimeMS", None),
@@ -236,14 +244,22 @@ class ClientParts:
             events=self.events,
         )
         pool.reap = self.reap
+        this_pool = weakref.ref(pool)  # weak: the pool holds its connector
         return pool
 
     def new_monitored_pool(self, address: Address) -> Pool:
         """The pool factory of the replica set's and the routers' selectors."""
         return self.new_pool(address, monitored=True)
 
-    def connector(self, address: Address) -> Any:
-        """The function a pool calls to open a socket to ``address`` (see the module notes)."""
+    def connector(
+        self, address: Address, pool_of: Callable[[], Optional[Pool]] = lambda: None
+    ) -> Any:
+        """The function a pool calls to open a socket to ``address`` (see the module notes).
+        A connect, handshake or authentication that fails for a reason of the server's
+        (``establishment_fault``: the network, the protocol, the credentials; the faults
+        the pool clears itself for) is told to the error handler
+        (``Executor.handshake_error``) with the generation of ``pool_of()`` when the
+        connect began."""
         connect_timeout = self._connect_timeout
         socket_timeout = self._socket_timeout
         ssl_context = self._ssl_context
@@ -256,8 +272,31 @@ class ClientParts:
         # A single server named with replicaSet must be a member of that set (a replica-set
         # connection checks every member in its monitor instead).
         set_name = None if self._replica_set else self.options.get("replicaSet")
+        parts = weakref.ref(self)  # weak: these parts hold the pools that hold this function
+        described = events is not None and (
+            events.server is not None or events.topology is not None
+        )
 
         def connect() -> network.SocketInfo:
+            pool = pool_of()
+            generation = pool.generation if pool is not None else None
+            del pool
+            try:
+                sock = open_socket()
+            except Exception as exc:
+                if not establishment_fault(exc):
+                    raise
+                pool, owner = pool_of(), parts()
+                if pool is not None and owner is not None and generation is not None:
+                    owner.executor.handshake_error(pool, generation, exc)
+                raise
+            if described:  # server or topology listeners: the handshake describes the server
+                pool, owner = pool_of(), parts()
+                if pool is not None and owner is not None:
+                    owner.executor.selector.handshaken(pool, sock.hello)
+            return sock
+
+        def open_socket() -> network.SocketInfo:
             sock = network.connect(
                 address,
                 connect_timeout,
@@ -294,7 +333,11 @@ class ClientParts:
         routers = self.routers
         if routers is None:
             pool = executor.select()
-            pool.return_socket(pool.get_socket())
+            try:
+                pool.return_socket(pool.get_socket())
+            except BaseException:
+                executor.selector.close()  # listeners hear the topology close
+                raise
             return
         try:
             routers.discover()

@@ -6,7 +6,9 @@ The monitor (``monitor.py``) calls ``check(address)`` for each member, one at a 
 its own task. The checker keeps one dedicated monitoring socket per member, opened (and
 handshaken: the handshake's hello is the first check) when first needed and replaced when it
 breaks; it runs ``hello`` (``isMaster`` for servers that do not know it, remembered per
-socket by ``SocketInfo.run_hello``) and returns the reply with its round-trip time. After a
+socket by ``SocketInfo.run_hello``) and returns the reply with its round-trip time. A member
+whose wire range misses wireclient's is checked like any other (its monitoring socket is not
+refused): its hello classifies it, and the view marks the topology incompatible. After a
 successful check it calls ``on_checked(address, reply)`` (the selector tops up that member's
 pool to ``minPoolSize``), and it publishes heartbeat events when they are listened to. It
 holds no reference to the connection, so a dropped connection's monitor can end. In a forked
@@ -85,6 +87,9 @@ class Checker:
                 app_name=self._app_name,
                 events=self._events,
                 compression=self._compression,
+                # a member outside our wire range keeps its type in the view, which then
+                # refuses selection saying why (``TopologyView.compatibility_error``)
+                refuse_incompatible=False,
             )
             self._sockets[address] = sock
             rtt = time.monotonic() - started  # the handshake is a hello

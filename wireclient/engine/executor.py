@@ -28,7 +28,9 @@ Pool generations make one server fault cost one error: an error on a socket of a
 generation than the pool's (the pool was cleared since it was taken) changes nothing, and a
 request whose bound socket is of an older generation keeps it while it is alive, or quietly
 binds a new one if the server closed it (``Pool.usable``). A network timeout closes its
-socket but does not clear the pool (the server is slow, not gone).
+socket but does not clear the pool (the server is slow, not gone). A new socket that fails
+before its handshake completes (``handshake_error``, told by the pool's connector: timeouts
+count there) marks the server Unknown, unless it was begun before the pool's last clear.
 
 Size limits are the server's, learnt in each socket's handshake. A frame longer than
 ``maxMessageSizeBytes``, or whose command document is over ``maxBsonObjectSize`` plus the
@@ -46,7 +48,9 @@ topology, the monitor and read preferences); ``assembly.py`` chooses and builds 
 
 from __future__ import annotations
 
+import threading
 import time
+import types
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import bson
@@ -56,7 +60,6 @@ from wireclient.errors import (
     AutoReconnect,
     ConfigurationError,
     NetworkTimeout,
-    PoolClearedError,
     ProtocolError,
     WireClientError,
 )
@@ -72,6 +75,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from wireclient.engine.exhaust import ExhaustStream
+    from wireclient.engine.topology_events import TopologyEvents
     from wireclient.monitoring import EventPublisher
     from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
@@ -90,6 +94,8 @@ if TYPE_CHECKING:
         def primary_address(self) -> Tuple[str, int]: ...
 
         def server_failed(self, pool: Pool, message: str) -> None: ...
+
+        def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None: ...
 
         def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool: ...
 
@@ -113,14 +119,31 @@ _CLEARS_ON_STATE_CHANGE_BELOW = 8  # servers before 4.2 close every socket on a 
 class SingleServer:
     """The selector of a ``Connection``: every operation goes to its one pool. Its read
     preference is None (reads go to the server) or, when set, PRIMARY; its latency window
-    is kept for pymongo 2.8's ``secondary_acceptable_latency_ms``, and chooses nothing."""
+    is kept for pymongo 2.8's ``secondary_acceptable_latency_ms``, and chooses nothing.
+
+    With server or topology listeners it also keeps a one-server view for their events
+    (``topology_events.py``): the server is described by each new socket's handshake
+    (``handshaken``) and marked Unknown by the error handler (``server_failed``,
+    ``not_primary``); ``close()`` publishes the closing events, and the next operation the
+    opening ones again. Without such listeners none of this is built or loaded."""
 
     fills_pools_lazily = True  # minPoolSize: topped up after an operation (no thread here)
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, events: Optional[EventPublisher] = None) -> None:
         self.pool = pool
         self.read_preference: Any = None
         self.local_threshold_ms = float(DEFAULT_LOCAL_THRESHOLD_MS)
+        self._topology_events: Optional[TopologyEvents] = None
+        self._view: Any = None  # the one-server TopologyView the events show
+        self._reopen = False  # closed with listeners: the next operation opens again
+        if events is not None and (events.server is not None or events.topology is not None):
+            from wireclient.engine.topology_events import TopologyEvents
+            from wireclient.sdam.topology import TopologyView
+
+            self._view_lock = threading.Lock()
+            self._view = TopologyView.from_seeds([pool.address], None)
+            self._topology_events = TopologyEvents(events)
+            self._topology_events.opened(self._view)
 
     def set_read_preference(self, value: Any) -> None:
         if value.mode != "primary":
@@ -130,6 +153,8 @@ class SingleServer:
         self.read_preference = value
 
     def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+        if self._reopen:
+            self._open_again()
         return self.pool
 
     def read_preference_document(
@@ -141,16 +166,53 @@ class SingleServer:
         return self.pool.address
 
     def server_failed(self, pool: Pool, message: str) -> None:
-        """Nothing to mark: the pool was cleared, the next operation reconnects."""
+        """Nothing to choose differently: the pool was cleared, the next operation
+        reconnects. Listeners hear that the server is Unknown."""
+        if self._topology_events is not None:
+            self._mark_unknown(f"{format_address(pool.address)}: {message}")
 
     def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
+        if self._topology_events is not None:
+            message = error.get("errmsg") or error.get("code")
+            self._mark_unknown(f"{format_address(pool.address)}: {message}")
         return True
+
+    def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None:
+        """A new socket's handshake: for listeners, what the server says it is now."""
+        if self._topology_events is not None:
+            from wireclient.sdam.topology import ServerDescription
+
+            self._describe(ServerDescription.from_reply(pool.address, reply, None))
+
+    def _mark_unknown(self, message: str) -> None:
+        from wireclient.sdam.topology import ServerDescription
+
+        self._describe(ServerDescription.unknown(self.pool.address, message))
+
+    def _describe(self, description: Any) -> None:
+        assert self._topology_events is not None
+        with self._view_lock:
+            old = self._view
+            members = types.MappingProxyType({description.address: description})
+            new = self._view = old._replace(members=members)
+        self._topology_events.changed(old, new)
+
+    def _open_again(self) -> None:
+        self._reopen = False
+        if self._topology_events is not None:
+            self._topology_events.opened(self._view)
 
     def pools(self) -> List[Pool]:
         return [self.pool]
 
     def close(self) -> None:
-        """No monitor to stop."""
+        """No monitor to stop; listeners hear the topology close. Its sockets are closed
+        with it, so the server is Unknown again until the next one's handshake."""
+        if self._topology_events is not None:
+            self._topology_events.closed(self._view)
+            with self._view_lock:
+                self._view = self._view.from_seeds([self.pool.address], None)
+            self._reopen = True
 
 
 class Executor:
@@ -301,14 +363,9 @@ class Executor:
         return sock
 
     def checkout(self, pool: Pool) -> SocketInfo:
-        try:
-            return pool.get_socket()
-        except PoolClearedError:  # the pool is paused: the server is already Unknown
-            raise
-        except (AutoReconnect, ProtocolError) as exc:  # connecting or the handshake failed
-            # the pool cleared itself (if the failed connect was of its current generation)
-            self.selector.server_failed(pool, f"could not connect: {exc}")
-            raise
+        """A pooled socket for one operation. A new socket that fails to connect or
+        handshake is reported by the pool's connector to ``handshake_error``."""
+        return pool.get_socket()
 
     def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
         """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""
@@ -443,6 +500,17 @@ class Executor:
         return reply
 
     # -- the error handler --------------------------------------------------------------
+
+    def handshake_error(self, pool: Pool, generation: int, exc: BaseException) -> None:
+        """A new socket of ``pool``, begun in ``generation``, failed to connect, handshake or
+        authenticate (``Pool.establishment_fault``: on the network, timeouts included, as a
+        server too slow to answer a hello is not one to send work to; or its credentials
+        were refused, as they will be on every new socket); the pool clears itself. The
+        server is marked Unknown, unless the pool was cleared while that socket was being
+        made: then the fault was reported already and changes nothing. Whoever asked for
+        the socket (an operation, or ``minPoolSize``'s filling) gets the error."""
+        if generation == pool.generation:
+            self.selector.server_failed(pool, f"could not connect: {exc}")
 
     def network_error(self, pool: Pool, generation: Optional[int], exc: BaseException) -> None:
         """A socket broke mid-conversation (the network layer has closed it)."""

@@ -68,6 +68,7 @@ from typing import (
 from wireclient.engine.checker import Checker
 from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
 from wireclient.engine.topology_cell import Topology
+from wireclient.engine.topology_events import TopologyEvents, wants_topology_events
 from wireclient.errors import (
     AutoReconnect,
     ConfigurationError,
@@ -122,7 +123,6 @@ class ReplicaSetSelector:
         use_greenlets: bool,
         events: Optional[EventPublisher] = None,
     ) -> None:
-        self._events = events
         self.replica_set_name: Optional[str] = options.get("replicaSet")
         threshold = options.get("localThresholdMS")
         self.local_threshold_ms = float(
@@ -144,6 +144,12 @@ class ReplicaSetSelector:
             self.view_class.from_seeds(seeds, self.replica_set_name),
             listener=_weak_call(self_ref, "_view_changed"),
         )
+        # SDAM events, only when listened to (topology_events.py)
+        self._topology_events: Optional[TopologyEvents] = None
+        if wants_topology_events(events):
+            assert events is not None
+            self._topology_events = TopologyEvents(events)
+            self._topology_events.opened(self.topology.view)
         self._checker = Checker(
             connect_timeout,
             ssl_context,
@@ -183,8 +189,7 @@ class ReplicaSetSelector:
         self.monitor.refresh()
         view = self.topology.view
         if all(sd.server_type is ServerType.UNKNOWN for sd in view.members.values()):
-            self._checker.close()
-            self.monitor.close()
+            self.close()
             if view.errors:
                 raise ConfigurationError(
                     "no member of the replica set was found: " + "; ".join(view.errors)
@@ -294,6 +299,8 @@ class ReplicaSetSelector:
                 if self.monitor.closed:
                     self.monitor = self._new_monitor()
                 monitor = self.monitor
+            if self._topology_events is not None:  # closed, then used again: reopened
+                self._topology_events.opened(self.topology.view)
         monitor.ensure_running()
         return monitor.start()
 
@@ -321,6 +328,10 @@ class ReplicaSetSelector:
         """A socket to the member failed (its pool is cleared): Unknown, and re-check."""
         self.topology.mark_unknown(pool.address, f"{format_address(pool.address)}: {message}")
         self._ensure_monitor().request_check()
+
+    def handshaken(self, pool: Pool, reply: Mapping[str, Any]) -> None:
+        """Nothing: the monitor's checks alone describe the members (the spec's SHOULD to
+        learn from application handshakes too is not followed; docs/replica_sets.md)."""
 
     def not_primary(self, pool: Pool, error: Mapping[str, Any]) -> bool:
         """A "not primary" / "node is recovering" error: Unknown and re-check, unless its
@@ -355,8 +366,8 @@ class ReplicaSetSelector:
             pass
 
     def _view_changed(self, old: TopologyView, new: TopologyView) -> None:
-        if self._events is not None:
-            self._publish_changes(old, new)
+        if self._topology_events is not None:
+            self._topology_events.changed(old, new)
         if old.primary != new.primary:
             self._epoch += 1
         for address in old.members:
@@ -366,24 +377,6 @@ class ReplicaSetSelector:
                 if pool is not None:
                     pool.close()
                 self._checker.forget(address)
-
-    def _publish_changes(self, old: TopologyView, new: TopologyView) -> None:
-        from wireclient.monitoring import (
-            ServerDescriptionChangedEvent,
-            TopologyDescriptionChangedEvent,
-        )
-
-        events = self._events
-        assert events is not None
-        if events.server is not None:
-            for address in sorted(set(old.members) | set(new.members)):
-                before, after = old.members.get(address), new.members.get(address)
-                if before != after:
-                    event = ServerDescriptionChangedEvent(address, before, after)
-                    events.publish(events.server, "description_changed", event)
-        if events.topology is not None:
-            changed = TopologyDescriptionChangedEvent(old, new)
-            events.publish(events.topology, "description_changed", changed)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -397,9 +390,12 @@ class ReplicaSetSelector:
 
     def close(self) -> None:
         """Stop the monitor (and wait for it) and its sockets; a later operation starts a
-        new monitor."""
+        new monitor. The topology's closing events follow (its opening ones again, when a
+        new monitor starts)."""
         self.monitor.close()
         self._checker.close()
+        if self._topology_events is not None:
+            self._topology_events.closed(self.topology.view)
 
 
 __all__ = ["ReplicaSetSelector"]

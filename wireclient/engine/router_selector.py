@@ -83,8 +83,7 @@ class MongosSelector(ReplicaSetSelector):
         self.monitor.refresh()
         view = self.view
         if not view.routers:
-            self._checker.close()
-            self.monitor.close()
+            self.close()
             if view.errors:
                 raise ConfigurationError(
                     "a Connection to several hosts talks to mongos routers, and none was "

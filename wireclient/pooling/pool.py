@@ -76,11 +76,13 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Set
 
 from wireclient.errors import (
+    AuthenticationError,
     AutoReconnect,
     ConfigurationError,
+    OperationFailure,
     PoolClearedError,
     PoolClosedError,
     PoolTimeout,
@@ -88,6 +90,7 @@ from wireclient.errors import (
 )
 from wireclient.pooling import forking
 from wireclient.pooling.identity import gevent_seams
+from wireclient.rules.command import AUTHENTICATION_FAILED_CODE
 from wireclient.rules.options import DEFAULT_MAX_CONNECTING
 from wireclient.rules.uri import Address, format_address
 from wireclient.transport.network import SocketInfo
@@ -104,6 +107,17 @@ _GREENLET_POLL = 0.005
 # The pool's states (CMAP's): a truth test of ``_state`` is "refuses checkouts".
 READY, PAUSED, CLOSED = 0, 1, 2
 _STATE_NAMES = ("ready", "paused", "closed")
+
+
+def establishment_fault(exc: BaseException) -> bool:
+    """Whether a failure to open a socket says something of the server, so that the pool is
+    cleared (and the server marked Unknown): a network error or a protocol error while
+    connecting or in the handshake, or a failed authentication (SDAM: the credentials will
+    fail on every new socket alike). A usage error (a bad option, the wrong replica set) or
+    an interrupt says nothing of the server."""
+    if isinstance(exc, (AutoReconnect, ProtocolError, AuthenticationError)):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code == AUTHENTICATION_FAILED_CODE
 
 
 class _Entry:
@@ -124,9 +138,10 @@ class _Waiter:
     """A caller waiting for a socket: handed one directly, granted a slot to connect, or
     turned away because the pool was paused or closed (``refused``: the error to raise)."""
 
-    __slots__ = ("cond", "sock", "granted", "refused", "thread_ident")
+    __slots__ = ("cond", "sock", "granted", "refused", "thread_ident", "since")
 
     def __init__(self, lock: threading.Lock, thread_ident: Optional[int]) -> None:
+        self.since = _monotonic()  # for check-out failed's duration, when it is refused
         self.cond = threading.Condition(lock)
         self.sock: Optional[SocketInfo] = None
         self.granted = False
@@ -190,6 +205,8 @@ class Pool:
         self._idle: List[SocketInfo] = []
         self._waiters: Deque[_Waiter] = deque()
         self._orphans: List[SocketInfo] = []  # given back by a death callback, lock busy
+        # refusals whose check-out failed the refusing thread published (see _refuse_...)
+        self._failures_published: Set[BaseException] = set()
         self._last_reap = 0.0
         self._connecting = 0
         self.generation = 0
@@ -229,21 +246,32 @@ class Pool:
         try:
             sock = self._get_socket()
         except BaseException as exc:
-            if isinstance(exc, PoolTimeout):
-                reason = "timeout"
-            elif isinstance(exc, PoolClosedError):
-                reason = "poolClosed"
-            else:  # a failed connect or handshake, a paused pool, an interrupt
-                reason = "connectionError"
-            duration_ms = (_monotonic() - started) * 1000.0
-            failed = PoolEvent(self.address, reason=reason, duration_ms=duration_ms)
-            self._emit("connection_check_out_failed", failed)
+            if exc in self._failures_published:  # refused: published by the refusing thread
+                self._failures_published.discard(exc)
+            else:
+                self._publish_check_out_failed(exc, started)
             raise
         entry = self._entries.get(sock)
         if entry is not None:
             event = self._event_for(sock, entry, duration_ms=(_monotonic() - started) * 1000.0)
             self._emit("connection_checked_out", event)
         return sock
+
+    def _publish_check_out_failed(self, exc: BaseException, started: float) -> None:
+        """Check-out failed for ``exc``, a checkout begun at ``started``. A waiter the pool
+        refuses has it published by the refusing thread (``_refuse_waiters_locked``), which
+        notes the error in ``_failures_published`` so the waiter does not publish it again."""
+        from wireclient.monitoring import PoolEvent
+
+        if isinstance(exc, PoolTimeout):
+            reason = "timeout"
+        elif isinstance(exc, PoolClosedError):
+            reason = "poolClosed"
+        else:  # a failed connect or handshake, a paused pool, an interrupt
+            reason = "connectionError"
+        duration_ms = (_monotonic() - started) * 1000.0
+        failed = PoolEvent(self.address, reason=reason, duration_ms=duration_ms)
+        self._emit("connection_check_out_failed", failed)
 
     def _get_socket(self) -> SocketInfo:
         if self.pid != os.getpid():  # forked without the at-fork hook (e.g. a C extension)
@@ -264,7 +292,9 @@ class Pool:
                 sock = self._wait_locked()
                 if sock is not None:
                     return sock
-                if self._state == CLOSED and self._reopens:  # granted across a close()
+                if self._state:  # granted a connect slot, then the pool was paused or closed
+                    if not (self._state == CLOSED and self._reopens):
+                        self._connecting -= 1  # the grant counted this connect: give it back
                     self._reopen_or_refuse_locked()
             else:
                 self._connecting += 1
@@ -312,12 +342,21 @@ class Pool:
         self._emit("connection_created", created)
         return _monotonic()
 
-    def _open(self, generation: int, driver_connection_id: int, created_at: float) -> SocketInfo:
+    def _open(
+        self, generation: int, driver_connection_id: int, created_at: float, idle: bool = False
+    ) -> SocketInfo:
         """Connect in a slot already counted in ``_connecting`` (connection created has been
-        published); publish connection ready, or closed (reason ``error``) on failure."""
+        published); publish connection ready, or closed (reason ``error``) on failure. With
+        ``idle`` (``fill_to_minimum``) the new socket is made available (handed to the
+        first waiter, or idle) before its connect slot is freed, so no waiter starts a
+        connect while an established socket is there for it (CMAP)."""
         try:
             sock = self._connect()
         except BaseException as exc:
+            if establishment_fault(exc) and generation == self.generation:
+                # CMAP's order: the pool is cleared (and paused, if monitored), then the
+                # failed connection is closed, then its checkout fails
+                self.clear(pause=True)
             with self._lock:
                 self._connecting -= 1
                 if self.events is not None and self.events.pool is not None:
@@ -331,8 +370,6 @@ class Pool:
                     )
                     self._emit("connection_closed", closed)
                 self._slot_freed_locked()
-            if isinstance(exc, (AutoReconnect, ProtocolError)) and generation == self.generation:
-                self.clear(pause=True)  # the handshake failed on the network: so will others
             raise
         thread = self._thread_ident() if self._thread_ident is not None else None
         with self._lock:
@@ -343,6 +380,8 @@ class Pool:
                 self._emit(
                     "connection_ready", self._event_for(sock, entry, duration_ms=duration_ms)
                 )
+            if idle:
+                self._checkin_locked(sock, lent=False)  # never lent: no checked-in event
             if self._waiters:
                 self._slot_freed_locked()  # a connect slot came free
         return sock
@@ -490,11 +529,7 @@ class Pool:
                 self._last_driver_connection_id += 1
                 driver_connection_id = self._last_driver_connection_id
                 created_at = self._connection_created_locked(driver_connection_id, generation)
-            sock = self._open(generation, driver_connection_id, created_at)
-            with self._lock:
-                self._checkin_locked(sock, lent=False)  # never lent: no checked-in event
-                if self._orphans:
-                    self._collect_orphans_locked()
+            self._open(generation, driver_connection_id, created_at, idle=True)
 
     # -- checkin ------------------------------------------------------------------------
 
@@ -717,9 +752,13 @@ class Pool:
     def _refuse_waiters_locked(self) -> None:
         """The pool was paused or closed: every waiter fails now (CMAP: at once, not at its
         timeout), each with its own error."""
+        observed = self.events is not None and self.events.pool is not None
         while self._waiters:
             waiter = self._waiters.popleft()
-            waiter.refused = self._refusal()
+            refusal = waiter.refused = self._refusal()
+            if observed:  # published here, in the clearing thread's order of events (CMAP)
+                self._publish_check_out_failed(refusal, waiter.since)
+                self._failures_published.add(refusal)
             waiter.cond.notify()
 
     def ready(self) -> None:

@@ -55,7 +55,8 @@ class ServerType(enum.Enum):
     SECONDARY = "Secondary"
     ARBITER = "Arbiter"
     HIDDEN = "Hidden"
-    OTHER = "Other"  # a member in startup/recovery/rollback, or a "ghost" with no config yet
+    OTHER = "Other"  # a member in startup, recovery or rollback (the spec's RSOther)
+    GHOST = "Ghost"  # a member with no configuration yet (``isreplicaset``: the spec's RSGhost)
     STANDALONE = "Standalone"
     MONGOS = "Mongos"
 
@@ -67,6 +68,7 @@ REPLICA_SET_TYPES = frozenset(
         ServerType.ARBITER,
         ServerType.HIDDEN,
         ServerType.OTHER,
+        ServerType.GHOST,
     }
 )
 DATA_BEARING_TYPES = frozenset({ServerType.PRIMARY, ServerType.SECONDARY, ServerType.HIDDEN})

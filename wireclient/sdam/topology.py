@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A ``ServerDescription`` is what one ``hello`` (or legacy ``isMaster``) reply says about one
-member, classified once: Primary, Secondary, Arbiter, Hidden, Other, Standalone, Mongos or
-Unknown (could not reach it, or it answered ``ok: 0``). It is frozen.
+member, classified once: Primary, Secondary, Arbiter, Hidden, Other, Ghost (a member not
+yet configured), Standalone, Mongos or Unknown (could not reach it, or it answered
+``ok: 0``). It is frozen.
 
 A ``TopologyView`` is an immutable snapshot of the whole set: its name, every member we know
 of (address -> description), and the primary's address (or None). ``view.apply(description)``
@@ -159,7 +160,7 @@ class ServerDescription(NamedTuple):
         if reply.get("msg") == "isdbgrid":
             server_type = ServerType.MONGOS
         elif reply.get("isreplicaset"):
-            server_type = ServerType.OTHER  # a "ghost": a member not yet configured
+            server_type = ServerType.GHOST  # a member not yet configured
         elif set_name is None:
             server_type = ServerType.STANDALONE
         elif reply.get("isWritablePrimary") or reply.get("ismaster"):
@@ -214,6 +215,23 @@ class ServerDescription(NamedTuple):
         if self.error:
             text += f": {self.error}"
         return text + ")"
+
+
+def same_description(a: Optional[ServerDescription], b: Optional[ServerDescription]) -> bool:
+    """Whether two descriptions of a server say the same thing: the SDAM monitoring
+    specification's equality, which leaves out what each check measures anew (round-trip
+    time, when the reply came, the member's last write date). Events are published only
+    for a description that is not the same."""
+    if a is None or b is None:
+        return a is b
+    return a._replace(**_MEASURED) == b._replace(**_MEASURED)
+
+
+_MEASURED: Dict[str, Any] = {
+    "round_trip_time": None,
+    "last_update_time": None,
+    "last_write_date": None,
+}
 
 
 def smoothed(sd: ServerDescription, old: ServerDescription) -> ServerDescription:
@@ -398,8 +416,8 @@ class _Update:
         if kind is ServerType.MONGOS:
             self.refuse(address, f"{where} is a mongos, not a replica set member{self._wanted()}")
             return self.result()
-        if sd.set_name is None:  # a ghost: no configuration yet, nothing to learn from it
-            return self.result()
+        if kind is ServerType.GHOST or sd.set_name is None:
+            return self.result()  # no configuration yet: nothing to learn from it
         if self.set_name is None:
             self.set_name = sd.set_name
         elif sd.set_name != self.set_name:
@@ -451,7 +469,7 @@ class _Update:
         self.primary = address
 
         listed = sd.all_hosts
-        for member in listed:
+        for member in sorted(listed):  # a stable order (events, checks)
             if member not in self.members:
                 self.members[member] = ServerDescription.unknown(member)
         for member in list(self.members):
@@ -459,7 +477,7 @@ class _Update:
                 del self.members[member]
 
     def _without_primary(self, sd: ServerDescription) -> None:
-        for member in sd.all_hosts:
+        for member in sorted(sd.all_hosts):
             if member not in self.members:
                 self.members[member] = ServerDescription.unknown(member)
         if sd.me is not None and sd.me != sd.address:
@@ -477,5 +495,6 @@ __all__ = [
     "TopologyView",
     "compatibility_error",
     "remember_error",
+    "same_description",
     "smoothed",
 ]

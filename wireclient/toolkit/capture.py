@@ -18,10 +18,13 @@ concatenated frames is told apart from a capture by its first bytes.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 import time
-from typing import BinaryIO, List, NamedTuple, Optional, Tuple
+from typing import BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from wireclient.toolkit.trace import Frame, FrameStream
 
 MAGIC = b"WIRECAP1"
 CLIENT_BYTES = 0
@@ -48,12 +51,20 @@ def pack_record(connection: int, kind: int, payload: bytes, timestamp: float) ->
     return _RECORD.pack(connection, kind, timestamp, len(payload)) + payload
 
 
-def read_capture(data: bytes) -> Tuple[List[Record], Optional[str]]:
+def read_capture(
+    source: Union[bytes, bytearray, memoryview, str, os.PathLike[str]],
+) -> Tuple[List[Record], Optional[str]]:
     """The records of a capture, and what was wrong with the rest of it (None: nothing).
 
-    A proxy killed mid-write leaves a truncated last record: the records before it are
-    returned, and the error says where the capture stops making sense.
+    ``source`` is the capture's bytes or the path of its file (``OSError`` if it cannot be
+    read). A proxy killed mid-write leaves a truncated last record: the records before it
+    are returned, and the error says where the capture stops making sense.
     """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            data = f.read()
+    else:
+        data = bytes(source)
     if not is_capture(data):
         return [], "not a capture (it does not start with WIRECAP1)"
     records: List[Record] = []
@@ -71,6 +82,42 @@ def read_capture(data: bytes) -> Tuple[List[Record], Optional[str]]:
         records.append(Record(connection, kind, timestamp, bytes(data[start : start + length])))
         pos = start + length
     return records, None
+
+
+class TimedFrame(NamedTuple):
+    """A frame of a captured connection, with the time its last bytes arrived."""
+
+    timestamp: float
+    frame: Frame
+
+
+class Conversation(NamedTuple):
+    """One captured client connection: its requests and its replies, each in order."""
+
+    connection: int
+    requests: List[TimedFrame]
+    replies: List[TimedFrame]
+
+
+def conversations(records: Sequence[Record]) -> List[Conversation]:
+    """Each connection's bytes cut into frames, per direction, in connection order. A
+    partial frame at the end of a direction is kept (with its error), so nothing captured
+    is silently dropped."""
+    streams: Dict[Tuple[int, int], FrameStream] = {}
+    frames: Dict[int, Tuple[List[TimedFrame], List[TimedFrame]]] = {}
+    last: Dict[int, float] = {}
+    for record in records:
+        if record.kind == EVENT:
+            continue
+        stream = streams.setdefault((record.connection, record.kind), FrameStream())
+        both = frames.setdefault(record.connection, ([], []))
+        both[record.kind].extend(
+            TimedFrame(record.timestamp, f) for f in stream.feed(record.payload)
+        )
+        last[record.connection] = record.timestamp
+    for (connection, kind), stream in streams.items():
+        frames[connection][kind].extend(TimedFrame(last[connection], f) for f in stream.flush())
+    return [Conversation(c, *frames[c]) for c in sorted(frames)]
 
 
 class CaptureWriter:
@@ -112,7 +159,10 @@ __all__ = [
     "MAGIC",
     "SERVER_BYTES",
     "CaptureWriter",
+    "Conversation",
     "Record",
+    "TimedFrame",
+    "conversations",
     "is_capture",
     "pack_record",
     "read_capture",

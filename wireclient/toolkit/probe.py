@@ -14,7 +14,9 @@ the SCRAM conversation, the command.
 ``db.$cmd`` with ``op_query``, or a legacy query on another namespace), with any OP_MSG or
 OP_QUERY flag bits the tester asked for. ``exchange`` sends one message and yields its
 replies (none with ``moreToCome``; more than one while replies carry ``moreToCome``, as in
-an exhaust stream). ``send_raw_and_wait`` sends bytes as they are and reports what came
+an exhaust stream, whether the server chains their ``responseTo`` as the protocol says or
+answers each to the original request, as SecantusDB 0.7 does; the caller is told of the
+latter). ``send_raw_and_wait`` sends bytes as they are and reports what came
 back, frame by frame with their exact bytes, or that the server hung up, or kept silent.
 """
 
@@ -22,7 +24,18 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from wireclient import protocol
 from wireclient.errors import ConfigurationError, ProtocolError
@@ -179,11 +192,28 @@ def command_message(
     return message, not message.more_to_come
 
 
+class Unchained(NamedTuple):
+    """An exhaust reply that answers the original request rather than the reply before it
+    (the wire protocol chains each streamed reply's ``responseTo`` to the previous reply's
+    ``requestID``; SecantusDB 0.7 answers every one to the original request)."""
+
+    reply_number: int  # 2 for the second reply of the stream, ...
+    response_to: int  # what it answers: the original requestID
+    expected: int  # the previous reply's requestID
+
+
 def exchange(
-    session: network.SocketInfo, message: Any, expect_reply: bool = True
+    session: network.SocketInfo,
+    message: Any,
+    expect_reply: bool = True,
+    on_unchained: Optional[Callable[[Unchained], None]] = None,
 ) -> Iterator[Tuple[protocol.Header, protocol.Message]]:
     """Send ``message`` (compressed when the session negotiated a compressor: the URI's
-    ``compressors``); yield its reply, and the next ones while replies have moreToCome."""
+    ``compressors``); yield its reply, and the next ones while replies have moreToCome.
+
+    A streamed reply that answers the original request instead of the reply before it is
+    still yielded, after ``on_unchained`` is told (a tool shows every reply and warns); a
+    reply answering anything else is a ``ProtocolError`` (the socket is closed)."""
     request_id = network.next_request_id()
     data = protocol.encode(message, request_id)
     if session.compressor is not None:
@@ -192,13 +222,19 @@ def exchange(
     if not expect_reply:
         return
     answers = request_id
+    number = 0
     while True:
         header, reply = session.receive_message()
+        number += 1
         if header.response_to != answers:
-            session.close()
-            raise ProtocolError(
-                f"reply responseTo {header.response_to} does not answer requestID {answers}"
-            )
+            if number > 1 and header.response_to == request_id:
+                if on_unchained is not None:
+                    on_unchained(Unchained(number, request_id, answers))
+            else:
+                session.close()
+                raise ProtocolError(
+                    f"reply responseTo {header.response_to} does not answer requestID {answers}"
+                )
         yield header, reply
         if not (isinstance(reply, protocol.OpMsg) and reply.more_to_come):
             return
@@ -288,6 +324,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Outcome",
     "Target",
+    "Unchained",
     "command_message",
     "exchange",
     "expected_replies",

@@ -19,9 +19,28 @@ message, from either side, instead of forwarding it (so the client's next operat
 hang-up while it waits for its reply). The counts are per client connection. Bytes that no
 longer frame (after a reply with a bad header) are forwarded as they come.
 
+Fault rules (``faults``: ``wireclient.toolkit.faults``) act on requests, by command name
+and ordinal per client connection. With rules, requests are forwarded frame by frame
+instead (a frame waits in the stream until it is whole), so that each command can be
+matched before it leaves: ``error=CODE`` sends the client an error reply built here and
+forwards nothing, ``close`` hangs up on the client, ``delay`` holds the command, ``drop``
+swallows it. The error reply and the server's replies are written to the client under one
+lock, a whole frame at a time, so they never interleave.
+
+TLS: ``listen_tls`` (a server-side ``ssl.SSLContext``, see ``server_tls_context``) makes
+clients connect with TLS; ``upstream_tls`` (``client_tls_context``) makes the proxy speak TLS
+to the server. Either side, or both, or neither. An OpenSSL connection must not be read
+and written by two threads at once, and each link's two pumps do exactly that (one reads
+a socket the other writes), so a TLS socket is wrapped in a ``_TlsChannel``: non-blocking,
+every read and write under one lock, and the waiting (``select``) outside it.
+
 ``out`` receives the frames (unless ``show_frames`` is False) and the events; ``capture``
 records every byte received from either peer, and events (opened, closed,
 faults), in the format of ``wireclient.toolkit.capture``, which ``wireclient decode`` reads.
+
+An upstream that cannot be reached: the client's first request is answered with an
+``ok: 0`` error (code HostUnreachable) that says so, then the connection is closed; a bare
+hang-up would leave the client guessing (a TLS mismatch, a crash).
 
 Stopping: ``stop()`` wakes the accept thread, shuts down every socket (which wakes every
 pump blocked in ``recv``), joins the threads (bounded), and closes the capture. A link's
@@ -31,18 +50,31 @@ using them.
 
 from __future__ import annotations
 
+import itertools
+import select
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
-from typing import Any, BinaryIO, List, Optional, TextIO, Tuple, Union
+from typing import Any, BinaryIO, Iterable, List, Optional, TextIO, Tuple, Union
 
+from wireclient import protocol
 from wireclient.rules.uri import Address, format_address
 from wireclient.toolkit.capture import CLIENT_BYTES, SERVER_BYTES, CaptureWriter
+from wireclient.toolkit.faults import (
+    ConnectionFaults,
+    FaultRule,
+    RuleLike,
+    command_name,
+    error_reply,
+    parse_rules,
+)
 from wireclient.toolkit.trace import (
     CLIENT_TO_SERVER,
+    DEFAULT_JSON_MODE,
     SERVER_TO_CLIENT,
     Frame,
     FrameStream,
@@ -59,6 +91,109 @@ def flip_byte(frame: bytes, offset: int) -> Optional[bytes]:
     if not 0 <= index < len(frame):
         return None
     return frame[:index] + bytes([frame[index] ^ 0xFF]) + frame[index + 1 :]
+
+
+def server_tls_context(
+    certfile: str, keyfile: Optional[str] = None, cafile: Optional[str] = None
+) -> ssl.SSLContext:
+    """The context for the listening side: the proxy's certificate and key; with ``cafile``,
+    client certificates signed by that CA are verified when offered."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    if cafile is not None:
+        context.load_verify_locations(cafile)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def client_tls_context(
+    cafile: Optional[str] = None,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
+    allow_invalid: bool = False,
+) -> ssl.SSLContext:
+    """The context for the upstream side: verify the server with ``cafile`` (the system's
+    CAs without it), offer a client certificate, or (``allow_invalid``) check nothing."""
+    context = ssl.create_default_context(cafile=cafile)
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    if allow_invalid:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _TlsChannel:
+    """A TLS socket that one thread reads while another writes (see the module docstring)."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._lock = threading.Lock()
+        sock.setblocking(False)
+
+    def _wait(self, want_write: bool) -> None:
+        sock = self.sock
+        if not want_write and sock.pending():
+            return
+        select.select([] if want_write else [sock], [sock] if want_write else [], [])
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            with self._lock:
+                try:
+                    return self.sock.recv(size)
+                except ssl.SSLWantReadError:
+                    want_write = False
+                except ssl.SSLWantWriteError:
+                    want_write = True
+                except ValueError as exc:  # the socket was shut down under us
+                    raise OSError(str(exc)) from exc
+            self._wait(want_write)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            with self._lock:
+                try:
+                    view = view[self.sock.send(view) :]
+                    continue
+                except ssl.SSLWantReadError:
+                    want_write = False
+                except ssl.SSLWantWriteError:
+                    want_write = True
+                except ValueError as exc:
+                    raise OSError(str(exc)) from exc
+            self._wait(want_write)
+
+    def shutdown(self, how: int) -> None:
+        with self._lock:  # never under a read or a write in progress (neither one blocks)
+            self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def setsockopt(self, *args: Any) -> None:
+        self.sock.setsockopt(*args)
+
+
+HOST_UNREACHABLE = 6  # the server error code for a host that cannot be reached
+
+
+def refusal_reply(request: Frame, errmsg: str) -> Optional[bytes]:
+    """An error reply (``ok: 0``, code HostUnreachable) to ``request`` in its envelope:
+    OP_REPLY to an OP_QUERY, OP_MSG to an OP_MSG; None for anything else (no reply)."""
+    header, message = request.header, request.message
+    if header is None:
+        return None
+    error = {"ok": 0.0, "errmsg": errmsg, "code": HOST_UNREACHABLE, "codeName": "HostUnreachable"}
+    reply: protocol.Message
+    if isinstance(message, protocol.OpQuery):
+        reply = protocol.OpReply([error])
+    elif isinstance(message, protocol.OpMsg) and not message.more_to_come:
+        reply = protocol.OpMsg(error)
+    else:
+        return None
+    return protocol.encode(reply, 1, response_to=header.request_id)
 
 
 class Proxy:
@@ -78,6 +213,12 @@ class Proxy:
         corrupt_after: Optional[int] = None,
         corrupt_byte: int = -1,
         connect_timeout: float = 5.0,
+        faults: Iterable[RuleLike] = (),
+        spare_monitors: bool = True,
+        listen_tls: Optional[ssl.SSLContext] = None,
+        upstream_tls: Optional[ssl.SSLContext] = None,
+        json_mode: str = DEFAULT_JSON_MODE,
+        show_secrets: bool = False,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -89,6 +230,13 @@ class Proxy:
         self.corrupt_after = corrupt_after
         self.corrupt_byte = corrupt_byte
         self.connect_timeout = connect_timeout
+        self.faults: List[FaultRule] = parse_rules(faults)
+        self.spare_monitors = spare_monitors
+        self.listen_tls = listen_tls
+        self.upstream_tls = upstream_tls
+        self._reply_ids = itertools.count(1 << 30)  # requestIDs of the replies made here
+        self.json_mode = json_mode
+        self.show_secrets = show_secrets
         self._capture_arg = capture
         self.capture: Optional[CaptureWriter] = None
         self.connections = 0  # client connections accepted so far
@@ -104,6 +252,10 @@ class Proxy:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> Proxy:
+        """Listen and start accepting; idempotent. An ``OSError`` (the port is taken, the
+        address is not local) leaves nothing behind."""
+        if self._listener is not None:
+            return self
         host, port = self.listen
         family, kind, proto, _, sockaddr = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -232,7 +384,15 @@ class Proxy:
             return
         label = f"{self._elapsed()} conn {number} {direction}"
         for frame in frames:
-            self._emit(describe(frame, label, self.hex_dump))
+            self._emit(
+                describe(
+                    frame,
+                    label,
+                    self.hex_dump,
+                    json_mode=self.json_mode,
+                    show_secrets=self.show_secrets,
+                )
+            )
 
 
 class _Link:
@@ -241,11 +401,13 @@ class _Link:
     def __init__(self, proxy: Proxy, number: int, client: socket.socket) -> None:
         self.proxy = proxy
         self.number = number
-        self.client = client
-        self.upstream: Optional[socket.socket] = None
+        self.client: Any = client  # a socket, or a _TlsChannel
+        self.upstream: Any = None
         self.replies = 0  # replies forwarded to the client
         self.reason = ""
+        self.faults = ConnectionFaults(proxy.faults, proxy.spare_monitors)
         self._lock = threading.Lock()
+        self._client_send_lock = threading.Lock()
         self._shut = False
         self._running = 0
         self._threads: List[threading.Thread] = []
@@ -280,7 +442,7 @@ class _Link:
             if self._shut:
                 return
             self._shut = True
-            self.reason = reason
+            self.reason = self.reason or reason
             socks = [s for s in (self.client, self.upstream) if s is not None]
         for sock in socks:
             try:
@@ -300,16 +462,43 @@ class _Link:
         self.event(f"closed: {self.reason}")
         self.proxy._forget(self)
 
-    def _connect_upstream(self) -> bool:
+    def _accept_tls(self) -> bool:
+        """The TLS handshake with the client, when the proxy listens with TLS."""
+        context = self.proxy.listen_tls
+        if context is None:
+            return True
+        raw = self.client
         try:
-            upstream = socket.create_connection(
-                self.proxy.upstream, timeout=self.proxy.connect_timeout
-            )
-            upstream.settimeout(None)
+            raw.settimeout(self.proxy.connect_timeout)
+            wrapped = context.wrap_socket(raw, server_side=True)
+        except (OSError, ValueError) as exc:
+            self.shutdown(f"TLS handshake with the client failed: {exc}")
+            return False
+        with self._lock:
+            self.client = _TlsChannel(wrapped)
+        return True
+
+    def _connect_upstream(self) -> bool:
+        proxy = self.proxy
+        upstream: Any = None
+        try:
+            upstream = socket.create_connection(proxy.upstream, timeout=proxy.connect_timeout)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy.upstream_tls is not None:
+                upstream = _TlsChannel(
+                    proxy.upstream_tls.wrap_socket(upstream, server_hostname=proxy.upstream[0])
+                )
+            else:
+                upstream.settimeout(None)
         except OSError as exc:
-            self.shutdown(f"cannot connect to {format_address(self.proxy.upstream)}: {exc}")
+            if upstream is not None:
+                upstream.close()
+            reason = f"cannot connect to {format_address(self.proxy.upstream)}: {exc}"
+            with self._lock:  # the reason the link closes, even if stop() comes meanwhile
+                self.reason = self.reason or reason
+            self._answer_refusal(reason)
+            self.shutdown(reason)
             return False
         with self._lock:
             self.upstream = upstream
@@ -319,6 +508,29 @@ class _Link:
         self._spawn(self._server_side, "replies")
         return True
 
+    def _answer_refusal(self, reason: str) -> None:
+        """The upstream cannot be reached: answer the client's first request with an error
+        saying so (in its own envelope), rather than hanging up on it, which a client
+        would read as a TLS mismatch or a crashed server."""
+        stream = FrameStream()
+        self.client.settimeout(self.proxy.connect_timeout)
+        try:
+            while True:
+                data = self.client.recv(_RECV_SIZE)
+                if not data:
+                    return
+                frames = stream.feed(data)
+                if frames:
+                    break
+            self.proxy._show(frames[:1], self.number, CLIENT_TO_SERVER)
+            reply = refusal_reply(frames[0], f"wireclient proxy: {reason}")
+            if reply is not None:
+                self.event("answered the first request with the upstream's refusal")
+                self.proxy._show(FrameStream().feed(reply), self.number, SERVER_TO_CLIENT)
+                self.client.sendall(reply)
+        except OSError:
+            return
+
     # -- the two pumps ------------------------------------------------------------------
 
     def _client_side(self) -> None:
@@ -326,7 +538,7 @@ class _Link:
         stream = FrameStream()
         proxy = self.proxy
         try:
-            if not self._connect_upstream():
+            if not self._accept_tls() or not self._connect_upstream():
                 return
             upstream = self.upstream
             assert upstream is not None
@@ -344,6 +556,12 @@ class _Link:
                     proxy._show(stream.feed(data), self.number, CLIENT_TO_SERVER)
                     reason = self._close_fault()
                     break
+                if proxy.faults:  # frame by frame, each matched against the rules
+                    stop = self._requests(stream.feed(data))
+                    if stop is not None:
+                        reason = stop
+                        break
+                    continue
                 try:
                     upstream.sendall(data)
                 except OSError as exc:
@@ -354,6 +572,59 @@ class _Link:
             proxy._show(stream.flush(), self.number, CLIENT_TO_SERVER)
             self.shutdown(reason)
             self._thread_done()
+
+    def _requests(self, frames: List[Frame]) -> Optional[str]:
+        """Forward each request frame or apply the rule that hits it; a reason to stop."""
+        proxy = self.proxy
+        upstream = self.upstream
+        assert upstream is not None
+        for frame in frames:
+            proxy._show([frame], self.number, CLIENT_TO_SERVER)
+            name = command_name(frame.message) if frame.error is None else None
+            rule = None if name is None else self.faults.match(name)
+            if rule is not None:
+                assert frame.header is not None
+                verdict = self._apply(rule, name or "", frame)
+                if verdict == "closed":
+                    return f"fault: closed at {name} (rule {rule})"
+                if verdict == "stopped":
+                    return "the proxy stopped"
+                if verdict == "handled":
+                    continue
+            try:
+                upstream.sendall(frame.raw)
+            except OSError as exc:
+                return f"server connection lost: {exc}"
+        return None
+
+    def _apply(self, rule: FaultRule, name: str, frame: Frame) -> str:
+        """Apply ``rule`` to a request: "forward", "handled", "closed" or "stopped"."""
+        proxy = self.proxy
+        assert frame.header is not None
+        request_id = frame.header.request_id
+        if rule.action == "close":
+            self.event(f"fault: closing the connection at {name} requestID={request_id} "
+                       f"(rule {rule})")  # fmt: skip
+            return "closed"
+        if rule.action == "delay":
+            self.event(f"fault: holding {name} requestID={request_id} {rule.delay * 1000:g} ms "
+                       f"(rule {rule})")  # fmt: skip
+            return "stopped" if proxy._stopping.wait(rule.delay) else "forward"
+        if rule.action == "drop":
+            self.event(f"fault: dropped {name} requestID={request_id} (rule {rule})")
+            return "handled"
+        reply = error_reply(rule, frame.message, next(proxy._reply_ids), request_id)
+        if reply is None:
+            self.event(f"fault: {name} requestID={request_id} wants no reply: dropped, "
+                       f"not answered (rule {rule})")  # fmt: skip
+            return "handled"
+        self.event(f"fault: answered {name} requestID={request_id} with error {rule.code}, "
+                   f"not forwarded (rule {rule})")  # fmt: skip
+        proxy._show(FrameStream().feed(reply), self.number, SERVER_TO_CLIENT)
+        if proxy.capture is not None:
+            proxy.capture.record(self.number, SERVER_BYTES, reply)
+        self._forward(reply)
+        return "handled"
 
     def _close_fault(self) -> str:
         text = f"fault: closing after {self.replies} replies (--close-after)"
@@ -392,7 +663,8 @@ class _Link:
             self._thread_done()
 
     def _forward(self, data: bytes) -> None:
-        self.client.sendall(data)
+        with self._client_send_lock:  # a reply made here and the server's never interleave
+            self.client.sendall(data)
 
     def _replies(self, frames: List[Frame]) -> Optional[str]:
         """Forward each frame, applying the faults; a reason to stop, or None."""
@@ -432,7 +704,7 @@ def serve_until_signalled(proxy: Proxy) -> int:
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        proxy.start()
+        proxy.start()  # already started by the cli, which reports a busy port itself
         sys.stdout.write(
             f"proxy listening on {format_address(proxy.address)}, "
             f"upstream {format_address(proxy.upstream)}\n"
@@ -448,4 +720,13 @@ def serve_until_signalled(proxy: Proxy) -> int:
     return 0
 
 
-__all__ = ["Proxy", "flip_byte", "serve_until_signalled"]
+__all__ = [
+    "HOST_UNREACHABLE",
+    "FaultRule",
+    "Proxy",
+    "client_tls_context",
+    "flip_byte",
+    "refusal_reply",
+    "serve_until_signalled",
+    "server_tls_context",
+]

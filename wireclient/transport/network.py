@@ -340,11 +340,14 @@ class SocketInfo:
         app_name: Optional[str] = None,
         extra: Optional[Mapping[str, Any]] = None,
         compression: Optional[CompressionSettings] = None,
+        refuse_incompatible: bool = True,
     ) -> Dict[str, Any]:
         """Run the first hello (falling back to isMaster) and record the server's limits,
         checked first (``replies.hello``), and the compressor negotiated (``compressors.py``).
         Whatever fails (a refusal, a malformed reply, a wire version out of range, a lost
-        connection) closes the socket before it propagates."""
+        connection) closes the socket before it propagates. ``refuse_incompatible=False``
+        (a monitoring socket) accepts a server whose wire range misses wireclient's: its
+        hello is what tells the topology why the server cannot be used."""
         client: Dict[str, Any] = {
             "driver": {"name": "wireclient", "version": __version__},
             "os": {"type": platform.system() or "unknown"},
@@ -364,7 +367,7 @@ class SocketInfo:
             limits = replies.hello(reply, replies.describe(name, where))
             assert limits is not None  # check_reply passed: ok is 1
             refusal = wire_version_error(where, limits.min_wire_version, limits.max_wire_version)
-            if refusal is not None:
+            if refusal is not None and refuse_incompatible:
                 raise ConfigurationError(refusal)
             if compression is not None:
                 self.compressor = compression.negotiate(reply, where)
@@ -475,6 +478,7 @@ def connect(
     wrap: Optional[Callable[[Any], Any]] = None,
     handshake: bool = True,
     compression: Optional[CompressionSettings] = None,
+    refuse_incompatible: bool = True,
 ) -> SocketInfo:
     """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
     one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
@@ -482,7 +486,9 @@ def connect(
     ``compression`` settings' compressors and carries the first SCRAM step
     (``auth.handshake_and_authenticate``). For protocol testers: ``wrap(sock)``
     is applied to the connected socket before the first byte is sent (a tracer, say), and
-    ``handshake=False`` returns the socket before any hello."""
+    ``handshake=False`` returns the socket before any hello. ``refuse_incompatible=False``
+    (the monitor's sockets, which never authenticate nor run an operation) handshakes a
+    server whose wire range misses wireclient's instead of refusing it (``handshake``)."""
     host, port = address
     deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
@@ -509,7 +515,9 @@ def connect(
     info.events = events
     try:
         if handshake and credentials is None:
-            info.handshake(app_name, compression=compression)
+            info.handshake(
+                app_name, compression=compression, refuse_incompatible=refuse_incompatible
+            )
         elif handshake:
             from wireclient.transport import auth
 
