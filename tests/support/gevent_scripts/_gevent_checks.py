@@ -258,12 +258,19 @@ def check_thread_beside_greenlets(uri: str, **conn_kw: Any) -> None:
     step(f"a thread beside greenlets {conn_kw}")
     conn = Connection(uri, **conn_kw)
     out: Dict[str, Any] = {}
+    # Nobody ends (and so gives its request socket back) before everyone is done: on a busy
+    # machine a caller could otherwise finish before another starts, which may then reuse
+    # its socket, rightly, and "each with its own" would not hold by chance.
+    greenlets_done = threading.Event()
+    finished: List[int] = []
+    all_finished = gevent.event.Event()
 
     def in_thread() -> None:
         try:
             out["thread"] = {whatsmyuri(conn) for _ in range(20)}
         except BaseException as exc:
             out["error"] = repr(exc)
+        greenlets_done.wait(60)
 
     t = threading.Thread(target=in_thread)
     t.start()
@@ -273,10 +280,15 @@ def check_thread_beside_greenlets(uri: str, **conn_kw: Any) -> None:
         for _ in range(5):
             uris.add(whatsmyuri(conn))
             gevent.sleep(0.001)
+        finished.append(1)
+        if len(finished) == 5:
+            all_finished.set()
+        all_finished.wait(60)
         return uris
 
     jobs = [gevent.spawn(body) for _ in range(5)]
     gevent.joinall(jobs, raise_error=True)
+    greenlets_done.set()
     t.join(60)
     assert "error" not in out, out.get("error")
     assert len(out["thread"]) == 1, f"the thread changed sockets: {out['thread']}"
