@@ -46,14 +46,10 @@ def make_pool(**kwargs: Any) -> tuple[Pool, Factory]:
 
 
 def wait_for_waiters(pool: Pool, n: int) -> None:
-    """Return once ``n`` threads are queued in ``pool``'s wait queue (a waiter joins the queue
-    and sleeps on its condition with the lock held, so under the lock, queued is waiting)."""
-
-    def queued() -> bool:
-        with pool._lock:
-            return len(pool._waiters) >= n
-
-    assert wait_until(queued), f"{n} waiters never queued"
+    """Return once ``n`` threads are queued in ``pool``'s wait queue (``stats()["waiting"]``;
+    a waiter joins the queue under the pool's lock and lets go of it only to sleep, so once
+    counted it is waiting as far as any other pool call can tell)."""
+    assert wait_until(lambda: pool.stats()["waiting"] >= n), f"{n} waiters never queued"
 
 
 class FakeClock:
