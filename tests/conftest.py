@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import time
 from typing import Iterator
 
 import pytest
@@ -14,15 +13,20 @@ import pytest
 # tests/support; the test folders mirror the package's layers.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
+import quick_mockupdb  # noqa: E402
 from exception_chains import checked_raises  # noqa: E402
 from mock_replica_set import MockReplicaSet, monitor_threads  # noqa: E402
 from servers import SecantusServer  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from wireclient import Connection  # noqa: E402
 
 # Every exception a test expects with pytest.raises has its cause chain walked: a cycle
 # (an exception that is its own cause) fails the test (see support/exception_chains.py).
 pytest.raises = checked_raises  # type: ignore[assignment]
+
+# mockupdb's stop() no longer waits up to a second for its accept loop's next poll.
+quick_mockupdb.install()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +72,5 @@ def no_monitor_left() -> Iterator[None]:
     """After the test no monitor thread runs (a dropped connection's monitor stops too)."""
     yield
     gc.collect()
-    deadline = time.monotonic() + 5
-    while monitor_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not monitor_threads())
     assert monitor_threads() == [], "a monitor thread is still running"

@@ -19,6 +19,7 @@ from typing import Any, List
 import bson
 import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
+from waiting import PATIENCE, wait_until
 
 from wireclient import errors, monitoring
 from wireclient.client.replica_set import ReplicaSetConnection
@@ -34,8 +35,9 @@ pytestmark = pytest.mark.usefixtures("no_monitor_left")
 
 def connect(rs: MockReplicaSet, seeds: Any = None, **kw: Any) -> ReplicaSetConnection:
     kw.setdefault("replicaSet", "rs")
-    kw.setdefault("connectTimeoutMS", 2000)
-    kw.setdefault("serverSelectionTimeoutMS", 5000)
+    # generous: what must succeed must not race a busy machine (tests of a timeout set it)
+    kw.setdefault("connectTimeoutMS", 10000)
+    kw.setdefault("serverSelectionTimeoutMS", 30000)
     return ReplicaSetConnection(seeds or rs[1].host, **kw)
 
 
@@ -137,10 +139,7 @@ def test_members_added_and_removed_follow_the_primary(rs: MockReplicaSet) -> Non
             assert newcomer.address in c.view.members
             c.db.c.find_one(read_preference=ReadPreference.NEAREST)
             rs.members.remove(newcomer)  # the primary no longer lists it
-            deadline = time.monotonic() + 5
-            while newcomer.address in c.view.members and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert newcomer.address not in c.view.members
+            assert wait_until(lambda: newcomer.address not in c.view.members)
             assert newcomer.address not in c.pools()
     finally:
         extra.close()
@@ -194,7 +193,7 @@ def test_read_preference_per_database_collection_and_find(rs: MockReplicaSet) ->
         coll = c.other.c
         coll.read_preference = ReadPreference.NEAREST.with_tag_sets([{"dc": "sf"}])
         rs[2].tags = {"dc": "sf"}
-        c.monitor.wait_for_check(5)
+        c.monitor.wait_for_check(PATIENCE)
         assert coll.find_one()["member"] == 2  # type: ignore[index]
         assert rs[2].commands("find")[-1]["$readPreference"] == {
             "mode": "nearest",
@@ -272,7 +271,7 @@ def test_secondary_without_secondaries_times_out(rs: MockReplicaSet) -> None:
         started = time.monotonic()
         with pytest.raises(errors.ServerSelectionTimeout, match="ReadPreference.SECONDARY"):
             c.db.c.find_one()
-        assert 0.25 < time.monotonic() - started < 3
+        assert time.monotonic() - started >= 0.3  # not before serverSelectionTimeoutMS
         c.db.c.insert({"x": 1})  # the primary still takes writes
 
 
@@ -365,16 +364,17 @@ def test_dead_thread_in_request_releases_its_sockets(rs: MockReplicaSet) -> None
 
 def test_pin_survives_latency_changes_but_not_a_change_of_primary(rs: MockReplicaSet) -> None:
     with connect(rs, read_preference=SECONDARY, heartbeatFrequencyMS=60_000) as c:
+        c.monitor.min_heartbeat_frequency = 0.0  # the rounds asked for below need no pause
         c.start_request()
         first = c.db.c.find_one()["member"]  # type: ignore[index]
         other = 2 if first == 1 else 1
         rs[first].delay = 0.1  # the pinned member drifts out of the latency window
         for _ in range(3):
-            assert c.monitor.wait_for_check(5)
+            assert c.monitor.wait_for_check(PATIENCE)
         assert c.view.members[rs[first].address].round_trip_time > 0.03  # type: ignore[operator]
         assert c.db.c.find_one()["member"] == first  # type: ignore[index]  # still pinned
         rs.elect(other)  # new primary: secondaries are now 0 (fast) and first (slow)
-        assert c.monitor.wait_for_check(5)
+        assert c.monitor.wait_for_check(PATIENCE)
         assert c.primary == rs[other].address
         assert c.db.c.find_one()["member"] == 0  # type: ignore[index]  # unpinned, re-chosen
         assert c.pinned_member() == rs[0].address
@@ -398,8 +398,9 @@ def test_dead_primary_one_auto_reconnect_then_new_primary(rs: MockReplicaSet) ->
         assert c.primary == rs[1].address
         assert len(rs[1].commands("insert")) == 1
         assert c.in_request()  # the request survived the failover
+        # (the monitor sleeps 60 s between heartbeats: the write succeeding at all, within
+        # serverSelectionTimeoutMS, says the error woke it)
         print(f"\nmockupdb dead primary: first error -> first successful write {took:.3f}s")
-        assert took < 2.0
         c.end_request()
 
 
@@ -511,7 +512,7 @@ def test_stale_not_primary_error_is_ignored_a_newer_one_is_not(rs: MockReplicaSe
     with connect(rs, heartbeatFrequencyMS=60_000) as c:
         c.db.c.insert({"x": 1})
         assert c.view.members[rs[0].address].topology_version == (process, 5)
-        assert c.monitor.wait_for_check(5)  # a whole round done: the monitor now sleeps
+        assert c.monitor.wait_for_check(PATIENCE)  # a whole round done: the monitor now sleeps
         view = c.view
         hellos = rs[0].hello_count
         rounds = c.monitor.rounds
@@ -600,12 +601,12 @@ def test_no_primary_waits_then_times_out(rs: MockReplicaSet) -> None:
 
 def test_write_waits_for_an_election(rs: MockReplicaSet) -> None:
     rs.elect(None)
-    with connect(rs, serverSelectionTimeoutMS=5000) as c:
+    with connect(rs) as c:
         timer = threading.Timer(0.5, rs.elect, args=(1,))
-        timer.start()
         started = time.monotonic()
-        c.db.c.insert({"x": 1})
-        assert 0.4 < time.monotonic() - started < 3
+        timer.start()
+        c.db.c.insert({"x": 1})  # within serverSelectionTimeoutMS (30 s), not at once
+        assert time.monotonic() - started >= 0.5
         assert len(rs[1].commands("insert")) == 1
         timer.join()
 
@@ -639,7 +640,7 @@ def test_only_member_answering_as_standalone_is_rechecked() -> None:
         with connect(one, seeds=one[0].host, serverSelectionTimeoutMS=3000) as c:
             c.db.c.insert({"x": 1})
             one[0].set_name = ""  # a standalone now
-            assert c.monitor.wait_for_check(5)
+            assert c.monitor.wait_for_check(PATIENCE)
             assert c.primary is None and "standalone" in c.view.errors[-1]
             assert list(c.view.members) == [one[0].address]  # the seed, Unknown
             one[0].set_name = None  # back in the set
@@ -659,10 +660,7 @@ def test_dropped_connection_is_collected_and_its_monitor_exits(rs: MockReplicaSe
     del c
     gc.collect()
     assert ref() is None
-    deadline = time.monotonic() + 3
-    while monitor.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not monitor.is_alive()
+    assert wait_until(lambda: not monitor.is_alive())
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -676,7 +674,7 @@ def test_forked_child_gets_its_own_monitor_and_sockets(rs: MockReplicaSet) -> No
             code = 1
             try:
                 c.db.c.insert({"x": 2})
-                ok = c.monitor.is_alive() and c.monitor.wait_for_check(5)
+                ok = c.monitor.is_alive() and c.monitor.wait_for_check(PATIENCE)
                 os.write(write_end, f"{ok} {len(monitor_threads())}".encode())
                 code = 0
             finally:
@@ -727,12 +725,9 @@ def test_gevent_greenlets_and_greenlet_monitor(rs: MockReplicaSet) -> None:
 
 def test_min_pool_size_is_filled_by_the_monitor(rs: MockReplicaSet) -> None:
     with connect(rs, minPoolSize=2, heartbeatFrequencyMS=100, auto_start_request=False) as c:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            pools = c.pools()
-            if len(pools) == 3 and all(p.open_count >= 2 for p in pools.values()):
-                break
-            time.sleep(0.02)
+        assert wait_until(
+            lambda: len(c.pools()) == 3 and all(p.open_count >= 2 for p in c.pools().values())
+        )
         pools = c.pools()  # no operation ran: the monitor opened them in the background
         assert sorted(pools) == sorted(m.address for m in rs.members)
         assert all(p.open_count == 2 and p.idle_count() == 2 for p in pools.values())

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import pytest
 from mock_replica_set import Member, MockReplicaSet, monitor_threads, raw_hello
+from waiting import PATIENCE, wait_until
 
 from wireclient.engine.monitor import Monitor, choose_flavour
 from wireclient.engine.topology_cell import Topology
@@ -49,7 +50,7 @@ def test_discovers_the_set_from_one_seed(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         view = topology.view
         assert set(view.members) == {m.address for m in rs.members}
         assert view.primary == rs[0].address
@@ -68,12 +69,9 @@ def test_refreshes_every_heartbeat(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=0.1)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         rs.elect(2)
-        deadline = time.monotonic() + 5
-        while topology.view.primary != rs[2].address and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert topology.view.primary == rs[2].address
+        assert wait_until(lambda: topology.view.primary == rs[2].address)
         assert topology.view.members[rs[0].address].server_type is ServerType.SECONDARY
     finally:
         monitor.close()
@@ -83,14 +81,12 @@ def test_request_check_wakes_it_early(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         rounds = monitor.rounds
         rs.elect(1)
-        started = time.monotonic()
         monitor.request_check()
-        while monitor.rounds == rounds and time.monotonic() - started < 5:
-            time.sleep(0.01)
-        assert time.monotonic() - started < 2
+        # The next heartbeat is 60 s away: a round within PATIENCE (30 s) was woken early.
+        assert wait_until(lambda: monitor.rounds > rounds)
         assert topology.view.primary == rs[1].address
     finally:
         monitor.close()
@@ -100,29 +96,52 @@ def test_wake_ups_are_throttled(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60, min_heartbeat_frequency=0.3)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         rounds = monitor.rounds
-        end = time.monotonic() + 1.0
+        started = time.monotonic()
+        end = started + 1.0
         while time.monotonic() < end:
             monitor.request_check()
             time.sleep(0.005)
-        assert 1 <= monitor.rounds - rounds <= 5
+        window = time.monotonic() - started
+        done = monitor.rounds - rounds
+        # Rounds start at least 0.3 s apart: at most window / 0.3 of them start in the window,
+        # plus the one in progress when it opened (unthrottled, it would be a hundred or more).
+        # A slow machine makes the window longer or the rounds fewer, never the bound false.
+        assert done <= window / 0.3 + 2, (done, window)
+        assert wait_until(lambda: monitor.rounds > rounds)  # and the wake-ups were heard
     finally:
         monitor.close()
 
 
 def test_wait_for_check_sees_a_round_started_after_the_call(rs: MockReplicaSet) -> None:
-    rs[1].delay = 0.2  # make rounds slow, so the call lands in the middle of one
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
+        rs[0].hold()  # the next round hangs at the primary, checked first
         monitor.request_check()
-        time.sleep(0.05)  # a round is running now, with the old state
+        assert rs[0].held.wait(PATIENCE)  # a round is running now, with the old state
+        before = monitor.rounds  # the held round will be round before + 1
+        calling = threading.Event()
+        results: List[Tuple[bool, int]] = []
+
+        def wait() -> None:
+            calling.set()
+            results.append((monitor.wait_for_check(PATIENCE), monitor.rounds))
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        assert calling.wait(PATIENCE)
+        waiter.join(0.1)  # let it reach its wait (were it late, it would only wait the same)
         rs.elect(2)
-        assert monitor.wait_for_check(5)
+        rs[0].release()
+        waiter.join(PATIENCE)
+        # it returned after the round that started after its call, not the held one
+        assert results and results[0][0] and results[0][1] >= before + 2, (results, before)
         assert topology.view.primary == rs[2].address
     finally:
+        rs[0].release()
         monitor.close()
 
 
@@ -130,14 +149,14 @@ def test_member_down_becomes_unknown_and_comes_back(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         rs[0].up = False
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         down = topology.view.members[rs[0].address]
         assert down.server_type is ServerType.UNKNOWN and down.error
         assert topology.view.primary is None
         rs[0].up = True
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         assert topology.view.primary == rs[0].address
     finally:
         monitor.close()
@@ -150,7 +169,7 @@ def test_unreachable_seed_is_unknown(rs: MockReplicaSet) -> None:
     topology = Topology(TopologyView.from_seeds([dead, rs[1].address], "rs"))
     monitor = Monitor(topology, raw_hello, heartbeat_frequency=60).start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         view = topology.view
         assert dead not in view.members  # the primary does not list it
         assert view.primary == rs[0].address
@@ -163,7 +182,7 @@ def test_member_of_another_set_is_refused(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, seeds=[rs[2], rs[1]])
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         view = topology.view
         # Refused each time it is checked; the primary lists it, so it comes back as Unknown
         # until its next check: it is never a usable member.
@@ -180,7 +199,7 @@ def test_standalone_seed_is_refused(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, seeds=[rs[1]])
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         view = topology.view
         assert view.primary is None and "standalone" in view.errors[-1]
         # the view never runs out of members: the seed is back, Unknown, with the reason
@@ -208,13 +227,13 @@ def test_check_bug_does_not_kill_the_monitor(
     topology.apply = lambda d: (applied.append(d), apply(d))[1]  # type: ignore[method-assign]
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         # The failed check became an Unknown description (a later round may already have
         # replaced it in the view, so look at what was applied, not at the view).
         assert "KeyError" in (applied[0].error or "") and applied[0].address == rs[1].address
         logged = [r for r in caplog.records if r.name == "wireclient.engine.monitor"]
         assert logged and logged[0].exc_info is not None  # the bug is logged with its traceback
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         assert topology.view.primary == rs[0].address
         assert monitor.is_alive()
     finally:
@@ -222,19 +241,26 @@ def test_check_bug_does_not_kill_the_monitor(
 
 
 def test_primary_is_checked_first(rs: MockReplicaSet) -> None:
-    order: List[Address] = []
+    order: List[Tuple[int, Address]] = []  # (rounds completed before it, member checked)
+    monitors: List[Monitor] = []
 
     def recording(address: Address) -> Tuple[Mapping[str, Any], float]:
-        order.append(address)
+        order.append((monitors[0].rounds, address))
         return raw_hello(address)
 
     topology, monitor = make_monitor(rs, check=recording, heartbeat_frequency=60)
+    monitors.append(monitor)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
-        order.clear()
-        assert monitor.wait_for_check(5)
-        assert order[0] == rs[0].address and len(order) == 3
+        assert monitor.wait_for_check(PATIENCE)  # the first round discovers the primary
+        assert monitor.wait_for_check(PATIENCE)
+        # Every later round (whatever woke it) starts at the primary and checks each member
+        # once; a round in progress now is not looked at.
+        later = range(1, monitor.rounds)
+        assert later
+        for r in later:
+            checked = [a for n, a in order if n == r]
+            assert checked[0] == rs[0].address and len(checked) == 3, (r, order)
     finally:
         monitor.close()
 
@@ -245,11 +271,11 @@ def test_primary_is_checked_first(rs: MockReplicaSet) -> None:
 def test_close_stops_and_joins(rs: MockReplicaSet) -> None:
     _, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
-    assert monitor.wait_for_check(5)
+    assert monitor.wait_for_check(PATIENCE)
     assert monitor_threads()
-    started = time.monotonic()
+    # close() joins for up to 10 s; the monitor sleeps 60 s between heartbeats: if close()
+    # did not wake it, it would still be alive afterwards. No clock needed.
     monitor.close()
-    assert time.monotonic() - started < 2
     assert not monitor.is_alive() and monitor_threads() == []
     monitor.close()  # idempotent
     assert not monitor.wait_for_check(1)
@@ -258,39 +284,49 @@ def test_close_stops_and_joins(rs: MockReplicaSet) -> None:
 
 
 def test_close_releases_waiters(rs: MockReplicaSet) -> None:
-    """close() itself wakes a wait_for_check caller, at once. The round in progress hangs
-    (member 1 answers hello after 2 s) for longer than the waiter is given, so the end of
-    the monitor's run, which also releases waiters, cannot be what releases it."""
-    rs[1].delay = 2.0
-    _, monitor = make_monitor(rs, heartbeat_frequency=60)
+    """close() itself wakes a wait_for_check caller. The round in progress hangs (member 1
+    holds its hello until the test releases it), so the end of the monitor's run, which also
+    releases waiters, cannot be what releases it."""
+    rs[1].hold()  # the seed: the first round hangs on it
+    # a check that outlasts anything this test waits for (raw_hello's own timeout is 10 s)
+    _, monitor = make_monitor(rs, check=lambda a: raw_hello(a, timeout=120), heartbeat_frequency=60)
     monitor.start()
-    results: List[bool] = []
-    waiter = threading.Thread(target=lambda: results.append(monitor.wait_for_check(30)))
-    waiter.start()
-    time.sleep(0.1)
-    assert waiter.is_alive()  # waiting for a round that cannot end for another 1.9 s
-    started = time.monotonic()
     closer = threading.Thread(target=monitor.close)  # close() joins the hanging monitor
-    closer.start()
-    waiter.join(0.5)
-    assert not waiter.is_alive(), "close() did not release the waiter"
-    assert time.monotonic() - started < 0.5
-    assert monitor.is_alive()  # still in its check: close() released the waiter, not _run
-    assert results == [False]
-    closer.join(5)
+    try:
+        assert rs[1].held.wait(PATIENCE)  # the first round has started, and hangs
+        calling = threading.Event()
+        results: List[bool] = []
+
+        def wait() -> None:
+            calling.set()
+            results.append(monitor.wait_for_check(PATIENCE))
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        assert calling.wait(PATIENCE)
+        waiter.join(0.1)  # let it reach its wait (were it late, close() would refuse it too)
+        assert waiter.is_alive()  # waiting for a round that cannot end
+        closer.start()
+        waiter.join(PATIENCE)
+        assert not waiter.is_alive(), "close() did not release the waiter"
+        assert monitor.is_alive()  # still in its check: close() released the waiter, not _run
+        assert results == [False]
+    finally:
+        rs[1].release()
+    if closer.ident is not None:
+        closer.join(PATIENCE)
+    monitor.close()
     assert not monitor.is_alive()
 
 
 def test_monitor_exits_when_its_topology_is_collected(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
-    assert monitor.wait_for_check(5)
+    assert monitor.wait_for_check(PATIENCE)
     del topology
     gc.collect()
-    deadline = time.monotonic() + 3
-    while monitor.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not monitor.is_alive() and monitor.closed
+    assert wait_until(lambda: not monitor.is_alive())
+    assert monitor.closed
 
 
 class Owner:
@@ -308,15 +344,12 @@ class Owner:
 def test_monitor_holds_no_strong_reference_to_its_owner(rs: MockReplicaSet) -> None:
     owner = Owner(rs)
     monitor = owner.monitor
-    assert monitor.wait_for_check(5)
+    assert monitor.wait_for_check(PATIENCE)
     owner_ref = weakref.ref(owner)
     del owner
     gc.collect()
     assert owner_ref() is None
-    deadline = time.monotonic() + 3
-    while monitor.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not monitor.is_alive()
+    assert wait_until(lambda: not monitor.is_alive())
 
 
 def test_invalid_options() -> None:
@@ -335,13 +368,13 @@ def test_monitor_restarts_in_forked_child(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()
     try:
-        assert monitor.wait_for_check(5)
+        assert monitor.wait_for_check(PATIENCE)
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: report, never return into pytest
             code = 1
             try:
-                ok = monitor.is_alive() and monitor.wait_for_check(5)
+                ok = monitor.is_alive() and monitor.wait_for_check(PATIENCE)
                 names = [t.name for t in monitor_threads()]
                 os.write(write_end, f"{ok} {len(names)} {monitor.rounds}".encode())
                 code = 0
@@ -377,10 +410,13 @@ def test_gevent_flavour_runs_as_a_greenlet(rs: MockReplicaSet) -> None:
     try:
         assert monitor.flavour == "gevent"
         assert threading.active_count() == threads_before  # no thread was started
-        assert monitor.wait_for_check(5)  # waits on a gevent Event: the hub runs the monitor
+        assert monitor.wait_for_check(PATIENCE)  # waits on a gevent Event: the hub runs it
         assert topology.view.primary == rs[0].address
-        gevent.sleep(0.3)  # heartbeats keep coming while this greenlet sleeps
-        assert monitor.rounds >= 3
+        rounds = monitor.rounds
+        deadline = time.monotonic() + PATIENCE
+        while monitor.rounds < rounds + 3 and time.monotonic() < deadline:
+            gevent.sleep(0.05)  # heartbeats keep coming while this greenlet sleeps
+        assert monitor.rounds >= rounds + 3
     finally:
         monitor.close()
     assert not monitor.is_alive()
@@ -402,7 +438,7 @@ GEVENT_CHILD = textwrap.dedent(
     monitor = Monitor(topology, raw_hello, heartbeat_frequency=60, use_greenlets=True).start()
     assert monitor.flavour == "gevent", monitor.flavour
     assert threading.active_count() == threads
-    assert monitor.wait_for_check(5)
+    assert monitor.wait_for_check(30)
     assert topology.view.primary == ("127.0.0.1", {primary}), topology.view.describe()
     monitor.close()
     assert not monitor.is_alive()

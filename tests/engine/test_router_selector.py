@@ -19,6 +19,7 @@ from bson import Int64
 from leak_check import no_leaked_socket
 from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
+from waiting import PATIENCE
 
 from wireclient import Connection, MongoClient, errors
 from wireclient.engine.router_selector import MongosSelector
@@ -40,9 +41,10 @@ def routers() -> Iterator[MockRouters]:
 
 def connect(seeds: Any, **kw: Any) -> Connection:
     kw.setdefault("auto_start_request", False)
-    kw.setdefault("connectTimeoutMS", 2000)
-    kw.setdefault("socketTimeoutMS", 5000)
-    kw.setdefault("serverSelectionTimeoutMS", 5000)
+    # generous: what must succeed must not race a busy machine (tests of a timeout set it)
+    kw.setdefault("connectTimeoutMS", 10000)
+    kw.setdefault("socketTimeoutMS", 30000)
+    kw.setdefault("serverSelectionTimeoutMS", 30000)
     return Connection(seeds, **kw)
 
 
@@ -57,7 +59,7 @@ def served_by(c: Connection, n: int, **find: Any) -> List[int]:
     return [c.db.c.find_one(**find)["member"] for _ in range(n)]  # type: ignore[index]
 
 
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
+def wait_until(condition: Any, timeout: float = PATIENCE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -238,7 +240,9 @@ def test_slow_router_is_outside_the_latency_window(routers: MockRouters) -> None
         assert c.secondary_acceptable_latency_ms == 15.0
         rtt = {sd.address: sd.round_trip_time for sd in selector(c).view.routers}
         assert rtt[routers[2].address] > 0.07  # type: ignore[operator]
-        assert set(served_by(c, 30)) == {0, 1}
+        # (not "both 0 and 1": on a busy machine one fast router's measured round trip may
+        # be late too, and out of the 15 ms window; the slow one always is)
+        assert 2 not in set(served_by(c, 30))
         for _ in range(5):
             c.db.c.insert({"x": 1})
         assert routers[2].commands("insert") == []
@@ -290,7 +294,8 @@ def test_failed_router_is_rechecked_and_comes_back(routers: MockRouters) -> None
                 c.db.c.find_one()
             except errors.AutoReconnect:
                 failures += 1
-        assert failures == 1
+        # one, or none when the 200 ms heartbeat found it down before any find did
+        assert failures <= 1
         assert selector(c).view.members[routers[1].address].server_type is ServerType.UNKNOWN
         routers[1].up = True
         wait_until(
@@ -318,7 +323,7 @@ def test_every_router_down_times_out(routers: MockRouters) -> None:
                 failures += 1  # at most once per router: then it is known to be down
             assert failures <= 3
         assert "no mongos router found within 0.6s" in message
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started >= 0.6  # not before serverSelectionTimeoutMS
 
 
 def test_cursor_keeps_its_router_for_get_more(routers: MockRouters) -> None:

@@ -40,7 +40,9 @@ def hostile() -> Iterator[HostileServer]:
 
 def test_endless_stream_is_cut_at_the_frame_and_its_limit() -> None:
     with HostileServer("good", max_message_size=16 * MiB) as srv:
-        conn = connection(srv, "socketTimeoutMS=5000")
+        # a generous timeout: reading 16 MiB under tracemalloc on a busy machine takes time;
+        # ProtocolError (not NetworkTimeout) says the client stopped at the frame by itself
+        conn = connection(srv, "socketTimeoutMS=60000")
         srv.set_mode("endless")  # a 16 MiB header, then random bytes without end
         tracemalloc.start()
         try:
@@ -49,7 +51,6 @@ def test_endless_stream_is_cut_at_the_frame_and_its_limit() -> None:
         finally:
             tracemalloc.stop()
         assert isinstance(exc, ProtocolError), exc  # 16 MiB of noise is no OP_MSG
-        assert elapsed < 5
         assert peak < 16 * MiB + 4 * MiB  # the frame, not the stream
         assert srv.wait_for(lambda: srv.client_closes >= 1)  # we stopped reading: closed
         recovers(srv, conn)
@@ -72,7 +73,8 @@ def traced_peak(fn: Callable[[], Any]) -> Tuple[Any, int, int]:
 @pytest.mark.parametrize("then, error", [("close", AutoReconnect), ("stall", NetworkTimeout)])
 def test_gigabyte_claim_costs_what_arrives(then: str, error: Type[Exception]) -> None:
     with HostileServer("good", max_message_size=2**31 - 1) as srv:  # the claim is allowed
-        conn = connection(srv, "socketTimeoutMS=500")
+        # only the stall is meant to time out: a hang-up must not race a short timeout
+        conn = connection(srv, "socketTimeoutMS=" + ("500" if then == "stall" else "30000"))
         srv.set_mode("claim", claim=2**30, send=100_000, then=then)
         exc, peak, _ = traced_peak(lambda: conn.admin.command("ping"))
         assert type(exc) is error, exc

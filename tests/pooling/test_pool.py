@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-from stub_pool import Factory, StubSocket, make_pool
+from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiters
 
 from wireclient import monitoring
 from wireclient.errors import (
@@ -21,6 +21,7 @@ from wireclient.errors import (
     PoolClosedError,
     PoolTimeout,
 )
+from wireclient.pooling import pool as pool_module
 from wireclient.pooling.pool import Pool
 
 
@@ -51,7 +52,7 @@ def test_waiter_gets_socket_released_by_another_thread() -> None:
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    time.sleep(0.05)
+    wait_for_waiters(pool, 1)
     pool.return_socket(a)
     t.join(5)
     assert got == [a] and len(factory.made) == 1
@@ -98,7 +99,7 @@ def test_orphan_parked_while_lock_held_goes_to_the_waiter() -> None:
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    time.sleep(0.05)
+    wait_for_waiters(pool, 1)
     with pool._lock:
         pool.checkin_from_callback(sock)  # what a dead caller's request does
         assert pool._orphans == [sock]
@@ -125,7 +126,7 @@ def test_fifo_waiters_are_served_in_arrival_order() -> None:
         t = threading.Thread(target=wait, args=(n,))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # arrive in order
+        wait_for_waiters(pool, n + 1)  # arrive in order
     pool.return_socket(held)
     again = threading.Thread(target=wait, args=(99,))  # arrives after all of them
     again.start()
@@ -140,7 +141,7 @@ def test_returning_socket_cannot_take_it_straight_back_while_others_wait() -> No
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    time.sleep(0.05)
+    wait_for_waiters(pool, 1)
     pool.return_socket(sock)  # handed to the waiter, not put back idle
     assert pool.idle_count() == 0
     t.join(5)
@@ -153,7 +154,7 @@ def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter() -> None:
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    time.sleep(0.05)
+    wait_for_waiters(pool, 1)
     sock.close()
     pool.return_socket(sock)
     t.join(5)
@@ -172,13 +173,16 @@ def test_clear_closes_idle_now_and_lent_sockets_when_they_come_back() -> None:
     assert lent.closed and pool.open_count == 0
 
 
-def test_max_idle_time_closes_old_idle_sockets() -> None:
+def test_max_idle_time_closes_old_idle_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(pool_module, "_monotonic", clock)
     pool, factory = make_pool(max_idle_time=0.05)
     s = pool.get_socket()
     pool.return_socket(s)
-    assert pool.get_socket() is s  # fresh enough
+    clock.advance(0.04)
+    assert pool.get_socket() is s  # fresh enough (idle for less than max_idle_time)
     pool.return_socket(s)
-    time.sleep(0.1)
+    clock.advance(0.06)
     t = pool.get_socket()
     assert t is not s and s.closed and len(factory.made) == 2
 
@@ -208,7 +212,7 @@ def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> No
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    time.sleep(0.05)
+    wait_for_waiters(pool, 1)
     with pool._lock:  # hand over, then clear, before the waiter can run
         pool._checkin_locked(sock)
         pool.generation += 1  # what clear() does to lent sockets

@@ -196,7 +196,7 @@ class HostileServer:
             if greeting is not None:
                 self.greeting, self.greeting_interval = greeting, 0.0
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate():

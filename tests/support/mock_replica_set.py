@@ -36,6 +36,10 @@ class Member:
         self.tags: Dict[str, str] = {}
         self.set_name: Optional[str] = None  # None: the set's name; "" : a standalone
         self.delay = 0.0  # seconds before answering hello (to fake a round-trip time)
+        # hold() makes hello wait until release(): a check that hangs exactly as long as the
+        # test wants, however slow the machine is; `held` is set once a hello is waiting.
+        self._gate: Optional[threading.Event] = None
+        self.held = threading.Event()
         self.hello_count = 0
         self.extra: Dict[str, Any] = {}
         self.log: List[Tuple[str, Dict[str, Any], int]] = []  # (command, doc, client port)
@@ -53,9 +57,24 @@ class Member:
         self.hello_count += 1
         if not self.up:
             return bool(request.hangup())
+        gate = self._gate
+        if gate is not None:
+            self.held.set()
+            gate.wait(120)
         if self.delay:
             time.sleep(self.delay)
         return bool(request.replies(self.rs.hello_for(self)))
+
+    def hold(self) -> None:
+        """From now on hello is not answered until release() (see ``held``)."""
+        self.held.clear()
+        self._gate = threading.Event()
+
+    def release(self) -> None:
+        """Answer the held hellos, and the next ones at once."""
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set()
 
     def _answer_command(self, request: Any) -> bool:
         """A tiny data member: writes on the primary only, reads where the read preference
@@ -100,6 +119,7 @@ class Member:
         return [port for command, _, port in self.log if command == name]
 
     def stop(self) -> None:
+        self.release()
         self.server.stop()
 
 
@@ -190,7 +210,7 @@ class MockReplicaSet:
             t.join()
 
 
-def raw_hello(address: Address, timeout: float = 3.0) -> Tuple[Mapping[str, Any], float]:
+def raw_hello(address: Address, timeout: float = 10.0) -> Tuple[Mapping[str, Any], float]:
     """Send ``hello`` as OP_QUERY on ``admin.$cmd`` over a fresh socket (no wireclient code),
     return ``(reply, seconds)``; ``AutoReconnect`` on any socket error."""
     started = time.monotonic()

@@ -31,7 +31,7 @@ from wireclient import Connection
 
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
 CHECKSUM_PRESENT, MORE_TO_COME = 1, 2
-TIMEOUT = 5.0
+TIMEOUT = 15.0  # waits that end at once unless the test fails; socket timeouts of what must work
 
 
 def _receive_and_keep_frame(client: Any, server: Any) -> Any:
@@ -212,7 +212,7 @@ class MockServer:
         return bool(request.replies(self.hello))
 
     def connect(self, *args: Any, **kwargs: Any) -> Connection:
-        """``Connection(self.uri, auto_start_request=False, socketTimeoutMS=5000, ...)``."""
+        """``Connection(self.uri, auto_start_request=False, socketTimeoutMS=15000, ...)``."""
         kwargs.setdefault("auto_start_request", False)
         kwargs.setdefault("socketTimeoutMS", int(TIMEOUT * 1000))
         kwargs.setdefault("connectTimeoutMS", int(TIMEOUT * 1000))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, List
 
+from waiting import wait_until
+
 from wireclient.pooling.pool import Pool
 
 
@@ -41,3 +43,24 @@ class Factory:
 def make_pool(**kwargs: Any) -> tuple[Pool, Factory]:
     factory = Factory()
     return Pool(("h", 1), factory, **kwargs), factory
+
+
+def wait_for_waiters(pool: Pool, n: int) -> None:
+    """Return once ``n`` threads are queued in ``pool``'s wait queue (``stats()["waiting"]``;
+    a waiter joins the queue under the pool's lock and lets go of it only to sleep, so once
+    counted it is waiting as far as any other pool call can tell)."""
+    assert wait_until(lambda: pool.stats()["waiting"] >= n), f"{n} waiters never queued"
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand: ``monkeypatch.setattr(pool_module,
+    "_monotonic", clock)`` then ``clock.advance(seconds)``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

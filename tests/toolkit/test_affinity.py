@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from servers import SecantusServer, free_port
+from waiting import PATIENCE
 
 from wireclient import Connection, monitoring
 from wireclient.toolkit import affinity, affinity_report
@@ -169,7 +170,7 @@ def _stale_scenario(lab: SecantusServer, explicit: bool) -> Tuple[Dict[str, Any]
     finally:
         release_caller(token)
         admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + PATIENCE
     while admin[dbname].counters.find_one({"_id": 0}) != {"_id": 0, "n": 1}:
         assert time.monotonic() < deadline, "the blocked write never landed"
         time.sleep(0.05)

@@ -78,12 +78,11 @@ def test_send_without_handshake(server: SecantusServer, tmp_path: Any) -> None:
 def test_frames_secantus_refuses_by_hanging_up(
     server: SecantusServer, tmp_path: Any, name: str, data: bytes
 ) -> None:
-    started = time.monotonic()
     result = run_cli("send", server.uri, write(tmp_path, "f", data), "--timeout", "10")
-    # a hang-up, or a reset when it left bytes of ours unread
+    # a hang-up, or a reset when it left bytes of ours unread; "closed", not "silent": we did
+    # not wait for the timeout (no clock: a busy machine starts the CLI slowly)
     assert last_line(result.stdout).startswith("closed: "), name
     assert result.returncode == 1
-    assert time.monotonic() - started < 9  # it hung up, we did not wait for the timeout
 
 
 def test_bad_bson_gets_an_error_reply_exit_1(server: SecantusServer, tmp_path: Any) -> None:
@@ -99,7 +98,7 @@ def test_half_a_frame_gets_silence_exit_0(server: SecantusServer, tmp_path: Any)
     result = run_cli("send", server.uri, write(tmp_path, "f", PING[:30]), "--timeout", "0.5")
     assert result.returncode == 0, result.stderr
     assert last_line(result.stdout) == "silent: no reply within 0.5 s"
-    assert 0.5 <= time.monotonic() - started < 30
+    assert time.monotonic() - started >= 0.5  # not before --timeout
 
 
 def test_replies_waits_for_more(server: SecantusServer, tmp_path: Any) -> None:

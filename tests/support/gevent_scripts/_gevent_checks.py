@@ -95,7 +95,7 @@ def whatsmyuri(conn: Connection) -> str:
     return str(conn.admin.command("whatsmyuri")["you"])
 
 
-def settle(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+def settle(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Let the hub run (links, local cleanup) until ``condition()`` holds or time runs out."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -258,12 +258,19 @@ def check_thread_beside_greenlets(uri: str, **conn_kw: Any) -> None:
     step(f"a thread beside greenlets {conn_kw}")
     conn = Connection(uri, **conn_kw)
     out: Dict[str, Any] = {}
+    # Nobody ends (and so gives its request socket back) before everyone is done: on a busy
+    # machine a caller could otherwise finish before another starts, which may then reuse
+    # its socket, rightly, and "each with its own" would not hold by chance.
+    greenlets_done = threading.Event()
+    finished: List[int] = []
+    all_finished = gevent.event.Event()
 
     def in_thread() -> None:
         try:
             out["thread"] = {whatsmyuri(conn) for _ in range(20)}
         except BaseException as exc:
             out["error"] = repr(exc)
+        greenlets_done.wait(60)
 
     t = threading.Thread(target=in_thread)
     t.start()
@@ -273,10 +280,15 @@ def check_thread_beside_greenlets(uri: str, **conn_kw: Any) -> None:
         for _ in range(5):
             uris.add(whatsmyuri(conn))
             gevent.sleep(0.001)
+        finished.append(1)
+        if len(finished) == 5:
+            all_finished.set()
+        all_finished.wait(60)
         return uris
 
     jobs = [gevent.spawn(body) for _ in range(5)]
     gevent.joinall(jobs, raise_error=True)
+    greenlets_done.set()
     t.join(60)
     assert "error" not in out, out.get("error")
     assert len(out["thread"]) == 1, f"the thread changed sockets: {out['thread']}"
@@ -423,7 +435,7 @@ def _failpoint_off(conn: Connection) -> None:
 
 
 def check_concurrency(
-    uri: str, n: int = 100, block_ms: int = 200, max_ratio: float = 5.0, **conn_kw: Any
+    uri: str, n: int = 100, block_ms: int = 200, max_ratio: float = 25.0, **conn_kw: Any
 ) -> None:
     """n greenlets each run one find that the server holds for block_ms: the wall time is
     close to one operation's, not n times it."""
@@ -475,6 +487,9 @@ def check_concurrency(
     }
     RESULTS.setdefault("concurrency", []).append(stats)
     print(json.dumps(stats), flush=True)
+    # Serial, n operations take n times one (a ratio of 100); interleaved, about one plus the
+    # overhead of n operations, which a busy machine can make several times the block: the
+    # bound sits far from both.
     assert warm_total / single < max_ratio, f"operations did not interleave: {stats}"
     conn.drop_database(db_name("slow"))
     conn.close()
@@ -497,16 +512,17 @@ def check_not_blocking_hub_with_ticker(uri: str, **conn_kw: Any) -> None:
     t = gevent.spawn(ticker)
     gevent.sleep(0)
     try:
-        _failpoint(conn, times=1, block_ms=500)
+        _failpoint(conn, times=1, block_ms=1000)
         coll.find_one()
     finally:
         stop.set()
         t.join()
         _failpoint_off(conn)
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    # A blocked hub shows one gap as long as the 500 ms block and a couple of ticks; the
-    # margins below leave room for a noisy machine and still catch that.
-    assert len(ticks) >= 10 and max(gaps) < 0.4, f"hub blocked: {len(ticks)} ticks, {gaps}"
+    # A blocked hub shows one gap as long as the 1 s block and a couple of ticks; the
+    # margins below leave room for a busy machine (a process may wait its turn for a few
+    # hundred ms) and still catch that.
+    assert len(ticks) >= 10 and max(gaps) < 0.75, f"hub blocked: {len(ticks)} ticks, {gaps}"
     RESULTS.setdefault("ticker", []).append({"options": repr(conn_kw), "ticks": len(ticks)})
     conn.drop_database(db_name("tick"))
     conn.close()
