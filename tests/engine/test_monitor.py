@@ -319,6 +319,31 @@ def test_close_releases_waiters(rs: MockReplicaSet) -> None:
     assert not monitor.is_alive()
 
 
+def test_close_releases_a_waiter_of_the_round_in_progress(rs: MockReplicaSet) -> None:
+    """A wait_for_check caller that came before a round began waits for that round; the
+    round hangs (member 1 holds its hello): close() must release that caller too, not only
+    those waiting for the next round."""
+    rs[1].hold()
+    _, monitor = make_monitor(rs, check=lambda a: raw_hello(a, timeout=120), heartbeat_frequency=60)
+    results: List[bool] = []
+    waiter = threading.Thread(target=lambda: results.append(monitor.wait_for_check(PATIENCE)))
+    closer = threading.Thread(target=monitor.close)  # close() joins the hanging monitor
+    try:
+        waiter.start()  # not started yet: it waits for the first round
+        assert wait_until(lambda: monitor._wake.is_set())  # set once it holds that round
+        monitor.start()
+        assert rs[1].held.wait(PATIENCE)  # the first round has started, and hangs
+        closer.start()
+        waiter.join(PATIENCE)
+        assert not waiter.is_alive(), "close() did not release the round's waiter"
+        assert monitor.is_alive()  # still in its check: close() released the waiter
+        assert results == [False]
+    finally:
+        rs[1].release()
+    closer.join(PATIENCE)
+    assert not monitor.is_alive()
+
+
 def test_monitor_exits_when_its_topology_is_collected(rs: MockReplicaSet) -> None:
     topology, monitor = make_monitor(rs, heartbeat_frequency=60)
     monitor.start()

@@ -220,6 +220,9 @@ class Monitor:
         self._wake = self._flavour.event()
         self._closing = self._flavour.event()
         self._next_round_done = self._flavour.event()
+        # the event of the round in progress (None between rounds): a caller of
+        # wait_for_check that came before that round began waits on it, so close() sets it
+        self._round_done: Optional[Any] = None
 
     # -- public ----------------------------------------------------------------------------
 
@@ -270,7 +273,9 @@ class Monitor:
         self._closing.set()
         self._wake.set()
         with self._lock:
-            self._next_round_done.set()  # release waiters
+            self._next_round_done.set()  # release waiters, of the next round and of this one
+            if self._round_done is not None:
+                self._round_done.set()
             task = self._task
         _live_monitors.discard(self)
         forking.forget(self)
@@ -302,6 +307,9 @@ class Monitor:
         self._closing.set()
         self._wake.set()
         self._next_round_done.set()
+        done = self._round_done
+        if done is not None:
+            done.set()
 
     def _run(self) -> None:
         try:
@@ -327,6 +335,7 @@ class Monitor:
         """Check every member once. False when the owner is gone."""
         with self._lock:
             done, self._next_round_done = self._next_round_done, self._flavour.event()
+            self._round_done = done
         try:
             topology = self._topology_ref()
             if topology is None:
@@ -351,6 +360,8 @@ class Monitor:
             self._rounds += 1
             return not self._closed
         finally:
+            with self._lock:
+                self._round_done = None
             done.set()
 
     def _after_fork(self) -> None:
