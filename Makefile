@@ -40,8 +40,10 @@ $(BENCH_STAMP): $(INSTALL_INPUTS)
 
 venv: $(TEST_STAMP) ## create .venv with everything the tests and lint need
 
+# Two pytest-xdist workers (the machines have 2 cores), each with its own servers;
+# PYTEST_ARGS="-n 0" runs the suite in one process.
 test: $(TEST_STAMP) ## install the test tools in .venv and run the test suite
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: $(DEMO_STAMP) ## install only wireclient and SecantusDB, start a server, run the examples
 	$(PY) examples/requests_demo.py
