@@ -497,6 +497,32 @@ def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockRep
         assert mine == ["pool_created", "pool_ready", "pool_cleared", "pool_ready"]
 
 
+def test_a_members_pool_is_paused_when_its_monitor_cannot_reach_it(rs: MockReplicaSet) -> None:
+    """SDAM: a check that fails on the network, after its one retry, marks the member
+    Unknown and clears its pool, which CMAP pauses until a check succeeds. No operation
+    failed: the monitor found the fault first."""
+    recorder = Recorder()
+    with ReplicaSetConnection(
+        rs[1].host,
+        replicaSet="rs",
+        serverSelectionTimeoutMS=30000,
+        heartbeatFrequencyMS=60_000,  # the monitor checks when woken only
+        event_listeners=[recorder],
+    ) as c:
+        c.db.c.insert({"x": 1})
+        selector = c._executor.selector
+        pool = selector.pools_by_address()[rs[0].address]
+        assert selector.refresh()
+        rs[0].up = False  # the primary hangs up on everything, its monitoring socket included
+        selector.refresh()  # one round: the check fails, and its retry too
+        assert pool.state == "paused"
+        member = selector.topology.view.members[rs[0].address]
+        assert member.server_type.value == "Unknown"
+        rs[0].up = True
+        c.db.c.insert({"x": 2})  # selection waits for a check: it finds the primary again
+        assert pool.state == "ready"
+
+
 def test_a_one_server_connection_is_cleared_but_never_paused(fresh_server: Any) -> None:
     """No monitor would mark it ready again: the pool is cleared and the next operation
     connects at once."""

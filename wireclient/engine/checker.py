@@ -10,8 +10,12 @@ socket by ``SocketInfo.run_hello``) and returns the reply with its round-trip ti
 whose wire range misses wireclient's is checked like any other (its monitoring socket is not
 refused): its hello classifies it, and the view marks the topology incompatible. After a
 successful check it calls ``on_checked(address, reply)`` (the selector tops up that member's
-pool to ``minPoolSize``), and it publishes heartbeat events when they are listened to. It
-holds no reference to the connection, so a dropped connection's monitor can end. In a forked
+pool to ``minPoolSize``), and it publishes heartbeat events when they are listened to. A
+check that fails on a monitoring socket that had worked is retried once at once, on a new
+socket (SDAM: one dead idle socket does not make a member Unknown); a check that still fails
+on the network calls ``on_failed(address, error)`` (the selector clears and pauses that
+member's pool: if the monitor's socket is bad, the pool's are likely bad too). It holds no
+reference to the connection, so a dropped connection's monitor can end. In a forked
 child the parent's monitoring sockets are forgotten (closed locally) before first use.
 """
 
@@ -21,6 +25,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
+from wireclient.errors import AutoReconnect
 from wireclient.rules.uri import Address
 from wireclient.transport import network
 
@@ -43,8 +48,10 @@ class Checker:
         on_checked: Callable[[Address, Mapping[str, Any]], None],
         events: Optional[EventPublisher] = None,
         compression: Any = None,
+        on_failed: Optional[Callable[[Address, BaseException], None]] = None,
     ) -> None:
         self._events = events
+        self._on_failed = on_failed  # clears and pauses the member's pool (weak: selector)
         # Offered in each monitoring socket's handshake, as on every socket (the handshake
         # and compression specs); its hellos are never compressed, replies may be.
         self._compression = compression
@@ -71,30 +78,31 @@ class Checker:
         return reply, rtt
 
     def _check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+        try:
+            return self._check_with_retry(address)
+        except AutoReconnect as exc:  # on the network (timeouts included), after any retry
+            if self._on_failed is not None:
+                self._on_failed(address, exc)
+            raise
+
+    def _check_with_retry(self, address: Address) -> Tuple[Mapping[str, Any], float]:
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours
             sockets, self._sockets = self._sockets, {}
             self._pid = os.getpid()
             for old in sockets.values():
                 old.close()
         sock = self._sockets.get(address)
-        if sock is None or sock.closed:
-            started = time.monotonic()
-            sock = network.connect(
-                address,
-                self._connect_timeout,
-                self._connect_timeout,
-                self._ssl_context,
-                app_name=self._app_name,
-                events=self._events,
-                compression=self._compression,
-                # a member outside our wire range keeps its type in the view, which then
-                # refuses selection saying why (``TopologyView.compatibility_error``)
-                refuse_incompatible=False,
-            )
-            self._sockets[address] = sock
-            rtt = time.monotonic() - started  # the handshake is a hello
-            self._on_checked(address, sock.hello)
-            return sock.hello, rtt
+        if sock is not None and not sock.closed:
+            try:
+                return self._hello_on(address, sock)
+            except AutoReconnect:  # a socket that worked broke: retry once, on a new one
+                if not sock.closed:
+                    raise  # not the network's fault (the socket is intact): no retry
+        return self._hello_on_new_socket(address)
+
+    def _hello_on(
+        self, address: Address, sock: network.SocketInfo
+    ) -> Tuple[Mapping[str, Any], float]:
         started = time.monotonic()
         try:
             reply = sock.run_hello()
@@ -104,6 +112,26 @@ class Checker:
         rtt = time.monotonic() - started
         self._on_checked(address, reply)
         return reply, rtt
+
+    def _hello_on_new_socket(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+        """Open the member's monitoring socket: its handshake's hello is the check."""
+        started = time.monotonic()
+        sock = network.connect(
+            address,
+            self._connect_timeout,
+            self._connect_timeout,
+            self._ssl_context,
+            app_name=self._app_name,
+            events=self._events,
+            compression=self._compression,
+            # a member outside our wire range keeps its type in the view, which then
+            # refuses selection saying why (``TopologyView.compatibility_error``)
+            refuse_incompatible=False,
+        )
+        self._sockets[address] = sock
+        rtt = time.monotonic() - started  # the handshake is a hello
+        self._on_checked(address, sock.hello)
+        return sock.hello, rtt
 
     def forget(self, address: Address) -> None:
         sock = self._sockets.pop(address, None)

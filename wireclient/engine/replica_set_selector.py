@@ -157,6 +157,7 @@ class ReplicaSetSelector:
             _weak_call(self_ref, "_top_up"),
             events,
             compression=settings_from_options(options),
+            on_failed=_weak_call(self_ref, "_check_failed"),
         )
         self._min_pool_size = int(options.get("minPoolSize", 0))
         self.monitor = self._new_monitor()
@@ -364,6 +365,14 @@ class ReplicaSetSelector:
             self._pool_for(address).fill_to_minimum()
         except WireClientError:  # the next check or operation reports the fault
             pass
+
+    def _check_failed(self, address: Address, error: BaseException) -> None:
+        """A check of the member failed on the network, after its retry, in the monitor:
+        the member is about to be marked Unknown, and its pool is cleared and paused until
+        a check succeeds (SDAM: if the monitor's socket is bad, the pool's likely are)."""
+        pool = self._pools.get(address)
+        if pool is not None:
+            pool.clear(pause=True)
 
     def _view_changed(self, old: TopologyView, new: TopologyView) -> None:
         if self._topology_events is not None:
