@@ -218,6 +218,9 @@ class Monitor:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._wake = self._flavour.event()
+        #: How many times ``request_check`` was called (for tests and diagnostics: an
+        #: operation's error that should, or should not, have asked for a check).
+        self.checks_requested = 0
         self._closing = self._flavour.event()
         self._next_round_done = self._flavour.event()
         # the event of the round in progress (None between rounds): a caller of
@@ -241,6 +244,7 @@ class Monitor:
 
     def request_check(self) -> None:
         """Wake the monitor for a round now (throttled to one per min_heartbeat_frequency)."""
+        self.checks_requested += 1
         self.ensure_running()
         self._wake.set()
 
