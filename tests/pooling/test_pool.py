@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
+from event_recorder import Recorder
 from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiters
+from waiting import wait_until
 
 from wireclient import monitoring
 from wireclient.errors import (
@@ -224,57 +226,11 @@ def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> No
 # -- CMAP: events, maxConnecting, paused pools ---------------------------------------------
 
 
-class PoolRecorder(monitoring.PoolListener):
-    """Every pool event, in order, as (method, event)."""
-
-    def __init__(self) -> None:
-        self.events: List[Tuple[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def names(self) -> List[str]:
-        with self.lock:
-            return [name for name, _ in self.events]
-
-    def of(self, name: str) -> List[Any]:
-        with self.lock:
-            return [event for n, event in self.events if n == name]
-
-
-for _method in (
-    "pool_created",
-    "pool_ready",
-    "pool_cleared",
-    "pool_closed",
-    "connection_created",
-    "connection_ready",
-    "connection_check_out_started",
-    "connection_check_out_failed",
-    "connection_checked_out",
-    "connection_checked_in",
-    "connection_closed",
-):
-
-    def _record(self: PoolRecorder, event: Any, _name: str = _method) -> None:
-        with self.lock:
-            self.events.append((_name, event))
-
-    setattr(PoolRecorder, _method, _record)
-
-
-def observed_pool(**kwargs: Any) -> Tuple[Pool, Factory, PoolRecorder]:
-    recorder = PoolRecorder()
+def observed_pool(**kwargs: Any) -> Tuple[Pool, Factory, Recorder]:
+    recorder = Recorder()
     factory = kwargs.pop("factory", None) or Factory()
     events = monitoring.EventPublisher([recorder])
     return Pool(("h", 1), factory, events=events, **kwargs), factory, recorder
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for another thread to reach a state only the pool shows (no event marks it)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "state not reached"
-        pause.wait(0.001)
 
 
 def test_events_of_a_checkout_that_connects_and_its_checkin_in_cmap_order() -> None:
@@ -405,7 +361,7 @@ def test_closing_fails_waiters_at_once() -> None:
 
     t = threading.Thread(target=wait, daemon=True)
     t.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     pool.close()
     t.join(10)
     assert not t.is_alive() and len(errors) == 1 and isinstance(errors[0], PoolClosedError)
@@ -439,7 +395,7 @@ def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
 
     t = threading.Thread(target=wait, daemon=True)
     t.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     pool.clear(pause=True)
     t.join(10)
     assert not t.is_alive() and len(errors) == 1 and isinstance(errors[0], PoolClearedError)
@@ -463,7 +419,7 @@ def test_a_pool_with_no_monitor_is_never_paused() -> None:
     got: List[Any] = []
     t = threading.Thread(target=lambda: got.append(pool.get_socket()))
     t.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     pool.clear(pause=True)
     assert pool.state == "ready"
     pool.return_socket(held)  # stale: closed, and its slot granted to the waiter
@@ -522,9 +478,9 @@ def test_at_most_two_connects_at_once_and_a_returned_socket_serves_a_waiter() ->
         t.start()
     with factory.cond:
         assert factory.cond.wait_for(lambda: factory.in_flight == 2, timeout=10)
-    wait_until(lambda: pool.stats()["waiting"] == 18)
+    wait_for_waiters(pool, 18)
     pool.return_socket(returned)  # taken by the first waiter, with no connect
-    wait_until(lambda: returned in got.values())
+    assert wait_until(lambda: returned in got.values())
     assert factory.in_flight == 2 and pool.stats()["waiting"] == 17
     factory.let_through(19)
     for t in threads:
@@ -592,7 +548,7 @@ def test_a_waiter_granted_a_connect_slot_then_paused_does_not_connect() -> None:
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     pool.discard_socket(held)  # the slot goes to the waiter
     pool.clear(pause=True)
     thread.join(10)
@@ -621,14 +577,14 @@ def test_a_socket_the_minimum_fill_makes_goes_to_a_waiter_before_its_slot_is_fre
     pool = Pool(("h", 1), factory, max_size=3, min_size=1, wait_queue_timeout=10)
     filler = threading.Thread(target=pool.fill_to_minimum)
     filler.start()
-    wait_until(lambda: len(factory.made) == 1)
+    assert wait_until(lambda: len(factory.made) == 1)
     got: List[Any] = []
     first = threading.Thread(target=lambda: got.append(pool.get_socket()))
     first.start()
-    wait_until(lambda: len(factory.made) == 2)
+    assert wait_until(lambda: len(factory.made) == 2)
     second = threading.Thread(target=lambda: got.append(pool.get_socket()))
     second.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     gates[0].set()  # the fill's socket is made
     second.join(10)
     gates[1].set()
@@ -652,7 +608,7 @@ def test_waiters_refused_by_a_pause_fail_in_the_clearing_threads_order() -> None
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    wait_until(lambda: pool.stats()["waiting"] == 1)
+    wait_for_waiters(pool, 1)
     pool.clear(pause=True)
     pool.return_socket(held)
     thread.join(10)
