@@ -73,6 +73,7 @@ from wireclient.rules.wire import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_WRITE_BATCH_SIZE,
 )
+from wireclient.transport.blocking import run
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
@@ -393,8 +394,10 @@ class Bulk:
             else map(ops.__getitem__, batch)
         )
         sequence = protocol.encoded_sequence(_COMMANDS[kind], map(_DATA, chosen))
-        return coll.database.connection._executor.run(
-            coll.database.name, command, (sequence,), unacknowledged=not acknowledged
+        return run(
+            coll.database.connection._executor.run(
+                coll.database.name, command, (sequence,), unacknowledged=not acknowledged
+            )
         )
 
 

@@ -98,6 +98,7 @@ from wireclient.rules.arguments import (
 )
 from wireclient.rules.command import raise_write_errors
 from wireclient.rules.wire import INT32_MAX
+from wireclient.transport.blocking import run
 
 if TYPE_CHECKING:
     from wireclient.client.database import Database
@@ -376,8 +377,10 @@ class Collection:
             acknowledged, wc = concern.resolve(safe, w, j, wtimeout)
         if wc is not None:
             command["writeConcern"] = dict(wc)
-        return database.connection._executor.write(
-            database.name, command, field, documents, not acknowledged
+        return run(
+            database.connection._executor.write(
+                database.name, command, field, documents, not acknowledged
+            )
         )
 
     def _update(

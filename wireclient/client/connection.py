@@ -64,6 +64,7 @@ from wireclient.rules.wire import (
     DEFAULT_MAX_WRITE_BATCH_SIZE,
     INT64_MAX,
 )
+from wireclient.transport.blocking import run
 
 if TYPE_CHECKING:
     from wireclient.client.cursor import Cursor
@@ -170,7 +171,7 @@ class Connection:
         self._databases: Dict[str, Database] = {}
         self._cursors: weakref.WeakValueDictionary[int, Cursor] = weakref.WeakValueDictionary()
         if _connect:
-            parts.connect()
+            run(parts.connect())
 
     # -- public API ---------------------------------------------------------------------
 
@@ -302,7 +303,7 @@ class Connection:
         hello_log = self._parts.hello_log
         hello = hello_log.latest(address)
         if hello is None:  # no pool socket opened yet: open one on the operation path
-            self._executor.run("admin", {"ping": 1})
+            run(self._executor.run("admin", {"ping": 1}))
             hello = hello_log.latest(address) or {}
         return hello
 
@@ -375,7 +376,7 @@ class Connection:
         if not self._alive_target():
             return False
         try:
-            self._executor.run("admin", {"ping": 1})
+            run(self._executor.run("admin", {"ping": 1}))
         except ConnectionFailure:
             return False
         return True
@@ -457,7 +458,7 @@ class Connection:
                 cursor.close()
         if target is not None:
             spec = {"killCursors": target[1], "cursors": [Int64(i) for i in others]}
-            self._executor.run(target[0], spec, pool=pool)
+            run(self._executor.run(target[0], spec, pool=pool))
 
     def _pool_at(self, address: Optional[Address]) -> Optional[Pool]:
         if address is None:

@@ -60,6 +60,7 @@ from wireclient.rules.arguments import (
     type_name,
 )
 from wireclient.rules.wire import INT32_MAX
+from wireclient.transport.blocking import run
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
@@ -88,8 +89,10 @@ def find_one_document(
     executor = conn._executor
     pool, state = executor.select_for_cursor(True, inherited)
     dbname = collection.database.name
-    reply = executor.run(
-        dbname, command, pool=pool, for_read=True, read_preference=inherited, state=state
+    reply = run(
+        executor.run(
+            dbname, command, pool=pool, for_read=True, read_preference=inherited, state=state
+        )
     )
     assert reply is not None
     cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
@@ -366,13 +369,15 @@ class Cursor:
         executor = conn._executor
         command = self._find_command()  # first: the path then leaves the cursor once
         self._pool, state = executor.select_for_cursor(True, self._read_preference)
-        reply = executor.run(
-            coll.database.name,
-            command,
-            pool=self._pool,
-            for_read=True,
-            read_preference=self._read_preference,
-            state=state,
+        reply = run(
+            executor.run(
+                coll.database.name,
+                command,
+                pool=self._pool,
+                for_read=True,
+                read_preference=self._read_preference,
+                state=state,
+            )
         )
         assert reply is not None
         cursor = reply["cursor"]  # its fields were checked on the path (replies.check)
@@ -393,8 +398,8 @@ class Cursor:
             if self._options.flags & EXHAUST:
                 reply = self._streamed(command)
             else:
-                reply = conn._executor.run(
-                    coll.database.name, command, pool=self._pool, for_read=True
+                reply = run(
+                    conn._executor.run(coll.database.name, command, pool=self._pool, for_read=True)
                 )
         except BaseException:
             self._forget()  # a failed getMore leaves nothing to kill that we can trust
@@ -417,8 +422,8 @@ class Cursor:
                 stream = self._stream = executor.exhaust_stream(
                     self._collection.database.name, command, self._pool
                 )
-                return stream.first()
-            return stream.next()
+                return run(stream.first())
+            return run(stream.next())
         finally:
             if stream is not None and not stream.active:
                 self._stream = None  # its socket is back in the pool, or gone
@@ -442,11 +447,13 @@ class Cursor:
         self._started = True
         if cursor_id and self._pool is not None:
             coll = self._collection
-            coll.database.connection._executor.run(
-                coll.database.name,
-                {"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
-                pool=self._pool,
-                check=False,
+            run(
+                coll.database.connection._executor.run(
+                    coll.database.name,
+                    {"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
+                    pool=self._pool,
+                    check=False,
+                )
             )
 
     def __del__(self) -> None:

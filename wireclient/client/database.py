@@ -33,6 +33,7 @@ from wireclient.rules.arguments import (
     encode,
     type_name,
 )
+from wireclient.transport.blocking import run
 
 if TYPE_CHECKING:
     from wireclient.client.collection import Collection
@@ -153,12 +154,14 @@ class Database:
         check_read_preference(read_preference)
         spec.update(kwargs)
         encode(spec, "command")
-        reply = self.connection._executor.run(
-            self.name,
-            spec,
-            check=check,
-            for_read=read_preference is not None,
-            read_preference=read_preference,
+        reply = run(
+            self.connection._executor.run(
+                self.name,
+                spec,
+                check=check,
+                for_read=read_preference is not None,
+                read_preference=read_preference,
+            )
         )
         assert reply is not None
         return reply
@@ -327,7 +330,9 @@ class Database:
         ``'SCRAM-SHA-1'`` or ``'SCRAM-SHA-256'``."""
         conn = self.connection
         store = conn._parts.credential_store
-        return store.login(conn._executor, self.name, name, password, source, mechanism, kwargs)
+        return run(
+            store.login(conn._executor, self.name, name, password, source, mechanism, kwargs)
+        )
 
     def logout(self) -> None:
         """Forget the credentials ``authenticate`` stored for this database."""

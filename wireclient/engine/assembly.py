@@ -49,6 +49,7 @@ from wireclient.rules.options import (
 )
 from wireclient.rules.uri import Address, format_address, parse_host_argument
 from wireclient.transport import network
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
     from wireclient.engine.executor import Selector
@@ -283,12 +284,12 @@ class ClientParts:
             events.server is not None or events.topology is not None
         )
 
-        def connect() -> network.SocketInfo:
+        def connect() -> Steps[network.SocketInfo]:
             pool = pool_of()
             generation = pool.generation if pool is not None else None
             del pool
             try:
-                sock = open_socket()
+                sock = yield from open_socket()
             except Exception as exc:
                 if not establishment_fault(exc):
                     raise
@@ -302,8 +303,8 @@ class ClientParts:
                     owner.executor.selector.handshaken(pool, sock.hello)
             return sock
 
-        def open_socket() -> network.SocketInfo:
-            sock = network.connect(
+        def open_socket() -> Steps[network.SocketInfo]:
+            sock = yield from network.connect(
                 address,
                 connect_timeout,
                 socket_timeout,
@@ -321,7 +322,9 @@ class ClientParts:
                     + (f"a member of replica set {found!r}" if found else "not in a replica set")
                     + f", not of {set_name!r} (replicaSet)"
                 )
-            store.authenticate_socket(sock)  # the credentials Database.authenticate added
+            yield from store.authenticate_socket(
+                sock
+            )  # the credentials Database.authenticate added
             hello_log.record(address, sock.hello)  # the latest handshake
             return sock
 
@@ -329,7 +332,7 @@ class ClientParts:
 
     # -- the first contact ----------------------------------------------------------------
 
-    def connect(self) -> None:
+    def connect(self) -> Steps[None]:
         """Prove the parts work now (see the module notes); nothing of them stays running
         when that fails."""
         executor = self.executor
@@ -340,7 +343,7 @@ class ClientParts:
         if routers is None:
             pool = executor.select()
             try:
-                pool.return_socket(pool.get_socket())
+                pool.return_socket((yield from pool.checkout()))
             except BaseException:
                 executor.selector.close()  # listeners hear the topology close
                 raise
@@ -348,7 +351,7 @@ class ClientParts:
         try:
             routers.discover()
             pool = executor.select()
-            pool.return_socket(pool.get_socket())
+            pool.return_socket((yield from pool.checkout()))
         except BaseException:
             executor.close()  # the monitor too: nothing of this connection stays
             raise

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 from wireclient.errors import AutoReconnect
 from wireclient.rules.uri import Address
 from wireclient.transport import network
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
@@ -62,30 +63,30 @@ class Checker:
         self._sockets: Dict[Address, network.SocketInfo] = {}
         self._pid = os.getpid()
 
-    def check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+    def check(self, address: Address) -> Steps[Tuple[Mapping[str, Any], float]]:
         events = self._events
         if events is None or events.heartbeat is None:
-            return self._check(address)
+            return (yield from self._check(address))
         from wireclient.monitoring import HeartbeatEvent
 
         events.publish(events.heartbeat, "started", HeartbeatEvent(address))
         try:
-            reply, rtt = self._check(address)
+            reply, rtt = yield from self._check(address)
         except Exception as exc:
             events.publish(events.heartbeat, "failed", HeartbeatEvent(address, failure=exc))
             raise
         events.publish(events.heartbeat, "succeeded", HeartbeatEvent(address, reply, rtt))
         return reply, rtt
 
-    def _check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+    def _check(self, address: Address) -> Steps[Tuple[Mapping[str, Any], float]]:
         try:
-            return self._check_with_retry(address)
+            return (yield from self._check_with_retry(address))
         except AutoReconnect as exc:  # on the network (timeouts included), after any retry
             if self._on_failed is not None:
                 self._on_failed(address, exc)
             raise
 
-    def _check_with_retry(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+    def _check_with_retry(self, address: Address) -> Steps[Tuple[Mapping[str, Any], float]]:
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours
             sockets, self._sockets = self._sockets, {}
             self._pid = os.getpid()
@@ -94,18 +95,18 @@ class Checker:
         sock = self._sockets.get(address)
         if sock is not None and not sock.closed:
             try:
-                return self._hello_on(address, sock)
+                return (yield from self._hello_on(address, sock))
             except AutoReconnect:  # a socket that worked broke: retry once, on a new one
                 if not sock.closed:
                     raise  # not the network's fault (the socket is intact): no retry
-        return self._hello_on_new_socket(address)
+        return (yield from self._hello_on_new_socket(address))
 
     def _hello_on(
         self, address: Address, sock: network.SocketInfo
-    ) -> Tuple[Mapping[str, Any], float]:
+    ) -> Steps[Tuple[Mapping[str, Any], float]]:
         started = time.monotonic()
         try:
-            reply = sock.run_hello()
+            reply = yield from sock.run_hello()
         finally:
             if sock.closed:
                 self._sockets.pop(address, None)
@@ -113,10 +114,10 @@ class Checker:
         self._on_checked(address, reply)
         return reply, rtt
 
-    def _hello_on_new_socket(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+    def _hello_on_new_socket(self, address: Address) -> Steps[Tuple[Mapping[str, Any], float]]:
         """Open the member's monitoring socket: its handshake's hello is the check."""
         started = time.monotonic()
-        sock = network.connect(
+        sock = yield from network.connect(
             address,
             self._connect_timeout,
             self._connect_timeout,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from wireclient.engine.executor import Executor
     from wireclient.transport.auth import Credentials
     from wireclient.transport.network import SocketInfo
+    from wireclient.transport.steps import Steps
 
 _COMMAND_NOT_FOUND = 59
 
@@ -74,7 +75,7 @@ class CredentialStore:
             del self._added[source]
             return True
 
-    def authenticate_socket(self, sock: SocketInfo) -> None:
+    def authenticate_socket(self, sock: SocketInfo) -> Steps[None]:
         """Authenticate a new, handshaken socket with every added credential; a socket that
         fails is closed before the error propagates."""
         added = self.added()
@@ -84,7 +85,7 @@ class CredentialStore:
 
         try:
             for credentials in added:
-                auth.authenticate(sock, credentials)
+                yield from auth.authenticate(sock, credentials)
         except BaseException:
             sock.close()
             raise
@@ -98,7 +99,7 @@ class CredentialStore:
         source: Any,
         mechanism: Any,
         extra: Iterable[str],
-    ) -> bool:
+    ) -> Steps[bool]:
         """``Database.authenticate`` (see the module notes)."""
         for option in extra:
             raise ConfigurationError(
@@ -118,11 +119,11 @@ class CredentialStore:
                 f"another user ({current.username!r}) is already authenticated to database "
                 f"{source!r}: call logout() on it first"
             )
-        credentials = _negotiated(executor, credentials)
+        credentials = yield from _negotiated(executor, credentials)
         self.add(credentials)
         _clear_pools(executor)
         try:
-            executor.run("admin", {"connectionStatus": 1})
+            yield from executor.run("admin", {"connectionStatus": 1})
         except WireClientError:
             self.remove(source, credentials)
             raise
@@ -140,7 +141,7 @@ def _same(a: Credentials, b: Credentials) -> bool:
     return (a.username, a._password, a.source) == (b.username, b._password, b.source)
 
 
-def _negotiated(executor: Executor, credentials: Credentials) -> Credentials:
+def _negotiated(executor: Executor, credentials: Credentials) -> Steps[Credentials]:
     """The credentials with their SCRAM mechanism chosen from the server's list for the
     user (asked once, on the operation path)."""
     from wireclient.transport import auth
@@ -150,7 +151,7 @@ def _negotiated(executor: Executor, credentials: Credentials) -> Credentials:
     user = f"{credentials.source}.{credentials.username}"
     reply: Dict[str, Any] = {}
     for name in ("hello", "isMaster"):
-        found = executor.run("admin", {name: 1, "saslSupportedMechs": user}, check=False)
+        found = yield from executor.run("admin", {name: 1, "saslSupportedMechs": user}, check=False)
         assert found is not None
         reply = found
         if reply.get("ok") == 1 or reply.get("code") != _COMMAND_NOT_FOUND:

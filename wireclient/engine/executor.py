@@ -70,6 +70,7 @@ from wireclient.rules.options import DEFAULT_LOCAL_THRESHOLD_MS
 from wireclient.rules.replies import passes_quickly
 from wireclient.rules.uri import format_address
 from wireclient.transport import network
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -257,11 +258,11 @@ class Executor:
         read_preference: Any = None,
         check: bool = True,
         state: Any = _LOOK_UP,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Run one command; its reply document (None when unacknowledged). ``state`` is the
         caller's request when the caller has just looked it up (``select_for_cursor``)."""
         if self._kill_queue:
-            self.flush_kills()
+            yield from self.flush_kills()
         if state is _LOOK_UP:
             state = self.requests.current()  # a builtin: the usual caller is in a request
             if state is None:
@@ -269,10 +270,10 @@ class Executor:
         if pool is None:
             pool = self.selector.select(for_read, read_preference, state)
         rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
-        sock = self.acquire(pool, state)
+        sock = yield from self.acquire(pool, state)
         generation = pool.generation_of(sock)
         try:
-            reply = self._exchange(
+            reply = yield from self._exchange(
                 pool, sock, generation, dbname, spec, sequences, unacknowledged, rp_document
             )
             if reply is not None and check:
@@ -280,7 +281,7 @@ class Executor:
         finally:
             self.release(pool, sock, state)
         if pool.min_size and pool.open_count < pool.min_size and self.selector.fills_pools_lazily:
-            self._fill(pool)
+            yield from self._fill(pool)
         if reply is not None and check and (reply.get("ok") != 1 or "writeConcernError" in reply):
             self.check(pool, sock, generation, reply, next(iter(spec), "command"))
         return reply
@@ -292,9 +293,9 @@ class Executor:
 
         return ExhaustStream(self, pool, dbname, spec)
 
-    def _fill(self, pool: Pool) -> None:
+    def _fill(self, pool: Pool) -> Steps[None]:
         try:
-            pool.fill_to_minimum()
+            yield from pool.fill_to_minimum()
         except WireClientError:  # best effort: the next operation meets the fault itself
             pass
 
@@ -305,18 +306,18 @@ class Executor:
         field: str,
         documents: Sequence[Any],
         unacknowledged: bool,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Run a write command whose ``field`` documents (encoded ``bytes``, or mappings
         encoded here) travel in kind-1 sequences, split into batches by the server's limits
         (``limits.batches``: every document is checked before anything is sent); stops at the
         first batch that fails. Returns the last batch's reply (None when unacknowledged)."""
         if self._kill_queue:
-            self.flush_kills()
+            yield from self.flush_kills()
         state = self.requests.current()  # a builtin: the usual caller is in a request
         if state is None:
             state = self.requests.for_operation()
         pool = self.selector.select(False, None, state)
-        sock = self.acquire(pool, state)
+        sock = yield from self.acquire(pool, state)
         generation = pool.generation_of(sock)
         name = next(iter(spec), "command")
         reply: Optional[Dict[str, Any]] = None
@@ -327,13 +328,13 @@ class Executor:
             for batch in batches(dbname, spec, field, documents, unacknowledged, sock, frame):
                 if body is None:  # wire 4 and 5: the documents go inside the command
                     seq = protocol.encoded_sequence(field, batch)
-                    reply = self._exchange(
+                    reply = yield from self._exchange(
                         pool, sock, generation, dbname, spec, (seq,), unacknowledged, None
                     )
                 else:
                     request_id = network.next_request_id()
                     data = protocol.encode_msg(request_id, body, flags, field, batch)
-                    reply = self._exchange(
+                    reply = yield from self._exchange(
                         pool, sock, generation, dbname, spec, (), unacknowledged, None, data,
                         request_id,
                     )  # fmt: skip
@@ -348,24 +349,21 @@ class Executor:
             self.release(pool, sock, state)
         return reply
 
-    def acquire(self, pool: Pool, state: Optional[RequestState]) -> SocketInfo:
+    def acquire(self, pool: Pool, state: Optional[RequestState]) -> Steps[SocketInfo]:
         """The caller's socket on ``pool``: its request's, if still usable, else a pooled
         one (bound to the request, if there is one)."""
         if state is None:
-            return self.checkout(pool)
+            return (yield from pool.checkout())
         sock = state.sockets.get(pool)
         if sock is not None:
             if pool.usable(sock):
                 return sock
             del state.sockets[pool]  # dropped by the pool: forget it even if checkout fails
-        sock = self.checkout(pool)
+        # A new socket that fails to connect or handshake is reported by the pool's
+        # connector to ``handshake_error``.
+        sock = yield from pool.checkout()
         state.sockets[pool] = sock
         return sock
-
-    def checkout(self, pool: Pool) -> SocketInfo:
-        """A pooled socket for one operation. A new socket that fails to connect or
-        handshake is reported by the pool's connector to ``handshake_error``."""
-        return pool.get_socket()
 
     def release(self, pool: Pool, sock: SocketInfo, state: Optional[RequestState]) -> None:
         """Give back what ``acquire`` gave: a request keeps its socket unless it broke."""
@@ -388,7 +386,7 @@ class Executor:
         rp_document: Optional[Dict[str, Any]],
         frame: Optional[bytes] = None,
         request_id: int = 0,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send ``spec`` on ``sock`` (or ``frame``, a write batch's, encoded already with
         ``request_id``) and read its reply; the error handler hears of a broken
         conversation."""
@@ -396,8 +394,10 @@ class Executor:
         if frame is not None:
             expect_reply = not unacknowledged
             if observed:
-                return self._exchange_observed(
-                    pool, sock, generation, dbname, frame, expect_reply, request_id
+                return (
+                    yield from self._exchange_observed(
+                        pool, sock, generation, dbname, frame, expect_reply, request_id
+                    )
                 )
         else:
             request_id = network.next_request_id()
@@ -405,8 +405,10 @@ class Executor:
                 message, expect_reply = command.build_message(
                     dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version
                 )
-                return self._exchange_observed(
-                    pool, sock, generation, dbname, message, expect_reply, request_id
+                return (
+                    yield from self._exchange_observed(
+                        pool, sock, generation, dbname, message, expect_reply, request_id
+                    )
                 )
             frame, expect_reply = command.build_frame(
                 dbname, spec, sequences, unacknowledged, rp_document, sock.max_wire_version,
@@ -417,7 +419,7 @@ class Executor:
         size = len(frame)
         check = check_frame if size > sock.max_bson_size or size > sock.max_message_size else None
         try:
-            return sock.send_and_receive(frame, expect_reply, check, request_id)
+            return (yield from sock.send_and_receive(frame, expect_reply, check, request_id))
         except (AutoReconnect, ProtocolError) as exc:
             if sock.closed:  # not a message we refused to build: the conversation broke
                 self.network_error(pool, generation, exc)
@@ -454,7 +456,7 @@ class Executor:
         message: Any,
         expect_reply: bool,
         request_id: int,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """``_exchange`` with command events around the send and the reply (``message``: a
         message object, or a frame encoded with ``request_id``)."""
         from wireclient.monitoring import (
@@ -483,7 +485,7 @@ class Executor:
         events.publish(events.command, "started", CommandStartedEvent(shown_command, *ids))
         started = time.perf_counter()
         try:
-            reply = sock.send_and_receive(message, expect_reply, check_frame, request_id)
+            reply = yield from sock.send_and_receive(message, expect_reply, check_frame, request_id)
         except BaseException as exc:
             micros = int((time.perf_counter() - started) * 1e6)
             events.publish(events.command, "failed", CommandFailedEvent(exc, micros, *ids))
@@ -555,7 +557,7 @@ class Executor:
         """Called from Cursor.__del__: no I/O there, the next operation sends the kill."""
         self._kill_queue.append((pool, dbname, collection, cursor_id))
 
-    def flush_kills(self) -> None:
+    def flush_kills(self) -> Steps[None]:
         """Kill the cursors the garbage collector found, one command per namespace."""
         queue, self._kill_queue = self._kill_queue, []
         if not queue:
@@ -565,7 +567,7 @@ class Executor:
             batches.setdefault((id(pool), dbname, collection), (pool, []))[1].append(cursor_id)
         for (_, dbname, collection), (pool, ids) in batches.items():
             try:
-                self.run(
+                yield from self.run(
                     dbname, {"killCursors": collection, "cursors": ids}, pool=pool, check=False
                 )
             except WireClientError:  # best effort: the server times idle cursors out anyway

@@ -48,6 +48,7 @@ from wireclient.rules import command
 from wireclient.rules.limits import check_frame
 from wireclient.rules.uri import format_address
 from wireclient.transport import network
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
     from wireclient.engine.executor import Executor
@@ -90,12 +91,12 @@ class ExhaustStream:
         """Whether the stream holds its socket: the server has more replies to send."""
         return self._sock is not None
 
-    def first(self) -> Dict[str, Any]:
+    def first(self) -> Steps[Dict[str, Any]]:
         """Send the getMore (``exhaustAllowed`` over OP_MSG) and read its first reply."""
         executor = self._executor
-        executor.flush_kills()
+        yield from executor.flush_kills()
         pool = self._pool
-        sock = executor.checkout(pool)
+        sock = yield from pool.checkout()
         self._sock = sock
         self._generation = pool.generation_of(sock)
         message, _ = command.build_message(
@@ -104,14 +105,14 @@ class ExhaustStream:
         if isinstance(message, protocol.OpMsg):  # before OP_MSG: a plain getMore
             message = message.replace(flags=message.flags | protocol.MsgFlags.exhaustAllowed)
         self._request_id = network.next_request_id()
-        return self._read(sock, message)
+        return (yield from self._read(sock, message))
 
-    def next(self) -> Dict[str, Any]:
+    def next(self) -> Steps[Dict[str, Any]]:
         """Read the next reply the server sent unasked."""
         sock = self._sock
         if sock is None:
             raise InvalidOperation("the exhaust stream has ended")
-        return self._read(sock, None)
+        return (yield from self._read(sock, None))
 
     def abandon(self, from_gc: bool = False) -> None:
         """Drop the socket mid-stream: replies are still in flight, so it is closed, never
@@ -127,7 +128,7 @@ class ExhaustStream:
 
     # -- one reply ----------------------------------------------------------------------
 
-    def _read(self, sock: network.SocketInfo, message: Any) -> Dict[str, Any]:
+    def _read(self, sock: network.SocketInfo, message: Any) -> Steps[Dict[str, Any]]:
         executor = self._executor
         pool, generation = self._pool, self._generation
         events = executor.events
@@ -138,7 +139,7 @@ class ExhaustStream:
             ids = self._publish_started(sock, pair_id)
         started = time.perf_counter()
         try:
-            header, reply, more = self._exchange(sock, message)
+            header, reply, more = yield from self._exchange(sock, message)
         except BaseException as exc:
             if observed:
                 self._publish_ended(ids, started, exc)
@@ -166,7 +167,7 @@ class ExhaustStream:
 
     def _exchange(
         self, sock: network.SocketInfo, message: Any
-    ) -> Tuple[protocol.Header, Dict[str, Any], bool]:
+    ) -> Steps[Tuple[protocol.Header, Dict[str, Any], bool]]:
         """Send ``message`` (None: the stream goes on, nothing is sent) and read one reply:
         its header, its document, and whether it is flagged ``moreToCome``. The socket's
         ``send_raw`` / ``receive_message`` each run within ``socketTimeoutMS`` and close the
@@ -177,11 +178,11 @@ class ExhaustStream:
             check_frame(sock, data)  # the server's limits: refused before anything is sent
             if sock.compressor is not None:  # getMore is compressible (the compression spec)
                 data = sock.compressor.frame(data)
-            sock.send_raw(data)
+            yield from sock.send_raw(data)
             answers: Tuple[int, ...] = (self._request_id,)
         else:
             answers = (self._last_id, self._request_id)
-        header, reply = sock.receive_message()
+        header, reply = yield from sock.receive_message()
         try:
             if header.response_to not in answers:
                 expected = " or ".join(str(a) for a in answers)

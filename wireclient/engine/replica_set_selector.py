@@ -63,6 +63,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
 )
 
 from wireclient.engine.checker import Checker
@@ -173,9 +174,16 @@ class ReplicaSetSelector:
         check_max_staleness(max_staleness, self.heartbeat_frequency)
 
     def _new_monitor(self) -> Monitor:
+        from wireclient.transport.blocking import run
+
+        check = self._checker.check
+
+        def run_check(address: Address) -> Tuple[Mapping[str, Any], float]:
+            return run(check(address))  # the monitor's own thread (or greenlet)
+
         return Monitor(
             self.topology,
-            self._checker.check,
+            run_check,
             heartbeat_frequency=self.heartbeat_frequency,
             min_heartbeat_frequency=min(MIN_HEARTBEAT_FREQUENCY, self.heartbeat_frequency),
             use_greenlets=self._use_greenlets,

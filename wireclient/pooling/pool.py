@@ -94,11 +94,12 @@ from wireclient.rules.command import AUTHENTICATION_FAILED_CODE
 from wireclient.rules.options import DEFAULT_MAX_CONNECTING
 from wireclient.rules.uri import Address, format_address
 from wireclient.transport.network import SocketInfo
+from wireclient.transport.steps import Latch, Steps, Wait
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher, PoolEvent
 
-Connector = Callable[[], SocketInfo]
+Connector = Callable[[], Steps[SocketInfo]]
 
 _monotonic = time.monotonic
 _REAP_POLL = 0.05  # waiters deliver deaths of finished-but-referenced greenlets this often
@@ -138,11 +139,11 @@ class _Waiter:
     """A caller waiting for a socket: handed one directly, granted a slot to connect, or
     turned away because the pool was paused or closed (``refused``: the error to raise)."""
 
-    __slots__ = ("cond", "sock", "granted", "refused", "thread_ident", "since")
+    __slots__ = ("latch", "sock", "granted", "refused", "thread_ident", "since")
 
-    def __init__(self, lock: threading.Lock, thread_ident: Optional[int]) -> None:
+    def __init__(self, latch: Latch, thread_ident: Optional[int]) -> None:
         self.since = _monotonic()  # for check-out failed's duration, when it is refused
-        self.cond = threading.Condition(lock)
+        self.latch = latch  # set (with the pool's lock held) when any of the below changes
         self.sock: Optional[SocketInfo] = None
         self.granted = False
         self.refused: Optional[BaseException] = None
@@ -165,6 +166,7 @@ class Pool:
         max_connecting: int = DEFAULT_MAX_CONNECTING,
         monitored: bool = False,
         events: Optional[EventPublisher] = None,
+        latch: Optional[Callable[[], Latch]] = None,
     ) -> None:
         if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
             raise ConfigurationError(f"max_pool_size must be a positive integer, not {max_size!r}")
@@ -185,7 +187,16 @@ class Pool:
         self.monitored = monitored
         self.events = events  # pool events, when listened to (the owner may set it later)
         self._connect = connect
-        self._thread_ident, self._cooperative_sleep = gevent_seams()
+        # The gevent seams belong to the blocking client, whose waiters wait on a
+        # threading.Event (the default); an asyncio pool is given its driver's latch.
+        self._thread_ident, self._cooperative_sleep = (
+            gevent_seams() if latch is None else (None, None)
+        )
+        if latch is None:
+            from wireclient.transport import blocking
+
+            latch = blocking.latch
+        self._latch: Callable[[], Latch] = latch
         # Set by the owner under gevent greenlets: delivers deaths of finished greenlets.
         self.reap: Optional[Callable[[], Any]] = None
         #: The oldest generation whose sockets a request may keep: ``outdate_all()`` raises
@@ -229,22 +240,22 @@ class Pool:
 
     # -- checkout -----------------------------------------------------------------------
 
-    def get_socket(self) -> SocketInfo:
+    def checkout(self) -> Steps[SocketInfo]:
         """A socket for one operation (an idle one, a new one, or one handed over by a
         caller that gave it back while this one waited)."""
         events = self.events
         if events is None or events.pool is None:
-            return self._get_socket()
-        return self._get_socket_observed()
+            return (yield from self._checkout())
+        return (yield from self._checkout_observed())
 
-    def _get_socket_observed(self) -> SocketInfo:
+    def _checkout_observed(self) -> Steps[SocketInfo]:
         """``_get_socket`` between check-out started and checked out (or failed)."""
         from wireclient.monitoring import PoolEvent
 
         started = _monotonic()
         self._emit("connection_check_out_started", PoolEvent(self.address))
         try:
-            sock = self._get_socket()
+            sock = yield from self._checkout()
         except BaseException as exc:
             if exc in self._failures_published:  # refused: published by the refusing thread
                 self._failures_published.discard(exc)
@@ -273,7 +284,7 @@ class Pool:
         failed = PoolEvent(self.address, reason=reason, duration_ms=duration_ms)
         self._emit("connection_check_out_failed", failed)
 
-    def _get_socket(self) -> SocketInfo:
+    def _checkout(self) -> Steps[SocketInfo]:
         if self.pid != os.getpid():  # forked without the at-fork hook (e.g. a C extension)
             self._after_fork()
         lock = self._lock
@@ -289,7 +300,7 @@ class Pool:
                 or self.open_count >= self.max_size
                 or self._connecting >= self.max_connecting
             ):
-                sock = self._wait_locked()
+                sock = yield from self._wait_locked()
                 if sock is not None:
                     return sock
                 if self._state:  # granted a connect slot, then the pool was paused or closed
@@ -306,7 +317,7 @@ class Pool:
             if self._orphans:
                 self._collect_orphans_locked()
             lock.release()
-        return self._open(generation, driver_connection_id, created_at)
+        return (yield from self._open(generation, driver_connection_id, created_at))
 
     def _reopen_or_refuse_locked(self) -> None:
         """A checkout while the pool is not ready: reopen a pool closed with
@@ -344,14 +355,14 @@ class Pool:
 
     def _open(
         self, generation: int, driver_connection_id: int, created_at: float, idle: bool = False
-    ) -> SocketInfo:
+    ) -> Steps[SocketInfo]:
         """Connect in a slot already counted in ``_connecting`` (connection created has been
         published); publish connection ready, or closed (reason ``error``) on failure. With
         ``idle`` (``fill_to_minimum``) the new socket is made available (handed to the
         first waiter, or idle) before its connect slot is freed, so no waiter starts a
         connect while an established socket is there for it (CMAP)."""
         try:
-            sock = self._connect()
+            sock = yield from self._connect()
         except BaseException as exc:
             if establishment_fault(exc) and generation == self.generation:
                 # CMAP's order: the pool is cleared (and paused, if monitored), then the
@@ -414,12 +425,12 @@ class Pool:
             self._drop_locked(sock, reason, detail)
         return None
 
-    def _wait_locked(self) -> Optional[SocketInfo]:
+    def _wait_locked(self) -> Steps[Optional[SocketInfo]]:
         """Queue behind earlier waiters; return a socket handed over, or None when granted
         a slot (already counted in ``_connecting``). Raises PoolTimeout, or the pool's
         refusal when it is paused or closed meanwhile."""
         thread = self._thread_ident() if self._thread_ident is not None else None
-        waiter = _Waiter(self._lock, thread)
+        waiter = _Waiter(self._latch(), thread)
         self._waiters.append(waiter)
         timeout = self.wait_queue_timeout
         deadline = None if timeout is None else _monotonic() + timeout
@@ -438,7 +449,7 @@ class Pool:
                         f"no socket to {format_address(self.address)} became free in "
                         f"{self.wait_queue_timeout}s (max_pool_size={self.max_size})"
                     )
-                self._sleep_locked(waiter, remaining)
+                yield from self._sleep_locked(waiter, remaining)
                 sock = waiter.sock
                 if sock is not None and self._entries[sock].generation != self.generation:
                     # cleared between the hand-over and our waking: never hand out an old
@@ -471,8 +482,11 @@ class Pool:
         waiter.sock = sock
         return True
 
-    def _sleep_locked(self, waiter: _Waiter, remaining: Optional[float]) -> None:
-        """Wait (lock held) for a hand-over, without blocking other greenlets."""
+    def _sleep_locked(self, waiter: _Waiter, remaining: Optional[float]) -> Steps[None]:
+        """Wait for a hand-over (called and returning with the lock held, which is released
+        while waiting), without blocking other greenlets. The latch is cleared with the lock
+        held again, before the caller looks at what changed: a ``set()`` (always made with
+        the lock held) is never lost."""
         if self.reap is not None:
             now = _monotonic()
             if now - self._last_reap > _REAP_POLL:
@@ -486,15 +500,16 @@ class Pool:
                     self._collect_orphans_locked()
                 return
             remaining = _REAP_POLL if remaining is None else min(remaining, _REAP_POLL)
-        if self._cooperative_sleep is None:
-            waiter.cond.wait(remaining)
-            return
         self._lock.release()
         try:
-            pause = _GREENLET_POLL if remaining is None else min(remaining, _GREENLET_POLL)
-            self._cooperative_sleep(pause)
+            if self._cooperative_sleep is None:
+                yield Wait(waiter.latch, remaining)
+            else:  # gevent with socket patched, threading not: poll (a blocking pool only)
+                pause = _GREENLET_POLL if remaining is None else min(remaining, _GREENLET_POLL)
+                self._cooperative_sleep(pause)
         finally:
             self._lock.acquire()
+            waiter.latch.clear()
 
     def _abandon_locked(self, waiter: _Waiter) -> None:
         """A waiter gave up (timeout, interrupt, refusal): pass on what it was given."""
@@ -510,7 +525,7 @@ class Pool:
             self._connecting -= 1
             self._slot_freed_locked()
 
-    def fill_to_minimum(self) -> None:
+    def fill_to_minimum(self) -> Steps[None]:
         """Open sockets until ``min_size`` are open (``minPoolSize``); they wait idle. Stops
         early when callers are waiting (they come first), when the pool is not ready, and
         when ``max_connecting`` connects are in progress (it never waits). Raises what
@@ -529,7 +544,7 @@ class Pool:
                 self._last_driver_connection_id += 1
                 driver_connection_id = self._last_driver_connection_id
                 created_at = self._connection_created_locked(driver_connection_id, generation)
-            self._open(generation, driver_connection_id, created_at, idle=True)
+            yield from self._open(generation, driver_connection_id, created_at, idle=True)
 
     # -- checkin ------------------------------------------------------------------------
 
@@ -575,11 +590,11 @@ class Pool:
             if waiter.thread_ident == entry.thread_ident:
                 self._waiters.remove(waiter)
                 waiter.sock = sock
-                waiter.cond.notify()
+                waiter.latch.set()
                 return
         self._idle.append(sock)
         if self._waiters:  # none of them may use this OS thread's gevent socket
-            self._waiters[0].cond.notify()
+            self._waiters[0].latch.set()
 
     def _collect_orphans_locked(self) -> None:
         while self._orphans:
@@ -663,7 +678,7 @@ class Pool:
             waiter = self._waiters.popleft()
             self._connecting += 1
             waiter.granted = True
-            waiter.cond.notify()
+            waiter.latch.set()
 
     # -- sockets held in a request ------------------------------------------------------
 
@@ -759,7 +774,7 @@ class Pool:
             if observed:  # published here, in the clearing thread's order of events (CMAP)
                 self._publish_check_out_failed(refusal, waiter.since)
                 self._failures_published.add(refusal)
-            waiter.cond.notify()
+            waiter.latch.set()
 
     def ready(self) -> None:
         """The monitor reached the server: a paused pool serves checkouts again (pool

@@ -43,6 +43,7 @@ from wireclient.rules import command, uri
 from wireclient.rules.uri import Address
 from wireclient.toolkit.trace import Frame, FrameStream, Tracer, TracingSocket
 from wireclient.transport import compressors, network
+from wireclient.transport.blocking import run
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -113,16 +114,18 @@ def open_session(
 ) -> network.SocketInfo:
     """A connected socket: handshaken and authenticated unless ``handshake`` is False."""
     wrap = None if tracer is None else (lambda raw: TracingSocket(raw, tracer))
-    return network.connect(
-        target.address,
-        target.connect_timeout,
-        target.socket_timeout,
-        target.ssl_context,
-        app_name=target.app_name,
-        credentials=target.credentials,
-        wrap=wrap,
-        handshake=handshake,
-        compression=target.compression,
+    return run(
+        network.connect(
+            target.address,
+            target.connect_timeout,
+            target.socket_timeout,
+            target.ssl_context,
+            app_name=target.app_name,
+            credentials=target.credentials,
+            wrap=wrap,
+            handshake=handshake,
+            compression=target.compression,
+        )
     )
 
 
@@ -218,13 +221,13 @@ def exchange(
     data = protocol.encode(message, request_id)
     if session.compressor is not None:
         data = session.compressor.frame(data)
-    session.send_raw(data)
+    run(session.send_raw(data))
     if not expect_reply:
         return
     answers = request_id
     number = 0
     while True:
-        header, reply = session.receive_message()
+        header, reply = run(session.receive_message())
         number += 1
         if header.response_to != answers:
             if number > 1 and header.response_to == request_id:
@@ -290,7 +293,7 @@ def send_raw_and_wait(
 ) -> Outcome:
     """Send ``data`` as it is, then read until ``replies`` frames came back, the server
     closed the connection, or ``timeout`` seconds passed without the next one."""
-    session.send_raw(data)
+    run(session.send_raw(data))
     sock = session.sock
     stream = FrameStream(session.max_message_size or protocol.DEFAULT_MAX_MESSAGE_SIZE)
     frames: List[Frame] = []

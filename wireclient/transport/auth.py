@@ -72,6 +72,7 @@ from wireclient.rules.options import (
 )
 from wireclient.transport.sasl import SaslConversation
 from wireclient.transport.saslprep import saslprep
+from wireclient.transport.steps import Steps
 
 # The mechanisms (implemented, and known but refused) are defined with the option table, so
 # the authMechanism option and make_credentials accept exactly the same names.
@@ -223,12 +224,12 @@ def speculate(credentials: Credentials) -> Optional[ScramClient]:
 
 def handshake_and_authenticate(
     sock_info: Any, credentials: Credentials, app_name: Optional[str], compression: Any = None
-) -> None:
+) -> Steps[None]:
     """The authentication handshake of a new socket: ``hello`` carrying mechanism
     negotiation and the first SCRAM step, then the rest of the conversation."""
     speculation = speculate(credentials)
-    sock_info.handshake(app_name, hello_fields(credentials, speculation), compression)
-    authenticate(sock_info, credentials, speculation)
+    yield from sock_info.handshake(app_name, hello_fields(credentials, speculation), compression)
+    yield from authenticate(sock_info, credentials, speculation)
 
 
 def _sasl_start(scram: ScramClient) -> Dict[str, Any]:
@@ -253,7 +254,7 @@ def select_mechanism(credentials: Credentials, hello: Mapping[str, Any]) -> str:
 
 def authenticate(
     sock_info: Any, credentials: Credentials, speculation: Optional[ScramClient] = None
-) -> None:
+) -> Steps[None]:
     """Run the SCRAM conversation on a handshaken socket; raise ``AuthenticationError``.
 
     ``sock_info`` is a ``network.SocketInfo`` (its ``hello`` and ``command``). An arbiter
@@ -284,13 +285,13 @@ def authenticate(
             source=credentials.source,
         )
         conversation = SaslConversation(sock_info, credentials.source, scram)
-        step, reply = conversation.send(_sasl_start(scram))
+        step, reply = yield from conversation.send(_sasl_start(scram))
     if step.done:
         raise scram.error("the server ended the conversation before the client proof", reply)
-    step, reply = conversation.send_continue(scram.client_final(step.payload))
+    step, reply = yield from conversation.send_continue(scram.client_final(step.payload))
     scram.verify_server_final(step.payload)
     if not step.done:  # a server that ignored skipEmptyExchange
-        step, reply = conversation.send_continue(b"")
+        step, reply = yield from conversation.send_continue(b"")
         if not step.done:
             raise scram.error("the server did not end the conversation", reply)
 

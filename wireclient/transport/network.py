@@ -60,7 +60,7 @@ from wireclient.errors import (
     ProtocolError,
 )
 from wireclient.rules import command, replies
-from wireclient.rules.uri import UNIX_SOCKET_PORT, Address, format_address
+from wireclient.rules.uri import Address, format_address
 from wireclient.rules.wire import (
     DEFAULT_MAX_BSON_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -68,7 +68,8 @@ from wireclient.rules.wire import (
     INT32_MAX,
     wire_version_error,
 )
-from wireclient.transport import dial, faults
+from wireclient.transport import faults
+from wireclient.transport.steps import Dial, Receive, Send, StartTLS, Steps
 
 if TYPE_CHECKING:  # ssl is imported by whoever builds an SSLContext (transport/tls.py)
     import socket  # loaded by the first connect (dial.py), not by `import wireclient`
@@ -153,7 +154,7 @@ class SocketInfo:
         expect_reply: bool = True,
         check: Optional[Callable[[SocketInfo, bytes], None]] = None,
         request_id: Optional[int] = None,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Frame ``message``, send it, and read its one reply (if any) as a document, all
         within one deadline (``socketTimeoutMS``, or while connecting ``connectTimeoutMS``).
         ``message`` is a message object, or its whole frame (``bytes``) already encoded with
@@ -181,17 +182,14 @@ class SocketInfo:
                 deadline = _monotonic() + self.socket_timeout
         elif deadline == _FOREVER:
             deadline = None
-        sock = self.sock
         reply_header = None
         try:
-            if deadline is not None:
-                sock.settimeout(_remaining(deadline))
-            sock.sendall(data)
+            yield Send(self.sock, data, deadline)
             if self.events is not None and self.events.frame is not None:
                 self._publish_frame("sent", data)
             if not expect_reply:
                 return None
-            reply_header, reply = self._read_message(deadline, request_id)
+            reply_header, reply = yield from self._read_message(deadline, request_id)
             # the usual reply (the reader's fast path: an OP_MSG whose body is a dict) is
             # its own document; anything else is for command.reply_document to judge
             body = reply.body if reply.__class__ is _OpMsg else None
@@ -209,34 +207,31 @@ class SocketInfo:
         sequences: Sequence[protocol.DocumentSequence] = (),
         more_to_come: bool = False,
         read_preference: Optional[Document] = None,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send one command in its server's envelope and return the reply document, whatever
         its ``ok`` (None when ``more_to_come``)."""
         message, expect_reply = command.build_message(
             dbname, spec, sequences, more_to_come, read_preference, self.max_wire_version
         )
-        return self.send_and_receive(message, expect_reply)
+        return (yield from self.send_and_receive(message, expect_reply))
 
-    def send_raw(self, data: bytes) -> None:
+    def send_raw(self, data: bytes) -> Steps[None]:
         """Send bytes as they are (for protocol testers) within ``socketTimeoutMS``; closes
         the socket on failure."""
         try:
-            deadline = self._exchange_deadline()
-            if deadline is not None:
-                self.sock.settimeout(_remaining(deadline))
-            self.sock.sendall(data)
+            yield Send(self.sock, data, self._exchange_deadline())
         except BaseException as exc:
             self.close()
             faults.raise_from(self._fault(exc), exc)
         if self.events is not None and self.events.frame is not None:
             self._publish_frame("sent", data)
 
-    def receive_message(self) -> Tuple[protocol.Header, Any]:
+    def receive_message(self) -> Steps[Tuple[protocol.Header, Any]]:
         """Read exactly one frame within ``socketTimeoutMS``, whatever it answers, and decode
         it: for protocol testers who send with ``send_raw``. Like every read, any error
         closes the socket, so a half-read socket never goes back to the pool."""
         try:
-            item = self._read_message(self._exchange_deadline())
+            item = yield from self._read_message(self._exchange_deadline())
         except BaseException as exc:
             self.close()
             faults.raise_from(self._fault(exc), exc)
@@ -277,7 +272,7 @@ class SocketInfo:
 
     def _read_message(
         self, deadline: Optional[float] = None, response_to: Optional[int] = None
-    ) -> Tuple[protocol.Header, Any]:
+    ) -> Steps[Tuple[protocol.Header, Any]]:
         """Read exactly one frame through the codec's reader by ``deadline`` (None: no
         limit), checking that it answers ``response_to`` (when given) as soon as its header
         is in; the caller closes on error. Bytes are received straight into the reader's
@@ -290,21 +285,16 @@ class SocketInfo:
         # receiving (a failed reader raises from get_buffer below instead).
         item = next_message() if reader.buffered else None
         sock = self.sock
-        recv_into = sock.recv_into
-        get_buffer = reader.get_buffer
         # Each pass receives a byte or more (or raises), so the frame limit bounds the
         # passes and the deadline, when there is one, their time.
         while item is None:
             header = reader.header
             if header is not None and response_to is not None:
                 _check_response_to(header, response_to)
-            if deadline is not None:
-                sock.settimeout(_remaining(deadline))
-            n = recv_into(get_buffer())
+            n = yield Receive(sock, reader, deadline)
             if not n:
                 where = "mid-reply" if reader.buffered else "by server"
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")
-            reader.buffer_updated(n)
             item = next_message()
         if response_to is not None and item[0].response_to != response_to:
             _check_response_to(item[0], response_to)
@@ -341,7 +331,7 @@ class SocketInfo:
         extra: Optional[Mapping[str, Any]] = None,
         compression: Optional[CompressionSettings] = None,
         refuse_incompatible: bool = True,
-    ) -> Dict[str, Any]:
+    ) -> Steps[Dict[str, Any]]:
         """Run the first hello (falling back to isMaster) and record the server's limits,
         checked first (``replies.hello``), and the compressor negotiated (``compressors.py``).
         Whatever fails (a refusal, a malformed reply, a wire version out of range, a lost
@@ -361,7 +351,7 @@ class SocketInfo:
             fields["compression"] = list(compression.compressors)
             self._reader.inflate = True
         try:
-            reply = self.run_hello(fields)
+            reply = yield from self.run_hello(fields)
             name = "isMaster" if self._legacy_hello else "hello"
             command.check_reply(reply, name, where)
             limits = replies.hello(reply, replies.describe(name, where))
@@ -386,7 +376,7 @@ class SocketInfo:
         self.connection_id = limits.connection_id
         return reply
 
-    def run_hello(self, fields: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    def run_hello(self, fields: Optional[Mapping[str, Any]] = None) -> Steps[Dict[str, Any]]:
         """``hello`` (``isMaster`` for a server that answers "no such command" to it, which
         is then remembered): over OP_QUERY before the handshake, in the server's own
         envelope after it. Returns the reply whatever its ``ok``, once its fields are
@@ -394,14 +384,14 @@ class SocketInfo:
         ``ProtocolError``."""
         fields = fields or {}
         if not self._legacy_hello:
-            reply = self._checked_hello({"hello": 1, **fields})
+            reply = yield from self._checked_hello({"hello": 1, **fields})
             if reply.get("ok") == 1 or not _may_be_unknown_command(reply):
                 return reply
             self._legacy_hello = True
-        return self._checked_hello({"isMaster": 1, **fields})
+        return (yield from self._checked_hello({"isMaster": 1, **fields}))
 
-    def _checked_hello(self, spec: Document) -> Dict[str, Any]:
-        reply = self._admin_command(spec)
+    def _checked_hello(self, spec: Document) -> Steps[Dict[str, Any]]:
+        reply = yield from self._admin_command(spec)
         try:
             replies.hello(reply, replies.describe(next(iter(spec)), format_address(self.address)))
         except ProtocolError:
@@ -409,11 +399,12 @@ class SocketInfo:
             raise
         return reply
 
-    def _admin_command(self, spec: Document) -> Dict[str, Any]:
+    def _admin_command(self, spec: Document) -> Steps[Dict[str, Any]]:
         if self.max_wire_version:  # handshaken: the server's own envelope
-            reply = self.command("admin", spec)
+            reply = yield from self.command("admin", spec)
         else:
-            reply = self.send_and_receive(protocol.OpQuery("admin.$cmd", spec, number_to_return=-1))
+            query = protocol.OpQuery("admin.$cmd", spec, number_to_return=-1)
+            reply = yield from self.send_and_receive(query)
         assert reply is not None
         return reply
 
@@ -422,7 +413,8 @@ class SocketInfo:
         if self.closed:
             return True
         try:
-            return _readable_now(self.sock)
+            poll = getattr(self.sock, "readable_now", None)  # the asyncio driver's stream
+            return poll() if poll is not None else _readable_now(self.sock)
         except (OSError, ValueError):
             return True
 
@@ -458,14 +450,6 @@ def _check_response_to(header: protocol.Header, request_id: int) -> None:
         )
 
 
-def _remaining(deadline: float) -> float:
-    """Seconds left until ``deadline``; ``socket.timeout`` once it has passed."""
-    remaining = deadline - _monotonic()
-    if remaining <= 0:
-        raise TimeoutError("timed out")  # socket.timeout is TimeoutError
-    return remaining
-
-
 def connect(
     address: Address,
     connect_timeout: Optional[float] = 20.0,
@@ -479,7 +463,7 @@ def connect(
     handshake: bool = True,
     compression: Optional[CompressionSettings] = None,
     refuse_incompatible: bool = True,
-) -> SocketInfo:
+) -> Steps[SocketInfo]:
     """Open, (TLS-wrap,) handshake and (with ``credentials``) authenticate a socket, all by
     one deadline, ``connect_timeout`` from now (None: no limit). The socket then keeps
     ``socket_timeout`` as the deadline of each exchange. The handshake offers the
@@ -489,39 +473,31 @@ def connect(
     ``handshake=False`` returns the socket before any hello. ``refuse_incompatible=False``
     (the monitor's sockets, which never authenticate nor run an operation) handshakes a
     server whose wire range misses wireclient's instead of refusing it (``handshake``)."""
-    host, port = address
+    host = address[0]
     deadline = None if connect_timeout is None else _monotonic() + connect_timeout
     try:
-        sock = dial.open_socket(address, deadline)
+        sock = yield Dial(address, deadline)
     except TimeoutError as exc:  # socket.timeout
         raise NetworkTimeout(f"{format_address(address)}: connect timed out") from exc
     except OSError as exc:
         raise AutoReconnect(f"{format_address(address)}: {exc}") from exc
-    try:
-        if port != UNIX_SOCKET_PORT:
-            import socket  # loaded already by dial.open_socket
-
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if ssl_context is not None:
-            if deadline is not None:  # the whole TLS handshake runs under this one timeout
-                sock.settimeout(_remaining(deadline))
-            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
-    except BaseException as exc:
-        sock.close()
-        faults.raise_from(faults.tls_fault(exc, address), exc)
+    if ssl_context is not None:
+        try:  # the driver closes the connection if the TLS handshake fails
+            sock = yield StartTLS(sock, ssl_context, server_hostname or host, deadline)
+        except BaseException as exc:
+            faults.raise_from(faults.tls_fault(exc, address), exc)
     info = SocketInfo(sock if wrap is None else wrap(sock), address, socket_timeout)
     info._deadline = _FOREVER if deadline is None else deadline  # the handshake is connecting
     info.events = events
     try:
         if handshake and credentials is None:
-            info.handshake(
+            yield from info.handshake(
                 app_name, compression=compression, refuse_incompatible=refuse_incompatible
             )
         elif handshake:
             from wireclient.transport import auth
 
-            auth.handshake_and_authenticate(info, credentials, app_name, compression)
+            yield from auth.handshake_and_authenticate(info, credentials, app_name, compression)
         info._deadline = None
         if socket_timeout is None and deadline is not None:
             sock.settimeout(None)  # no limit from now on: plain blocking calls, no timeouts

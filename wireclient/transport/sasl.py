@@ -13,6 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from wireclient.errors import AuthenticationProtocolError, ProtocolError
 from wireclient.rules.replies import SaslReply, describe, fail, sasl
 from wireclient.rules.uri import format_address
+from wireclient.transport.steps import Steps
 
 
 class SaslConversation:
@@ -30,8 +31,8 @@ class SaslConversation:
         address = getattr(sock_info, "address", None)
         self.address = format_address(address) if address is not None else None
 
-    def send(self, spec: Mapping[str, Any]) -> Tuple[SaslReply, Dict[str, Any]]:
-        reply: Optional[Dict[str, Any]] = self.sock_info.command(self.source, spec)
+    def send(self, spec: Mapping[str, Any]) -> Steps[Tuple[SaslReply, Dict[str, Any]]]:
+        reply: Optional[Dict[str, Any]] = yield from self.sock_info.command(self.source, spec)
         if reply is None:
             raise self.scram.error("the server sent no reply")
         return self.check(next(iter(spec)), reply)
@@ -58,9 +59,11 @@ class SaslConversation:
         self.conversation_id = step.conversation_id
         return step, reply
 
-    def send_continue(self, payload: bytes) -> Tuple[SaslReply, Dict[str, Any]]:
-        return self.send(
-            {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
+    def send_continue(self, payload: bytes) -> Steps[Tuple[SaslReply, Dict[str, Any]]]:
+        return (
+            yield from self.send(
+                {"saslContinue": 1, "conversationId": self.conversation_id, "payload": payload}
+            )
         )
 
 
