@@ -18,10 +18,16 @@ from wireclient import errors
 from wireclient._version import __version__
 
 if TYPE_CHECKING:
-    from wireclient.client.collection import Collection
-    from wireclient.client.connection import Connection, MongoClient, Request
-    from wireclient.client.cursor import Cursor
-    from wireclient.client.database import ALL, OFF, SLOW_ONLY, Database
+    from wireclient.client.collection import AsyncCollection, Collection
+    from wireclient.client.connection import (
+        AsyncConnection,
+        AsyncMongoClient,
+        Connection,
+        MongoClient,
+        Request,
+    )
+    from wireclient.client.cursor import AsyncCursor, Cursor
+    from wireclient.client.database import ALL, OFF, SLOW_ONLY, AsyncDatabase, Database
     from wireclient.client.operations import (
         DeleteMany,
         DeleteOne,
@@ -69,6 +75,11 @@ _LAZY = {
     "MongoClient": "wireclient.client.connection",
     "Cursor": "wireclient.client.cursor",
     "Database": "wireclient.client.database",
+    "AsyncCollection": "wireclient.client.collection",
+    "AsyncConnection": "wireclient.client.connection",
+    "AsyncMongoClient": "wireclient.client.connection",
+    "AsyncCursor": "wireclient.client.cursor",
+    "AsyncDatabase": "wireclient.client.database",
     "ReadPreference": "wireclient.sdam.read_preferences",
     "ReplicaSetConnection": "wireclient.client.replica_set",
     "MongoReplicaSetClient": "wireclient.client.replica_set",
@@ -106,6 +117,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "ALL",
     "ASCENDING",
+    "AsyncCollection",
+    "AsyncConnection",
+    "AsyncCursor",
+    "AsyncDatabase",
+    "AsyncMongoClient",
     "BulkWriteResult",
     "Collection",
     "Connection",

@@ -163,3 +163,20 @@ def secantus_with_auth(
     finally:
         server.stop()
         storage.cleanup()
+
+
+def wait_until_serving(server: SecantusServer, timeout: float = 20.0) -> None:
+    """After a restart: until a fresh client can read (the node is primary again)."""
+    from wireclient import Connection
+    from wireclient.errors import AutoReconnect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Connection(server.uri, auto_start_request=False) as probe:
+                probe.test_pool_faults.c.find_one()
+                return
+        except AutoReconnect:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -24,6 +24,15 @@ closes that cursor on its server; an id it did not open needs
 ``kill_cursors(ids, namespace='db.collection')``.
 
 ``MongoClient`` is a ``Connection`` with pymongo 2.8's defaults for that class.
+
+Two flavours share one class (``transport/flavours.py``): ``BaseConnection`` writes every
+operation once, as a step; ``Connection`` runs them blocking, ``AsyncConnection`` as
+coroutines (``docs/asyncio.md``). They differ only in what cannot be shared: the blocking
+connection proves itself in its constructor (a constructor cannot await), the asyncio one
+at ``await conn.connect()``, ``async with`` or its first operation; a handshake property
+(``max_bson_size``...) of a blocking connection runs a ``ping`` when no socket has been
+opened yet, an asyncio one's raises ``InvalidOperation`` then; and their requests are per
+thread (greenlet) or per asyncio Task (``assembly.py`` builds the parts for either).
 """
 
 from __future__ import annotations
@@ -34,19 +43,22 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Dict,
+    Generic,
     FrozenSet,
     Iterable,
     List,
     Optional,
     Sequence,
     Tuple,
+    Type,
+    TypeVar,
     Union,
 )
 
 from bson import Int64
 
 from wireclient.client import settings
-from wireclient.client.database import Database
+from wireclient.client.database import AsyncDatabase, BaseDatabase, Database
 from wireclient.client.legacy import refuse
 from wireclient.client.settings import ConnectionSettings, check_document_class
 from wireclient.engine.assembly import ClientParts
@@ -65,9 +77,11 @@ from wireclient.rules.wire import (
     INT64_MAX,
 )
 from wireclient.transport.blocking import run
+from wireclient.transport.flavours import Asynchronous, Blocking, operation
 
 if TYPE_CHECKING:
-    from wireclient.client.cursor import Cursor
+    from wireclient.client.cursor import BaseCursor
+    from wireclient.transport.steps import Steps
     from wireclient.monitoring import EventPublisher
     from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
@@ -86,11 +100,12 @@ def _event_publisher(event_listeners: Optional[Sequence[Any]]) -> Optional[Event
 
 
 class Request:
-    """A request: ``end()`` (idempotent for this object) or use it as a ``with`` block."""
+    """A request: ``end()`` (idempotent for this object), or use it as a ``with`` block, or
+    (an ``AsyncConnection``'s) an ``async with`` block. Ending one does no I/O."""
 
     __slots__ = ("connection", "_ended")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: BaseConnection[Any]) -> None:
         self.connection = connection
         self._ended = False
 
@@ -105,8 +120,17 @@ class Request:
     def __exit__(self, *exc: object) -> None:
         self.end()
 
+    async def __aenter__(self) -> Request:
+        return self
 
-class Connection:
+    async def __aexit__(self, *exc: object) -> None:
+        self.end()
+
+
+D = TypeVar("D", bound=BaseDatabase[Any])  # the flavour's database class
+
+
+class BaseConnection(Generic[D]):
     """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
     or, given several hosts, to the mongos routers of a sharded cluster (``router_selector.py``).
 
@@ -121,6 +145,7 @@ class Connection:
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True
+    _database_class: Type[D]  # the flavour's databases
     _REPLICA_SET = False  # which parts to build (ReplicaSetConnection: True)
     HOST = DEFAULT_HOST
     PORT = DEFAULT_PORT
@@ -158,7 +183,13 @@ class Connection:
             if value is not None:
                 given[name] = value
         parts = ClientParts(
-            host, port, given, self._events, self._REPLICA_SET, self._AUTO_START_DEFAULT
+            host,
+            port,
+            given,
+            self._events,
+            self._REPLICA_SET,
+            self._AUTO_START_DEFAULT,
+            self.asynchronous,
         )
         self._parts = parts
         self._executor = parts.executor
@@ -168,10 +199,23 @@ class Connection:
         self._settings = ConnectionSettings(
             parts.executor.selector, parts.write_concern, document_class, tz_aware
         )
-        self._databases: Dict[str, Database] = {}
-        self._cursors: weakref.WeakValueDictionary[int, Cursor] = weakref.WeakValueDictionary()
+        self._databases: Dict[str, D] = {}
+        self._cursors: weakref.WeakValueDictionary[int, BaseCursor] = weakref.WeakValueDictionary()
         if _connect:
-            run(parts.connect())
+            self._first_contact()
+
+    asynchronous: bool  # the flavour's (Blocking, Asynchronous)
+
+    def _first_contact(self) -> None:
+        """What the constructor does to prove the connection (the flavour's)."""
+        raise NotImplementedError
+
+    def _connect(self) -> Steps[None]:
+        """Prove the connection works now: its server (one of its routers; a replica set's
+        members, discovered) answers. A blocking connection does it in its constructor."""
+        yield from self._parts.connect()
+
+    connect = operation(_connect)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -202,14 +246,14 @@ class Connection:
         ``open_count``, ``idle_count()``, ``stats()``."""
         return self._executor.select()
 
-    def __getitem__(self, name: str) -> Database:
+    def __getitem__(self, name: str) -> D:
         """The database ``name``: one ``Database`` object per name, so settings on it stay."""
         db = self._databases.get(name)
         if db is None:
-            db = self._databases.setdefault(name, Database(self, name))
+            db = self._databases.setdefault(name, self._database_class(self, name))
         return db
 
-    def __getattr__(self, name: str) -> Database:
+    def __getattr__(self, name: str) -> D:
         """``c.analytics``: a database, unless ``name`` is a pymongo 2.8 name wireclient does
         not provide (``InvalidOperation`` saying why; see ``legacy.py``)."""
         if name.startswith("_") or hasattr(type(self), name):
@@ -223,7 +267,7 @@ class Connection:
 
     def get_database(
         self, name: Optional[str] = None, read_preference: Any = None, write_concern: Any = None
-    ) -> Database:
+    ) -> D:
         """pymongo 4's name: the database ``name`` (default: the URI's). Without options it
         is the cached ``c[name]``; with ``read_preference`` / ``write_concern`` a new
         ``Database`` object carrying them."""
@@ -231,19 +275,20 @@ class Connection:
             return self.get_default_database()
         if read_preference is None and write_concern is None:
             return self[name]
-        db = Database(self, name, read_preference)
+        db = self._database_class(self, name, read_preference)
         db.write_concern = write_concern
         return db
 
-    def get_default_database(self) -> Database:
+    def get_default_database(self) -> D:
         database = self._parts.default_database
         if not database:
             raise ConfigurationError("the URI names no default database")
         return self[database]
 
     def start_request(self) -> Request:
-        """Pin the calling thread (greenlet) to one socket per server until ``end_request``
-        (through mongos routers: to one router and its socket, not to a shard)."""
+        """Pin the calling thread (greenlet; asyncio Task) to one socket per server until
+        ``end_request`` (through mongos routers: to one router and its socket, not to a
+        shard)."""
         self._requests.start()
         return Request(self)
 
@@ -303,9 +348,13 @@ class Connection:
         hello_log = self._parts.hello_log
         hello = hello_log.latest(address)
         if hello is None:  # no pool socket opened yet: open one on the operation path
-            run(self._executor.run("admin", {"ping": 1}))
+            self._open_a_socket()
             hello = hello_log.latest(address) or {}
         return hello
+
+    def _open_a_socket(self) -> None:
+        """A handshake property found no handshake yet (the flavour's)."""
+        raise NotImplementedError
 
     @property
     def is_primary(self) -> bool:
@@ -369,62 +418,75 @@ class Connection:
         """Whether there is a server to ask (a replica set may have no primary now)."""
         return True
 
-    def alive(self) -> bool:
+    def _alive(self) -> Steps[bool]:
         """Whether the server (a replica set's primary) answers now: one ``ping`` on the
         caller's socket (its request's, if it is in one). False on any connection error,
         and at once for a replica set that has no primary."""
         if not self._alive_target():
             return False
         try:
-            run(self._executor.run("admin", {"ping": 1}))
+            yield from self._executor.run("admin", {"ping": 1})
         except ConnectionFailure:
             return False
         return True
 
+    alive = operation(_alive)
+
     # -- server-wide helpers (see the module notes) ----------------------------------------
 
-    def server_info(self) -> Dict[str, Any]:
+    def _server_info(self) -> Steps[Dict[str, Any]]:
         """The server's ``buildInfo`` (``version``, ``versionArray``, ...)."""
-        return self["admin"].command("buildinfo")
+        return (yield from self["admin"]._command("buildinfo"))
 
-    def database_names(self) -> List[str]:
-        reply = self["admin"].command("listDatabases", nameOnly=True)
+    server_info = operation(_server_info)
+
+    def _database_names(self) -> Steps[List[str]]:
+        reply = yield from self["admin"]._command("listDatabases", nameOnly=True)
         return [d["name"] for d in reply.get("databases", [])]
 
+    database_names = operation(_database_names)
     list_database_names = database_names
 
-    def drop_database(self, name_or_database: Union[str, Database]) -> None:
+    def _drop_database(self, name_or_database: Union[str, BaseDatabase[Any]]) -> Steps[None]:
         name = name_or_database
-        if isinstance(name, Database):
+        if isinstance(name, BaseDatabase):
             name = name.name
-        self[check_str(name, "name_or_database")].command("dropDatabase")
+        yield from self[check_str(name, "name_or_database")]._command("dropDatabase")
 
-    def fsync(self, **kwargs: Any) -> Dict[str, Any]:
+    drop_database = operation(_drop_database)
+
+    def _fsync(self, /, **kwargs: Any) -> Steps[Dict[str, Any]]:
         """Flush every write to disk (``fsync``); ``lock=True`` also blocks writes until
         ``unlock()``. Keywords are added to the command."""
-        return self["admin"].command("fsync", **kwargs)
+        return (yield from self["admin"]._command("fsync", **kwargs))
 
-    def unlock(self) -> Dict[str, Any]:
+    fsync = operation(_fsync)
+
+    def _unlock(self) -> Steps[Dict[str, Any]]:
         """Unlock a server locked by ``fsync(lock=True)`` (``fsyncUnlock``)."""
-        return self["admin"].command("fsyncUnlock")
+        return (yield from self["admin"]._command("fsyncUnlock"))
 
-    @property
-    def is_locked(self) -> bool:
+    unlock = operation(_unlock)
+
+    def _is_locked(self) -> Steps[bool]:
         """Whether the server is locked by ``fsync(lock=True)`` (``currentOp``'s
-        ``fsyncLock``)."""
-        return bool(self["admin"].command("currentOp").get("fsyncLock", False))
+        ``fsyncLock``): a property of a blocking connection, a coroutine method of an
+        asyncio one."""
+        return bool((yield from self["admin"]._command("currentOp")).get("fsyncLock", False))
 
-    def close_cursor(self, cursor_id: int, address: Optional[Address] = None) -> None:
+    def _close_cursor(self, cursor_id: int, address: Optional[Address] = None) -> Steps[None]:
         """Close the cursor this connection opened with id ``cursor_id`` (on the server
         holding it; ``address`` is accepted for 2.8 and must be that server's)."""
-        self.kill_cursors([cursor_id], address)
+        yield from self._kill_cursors([cursor_id], address)
 
-    def kill_cursors(
+    close_cursor = operation(_close_cursor)
+
+    def _kill_cursors(
         self,
         cursor_ids: Iterable[int],
         address: Optional[Address] = None,
         namespace: Optional[str] = None,
-    ) -> None:
+    ) -> Steps[None]:
         """Kill cursors by id. Cursors this connection opened are closed where they live;
         other ids need ``namespace`` (``'db.collection'``) and go to the server at
         ``address`` (default: the server, or a replica set's primary). Everything is
@@ -455,10 +517,12 @@ class Connection:
                     )
         for cursor in mine:
             if cursor is not None:
-                cursor.close()
+                yield from cursor._close()
         if target is not None:
             spec = {"killCursors": target[1], "cursors": [Int64(i) for i in others]}
-            run(self._executor.run(target[0], spec, pool=pool))
+            yield from self._executor.run(target[0], spec, pool=pool)
+
+    kill_cursors = operation(_kill_cursors)
 
     def _pool_at(self, address: Optional[Address]) -> Optional[Pool]:
         if address is None:
@@ -470,12 +534,50 @@ class Connection:
 
     # -- lifetime ---------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Close every idle socket now, and every socket lent to another thread when it
-        comes back. The connection stays usable: a later operation reconnects."""
+    def _close(self) -> Steps[None]:
+        """Close every idle socket now, and every socket lent to another thread (Task) when
+        it comes back. The connection stays usable: a later operation reconnects."""
         self._executor.close()
+        return
+        yield  # a step: the asyncio flavour's close() is awaited, as pymongo's is
 
+    close = operation(_close)
     disconnect = close
+
+    def __repr__(self) -> str:
+        if self._parts.routers is not None:
+            return f"{type(self).__name__}({self._parts.seed_list()!r})"
+        return f"{self._REPR_NAME}({self.host!r}, {self.port})"
+
+    _REPR_NAME = "Connection"
+
+
+class Connection(BaseConnection[Database], Blocking):
+    """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
+    or, given several hosts, to the mongos routers of a sharded cluster (``router_selector.py``).
+
+    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``,
+    ``Connection('mongodb://r1,r2,r3')`` or ``Connection(['r1:27017', 'r2:27017'])`` (routers).
+    Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
+    pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
+    ``safe``, ``w``, ``j``, ``wtimeout``, ``document_class`` and ``tz_aware``.
+    ``event_listeners``: listeners of this connection's events (``wireclient.monitoring``),
+    besides those registered globally.
+    """
+
+    _database_class = Database
+
+    def _first_contact(self) -> None:
+        run(self._connect())
+
+    def _open_a_socket(self) -> None:
+        run(self._executor.run("admin", {"ping": 1}))
+
+    @property
+    def is_locked(self) -> bool:
+        return run(self._is_locked())
+
+    is_locked.__doc__ = BaseConnection._is_locked.__doc__
 
     def __enter__(self) -> Connection:
         return self
@@ -483,22 +585,40 @@ class Connection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        if self._parts.routers is not None:
-            return f"{type(self).__name__}({self._parts.seed_list()!r})"
-        return f"Connection({self.host!r}, {self.port})"
+
+class AsyncConnection(BaseConnection[AsyncDatabase], Asynchronous):
+    """``Connection`` for asyncio: the same options and names, with coroutines where I/O
+    happens, and requests per asyncio Task (``docs/asyncio.md``). It connects at
+    ``await conn.connect()``, ``async with AsyncConnection(...) as conn``, or its first
+    operation (a constructor cannot await)."""
+
+    _database_class = AsyncDatabase
+    _REPR_NAME = "AsyncConnection"
+
+    def _first_contact(self) -> None:
+        pass  # deferred: see the class notes
+
+    def _open_a_socket(self) -> None:
+        raise InvalidOperation(
+            "no socket to the server has been opened yet: await conn.connect() (or any "
+            "operation) before reading what its handshake says"
+        )
+
+    is_locked = operation(BaseConnection._is_locked)
+
+    async def __aenter__(self) -> AsyncConnection:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
-class MongoClient(Connection):
-    """pymongo 2.8's ``MongoClient``: a ``Connection`` whose defaults are that class's
-    (``auto_start_request=False``; writes acknowledged, as every wireclient connection's).
-
-    ``MongoClient(host=None, port=None, max_pool_size=100, document_class=dict,
-    tz_aware=False, **kwargs)``: the positional order is 2.8's; every ``Connection`` option
-    works as a keyword.
-    """
+class _MongoClientDefaults(BaseConnection[D]):
+    """pymongo 2.8's ``MongoClient`` defaults and positional order, for both flavours."""
 
     _AUTO_START_DEFAULT = False
+    _REPR_NAME = "MongoClient"
 
     def __init__(
         self,
@@ -520,7 +640,19 @@ class MongoClient(Connection):
             **kwargs,
         )
 
-    def __repr__(self) -> str:
-        if self._parts.routers is not None:
-            return f"MongoClient({self._parts.seed_list()!r})"
-        return f"MongoClient({self.host!r}, {self.port})"
+
+class MongoClient(_MongoClientDefaults[Database], Connection):
+    """pymongo 2.8's ``MongoClient``: a ``Connection`` whose defaults are that class's
+    (``auto_start_request=False``; writes acknowledged, as every wireclient connection's).
+
+    ``MongoClient(host=None, port=None, max_pool_size=100, document_class=dict,
+    tz_aware=False, **kwargs)``: the positional order is 2.8's; every ``Connection`` option
+    works as a keyword.
+    """
+
+
+class AsyncMongoClient(_MongoClientDefaults[AsyncDatabase], AsyncConnection):
+    """``MongoClient`` for asyncio: an ``AsyncConnection`` with 2.8's ``MongoClient``
+    defaults (``auto_start_request=False``)."""
+
+    _REPR_NAME = "AsyncMongoClient"

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 from wireclient.engine.credentials import CredentialStore
 from wireclient.engine.executor import Executor, SingleServer
 from wireclient.errors import ConfigurationError
-from wireclient.pooling.identity import make_identity
+from wireclient.pooling.identity import Identity, make_identity
 from wireclient.pooling.pool import Pool, establishment_fault
 from wireclient.pooling.requests import Requests
 from wireclient.rules.command import WriteConcern
@@ -116,7 +116,9 @@ class ClientParts:
 
     ``replica_set``: build a ``ReplicaSetConnection``'s parts (a replica-set selector);
     else a ``Connection``'s (one server, or a list of mongos routers). ``auto_start``: the
-    ``auto_start_request`` default of the class (``MongoClient``'s is False)."""
+    ``auto_start_request`` default of the class (``MongoClient``'s is False).
+    ``asynchronous``: the parts of an ``AsyncConnection``: requests per asyncio Task, pools
+    whose waiters wait on the asyncio driver's latches."""
 
     def __init__(
         self,
@@ -126,6 +128,7 @@ class ClientParts:
         events: Optional[EventPublisher],
         replica_set: bool = False,
         auto_start: bool = True,
+        asynchronous: bool = False,
     ) -> None:
         if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
             raise ConfigurationError(f"port must be an integer, not {port!r}")
@@ -167,7 +170,22 @@ class ClientParts:
             self.credentials = credentials_from_uri(username, password, options, database)
         self.credential_store = CredentialStore(self.credentials)
         self.hello_log = HelloLog()
-        identity = make_identity(self.use_greenlets)
+        self._latch: Any = None  # the pools' waiters: threading.Event (the default)
+        if asynchronous:
+            if self.use_greenlets:
+                raise ConfigurationError("use_greenlets applies to the blocking client only")
+            if replica_set or len(hosts) != 1:
+                raise ConfigurationError(
+                    "the asyncio client connects to one server for now: a replica set or a "
+                    "list of mongos routers needs the blocking client (see docs/asyncio.md)"
+                )
+            from wireclient.pooling.task_identity import TaskIdentity
+            from wireclient.transport import asynchronous as driver
+
+            identity: Identity = TaskIdentity()
+            self._latch = driver.latch
+        else:
+            identity = make_identity(self.use_greenlets)
         self.reap = getattr(identity, "reap", None)  # greenlets: deliver pending deaths
         self.requests = Requests(identity, bool(options.get("autoStartRequest", auto_start)))
         self.requests.events = events
@@ -249,6 +267,7 @@ class ClientParts:
             max_connecting=int(self.options.get("maxConnecting", DEFAULT_MAX_CONNECTING)),
             monitored=monitored,
             events=self.events,
+            latch=self._latch,
         )
         pool.reap = self.reap
         this_pool = weakref.ref(pool)  # weak: the pool holds its connector
