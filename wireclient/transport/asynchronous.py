@@ -23,9 +23,12 @@ or the loss (its ``OSError``: ``ConnectionResetError``...). Over TLS (``StartTLS
 apart, as it does for an ``ssl.SSLSocket``). A connection serves one task at a time, as a
 socket serves one operation.
 
-A deadline (``time.monotonic()``, or None for no limit) bounds each wait: a future and a
-``call_later`` timer that resolves it with False (raised as ``TimeoutError``), cancelled
-as soon as the wait ends; nothing waits when bytes are already there. No
+A deadline (``time.monotonic()``, or None for no limit) bounds each wait: the waiter's
+future is resolved with False (raised as ``TimeoutError``) by the connection's one timer
+(``_arm``). Deadlines only move later (each exchange's is its start plus
+``socketTimeoutMS``), so the timer set for the first serves the next ones: when it fires
+before the deadline of the wait under way it sets itself again for that, and a wait costs
+a comparison, not a ``call_later``. Nothing waits when bytes are already there. No
 ``asyncio.wait_for`` and no ``asyncio.timeout`` (3.11+) on the path. Opening a connection
 (``Dial``) runs ``loop.create_connection`` as a Task cancelled at the deadline; the TLS
 handshake is bounded by ``ssl_handshake_timeout`` (asyncio aborts it with
@@ -33,8 +36,10 @@ handshake is bounded by ``ssl_handshake_timeout`` (asyncio aborts it with
 Timers are set with relative delays, never with ``loop.time()``, so any loop works
 (uvloop included).
 
-A latch (``latch()``) is a flag and the futures of the tasks waiting for it; ``set()`` is
-called from the loop's thread only (a thread would use ``loop.call_soon_threadsafe``).
+A latch (``latch()``) is a flag and the futures of the tasks waiting for it (a ``Wait``
+with a timeout has a timer of its own, cancelled when it ends; a waiter that times out or is
+cancelled leaves nothing behind); ``set()`` is called from the loop's thread only (a thread
+would use ``loop.call_soon_threadsafe``).
 
 This module holds no state: everything a step knows is in the step, everything a
 connection knows in its stream.
@@ -60,8 +65,8 @@ from wireclient.transport.steps import (
     Wait,
 )
 
-#: Received bytes held before reading pauses: a largest document, its header and change
-#: (the reader takes up to ``MAX_GROWTH`` a call, so a frame never waits for this room).
+#: Received bytes held for the next ``Receive`` before reading pauses: a largest BSON
+#: document and a little more.
 _HIGH_WATER = 16 * 1024 * 1024 + 1024
 #: Reading resumes once no more than this is held.
 _LOW_WATER = _HIGH_WATER // 4

@@ -84,7 +84,10 @@ def _materialize(cls: type, make: Callable[[operation[Any, Any]], Any]) -> None:
                 value = vars(klass)[name]
                 break
         if isinstance(value, operation):
-            setattr(cls, name, make(value))
+            method = make(value)
+            method.__name__ = name  # the public name, not the step's
+            method.__qualname__ = f"{cls.__qualname__}.{name}"
+            setattr(cls, name, method)
 
 
 def _blocking_method(op: operation[Any, Any]) -> Callable[..., Any]:
