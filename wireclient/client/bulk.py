@@ -34,6 +34,12 @@ The result is 2.8's document: ``nInserted``, ``nUpserted``, ``nMatched``, ``nMod
 its operation in the bulk and the operation as ``op``) and ``writeConcernErrors``. Any error
 raises ``BulkWriteError`` with that document as ``details``; an unacknowledged bulk
 (``w=0``) returns None.
+
+``Bulk.execute`` is a step (``transport/steps.py``), and so is the builder's ``execute``:
+``BaseBulkOperationBuilder`` writes it once, and ``BulkOperationBuilder`` (blocking, what
+``Collection`` hands out) and ``AsyncBulkOperationBuilder`` (``await bulk.execute()``, what
+``AsyncCollection`` hands out) are its two flavours (``transport/flavours.py``). Adding
+operations sends nothing, so ``BulkWriteOperation`` and ``BulkUpsertOperation`` serve both.
 """
 
 from __future__ import annotations
@@ -73,10 +79,11 @@ from wireclient.rules.wire import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_WRITE_BATCH_SIZE,
 )
-from wireclient.transport.blocking import run
+from wireclient.transport.flavours import Asynchronous, Blocking, operation
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
-    from wireclient.client.collection import Collection
+    from wireclient.client.collection import BaseCollection
 
 _COMMANDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
 _ORDER = ("insert", "update", "delete")
@@ -207,7 +214,7 @@ def delete_statement(
 class Bulk:
     """The operations of one bulk write and their execution (see the module notes)."""
 
-    def __init__(self, collection: Collection, ordered: bool, bypass: bool = False) -> None:
+    def __init__(self, collection: BaseCollection, ordered: bool, bypass: bool = False) -> None:
         self.collection = collection
         self.ordered = check_bool(ordered, "ordered")
         self.bypass = check_bool(bypass, "bypass_document_validation")
@@ -317,14 +324,14 @@ class Bulk:
 
     # -- execution ------------------------------------------------------------------------
 
-    def execute(self, write_concern: WriteConcern) -> Optional[Dict[str, Any]]:
+    def execute(self, write_concern: WriteConcern) -> Steps[Optional[Dict[str, Any]]]:
         if self.executed:
             raise InvalidOperation("Bulk operations can only be executed once.")
         if not self.ops:
             raise InvalidOperation("No operations to execute")
         acknowledged, concern = write_concern.resolve(None, None)
         conn = self.collection.database.connection
-        limits = conn._server_hello()
+        limits = yield from conn._server_hello()
         max_bson = int(limits.get("maxBsonObjectSize", DEFAULT_MAX_BSON_SIZE))
         sizes = list(map(len, map(_DATA, self.ops)))
         if max(sizes) > max_bson:  # nothing is sent if one is too large
@@ -345,7 +352,7 @@ class Bulk:
         max_bytes = int(limits.get("maxMessageSizeBytes", DEFAULT_MAX_MESSAGE_SIZE))
         for kind, indexes in self._groups():
             for batch in _split(indexes, sizes, max_count, max_bytes - COMMAND_OVERHEAD):
-                reply = self._send(kind, batch, acknowledged, concern)
+                reply = yield from self._send(kind, batch, acknowledged, concern)
                 if reply is not None:
                     _merge(result, reply, kind, batch, self.ops)
                 if self.ordered and result["writeErrors"]:
@@ -380,7 +387,7 @@ class Bulk:
 
     def _send(
         self, kind: str, batch: Sequence[int], acknowledged: bool, concern: Optional[Dict[str, Any]]
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         coll = self.collection
         command: Dict[str, Any] = {kind: coll.name, "ordered": self.ordered}
         if concern is not None:
@@ -394,8 +401,8 @@ class Bulk:
             else map(ops.__getitem__, batch)
         )
         sequence = protocol.encoded_sequence(_COMMANDS[kind], map(_DATA, chosen))
-        return run(
-            coll.database.connection._executor.run(
+        return (
+            yield from coll.database.connection._executor.run(
                 coll.database.name, command, (sequence,), unacknowledged=not acknowledged
             )
         )
@@ -450,11 +457,11 @@ def _merge(
         result["writeConcernErrors"].append(dict(wc_error))
 
 
-class BulkOperationBuilder:
-    """pymongo 2.8's bulk builder: ``coll.initialize_ordered_bulk_op()`` /
-    ``initialize_unordered_bulk_op()``."""
+class BaseBulkOperationBuilder:
+    """What ``BulkOperationBuilder`` and ``AsyncBulkOperationBuilder`` share: all of it;
+    ``execute`` is written once, as a step."""
 
-    def __init__(self, collection: Collection, ordered: bool = True) -> None:
+    def __init__(self, collection: BaseCollection, ordered: bool = True) -> None:
         self._bulk = Bulk(collection, ordered)
 
     def find(self, selector: Mapping[str, Any]) -> BulkWriteOperation:
@@ -465,16 +472,28 @@ class BulkOperationBuilder:
         """Insert ``document`` (an ``_id`` is added to it when missing)."""
         self._bulk.add_insert(document)
 
-    def execute(
+    def _execute(
         self, write_concern: Optional[Mapping[str, Any]] = None
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send every operation; the result document, or None when unacknowledged
         (``write_concern={'w': 0}``, or the collection's). ``BulkWriteError`` on errors."""
         if write_concern:
             concern = WriteConcern.from_document(write_concern)
         else:
             concern = self._bulk.collection._settings.effective_write_concern()
-        return self._bulk.execute(concern)
+        return (yield from self._bulk.execute(concern))
+
+    execute = operation(_execute)
+
+
+class BulkOperationBuilder(BaseBulkOperationBuilder, Blocking):
+    """pymongo 2.8's bulk builder: ``coll.initialize_ordered_bulk_op()`` /
+    ``initialize_unordered_bulk_op()``."""
+
+
+class AsyncBulkOperationBuilder(BaseBulkOperationBuilder, Asynchronous):
+    """``BulkOperationBuilder`` for asyncio (``AsyncCollection.initialize_ordered_bulk_op()``
+    / ``initialize_unordered_bulk_op()``): the same methods; ``await bulk.execute()``."""
 
 
 class BulkWriteOperation:
@@ -521,6 +540,8 @@ class BulkUpsertOperation(BulkWriteOperation):
 
 
 __all__ = [
+    "AsyncBulkOperationBuilder",
+    "BaseBulkOperationBuilder",
     "Bulk",
     "BulkOperationBuilder",
     "BulkUpsertOperation",

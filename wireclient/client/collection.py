@@ -10,15 +10,15 @@ the path checks their size against the server's limits and splits them into batc
 
 The 2.8 names and the pymongo 4 ones sit side by side and share their last step: every
 update (``update``, ``save``, ``update_one``, ``update_many``, ``replace_one``) sends one
-statement through ``_update``, every delete (``remove``, ``delete_one``, ``delete_many``)
-through ``_delete``, every findAndModify (``find_and_modify``, ``find_one_and_*``) through
-``_find_and_modify``; the statements themselves are built and checked in ``bulk.py``, whose
-``Bulk`` runs ``insert_many``, ``bulk_write`` and the 2.8 bulk API. As in pymongo 4,
-``update_one`` and ``update_many`` take only update operators (or a pipeline) and
-``replace_one`` only a replacement; 2.8's ``update`` takes either. Single writes raise
-``DuplicateKeyError`` / ``OperationFailure`` for a write error, ``insert_many`` and
-``bulk_write`` ``BulkWriteError``. ``session`` arguments are accepted only as None:
-wireclient has no sessions.
+statement through ``_send_update``, every delete (``remove``, ``delete_one``,
+``delete_many``) through ``_send_delete``, every findAndModify (``find_and_modify``,
+``find_one_and_*``) through ``_send_find_and_modify``; the statements themselves are
+built and checked in ``bulk.py``, whose ``Bulk`` runs ``insert_many``, ``bulk_write`` and
+the 2.8 bulk API. As in pymongo 4, ``update_one`` and ``update_many`` take only update
+operators (or a pipeline) and ``replace_one`` only a replacement; 2.8's ``update`` takes
+either. Single writes raise ``DuplicateKeyError`` / ``OperationFailure`` for a write error,
+``insert_many`` and ``bulk_write`` ``BulkWriteError``. ``session`` arguments are accepted
+only as None: wireclient has no sessions.
 
 Every public method checks its arguments first (``wireclient.rules.arguments``): a bad one
 raises a typed error naming it and nothing is sent. ``insert`` adds ``_id`` to the caller's
@@ -31,6 +31,19 @@ unless ``cursor={}`` was given, pymongo 3 and 4 return a cursor, and current ser
 an aggregate only with a cursor. ``aggregate`` therefore returns an ``AggregationCursor``
 (``cursor.py``): a cursor, which also answers 2.8's ``result['result']`` and
 ``result['ok']``.
+
+Two flavours share one class: ``BaseCollection`` holds all of the above, and writes each
+method that talks to the server once, as a step (``transport/steps.py``: ``_insert_one``,
+whose I/O is ``yield from`` the executor's or the database's steps) declared with
+``operation`` (``insert_one = operation(_insert_one)``, ``transport/flavours.py``).
+``Collection`` (blocking: ``coll.insert_one(doc)`` returns the result) and
+``AsyncCollection`` (``await coll.insert_one(doc)``) derive from it and add only their
+sibling classes: the cursors ``find``, ``list_indexes`` and ``aggregate`` make and the bulk
+builder (``_cursor_class``, ``_aggregation_cursor_class``, ``_bulk_builder_class``). Methods
+that send nothing (``find``, ``list_indexes``, ``initialize_*_bulk_op``) are plain methods
+of both; ``aggregate`` is an operation because ``explain=True`` runs the command (the
+asyncio flavour: ``cursor = await coll.aggregate(pipeline)``, as pymongo's
+``AsyncCollection``).
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from collections import abc
 from typing import (
     TYPE_CHECKING,
     Any,
+    ClassVar,
     Dict,
     Iterable,
     List,
@@ -46,7 +60,9 @@ from typing import (
     MutableMapping,
     Optional,
     Sequence,
+    Type,
     Union,
+    cast,
 )
 
 from bson import ObjectId
@@ -54,6 +70,8 @@ from bson.code import Code
 
 from wireclient.client import settings
 from wireclient.client.bulk import (
+    AsyncBulkOperationBuilder,
+    BaseBulkOperationBuilder,
     Bulk,
     BulkOperationBuilder,
     check_replacement,
@@ -63,7 +81,16 @@ from wireclient.client.bulk import (
     replacement_statement,
     update_statement,
 )
-from wireclient.client.cursor import AggregationCursor, Cursor, find_one_document
+from wireclient.client.cursor import (
+    END,
+    AggregationCursor,
+    AsyncAggregationCursor,
+    AsyncCursor,
+    BaseAggregationCursor,
+    BaseCursor,
+    Cursor,
+    find_one_document,
+)
 from wireclient.client.find_options import projection_document
 from wireclient.client.legacy import not_callable, refuse
 from wireclient.client.object_ids import object_ids
@@ -98,10 +125,13 @@ from wireclient.rules.arguments import (
 )
 from wireclient.rules.command import raise_write_errors
 from wireclient.rules.wire import INT32_MAX
-from wireclient.transport.blocking import run
+from wireclient.transport.flavours import Asynchronous, Blocking, operation
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
-    from wireclient.client.database import Database
+    from typing import Self
+
+    from wireclient.client.database import BaseDatabase
 
 _WRITING_STAGES = ("$out", "$merge")
 _AGGREGATE_OPTIONS = (
@@ -206,11 +236,11 @@ def _flags_checked(manipulate: Any, check_keys: Any, continue_on_error: Any) -> 
     check_bool(continue_on_error, "continue_on_error")
 
 
-class Collection:
-    """``db['name']`` or ``db.name``; ``coll.sub`` is the collection ``name.sub``.
-
-    ``read_preference``, ``tag_sets`` and ``write_concern`` are inherited from the database
-    until set (``settings.py``)."""
+class BaseCollection:
+    """What ``Collection`` and ``AsyncCollection`` share: every decision and every command
+    they build. Each operation that talks to the server is written once, as a step, and
+    declared with ``operation`` (``transport/flavours.py``); the flavour classes below run
+    it with their driver."""
 
     __slots__ = ("database", "name", "full_name", "_settings")
 
@@ -218,32 +248,40 @@ class Collection:
     tag_sets = settings.TAG_SETS
     write_concern = settings.WRITE_CONCERN
 
-    def __init__(self, database: Database, name: str, read_preference: Any = None) -> None:
+    # the flavour's sibling classes, set by Collection and AsyncCollection
+    _cursor_class: ClassVar[Type[BaseCursor]]
+    _aggregation_cursor_class: ClassVar[Type[BaseAggregationCursor]]
+    _bulk_builder_class: ClassVar[Type[BaseBulkOperationBuilder]]
+
+    def __init__(self, database: BaseDatabase, name: str, read_preference: Any = None) -> None:
         self.database = database
         self.name = check_collection_name(name)
         self.full_name = f"{database.name}.{name}"
         self._settings: Settings = Settings(database._settings, read_preference)
 
-    def __getattr__(self, name: str) -> Collection:
+    def __getattr__(self, name: str) -> Self:
         """``coll.sub``: the sub-collection ``name.sub``, unless ``sub`` is a pymongo 2.8
         name wireclient does not provide (``InvalidOperation``; see ``legacy.py``)."""
+        shown_as = type(self).__name__
         if name.startswith("_") or hasattr(type(self), name):
-            raise AttributeError(f"'Collection' object has no attribute {name!r}")
-        refuse("Collection", name, "Collection")
-        return self.database[f"{self.name}.{name}"]
+            raise AttributeError(f"'{shown_as}' object has no attribute {name!r}")
+        refuse("Collection", name, shown_as)
+        return self[name]
 
-    def __getitem__(self, name: str) -> Collection:
-        return self.database[f"{self.name}.{name}"]
+    def __getitem__(self, name: str) -> Self:
+        # the database hands out collections of its own flavour, which is this one's
+        return cast("Self", self.database[f"{self.name}.{name}"])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         parent, _, method = self.name.rpartition(".")
-        raise not_callable("Collection", method, "Collection" if parent else "Database")
+        shown_as = type(self).__name__
+        raise not_callable(shown_as, method, shown_as if parent else type(self.database).__name__)
 
     def __iter__(self) -> Any:
-        raise TypeError("'Collection' object is not iterable")
+        raise TypeError(f"'{type(self).__name__}' object is not iterable")
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Collection):
+        if isinstance(other, BaseCollection):
             return self.database == other.database and self.name == other.name
         return NotImplemented
 
@@ -251,7 +289,7 @@ class Collection:
         return hash((self.database, self.name))
 
     def __repr__(self) -> str:
-        return f"Collection({self.database!r}, {self.name!r})"
+        return f"{type(self).__name__}({self.database!r}, {self.name!r})"
 
     @property
     def connection(self) -> Any:
@@ -259,7 +297,7 @@ class Collection:
 
     # -- writes -------------------------------------------------------------------------
 
-    def insert(
+    def _insert(
         self,
         doc_or_docs: Union[Mapping[str, Any], Iterable[Mapping[str, Any]]],
         manipulate: bool = True,
@@ -269,7 +307,7 @@ class Collection:
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
-    ) -> Any:
+    ) -> Steps[Any]:
         """Insert one document (returns its ``_id``) or many (returns the list of ``_id``s)."""
         single = doc_or_docs.__class__ is dict or isinstance(doc_or_docs, abc.Mapping)
         docs: List[Any] = [doc_or_docs] if single else _document_list(doc_or_docs)
@@ -290,7 +328,7 @@ class Collection:
             ids = [doc.get("_id") for doc in docs]
             encoded = encode_many(docs, _doc_name if not single else _single_name, check_keys)
             command: Dict[str, Any] = {"insert": self.name, "ordered": not continue_on_error}
-            self._write(command, "documents", encoded, safe, w, j, wtimeout)
+            yield from self._write(command, "documents", encoded, safe, w, j, wtimeout)
         except (InvalidDocument, ConfigurationError):
             # Refused before anything was sent: the caller's documents are left as they were.
             for doc in added:
@@ -298,7 +336,9 @@ class Collection:
             raise
         return ids[0] if single else ids
 
-    def save(
+    insert = operation(_insert)
+
+    def _save(
         self,
         to_save: Mapping[str, Any],
         safe: Optional[bool] = None,
@@ -307,18 +347,24 @@ class Collection:
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
-    ) -> Any:
+    ) -> Steps[Any]:
         """Insert a document without ``_id``, or replace (upsert) the one with its ``_id``.
         The options are ``insert``'s (``safe`` comes second, as it always has)."""
         check_mapping(to_save, "to_save")
         if "_id" not in to_save:
-            return self.insert(to_save, manipulate, safe, check_keys, False, w, j, wtimeout)
+            return (
+                yield from self._insert(
+                    to_save, manipulate, safe, check_keys, False, w, j, wtimeout
+                )
+            )
         check_bool(manipulate, "manipulate")
         spec = {"_id": to_save["_id"]}
-        self.update(spec, to_save, True, False, safe, w, j, wtimeout, check_keys)
+        yield from self._update(spec, to_save, True, False, safe, w, j, wtimeout, check_keys)
         return to_save["_id"]
 
-    def update(
+    save = operation(_save)
+
+    def _update(
         self,
         spec: Mapping[str, Any],
         document: Mapping[str, Any],
@@ -329,15 +375,17 @@ class Collection:
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
         check_keys: bool = True,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Update documents matching ``spec``; returns a result dict, None when unacknowledged.
 
         ``document`` is update operators (``{'$set': {...}}``) or a whole replacement, whose
         keys are checked (unless ``check_keys=False``) as an inserted document's are."""
         statement = legacy_update_statement(spec, document, upsert, multi, check_keys)
-        return self._update(statement, False, safe, w, j, wtimeout)
+        return (yield from self._send_update(statement, False, safe, w, j, wtimeout))
 
-    def remove(
+    update = operation(_update)
+
+    def _remove(
         self,
         spec_or_id: Any = None,
         safe: Optional[bool] = None,
@@ -345,7 +393,7 @@ class Collection:
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Remove matching documents (all with no spec); a result dict or None if unacknowledged."""
         check_bool(multi, "multi")
         if spec_or_id is None:
@@ -355,7 +403,9 @@ class Collection:
         else:
             spec = _id_spec(spec_or_id, "spec_or_id")
         statement = {"q": spec, "limit": 0 if multi else 1}
-        return self._delete(statement, safe, w, j, wtimeout)
+        return (yield from self._send_delete(statement, safe, w, j, wtimeout))
+
+    remove = operation(_remove)
 
     def _write(
         self,
@@ -366,7 +416,7 @@ class Collection:
         w: Optional[Union[int, str]],
         j: Optional[bool],
         wtimeout: Optional[int],
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send a write command with the collection's write concern (as ``safe``, ``w``,
         ``j`` and ``wtimeout`` change it); the last reply, None when unacknowledged."""
         database = self.database
@@ -377,13 +427,13 @@ class Collection:
             acknowledged, wc = concern.resolve(safe, w, j, wtimeout)
         if wc is not None:
             command["writeConcern"] = dict(wc)
-        return run(
-            database.connection._executor.write(
+        return (
+            yield from database.connection._executor.write(
                 database.name, command, field, documents, not acknowledged
             )
         )
 
-    def _update(
+    def _send_update(
         self,
         statement: Any,
         bypass: bool,
@@ -391,39 +441,39 @@ class Collection:
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send one update statement (every update's last step); the result document,
         None when unacknowledged."""
         command: Dict[str, Any] = {"update": self.name, "ordered": True}
         if check_bool(bypass, "bypass_document_validation"):
             command["bypassDocumentValidation"] = True
-        reply = self._write(command, "updates", [statement], safe, w, j, wtimeout)
+        reply = yield from self._write(command, "updates", [statement], safe, w, j, wtimeout)
         return None if reply is None else update_result_document(reply)
 
-    def _delete(
+    def _send_delete(
         self,
         statement: Any,
         safe: Optional[bool] = None,
         w: Optional[Union[int, str]] = None,
         j: Optional[bool] = None,
         wtimeout: Optional[int] = None,
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         """Send one delete statement (every delete's last step); ``{'ok', 'n'}``, None when
         unacknowledged."""
         command = {"delete": self.name, "ordered": True}
-        reply = self._write(command, "deletes", [statement], safe, w, j, wtimeout)
+        reply = yield from self._write(command, "deletes", [statement], safe, w, j, wtimeout)
         if reply is None:
             return None
         return {"ok": reply.get("ok"), "n": int(reply.get("n", 0))}
 
     # -- pymongo 4 inserts ---------------------------------------------------------------------
 
-    def insert_one(
+    def _insert_one(
         self,
         document: Mapping[str, Any],
         bypass_document_validation: bool = False,
         session: Any = None,
-    ) -> InsertOneResult:
+    ) -> Steps[InsertOneResult]:
         """Insert ``document`` (an ``_id`` is added to it when missing)."""
         _no_session(session)
         check_mapping(document, "document")
@@ -439,20 +489,22 @@ class Collection:
                 document = {"_id": ObjectId(), **document}
         try:
             data = encode(document, "document", True)
-            reply = self._write(command, "documents", [data], None, None, None, None)
+            reply = yield from self._write(command, "documents", [data], None, None, None, None)
         except (InvalidDocument, ConfigurationError):
             if added:  # refused before anything was sent: the caller's document as it was
                 document.pop("_id", None)  # type: ignore[union-attr]
             raise
         return InsertOneResult(document["_id"], reply is not None)
 
-    def insert_many(
+    insert_one = operation(_insert_one)
+
+    def _insert_many(
         self,
         documents: Iterable[Mapping[str, Any]],
         ordered: bool = True,
         bypass_document_validation: bool = False,
         session: Any = None,
-    ) -> InsertManyResult:
+    ) -> Steps[InsertManyResult]:
         """Insert every document (``_id``s added when missing); ``BulkWriteError`` when
         some fail (an ordered insert stops at the first)."""
         _no_session(session)
@@ -464,12 +516,14 @@ class Collection:
         bulk.add_inserts(documents)
         if not bulk.ops:
             raise InvalidDocument("documents must be a non-empty list of documents")
-        result = bulk.execute(self._settings.effective_write_concern())
+        result = yield from bulk.execute(self._settings.effective_write_concern())
         return InsertManyResult(bulk.inserted_ids, result is not None)
+
+    insert_many = operation(_insert_many)
 
     # -- pymongo 4 updates and deletes ------------------------------------------------------
 
-    def update_one(
+    def _update_one(
         self,
         filter: Mapping[str, Any],
         update: Any,
@@ -479,15 +533,19 @@ class Collection:
         array_filters: Any = None,
         hint: Any = None,
         session: Any = None,
-    ) -> UpdateResult:
+    ) -> Steps[UpdateResult]:
         """Update the first document matching ``filter`` (``update``: operators such as
         ``{'$set': ...}``, or a pipeline)."""
         _no_session(session)
         statement = update_statement(filter, update, False, upsert, collation, array_filters, hint)
-        result = self._update(encode(statement, "update"), bypass_document_validation)
+        result = yield from self._send_update(
+            encode(statement, "update"), bypass_document_validation
+        )
         return UpdateResult(result, result is not None)
 
-    def update_many(
+    update_one = operation(_update_one)
+
+    def _update_many(
         self,
         filter: Mapping[str, Any],
         update: Any,
@@ -497,14 +555,18 @@ class Collection:
         array_filters: Any = None,
         hint: Any = None,
         session: Any = None,
-    ) -> UpdateResult:
+    ) -> Steps[UpdateResult]:
         """Update every document matching ``filter``."""
         _no_session(session)
         statement = update_statement(filter, update, True, upsert, collation, array_filters, hint)
-        result = self._update(encode(statement, "update"), bypass_document_validation)
+        result = yield from self._send_update(
+            encode(statement, "update"), bypass_document_validation
+        )
         return UpdateResult(result, result is not None)
 
-    def replace_one(
+    update_many = operation(_update_many)
+
+    def _replace_one(
         self,
         filter: Mapping[str, Any],
         replacement: Mapping[str, Any],
@@ -513,76 +575,92 @@ class Collection:
         collation: Any = None,
         hint: Any = None,
         session: Any = None,
-    ) -> UpdateResult:
+    ) -> Steps[UpdateResult]:
         """Replace the first document matching ``filter`` with ``replacement``."""
         _no_session(session)
         statement = replacement_statement(filter, replacement, upsert, collation, hint)
-        result = self._update(encode(statement, "replacement"), bypass_document_validation)
+        result = yield from self._send_update(
+            encode(statement, "replacement"), bypass_document_validation
+        )
         return UpdateResult(result, result is not None)
+
+    replace_one = operation(_replace_one)
 
     def _delete_one_or_many(
         self, filter: Any, limit: int, collation: Any, hint: Any, session: Any
-    ) -> DeleteResult:
+    ) -> Steps[DeleteResult]:
         _no_session(session)
         statement = delete_statement(filter, limit, collation, hint)
-        result = self._delete(encode(statement, "filter"))
+        result = yield from self._send_delete(encode(statement, "filter"))
         return DeleteResult(result, result is not None)
 
-    def delete_one(
+    def _delete_one(
         self,
         filter: Mapping[str, Any],
         collation: Any = None,
         hint: Any = None,
         session: Any = None,
-    ) -> DeleteResult:
+    ) -> Steps[DeleteResult]:
         """Delete the first document matching ``filter``."""
-        return self._delete_one_or_many(filter, 1, collation, hint, session)
+        return (yield from self._delete_one_or_many(filter, 1, collation, hint, session))
 
-    def delete_many(
+    delete_one = operation(_delete_one)
+
+    def _delete_many(
         self,
         filter: Mapping[str, Any],
         collation: Any = None,
         hint: Any = None,
         session: Any = None,
-    ) -> DeleteResult:
+    ) -> Steps[DeleteResult]:
         """Delete every document matching ``filter``."""
-        return self._delete_one_or_many(filter, 0, collation, hint, session)
+        return (yield from self._delete_one_or_many(filter, 0, collation, hint, session))
+
+    delete_many = operation(_delete_many)
 
     # -- reads --------------------------------------------------------------------------
 
-    def find(self, *args: Any, **kwargs: Any) -> Cursor:
+    def find(self, *args: Any, **kwargs: Any) -> BaseCursor:
         """``find(spec=None, fields=None, skip=0, limit=0, sort=None, batch_size=0, ...)``."""
-        return Cursor(self, *args, **kwargs)
+        return self._cursor_class(self, *args, **kwargs)
 
-    def find_one(
+    def _find_one(
         self, spec_or_id: Any = None, *args: Any, **kwargs: Any
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
         if spec_or_id is not None and not isinstance(spec_or_id, abc.Mapping):
             spec_or_id = _id_spec(spec_or_id, "spec_or_id")
         if not args and not kwargs:  # the usual find_one(spec): no cursor object needed
-            return find_one_document(self, spec_or_id)
-        for doc in self.find(spec_or_id, *args, **kwargs).limit(-1):
-            return doc
-        return None
+            return (yield from find_one_document(self, spec_or_id))
+        cursor = self.find(spec_or_id, *args, **kwargs).limit(-1)
+        doc = yield from cursor._next_document()
+        return None if doc is END else cast(Dict[str, Any], doc)
 
-    def count(self, spec: Optional[Mapping[str, Any]] = None) -> int:
-        return self.find(spec).count()
+    find_one = operation(_find_one)
 
-    def distinct(self, key: str, spec: Optional[Mapping[str, Any]] = None) -> List[Any]:
+    def _count(self, spec: Optional[Mapping[str, Any]] = None) -> Steps[int]:
+        return (yield from self.find(spec)._count())
+
+    count = operation(_count)
+
+    def _distinct(self, key: str, spec: Optional[Mapping[str, Any]] = None) -> Steps[List[Any]]:
         check_str(key, "key")
         if spec is not None:
             check_document(spec, "spec")
         command: Dict[str, Any] = {"distinct": self.name, "key": key}
         if spec:
             command["query"] = spec
-        reply = self.database.command(
+        reply = yield from self.database._command(
             command, read_preference=self._settings.operation_read_preference()
         )
         return list(reply["values"])  # an array, checked on the path (replies.check)
 
+    distinct = operation(_distinct)
+
     # -- pymongo 4: counting and indexes -------------------------------------------------------
 
-    def count_documents(self, filter: Mapping[str, Any], session: Any = None, **kwargs: Any) -> int:
+    def _count_documents(
+        self, /, filter: Mapping[str, Any], session: Any = None, **kwargs: Any
+    ) -> Steps[int]:
         """How many documents match ``filter`` (an aggregation: exact, also in
         transactions). Keywords: ``skip``, ``limit``, ``maxTimeMS``, ``hint``,
         ``collation``, ``comment``."""
@@ -599,12 +677,13 @@ class Collection:
                 command[key] = kwargs.pop(key)
         if kwargs:
             raise ConfigurationError(f"count_documents: unknown option {next(iter(kwargs))!r}")
-        cursor = Cursor(self, _command=command)
-        for doc in cursor:
-            return int(doc["n"])
-        return 0
+        cursor = self._cursor_class(self, _command=command)
+        doc = yield from cursor._next_document()
+        return 0 if doc is END else int(doc["n"])
 
-    def estimated_document_count(self, **kwargs: Any) -> int:
+    count_documents = operation(_count_documents)
+
+    def _estimated_document_count(self, /, **kwargs: Any) -> Steps[int]:
         """The collection's document count from its metadata (the ``count`` command, no
         filter). Keywords: ``maxTimeMS``, ``comment``."""
         command: Dict[str, Any] = {"count": self.name}
@@ -617,21 +696,23 @@ class Collection:
             )
         if "maxTimeMS" in command:
             check_int(command["maxTimeMS"], "maxTimeMS", 0, INT32_MAX)
-        reply = self.database.command(
+        reply = yield from self.database._command(
             command, read_preference=self._settings.operation_read_preference()
         )
         return int(reply["n"])
 
-    def list_indexes(self, session: Any = None) -> Cursor:
+    estimated_document_count = operation(_estimated_document_count)
+
+    def list_indexes(self, session: Any = None) -> BaseCursor:
         """A cursor over the collection's index documents (``listIndexes``)."""
         _no_session(session)
-        return Cursor(self, _command={"listIndexes": self.name})
+        return self._cursor_class(self, _command={"listIndexes": self.name})
 
     # -- aggregate ------------------------------------------------------------------------
 
-    def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], batch_size: int = 0, **kwargs: Any
-    ) -> Any:
+    def _aggregate(
+        self, /, pipeline: Sequence[Mapping[str, Any]], batch_size: int = 0, **kwargs: Any
+    ) -> Steps[Any]:
         """Run an aggregation pipeline (a list of stages, or one stage); an
         ``AggregationCursor`` (see the module notes). Keywords: ``cursor={'batchSize': n}``
         (2.8), ``batchSize`` (4), ``allowDiskUse``, ``maxTimeMS``, ``collation``, ``hint``,
@@ -660,26 +741,30 @@ class Collection:
         command: Dict[str, Any] = {"aggregate": self.name, "pipeline": stages, **kwargs}
         if explain:
             command["explain"] = True
-            return self.database.command(
-                command, read_preference=self._settings.operation_read_preference()
+            return (
+                yield from self.database._command(
+                    command, read_preference=self._settings.operation_read_preference()
+                )
             )
         writes = bool(stages) and next(iter(stages[-1])) in _WRITING_STAGES
-        return AggregationCursor(
+        return self._aggregation_cursor_class(
             self,
             batch_size=batch_size,
             read_preference="primary" if writes else None,
             _command=command,
         )
 
+    aggregate = operation(_aggregate)
+
     # -- findAndModify --------------------------------------------------------------------
 
-    def _find_and_modify(self, command: Dict[str, Any]) -> Dict[str, Any]:
+    def _send_find_and_modify(self, command: Dict[str, Any]) -> Steps[Dict[str, Any]]:
         """Run a findAndModify command (with the collection's write concern); raise its
         write concern error; return the reply, its ``value`` checked."""
         acknowledged, concern = self._settings.effective_write_concern().resolve(None, None)
         if concern is not None and acknowledged and "writeConcern" not in command:
             command["writeConcern"] = concern
-        reply = self.database.command(command)
+        reply = yield from self.database._command(command)
         value = reply.get("value")
         if value is not None and not isinstance(value, Mapping):
             raise replies.fail(
@@ -695,8 +780,9 @@ class Collection:
         shape = shaper(conn.document_class, conn.tz_aware)
         return value if shape is None else shape(value)
 
-    def find_and_modify(
+    def _find_and_modify(
         self,
+        /,
         query: Optional[Mapping[str, Any]] = None,
         update: Optional[Mapping[str, Any]] = None,
         upsert: bool = False,
@@ -704,7 +790,7 @@ class Collection:
         full_response: bool = False,
         manipulate: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Steps[Any]:
         """Update (or, with ``remove=True``, remove) one document matching ``query`` and
         return it: as it was, or with ``new=True`` as it is after the update (None when
         nothing matched). ``fields`` projects it, ``sort`` chooses which one;
@@ -738,10 +824,12 @@ class Collection:
             if key in kwargs:
                 command[key] = check_bool(kwargs.pop(key), key)
         command.update(kwargs)
-        reply = self._find_and_modify(command)
+        reply = yield from self._send_find_and_modify(command)
         if full_response:
             return reply
         return self._shaped(reply.get("value"))
+
+    find_and_modify = operation(_find_and_modify)
 
     # -- pymongo 4: find one and modify it -----------------------------------------------------
 
@@ -754,7 +842,7 @@ class Collection:
         return_document: Any,
         upsert: Optional[bool],
         kwargs: Dict[str, Any],
-    ) -> Any:
+    ) -> Steps[Any]:
         _no_session(kwargs.pop("session", None))
         command: Dict[str, Any] = {
             "findAndModify": self.name,
@@ -788,16 +876,24 @@ class Collection:
             command["bypassDocumentValidation"] = True
         if kwargs:
             raise TypeError(f"unexpected keyword argument {next(iter(kwargs))!r}")
-        return self._shaped(self._find_and_modify(command).get("value"))
+        reply = yield from self._send_find_and_modify(command)
+        return self._shaped(reply.get("value"))
 
-    def find_one_and_delete(
-        self, filter: Mapping[str, Any], projection: Any = None, sort: Any = None, **kwargs: Any
-    ) -> Any:
+    def _find_one_and_delete(
+        self, /, filter: Mapping[str, Any], projection: Any = None, sort: Any = None, **kwargs: Any
+    ) -> Steps[Any]:
         """Delete the first document matching ``filter`` (by ``sort``) and return it."""
-        return self._find_one_and(filter, {"remove": True}, projection, sort, None, None, kwargs)
+        return (
+            yield from self._find_one_and(
+                filter, {"remove": True}, projection, sort, None, None, kwargs
+            )
+        )
 
-    def find_one_and_replace(
+    find_one_and_delete = operation(_find_one_and_delete)
+
+    def _find_one_and_replace(
         self,
+        /,
         filter: Mapping[str, Any],
         replacement: Mapping[str, Any],
         projection: Any = None,
@@ -805,14 +901,21 @@ class Collection:
         upsert: bool = False,
         return_document: bool = ReturnDocument.BEFORE,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Steps[Any]:
         """Replace the first document matching ``filter``; the document before the change
         (``return_document=ReturnDocument.AFTER``: after it), or None."""
         change = {"update": check_replacement(replacement, "replacement")}
-        return self._find_one_and(filter, change, projection, sort, return_document, upsert, kwargs)
+        return (
+            yield from self._find_one_and(
+                filter, change, projection, sort, return_document, upsert, kwargs
+            )
+        )
 
-    def find_one_and_update(
+    find_one_and_replace = operation(_find_one_and_replace)
+
+    def _find_one_and_update(
         self,
+        /,
         filter: Mapping[str, Any],
         update: Any,
         projection: Any = None,
@@ -820,17 +923,23 @@ class Collection:
         upsert: bool = False,
         return_document: bool = ReturnDocument.BEFORE,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Steps[Any]:
         """Update the first document matching ``filter``; the document before the change
         (``return_document=ReturnDocument.AFTER``: after it), or None."""
         change = {"update": check_update_document(update, "update")}
-        return self._find_one_and(filter, change, projection, sort, return_document, upsert, kwargs)
+        return (
+            yield from self._find_one_and(
+                filter, change, projection, sort, return_document, upsert, kwargs
+            )
+        )
+
+    find_one_and_update = operation(_find_one_and_update)
 
     # -- map-reduce -----------------------------------------------------------------------
 
-    def map_reduce(
-        self, map: Any, reduce: Any, out: Any, full_response: bool = False, **kwargs: Any
-    ) -> Any:
+    def _map_reduce(
+        self, /, map: Any, reduce: Any, out: Any, full_response: bool = False, **kwargs: Any
+    ) -> Steps[Any]:
         """Run ``mapReduce`` into ``out`` (a collection name, or ``{'replace' | 'merge' |
         'reduce': name[, 'db': name]}``); the output ``Collection`` (the whole reply with
         ``full_response=True``, or when ``out`` is ``{'inline': 1}``)."""
@@ -846,7 +955,7 @@ class Collection:
             "out": out,
             **kwargs,
         }
-        response = self.database.command(command)
+        response = yield from self.database._command(command)
         result = response.get("result")
         if full_response or not result:
             return response
@@ -856,9 +965,11 @@ class Collection:
             return self.database.connection[dbname][collection]
         return self.database[check_str(result, "the reply's result")]
 
-    def inline_map_reduce(
-        self, map: Any, reduce: Any, full_response: bool = False, **kwargs: Any
-    ) -> Any:
+    map_reduce = operation(_map_reduce)
+
+    def _inline_map_reduce(
+        self, /, map: Any, reduce: Any, full_response: bool = False, **kwargs: Any
+    ) -> Steps[Any]:
         """Run ``mapReduce`` with ``out: {inline: 1}`` (where the read preference says);
         its ``results`` (the whole reply with ``full_response=True``)."""
         check_bool(full_response, "full_response")
@@ -869,7 +980,7 @@ class Collection:
             "out": {"inline": 1},
             **kwargs,
         }
-        response = self.database.command(
+        response = yield from self.database._command(
             command, read_preference=self._settings.operation_read_preference()
         )
         if full_response:
@@ -879,11 +990,13 @@ class Collection:
             raise replies.fail(replies.describe("mapReduce", None), "results", "must be an array")
         return results
 
+    inline_map_reduce = operation(_inline_map_reduce)
+
     # -- indexes and the collection itself ----------------------------------------------
 
-    def create_index(
-        self, key_or_list: Any, unique: bool = False, name: Optional[str] = None, **kwargs: Any
-    ) -> str:
+    def _create_index(
+        self, /, key_or_list: Any, unique: bool = False, name: Optional[str] = None, **kwargs: Any
+    ) -> Steps[str]:
         """Create an index (``createIndexes``); its name. Keywords are index options
         (``sparse``, ``background``, ``expireAfterSeconds``, ``partialFilterExpression``...;
         2.8's ``bucket_size`` is ``bucketSize``). 2.8's ``cache_for`` / ``ttl`` (how long
@@ -905,28 +1018,35 @@ class Collection:
         if unique:
             index["unique"] = True
         index.update(kwargs)
-        self.database.command({"createIndexes": self.name, "indexes": [index]})
+        yield from self.database._command({"createIndexes": self.name, "indexes": [index]})
         return name
 
+    create_index = operation(_create_index)
     ensure_index = create_index
 
-    def drop_index(self, name: Any) -> None:
+    def _drop_index(self, name: Any) -> Steps[None]:
         """Drop the index named ``name`` (or the one a key list such as ``[('a', 1)]`` names)."""
         if isinstance(name, (list, tuple)):
             name = _index_name(index_document(name))
         check_str(name, "name")
-        self.database.command({"dropIndexes": self.name, "index": name})
+        yield from self.database._command({"dropIndexes": self.name, "index": name})
 
-    def index_information(self) -> Dict[str, Any]:
-        reply = self.database.command({"listIndexes": self.name})
+    drop_index = operation(_drop_index)
+
+    def _index_information(self) -> Steps[Dict[str, Any]]:
+        reply = yield from self.database._command({"listIndexes": self.name})
         return {ix["name"]: ix for ix in reply["cursor"]["firstBatch"]}
 
-    def drop(self) -> None:
-        self.database.drop_collection(self.name)
+    index_information = operation(_index_information)
+
+    def _drop(self) -> Steps[None]:
+        yield from self.database._drop_collection(self.name)
+
+    drop = operation(_drop)
 
     # -- the collection itself ------------------------------------------------------------
 
-    def rename(self, new_name: str, **kwargs: Any) -> Dict[str, Any]:
+    def _rename(self, /, new_name: str, **kwargs: Any) -> Steps[Dict[str, Any]]:
         """Rename the collection (``renameCollection`` on ``admin``); ``dropTarget=True``
         replaces an existing one."""
         check_collection_name(new_name)
@@ -935,12 +1055,14 @@ class Collection:
             "to": f"{self.database.name}.{new_name}",
             **kwargs,
         }
-        return self.database.connection["admin"].command(command)
+        return (yield from self.database.connection["admin"]._command(command))
 
-    def options(self) -> Dict[str, Any]:
+    rename = operation(_rename)
+
+    def _options(self) -> Steps[Dict[str, Any]]:
         """The options the collection was created with (``{}`` for none, or if it does not
         exist): ``capped``, ``size``, ``max``, ``validator``..."""
-        reply = self.database.command("listCollections", filter={"name": self.name})
+        reply = yield from self.database._command("listCollections", filter={"name": self.name})
         for info in reply["cursor"]["firstBatch"]:
             if info.get("name") == self.name:
                 options = info.get("options", {})
@@ -950,34 +1072,40 @@ class Collection:
                 return dict(options)
         return {}
 
-    def drop_indexes(self) -> None:
-        """Drop every index but the one on ``_id``."""
-        self.database.command({"dropIndexes": self.name, "index": "*"})
+    options = operation(_options)
 
-    def reindex(self) -> Dict[str, Any]:
+    def _drop_indexes(self) -> Steps[None]:
+        """Drop every index but the one on ``_id``."""
+        yield from self.database._command({"dropIndexes": self.name, "index": "*"})
+
+    drop_indexes = operation(_drop_indexes)
+
+    def _reindex(self) -> Steps[Dict[str, Any]]:
         """Rebuild every index (``reIndex``; MongoDB removed it for replica-set members in
         4.2+ and entirely in 6.0)."""
-        return self.database.command({"reIndex": self.name})
+        return (yield from self.database._command({"reIndex": self.name}))
+
+    reindex = operation(_reindex)
 
     # -- the bulk API ---------------------------------------------------------------------
 
-    def initialize_ordered_bulk_op(self) -> BulkOperationBuilder:
+    def initialize_ordered_bulk_op(self) -> BaseBulkOperationBuilder:
         """A bulk of writes run in order, stopping at the first error (``bulk.py``)."""
-        return BulkOperationBuilder(self, ordered=True)
+        return self._bulk_builder_class(self, ordered=True)
 
-    def initialize_unordered_bulk_op(self) -> BulkOperationBuilder:
+    def initialize_unordered_bulk_op(self) -> BaseBulkOperationBuilder:
         """A bulk of writes in any order, all attempted (``bulk.py``)."""
-        return BulkOperationBuilder(self, ordered=False)
+        return self._bulk_builder_class(self, ordered=False)
 
     # -- bulk_write -------------------------------------------------------------------------
 
-    def bulk_write(
+    def _bulk_write(
         self,
         requests: Iterable[Any],
         ordered: bool = True,
         bypass_document_validation: bool = False,
         session: Any = None,
-    ) -> BulkWriteResult:
+    ) -> Steps[BulkWriteResult]:
         """Run ``InsertOne``, ``UpdateOne``, ``UpdateMany``, ``ReplaceOne``, ``DeleteOne``
         and ``DeleteMany`` requests as one bulk (``bulk.py``); ``BulkWriteError`` when some
         fail."""
@@ -994,8 +1122,42 @@ class Collection:
             request._add_to(bulk)
         if not bulk.ops:
             raise InvalidOperation("bulk_write needs at least one request")
-        result = bulk.execute(self._settings.effective_write_concern())
+        result = yield from bulk.execute(self._settings.effective_write_concern())
         return BulkWriteResult(result, result is not None)
 
+    bulk_write = operation(_bulk_write)
 
-__all__ = ["Collection", "check_collection_name", "raise_write_errors"]
+
+class Collection(BaseCollection, Blocking):
+    """``db['name']`` or ``db.name``; ``coll.sub`` is the collection ``name.sub``.
+
+    ``read_preference``, ``tag_sets`` and ``write_concern`` are inherited from the database
+    until set (``settings.py``)."""
+
+    __slots__ = ()
+
+    _cursor_class = Cursor
+    _aggregation_cursor_class = AggregationCursor
+    _bulk_builder_class = BulkOperationBuilder
+
+
+class AsyncCollection(BaseCollection, Asynchronous):
+    """``Collection`` for asyncio: the same methods, and those that talk to the server are
+    coroutines (``await coll.insert_one(doc)``); ``find`` returns an ``AsyncCursor``
+    (``async for doc in coll.find()``), ``aggregate`` a coroutine giving an
+    ``AsyncAggregationCursor``."""
+
+    __slots__ = ()
+
+    _cursor_class = AsyncCursor
+    _aggregation_cursor_class = AsyncAggregationCursor
+    _bulk_builder_class = AsyncBulkOperationBuilder
+
+
+__all__ = [
+    "AsyncCollection",
+    "BaseCollection",
+    "Collection",
+    "check_collection_name",
+    "raise_write_errors",
+]
