@@ -221,10 +221,12 @@ def test_cancelled_operation_with_a_reply_due_closes_its_socket(server: Any, run
 
         admin = Connection(server.uri, auto_start_request=False)
         conn = AsyncMongoClient(server.uri, event_listeners=[PingSent()])
-        try:
+        seen: Dict[str, Any] = {}
+
+        async def in_a_request() -> None:
             conn.start_request()
             first = await whoami(conn)
-            sock = conn.request_socket()
+            sock = seen["sock"] = conn.request_socket()
             admin.admin.command(
                 {
                     "configureFailPoint": "failCommand",
@@ -236,16 +238,32 @@ def test_cancelled_operation_with_a_reply_due_closes_its_socket(server: Any, run
                     },
                 }
             )
-            ping = asyncio.ensure_future(conn.admin.command("ping"))
+            try:
+                await conn.admin.command("ping")
+            except asyncio.CancelledError:
+                seen["closed"] = sock.closed
+                seen["in_request"] = conn.in_request()
+                seen["moved"] = await whoami(conn) != first  # the Task goes on, rebound
+                seen["rebound"] = conn.request_socket() is not sock
+                raise
+            finally:
+                conn.end_request()
+
+        try:
+            task = asyncio.ensure_future(in_a_request())
             await sent.wait()  # we run again only once the ping's Task awaits its reply
-            assert not ping.done()
-            ping.cancel()
+            assert not task.done()
+            task.cancel()
             with pytest.raises(asyncio.CancelledError):
-                await ping
-            assert sock.closed
-            assert conn.in_request()
-            assert await whoami(conn) != first
-            assert conn.request_socket() is not sock
+                await task
+            assert seen == {
+                "sock": seen["sock"],
+                "closed": True,
+                "in_request": True,
+                "moved": True,
+                "rebound": True,
+            }
+            assert conn.pool.in_use == 0
         finally:
             admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
             admin.close()

@@ -253,7 +253,7 @@ class BaseCollection:
     _aggregation_cursor_class: ClassVar[Type[BaseAggregationCursor]]
     _bulk_builder_class: ClassVar[Type[BaseBulkOperationBuilder]]
 
-    def __init__(self, database: BaseDatabase, name: str, read_preference: Any = None) -> None:
+    def __init__(self, database: BaseDatabase[Any], name: str, read_preference: Any = None) -> None:
         self.database = database
         self.name = check_collection_name(name)
         self.full_name = f"{database.name}.{name}"
@@ -1055,7 +1055,8 @@ class BaseCollection:
             "to": f"{self.database.name}.{new_name}",
             **kwargs,
         }
-        return (yield from self.database.connection["admin"]._command(command))
+        reply: Dict[str, Any] = yield from self.database.connection["admin"]._command(command)
+        return reply
 
     rename = operation(_rename)
 

@@ -43,8 +43,8 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Dict,
-    Generic,
     FrozenSet,
+    Generic,
     Iterable,
     List,
     Optional,
@@ -81,10 +81,10 @@ from wireclient.transport.flavours import Asynchronous, Blocking, operation
 
 if TYPE_CHECKING:
     from wireclient.client.cursor import BaseCursor
-    from wireclient.transport.steps import Steps
     from wireclient.monitoring import EventPublisher
     from wireclient.pooling.pool import Pool
     from wireclient.transport.network import SocketInfo
+    from wireclient.transport.steps import Steps
 
 
 def _event_publisher(event_listeners: Optional[Sequence[Any]]) -> Optional[EventPublisher]:
@@ -341,56 +341,59 @@ class BaseConnection(Generic[D]):
         """The server whose handshake answers (None: a replica set without a primary)."""
         return self._executor.selector.primary_address()
 
-    def _server_hello(self) -> Dict[str, Any]:
+    def _server_hello(self) -> Steps[Dict[str, Any]]:
+        """The server's latest handshake reply; when no pool socket has been opened yet,
+        one ``ping`` on the operation path opens one (its handshake is recorded)."""
         address = self._hello_address()
         if address is None:
             return {}
         hello_log = self._parts.hello_log
         hello = hello_log.latest(address)
-        if hello is None:  # no pool socket opened yet: open one on the operation path
-            self._open_a_socket()
+        if hello is None:
+            yield from self._executor.run("admin", {"ping": 1})
             hello = hello_log.latest(address) or {}
         return hello
 
-    def _open_a_socket(self) -> None:
-        """A handshake property found no handshake yet (the flavour's)."""
+    def _known_hello(self) -> Dict[str, Any]:
+        """``_server_hello`` for the handshake properties, which cannot await (the
+        flavour's)."""
         raise NotImplementedError
 
     @property
     def is_primary(self) -> bool:
         """Whether the server (a replica set's primary) accepts writes, by its handshake."""
-        hello = self._server_hello()
+        hello = self._known_hello()
         return bool(hello.get("isWritablePrimary") or hello.get("ismaster"))
 
     @property
     def is_mongos(self) -> bool:
         """Whether the server is a mongos (its handshake says ``msg: 'isdbgrid'``)."""
-        return self._server_hello().get("msg") == "isdbgrid"
+        return self._known_hello().get("msg") == "isdbgrid"
 
     @property
     def max_bson_size(self) -> int:
         """The largest document the server accepts (``maxBsonObjectSize``), in bytes."""
-        return int(self._server_hello().get("maxBsonObjectSize", DEFAULT_MAX_BSON_SIZE))
+        return int(self._known_hello().get("maxBsonObjectSize", DEFAULT_MAX_BSON_SIZE))
 
     @property
     def max_message_size(self) -> int:
         """The largest message the server accepts (``maxMessageSizeBytes``), in bytes."""
-        hello = self._server_hello()
+        hello = self._known_hello()
         return int(hello.get("maxMessageSizeBytes", DEFAULT_MAX_MESSAGE_SIZE))
 
     @property
     def max_write_batch_size(self) -> int:
         """The most statements one write command may carry (``maxWriteBatchSize``)."""
-        hello = self._server_hello()
+        hello = self._known_hello()
         return int(hello.get("maxWriteBatchSize", DEFAULT_MAX_WRITE_BATCH_SIZE))
 
     @property
     def min_wire_version(self) -> int:
-        return int(self._server_hello().get("minWireVersion", 0))
+        return int(self._known_hello().get("minWireVersion", 0))
 
     @property
     def max_wire_version(self) -> int:
-        return int(self._server_hello().get("maxWireVersion", 0))
+        return int(self._known_hello().get("maxWireVersion", 0))
 
     @property
     def nodes(self) -> FrozenSet[Address]:
@@ -570,8 +573,8 @@ class Connection(BaseConnection[Database], Blocking):
     def _first_contact(self) -> None:
         run(self._connect())
 
-    def _open_a_socket(self) -> None:
-        run(self._executor.run("admin", {"ping": 1}))
+    def _known_hello(self) -> Dict[str, Any]:
+        return run(self._server_hello())
 
     @property
     def is_locked(self) -> bool:
@@ -598,11 +601,15 @@ class AsyncConnection(BaseConnection[AsyncDatabase], Asynchronous):
     def _first_contact(self) -> None:
         pass  # deferred: see the class notes
 
-    def _open_a_socket(self) -> None:
-        raise InvalidOperation(
-            "no socket to the server has been opened yet: await conn.connect() (or any "
-            "operation) before reading what its handshake says"
-        )
+    def _known_hello(self) -> Dict[str, Any]:
+        address = self._hello_address()
+        hello = self._parts.hello_log.latest(address) if address is not None else {}
+        if hello is None:
+            raise InvalidOperation(
+                "no socket to the server has been opened yet: await conn.connect() (or any "
+                "operation) before reading what its handshake says"
+            )
+        return hello
 
     is_locked = operation(BaseConnection._is_locked)
 

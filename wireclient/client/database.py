@@ -252,7 +252,8 @@ class BaseDatabase(Generic[C]):
         """The server's operations in progress (``currentOp``; ``include_all`` adds idle
         connections and system operations). The reply's ``inprog`` lists them."""
         extra = {"$all": True} if check_bool(include_all, "include_all") else {}
-        return (yield from self.connection["admin"]._command("currentOp", **extra))
+        reply: Dict[str, Any] = yield from self.connection["admin"]._command("currentOp", **extra)
+        return reply
 
     current_op = operation(_current_op)
 

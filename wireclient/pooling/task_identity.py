@@ -41,7 +41,7 @@ class TaskIdentity:
     def __init__(self) -> None:
         #: The caller's key: the running Task (``Identity.current``).
         self.current: Callable[[], Hashable] = _current_task
-        self._watched: "set[int]" = set()  # ids of Tasks already watched (alive ones only)
+        self._watched: set[int] = set()  # ids of Tasks already watched (alive ones only)
 
     def watch(self, callback: DeathCallback) -> None:
         task = asyncio.current_task()
@@ -51,7 +51,7 @@ class TaskIdentity:
         self._watched.add(key)
         watched = self._watched
 
-        def on_done(done: "asyncio.Task[object]") -> None:
+        def on_done(done: asyncio.Task[object]) -> None:
             watched.discard(key)
             callback(done)
 
