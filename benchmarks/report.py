@@ -21,6 +21,7 @@ ROOT = os.path.dirname(HERE)
 
 RATIO_CHART = "bench-ratio.png"
 CONCURRENCY_CHART = "bench-concurrency.png"
+NAN = float("nan")
 
 
 def load(results: str, name: str) -> Optional[Dict[str, Any]]:
@@ -137,38 +138,81 @@ def workloads_section(w: Optional[Dict[str, Any]], docs: str, charts: bool) -> L
     return out
 
 
+OLD_KINDS = ["threads", "greenlets"]  # a concurrency.json from before the floor has no "kinds"
+
+
 def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) -> List[str]:
-    out = ["## Concurrency: 16 threads, 1,000 greenlets", ""]
     if not c:
-        return out + ["(no concurrency.json)", ""]
-    t, g = c["threads"], c["greenlets"]
+        return ["## Concurrency", "", "(no concurrency.json)", ""]
+    runs = []
+    for key in c.get("kinds", OLD_KINDS):
+        run = c[key]
+        run.setdefault("noun", key)
+        if "note" not in run:
+            gevent = "in a subprocess after `gevent.monkey.patch_all()`"
+            run["note"] = gevent if key == "greenlets" else "OS threads"
+        runs.append(run)
+    title = ", ".join(f"{r['callers']:,} {r['noun']}" for r in runs)
+    out = [f"## Concurrency: {title}", ""]
+    each = "; ".join(
+        f"{r['callers']:,} {r['noun']} ({r['note']}) doing {r['ops_per_caller']} each" for r in runs
+    )
+    first = runs[0]
     out += [
-        "`benchmarks/bench_concurrency.py`: all callers released at once, each doing "
-        f"{t['ops_per_caller']} operations (threads) or {g['ops_per_caller']} (greenlets, "
-        "in a subprocess after `gevent.monkey.patch_all()`), against one caller doing "
-        f"{t['single_caller_ops']:,} alone in the same run; medians of {t['rounds']} "
-        "interleaved rounds. Client CPU per operation counts every thread of the process. "
-        "Sockets: opened over the run as the server counts them (`serverStatus` "
-        "`totalCreated`; pymongo's include its monitor's), and pool sockets as each client "
-        "counts them (wireclient `pool.open_count`, pymongo CMAP `ConnectionCreatedEvent`s). "
-        "The sockets verdict compares every socket each client opened (the server's count); "
-        "wireclient's include the main thread's request socket (`auto_start_request`), "
-        "pymongo's its monitor's two.",
+        "`benchmarks/bench_concurrency.py`: all callers released at once, each doing a few "
+        f"operations: {each}; against one caller doing {first['single_caller_ops']:,} alone "
+        f"in the same run; medians of {first['rounds']} interleaved rounds. Client CPU per "
+        "operation counts every thread of the process.",
+        "",
+        "The floor (`benchmarks/_raw.py`, `RawPool`) is what the interpreter itself costs "
+        "under the same concurrency: the same callers send the very commands wireclient "
+        "sends, as OP_MSG frames built before the timing, over blocking bare sockets, and "
+        "decode each reply with one `bson.decode`; they share as many sockets as the "
+        "clients' pools hold (`min(callers, 100)`, 100 being both clients' default "
+        "`maxPoolSize`) through one `queue.SimpleQueue` (gevent's after `patch_all()`), so "
+        "waiting for a socket costs the floor too. *wireclient / floor* is the client's "
+        "cost over that floor under the same concurrency; *floor many / alone* says how much "
+        "of the growth from one caller to many the interpreter has anyway.",
+        "",
+    ]
+    cpu = [
+        ("floor alone µs", "floor_single_cpu_us"),
+        ("floor µs", "floor_cpu_us"),
+        ("wireclient alone µs", "wireclient_single_cpu_us"),
+        ("wireclient µs", "wireclient_cpu_us"),
+        ("pymongo µs", "pymongo_cpu_us"),
+        ("floor many / alone", "floor_to_single"),
+        ("wireclient many / alone", "wireclient_to_single"),
+        ("wireclient / floor", "wireclient_to_floor"),
+        ("pymongo / floor", "pymongo_to_floor"),
+        ("wireclient / pymongo", "wireclient_to_pymongo"),
+    ]
+    if "floor_cpu_us" not in c["rows"][0]:
+        out += ["(this concurrency.json is from before the floor: run the script again)", ""]
+    out += ["Client CPU per operation, all callers at once (*alone*: one caller):", ""]
+    out += md_table(
+        ["run", "workload"] + [h for h, _ in cpu],
+        [[r["run"], r["workload"]] + [r.get(k, NAN) for _, k in cpu] for r in c["rows"]],
+    )
+    out += [
+        "Throughput, and sockets: opened over the run as the server counts them "
+        "(`serverStatus` `totalCreated`; pymongo's include its monitor's), and pool sockets "
+        "as each counts them (wireclient `pool.open_count`, pymongo CMAP "
+        "`ConnectionCreatedEvent`s, the floor its pool's size). The sockets verdict compares "
+        "every socket each client opened (the server's count); wireclient's include the "
+        "main thread's request socket when it has one (`auto_start_request`), pymongo's its "
+        "monitor's two.",
         "",
     ]
     rows = [
         [
             r["run"],
             r["workload"],
-            r["wireclient_single_cpu_us"],
-            r["wireclient_cpu_us"],
-            r["pymongo_cpu_us"],
-            r["wireclient_to_single"],
-            r["wireclient_to_pymongo"],
+            r.get("floor_ops_per_s", NAN),
             r["wireclient_ops_per_s"],
             r["pymongo_ops_per_s"],
-            f"{r['wireclient_sockets']} / {r['pymongo_sockets']}",
-            f"{r['wireclient_pool_sockets']} / {r['pymongo_pool_sockets']}",
+            sockets(r, ""),
+            sockets(r, "_pool"),
             r["pass_self"],
             r["pass_pymongo"],
             r["pass_sockets"],
@@ -179,15 +223,11 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
         [
             "run",
             "workload",
-            "wireclient alone µs",
-            "wireclient µs",
-            "pymongo µs",
-            "wireclient / alone",
-            "wireclient / pymongo",
+            "floor ops/s",
             "wireclient ops/s",
             "pymongo ops/s",
-            "sockets (server) wc / pm",
-            "pool sockets wc / pm",
+            "sockets (server) wc / pm / floor",
+            "pool sockets wc / pm / floor",
             "target ≤ 1.1x alone",
             "target ≤ 0.35x pymongo",
             "same or fewer sockets",
@@ -200,6 +240,11 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
 
         concurrency_chart(c, os.path.join(docs, CONCURRENCY_CHART))
     return out
+
+
+def sockets(r: Dict[str, Any], pool: str) -> str:
+    names = ["wireclient", "pymongo", "floor"]
+    return " / ".join(str(r.get(f"{name}{pool}_sockets", "-")) for name in names)
 
 
 def driver_section(d: Optional[Dict[str, Any]]) -> List[str]:

@@ -45,15 +45,19 @@ def concurrency_chart(c: Dict[str, Any], path: str) -> None:
     rows = c["rows"]
     labels = [f"{r['run']}\n{r['workload']}" for r in rows]
     series = [
+        ("floor alone", "floor_single_cpu_us", "#c7e9c0"),
+        ("floor", "floor_cpu_us", "#31a354"),
         ("wireclient alone", "wireclient_single_cpu_us", "#9ecae1"),
         ("wireclient", "wireclient_cpu_us", "#2b7bba"),
         ("pymongo alone", "pymongo_single_cpu_us", "#dddddd"),
         ("pymongo", "pymongo_cpu_us", "#999999"),
     ]
+    if "floor_cpu_us" not in rows[0]:  # a concurrency.json from before the floor
+        series = series[2:]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
-    width = 0.2
+    width = 0.8 / len(series)
     for i, (label, key, color) in enumerate(series):
-        xs = [x + (i - 1.5) * width for x in range(len(rows))]
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(rows))]
         ax.bar(xs, [r[key] for r in rows], width, label=label, color=color)
     ax.set_xticks(list(range(len(rows))))
     ax.set_xticklabels(labels, fontsize=8)
