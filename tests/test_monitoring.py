@@ -13,6 +13,7 @@ from mock_replica_set import MockReplicaSet
 from waiting import PATIENCE, wait_until
 
 from wireclient import Connection, ReplicaSetConnection, monitoring
+from wireclient.transport.blocking import run
 
 SDAM = (
     "topology_opened",
@@ -414,7 +415,7 @@ def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockRep
             c.db.c.insert({"x": 2})
         assert pool.state == "paused"
         with pytest.raises(PoolClearedError):
-            pool.get_socket()
+            run(pool.checkout())
         failed = [
             e for e in recorder.of("connection_check_out_failed") if e.address == pool.address
         ]

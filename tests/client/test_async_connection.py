@@ -340,7 +340,7 @@ def test_handshake_properties_need_a_socket_first(server: Any, run: Any) -> None
     async def main() -> None:
         conn = AsyncConnection(server.uri)
         with pytest.raises(InvalidOperation):
-            conn.max_bson_size
+            _ = conn.max_bson_size
         await conn.connect()
         assert conn.max_bson_size > 0
         await conn.close()

@@ -16,6 +16,7 @@ from servers import SecantusServer, secantus_with_auth
 from wireclient import Connection
 from wireclient.errors import AuthenticationError, ConfigurationError, OperationFailure
 from wireclient.transport.auth import SCRAM_SHA_1, SCRAM_SHA_256
+from wireclient.transport.blocking import run
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_authenticate_applies_to_every_socket(conn: Connection) -> None:
     assert read_in_thread(conn)  # another thread, another socket
     conn.close()  # every socket closed: the next one is authenticated as it is made
     assert can_read(conn)
-    busy = [conn.pool.get_socket() for _ in range(3)]  # force new sockets
+    busy = [run(conn.pool.checkout()) for _ in range(3)]  # force new sockets
     for sock in busy:
         conn.pool.return_socket(sock)
     assert conn.pool.open_count >= 3

@@ -25,6 +25,7 @@ from wireclient import errors, monitoring
 from wireclient.client.replica_set import ReplicaSetConnection
 from wireclient.sdam.read_preferences import ReadPreference
 from wireclient.sdam.server_rules import ServerType
+from wireclient.transport.blocking import run
 
 SECONDARY = ReadPreference.SECONDARY
 
@@ -472,7 +473,7 @@ def test_handshake_failing_after_the_pool_was_cleared_changes_nothing(rs: MockRe
     with connect(rs, heartbeatFrequencyMS=60_000) as c:
         c.db.command("ping")
         pool = c.pool
-        lent = pool.get_socket()  # the pool's one socket: the next operation connects
+        lent = run(pool.checkout())  # the pool's one socket: the next operation connects
         rs[0].server.autoresponds(hold_first_new_socket)
         failures: List[BaseException] = []
 
@@ -740,7 +741,7 @@ def test_latency_window_prefers_the_less_busy_of_two(rs: MockReplicaSet) -> None
     ) as c:
         c.db.c.find_one()
         busy = c._selector._pool_for(rs[2].address)
-        held = [busy.get_socket() for _ in range(3)]  # three operations "in progress"
+        held = [run(busy.checkout()) for _ in range(3)]  # three operations "in progress"
         try:
             seen = {c.db.c.find_one()["member"] for _ in range(40)}  # type: ignore[index]
         finally:

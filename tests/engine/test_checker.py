@@ -14,6 +14,7 @@ from hostile_server import HostileServer
 from wireclient.engine.checker import Checker
 from wireclient.errors import AutoReconnect
 from wireclient.rules.uri import Address
+from wireclient.transport.blocking import run
 
 TIMEOUT = 10.0
 
@@ -35,10 +36,10 @@ def test_a_broken_monitoring_socket_is_retried_once_and_nothing_is_reported() ->
     with HostileServer("good") as server:
         checker, checked, failed = make_checker()
         try:
-            checker.check(server.address)  # opens the monitoring socket
+            run(checker.check(server.address))  # opens the monitoring socket
             first = checker._sockets[server.address]
             first.sock.shutdown(socket.SHUT_RDWR)  # an idle socket killed under us
-            reply, _ = checker.check(server.address)
+            reply, _ = run(checker.check(server.address))
             assert reply["ok"] == 1 and failed == []
             assert checker._sockets[server.address] is not first and first.closed
             assert checked == [server.address] * 2
@@ -51,10 +52,10 @@ def test_a_member_gone_is_reported_once_after_the_retry() -> None:
         checker, _, failed = make_checker()
         address = server.address
         try:
-            checker.check(address)
+            run(checker.check(address))
             server.stop()  # the member goes away: its socket and a new one both fail
             with pytest.raises(AutoReconnect):
-                checker.check(address)
+                run(checker.check(address))
             assert [a for a, _ in failed] == [address]
             assert isinstance(failed[0][1], AutoReconnect)
         finally:
@@ -67,7 +68,7 @@ def test_a_member_never_reached_is_reported() -> None:
     checker, _, failed = make_checker()  # the server is gone before the first check
     try:
         with pytest.raises(AutoReconnect):
-            checker.check(address)
+            run(checker.check(address))
         assert [a for a, _ in failed] == [address]
     finally:
         checker.close()

@@ -14,6 +14,8 @@ from wireclient.engine.executor import Executor, SingleServer
 from wireclient.pooling.identity import ThreadIdentity
 from wireclient.pooling.pool import Pool
 from wireclient.pooling.requests import Requests
+from wireclient.transport.blocking import run
+from wireclient.transport.steps import Steps
 
 
 class ScriptedSocket:
@@ -30,7 +32,8 @@ class ScriptedSocket:
 
     def send_and_receive(
         self, message: Any, expect_reply: bool = True, check: Any = None, request_id: Any = None
-    ) -> Optional[Dict[str, Any]]:
+    ) -> Steps[Optional[Dict[str, Any]]]:
+        """A step, like ``SocketInfo.send_and_receive`` (it needs no I/O)."""
         from wireclient import protocol
 
         if isinstance(message, bytes):  # the path's frame: recorded as the message it carries
@@ -45,6 +48,7 @@ class ScriptedSocket:
             self.close()  # as network does for any error mid-conversation
             raise step
         return step if expect_reply else None
+        yield  # makes this a generator
 
     def is_dead(self) -> bool:
         return self.closed
@@ -71,10 +75,11 @@ class RecordingSelector(SingleServer):
 def make(script: List[Any], wire: int = 17, **pool_options: Any) -> Any:
     made: List[ScriptedSocket] = []
 
-    def connect() -> Any:
+    def connect() -> Steps[Any]:
         sock = ScriptedSocket(script, wire)
         made.append(sock)
         return sock
+        yield  # makes this a generator
 
     pool = Pool(("h", 1), connect, **pool_options)
     selector = RecordingSelector(pool)
@@ -83,13 +88,13 @@ def make(script: List[Any], wire: int = 17, **pool_options: Any) -> Any:
 
 
 def ping(executor: Executor) -> Any:
-    return executor.run("admin", {"ping": 1})
+    return run(executor.run("admin", {"ping": 1}))
 
 
 def test_network_error_on_a_current_socket_clears_the_pool_once() -> None:
     executor, pool, selector, made = make([errors.AutoReconnect("reset")])
-    idle = pool.get_socket()
-    busy = pool.get_socket()
+    idle = run(pool.checkout())
+    busy = run(pool.checkout())
     pool.return_socket(idle)  # LIFO: the next operation takes `idle` and meets the fault
     with pytest.raises(errors.AutoReconnect):
         ping(executor)
@@ -105,12 +110,12 @@ def test_error_on_a_socket_of_an_older_generation_is_ignored() -> None:
     table = executor.requests
     table.start()
     state = table.current()
-    sock = executor.acquire(pool, state)
+    sock = run(executor.acquire(pool, state))
     generation = pool.generation_of(sock)
     pool.clear()  # another thread met the fault first
     sock.script.append(errors.AutoReconnect("reset"))
     with pytest.raises(errors.AutoReconnect):
-        executor._exchange(pool, sock, generation, "admin", {"ping": 1}, (), False, None)
+        run(executor._exchange(pool, sock, generation, "admin", {"ping": 1}, (), False, None))
     executor.release(pool, sock, state)
     assert pool.generation == 1 and selector.failed == []  # not cleared again, not reported
     table.end()
@@ -118,8 +123,8 @@ def test_error_on_a_socket_of_an_older_generation_is_ignored() -> None:
 
 def test_a_timeout_after_the_handshake_loses_only_its_socket() -> None:
     executor, pool, selector, made = make([errors.NetworkTimeout("slow")])
-    other = pool.get_socket()
-    first = pool.get_socket()
+    other = run(pool.checkout())
+    first = run(pool.checkout())
     pool.return_socket(other)
     pool.return_socket(first)
     with pytest.raises(errors.NetworkTimeout):
@@ -129,8 +134,9 @@ def test_a_timeout_after_the_handshake_loses_only_its_socket() -> None:
 
 
 def test_a_failed_connect_clears_the_pool() -> None:
-    def connect() -> Any:
+    def connect() -> Steps[Any]:
         raise errors.NetworkTimeout("connect timed out")  # a timeout during the handshake
+        yield  # makes this a generator
 
     pool = Pool(("h", 1), connect)
     executor = Executor(RecordingSelector(pool), Requests(ThreadIdentity(), auto_start=False))
@@ -193,7 +199,7 @@ def test_write_concern_error_reaches_the_selector() -> None:
     reply = {"ok": 1, "n": 1, "writeConcernError": {"code": 11602, "errmsg": "stepping down"}}
     executor, pool, selector, _ = make([reply])
     with pytest.raises(errors.WriteConcernError):
-        executor.write("db", {"insert": "c"}, "documents", [b"\x05\x00\x00\x00\x00"], False)
+        run(executor.write("db", {"insert": "c"}, "documents", [b"\x05\x00\x00\x00\x00"], False))
     assert [e["code"] for e in selector.not_primaries] == [11602]
 
 
@@ -202,7 +208,7 @@ def test_write_batches_follow_the_servers_limits_and_stop_at_the_first_failure()
     failing = {"ok": 1, "n": 0, "writeErrors": [{"index": 0, "code": 11000, "errmsg": "dup"}]}
     executor, pool, _, made = make([{"ok": 1, "n": 3}, failing])
     with pytest.raises(errors.DuplicateKeyError):
-        executor.write("db", {"insert": "c"}, "documents", [doc] * 8, False)
+        run(executor.write("db", {"insert": "c"}, "documents", [doc] * 8, False))
     batches = [len(m.sequences[0].documents) for m in made[0].sent]
     assert batches == [3, 3]  # maxWriteBatchSize 3; the third batch was never sent
 
@@ -211,7 +217,11 @@ def test_an_encoded_document_over_the_size_limit_sends_nothing() -> None:
     executor, pool, _, made = make([])
     big = b"\x00" * 1001  # over the stand-in's maxBsonObjectSize of 1000
     with pytest.raises(errors.InvalidDocument):
-        executor.write("db", {"insert": "c"}, "documents", [b"\x05\x00\x00\x00\x00", big], False)
+        run(
+            executor.write(
+                "db", {"insert": "c"}, "documents", [b"\x05\x00\x00\x00\x00", big], False
+            )
+        )
     assert made[0].sent == [] and pool.idle_count() == 1  # the socket stays in the pool
 
 

@@ -19,6 +19,7 @@ from wireclient.errors import (
     InvalidOperation,
     OperationFailure,
 )
+from wireclient.transport.blocking import run
 from wireclient.transport.network import SocketInfo
 
 
@@ -47,7 +48,7 @@ def test_connect_forms(server: Any) -> None:
 
 
 def test_handshake_records_server_limits(conn: Connection) -> None:
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     try:
         assert isinstance(sock, SocketInfo)
         assert sock.max_wire_version >= 6
@@ -185,7 +186,7 @@ def test_bad_documents_rejected_before_sending(coll: Collection) -> None:
 
 
 def test_large_insert_is_split_into_batches(coll: Collection, conn: Connection) -> None:
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     conn.pool.return_socket(sock)
     sock.max_write_batch_size = 1000  # as a server with a small batch limit would say
     sock.max_message_size = 2 * 1024 * 1024 + 16 * 1024

@@ -33,6 +33,7 @@ from wireclient.errors import (
     ProtocolError,
 )
 from wireclient.transport import network
+from wireclient.transport.blocking import run
 
 # A bug in the server's threads must fail the test, not pass as a hang-up.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
@@ -185,17 +186,17 @@ def test_slow_reader_bounds_the_send(certs: CertPaths, tls: bool) -> None:
         server_ctx.load_cert_chain(certs.server_cert, certs.server_key)
         context = ssl.create_default_context(cafile=certs.ca)
     with HostileServer("good", tls=server_ctx) as srv:
-        sock = network.connect(srv.address, 5.0, TIMEOUT, context)
+        sock = run(network.connect(srv.address, 5.0, TIMEOUT, context))
         srv.set_mode("slow_read", chunk=65536, interval=0.05)
         docs = (bson.encode({"_id": i, "data": b"x" * MiB}) for i in range(32))
         batch = protocol.DocumentSequence("documents", tuple(docs))  # encoded already
-        exc, elapsed = timed(lambda: sock.command("test", {"insert": "c"}, (batch,)))
+        exc, elapsed = timed(lambda: run(sock.command("test", {"insert": "c"}, (batch,))))
         assert type(exc) is NetworkTimeout, exc
         assert_at_deadline(elapsed)
         assert sock.closed
         srv.set_mode("good")
-        again = network.connect(srv.address, 5.0, TIMEOUT, context)
-        assert again.command("admin", {"ping": 1}) == {"ok": 1.0}
+        again = run(network.connect(srv.address, 5.0, TIMEOUT, context))
+        assert run(again.command("admin", {"ping": 1})) == {"ok": 1.0}
         again.close()
 
 
@@ -252,11 +253,11 @@ class Recorder:
 def test_settimeout_only_with_a_timeout_and_once_per_blocking_call(
     hostile: HostileServer, timeout: Any
 ) -> None:
-    sock = network.connect(hostile.address, 5.0, timeout)
+    sock = run(network.connect(hostile.address, 5.0, timeout))
     recorder = Recorder(sock.sock)
     sock.sock = recorder  # type: ignore[assignment]
     for _ in range(3):
-        assert sock.command("admin", {"ping": 1}) == {"ok": 1.0}
+        assert run(sock.command("admin", {"ping": 1})) == {"ok": 1.0}
     calls = recorder.calls
     assert calls["recv_into"] == 3 and calls["sendall"] == 3  # one of each per small reply
     if timeout is None:  # the fast path: plain blocking calls, no extra syscall
@@ -378,7 +379,7 @@ def test_a_broken_body_under_a_header_that_answers_us_is_a_protocol_error(
     MongoDB's at all."""
     with HostileServer("bytes", handshake=False, data=reply, then="close") as srv:
         with pytest.raises(ProtocolError) as info:
-            network.connect(srv.address, 5.0, 5.0)
+            run(network.connect(srv.address, 5.0, 5.0))
         assert not isinstance(info.value, (NotMongoDBError, AutoReconnect)), info.value
 
 
@@ -388,7 +389,7 @@ def test_any_first_reply_is_an_auto_reconnect(data: bytes) -> None:
     with HostileServer("bytes", handshake=False, data=data, then="close") as srv:
         start = time.monotonic()
         with pytest.raises(AutoReconnect) as info:
-            network.connect(srv.address, 5.0, 5.0)
+            run(network.connect(srv.address, 5.0, 5.0))
         assert time.monotonic() - start < QUICK
         if len(data) >= 16:  # a whole header that does not answer our hello
             assert isinstance(info.value, NotMongoDBError), info.value
@@ -398,7 +399,7 @@ def test_any_first_reply_is_an_auto_reconnect(data: bytes) -> None:
 @given(data=st.data())
 def test_mutated_reply_is_decoded_or_refused(hostile: HostileServer, data: st.DataObject) -> None:
     hostile.set_mode("good")
-    sock = network.connect(hostile.address, 5.0, 5.0)
+    sock = run(network.connect(hostile.address, 5.0, 5.0))
     changes = data.draw(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 255)), max_size=4))
     cut = data.draw(st.integers(0, 45))
 
@@ -411,7 +412,7 @@ def test_mutated_reply_is_decoded_or_refused(hostile: HostileServer, data: st.Da
     hostile.set_mode("bytes", data=reply, then="close")
     start = time.monotonic()
     try:
-        answer = sock.command("admin", {"ping": 1})
+        answer = run(sock.command("admin", {"ping": 1}))
     except (ProtocolError, AutoReconnect) as exc:
         assert not isinstance(exc, NotMongoDBError)  # its handshake was MongoDB's
         assert sock.closed and sock.sock.fileno() == -1

@@ -36,6 +36,7 @@ from waiting import PATIENCE, wait_until
 
 from wireclient import Connection
 from wireclient.errors import AutoReconnect, NetworkTimeout, NotPrimaryError, PoolTimeout
+from wireclient.transport.blocking import run
 
 JOIN_TIMEOUT = PATIENCE
 NO_POLL = 3600.0  # check_interval: idle sockets are never polled before use
@@ -69,7 +70,7 @@ def join_all(threads: List[threading.Thread]) -> None:
 def idle_sockets(conn: Connection, n: int) -> List[Any]:
     """Open ``n`` sockets and leave them idle in the pool; returns them."""
     pool = conn.pool
-    sockets = [pool.get_socket() for _ in range(n)]
+    sockets = [run(pool.checkout()) for _ in range(n)]
     for sock in sockets:
         pool.return_socket(sock)
     assert pool.idle_count() == n
@@ -317,7 +318,7 @@ def test_disconnect_in_a_loop_breaks_no_operation(server: Any) -> None:
 def test_close_closes_idle_sockets_now_and_lent_ones_when_they_come_back(server: Any) -> None:
     with Connection(server.uri, auto_start_request=False) as conn:
         pool = conn.pool
-        lent = pool.get_socket()  # lent out for one operation
+        lent = run(pool.checkout())  # lent out for one operation
         have_bound = threading.Event()
         closed = threading.Event()
         seen: Dict[str, Any] = {}
@@ -575,13 +576,13 @@ def test_network_error_during_the_handshake_clears_the_pool(
 ) -> None:
     with Connection(server.uri, auto_start_request=False) as conn:
         pool = conn.pool
-        lent = [pool.get_socket() for _ in range(2)]  # nothing idle: the next one connects
+        lent = [run(pool.checkout()) for _ in range(2)]  # nothing idle: the next one connects
         generation = pool.generation
         fail_command(
             {"times": 1}, failCommands=["hello", "isMaster", "ismaster"], closeConnection=True
         )
         with pytest.raises(AutoReconnect):
-            pool.get_socket()
+            run(pool.checkout())
         for sock in lent:
             pool.return_socket(sock)
         assert pool.generation == generation + 1

@@ -24,6 +24,7 @@ from wireclient.errors import (
     PoolTimeout,
 )
 from wireclient.pooling import pool as pool_module
+from wireclient.transport.blocking import run
 
 
 def whoami(conn: Connection) -> str:
@@ -58,9 +59,9 @@ def test_outside_request_concurrent_ops_use_distinct_sockets(conn: Connection, s
 
     def work() -> None:
         barrier.wait()
-        sock = conn.pool.get_socket()  # hold one socket while the others take theirs
+        sock = run(conn.pool.checkout())  # hold one socket while the others take theirs
         try:
-            reply = sock.command("admin", {"whatsmyuri": 1})
+            reply = run(sock.command("admin", {"whatsmyuri": 1}))
             assert reply is not None
             with lock:
                 seen.append(reply["you"])
@@ -358,7 +359,7 @@ def test_timeout_mid_reply_closes_socket(server: Any) -> None:
         )
         # Only the ping's socket (the one idle socket) times out soon: what must succeed is
         # not bounded by a timeout a busy machine could miss.
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         sock.socket_timeout = 0.2
         conn.pool.return_socket(sock)
         from wireclient.errors import NetworkTimeout
@@ -450,7 +451,7 @@ def _leases(**pool_options: Any) -> Any:
 def _operation(executor: Any, pool: Any) -> Any:
     """What the operation path does around one message; returns the socket it used."""
     state = executor.requests.for_operation()
-    sock = executor.acquire(pool, state)
+    sock = run(executor.acquire(pool, state))
     executor.release(pool, sock, state)
     return sock
 
@@ -466,7 +467,7 @@ def test_lease_binds_first_socket_and_keeps_it() -> None:
         assert _operation(executor, pool) is s
     table.end()
     assert not table.in_request()
-    assert pool.idle_count() == 1 and pool.get_socket() is s
+    assert pool.idle_count() == 1 and run(pool.checkout()) is s
 
 
 def test_leases_nest_by_count_and_extra_ends_are_harmless() -> None:
@@ -520,7 +521,7 @@ def test_thread_dying_in_a_lease_returns_its_socket() -> None:
     del t
     gc.collect()
     assert table.count() == 0
-    assert pool.idle_count() == 1 and pool.get_socket() is held[0]
+    assert pool.idle_count() == 1 and run(pool.checkout()) is held[0]
 
 
 def test_closed_socket_is_dropped_and_the_lease_rebinds() -> None:
@@ -528,7 +529,7 @@ def test_closed_socket_is_dropped_and_the_lease_rebinds() -> None:
     table = executor.requests
     table.start()
     state = table.current()
-    s = executor.acquire(pool, state)
+    s = run(executor.acquire(pool, state))
     s.close()  # the network layer closes a socket on any error mid-conversation
     executor.release(pool, s, state)
     assert pool.open_count == 0 and table.in_request()
@@ -572,7 +573,7 @@ def test_close_while_leased_counts_each_socket_once() -> None:
     table = executor.requests
     table.start()
     state = table.current()
-    s = executor.acquire(pool, state)
+    s = run(executor.acquire(pool, state))
     pool.close()
     executor.release(pool, s, state)
     table.end()
@@ -602,7 +603,7 @@ def test_death_while_pool_lock_is_held_leaves_socket_for_next_checkout() -> None
     with pool._lock:
         table._forget(key)  # what the identity's callback calls
     assert table.count() == 0 and pool._orphans == [sock]
-    assert pool.get_socket() is sock  # collected by the next checkout
+    assert run(pool.checkout()) is sock  # collected by the next checkout
     assert len(factory.made) == 1
 
 

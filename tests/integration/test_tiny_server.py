@@ -16,6 +16,7 @@ from cli_helpers import ENV, json_documents, run_cli, sent_frames
 
 from wireclient import Connection, protocol
 from wireclient.errors import OperationFailure
+from wireclient.transport.blocking import run
 
 PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -44,9 +45,9 @@ def test_connection_talks_to_it(tiny: str) -> None:
     conn = Connection(f"mongodb://{tiny}", auto_start_request=False)
     assert conn.admin.command("ping") == {"ok": 1.0}
     assert conn.server_info()["versionArray"] == [0, 0, 1, 0]
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     host, port = sock.sock.getsockname()
-    assert sock.command("admin", {"whatsmyuri": 1})["you"] == f"{host}:{port}"
+    assert run(sock.command("admin", {"whatsmyuri": 1}))["you"] == f"{host}:{port}"
     assert sock.max_wire_version == 17
     conn.pool.return_socket(sock)
     with pytest.raises(OperationFailure) as info:

@@ -32,6 +32,7 @@ from wireclient.mock import (
     op_reply,
     reply_frame,
 )
+from wireclient.transport.blocking import run
 
 TIMEOUT = 10
 
@@ -100,13 +101,13 @@ def test_reply_to_a_compressed_request_is_compressed() -> None:
 def test_offered_compressors_answered_in_hello() -> None:
     with MockServer(compression=["zlib"]) as server:
         conn = connection(server, "compressors=zlib")
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert sock.compressor is not None and sock.compressor.name == "zlib"
         conn.pool.return_socket(sock)
         conn.close()
     with MockServer() as server:  # no compression: the hello lists none in common
         conn = connection(server, "compressors=zlib")
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert sock.compressor is None
         conn.pool.return_socket(sock)
         conn.close()
@@ -267,7 +268,7 @@ def test_autoresponders_newest_first_and_cancel(mock_server: MockServer) -> None
 def test_hello_can_be_scripted_and_changed(mock_server: MockServer) -> None:
     mock_server.set_hello(maxWriteBatchSize=2)
     conn = connection(mock_server)
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     assert sock.max_write_batch_size == 2
     conn.pool.return_socket(sock)
     conn.close()

@@ -25,34 +25,36 @@ from wireclient.errors import (
 )
 from wireclient.pooling import pool as pool_module
 from wireclient.pooling.pool import Pool
+from wireclient.transport.blocking import run
+from wireclient.transport.steps import Steps
 
 
 def test_outside_request_sockets_are_reused_lifo() -> None:
     pool, factory = make_pool()
-    a = pool.get_socket()
-    b = pool.get_socket()
+    a = run(pool.checkout())
+    b = run(pool.checkout())
     assert a is not b
     pool.return_socket(a)
     pool.return_socket(b)
-    assert pool.get_socket() is b  # last in, first out
+    assert run(pool.checkout()) is b  # last in, first out
     assert len(factory.made) == 2 and pool.open_count == 2
 
 
 def test_max_size_bounds_and_waiters_time_out() -> None:
     pool, factory = make_pool(max_size=2, wait_queue_timeout=0.1)
-    a, _b = pool.get_socket(), pool.get_socket()
+    a, _b = run(pool.checkout()), run(pool.checkout())
     with pytest.raises(PoolTimeout):
-        pool.get_socket()
+        run(pool.checkout())
     pool.return_socket(a)
-    assert pool.get_socket() is a
+    assert run(pool.checkout()) is a
     assert len(factory.made) == 2
 
 
 def test_waiter_gets_socket_released_by_another_thread() -> None:
     pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    a = pool.get_socket()
+    a = run(pool.checkout())
     got = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     pool.return_socket(a)
@@ -62,10 +64,10 @@ def test_waiter_gets_socket_released_by_another_thread() -> None:
 
 def test_idle_dead_socket_is_detected_on_checkout() -> None:
     pool, factory = make_pool(check_interval=0.0)
-    s = pool.get_socket()
+    s = run(pool.checkout())
     pool.return_socket(s)
     s.dead = True
-    t = pool.get_socket()
+    t = run(pool.checkout())
     assert t is not s and s.closed and pool.open_count == 1
 
 
@@ -73,15 +75,15 @@ def test_failed_connect_frees_its_slot() -> None:
     pool, factory = make_pool(max_size=1, wait_queue_timeout=0.1)
     factory.fail = True
     with pytest.raises(OSError):
-        pool.get_socket()
+        run(pool.checkout())
     factory.fail = False
     assert pool.open_count == 0
-    pool.get_socket()
+    run(pool.checkout())
 
 
 def test_reset_drops_old_generation() -> None:
     pool, _ = make_pool()
-    s = pool.get_socket()
+    s = run(pool.checkout())
     pool.reset()
     pool.return_socket(s)
     assert s.closed and pool.open_count == 0
@@ -97,9 +99,9 @@ def test_orphan_parked_while_lock_held_goes_to_the_waiter() -> None:
     """A death callback that finds the lock busy parks the socket; whoever holds the lock
     hands it on when it lets go, with no polling."""
     pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     got = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     with pool._lock:
@@ -114,11 +116,11 @@ def test_fifo_waiters_are_served_in_arrival_order() -> None:
     """A socket given back while others wait goes to the first of them: the giver cannot
     take it straight back, and later arrivals do not jump the queue."""
     pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    held = pool.get_socket()
+    held = run(pool.checkout())
     order: List[int] = []
 
     def wait(n: int) -> None:
-        sock = pool.get_socket()
+        sock = run(pool.checkout())
         order.append(n)
         time.sleep(0.02)
         pool.return_socket(sock)
@@ -139,9 +141,9 @@ def test_fifo_waiters_are_served_in_arrival_order() -> None:
 
 def test_returning_socket_cannot_take_it_straight_back_while_others_wait() -> None:
     pool, _ = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     got = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     pool.return_socket(sock)  # handed to the waiter, not put back idle
@@ -152,9 +154,9 @@ def test_returning_socket_cannot_take_it_straight_back_while_others_wait() -> No
 
 def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter() -> None:
     pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     got = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     sock.close()
@@ -165,7 +167,7 @@ def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter() -> None:
 
 def test_clear_closes_idle_now_and_lent_sockets_when_they_come_back() -> None:
     pool, _ = make_pool()
-    idle, lent = pool.get_socket(), pool.get_socket()
+    idle, lent = run(pool.checkout()), run(pool.checkout())
     pool.return_socket(idle)
     generation = pool.clear()
     assert generation == pool.generation == 1
@@ -179,28 +181,28 @@ def test_max_idle_time_closes_old_idle_sockets(monkeypatch: pytest.MonkeyPatch) 
     clock = FakeClock()
     monkeypatch.setattr(pool_module, "_monotonic", clock)
     pool, factory = make_pool(max_idle_time=0.05)
-    s = pool.get_socket()
+    s = run(pool.checkout())
     pool.return_socket(s)
     clock.advance(0.04)
-    assert pool.get_socket() is s  # fresh enough (idle for less than max_idle_time)
+    assert run(pool.checkout()) is s  # fresh enough (idle for less than max_idle_time)
     pool.return_socket(s)
     clock.advance(0.06)
-    t = pool.get_socket()
+    t = run(pool.checkout())
     assert t is not s and s.closed and len(factory.made) == 2
 
 
 def test_fill_to_minimum_opens_idle_sockets_up_to_min_size() -> None:
     pool, factory = make_pool(min_size=3, max_size=5)
     assert pool.open_count == 0  # the pool starts nothing by itself
-    pool.fill_to_minimum()
+    run(pool.fill_to_minimum())
     assert pool.open_count == 3 and pool.idle_count() == 3
-    pool.fill_to_minimum()
+    run(pool.fill_to_minimum())
     assert len(factory.made) == 3
 
 
 def test_in_use_counts_lent_sockets() -> None:
     pool, _ = make_pool()
-    a, b = pool.get_socket(), pool.get_socket()
+    a, b = run(pool.checkout()), run(pool.checkout())
     assert pool.in_use == 2
     pool.return_socket(a)
     assert pool.in_use == 1
@@ -210,9 +212,9 @@ def test_in_use_counts_lent_sockets() -> None:
 
 def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> None:
     pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     got = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     with pool._lock:  # hand over, then clear, before the waiter can run
@@ -235,9 +237,9 @@ def observed_pool(**kwargs: Any) -> Tuple[Pool, Factory, Recorder]:
 
 def test_events_of_a_checkout_that_connects_and_its_checkin_in_cmap_order() -> None:
     pool, _, recorder = observed_pool()
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     pool.return_socket(sock)
-    assert pool.get_socket() is sock  # reused: no connect
+    assert run(pool.checkout()) is sock  # reused: no connect
     assert recorder.names() == [
         "pool_created",
         "pool_ready",
@@ -261,7 +263,7 @@ def test_events_of_a_checkout_that_connects_and_its_checkin_in_cmap_order() -> N
 
 def test_the_pool_numbers_its_sockets_one_two_three() -> None:
     pool, _, recorder = observed_pool()
-    socks = [pool.get_socket() for _ in range(3)]
+    socks = [run(pool.checkout()) for _ in range(3)]
     ids = [e.driver_connection_id for e in recorder.of("connection_checked_out")]
     assert ids == [1, 2, 3]
     assert [pool.driver_connection_id_of(s) for s in socks] == [1, 2, 3]
@@ -272,7 +274,7 @@ def test_the_pool_numbers_its_sockets_one_two_three() -> None:
 
 def test_a_stale_socket_is_checked_in_then_closed() -> None:
     pool, _, recorder = observed_pool()
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     pool.clear()
     pool.return_socket(sock)
     names = recorder.names()
@@ -283,7 +285,7 @@ def test_a_stale_socket_is_checked_in_then_closed() -> None:
 
 def test_a_discarded_socket_is_checked_in_then_closed_for_an_error() -> None:
     pool, _, recorder = observed_pool()
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     sock.close()  # the network layer closed it mid-conversation
     pool.discard_socket(sock)
     assert recorder.names()[-2:] == ["connection_checked_in", "connection_closed"]
@@ -292,19 +294,19 @@ def test_a_discarded_socket_is_checked_in_then_closed_for_an_error() -> None:
 
 def test_an_idle_socket_closed_by_the_server_says_error_dead() -> None:
     pool, _, recorder = observed_pool(check_interval=0.0)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     pool.return_socket(sock)
     sock.dead = True
-    pool.return_socket(pool.get_socket())
+    pool.return_socket(run(pool.checkout()))
     closed = recorder.of("connection_closed")[0]
     assert (closed.reason, closed.detail) == ("error", "dead")
 
 
 def test_check_out_failed_timeout() -> None:
     pool, _, recorder = observed_pool(max_size=1, wait_queue_timeout=0)
-    pool.get_socket()
+    run(pool.checkout())
     with pytest.raises(PoolTimeout):
-        pool.get_socket()
+        run(pool.checkout())
     assert recorder.names()[-2:] == ["connection_check_out_started", "connection_check_out_failed"]
     failed = recorder.of("connection_check_out_failed")[0]
     assert failed.reason == "timeout" and failed.duration_ms >= 0.0
@@ -312,12 +314,13 @@ def test_check_out_failed_timeout() -> None:
 
 def test_check_out_failed_connection_error_after_the_pending_socket_is_closed() -> None:
     class Refused(Factory):
-        def __call__(self) -> Any:
+        def __call__(self) -> Steps[Any]:
             raise AutoReconnect("refused")
+            yield  # makes this a generator
 
     pool, _, recorder = observed_pool(factory=Refused())
     with pytest.raises(AutoReconnect):
-        pool.get_socket()
+        run(pool.checkout())
     assert recorder.names()[2:] == [
         "connection_check_out_started",
         "connection_created",
@@ -333,14 +336,14 @@ def test_check_out_failed_connection_error_after_the_pending_socket_is_closed() 
 
 def test_closed_for_good_closes_idle_then_says_so_and_refuses_checkouts() -> None:
     pool, _, recorder = observed_pool()
-    idle, lent = pool.get_socket(), pool.get_socket()
+    idle, lent = run(pool.checkout()), run(pool.checkout())
     pool.return_socket(idle)
     pool.close()
     assert pool.state == "closed"
     assert recorder.names()[-2:] == ["connection_closed", "pool_closed"]
     assert recorder.of("connection_closed")[0].reason == "poolClosed"
     with pytest.raises(PoolClosedError):
-        pool.get_socket()
+        run(pool.checkout())
     failed = recorder.of("connection_check_out_failed")[0]
     assert failed.reason == "poolClosed"
     pool.return_socket(lent)  # a lent socket is closed when it comes back
@@ -350,12 +353,12 @@ def test_closed_for_good_closes_idle_then_says_so_and_refuses_checkouts() -> Non
 
 def test_closing_fails_waiters_at_once() -> None:
     pool, _, _ = observed_pool(max_size=1)  # no wait_queue_timeout: only close() ends it
-    pool.get_socket()
+    run(pool.checkout())
     errors: List[BaseException] = []
 
     def wait() -> None:
         try:
-            pool.get_socket()
+            run(pool.checkout())
         except BaseException as exc:
             errors.append(exc)
 
@@ -369,9 +372,9 @@ def test_closing_fails_waiters_at_once() -> None:
 
 def test_a_connection_close_reopens_the_pool_on_the_next_checkout() -> None:
     pool, _, recorder = observed_pool()
-    pool.return_socket(pool.get_socket())
+    pool.return_socket(run(pool.checkout()))
     pool.close(reopen=True)
-    sock = pool.get_socket()
+    sock = run(pool.checkout())
     names = recorder.names()
     closed_at = names.index("pool_closed")
     assert names[closed_at + 1 : closed_at + 4] == [
@@ -384,12 +387,12 @@ def test_a_connection_close_reopens_the_pool_on_the_next_checkout() -> None:
 
 def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
     pool, _, recorder = observed_pool(max_size=1, monitored=True)  # waiters would wait forever
-    held = pool.get_socket()
+    held = run(pool.checkout())
     errors: List[BaseException] = []
 
     def wait() -> None:
         try:
-            pool.get_socket()
+            run(pool.checkout())
         except BaseException as exc:
             errors.append(exc)
 
@@ -402,7 +405,7 @@ def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
     assert isinstance(errors[0], AutoReconnect)  # retryable, as the network error was
     assert pool.state == "paused"
     with pytest.raises(PoolClearedError):
-        pool.get_socket()  # a new checkout fails at once too
+        run(pool.checkout())  # a new checkout fails at once too
     assert recorder.of("connection_check_out_failed")[-1].reason == "connectionError"
     pool.clear(pause=True)  # a second clear of a paused pool says nothing
     assert len(recorder.of("pool_cleared")) == 1 and pool.generation == 2
@@ -410,14 +413,14 @@ def test_a_monitored_pool_is_paused_by_an_error_clear_and_fails_fast() -> None:
     pool.ready()  # ready already: nothing to say
     assert len(recorder.of("pool_ready")) == 2  # at creation, and now
     pool.return_socket(held)  # stale: closed
-    assert pool.get_socket() is not held and held.closed
+    assert run(pool.checkout()) is not held and held.closed
 
 
 def test_a_pool_with_no_monitor_is_never_paused() -> None:
     pool, factory, _ = observed_pool(max_size=1)
-    held = pool.get_socket()
+    held = run(pool.checkout())
     got: List[Any] = []
-    t = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     t.start()
     wait_for_waiters(pool, 1)
     pool.clear(pause=True)
@@ -430,10 +433,10 @@ def test_a_pool_with_no_monitor_is_never_paused() -> None:
 def test_fill_to_minimum_waits_for_ready() -> None:
     pool, factory, _ = observed_pool(min_size=2, monitored=True)
     pool.clear(pause=True)
-    pool.fill_to_minimum()
+    run(pool.fill_to_minimum())
     assert factory.made == []
     pool.ready()
-    pool.fill_to_minimum()
+    run(pool.fill_to_minimum())
     assert len(factory.made) == 2
 
 
@@ -452,7 +455,7 @@ class GatedFactory(Factory):
             self.passes += n
             self.cond.notify_all()
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Steps[Any]:
         with self.cond:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -460,18 +463,18 @@ class GatedFactory(Factory):
             assert self.cond.wait_for(lambda: self.passes > 0, timeout=10)
             self.passes -= 1
             self.in_flight -= 1
-            return super().__call__()
+            return (yield from super().__call__())
 
 
 def test_at_most_two_connects_at_once_and_a_returned_socket_serves_a_waiter() -> None:
     factory = GatedFactory()
     pool, _, _ = observed_pool(factory=factory, max_size=50)
     factory.let_through()
-    returned = pool.get_socket()
+    returned = run(pool.checkout())
     got: Dict[int, Any] = {}
 
     def checkout(i: int) -> None:
-        got[i] = pool.get_socket()
+        got[i] = run(pool.checkout())
 
     threads = [threading.Thread(target=checkout, args=(i,)) for i in range(20)]
     for t in threads:
@@ -503,23 +506,25 @@ def test_a_failed_authentication_clears_and_pauses_the_pool(error: Exception) ->
     error."""
 
     class Refused(Factory):
-        def __call__(self) -> Any:
+        def __call__(self) -> Steps[Any]:
             raise error
+            yield  # makes this a generator
 
     pool, _, recorder = observed_pool(factory=Refused(), monitored=True)
     with pytest.raises(type(error)):
-        pool.get_socket()
+        run(pool.checkout())
     assert "pool_cleared" in recorder.names() and pool.state == "paused"
 
 
 def test_a_usage_error_while_connecting_leaves_the_pool_alone() -> None:
     class Misnamed(Factory):
-        def __call__(self) -> Any:
+        def __call__(self) -> Steps[Any]:
             raise ConfigurationError("not a member of replica set 'x'")
+            yield  # makes this a generator
 
     pool, _, recorder = observed_pool(factory=Misnamed(), monitored=True)
     with pytest.raises(ConfigurationError):
-        pool.get_socket()
+        run(pool.checkout())
     assert "pool_cleared" not in recorder.names() and pool.state == "ready"
 
 
@@ -532,17 +537,17 @@ def test_a_waiter_granted_a_connect_slot_then_paused_does_not_connect() -> None:
     states: List[str] = []
 
     class Recording(Factory):
-        def __call__(self) -> Any:
+        def __call__(self) -> Steps[Any]:
             states.append(pool.state)
-            return super().__call__()
+            return (yield from super().__call__())
 
     pool = Pool(("h", 1), Recording(), max_size=1, wait_queue_timeout=10, monitored=True)
-    held = pool.get_socket()
+    held = run(pool.checkout())
     outcome: Dict[str, Any] = {}
 
     def waiter() -> None:
         try:
-            outcome["sock"] = pool.get_socket()
+            outcome["sock"] = run(pool.checkout())
         except Exception as exc:
             outcome["error"] = exc
 
@@ -566,23 +571,23 @@ def test_a_socket_the_minimum_fill_makes_goes_to_a_waiter_before_its_slot_is_fre
     gates = [threading.Event(), threading.Event()]
 
     class Gated(Factory):
-        def __call__(self) -> Any:
+        def __call__(self) -> Steps[Any]:
             number = len(self.made)
-            sock = super().__call__()  # recorded at once: the order the connects started
+            sock = yield from super().__call__()  # recorded at once: the order connects started
             if number < len(gates):
                 assert gates[number].wait(10)
             return sock
 
     factory = Gated()
     pool = Pool(("h", 1), factory, max_size=3, min_size=1, wait_queue_timeout=10)
-    filler = threading.Thread(target=pool.fill_to_minimum)
+    filler = threading.Thread(target=lambda: run(pool.fill_to_minimum()))
     filler.start()
     assert wait_until(lambda: len(factory.made) == 1)
     got: List[Any] = []
-    first = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    first = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     first.start()
     assert wait_until(lambda: len(factory.made) == 2)
-    second = threading.Thread(target=lambda: got.append(pool.get_socket()))
+    second = threading.Thread(target=lambda: got.append(run(pool.checkout())))
     second.start()
     wait_for_waiters(pool, 1)
     gates[0].set()  # the fill's socket is made
@@ -597,12 +602,12 @@ def test_waiters_refused_by_a_pause_fail_in_the_clearing_threads_order() -> None
     """CMAP's order: the clear, then each refused waiter's check-out failed, then what the
     clearing thread does next (here a socket given back: checked in, then closed)."""
     pool, _, recorder = observed_pool(max_size=1, wait_queue_timeout=10, monitored=True)
-    held = pool.get_socket()
+    held = run(pool.checkout())
     errors: List[BaseException] = []
 
     def waiter() -> None:
         try:
-            pool.get_socket()
+            run(pool.checkout())
         except PoolClearedError as exc:
             errors.append(exc)
 

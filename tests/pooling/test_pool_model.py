@@ -46,6 +46,7 @@ from wireclient.engine.executor import Executor, SingleServer
 from wireclient.errors import PoolTimeout
 from wireclient.pooling.pool import Pool
 from wireclient.pooling.requests import Requests, RequestState
+from wireclient.transport.blocking import run
 
 CALLERS = 3
 MAX_SIZE = 2  # fewer sockets than callers: some of them meet a full pool
@@ -126,7 +127,7 @@ class PoolModel(RuleBasedStateMachine):
         )
 
     def expect_checkout(self) -> Optional[Any]:
-        """What ``get_socket`` hands out: the top healthy idle socket, else a new one, else
+        """What ``checkout`` hands out: the top healthy idle socket, else a new one, else
         None (PoolTimeout). Dead idle sockets met on the way are dropped."""
         while self.idle:
             sock = self.idle.pop()
@@ -233,12 +234,12 @@ class PoolModel(RuleBasedStateMachine):
         assert (state is not None) is in_request
         if expected is None:
             try:
-                self.executor.acquire(self.pool, state)
+                run(self.executor.acquire(self.pool, state))
             except PoolTimeout:
                 return False
             raise AssertionError("a socket was handed out beyond max_size")
         made = len(self.factory.made)
-        sock = self.executor.acquire(self.pool, state)
+        sock = run(self.executor.acquire(self.pool, state))
         if expected == "new":
             assert len(self.factory.made) == made + 1 and sock is self.factory.made[-1]
             self.owned.append(sock)

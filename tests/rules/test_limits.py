@@ -29,6 +29,7 @@ from wireclient.errors import DocumentTooLarge, InvalidDocument
 from wireclient.rules import command
 from wireclient.rules.limits import batches as _batches
 from wireclient.rules.wire import COMMAND_OVERHEAD
+from wireclient.transport.blocking import run
 
 MAX_BSON = 1024
 COMMAND_LIMIT = MAX_BSON + COMMAND_OVERHEAD
@@ -220,7 +221,9 @@ def test_a_document_no_message_can_carry_is_refused_before_the_first_batch() -> 
         refused_then_same_socket(
             mock,
             conn,
-            lambda: conn._executor.write("test", {"delete": "t"}, "deletes", statements, False),
+            lambda: run(
+                conn._executor.write("test", {"delete": "t"}, "deletes", statements, False)
+            ),
         )
 
 
@@ -233,7 +236,7 @@ def write_statements(
     """Run one write command with ``statements`` through the path; the batches that came."""
     name = {"updates": "update", "deletes": "delete"}[field]
     spec = {name: "things", "ordered": True}
-    future = mock.run(conn._executor.write, "test", spec, field, statements, False)
+    future = mock.run(lambda: run(conn._executor.write("test", spec, field, statements, False)))
     batches: List[Any] = []
     while sum(len(b.sequences[field]) for b in batches) < len(statements):
         cmd = mock.receives(name)
@@ -275,7 +278,7 @@ def test_one_oversized_statement_among_many_sends_nothing(small: MockServer) -> 
     statements.append({"q": {"p": OVER_COMMAND}, "u": {"$set": {"a": 1}}})
     spec = {"update": "things", "ordered": True}
     exc = refused_then_same_socket(
-        small, conn, lambda: conn._executor.write("test", spec, "updates", statements, False)
+        small, conn, lambda: run(conn._executor.write("test", spec, "updates", statements, False))
     )
     assert exc.limit == COMMAND_LIMIT and "update statement" in str(exc)
 

@@ -8,6 +8,7 @@ from typing import Any, List
 from waiting import wait_until
 
 from wireclient.pooling.pool import Pool
+from wireclient.transport.steps import Steps
 
 
 class StubSocket:
@@ -32,12 +33,14 @@ class Factory:
         self.made: List[StubSocket] = []
         self.fail = False
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Steps[Any]:
+        """The pool's connector: a step (it needs no I/O) making a stand-in socket."""
         if self.fail:
             raise OSError("refused")
         sock = StubSocket(len(self.made))
         self.made.append(sock)
         return sock
+        yield  # makes this a generator
 
 
 def make_pool(**kwargs: Any) -> tuple[Pool, Factory]:

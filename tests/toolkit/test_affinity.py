@@ -36,6 +36,7 @@ from wireclient.toolkit.affinity_clients import (
     release_caller,
 )
 from wireclient.toolkit.affinity_workload import CallerState, Config, Workload, figures, measure
+from wireclient.transport.blocking import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = Workload(k=3, units=5, timeout=30.0, op_timeout_ms=10000, verify=True)
@@ -160,7 +161,7 @@ def _stale_scenario(lab: SecantusServer, explicit: bool) -> Tuple[Dict[str, Any]
         if request is not None:
             request.__enter__()
         state.write_phase(client, 1)  # sent; the server sits on it for 500 ms
-        held = client.conn.pool.get_socket()  # the write's socket, unless a request holds it
+        held = run(client.conn.pool.checkout())  # the write's socket, unless a request holds it
         held_key = "{}:{}".format(*held.local_address[:2])
         state.read_phase(client, verify=True)
         you = client.whatsmyuri(0)

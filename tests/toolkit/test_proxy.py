@@ -22,6 +22,7 @@ from waiting import wait_until
 from wireclient import Connection, protocol
 from wireclient.errors import AutoReconnect, NetworkTimeout, OperationFailure, ProtocolError
 from wireclient.toolkit.proxy import HOST_UNREACHABLE, Proxy, flip_byte
+from wireclient.transport.blocking import run
 
 PING = {"ping": 1}
 
@@ -107,16 +108,16 @@ def test_wireclient_connection_through_the_proxy(
     make_proxy: Callable[..., Proxy], server: SecantusServer
 ) -> None:
     direct = Connection(server.uri, auto_start_request=False)
-    sock = direct.pool.get_socket()
+    sock = run(direct.pool.checkout())
     host, port = sock.sock.getsockname()
-    assert sock.command("admin", {"whatsmyuri": 1})["you"] == f"{host}:{port}"
+    assert run(sock.command("admin", {"whatsmyuri": 1}))["you"] == f"{host}:{port}"
     direct.pool.return_socket(sock)
     direct.close()
 
     proxy = make_proxy()
     conn = connection(proxy)
-    sock = conn.pool.get_socket()
-    you = sock.command("admin", {"whatsmyuri": 1})["you"]
+    sock = run(conn.pool.checkout())
+    you = run(sock.command("admin", {"whatsmyuri": 1}))["you"]
     host, port = sock.sock.getsockname()
     assert you != f"{host}:{port}"  # the server sees the proxy's socket
     conn.pool.return_socket(sock)
@@ -178,7 +179,7 @@ def test_stop_closes_every_socket(make_proxy: Callable[..., Proxy]) -> None:
     assert conn.pool.open_count == 1 and proxy.open_connections() >= 2
     proxy.stop()
     assert_cleaned_up(proxy)
-    sock = conn.pool.get_socket()  # idle in the pool, closed by the proxy
+    sock = run(conn.pool.checkout())  # idle in the pool, closed by the proxy
     assert wait_until(sock.is_dead)
     conn.pool.return_socket(sock)
     with pytest.raises(AutoReconnect):  # and nobody listens any more

@@ -26,6 +26,7 @@ from wireclient.toolkit.proxy import (
     client_tls_context,
     server_tls_context,
 )
+from wireclient.transport.blocking import run
 
 
 @pytest.fixture()
@@ -163,7 +164,7 @@ def test_a_dropped_command_times_the_client_out(make_proxy: Callable[..., Proxy]
     client = wireclient_through(proxy)
     # only the ping's socket (the idle one the constructor opened) gets a short timeout: the
     # buildinfo below, on a new socket, must not race one on a busy machine
-    sock = client.pool.get_socket()
+    sock = run(client.pool.checkout())
     sock.socket_timeout = 0.3
     client.pool.return_socket(sock)
     with pytest.raises(NetworkTimeout):

@@ -31,6 +31,8 @@ from wireclient.transport.auth import (
     mongo_password_digest,
     saslprep,
 )
+from wireclient.transport.blocking import run
+from wireclient.transport.steps import Steps
 
 # -- test vectors -------------------------------------------------------------------------
 
@@ -348,7 +350,13 @@ class ScriptedServer:
         self.tamper = tamper or (lambda step, reply: reply)
         self.step = "start"
 
-    def command(self, dbname: str, spec: Dict[str, Any]) -> Dict[str, Any]:
+    def command(self, dbname: str, spec: Dict[str, Any]) -> Steps[Dict[str, Any]]:
+        """A step, like ``SocketInfo.command``: the reply, with no I/O."""
+        return self.answer(dbname, spec)
+        yield  # makes this a generator
+
+    def answer(self, dbname: str, spec: Dict[str, Any]) -> Dict[str, Any]:
+        """The server's reply to ``spec`` (what ``command`` returns)."""
         self.commands.append((dbname, dict(spec)))
         if self.step == "start":
             assert "saslStart" in spec and spec["mechanism"] == self.mechanism
@@ -398,7 +406,7 @@ class ScriptedServer:
 def test_authenticate_conversation(mechanism: str) -> None:
     server = ScriptedServer("alice", "pw", mechanism)
     creds = make_credentials("alice", "pw", source="appdb")
-    auth.authenticate(server, creds)
+    run(auth.authenticate(server, creds))
     assert server.step == "done"
     (db1, start), (db2, cont) = server.commands
     assert db1 == db2 == "appdb"
@@ -411,7 +419,7 @@ def test_authenticate_conversation(mechanism: str) -> None:
 
 def test_server_that_ignores_skip_empty_exchange_gets_an_empty_continue() -> None:
     server = ScriptedServer("alice", "pw", skip_empty_exchange=False)
-    auth.authenticate(server, make_credentials("alice", "pw"))
+    run(auth.authenticate(server, make_credentials("alice", "pw")))
     assert server.step == "done"
     assert len(server.commands) == 3
     assert bytes(server.commands[2][1]["payload"]) == b""
@@ -420,7 +428,7 @@ def test_server_that_ignores_skip_empty_exchange_gets_an_empty_continue() -> Non
 def test_wrong_password_reply_is_an_authentication_error_without_the_password() -> None:
     server = ScriptedServer("alice", "right-password")
     with pytest.raises(AuthenticationError) as info:
-        auth.authenticate(server, make_credentials("alice", "wrong-password"))
+        run(auth.authenticate(server, make_credentials("alice", "wrong-password")))
     exc = info.value
     assert exc.code == 18
     assert "alice" in str(exc) and "SCRAM-SHA-256" in str(exc) and "'admin'" in str(exc)
@@ -438,7 +446,7 @@ def test_wrong_server_signature_fails_even_when_the_server_says_done() -> None:
     server = ScriptedServer("alice", "pw", tamper=_forge_signature)
     creds = make_credentials("alice", "pw")
     with pytest.raises(AuthenticationError, match="signature is wrong"):
-        auth.authenticate(server, creds)
+        run(auth.authenticate(server, creds))
     assert creds._keys == {}
 
 
@@ -457,19 +465,19 @@ def test_misbehaving_server(step: str, change: Dict[str, Any], message: str) -> 
 
     server = ScriptedServer("alice", "pw", skip_empty_exchange=step != "empty", tamper=tamper)
     with pytest.raises(AuthenticationError, match=message):
-        auth.authenticate(server, make_credentials("alice", "pw"))
+        run(auth.authenticate(server, make_credentials("alice", "pw")))
 
 
 def test_low_iteration_count_from_the_server_is_refused() -> None:
     server = ScriptedServer("alice", "pw", iterations=1000)
     with pytest.raises(AuthenticationError, match="1000 iterations"):
-        auth.authenticate(server, make_credentials("alice", "pw"))
+        run(auth.authenticate(server, make_credentials("alice", "pw")))
 
 
 def test_arbiters_are_not_authenticated() -> None:
     server = ScriptedServer("alice", "pw")
     server.hello["arbiterOnly"] = True
-    auth.authenticate(server, make_credentials("alice", "pw"))
+    run(auth.authenticate(server, make_credentials("alice", "pw")))
     assert server.commands == []
 
 
@@ -478,7 +486,7 @@ def test_base64_text_payloads_are_accepted() -> None:
         return {**reply, "payload": base64.b64encode(reply["payload"]).decode()}
 
     server = ScriptedServer("alice", "pw", tamper=as_text)
-    auth.authenticate(server, make_credentials("alice", "pw"))
+    run(auth.authenticate(server, make_credentials("alice", "pw")))
     assert server.step == "done"
 
 
@@ -706,10 +714,10 @@ def test_new_sockets_reuse_the_salted_password(
     conn = Connection(auth_server.uri("alice", "alice-pw"), auto_start_request=False)
     try:
         pool = conn.pool
-        socks = [pool.get_socket() for _ in range(3)]  # three sockets open at once
+        socks = [run(pool.checkout()) for _ in range(3)]  # three sockets open at once
         assert len({id(s) for s in socks}) == 3 and pool.open_count == 3
         for sock in socks:
-            reply = sock.command("appdb", {"find": "things", "filter": {"_id": 1}})
+            reply = run(sock.command("appdb", {"find": "things", "filter": {"_id": 1}}))
             assert reply is not None and reply["ok"] == 1  # each one is authenticated
             pool.return_socket(sock)
         conn.close()  # every socket closed: the next operation reconnects and authenticates

@@ -54,6 +54,7 @@ from wireclient.mock import Matcher, MockServer, Request, reply_frame
 from wireclient.monitoring import CommandListener, FrameListener
 from wireclient.toolkit.proxy import Proxy
 from wireclient.transport import network
+from wireclient.transport.blocking import run
 from wireclient.transport.compressors import (
     NEVER_COMPRESSED,
     CompressionSettings,
@@ -241,7 +242,7 @@ def test_both_directions_are_compressed(
     assert sent_doc(first.frame)["compression"] == [name]
     assert wire_compressor(first.frame) is None  # hello: never
     assert wire_compressor(got.frame) == name
-    assert conn.pool.get_socket().compressor.name == name  # type: ignore[union-attr]
+    assert run(conn.pool.checkout()).compressor.name == name  # type: ignore[union-attr]
 
 
 def test_the_handshake_offers_the_client_s_order_and_uses_its_first_common(
@@ -327,13 +328,13 @@ def test_authentication_commands_are_never_compressed(
 def test_a_later_hello_on_a_compressing_socket_goes_uncompressed(
     compressing_server: MockServer,
 ) -> None:
-    sock = network.connect(
-        compressing_server.address, 5, 5, compression=CompressionSettings(["zlib"])
+    sock = run(
+        network.connect(compressing_server.address, 5, 5, compression=CompressionSettings(["zlib"]))
     )
     try:
         assert sock.compressor is not None and sock.compressor.name == "zlib"
         assert "compression" in sent_doc(hellos(compressing_server)[0].frame)
-        reply = sock.run_hello()
+        reply = run(sock.run_hello())
         assert reply["ok"] == 1
         later = hellos(compressing_server)[1]
         assert wire_compressor(later.frame) is None
@@ -347,7 +348,7 @@ def test_the_monitor_offers_the_same_compressors(compressing_server: MockServer)
         5, None, None, lambda address, reply: None, compression=CompressionSettings(ALL)
     )
     try:
-        reply, _ = checker.check(compressing_server.address)
+        reply, _ = run(checker.check(compressing_server.address))
         assert reply["compression"] == ALL  # the server's answer: all, in the client's order
         assert sent_doc(hellos(compressing_server)[0].frame)["compression"] == ALL
     finally:
@@ -475,7 +476,7 @@ def test_secantus_lists_no_compressor_so_nothing_is_compressed(server: SecantusS
         conn.compression_test.c.drop()
         conn.compression_test.c.insert([{"_id": i, "s": "x" * 100} for i in range(20)])
         assert conn.compression_test.c.count() == 20
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert sock.compressor is None
         conn.pool.return_socket(sock)
     finally:

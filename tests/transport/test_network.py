@@ -25,6 +25,7 @@ from wireclient.errors import (
     ProtocolError,
 )
 from wireclient.transport import network
+from wireclient.transport.blocking import run
 
 
 def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -94,7 +95,7 @@ def op_msg_frame(doc: Dict[str, Any], response_to: int) -> bytes:
 
 def test_handshake_uses_hello_over_op_query_and_records_limits(mock: MockupDB) -> None:
     conn = connect(mock)
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     assert sock.max_wire_version == 17 and sock.connection_id == 7
     conn.pool.return_socket(sock)
     conn.close()
@@ -106,7 +107,7 @@ def test_hello_unknown_falls_back_to_ismaster() -> None:
     server.run()
     try:
         conn = connect(server)
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert sock.max_wire_version == 6
         conn.pool.return_socket(sock)
         conn.close()
@@ -130,14 +131,14 @@ def test_monitoring_socket_accepts_a_server_outside_our_wire_range() -> None:
     server.autoresponds("hello", hello_reply(max_wire=3, secondary=True))
     server.run()
     try:
-        sock = network.connect(server.address, 5.0, 5.0, refuse_incompatible=False)
+        sock = run(network.connect(server.address, 5.0, 5.0, refuse_incompatible=False))
         try:
             assert sock.max_wire_version == 3 and sock.hello["secondary"] is True
-            assert sock.run_hello()["maxWireVersion"] == 3  # later checks on the same socket
+            assert run(sock.run_hello())["maxWireVersion"] == 3  # later checks on the same socket
         finally:
             sock.close()
         with pytest.raises(ConfigurationError, match="maxWireVersion 3"):
-            network.connect(server.address, 5.0, 5.0)  # any other socket is refused
+            run(network.connect(server.address, 5.0, 5.0))  # any other socket is refused
     finally:
         server.stop()
 
@@ -330,7 +331,7 @@ def test_keyboard_interrupt_between_send_and_reply_closes_socket(server: Any) ->
     conn = Connection(server.uri, auto_start_request=False)
     coll = conn.test_network.interrupted
     coll.drop()
-    sock = conn.pool.get_socket()
+    sock = run(conn.pool.checkout())
     conn.pool.return_socket(sock)
     real = sock.sock
 

@@ -37,6 +37,7 @@ from wireclient.errors import (
     ProtocolError,
 )
 from wireclient.sdam.server_rules import ServerType
+from wireclient.transport.blocking import run
 
 OID = ObjectId()
 PASSWORD = "s3cr3t-Pw"
@@ -164,7 +165,7 @@ def test_a_good_raw_hello_sets_the_limits(hs: HandshakeServer) -> None:
     conn = hs.connect(_connect=False)
     try:
         next_ping_works(hs, conn)
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert (sock.max_write_batch_size, sock.max_bson_size) == (10, 1000)
         assert sock.connection_id == 2**40 and sock.max_message_size == 48_000_000
         conn.pool.return_socket(sock)
@@ -276,7 +277,7 @@ def converse(hs: HandshakeServer, brain: ScriptedServer, steps: int) -> None:
     """Answer the client's first ``steps`` SASL commands as ``brain`` says (raw OP_MSG)."""
     for name in ("saslStart", "saslContinue")[:steps]:
         cmd = hs.receives(name, db="admin")
-        send_raw(cmd, brain.command("admin", cmd.body))
+        send_raw(cmd, brain.answer("admin", cmd.body))
 
 
 def authenticated_ping_works(hs: HandshakeServer, conn: Connection) -> None:

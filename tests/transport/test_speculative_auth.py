@@ -29,6 +29,7 @@ from wireclient.transport.auth import (
     make_credentials,
     mongo_password_digest,
 )
+from wireclient.transport.blocking import run
 from wireclient.transport.saslprep import saslprep
 
 OP_QUERY, OP_MSG = 2004, 2013
@@ -145,9 +146,9 @@ def test_pool_sockets_all_authenticate_speculatively(auth_server: SecantusServer
         uri(auth_server, "alice", "alice-pw"), auto_start_request=False, event_listeners=[counter]
     )
     try:
-        socks = [conn.pool.get_socket() for _ in range(3)]
+        socks = [run(conn.pool.checkout()) for _ in range(3)]
         for sock in socks:
-            assert sock.command("admin", {"ping": 1})["ok"] == 1  # type: ignore[index]
+            assert run(sock.command("admin", {"ping": 1}))["ok"] == 1  # type: ignore[index]
             conn.pool.return_socket(sock)
     finally:
         conn.close()
@@ -311,7 +312,7 @@ def test_hello_fields_without_speculation_are_unchanged() -> None:
 def test_the_speculative_answer_is_not_kept_in_the_handshake(auth_server: SecantusServer) -> None:
     conn = Connection(uri(auth_server, "alice", "alice-pw"), auto_start_request=False)
     try:
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         assert "speculativeAuthenticate" not in sock.hello  # its nonce and salt
         assert sock.hello["ok"] == 1
         conn.pool.return_socket(sock)

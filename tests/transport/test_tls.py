@@ -28,6 +28,7 @@ from wireclient.errors import (
     ConnectionFailure,
     NetworkTimeout,
 )
+from wireclient.transport.blocking import run
 
 pytestmark = pytest.mark.skipif(not openssl_available(), reason="needs the openssl command")
 
@@ -95,7 +96,7 @@ def ping(uri: str) -> Optional[str]:
     conn = Connection(uri, auto_start_request=False)
     try:
         assert conn.admin.command("ping")["ok"] == 1
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         raw = sock.sock
         conn.pool.return_socket(sock)
         assert isinstance(raw, ssl.SSLSocket)
@@ -114,7 +115,7 @@ def test_the_server_certificate_is_the_one_we_made(
 ) -> None:
     conn = Connection(tls_uri(servers["tls"], tlsCAFile=certs.ca), auto_start_request=False)
     try:
-        sock = conn.pool.get_socket()
+        sock = run(conn.pool.checkout())
         raw = sock.sock
         assert isinstance(raw, ssl.SSLSocket)
         peer = raw.getpeercert()
