@@ -492,3 +492,39 @@ def test_use_greenlets_under_gevent_patch_socket_uses_a_greenlet(rs: MockReplica
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["OK", "3"]
+
+
+# -- asyncio -----------------------------------------------------------------------------
+
+
+def test_asyncio_monitor_is_one_task_and_close_ends_it(rs: MockReplicaSet) -> None:
+    """The same loop and round as one asyncio Task, checking with the Checker's step (no
+    thread anywhere): discovery, an awaited wait_for_check, a wake-up, close()."""
+    import asyncio
+
+    from wireclient.engine.checker import Checker
+    from wireclient.engine.monitor import AsyncMonitor
+
+    async def main() -> None:
+        checker = Checker(10.0, None, None, lambda address, reply: None)
+        topology = Topology(TopologyView.from_seeds([rs[1].address], "rs"))
+        monitor = AsyncMonitor(topology, checker.check, heartbeat_frequency=60).start()
+        try:
+            tasks = [t for t in asyncio.all_tasks() if t.get_name() == monitor.name]
+            assert len(tasks) == 1 and monitor_threads() == []
+            assert await monitor.wait_for_check(PATIENCE)
+            assert topology.view.primary == rs[0].address
+            rounds = monitor.rounds
+            rs.elect(2)
+            monitor.request_check()  # the heartbeat is 60 s away
+            assert await monitor.wait_for_check(PATIENCE)
+            assert monitor.rounds > rounds and topology.view.primary == rs[2].address
+        finally:
+            monitor.close()
+            checker.close()
+        assert await monitor.wait_stopped()
+        assert not monitor.is_alive()
+        assert tasks[0].done()
+        assert not await monitor.wait_for_check(1)  # closed: at once
+
+    asyncio.run(asyncio.wait_for(main(), PATIENCE * 2))

@@ -11,13 +11,14 @@ handshake's hello is the first check) when first needed and replaced when it bre
 wire range misses wireclient's is checked like any other (its monitoring socket is not
 refused): its hello classifies it, and the view marks the topology incompatible. After a
 successful check it calls ``on_checked(address, reply)``, and runs the step it returns, if
-any (the selector tops up that member's pool to ``minPoolSize``), and it publishes heartbeat events when they are listened
-to. A check that fails on a monitoring socket that had worked is retried once at once, on a
-new socket (SDAM: one dead idle socket does not make a member Unknown); a check that still
-fails on the network calls ``on_failed(address, error)`` (the selector clears and pauses
-that member's pool: if the monitor's socket is bad, the pool's are likely bad too). It holds
-no reference to the connection, so a dropped connection's monitor can end. In a forked child
-the parent's monitoring sockets are forgotten (closed locally) before first use.
+any (the selector tops up that member's pool to ``minPoolSize``), and it publishes heartbeat
+events when they are listened to. A check that fails on a monitoring socket that had worked
+is retried once at once, on a new socket (SDAM: one dead idle socket does not make a member
+Unknown); a check that still fails on the network calls ``on_failed(address, error)`` (the
+selector clears and pauses that member's pool: if the monitor's socket is bad, the pool's
+are likely bad too). It holds no reference to the connection, so a dropped connection's
+monitor can end. In a forked child the parent's monitoring sockets are forgotten (closed
+locally) before first use.
 """
 
 from __future__ import annotations

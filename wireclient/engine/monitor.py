@@ -191,6 +191,10 @@ class _AsyncioTask:
         except RuntimeError:  # no loop running in this thread
             return False
 
+    def when_done(self, function: Callable[[], None]) -> None:
+        """Call ``function()`` once the Task is done, even if cancelled before it ran."""
+        self._task.add_done_callback(lambda _task: function())
+
     def in_loop_thread(self) -> bool:
         return threading.get_ident() == self._thread
 
@@ -332,7 +336,7 @@ class BaseMonitor:
             if self._started:
                 return self
             self._started = True
-            self._task = self._spawn(self._run(), self.name)
+            self._task = self._spawn_task()
         _live_monitors.add(self)
         forking.reset_in_child(self)
         return self
@@ -374,7 +378,7 @@ class BaseMonitor:
         if self._task is None and self._started and not self._closed:
             with self._lock:
                 if self._task is None:
-                    self._task = self._spawn(self._run(), self.name)
+                    self._task = self._spawn_task()
 
     def close(self, timeout: Optional[float] = CLOSE_TIMEOUT) -> None:
         """Stop the monitor: a thread or greenlet is joined (up to ``timeout``), an asyncio
@@ -399,6 +403,8 @@ class BaseMonitor:
         yield Wait(self._stopped, timeout)
         return not task.is_alive()
 
+    wait_stopped = operation(_wait_stopped)
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -417,6 +423,12 @@ class BaseMonitor:
         return f"<{type(self).__name__} {self.name} {self.flavour} {state} rounds={self._rounds}>"
 
     # -- the background task ---------------------------------------------------------------
+
+    def _spawn_task(self) -> _Task:
+        task = self._spawn(self._run(), self.name)
+        if isinstance(task, _AsyncioTask):  # a Task cancelled before it ran runs no finally
+            task.when_done(self._stopped.set)
+        return task
 
     def _signal(self, *latches: Optional[Latch]) -> None:
         """Set ``latches``: here, or in the loop's thread for an asyncio monitor called
@@ -508,7 +520,7 @@ class BaseMonitor:
         if topology is not None:
             topology.reset_after_fork()
         if self._started and not self._closed and not keep and self.flavour != "asyncio":
-            self._task = self._spawn(self._run(), self.name)
+            self._task = self._spawn_task()
 
 
 class Monitor(BaseMonitor, Blocking):
