@@ -409,7 +409,7 @@ def test_a_members_pool_is_paused_until_its_monitor_reaches_it_again(rs: MockRep
         c.db.c.insert({"x": 1})
         selector = c._executor.selector
         pool = selector.pools_by_address()[rs[0].address]
-        assert selector.refresh()  # a whole round done: none is in flight below
+        assert run(selector.refresh())  # a whole round done: none is in flight below
         rs[0].up = False  # the primary hangs up
         with pytest.raises(AutoReconnect):
             c.db.c.insert({"x": 2})
@@ -446,9 +446,9 @@ def test_a_members_pool_is_paused_when_its_monitor_cannot_reach_it(rs: MockRepli
         c.db.c.insert({"x": 1})
         selector = c._executor.selector
         pool = selector.pools_by_address()[rs[0].address]
-        assert selector.refresh()
+        assert run(selector.refresh())
         rs[0].up = False  # the primary hangs up on everything, its monitoring socket included
-        selector.refresh()  # one round: the check fails, and its retry too
+        run(selector.refresh())  # one round: the check fails, and its retry too
         assert pool.state == "paused"
         member = selector.topology.view.members[rs[0].address]
         assert member.server_type.value == "Unknown"

@@ -37,7 +37,12 @@ if TYPE_CHECKING:
         UpdateMany,
         UpdateOne,
     )
-    from wireclient.client.replica_set import MongoReplicaSetClient, ReplicaSetConnection
+    from wireclient.client.replica_set import (
+        AsyncMongoReplicaSetClient,
+        AsyncReplicaSetConnection,
+        MongoReplicaSetClient,
+        ReplicaSetConnection,
+    )
     from wireclient.client.results import (
         BulkWriteResult,
         DeleteResult,
@@ -83,6 +88,8 @@ _LAZY = {
     "ReadPreference": "wireclient.sdam.read_preferences",
     "ReplicaSetConnection": "wireclient.client.replica_set",
     "MongoReplicaSetClient": "wireclient.client.replica_set",
+    "AsyncReplicaSetConnection": "wireclient.client.replica_set",
+    "AsyncMongoReplicaSetClient": "wireclient.client.replica_set",
     "Request": "wireclient.client.connection",
     "InsertOne": "wireclient.client.operations",
     "UpdateOne": "wireclient.client.operations",
@@ -122,6 +129,8 @@ __all__ = [
     "AsyncCursor",
     "AsyncDatabase",
     "AsyncMongoClient",
+    "AsyncMongoReplicaSetClient",
+    "AsyncReplicaSetConnection",
     "BulkWriteResult",
     "Collection",
     "Connection",

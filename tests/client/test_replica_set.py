@@ -18,11 +18,12 @@ from typing import Any, List
 
 import bson
 import pytest
+from flavoured import FLAVOURS, Flavour, got, monitor_tasks
 from mock_replica_set import Member, MockReplicaSet, monitor_threads
 from waiting import PATIENCE, wait_until
 
 from wireclient import errors, monitoring
-from wireclient.client.replica_set import ReplicaSetConnection
+from wireclient.client.replica_set import AsyncReplicaSetConnection, ReplicaSetConnection
 from wireclient.sdam.read_preferences import ReadPreference
 from wireclient.sdam.server_rules import ServerType
 from wireclient.transport.blocking import run
@@ -41,6 +42,23 @@ def connect(rs: MockReplicaSet, seeds: Any = None, **kw: Any) -> ReplicaSetConne
     return ReplicaSetConnection(seeds or rs[1].host, **kw)
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+async def open_set(flavour: Flavour, rs: MockReplicaSet, seeds: Any = None, **kw: Any) -> Any:
+    """``connect`` for either client (``flavoured.py``): a ``ReplicaSetConnection`` or a
+    connected ``AsyncReplicaSetConnection``."""
+    kw.setdefault("replicaSet", "rs")
+    kw.setdefault("connectTimeoutMS", 10000)
+    kw.setdefault("serverSelectionTimeoutMS", 30000)
+    return await flavour.open(
+        ReplicaSetConnection, AsyncReplicaSetConnection, seeds or rs[1].host, **kw
+    )
+
+
 def member_of(rs: MockReplicaSet, doc: Any) -> Member:
     return rs[doc["member"]]
 
@@ -48,19 +66,26 @@ def member_of(rs: MockReplicaSet, doc: Any) -> Member:
 # -- discovery ---------------------------------------------------------------------------
 
 
-def test_discovers_set_from_one_secondary_seed(rs: MockReplicaSet) -> None:
+def test_discovers_set_from_one_secondary_seed(rs: MockReplicaSet, flavour: Flavour) -> None:
     rs[2].role = "arbiter"
-    with connect(rs) as c:
-        assert c.primary == rs[0].address
-        assert c.secondaries == [rs[1].address]
-        assert c.arbiters == [rs[2].address]
-        assert c.address == rs[0].address and c.host == "127.0.0.1"
-        assert c.view.set_name == "rs"
-        assert c.pools() == {}  # pools open on first use
-        c.db.things.insert({"x": 1})
-        assert list(c.pools()) == [rs[0].address]
-        assert c.monitor.is_alive()
-        assert "rs" in repr(c)
+
+    async def main() -> None:
+        c = await open_set(flavour, rs)
+        try:
+            assert c.primary == rs[0].address
+            assert c.secondaries == [rs[1].address]
+            assert c.arbiters == [rs[2].address]
+            assert c.address == rs[0].address and c.host == "127.0.0.1"
+            assert c.view.set_name == "rs"
+            assert c.pools() == {}  # pools open on first use
+            await got(c.db.things.insert({"x": 1}))
+            assert list(c.pools()) == [rs[0].address]
+            assert c.monitor.is_alive()
+            assert "rs" in repr(c)
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
 
 
 def test_uri_with_replica_set_option(rs: MockReplicaSet) -> None:
@@ -148,15 +173,23 @@ def test_members_added_and_removed_follow_the_primary(rs: MockReplicaSet) -> Non
 # -- reads and writes --------------------------------------------------------------------
 
 
-def test_writes_and_commands_go_to_the_primary(rs: MockReplicaSet) -> None:
-    with connect(rs, read_preference=SECONDARY) as c:
-        c.db.things.insert({"x": 1})
-        c.db.things.update({"x": 1}, {"$set": {"y": 2}})
-        c.db.command("ping")
-        assert len(rs[0].commands("insert")) == 1 and len(rs[0].commands("update")) == 1
-        assert rs[0].commands("ping")
-        assert not rs[1].commands("insert") and not rs[1].commands("ping")
-        assert "$readPreference" not in rs[0].commands("insert")[0]
+def test_writes_and_commands_go_to_the_primary(rs: MockReplicaSet, flavour: Flavour) -> None:
+    async def main() -> None:
+        c = await open_set(flavour, rs, read_preference=SECONDARY)
+        try:
+            await got(c.db.things.insert({"x": 1}))
+            await got(c.db.things.update({"x": 1}, {"$set": {"y": 2}}))
+            await got(c.db.command("ping"))
+            # reads follow the read preference
+            assert member_of(rs, await got(c.db.c.find_one())).role == "secondary"
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
+    assert len(rs[0].commands("insert")) == 1 and len(rs[0].commands("update")) == 1
+    assert rs[0].commands("ping")
+    assert not rs[1].commands("insert") and not rs[1].commands("ping")
+    assert "$readPreference" not in rs[0].commands("insert")[0]
 
 
 def test_primary_reads_carry_no_read_preference(rs: MockReplicaSet) -> None:
@@ -384,36 +417,52 @@ def test_pin_survives_latency_changes_but_not_a_change_of_primary(rs: MockReplic
 # -- failover ----------------------------------------------------------------------------
 
 
-def test_dead_primary_one_auto_reconnect_then_new_primary(rs: MockReplicaSet) -> None:
-    with connect(rs, heartbeatFrequencyMS=60_000) as c:
-        c.start_request()
-        c.db.c.insert({"x": 1})
-        rs[0].up = False  # hangs up on everything
-        rs.elect(1)
-        with pytest.raises(errors.AutoReconnect):
-            c.db.c.insert({"x": 2})
-        failed_at = time.monotonic()
-        c.db.c.insert({"x": 3})  # waits for the monitor to find member 1
-        took = time.monotonic() - failed_at
-        assert c.primary == rs[1].address
-        assert len(rs[1].commands("insert")) == 1
-        assert c.in_request()  # the request survived the failover
-        # (the monitor sleeps 60 s between heartbeats: the write succeeding at all, within
-        # serverSelectionTimeoutMS, says the error woke it)
-        print(f"\nmockupdb dead primary: first error -> first successful write {took:.3f}s")
-        c.end_request()
+def test_dead_primary_one_auto_reconnect_then_new_primary(
+    rs: MockReplicaSet, flavour: Flavour
+) -> None:
+    async def main() -> None:
+        c = await open_set(flavour, rs, heartbeatFrequencyMS=60_000)
+        try:
+            c.start_request()
+            await got(c.db.c.insert({"x": 1}))
+            rs[0].up = False  # hangs up on everything
+            rs.elect(1)
+            with pytest.raises(errors.AutoReconnect):
+                await got(c.db.c.insert({"x": 2}))
+            failed_at = time.monotonic()
+            await got(c.db.c.insert({"x": 3}))  # waits for the monitor to find member 1
+            took = time.monotonic() - failed_at
+            assert c.primary == rs[1].address
+            assert len(rs[1].commands("insert")) == 1
+            assert c.in_request()  # the request survived the failover
+            # (the monitor sleeps 60 s between heartbeats: the write succeeding at all,
+            # within serverSelectionTimeoutMS, says the error woke it)
+            print(f"\nmockupdb dead primary ({flavour}): first error -> first write {took:.3f}s")
+            c.end_request()
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
 
 
-def test_not_primary_reply_raises_once_and_refreshes(rs: MockReplicaSet) -> None:
-    with connect(rs, heartbeatFrequencyMS=60_000) as c:
-        c.db.c.insert({"x": 1})
-        rs.elect(2)  # the client still believes member 0 is primary
-        with pytest.raises(errors.NotPrimaryError) as info:
-            c.db.c.insert({"x": 2})
-        assert isinstance(info.value, errors.AutoReconnect)
-        c.db.c.insert({"x": 3})
-        assert c.primary == rs[2].address
-        assert len(rs[2].commands("insert")) == 1
+def test_not_primary_reply_raises_once_and_refreshes(rs: MockReplicaSet, flavour: Flavour) -> None:
+    """The primary steps down: one NotPrimaryError, then the writes go to the new one."""
+
+    async def main() -> None:
+        c = await open_set(flavour, rs, heartbeatFrequencyMS=60_000)
+        try:
+            await got(c.db.c.insert({"x": 1}))
+            rs.elect(2)  # the client still believes member 0 is primary
+            with pytest.raises(errors.NotPrimaryError) as info:
+                await got(c.db.c.insert({"x": 2}))
+            assert isinstance(info.value, errors.AutoReconnect)
+            await got(c.db.c.insert({"x": 3}))
+            assert c.primary == rs[2].address
+            assert len(rs[2].commands("insert")) == 1
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
 
 
 def test_not_primary_on_commands_and_reads(rs: MockReplicaSet) -> None:
@@ -588,12 +637,20 @@ def test_write_concern_error_for_another_reason_keeps_the_primary(rs: MockReplic
         assert c.view.members[rs[0].address].server_type is ServerType.PRIMARY
 
 
-def test_no_primary_waits_then_times_out(rs: MockReplicaSet) -> None:
+def test_no_primary_waits_then_times_out(rs: MockReplicaSet, flavour: Flavour) -> None:
     rs.elect(None)
-    with connect(rs, serverSelectionTimeoutMS=400) as c:
-        with pytest.raises(errors.ServerSelectionTimeout, match="no primary"):
-            c.db.c.insert({"x": 1})
-        assert c.db.c.find_one(read_preference=ReadPreference.PRIMARY_PREFERRED) is not None
+
+    async def main() -> None:
+        c = await open_set(flavour, rs, serverSelectionTimeoutMS=400)
+        try:
+            with pytest.raises(errors.ServerSelectionTimeout, match="no primary"):
+                await got(c.db.c.insert({"x": 1}))
+            found = await got(c.db.c.find_one(read_preference=ReadPreference.PRIMARY_PREFERRED))
+            assert found is not None
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
 
 
 def test_write_waits_for_an_election(rs: MockReplicaSet) -> None:
@@ -748,3 +805,98 @@ def test_latency_window_prefers_the_less_busy_of_two(rs: MockReplicaSet) -> None
             for sock in held:
                 busy.return_socket(sock)
         assert seen == {0, 1}
+
+
+# -- the asyncio client (flavoured.py runs the tests above on both) ---------------------
+
+
+def test_async_monitor_is_one_task_per_client_stopped_by_close(rs: MockReplicaSet) -> None:
+    from wireclient import AsyncMongoReplicaSetClient
+
+    async def main() -> None:
+        c = await open_set(Flavour("asyncio"), rs)
+        other = AsyncMongoReplicaSetClient(rs[2].host, replicaSet="rs")
+        try:
+            assert monitor_threads() == []  # no thread: a Task on this loop
+            assert len(monitor_tasks()) == 1 and c.monitor.is_alive()
+            await other.connect()
+            assert len(monitor_tasks()) == 2  # one per client
+            assert repr(other).startswith("AsyncMongoReplicaSetClient(")
+            await other.db.c.insert({"x": 0})
+            assert await c.refresh() is None  # awaited: a round of checks
+            monitor = c.monitor
+            await c.close()
+            assert not monitor.is_alive()
+            assert len(monitor_tasks()) == 1  # the other client's only
+            await c.db.c.insert({"x": 1})  # the view is still known: no monitor needed
+            rs.elect(1)
+            rs[0].up = False
+            with pytest.raises(errors.AutoReconnect):
+                await c.db.c.insert({"x": 2})
+            await c.db.c.insert({"x": 3})  # needed the monitor: a new Task was started
+            assert c.monitor is not monitor and c.monitor.is_alive()
+            assert len(monitor_tasks()) == 2
+        finally:
+            await c.close()
+            await other.close()
+        assert monitor_tasks() == []
+
+    Flavour("asyncio").run(main)
+
+
+def test_async_write_waits_for_an_election_without_blocking_the_loop(rs: MockReplicaSet) -> None:
+    """No primary: the write awaits the monitor's rounds while this Task keeps running, then
+    goes to the member elected meanwhile."""
+    import asyncio
+
+    rs.elect(None)
+
+    async def main() -> None:
+        c = await open_set(Flavour("asyncio"), rs)
+        try:
+            rounds = c.monitor.rounds
+            write = asyncio.ensure_future(c.db.c.insert({"x": 1}))
+            # the write waits for the monitor's rounds (it woke it: the heartbeat is 10 s
+            # away), and this Task runs meanwhile
+            while c.monitor.rounds <= rounds + 1 and not write.done():
+                await asyncio.sleep(0.005)
+            assert not write.done()
+            rs.elect(1)
+            await write
+            assert c.primary == rs[1].address
+            assert len(rs[1].commands("insert")) == 1
+        finally:
+            await c.close()
+
+    Flavour("asyncio").run(main)
+
+
+def test_async_plain_property_cannot_wait_for_a_primary(rs: MockReplicaSet) -> None:
+    rs.elect(None)
+
+    async def main() -> None:
+        c = await open_set(Flavour("asyncio"), rs, serverSelectionTimeoutMS=400)
+        try:
+            with pytest.raises(errors.AutoReconnect, match="cannot wait"):
+                _ = c.address
+        finally:
+            await c.close()
+
+    Flavour("asyncio").run(main)
+
+
+def test_async_replica_set_connection_to_secantus(server: Any) -> None:
+    """SecantusDB is a one-member replica set 'secantus': discovered, written and read."""
+
+    async def main() -> None:
+        async with AsyncReplicaSetConnection(server.uri, replicaSet="secantus") as c:
+            assert c.replica_set_name == "secantus" and c.primary is not None
+            assert len(monitor_tasks()) == 1
+            coll = c.test_async_rs.things
+            await coll.drop()
+            await coll.insert({"_id": 1, "x": 1})
+            assert (await coll.find_one({"_id": 1}))["x"] == 1
+            assert (await c.test_async_rs.command("ping"))["ok"] == 1
+        assert monitor_tasks() == []
+
+    Flavour("asyncio").run(main)

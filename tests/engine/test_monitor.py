@@ -12,10 +12,17 @@ import textwrap
 import threading
 import time
 import weakref
-from typing import Any, Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Generator, List, Mapping, Optional, Tuple
 
 import pytest
-from mock_replica_set import Member, MockReplicaSet, monitor_threads, raw_hello
+from mock_replica_set import (
+    Member,
+    MockReplicaSet,
+    as_step,
+    hello_step,
+    monitor_threads,
+    raw_hello,
+)
 from waiting import PATIENCE, wait_until
 
 from wireclient.engine.monitor import Monitor, choose_flavour
@@ -38,7 +45,7 @@ def make_monitor(
     seed_members = seeds if seeds is not None else [rs[1]]
     topology = Topology(TopologyView.from_seeds([m.address for m in seed_members], set_name))
     kw.setdefault("min_heartbeat_frequency", 0.05)
-    return topology, Monitor(topology, check, **kw)
+    return topology, Monitor(topology, as_step(check), **kw)
 
 
 # -- discovery and refresh ---------------------------------------------------------------
@@ -167,7 +174,7 @@ def test_unreachable_seed_is_unknown(rs: MockReplicaSet) -> None:
         s.bind(("127.0.0.1", 0))
         dead: Address = ("127.0.0.1", s.getsockname()[1])
     topology = Topology(TopologyView.from_seeds([dead, rs[1].address], "rs"))
-    monitor = Monitor(topology, raw_hello, heartbeat_frequency=60).start()
+    monitor = Monitor(topology, hello_step, heartbeat_frequency=60).start()
     try:
         assert monitor.wait_for_check(PATIENCE)
         view = topology.view
@@ -362,8 +369,9 @@ class Owner:
         self.topology = Topology(TopologyView.from_seeds([rs[1].address], "rs"))
         self.monitor = Monitor(self.topology, self.check, heartbeat_frequency=60).start()
 
-    def check(self, address: Address) -> Tuple[Mapping[str, Any], float]:
+    def check(self, address: Address) -> Generator[Any, Any, Tuple[Mapping[str, Any], float]]:
         return raw_hello(address)
+        yield  # a step
 
 
 def test_monitor_holds_no_strong_reference_to_its_owner(rs: MockReplicaSet) -> None:
@@ -380,9 +388,11 @@ def test_monitor_holds_no_strong_reference_to_its_owner(rs: MockReplicaSet) -> N
 def test_invalid_options() -> None:
     topology = Topology(TopologyView.from_seeds([("a", 1)], "rs"))
     with pytest.raises(ConfigurationError):
-        Monitor(topology, raw_hello, heartbeat_frequency=0)
+        Monitor(topology, hello_step, heartbeat_frequency=0)
     with pytest.raises(ConfigurationError):
-        Monitor(topology, raw_hello, flavour="process")
+        Monitor(topology, hello_step, flavour="process")
+    with pytest.raises(ConfigurationError):
+        Monitor(topology, hello_step, flavour="asyncio")  # that is an AsyncMonitor
 
 
 # -- fork --------------------------------------------------------------------------------
@@ -453,14 +463,14 @@ GEVENT_CHILD = textwrap.dedent(
     from gevent import monkey
     monkey.patch_socket()
     sys.path.insert(0, {tests!r})
-    from mock_replica_set import raw_hello
+    from mock_replica_set import hello_step
     from wireclient.engine.monitor import Monitor
     from wireclient.engine.topology_cell import Topology
     from wireclient.sdam.topology import TopologyView
     seed = ("127.0.0.1", {port})
     topology = Topology(TopologyView.from_seeds([seed], "rs"))
     threads = threading.active_count()
-    monitor = Monitor(topology, raw_hello, heartbeat_frequency=60, use_greenlets=True).start()
+    monitor = Monitor(topology, hello_step, heartbeat_frequency=60, use_greenlets=True).start()
     assert monitor.flavour == "gevent", monitor.flavour
     assert threading.active_count() == threads
     assert monitor.wait_for_check(30)
@@ -482,3 +492,39 @@ def test_use_greenlets_under_gevent_patch_socket_uses_a_greenlet(rs: MockReplica
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["OK", "3"]
+
+
+# -- asyncio -----------------------------------------------------------------------------
+
+
+def test_asyncio_monitor_is_one_task_and_close_ends_it(rs: MockReplicaSet) -> None:
+    """The same loop and round as one asyncio Task, checking with the Checker's step (no
+    thread anywhere): discovery, an awaited wait_for_check, a wake-up, close()."""
+    import asyncio
+
+    from wireclient.engine.checker import Checker
+    from wireclient.engine.monitor import AsyncMonitor
+
+    async def main() -> None:
+        checker = Checker(10.0, None, None, lambda address, reply: None)
+        topology = Topology(TopologyView.from_seeds([rs[1].address], "rs"))
+        monitor = AsyncMonitor(topology, checker.check, heartbeat_frequency=60).start()
+        try:
+            tasks = [t for t in asyncio.all_tasks() if t.get_name() == monitor.name]
+            assert len(tasks) == 1 and monitor_threads() == []
+            assert await monitor.wait_for_check(PATIENCE)
+            assert topology.view.primary == rs[0].address
+            rounds = monitor.rounds
+            rs.elect(2)
+            monitor.request_check()  # the heartbeat is 60 s away
+            assert await monitor.wait_for_check(PATIENCE)
+            assert monitor.rounds > rounds and topology.view.primary == rs[2].address
+        finally:
+            monitor.close()
+            checker.close()
+        assert await monitor.wait_stopped()
+        assert not monitor.is_alive()
+        assert tasks[0].done()
+        assert not await monitor.wait_for_check(1)  # closed: at once
+
+    asyncio.run(asyncio.wait_for(main(), PATIENCE * 2))

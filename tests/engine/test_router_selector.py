@@ -16,12 +16,13 @@ from typing import Any, Iterator, List, Set
 
 import pytest
 from bson import Int64
+from flavoured import FLAVOURS, Flavour, got, monitor_tasks
 from leak_check import no_leaked_socket
 from mock_mongos import MockRouters
 from mock_replica_set import MockReplicaSet, monitor_threads
 from waiting import PATIENCE
 
-from wireclient import Connection, MongoClient, errors
+from wireclient import AsyncConnection, Connection, MongoClient, errors
 from wireclient.engine.router_selector import MongosSelector
 from wireclient.sdam.read_preferences import ReadPreference
 from wireclient.sdam.routers import RouterView
@@ -48,7 +49,30 @@ def connect(seeds: Any, **kw: Any) -> Connection:
     return Connection(seeds, **kw)
 
 
-def selector(c: Connection) -> MongosSelector:
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+async def open_routers(flavour: Flavour, seeds: Any, **kw: Any) -> Any:
+    """``connect`` for either client (``flavoured.py``): a ``Connection`` or a connected
+    ``AsyncConnection``."""
+    kw.setdefault("auto_start_request", False)
+    kw.setdefault("connectTimeoutMS", 10000)
+    kw.setdefault("socketTimeoutMS", 30000)
+    kw.setdefault("serverSelectionTimeoutMS", 30000)
+    return await flavour.open(Connection, AsyncConnection, seeds, **kw)
+
+
+def monitors_running(flavour: Flavour) -> List[str]:
+    """The names of the running monitors: threads, or asyncio Tasks."""
+    if flavour.asynchronous:
+        return [t.get_name() for t in monitor_tasks()]
+    return [t.name for t in monitor_threads()]
+
+
+def selector(c: Any) -> MongosSelector:
     sel = c._executor.selector
     assert isinstance(sel, MongosSelector)
     return sel
@@ -69,20 +93,26 @@ def wait_until(condition: Any, timeout: float = PATIENCE) -> None:
 # -- connecting --------------------------------------------------------------------------
 
 
-def test_uri_with_several_routers(routers: MockRouters) -> None:
-    with connect(routers.uri) as c:
-        assert c.is_mongos
-        c.db.things.insert({"x": 1})
-        assert c.db.c.find_one() is not None
-        view = selector(c).view
-        assert isinstance(view, RouterView)
-        assert {sd.address for sd in view.routers} == {m.address for m in routers.members}
-        assert all(sd.round_trip_time is not None for sd in view.routers)
-        assert [t.name for t in monitor_threads()] == ["wireclient-monitor-mongos"]
-        assert c.address in {m.address for m in routers.members}
-        assert repr(c) == f"Connection({routers.seeds!r})"
-        assert "mongos routers" in view.describe()
-    assert monitor_threads() == []  # close() stops the monitor
+def test_uri_with_several_routers(routers: MockRouters, flavour: Flavour) -> None:
+    async def main() -> None:
+        c = await open_routers(flavour, routers.uri)
+        try:
+            assert c.is_mongos
+            await got(c.db.things.insert({"x": 1}))
+            assert await got(c.db.c.find_one()) is not None
+            view = selector(c).view
+            assert isinstance(view, RouterView)
+            assert {sd.address for sd in view.routers} == {m.address for m in routers.members}
+            assert all(sd.round_trip_time is not None for sd in view.routers)
+            assert monitors_running(flavour) == ["wireclient-monitor-mongos"]
+            assert c.address in {m.address for m in routers.members}
+            assert repr(c) == f"{type(c).__name__}({routers.seeds!r})"
+            assert "mongos routers" in view.describe()
+        finally:
+            await got(c.close())
+        assert monitors_running(flavour) == []  # close() stops the monitor
+
+    flavour.run(main)
 
 
 @pytest.mark.parametrize("form", ["list", "tuple", "plain", "uri-list"])
@@ -380,17 +410,27 @@ def test_auto_start_request_keeps_a_thread_on_one_router(routers: MockRouters) -
         assert len(seen) > 1
 
 
-def test_request_moves_to_another_router_when_its_router_fails(routers: MockRouters) -> None:
-    with connect(routers.seeds, localThresholdMS=1000, heartbeatFrequencyMS=60_000) as c:
-        c.start_request()
-        first = c.db.c.find_one()["member"]  # type: ignore[index]
-        routers[first].up = False
-        with pytest.raises(errors.AutoReconnect):
-            c.db.c.find_one()
-        after = served_by(c, 10)
-        assert len(set(after)) == 1 and first not in after
-        assert c.in_request()
-        c.end_request()
+def test_request_moves_to_another_router_when_its_router_fails(
+    routers: MockRouters, flavour: Flavour
+) -> None:
+    async def main() -> None:
+        c = await open_routers(
+            flavour, routers.seeds, localThresholdMS=1000, heartbeatFrequencyMS=60_000
+        )
+        try:
+            c.start_request()
+            first = (await got(c.db.c.find_one()))["member"]
+            routers[first].up = False
+            with pytest.raises(errors.AutoReconnect):
+                await got(c.db.c.find_one())
+            after = [(await got(c.db.c.find_one()))["member"] for _ in range(10)]
+            assert len(set(after)) == 1 and first not in after
+            assert c.in_request()
+            c.end_request()
+        finally:
+            await got(c.close())
+
+    flavour.run(main)
 
 
 # -- read preferences ----------------------------------------------------------------------

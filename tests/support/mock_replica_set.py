@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
 import bson
 from bson import ObjectId
@@ -227,6 +227,23 @@ def raw_hello(address: Address, timeout: float = 10.0) -> Tuple[Mapping[str, Any
     if opcode != 1:
         raise AutoReconnect(f"unexpected opcode {opcode}")
     return bson.decode(payload[20:]), time.monotonic() - started
+
+
+def as_step(
+    check: Callable[[Address], Tuple[Mapping[str, Any], float]],
+) -> Callable[[Address], Generator[Any, Any, Tuple[Mapping[str, Any], float]]]:
+    """A blocking check function (``raw_hello``) as the monitor's ``check`` step: it blocks
+    the monitor's thread, as a thread-flavoured monitor may (never an asyncio one's)."""
+
+    def step(address: Address) -> Generator[Any, Any, Tuple[Mapping[str, Any], float]]:
+        return check(address)
+        yield  # a generator: the monitor runs it with ``yield from``
+
+    return step
+
+
+#: ``raw_hello`` as a check step.
+hello_step = as_step(raw_hello)
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:

@@ -539,10 +539,11 @@ class BaseConnection(Generic[D]):
 
     def _close(self) -> Steps[None]:
         """Close every idle socket now, and every socket lent to another thread (Task) when
-        it comes back. The connection stays usable: a later operation reconnects."""
+        it comes back; a replica set's (or the routers') monitor stops. The connection
+        stays usable: a later operation reconnects. A step: the asyncio flavour's close()
+        is awaited (as pymongo's is) until its monitor Task has ended."""
         self._executor.close()
-        return
-        yield  # a step: the asyncio flavour's close() is awaited, as pymongo's is
+        yield from self._executor.wait_stopped()
 
     close = operation(_close)
     disconnect = close

@@ -9,26 +9,41 @@ tell about the set (``primary``, ``secondaries``, ``arbiters``, ``hosts``, ``see
 ``replica_set_name``, ``refresh()``), ``nodes``, the current ``view`` and ``monitor``, all
 read from that selector. Its read preference and latency window are the selector's too
 (``settings.ConnectionSettings``).
+
+Two flavours share one class, as the connections do (``connection.py``,
+``transport/flavours.py``): ``BaseReplicaSetConnection`` holds everything, with ``refresh``
+(the one method here that does I/O) written once as a step; ``ReplicaSetConnection`` is a
+blocking ``Connection`` whose monitor is a thread (or greenlet), and
+``AsyncReplicaSetConnection`` an ``AsyncConnection`` whose monitor is one asyncio Task,
+started by its discovery (at ``await conn.connect()``, ``async with``, or its first
+operation) and stopped by ``await conn.close()``. ``MongoReplicaSetClient`` and
+``AsyncMongoReplicaSetClient`` add pymongo 2.8's defaults and positional order to each.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set, TypeVar
 
-from wireclient.client.connection import Connection
+from wireclient.client.connection import AsyncConnection, BaseConnection, Connection
+from wireclient.client.database import AsyncDatabase, BaseDatabase, Database
 from wireclient.engine.replica_set_selector import ReplicaSetSelector
 from wireclient.rules.uri import Address, format_address
 from wireclient.sdam.read_preferences import ReadPreference
 from wireclient.sdam.server_rules import ServerType
 from wireclient.sdam.topology import TopologyView
+from wireclient.transport.flavours import operation
 
 if TYPE_CHECKING:
-    from wireclient.engine.monitor import Monitor
+    from wireclient.engine.monitor import BaseMonitor
     from wireclient.pooling.pool import Pool
+    from wireclient.transport.steps import Steps
+
+D = TypeVar("D", bound=BaseDatabase[Any])  # the flavour's database class
 
 
-class ReplicaSetConnection(Connection):
-    """A connection to a replica set: discovery, monitoring, read preferences, failover.
+class BaseReplicaSetConnection(BaseConnection[D]):
+    """A connection to a replica set: discovery, monitoring, read preferences, failover;
+    what ``ReplicaSetConnection`` and ``AsyncReplicaSetConnection`` share.
 
     ``ReplicaSetConnection('mongodb://a:1,b:2,c:3/?replicaSet=repl0')`` or
     ``ReplicaSetConnection('a:1,b:2', replicaSet='repl0', read_preference=ReadPreference.NEAREST)``.
@@ -98,10 +113,12 @@ class ReplicaSetConnection(Connection):
         """Every member this connection knows of (seeds and discovered ones)."""
         return frozenset(self.view.members)
 
-    def refresh(self) -> None:
+    def _refresh(self) -> Steps[None]:
         """Check every member now, and return when that round is over (or after
         ``serverSelectionTimeoutMS``)."""
-        self._selector.refresh()
+        yield from self._selector.refresh()
+
+    refresh = operation(_refresh)
 
     @property
     def local_threshold_ms(self) -> float:
@@ -121,7 +138,9 @@ class ReplicaSetConnection(Connection):
         return self._selector.topology.view
 
     @property
-    def monitor(self) -> Monitor:
+    def monitor(self) -> BaseMonitor:
+        """The monitor: a ``Monitor`` (thread or greenlet), or for the asyncio flavour an
+        ``AsyncMonitor`` (one asyncio Task)."""
         return self._selector.monitor
 
     @property
@@ -147,17 +166,39 @@ class ReplicaSetConnection(Connection):
 
     def __repr__(self) -> str:
         seeds = ",".join(format_address(a) for a in self.view.seeds)
-        return f"ReplicaSetConnection({seeds!r}, replicaSet={self.replica_set_name!r})"
+        return f"{self._REPR_NAME}({seeds!r}, replicaSet={self.replica_set_name!r})"
 
 
-class MongoReplicaSetClient(ReplicaSetConnection):
-    """pymongo 2.8's ``MongoReplicaSetClient``: a ``ReplicaSetConnection`` with that class's
-    defaults (``auto_start_request=False``; writes acknowledged).
+class ReplicaSetConnection(BaseReplicaSetConnection[Database], Connection):
+    """A connection to a replica set: discovery, monitoring, read preferences, failover.
 
-    ``MongoReplicaSetClient(hosts_or_uri=None, max_pool_size=100, document_class=dict,
-    tz_aware=False, **kwargs)``, the positional order of 2.8; ``replicaSet`` (learned from
-    the members when left out), ``read_preference`` and every other option as keywords.
+    ``ReplicaSetConnection('mongodb://a:1,b:2,c:3/?replicaSet=repl0')`` or
+    ``ReplicaSetConnection('a:1,b:2', replicaSet='repl0', read_preference=ReadPreference.NEAREST)``.
+    Options beyond ``Connection``'s: ``replicaSet`` (checked against every member; learned
+    from the first member when not given), ``read_preference`` / ``readPreference``,
+    ``tag_sets`` / ``readPreferenceTags``, ``maxStalenessSeconds`` (at least 90 and at least
+    heartbeatFrequencyMS / 1000 + 10; default -1, no maximum), ``localThresholdMS`` (alias
+    ``secondary_acceptable_latency_ms``, default 15), ``heartbeatFrequencyMS`` (default
+    10000), ``serverSelectionTimeoutMS`` (default 30000). What it tells about the set
+    (``primary``, ``secondaries``, ``hosts``, ``refresh()``...) is read from its selector's
+    view. Its monitor is a thread (a greenlet with ``use_greenlets``).
     """
+
+    _REPR_NAME = "ReplicaSetConnection"
+
+
+class AsyncReplicaSetConnection(BaseReplicaSetConnection[AsyncDatabase], AsyncConnection):
+    """``ReplicaSetConnection`` for asyncio (``docs/asyncio.md``): the same options and
+    names, with coroutines where I/O happens (``await conn.refresh()``). It discovers the
+    set at ``await conn.connect()``, ``async with``, or its first operation; its monitor is
+    one asyncio Task on the running loop, stopped by ``await conn.close()``."""
+
+    _REPR_NAME = "AsyncReplicaSetConnection"
+
+
+class _MongoReplicaSetClientDefaults(BaseReplicaSetConnection[D]):
+    """pymongo 2.8's ``MongoReplicaSetClient`` defaults and positional order, for both
+    flavours."""
 
     _AUTO_START_DEFAULT = False
 
@@ -181,9 +222,33 @@ class MongoReplicaSetClient(ReplicaSetConnection):
             **kwargs,
         )
 
-    def __repr__(self) -> str:
-        seeds = ",".join(format_address(a) for a in self.view.seeds)
-        return f"MongoReplicaSetClient({seeds!r}, replicaSet={self.replica_set_name!r})"
+
+class MongoReplicaSetClient(_MongoReplicaSetClientDefaults[Database], ReplicaSetConnection):
+    """pymongo 2.8's ``MongoReplicaSetClient``: a ``ReplicaSetConnection`` with that class's
+    defaults (``auto_start_request=False``; writes acknowledged).
+
+    ``MongoReplicaSetClient(hosts_or_uri=None, max_pool_size=100, document_class=dict,
+    tz_aware=False, **kwargs)``, the positional order of 2.8; ``replicaSet`` (learned from
+    the members when left out), ``read_preference`` and every other option as keywords.
+    """
+
+    _REPR_NAME = "MongoReplicaSetClient"
 
 
-__all__ = ["MongoReplicaSetClient", "ReplicaSetConnection", "ReadPreference"]
+class AsyncMongoReplicaSetClient(
+    _MongoReplicaSetClientDefaults[AsyncDatabase], AsyncReplicaSetConnection
+):
+    """``MongoReplicaSetClient`` for asyncio: an ``AsyncReplicaSetConnection`` with 2.8's
+    ``MongoReplicaSetClient`` defaults (``auto_start_request=False``)."""
+
+    _REPR_NAME = "AsyncMongoReplicaSetClient"
+
+
+__all__ = [
+    "AsyncMongoReplicaSetClient",
+    "AsyncReplicaSetConnection",
+    "BaseReplicaSetConnection",
+    "MongoReplicaSetClient",
+    "ReadPreference",
+    "ReplicaSetConnection",
+]

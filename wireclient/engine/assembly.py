@@ -23,9 +23,11 @@ the work is built here, once, from the arguments they were given (``ClientParts`
   one server never loads the topology, the monitor or read preferences;
 - the ``Executor`` (``executor.py``) that runs every message through that selector.
 
-``connect()`` then proves the parts work: a replica set (or a list of routers) runs its
-discovery round in the calling thread and starts its monitor; one server gets one socket
-opened and put back idle, so a bad address fails at construction.
+``connect()`` (a step) then proves the parts work: a replica set (or a list of routers)
+runs its discovery round in the caller and starts its monitor (a thread or greenlet; for
+the asyncio client one asyncio Task, on the running loop); one server gets one socket
+opened and put back idle, so a bad address fails at construction (at ``await
+conn.connect()`` for the asyncio client).
 """
 
 from __future__ import annotations
@@ -174,11 +176,6 @@ class ClientParts:
         if asynchronous:
             if self.use_greenlets:
                 raise ConfigurationError("use_greenlets applies to the blocking client only")
-            if replica_set or len(hosts) != 1:
-                raise ConfigurationError(
-                    "the asyncio client connects to one server for now: a replica set or a "
-                    "list of mongos routers needs the blocking client (see docs/asyncio.md)"
-                )
             from wireclient.pooling.task_identity import TaskIdentity
             from wireclient.transport import asynchronous as driver
 
@@ -190,6 +187,7 @@ class ClientParts:
         self.requests = Requests(identity, bool(options.get("autoStartRequest", auto_start)))
         self.requests.events = events
         self._replica_set = replica_set
+        self.asynchronous = asynchronous
         self.routers: Optional[MongosSelector] = None  # several hosts: the routers' selector
         selector = self._replica_set_selector() if replica_set else self._selector()
         self.executor = Executor(selector, self.requests, events)
@@ -245,6 +243,7 @@ class ClientParts:
             self._ssl_context,
             self.use_greenlets,
             self.events,
+            self.asynchronous,
         )
 
     # -- pools and their sockets ----------------------------------------------------------
@@ -356,7 +355,7 @@ class ClientParts:
         when that fails."""
         executor = self.executor
         if self._replica_set:
-            executor.selector.discover()  # type: ignore[attr-defined]
+            yield from executor.selector.discover()  # type: ignore[attr-defined]
             return
         routers = self.routers
         if routers is None:
@@ -368,11 +367,12 @@ class ClientParts:
                 raise
             return
         try:
-            routers.discover()
-            pool = executor.select()
+            yield from routers.discover()
+            pool = yield from executor.select_waiting()
             pool.return_socket((yield from pool.checkout()))
         except BaseException:
             executor.close()  # the monitor too: nothing of this connection stays
+            yield from executor.wait_stopped()
             raise
 
     def seed_list(self) -> str:

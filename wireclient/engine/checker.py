@@ -2,21 +2,23 @@
 
 Theory of operation
 -------------------
-The monitor (``monitor.py``) calls ``check(address)`` for each member, one at a time, from
-its own task. The checker keeps one dedicated monitoring socket per member, opened (and
-handshaken: the handshake's hello is the first check) when first needed and replaced when it
-breaks; it runs ``hello`` (``isMaster`` for servers that do not know it, remembered per
-socket by ``SocketInfo.run_hello``) and returns the reply with its round-trip time. A member
-whose wire range misses wireclient's is checked like any other (its monitoring socket is not
+The monitor (``monitor.py``) runs the step ``check(address)`` for each member, one at a
+time, from its own task (a thread, a greenlet, or an asyncio Task: the step is the same).
+The checker keeps one dedicated monitoring socket per member, opened (and handshaken: the
+handshake's hello is the first check) when first needed and replaced when it breaks; it runs
+``hello`` (``isMaster`` for servers that do not know it, remembered per socket by
+``SocketInfo.run_hello``) and returns the reply with its round-trip time. A member whose
+wire range misses wireclient's is checked like any other (its monitoring socket is not
 refused): its hello classifies it, and the view marks the topology incompatible. After a
-successful check it calls ``on_checked(address, reply)`` (the selector tops up that member's
-pool to ``minPoolSize``), and it publishes heartbeat events when they are listened to. A
-check that fails on a monitoring socket that had worked is retried once at once, on a new
-socket (SDAM: one dead idle socket does not make a member Unknown); a check that still fails
-on the network calls ``on_failed(address, error)`` (the selector clears and pauses that
-member's pool: if the monitor's socket is bad, the pool's are likely bad too). It holds no
-reference to the connection, so a dropped connection's monitor can end. In a forked
-child the parent's monitoring sockets are forgotten (closed locally) before first use.
+successful check it calls ``on_checked(address, reply)``, and runs the step it returns, if
+any (the selector tops up that member's pool to ``minPoolSize``), and it publishes heartbeat
+events when they are listened to. A check that fails on a monitoring socket that had worked
+is retried once at once, on a new socket (SDAM: one dead idle socket does not make a member
+Unknown); a check that still fails on the network calls ``on_failed(address, error)`` (the
+selector clears and pauses that member's pool: if the monitor's socket is bad, the pool's
+are likely bad too). It holds no reference to the connection, so a dropped connection's
+monitor can end. In a forked child the parent's monitoring sockets are forgotten (closed
+locally) before first use.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Checker:
         connect_timeout: Optional[float],
         ssl_context: Any,
         app_name: Optional[str],
-        on_checked: Callable[[Address, Mapping[str, Any]], None],
+        on_checked: Callable[[Address, Mapping[str, Any]], Optional[Steps[None]]],
         events: Optional[EventPublisher] = None,
         compression: Any = None,
         on_failed: Optional[Callable[[Address, BaseException], None]] = None,
@@ -111,7 +113,7 @@ class Checker:
             if sock.closed:
                 self._sockets.pop(address, None)
         rtt = time.monotonic() - started
-        self._on_checked(address, reply)
+        yield from self._checked(address, reply)
         return reply, rtt
 
     def _hello_on_new_socket(self, address: Address) -> Steps[Tuple[Mapping[str, Any], float]]:
@@ -131,8 +133,14 @@ class Checker:
         )
         self._sockets[address] = sock
         rtt = time.monotonic() - started  # the handshake is a hello
-        self._on_checked(address, sock.hello)
+        yield from self._checked(address, sock.hello)
         return sock.hello, rtt
+
+    def _checked(self, address: Address, reply: Mapping[str, Any]) -> Steps[None]:
+        """Tell ``on_checked``, and run the step it returns (filling a pool), if any."""
+        then = self._on_checked(address, reply)
+        if then is not None:
+            yield from then
 
     def forget(self, address: Address) -> None:
         sock = self._sockets.pop(address, None)

@@ -9,8 +9,10 @@ carry them, always in this order:
 1. flush the cursor kills the garbage collector queued (no I/O runs in ``__del__``);
 2. find the caller's request (``Requests.current``, a builtin lookup; for a caller in none,
    ``Requests.for_operation``: where ``auto_start_request`` is decided) and choose the
-   server: a ``Selector`` returns the pool of the one server, or of the member the read
-   preference (and the request's pin) picks in a replica set;
+   server: a ``Selector``'s plain ``select`` returns the pool of the one server, or of the
+   member the read preference (and the request's pin) picks in a replica set; only when it
+   says None (nothing suitable is known now) does the step ``select_waiting`` wait for the
+   monitor, so the usual operation pays no generator for its selection;
 3. take the caller's socket: the request's socket on that pool if it is still usable, else a
    pooled one (bound to the request, if there is one);
 4. encode (``command.build_frame``: the envelope for that server's wire version, as a whole
@@ -70,7 +72,7 @@ from wireclient.rules.options import DEFAULT_LOCAL_THRESHOLD_MS
 from wireclient.rules.replies import passes_quickly
 from wireclient.rules.uri import format_address
 from wireclient.transport import network
-from wireclient.transport.steps import Steps
+from wireclient.transport.steps import Steps, done
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -86,7 +88,13 @@ if TYPE_CHECKING:
 
         def select(
             self, for_read: bool, read_preference: Any, state: Optional[RequestState]
-        ) -> Pool: ...
+        ) -> Optional[Pool]: ...
+
+        def select_waiting(
+            self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+        ) -> Steps[Pool]: ...
+
+        def wait_here(self, steps: Steps[Any]) -> Any: ...
 
         def read_preference_document(
             self, pool: Pool, for_read: bool, read_preference: Any
@@ -109,6 +117,8 @@ if TYPE_CHECKING:
         def set_read_preference(self, value: Any) -> None: ...
 
         def close(self) -> None: ...
+
+        def wait_stopped(self) -> Steps[bool]: ...
 
 
 Document = Mapping[str, Any]
@@ -153,10 +163,25 @@ class SingleServer:
             )
         self.read_preference = value
 
-    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+    def select(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Optional[Pool]:
+        """The one pool (never None: nothing to wait for)."""
         if self._reopen:
             self._open_again()
         return self.pool
+
+    def select_waiting(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Steps[Pool]:
+        """Never needed (``select`` always answers); the ``Selector`` interface's."""
+        return done(self.pool)
+
+    def wait_here(self, steps: Steps[Any]) -> Any:
+        """Never needed; the ``Selector`` interface's (``blocking.run`` for a step)."""
+        from wireclient.transport.blocking import run
+
+        return run(steps)
 
     def read_preference_document(
         self, pool: Pool, for_read: bool, read_preference: Any
@@ -215,6 +240,10 @@ class SingleServer:
                 self._view = self._view.from_seeds([self.pool.address], None)
             self._reopen = True
 
+    def wait_stopped(self) -> Steps[bool]:
+        """Nothing runs in the background."""
+        return done(True)
+
 
 class Executor:
     """Runs every message of one connection (see the module notes)."""
@@ -233,19 +262,54 @@ class Executor:
         self, for_read: bool = False, read_preference: Any = None, operation: bool = False
     ) -> Pool:
         """The pool an operation would run on now. A cursor (``operation=True``) keeps it for
-        its getMores, and its request (started now if ``auto_start_request``) pins it."""
+        its getMores, and its request (started now if ``auto_start_request``) pins it.
+        A plain call: when selection must wait for the monitor, the blocking client blocks
+        and an asyncio client raises (``Selector.wait_here``); a step uses
+        ``select_waiting``."""
         state = self.requests.for_operation() if operation else self.requests.current()
-        return self.selector.select(for_read, read_preference, state)
+        selector = self.selector
+        pool = selector.select(for_read, read_preference, state)
+        if pool is None:
+            pool = selector.wait_here(selector.select_waiting(for_read, read_preference, state))
+        return pool
+
+    def select_waiting(
+        self, for_read: bool = False, read_preference: Any = None, operation: bool = False
+    ) -> Steps[Pool]:
+        """``select`` as a step: waits for the monitor (the asyncio client awaits)."""
+        state = self.requests.for_operation() if operation else self.requests.current()
+        pool = self.selector.select(for_read, read_preference, state)
+        if pool is None:
+            pool = yield from self.selector.select_waiting(for_read, read_preference, state)
+        return pool
 
     def select_for_cursor(
         self, for_read: bool, read_preference: Any
     ) -> Tuple[Pool, Optional[RequestState]]:
         """``select(..., operation=True)``, and the caller's request it looked up: a cursor
-        hands that to ``run(state=...)``, so its first batch looks the caller up once."""
+        hands that to ``run(state=...)``, so its first batch looks the caller up once. A
+        plain call, as ``select``: in a step, ``select_for_cursor_waiting``."""
         state = self.requests.current()  # a builtin: the usual caller is in a request
         if state is None:
             state = self.requests.for_operation()
-        return self.selector.select(for_read, read_preference, state), state
+        selector = self.selector
+        pool = selector.select(for_read, read_preference, state)
+        if pool is None:
+            pool = selector.wait_here(selector.select_waiting(for_read, read_preference, state))
+        return pool, state
+
+    def select_for_cursor_waiting(
+        self, for_read: bool, read_preference: Any
+    ) -> Steps[Tuple[Pool, Optional[RequestState]]]:
+        """``select_for_cursor`` as a step: waits for the monitor (the asyncio client
+        awaits) when nothing suitable is known now."""
+        state = self.requests.current()
+        if state is None:
+            state = self.requests.for_operation()
+        pool = self.selector.select(for_read, read_preference, state)
+        if pool is None:
+            pool = yield from self.selector.select_waiting(for_read, read_preference, state)
+        return pool, state
 
     def run(
         self,
@@ -269,6 +333,8 @@ class Executor:
                 state = self.requests.for_operation()
         if pool is None:
             pool = self.selector.select(for_read, read_preference, state)
+            if pool is None:  # nothing suitable known now: wait for the monitor
+                pool = yield from self.selector.select_waiting(for_read, read_preference, state)
         rp_document = self.selector.read_preference_document(pool, for_read, read_preference)
         sock = yield from self.acquire(pool, state)
         generation = pool.generation_of(sock)
@@ -317,6 +383,8 @@ class Executor:
         if state is None:
             state = self.requests.for_operation()
         pool = self.selector.select(False, None, state)
+        if pool is None:  # no primary known now: wait for the monitor
+            pool = yield from self.selector.select_waiting(False, None, state)
         sock = yield from self.acquire(pool, state)
         generation = pool.generation_of(sock)
         name = next(iter(spec), "command")
@@ -577,13 +645,20 @@ class Executor:
 
     def close(self) -> None:
         """Close every idle socket now and every lent one when it comes back; the caller's
-        own request sockets go now. The connection stays usable."""
+        own request sockets go now; a replica set's monitor stops (a thread is joined, an
+        asyncio Task cancelled: ``wait_stopped`` waits for its end). The connection stays
+        usable."""
         self._kill_queue.clear()
         self.selector.close()
         pools = self.selector.pools()
         for pool in pools:
             pool.close(reopen=True)  # a Connection reconnects after close()
         self.requests.close_own()
+
+    def wait_stopped(self) -> Steps[bool]:
+        """After ``close()``: wait until nothing of the connection runs in the background
+        (a replica set's asyncio monitor Task has ended); whether that is so."""
+        return (yield from self.selector.wait_stopped())
 
 
 def _command_document(message: Any) -> Dict[str, Any]:

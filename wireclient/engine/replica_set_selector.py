@@ -10,20 +10,32 @@ first chosen. (The routers of a sharded cluster reuse it with another view and a
 choice: ``router_selector.py``.)
 
 What we know of the set lives in a ``Topology`` cell holding an immutable ``TopologyView``
-(``wireclient.sdam.topology``). ``discover`` runs one discovery round from the seeds in the
-calling thread (so a bad seed list or a wrong ``replicaSet`` fails at once, with a clear
-error), then starts a ``Monitor`` (``wireclient.engine.monitor``) that checks every member each
-``heartbeatFrequencyMS``, over one dedicated monitoring socket per member (``Checker``,
-in ``checker.py``).
+(``wireclient.sdam.topology``). ``discover`` (a step) runs one discovery round from the
+seeds in the caller (so a bad seed list or a wrong ``replicaSet`` fails at once, with a
+clear error), then starts the monitor (``wireclient.engine.monitor``) that checks every
+member each ``heartbeatFrequencyMS``, over one dedicated monitoring socket per member
+(``Checker``, in ``checker.py``): a ``Monitor`` (thread or greenlet) for the blocking
+client, an ``AsyncMonitor`` (one asyncio Task) for the asyncio client (``asynchronous``).
 
-Choosing a member (``select``): writes and commands go to the primary; reads follow the
-read preference (connection, database, collection or ``find``) through
+Choosing a member: writes and commands go to the primary; reads follow the read preference
+(connection, database, collection or ``find``) through
 ``wireclient.sdam.read_preferences.select``, max staleness included (``staleness.py``: a value
 too small for ``heartbeatFrequencyMS`` is refused when set on the connection, or at
-selection for a per-operation read preference). When nothing suitable is known, the caller
-wakes the monitor and waits for a fresh round, again and again, up to
-``serverSelectionTimeoutMS``, then gets ``ServerSelectionTimeout`` quoting the view (and
-the secondaries' estimated staleness, when the read had a maximum).
+selection for a per-operation read preference). Selection is in two parts, so that the
+usual case costs a plain call and only the rare one a generator:
+
+- ``select(for_read, read_preference, state)``, a plain method, returns the pool of a
+  suitable member known now, or None when there is none;
+- ``select_waiting(...)``, a step run only after that None, wakes the monitor and waits
+  for a fresh round (``yield from monitor._wait_for_check(...)``: a blocked thread for the
+  blocking client, an awaiting Task for the asyncio one), again and again, up to
+  ``serverSelectionTimeoutMS``, then raises ``ServerSelectionTimeout`` quoting the view
+  (and the secondaries' estimated staleness, when the read had a maximum).
+
+(``SingleServer`` has the same two, and its ``select`` never says None.) The plain methods
+that must have an answer (``primary_address``: ``conn.address``...) wait through
+``wait_here``: the blocking client blocks as it always did; an asyncio client, whose plain
+call cannot wait, gets ``AutoReconnect`` when nothing is known now.
 
 Errors feed back into the view through the operation path's error handler: a network error
 on a socket of the pool's current generation clears the member's pool and calls
@@ -43,8 +55,9 @@ end a request: its next operation binds a socket on the new primary.
 
 Lifetime. The monitor and the view listener hold only weak references to the selector, so
 a dropped ``ReplicaSetConnection`` is collected and its monitor exits. ``close()`` stops the
-monitor (joined) and closes the idle sockets; a later operation starts a new monitor, as
-``Connection`` reconnects after ``close()``.
+monitor (a thread is joined, an asyncio Task cancelled: ``wait_stopped`` is the step that
+waits for it, which ``await conn.close()`` runs) and closes the idle sockets; a later
+operation starts a new monitor, as ``Connection`` reconnects after ``close()``.
 """
 
 from __future__ import annotations
@@ -63,11 +76,10 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
-    Tuple,
 )
 
 from wireclient.engine.checker import Checker
-from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY, Monitor
+from wireclient.engine.monitor import MIN_HEARTBEAT_FREQUENCY, AsyncMonitor, BaseMonitor, Monitor
 from wireclient.engine.topology_cell import Topology
 from wireclient.engine.topology_events import TopologyEvents, wants_topology_events
 from wireclient.errors import (
@@ -89,6 +101,7 @@ from wireclient.sdam.server_rules import ServerType, parse_topology_version
 from wireclient.sdam.staleness import check_max_staleness, describe_staleness
 from wireclient.sdam.topology import TopologyView
 from wireclient.transport.compressors import settings_from_options
+from wireclient.transport.steps import Steps, T
 
 if TYPE_CHECKING:
     from wireclient.monitoring import EventPublisher
@@ -108,6 +121,16 @@ def _weak_call(ref: weakref.ReferenceType[Any], name: str) -> Any:
     return call
 
 
+def _weak_call_returning(ref: weakref.ReferenceType[Any], name: str) -> Any:
+    """A function that returns ``ref().<name>(*args)`` if its target is still alive."""
+
+    def call(*args: Any) -> Any:
+        target = ref()
+        return None if target is None else getattr(target, name)(*args)
+
+    return call
+
+
 class ReplicaSetSelector:
     """The replica set's server-selection strategy: the view, its monitor, a pool per
     member, and the read pins of requests (see the module notes)."""
@@ -123,7 +146,9 @@ class ReplicaSetSelector:
         ssl_context: Any,
         use_greenlets: bool,
         events: Optional[EventPublisher] = None,
+        asynchronous: bool = False,
     ) -> None:
+        self.asynchronous = asynchronous  # the asyncio client's: an AsyncMonitor
         self.replica_set_name: Optional[str] = options.get("replicaSet")
         threshold = options.get("localThresholdMS")
         self.local_threshold_ms = float(
@@ -155,7 +180,7 @@ class ReplicaSetSelector:
             connect_timeout,
             ssl_context,
             options.get("appName"),
-            _weak_call(self_ref, "_top_up"),
+            _weak_call_returning(self_ref, "_top_up"),
             events,
             compression=settings_from_options(options),
             on_failed=_weak_call(self_ref, "_check_failed"),
@@ -173,17 +198,11 @@ class ReplicaSetSelector:
     def _check_max_staleness(self, max_staleness: int) -> None:
         check_max_staleness(max_staleness, self.heartbeat_frequency)
 
-    def _new_monitor(self) -> Monitor:
-        from wireclient.transport.blocking import run
-
-        check = self._checker.check
-
-        def run_check(address: Address) -> Tuple[Mapping[str, Any], float]:
-            return run(check(address))  # the monitor's own thread (or greenlet)
-
-        return Monitor(
+    def _new_monitor(self) -> BaseMonitor:
+        monitor_class = AsyncMonitor if self.asynchronous else Monitor
+        return monitor_class(
             self.topology,
-            run_check,
+            self._checker.check,  # bound: held weakly; the checker is the selector's
             heartbeat_frequency=self.heartbeat_frequency,
             min_heartbeat_frequency=min(MIN_HEARTBEAT_FREQUENCY, self.heartbeat_frequency),
             use_greenlets=self._use_greenlets,
@@ -193,9 +212,9 @@ class ReplicaSetSelector:
     def _monitor_name(self) -> str:
         return self.replica_set_name or "rs"
 
-    def discover(self) -> None:
-        """One discovery round in the caller's thread, then the monitor starts."""
-        self.monitor.refresh()
+    def discover(self) -> Steps[None]:
+        """One discovery round in the caller, then the monitor starts."""
+        yield from self.monitor._refresh()
         view = self.topology.view
         if all(sd.server_type is ServerType.UNKNOWN for sd in view.members.values()):
             self.close()
@@ -208,12 +227,36 @@ class ReplicaSetSelector:
 
     # -- choosing a member --------------------------------------------------------------
 
-    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
+    def select(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Optional[Pool]:
+        """The pool of a suitable member known now, or None: then ``select_waiting``."""
         rp = self._resolve(read_preference) if for_read else ReadPreference.PRIMARY
+        pinned = state is not None and rp.mode != "primary"
+        if pinned:
+            assert state is not None
+            address = self._pin_of(state, rp)
+            if address is not None:
+                return self._pool_for(address)
+        epoch = self._epoch
+        address = self.address_now(rp)
+        if address is None:
+            return None
+        if pinned:
+            assert state is not None
+            state.pin = ((rp, self.local_threshold_ms), address, epoch)
+        return self._pool_for(address)
+
+    def select_waiting(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Steps[Pool]:
+        """``select`` found nothing: wait for the monitor to find a suitable member (see
+        the module notes), and pin a request's non-primary reads to it."""
+        rp = self._resolve(read_preference) if for_read else ReadPreference.PRIMARY
+        epoch = self._epoch
+        address = yield from self.select_address(rp)
         if state is not None and rp.mode != "primary":
-            address = self._pinned_address(state, rp)
-        else:
-            address = self.select_address(rp)
+            state.pin = ((rp, self.local_threshold_ms), address, epoch)
         return self._pool_for(address)
 
     def _resolve(self, read_preference: Any) -> ReadPreference:
@@ -221,28 +264,51 @@ class ReplicaSetSelector:
             return self.read_preference
         return ReadPreference.from_value(read_preference)
 
-    def select_address(self, rp: ReadPreference) -> Address:
-        """A suitable server's address, waiting for the monitor up to the selection timeout:
-        one of ``_candidates`` (the less busy of two picked at random, the spec's "power of
-        two choices"), or ``ServerSelectionTimeout`` saying ``_nothing_found``."""
+    def address_now(self, rp: ReadPreference) -> Optional[Address]:
+        """A suitable server's address known now, or None: one of ``_candidates`` (the
+        less busy of two picked at random, the spec's "power of two choices")."""
+        view = self.topology.view
+        view.check_compatible()  # a member outside our wire range: fail now, not later
+        candidates = self._candidates(view, rp)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            first, second = random.sample(candidates, 2)
+            return first if self._load(first) <= self._load(second) else second
+        return None
+
+    def select_address(self, rp: ReadPreference) -> Steps[Address]:
+        """A suitable server's address (``address_now``), waiting for the monitor up to
+        the selection timeout, else ``ServerSelectionTimeout`` saying ``_nothing_found``."""
         deadline: Optional[float] = None
         while True:
-            view = self.topology.view
-            view.check_compatible()  # a member outside our wire range: fail now, not later
-            candidates = self._candidates(view, rp)
-            if len(candidates) == 1:
-                return candidates[0]
-            if candidates:
-                first, second = random.sample(candidates, 2)
-                return first if self._load(first) <= self._load(second) else second
+            address = self.address_now(rp)
+            if address is not None:
+                return address
             monitor = self._ensure_monitor()
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self.server_selection_timeout
             remaining = deadline - now
             if remaining <= 0:
-                raise ServerSelectionTimeout(self._nothing_found(view, rp))
-            monitor.wait_for_check(remaining)
+                raise ServerSelectionTimeout(self._nothing_found(self.topology.view, rp))
+            yield from monitor._wait_for_check(remaining)
+
+    def wait_here(self, steps: Steps[T]) -> T:
+        """Run a waiting step (``select_address``, ``select_waiting``) for a plain method
+        that must answer: the blocking client blocks, as it always did; an asyncio
+        client's plain call cannot wait, so it raises ``AutoReconnect`` (an operation, or
+        ``refresh()``, awaits what this would have waited for)."""
+        if not self.asynchronous:
+            from wireclient.transport.blocking import run
+
+            return run(steps)
+        steps.close()
+        raise AutoReconnect(
+            "no suitable server is known now, and a plain call of an asyncio client cannot "
+            "wait for one (await an operation, or refresh(), first): "
+            + self.topology.view.describe()
+        )
 
     def _candidates(self, view: TopologyView, rp: ReadPreference) -> List[Address]:
         """The members ``rp`` may use now (the server selection rules)."""
@@ -263,23 +329,24 @@ class ReplicaSetSelector:
         return pool.in_use if pool is not None else 0
 
     def primary_address(self) -> Address:
-        return self.select_address(ReadPreference.PRIMARY)
+        """The primary's address, waiting for one (``wait_here``) when none is known."""
+        address = self.address_now(ReadPreference.PRIMARY)
+        if address is None:
+            address = self.wait_here(self.select_address(ReadPreference.PRIMARY))
+        return address
 
-    def _pinned_address(self, state: RequestState, rp: ReadPreference) -> Address:
-        """The member a request's non-primary reads stay on while it still matches."""
-        key = (rp, self.local_threshold_ms)
+    def _pin_of(self, state: RequestState, rp: ReadPreference) -> Optional[Address]:
+        """The member a request's non-primary reads stay on while it still matches, or
+        None (none yet, or no longer suitable: ``select`` chooses again)."""
         pin = state.pin
         if pin is not None:
             pin_key, address, epoch = pin
-            if pin_key == key and epoch == self._epoch:
+            if pin_key == (rp, self.local_threshold_ms) and epoch == self._epoch:
                 # still up and still matching mode and tags (the latency window may have moved)
                 view = self.topology.view
                 if address in select(view, rp, None, _ANY_MEMBER, self.heartbeat_frequency):
                     return address  # type: ignore[no-any-return]
-        epoch = self._epoch
-        address = self.select_address(rp)
-        state.pin = (key, address, epoch)
-        return address
+        return None
 
     def pinned_member(self, state: Optional[RequestState]) -> Optional[Address]:
         if state is None or state.pin is None:
@@ -299,7 +366,7 @@ class ReplicaSetSelector:
                 pool = self._pools[address] = self._new_pool(address)
         return pool
 
-    def _ensure_monitor(self) -> Monitor:
+    def _ensure_monitor(self) -> BaseMonitor:
         """The running monitor: started if it never was, replaced if it was closed,
         restarted in a forked child."""
         monitor = self.monitor
@@ -313,9 +380,9 @@ class ReplicaSetSelector:
         monitor.ensure_running()
         return monitor.start()
 
-    def refresh(self) -> bool:
+    def refresh(self) -> Steps[bool]:
         """Check every member now and wait for the round (up to the selection timeout)."""
-        return self._ensure_monitor().wait_for_check(self.server_selection_timeout)
+        return (yield from self._ensure_monitor()._wait_for_check(self.server_selection_timeout))
 
     def read_preference_document(
         self, pool: Pool, for_read: bool, read_preference: Any
@@ -358,19 +425,22 @@ class ReplicaSetSelector:
 
     fills_pools_lazily = False  # the monitor tops member pools up, in the background
 
-    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
+    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> Optional[Steps[None]]:
         """After a successful check, in the monitor: the member's pool is ready again (if
-        an error paused it), and sockets to a data-bearing member are opened up to
-        ``minPoolSize``."""
+        an error paused it), and for a data-bearing member, the step that opens sockets up
+        to ``minPoolSize`` (the checker runs it in the monitor's task)."""
         pool = self._pools.get(address)
         if pool is not None:
             pool.ready()  # CMAP / SDAM: a successful check marks the pool ready
         if not self._min_pool_size or not (
             reply.get("isWritablePrimary") or reply.get("ismaster") or reply.get("secondary")
         ):
-            return
+            return None
+        return self._fill(address)
+
+    def _fill(self, address: Address) -> Steps[None]:
         try:
-            self._pool_for(address).fill_to_minimum()
+            yield from self._pool_for(address).fill_to_minimum()
         except WireClientError:  # the next check or operation reports the fault
             pass
 
@@ -406,13 +476,18 @@ class ReplicaSetSelector:
             return dict(self._pools)
 
     def close(self) -> None:
-        """Stop the monitor (and wait for it) and its sockets; a later operation starts a
-        new monitor. The topology's closing events follow (its opening ones again, when a
-        new monitor starts)."""
+        """Stop the monitor (a thread is joined, an asyncio Task cancelled) and its
+        sockets; a later operation starts a new monitor. The topology's closing events
+        follow (its opening ones again, when a new monitor starts)."""
         self.monitor.close()
         self._checker.close()
         if self._topology_events is not None:
             self._topology_events.closed(self.topology.view)
+
+    def wait_stopped(self) -> Steps[bool]:
+        """After ``close()``: wait for the monitor's task to end (an asyncio Task's end;
+        a thread was joined by ``close``)."""
+        return (yield from self.monitor._wait_stopped())
 
 
 __all__ = ["ReplicaSetSelector"]

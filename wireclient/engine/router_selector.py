@@ -12,8 +12,9 @@ hooks (``server_failed``, ``not_primary``) are the replica set's, reused as they
 
 What we know lives in a ``RouterView`` (``wireclient.sdam.routers``, where its rules are
 told): routers and Unknown servers are kept, any other server is removed with the reason.
-When no router at all is found in the discovery round (the constructor runs it in the
-calling thread), the constructor raises ``ConfigurationError`` quoting those reasons, or
+When no router at all is found in the discovery round (a step: the blocking constructor
+runs it in the calling thread, an asyncio connection at ``await conn.connect()`` or its first
+operation), the connection raises ``ConfigurationError`` quoting those reasons, or
 ``AutoReconnect`` when no seed could be reached.
 
 Choosing a router (``select``): every router can serve every operation, so reads and writes
@@ -48,6 +49,7 @@ from wireclient.sdam.read_preferences import ReadPreference, _in_window
 from wireclient.sdam.routers import RouterView
 from wireclient.sdam.server_rules import ServerType
 from wireclient.sdam.topology import ServerDescription, TopologyView
+from wireclient.transport.steps import Steps
 
 if TYPE_CHECKING:
     from wireclient.pooling.pool import Pool
@@ -76,11 +78,11 @@ class MongosSelector(ReplicaSetSelector):
         assert isinstance(view, RouterView)
         return view
 
-    def discover(self) -> None:
-        """One round of checks in the caller's thread: at least one router must answer
-        (else ``ConfigurationError`` saying what the seeds are, or ``AutoReconnect`` when
-        none answered); then the monitor starts."""
-        self.monitor.refresh()
+    def discover(self) -> Steps[None]:
+        """One round of checks in the caller: at least one router must answer (else
+        ``ConfigurationError`` saying what the seeds are, or ``AutoReconnect`` when none
+        answered); then the monitor starts."""
+        yield from self.monitor._refresh()
         view = self.view
         if not view.routers:
             self.close()
@@ -92,18 +94,42 @@ class MongosSelector(ReplicaSetSelector):
             raise AutoReconnect(f"could not reach any seed: {view.describe()}")
         self.monitor.start()
 
-    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> None:
+    def _top_up(self, address: Address, reply: Mapping[str, Any]) -> Optional[Steps[None]]:
         """After a check, in the monitor: a router's pool is filled to ``minPoolSize``
         (a server about to be removed gets none)."""
         if reply.get("msg") == "isdbgrid":
-            super()._top_up(address, reply)
+            return super()._top_up(address, reply)
+        return None
 
     # -- choosing a router --------------------------------------------------------------
 
-    def select(self, for_read: bool, read_preference: Any, state: Optional[RequestState]) -> Pool:
-        if state is None:
-            return self._pool_for(self.select_address(ReadPreference.PRIMARY))
-        return self._pool_for(self._pinned_router(state))
+    def select(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Optional[Pool]:
+        """A router's pool (a request's pinned router's), or None when no router is known
+        now: then ``select_waiting``."""
+        if state is not None:
+            pin = state.pin
+            if pin is not None and pin[0] == _ROUTER_PIN:
+                sd = self.topology.view.members.get(pin[1])
+                if sd is not None and sd.server_type is ServerType.MONGOS:
+                    return self._pool_for(pin[1])  # the router a request stays on
+        address = self.address_now(ReadPreference.PRIMARY)
+        if address is None:
+            return None
+        if state is not None:
+            state.pin = (_ROUTER_PIN, address, self._epoch)
+        return self._pool_for(address)
+
+    def select_waiting(
+        self, for_read: bool, read_preference: Any, state: Optional[RequestState]
+    ) -> Steps[Pool]:
+        """``select`` found no router: wait for the monitor to find one (and pin a
+        request to it)."""
+        address = yield from self.select_address(ReadPreference.PRIMARY)
+        if state is not None:
+            state.pin = (_ROUTER_PIN, address, self._epoch)
+        return self._pool_for(address)
 
     def _candidates(self, view: TopologyView, rp: ReadPreference) -> List[Address]:
         """The routers within the latency window, whatever ``rp`` (the router applies it);
@@ -120,17 +146,6 @@ class MongosSelector(ReplicaSetSelector):
         routers = view.of_type(ServerType.MONGOS)
         return _in_window(routers, self.local_threshold_ms)
 
-    def _pinned_router(self, state: RequestState) -> Address:
-        """The router a request stays on while it is known to be a mongos."""
-        pin = state.pin
-        if pin is not None and pin[0] == _ROUTER_PIN:
-            sd = self.topology.view.members.get(pin[1])
-            if sd is not None and sd.server_type is ServerType.MONGOS:
-                return pin[1]  # type: ignore[no-any-return]
-        address = self.select_address(ReadPreference.PRIMARY)
-        state.pin = (_ROUTER_PIN, address, self._epoch)
-        return address
-
     def primary_address(self) -> Address:
         """The router that answers for the connection (``address``, ``is_mongos``,
         ``max_bson_size``...): the nearest in the window whose pool is open, else the
@@ -141,7 +156,7 @@ class MongosSelector(ReplicaSetSelector):
             return opened[0]
         if window:
             return window[0].address
-        return self.select_address(ReadPreference.PRIMARY)
+        return self.wait_here(self.select_address(ReadPreference.PRIMARY))
 
     def read_preference_document(
         self, pool: Pool, for_read: bool, read_preference: Any
