@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -131,6 +132,59 @@ def test_pymongo_reference(lab: SecantusServer) -> None:
     # the server also counts pymongo's monitor sockets (a monitor and an RTT monitor)
     assert 0 <= r["sockets_created_server"] - r["sockets_created_events"] <= 2
     assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+def test_the_installed_command_runs_the_pymongo_reference(
+    lab: SecantusServer, tmp_path: Any
+) -> None:
+    """An installed wireclient (the package alone, no source tree beside it) run as the
+    ``wireclient`` console script: the default modes include pymongo."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        os.path.join(ROOT, "wireclient"),
+        site / "wireclient",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    out = tmp_path / "run.json"
+    env = dict(os.environ, PYTHONPATH=str(site))
+    script = "import sys; from wireclient.toolkit.cli import main; sys.exit(main())"
+    p = subprocess.run(
+        [sys.executable, "-c", script, "affinity", lab.uri, "--threads", "2"]
+        + ["--greenlets", "none", "--socket-greenlets", "none", "-k", "1", "--units", "2"]
+        + ["--json", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert [r["mode"] for r in doc["results"]] == ["on", "off", "explicit", "pymongo"]
+    assert doc["command"][:2] == ["wireclient", "affinity"] and doc["notes"] == []
+    assert doc["results"][-1]["client"].startswith("pymongo ") and doc["results"][-1]["ok"]
+    assert [ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("       2")] == [
+        "on",
+        "off",
+        "explicit",
+        "pymongo",
+    ]
+
+
+def test_without_pymongo_the_output_says_so(
+    lab: SecantusServer, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not importable
+    args = [lab.uri, "--threads", "1", "--greenlets", "none", "--socket-greenlets", "none"]
+    args += ["-k", "1", "--units", "1", "--in-process", "--quiet"]
+    assert affinity.main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("no pymongo reference rows: pymongo is not importable")
+    assert [ln.split()[1] for ln in out if ln.startswith("       1")] == ["on", "off", "explicit"]
+    assert affinity.main([*args, "--modes", "pymongo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("affinity: --modes pymongo: pymongo is not importable")
+    assert len(err.splitlines()) == 1
 
 
 # -- a deterministic stale read ------------------------------------------------------------

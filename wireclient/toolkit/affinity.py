@@ -1,16 +1,17 @@
 """Socket-affinity lab: which sockets threads and greenlets use, and what it costs.
 
-    python -m wireclient.toolkit.affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
+    wireclient affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
         [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000]
         [--modes on,off,explicit,pymongo] [-k 5] [--units 50] [--max-ops 3000]
         [--max-pool-size 100] [--think-ms 0] [--timeout 60] [--op-timeout-ms 20000] [--verify]
         [--json FILE] [--plot FILE.png] [--markdown] [--quiet] [--in-process]
 
-Each configuration (a kind of caller, a number of callers, a mode) runs a bounded workload
-(``wireclient.toolkit.affinity_workload``: units of ``k`` unacknowledged ``$inc`` updates of the
-caller's own document followed by a read of it) in a fresh worker process of its own,
-``python -m wireclient.toolkit.affinity --worker JSON``, which prints its figures as one JSON line:
-gevent's monkey-patching is process-wide, and a fresh process also keeps the CPU figure
+(``python -m wireclient.toolkit.affinity`` is the same command.) Each configuration (a kind
+of caller, a number of callers, a mode) runs a bounded workload
+(``wireclient.toolkit.affinity_workload``: units of ``k`` unacknowledged ``$inc`` updates of
+the caller's own document followed by a read of it) in a fresh worker process of its own,
+``python -m wireclient.toolkit.affinity --worker JSON``, which prints its figures as one JSON
+line: gevent's monkey-patching is process-wide, and a fresh process also keeps the CPU figure
 (``time.process_time()`` of the worker) to one configuration.
 
 Callers: ``threads``; ``gevent`` (greenlets after ``monkey.patch_all()``, a plain
@@ -19,10 +20,12 @@ Callers: ``threads``; ``gevent`` (greenlets after ``monkey.patch_all()``, a plai
 ``explicit`` (off, with ``start_request()`` around each unit), ``pymongo`` (pymongo 4, no
 requests: the reference; not for gevent-socket, pymongo has no ``use_greenlets``).
 
-pymongo is imported lazily, only by a worker that runs the pymongo mode, and only when it is
-installed (the default modes include it then); matplotlib only for ``--plot``
-(``pip install wireclient[plot]``). Neither is imported by ``import wireclient`` nor by this
-module. Only loopback servers are measured (127.0.0.0/8, ::1, localhost, a Unix socket).
+pymongo is imported lazily: by the command, to learn whether the pymongo mode can run (the
+default modes include it; when pymongo is not importable the output says so in one line,
+and ``--modes pymongo`` is a usage error), and by a worker that runs the pymongo mode
+(``affinity_clients.pymongo_client``); matplotlib only for ``--plot`` (``pip install
+wireclient[plot]``). Neither is imported by ``import wireclient`` nor by this module.
+Only loopback servers are measured (127.0.0.0/8, ::1, localhost, a Unix socket).
 
 Exit status: 0 every configuration measured; 1 a server or measurement failure (server
 unreachable, a worker that crashed or ran out of time, operation errors, writes that never
@@ -291,9 +294,7 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
             raise UsageError(f"{name} must be between {low} and {high}")
     if not 1 <= args.timeout <= 3600:
         raise UsageError("--timeout must be between 1 and 3600 seconds")
-    from wireclient.toolkit.affinity_clients import reference_module
-
-    has_gevent, has_pymongo = _installed("gevent"), reference_module() is not None
+    has_gevent = _installed("gevent")
     defaults = {
         "threads": DEFAULT_THREADS,
         "greenlets": DEFAULT_GREENLETS if has_gevent else "none",
@@ -305,20 +306,34 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
         setattr(args, attr, _counts(defaults[attr] if given is None else given, option))
         if given is not None and getattr(args, attr) and kind != "threads" and not has_gevent:
             raise UsageError(f"{option}: gevent is not installed")
+    args.notes = []
     if args.modes is None:
-        args.modes = [m for m in MODES if m != "pymongo" or has_pymongo]
+        args.modes = list(MODES)
+        missing = _pymongo_missing(args)
+        if missing is not None:  # the default run says so instead of dropping the rows
+            args.modes.remove("pymongo")
+            args.notes.append(f"no pymongo reference rows: {missing}")
     else:
         args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         unknown = [m for m in args.modes if m not in MODES]
         if unknown or not args.modes:
             raise UsageError(f"--modes: {','.join(unknown) or 'none'}: choose from {MODES}")
-        if "pymongo" in args.modes and not has_pymongo:
-            raise UsageError(
-                "--modes pymongo: needs pymongo and a source tree (benchmarks/affinity_pymongo.py)"
-            )
+        missing = _pymongo_missing(args) if "pymongo" in args.modes else None
+        if missing is not None:
+            raise UsageError(f"--modes pymongo: {missing}")
     if args.plot is not None and not _installed("matplotlib"):
         raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     return args
+
+
+def _pymongo_missing(args: argparse.Namespace) -> Optional[str]:
+    """Why the pymongo mode cannot run here (None: it can). Loads pymongo only when a
+    configuration of the run would use it (a thread or patch_all greenlet count is given)."""
+    if not (args.threads or args.greenlets):
+        return None
+    from wireclient.toolkit.affinity_clients import pymongo_missing
+
+    return pymongo_missing()
 
 
 def main(
@@ -362,8 +377,10 @@ def main(
             print(report.progress_line(i, total, result), file=sys.stderr, flush=True)
 
     results = run(args.uri, configs, workload, progress, isolate=not args.in_process)
+    for note in args.notes:
+        print(note)
     print(report.table(results, markdown=args.markdown))
-    document = report.document(prog.split() + argv, args.uri, workload, results)
+    document = report.document(prog.split() + argv, args.uri, workload, results, args.notes)
     if args.json:
         report.write_json(args.json, document)
     if args.plot:

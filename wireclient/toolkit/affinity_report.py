@@ -166,9 +166,14 @@ def table(results: Sequence[Dict[str, Any]], markdown: bool = False) -> str:
 
 
 def document(
-    command: Sequence[str], uri: str, workload: Workload, results: Sequence[Dict[str, Any]]
+    command: Sequence[str],
+    uri: str,
+    workload: Workload,
+    results: Sequence[Dict[str, Any]],
+    notes: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """Everything a JSON file of a run holds (``command``: the command line, as run)."""
+    """Everything a JSON file of a run holds (``command``: the command line, as run;
+    ``notes``: what the run left out, and why)."""
     return {
         "tool": "wireclient.toolkit.affinity",
         "command": [without_password(x) if x == uri else x for x in command],
@@ -180,6 +185,7 @@ def document(
             "platform": platform.platform(),
         },
         "workload": workload._asdict(),
+        "notes": list(notes),
         "results": list(results),
     }
 
