@@ -385,7 +385,7 @@ def main(
         report.write_json(args.json, document)
     if args.plot:
         try:
-            report.plot(results, args.plot)
+            report.plot(results, args.plot, workload)
         except report.PlotUnavailable as exc:
             print(f"affinity: {exc}", file=sys.stderr)
             return 2
