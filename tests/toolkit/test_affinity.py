@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 import types
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from servers import SecantusServer, free_port
-from waiting import PATIENCE
+from waiting import PATIENCE, wait_until
 
 from wireclient import Connection, monitoring
 from wireclient.toolkit import affinity, affinity_report
@@ -377,6 +378,62 @@ def test_a_configuration_out_of_time_exits_1(lab: SecantusServer) -> None:
     )
     assert p.returncode == 1
     assert "NOT OK: timed out" in p.stdout and "1 of 1 configurations failed" in p.stderr
+
+
+@pytest.mark.parametrize(
+    "callers, where",
+    [
+        (["--threads", "4", "--greenlets", "none"], "threads x4 off"),
+        (["--threads", "4", "--greenlets", "none", "--in-process"], "threads x4 off"),
+        (["--threads", "none", "--greenlets", "20"], "gevent x20 off"),
+    ],
+    ids=["worker", "in-process", "gevent-worker"],
+)
+def test_ctrl_c_drops_the_lab_database_and_exits_130(
+    lab: SecantusServer, callers: List[str], where: str
+) -> None:
+    """``wireclient affinity`` interrupted (SIGINT, as Ctrl-C sends) once its callers are at
+    work, which the test sees on the server: the first update of the lab's database."""
+    watcher = Connection(lab.uri, auto_start_request=False)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wireclient", "affinity", lab.uri, *callers]
+        + ["--socket-greenlets", "none", "--modes", "off", "--units", "100000"]
+        + ["--max-ops", "1000000", "--timeout", "600", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        # Python ignores SIGINT when started with it ignored (as a background job is)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    prefix = f"affinity_{proc.pid}_"
+
+    def at_work() -> Optional[str]:
+        for name in watcher.database_names():
+            if name.startswith(prefix) and watcher[name].counters.find_one({"n": {"$gt": 0}}):
+                return name
+        return None
+
+    try:
+        assert wait_until(lambda: proc.poll() is not None or at_work(), interval=0.05)
+        dbname = at_work()
+        assert dbname is not None, f"no update in a database {prefix}*; exit {proc.poll()}"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=PATIENCE + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == [
+        f"affinity: interrupted during {where}; its database {dbname} was dropped"
+    ]
+    assert out == ""
+    assert [name for name in watcher.database_names() if name.startswith(prefix)] == []
+    watcher.close()
 
 
 def test_run_in_process_with_progress(lab: SecantusServer) -> None:
