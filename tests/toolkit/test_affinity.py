@@ -33,6 +33,7 @@ from waiting import PATIENCE, wait_until
 from wireclient import Connection, monitoring
 from wireclient.toolkit import affinity, affinity_report
 from wireclient.toolkit.affinity_clients import (
+    WIRECLIENT_OBSERVED_BY,
     SocketCounter,
     as_caller,
     make_client,
@@ -104,6 +105,19 @@ def test_requests_pin_each_thread_to_one_socket(lab: SecantusServer) -> None:
     assert r["peak_open_server"] <= r["peak_open_events"] <= 3
     assert r["writes_missing"] == 0 and r["unit_latency_ms"]["p50"] > 0
     assert r["cpu_us_per_op"] > 0 and r["ops_per_s"] > 0
+
+
+def test_sockets_are_observed_by_command_events_as_the_docs_say(lab: SecantusServer) -> None:
+    """wireclient emits command events (wireclient.monitoring): the lab observes sockets
+    with them, and docs/affinity.md says so rather than that they are not emitted."""
+    r = measure(lab.uri, Config("threads", 1, "off"), SMALL._replace(units=2))
+    assert r["ok"], r
+    assert r["observed_by"] == WIRECLIENT_OBSERVED_BY == "command events (local_address)"
+    with open(os.path.join(ROOT, "docs", "affinity.md"), encoding="utf-8") as f:
+        doc = " ".join(f.read().split())
+    assert f"`observed_by` is `{WIRECLIENT_OBSERVED_BY}`" in doc
+    for stale in ("not emit command events yet", "never publishes them", "Executor._exchange"):
+        assert stale not in doc
 
 
 def test_without_requests_affinity_matches_the_pools_checkouts(lab: SecantusServer) -> None:

@@ -5,12 +5,9 @@ Observation. The observer runs in the caller's own thread or greenlet and append
 key per message to the ``CallerState`` that a ``contextvars`` variable names for that caller
 (``as_caller``); messages of anyone else (the probe, the main thread) are not recorded.
 
-- wireclient: the ``local_address`` of command started events, when the connection emits
-  them; a probe ``ping`` at construction tells. When it hears no command event, the observer
-  taps the connection's operation path instead (the executor's one send-and-receive step,
-  ``Executor._exchange``, replaced on that connection's executor object only: the class and
-  every other connection are untouched) and reads the socket's ``local_address`` there.
-  ``observed_by`` says which was used.
+- wireclient: the ``local_address`` of command started events (``wireclient.monitoring``),
+  the address ``whatsmyuri`` returns. A probe ``ping`` at construction checks that they
+  arrive; a connection that emitted none could not be measured, and says so.
 - pymongo: the started events' ``server_connection_id`` (pymongo reports no local address;
   the server's connection id names a socket just as well). The pymongo reference client
   (``pymongo_client``) imports pymongo when a pymongo configuration runs, in that worker
@@ -116,6 +113,9 @@ class Client:
         raise NotImplementedError
 
 
+WIRECLIENT_OBSERVED_BY = "command events (local_address)"
+
+
 class WireclientClient(Client):
     def __init__(
         self,
@@ -143,21 +143,10 @@ class WireclientClient(Client):
         self.coll = self.conn[dbname].counters
         self.conn.admin.command("ping")  # do command events tell us the socket?
         self.conn.end_request()  # the ping's auto-started request must not keep a socket
-        if counter.command_events:
-            self.observed_by = "command events (local_address)"
-        else:
-            self._tap()
-            self.observed_by = "operation-path tap (this wireclient emits no command events)"
-
-    def _tap(self) -> None:
-        executor = self.conn._executor
-        original = executor._exchange
-
-        def exchange(pool: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
-            observe(address_key(sock.local_address))
-            return original(pool, sock, *args, **kwargs)
-
-        executor._exchange = exchange  # type: ignore[method-assign]  # this object only
+        if not counter.command_events:
+            self.conn.close()
+            raise ValueError("no command event for a ping: the sockets cannot be observed")
+        self.observed_by = WIRECLIENT_OBSERVED_BY
 
     def update(self, index: int) -> None:
         self.coll.update({"_id": index}, {"$inc": {"n": 1}}, safe=False)

@@ -16,8 +16,8 @@ callers wait at a gate and start together. With ``think_ms``, a caller spends a 
 the unit's request (mode ``explicit``), so callers no longer all use the database at once.
 
 Which socket each operation used is observed per message, in the caller's own thread or
-greenlet (``wireclient.toolkit.affinity_clients``: command events, or a tap on the connection's
-operation path, for wireclient; command events for pymongo). ``verify`` checks the
+greenlet (``wireclient.toolkit.affinity_clients``: command events, for wireclient and for
+pymongo). ``verify`` checks the
 observation itself: each ``whatsmyuri`` reply (the server's view of the client's address)
 must match the socket observed for that command.
 
