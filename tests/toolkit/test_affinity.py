@@ -629,6 +629,21 @@ def test_charts_show_every_mode_where_values_are_equal() -> None:
         plt.close(fig)
 
 
+def test_a_chart_of_one_caller_count_keeps_the_modes_near_it() -> None:
+    pytest.importorskip("matplotlib")
+    results = [chart_result(100, mode, 0.5, "gevent") for mode in affinity.MODES]
+    fig = affinity_report.figure(results, SMALL)
+    try:
+        for ax in fig.axes:
+            x0, x1 = ax.get_xlim()
+            xs = [x for ln in ax.get_lines() for x in ln.get_xdata()]
+            assert len(xs) == 4 and x0 + (x1 - x0) / 4 < min(xs) < max(xs) < x1 - (x1 - x0) / 4
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 def test_plot_writes_a_chart_with_matplotlib(lab: SecantusServer, tmp_path: Any) -> None:
     pytest.importorskip("matplotlib")
     path = tmp_path / "charts.png"

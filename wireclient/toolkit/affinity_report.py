@@ -237,6 +237,7 @@ STYLES: Dict[str, Dict[str, Any]] = {
 }
 DODGE = 1.035
 LEGEND_WIDTH = 2.0  # inches beside the charts
+SINGLE_COUNT_SPAN = 1.3  # a chart of one caller count spans count/1.3 .. count*1.3
 CAPTION = (
     "One line per mode; failed configurations are left out. Modes with equal values draw "
     "their lines on one another: each has its own marker, line style and width, and its "
@@ -315,6 +316,8 @@ def figure(
             if counts:
                 ax.set_xticks(counts)
                 ax.set_xticklabels([str(c) for c in counts])
+            if len(counts) == 1:  # else the axis would span the sideways offsets only
+                ax.set_xlim(counts[0] / SINGLE_COUNT_SPAN, counts[0] * SINGLE_COUNT_SPAN)
             ax.set_title(f"{chart_title}\n{KIND_LABEL[kind]}", fontsize=9)
             ax.set_xlabel("callers")
             ax.grid(True, alpha=0.3)
