@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -642,6 +643,26 @@ def test_a_chart_of_one_caller_count_keeps_the_modes_near_it() -> None:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_the_docs_show_the_labs_charts() -> None:
+    """docs/affinity.md embeds the lab's charts (docs/images/affinity-*.png, drawn by
+    --plot), each followed by a sentence on what it shows, and names none that is missing."""
+    docs = os.path.join(ROOT, "docs")
+    with open(os.path.join(docs, "affinity.md"), encoding="utf-8") as f:
+        text = f.read()
+    embedded = re.findall(r"^!\[[^\]]+\]\((images/affinity-[\w-]+\.png)\)\n\n(.+)$", text, re.M)
+    assert len(embedded) >= 3
+    for path, sentence in embedded:
+        with open(os.path.join(docs, path), "rb") as image:
+            assert image.read(8) == b"\x89PNG\r\n\x1a\n", path
+        assert len(sentence.split()) >= 8, (path, sentence)
+    on_disk = sorted(
+        f"images/{name}"
+        for name in os.listdir(os.path.join(docs, "images"))
+        if name.startswith("affinity-")
+    )
+    assert sorted(path for path, _ in embedded) == on_disk
 
 
 def test_plot_writes_a_chart_with_matplotlib(lab: SecantusServer, tmp_path: Any) -> None:
