@@ -8,28 +8,33 @@ other test's connections enter the server's counters).
 - stale reads: a deterministic stale read (a write blocked by a failpoint on one socket, the
   read forced onto another), and the same steps inside a request, which must not be stale;
 - the command: options, table, JSON, exit statuses, and the gevent worker modes, each in a
-  ``python -m wireclient.toolkit.affinity`` subprocess; charts against a stand-in matplotlib (the
-  real one is not installed here).
+  ``python -m wireclient.toolkit.affinity`` subprocess;
+- charts: against a stand-in matplotlib, and against the real one when it is installed
+  (texts that must not collide, modes with equal values that must all show).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 import types
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from servers import SecantusServer, free_port
-from waiting import PATIENCE
+from waiting import PATIENCE, wait_until
 
 from wireclient import Connection, monitoring
 from wireclient.toolkit import affinity, affinity_report
 from wireclient.toolkit.affinity_clients import (
+    WIRECLIENT_OBSERVED_BY,
     SocketCounter,
     as_caller,
     make_client,
@@ -104,6 +109,19 @@ def test_requests_pin_each_thread_to_one_socket(lab: SecantusServer) -> None:
     assert r["cpu_us_per_op"] > 0 and r["ops_per_s"] > 0
 
 
+def test_sockets_are_observed_by_command_events_as_the_docs_say(lab: SecantusServer) -> None:
+    """wireclient emits command events (wireclient.monitoring): the lab observes sockets
+    with them, and docs/affinity.md says so rather than that they are not emitted."""
+    r = measure(lab.uri, Config("threads", 1, "off"), SMALL._replace(units=2))
+    assert r["ok"], r
+    assert r["observed_by"] == WIRECLIENT_OBSERVED_BY == "command events (local_address)"
+    with open(os.path.join(ROOT, "docs", "affinity.md"), encoding="utf-8") as f:
+        doc = " ".join(f.read().split())
+    assert f"`observed_by` is `{WIRECLIENT_OBSERVED_BY}`" in doc
+    for stale in ("not emit command events yet", "never publishes them", "Executor._exchange"):
+        assert stale not in doc
+
+
 def test_without_requests_affinity_matches_the_pools_checkouts(lab: SecantusServer) -> None:
     """Four threads, two sockets, no requests: every operation checks a socket out (in the
     caller's thread), so the pool's checkout events are a second, independent record of
@@ -132,6 +150,59 @@ def test_pymongo_reference(lab: SecantusServer) -> None:
     # the server also counts pymongo's monitor sockets (a monitor and an RTT monitor)
     assert 0 <= r["sockets_created_server"] - r["sockets_created_events"] <= 2
     assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+def test_the_installed_command_runs_the_pymongo_reference(
+    lab: SecantusServer, tmp_path: Any
+) -> None:
+    """An installed wireclient (the package alone, no source tree beside it) run as the
+    ``wireclient`` console script: the default modes include pymongo."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        os.path.join(ROOT, "wireclient"),
+        site / "wireclient",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    out = tmp_path / "run.json"
+    env = dict(os.environ, PYTHONPATH=str(site))
+    script = "import sys; from wireclient.toolkit.cli import main; sys.exit(main())"
+    p = subprocess.run(
+        [sys.executable, "-c", script, "affinity", lab.uri, "--threads", "2"]
+        + ["--greenlets", "none", "--socket-greenlets", "none", "-k", "1", "--units", "2"]
+        + ["--json", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert [r["mode"] for r in doc["results"]] == ["on", "off", "explicit", "pymongo"]
+    assert doc["command"][:2] == ["wireclient", "affinity"] and doc["notes"] == []
+    assert doc["results"][-1]["client"].startswith("pymongo ") and doc["results"][-1]["ok"]
+    assert [ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("       2")] == [
+        "on",
+        "off",
+        "explicit",
+        "pymongo",
+    ]
+
+
+def test_without_pymongo_the_output_says_so(
+    lab: SecantusServer, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not importable
+    args = [lab.uri, "--threads", "1", "--greenlets", "none", "--socket-greenlets", "none"]
+    args += ["-k", "1", "--units", "1", "--in-process", "--quiet"]
+    assert affinity.main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("no pymongo reference rows: pymongo is not importable")
+    assert [ln.split()[1] for ln in out if ln.startswith("       1")] == ["on", "off", "explicit"]
+    assert affinity.main([*args, "--modes", "pymongo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("affinity: --modes pymongo: pymongo is not importable")
+    assert len(err.splitlines()) == 1
 
 
 # -- a deterministic stale read ------------------------------------------------------------
@@ -325,6 +396,62 @@ def test_a_configuration_out_of_time_exits_1(lab: SecantusServer) -> None:
     assert "NOT OK: timed out" in p.stdout and "1 of 1 configurations failed" in p.stderr
 
 
+@pytest.mark.parametrize(
+    "callers, where",
+    [
+        (["--threads", "4", "--greenlets", "none"], "threads x4 off"),
+        (["--threads", "4", "--greenlets", "none", "--in-process"], "threads x4 off"),
+        (["--threads", "none", "--greenlets", "20"], "gevent x20 off"),
+    ],
+    ids=["worker", "in-process", "gevent-worker"],
+)
+def test_ctrl_c_drops_the_lab_database_and_exits_130(
+    lab: SecantusServer, callers: List[str], where: str
+) -> None:
+    """``wireclient affinity`` interrupted (SIGINT, as Ctrl-C sends) once its callers are at
+    work, which the test sees on the server: the first update of the lab's database."""
+    watcher = Connection(lab.uri, auto_start_request=False)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wireclient", "affinity", lab.uri, *callers]
+        + ["--socket-greenlets", "none", "--modes", "off", "--units", "100000"]
+        + ["--max-ops", "1000000", "--timeout", "600", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        # Python ignores SIGINT when started with it ignored (as a background job is)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    prefix = f"affinity_{proc.pid}_"
+
+    def at_work() -> Optional[str]:
+        for name in watcher.database_names():
+            if name.startswith(prefix) and watcher[name].counters.find_one({"n": {"$gt": 0}}):
+                return name
+        return None
+
+    try:
+        assert wait_until(lambda: proc.poll() is not None or at_work(), interval=0.05)
+        dbname = at_work()
+        assert dbname is not None, f"no update in a database {prefix}*; exit {proc.poll()}"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=PATIENCE + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == [
+        f"affinity: interrupted during {where}; its database {dbname} was dropped"
+    ]
+    assert out == ""
+    assert [name for name in watcher.database_names() if name.startswith(prefix)] == []
+    watcher.close()
+
+
 def test_run_in_process_with_progress(lab: SecantusServer) -> None:
     seen: List[Tuple[int, int, str]] = []
     results = affinity.run(
@@ -338,15 +465,36 @@ def test_run_in_process_with_progress(lab: SecantusServer) -> None:
     assert results[0]["ops"] == 5 * 4 and results[0]["affinity"] == 1.0
 
 
-# -- charts, against a stand-in for matplotlib ---------------------------------------------
+# -- charts, against a stand-in for matplotlib and against the real one --------------------
 
 
 class _Axes:
     def __init__(self, calls: List[Tuple[str, Any]]) -> None:
         self.calls = calls
 
+    def plot(self, *a: Any, **kw: Any) -> List[object]:
+        self.calls.append(("plot", (a, kw)))
+        return [object()]
+
     def __getattr__(self, name: str) -> Any:
         return lambda *a, **kw: self.calls.append((name, (a, kw)))
+
+
+def chart_result(callers: int, mode: str, aff: float, kind: str = "threads") -> Dict[str, Any]:
+    return {
+        "kind": kind,
+        "callers": callers,
+        "mode": mode,
+        "ok": True,
+        "affinity": aff,
+        "stale_share": 0.0,
+        "sockets_created_server": callers,
+        "ops_per_s": 100.0,
+        "cpu_us_per_op": 50.0,
+        "unit_latency_ms": {"p50": 1.0, "p99": 2.0},
+        "max_pool_size": 100,
+        "k": 5,
+    }
 
 
 def test_plot_draws_one_chart_per_figure_and_kind(monkeypatch: Any, tmp_path: Any) -> None:
@@ -356,7 +504,9 @@ def test_plot_draws_one_chart_per_figure_and_kind(monkeypatch: Any, tmp_path: An
     def subplots(rows: int, cols: int, **kw: Any) -> Any:
         grid.extend([_Axes([]) for _ in range(cols)] for _ in range(rows))
         figure = types.SimpleNamespace(
-            tight_layout=lambda: calls.append(("tight_layout", None)),
+            suptitle=lambda text, **kw: calls.append(("suptitle", text)),
+            supxlabel=lambda text, **kw: calls.append(("supxlabel", text)),
+            legend=lambda handles, labels, **kw: calls.append(("legend", labels)),
             savefig=lambda path, dpi: calls.append(("savefig", path)),
         )
         return figure, grid
@@ -369,31 +519,163 @@ def test_plot_draws_one_chart_per_figure_and_kind(monkeypatch: Any, tmp_path: An
     monkeypatch.setitem(sys.modules, "matplotlib", mpl)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
 
-    def result(callers: int, mode: str, aff: float) -> Dict[str, Any]:
-        return {
-            "kind": "threads",
-            "callers": callers,
-            "mode": mode,
-            "ok": True,
-            "affinity": aff,
-            "stale_share": 0.0,
-            "sockets_created_server": callers,
-            "ops_per_s": 100.0,
-            "cpu_us_per_op": 50.0,
-            "unit_latency_ms": {"p50": 1.0, "p99": 2.0},
-        }
-
-    results = [result(16, "off", 0.5), result(1, "off", 1.0), result(1, "on", 1.0)]
+    results = [chart_result(16, "off", 0.5), chart_result(1, "off", 1.0)]
+    results.append(chart_result(1, "on", 1.0))
     results.append({"kind": "threads", "callers": 4, "mode": "on", "ok": False, "failure": "x"})
     path = str(tmp_path / "charts.png")
-    affinity_report.plot(results, path)
+    affinity_report.plot(results, path, SMALL)
     assert ("use", "Agg") in calls and ("savefig", path) in calls and calls[-1][0] == "close"
     assert len(grid) == len(affinity_report.CHARTS) and all(len(row) == 1 for row in grid)
     row = [t for t, _ in affinity_report.CHARTS].index("affinity (%)")
     lines = [args for name, (args, kw) in grid[row][0].calls if name == "plot"]
-    # sorted by callers, failed results left out, one line per mode
-    assert lines == [([1], [100.0]), ([1, 16], [100.0, 50.0])]
+    # sorted by callers, failed results left out, one line per mode, each mode moved a
+    # little to its own side of the caller count
+    shift = {"on": affinity_report.DODGE**-0.5, "off": affinity_report.DODGE**0.5}
+    assert [ys for _, ys in lines] == [[100.0], [100.0, 50.0]]
+    assert lines[0][0] == pytest.approx([1 * shift["on"]])
+    assert lines[1][0] == pytest.approx([1 * shift["off"], 16 * shift["off"]])
     assert ("set_xscale", (("log",), {})) in grid[row][0].calls
+    assert ("legend", ["auto_start_request on", "auto_start_request off"]) in calls
+
+
+def _drawn_texts(fig: Any) -> List[Tuple[str, Any]]:
+    """Every text the figure draws (tick labels within the axes' limits, titles, axis
+    labels, the figure's title and caption) and the legend as one box: (what, window
+    extent) after a draw."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes: List[Tuple[str, Any]] = []
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        for minor in (False, True):
+            for t in ax.get_xticklabels(minor=minor):
+                if t.get_visible() and t.get_text() and x0 <= t.get_position()[0] <= x1:
+                    boxes.append((f"x tick {t.get_text()!r}", t.get_window_extent(renderer)))
+            for t in ax.get_yticklabels(minor=minor):
+                if t.get_visible() and t.get_text() and y0 <= t.get_position()[1] <= y1:
+                    boxes.append((f"y tick {t.get_text()!r}", t.get_window_extent(renderer)))
+        for what, t in (("title", ax.title), ("x label", ax.xaxis.label)):
+            boxes.append((f"{what} {t.get_text()!r}", t.get_window_extent(renderer)))
+    seen = {id(t) for legend in fig.legends for t in legend.get_texts()}
+    for t in fig.texts + [fig._suptitle, fig._supxlabel]:  # the title may be in both
+        if t is not None and t.get_text() and id(t) not in seen:
+            seen.add(id(t))
+            boxes.append((f"figure text {t.get_text()[:30]!r}", t.get_window_extent(renderer)))
+    boxes.extend(("legend", legend.get_window_extent(renderer)) for legend in fig.legends)
+    return boxes
+
+
+def test_charts_texts_do_not_collide_and_name_the_pool_and_workload() -> None:
+    """Callers 4, 16, 64 (a log axis spanning little more than a decade, whose minor ticks
+    would be labelled over the counts), threads and greenlets side by side."""
+    pytest.importorskip("matplotlib")
+    results = [
+        chart_result(n, mode, 1.0, kind)
+        for kind in ("threads", "gevent")
+        for n in (4, 16, 64)
+        for mode in affinity.MODES
+    ]
+    workload = Workload(k=5, units=50, max_ops=3000, max_pool_size=8, think_ms=300)
+    fig = affinity_report.figure(results, workload)
+    try:
+        boxes = _drawn_texts(fig)
+        overlapping = [
+            (a, b)
+            for i, (a, box_a) in enumerate(boxes)
+            for b, box_b in boxes[i + 1 :]
+            if box_a.overlaps(box_b)
+        ]
+        assert overlapping == []
+        outside = [what for what, box in boxes if not fig.bbox.contains(box.x0, box.y0)]
+        outside += [what for what, box in boxes if not fig.bbox.contains(box.x1, box.y1)]
+        assert outside == []
+        x_ticks = [w for w, _ in boxes if w.startswith("x tick")]
+        assert len(x_ticks) == 3 * len(fig.axes)  # 4, 16 and 64 only
+        title = " ".join(fig._suptitle.get_text().split())
+        assert "pool of 8 sockets (max_pool_size)" in title
+        assert "k=5 unacknowledged $inc updates + 1 read" in title
+        assert "50 units per caller" in title and "think time 300 ms" in title
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_charts_show_every_mode_where_values_are_equal() -> None:
+    """Every mode at 100% affinity: the four lines are drawn on one another, so each has its
+    own marker and line style, the wider ones first, and its own points beside the count."""
+    pytest.importorskip("matplotlib")
+    results = [chart_result(n, mode, 1.0) for n in (4, 16, 64) for mode in affinity.MODES]
+    fig = affinity_report.figure(results, SMALL)
+    try:
+        for ax in fig.axes:
+            lines = ax.get_lines()
+            assert [ln.get_label() for ln in lines] == [
+                affinity_report.MODE_LABEL[m] for m in affinity.MODES
+            ]
+            looks = {(ln.get_marker(), ln.get_linestyle()) for ln in lines}
+            assert len(looks) == len(lines)
+            widths = [ln.get_linewidth() for ln in lines]
+            sizes = [ln.get_markersize() for ln in lines]
+            assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths)
+            assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+            assert all(ln.get_markerfacecolor() == "none" for ln in lines)  # hollow: see-through
+            xs = [tuple(ln.get_xdata()) for ln in lines]
+            assert len(set(xs)) == len(xs)  # each mode beside the count, not on the others
+            for x in xs:
+                assert list(x) == pytest.approx([4, 16, 64], rel=0.1)
+        assert "every mode shows" in " ".join(fig._supxlabel.get_text().split())
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_a_chart_of_one_caller_count_keeps_the_modes_near_it() -> None:
+    pytest.importorskip("matplotlib")
+    results = [chart_result(100, mode, 0.5, "gevent") for mode in affinity.MODES]
+    fig = affinity_report.figure(results, SMALL)
+    try:
+        for ax in fig.axes:
+            x0, x1 = ax.get_xlim()
+            xs = [x for ln in ax.get_lines() for x in ln.get_xdata()]
+            assert len(xs) == 4 and x0 + (x1 - x0) / 4 < min(xs) < max(xs) < x1 - (x1 - x0) / 4
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_the_docs_show_the_labs_charts() -> None:
+    """docs/affinity.md embeds the lab's charts (docs/images/affinity-*.png, drawn by
+    --plot), each followed by a sentence on what it shows, and names none that is missing."""
+    docs = os.path.join(ROOT, "docs")
+    with open(os.path.join(docs, "affinity.md"), encoding="utf-8") as f:
+        text = f.read()
+    embedded = re.findall(r"^!\[[^\]]+\]\((images/affinity-[\w-]+\.png)\)\n\n(.+)$", text, re.M)
+    assert len(embedded) >= 3
+    for path, sentence in embedded:
+        with open(os.path.join(docs, path), "rb") as image:
+            assert image.read(8) == b"\x89PNG\r\n\x1a\n", path
+        assert len(sentence.split()) >= 8, (path, sentence)
+    on_disk = sorted(
+        f"images/{name}"
+        for name in os.listdir(os.path.join(docs, "images"))
+        if name.startswith("affinity-")
+    )
+    assert sorted(path for path, _ in embedded) == on_disk
+
+
+def test_plot_writes_a_chart_with_matplotlib(lab: SecantusServer, tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "charts.png"
+    p = cli(
+        lab.uri,
+        *("--threads", "1,4", "--greenlets", "none", "--socket-greenlets", "none"),
+        *("--modes", "on,off", "-k", "1", "--units", "2", "--quiet", "--plot", str(path)),
+    )
+    assert p.returncode == 0, p.stderr
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_tool_imports_no_optional_package() -> None:

@@ -1,16 +1,17 @@
 """Socket-affinity lab: which sockets threads and greenlets use, and what it costs.
 
-    python -m wireclient.toolkit.affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
+    wireclient affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
         [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000]
         [--modes on,off,explicit,pymongo] [-k 5] [--units 50] [--max-ops 3000]
         [--max-pool-size 100] [--think-ms 0] [--timeout 60] [--op-timeout-ms 20000] [--verify]
         [--json FILE] [--plot FILE.png] [--markdown] [--quiet] [--in-process]
 
-Each configuration (a kind of caller, a number of callers, a mode) runs a bounded workload
-(``wireclient.toolkit.affinity_workload``: units of ``k`` unacknowledged ``$inc`` updates of the
-caller's own document followed by a read of it) in a fresh worker process of its own,
-``python -m wireclient.toolkit.affinity --worker JSON``, which prints its figures as one JSON line:
-gevent's monkey-patching is process-wide, and a fresh process also keeps the CPU figure
+(``python -m wireclient.toolkit.affinity`` is the same command.) Each configuration (a kind
+of caller, a number of callers, a mode) runs a bounded workload
+(``wireclient.toolkit.affinity_workload``: units of ``k`` unacknowledged ``$inc`` updates of
+the caller's own document followed by a read of it) in a fresh worker process of its own,
+``python -m wireclient.toolkit.affinity --worker JSON``, which prints its figures as one JSON
+line: gevent's monkey-patching is process-wide, and a fresh process also keeps the CPU figure
 (``time.process_time()`` of the worker) to one configuration.
 
 Callers: ``threads``; ``gevent`` (greenlets after ``monkey.patch_all()``, a plain
@@ -19,14 +20,18 @@ Callers: ``threads``; ``gevent`` (greenlets after ``monkey.patch_all()``, a plai
 ``explicit`` (off, with ``start_request()`` around each unit), ``pymongo`` (pymongo 4, no
 requests: the reference; not for gevent-socket, pymongo has no ``use_greenlets``).
 
-pymongo is imported lazily, only by a worker that runs the pymongo mode, and only when it is
-installed (the default modes include it then); matplotlib only for ``--plot``
-(``pip install wireclient[plot]``). Neither is imported by ``import wireclient`` nor by this
-module. Only loopback servers are measured (127.0.0.0/8, ::1, localhost, a Unix socket).
+pymongo is imported lazily: by the command, to learn whether the pymongo mode can run (the
+default modes include it; when pymongo is not importable the output says so in one line,
+and ``--modes pymongo`` is a usage error), and by a worker that runs the pymongo mode
+(``affinity_clients.pymongo_client``); matplotlib only for ``--plot`` (``pip install
+wireclient[plot]``). Neither is imported by ``import wireclient`` nor by this module.
+Only loopback servers are measured (127.0.0.0/8, ::1, localhost, a Unix socket).
 
 Exit status: 0 every configuration measured; 1 a server or measurement failure (server
 unreachable, a worker that crashed or ran out of time, operation errors, writes that never
-landed, observations that did not match ``whatsmyuri``); 2 a usage error.
+landed, observations that did not match ``whatsmyuri``); 2 a usage error; 130 interrupted
+(Ctrl-C): the configuration being measured stops, its writes land, its database is dropped
+(each step bounded; a second Ctrl-C meanwhile is ignored) and one line says so.
 
 From Python: ``run(uri, configs, workload) -> list of result dicts`` (see ``Config`` and
 ``Workload`` in ``wireclient.toolkit.affinity_workload``); ``main(argv) -> int`` is the command.
@@ -40,7 +45,14 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from wireclient.toolkit.affinity_workload import MODES, Config, Workload
+from wireclient.toolkit.affinity_workload import (
+    MODES,
+    Config,
+    StopRequest,
+    Workload,
+    database_name,
+    sigint_ignored,
+)
 
 RESULT_PREFIX = "AFFINITY-RESULT "
 DEFAULT_THREADS = "1,4,16,64"
@@ -49,6 +61,9 @@ DEFAULT_SOCKET_GREENLETS = "10,100,1000"
 MAX_CALLERS = 5000
 MAX_LIST = 8
 WORKER_GRACE = 40.0  # seconds a worker may spend beyond --timeout (start, setup, settle)
+STOP_GRACE = 10.0  # seconds beyond an operation timeout a stopped worker may take to clean up
+CLEANUP_TIMEOUT_MS = 5000  # each operation of the drop after Ctrl-C
+CLEANUP_DEADLINE = 10.0  # seconds the drop after Ctrl-C may keep trying
 _KIND_OPTION = {"threads": "threads", "gevent": "greenlets", "gevent-socket": "socket_greenlets"}
 
 
@@ -108,31 +123,104 @@ def _worker_env() -> Dict[str, str]:
     return env
 
 
-def run_worker(uri: str, config: Config, workload: Workload) -> Dict[str, Any]:
-    """One configuration in a fresh ``python -m wireclient.toolkit.affinity --worker`` process."""
+def run_worker(
+    uri: str, config: Config, workload: Workload, dbname: Optional[str] = None
+) -> Dict[str, Any]:
+    """One configuration in a fresh ``python -m wireclient.toolkit.affinity --worker``
+    process, writing to ``dbname`` (default: a name of the worker's own). On a
+    ``KeyboardInterrupt`` the worker is stopped (SIGTERM: it lets its writes land and drops
+    its database; killed if it takes longer than an operation timeout and a few seconds)
+    and the interrupt raised again."""
     import subprocess
 
     spec = {"uri": uri, "config": config._asdict(), "workload": workload._asdict()}
+    if dbname is not None:
+        spec["dbname"] = dbname
     cmd = [sys.executable, "-m", "wireclient.toolkit.affinity", "--worker", json.dumps(spec)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_worker_env()
+    )
     failure: Optional[str] = None
     try:
-        out = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=workload.timeout + WORKER_GRACE,
-            env=_worker_env(),
-        )
+        stdout, stderr = proc.communicate(timeout=workload.timeout + WORKER_GRACE)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         failure = f"worker killed after {workload.timeout + WORKER_GRACE:.0f}s"
+    except KeyboardInterrupt:
+        with sigint_ignored():
+            _stop_worker(proc, workload)
+        raise
     else:
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+        lines = [ln for ln in stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
         if lines:
             result: Dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
             return result
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        failure = f"worker exited {out.returncode} without a result: {tail}"
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        failure = f"worker exited {proc.returncode} without a result: {tail}"
     return {**config._asdict(), "ok": False, "failure": failure}
+
+
+def _stop_worker(proc: Any, workload: Workload) -> None:
+    """Ask a worker to stop (SIGTERM) and wait for it, killing it after a bounded wait."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.communicate(timeout=workload.op_timeout_ms / 1000 + STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (``KeyboardInterrupt``) while it measured ``where``, after its
+    database ``dbname`` was dropped (``failure`` None) or could not be (why not)."""
+
+    def __init__(self, where: str, dbname: str, failure: Optional[str]) -> None:
+        super().__init__(where, dbname, failure)
+        self.where = where
+        self.dbname = dbname
+        self.failure = failure
+
+    def line(self) -> str:
+        """What the command prints: one line."""
+        if self.failure is None:
+            return f"interrupted during {self.where}; its database {self.dbname} was dropped"
+        return (
+            f"interrupted during {self.where}; its database {self.dbname} could not be "
+            f"dropped ({self.failure}): drop it by hand"
+        )
+
+
+def drop_database(uri: str, dbname: str) -> Optional[str]:
+    """Drop ``dbname`` if the server has it; None once it is gone, else why not. Each
+    operation is bounded by ``CLEANUP_TIMEOUT_MS``, and the whole by ``CLEANUP_DEADLINE``
+    seconds: a worker that had to be killed may have left writes queued at the server that
+    create the database again, so it is dropped again while it is still listed."""
+    import time
+
+    from wireclient import Connection
+    from wireclient.errors import WireClientError
+
+    deadline = time.monotonic() + CLEANUP_DEADLINE
+    try:
+        with Connection(
+            uri,
+            auto_start_request=False,
+            connectTimeoutMS=CLEANUP_TIMEOUT_MS,
+            socketTimeoutMS=CLEANUP_TIMEOUT_MS,
+            waitQueueTimeoutMS=CLEANUP_TIMEOUT_MS,
+        ) as conn:
+            while dbname in conn.database_names():
+                if time.monotonic() > deadline:
+                    return f"still there after {CLEANUP_DEADLINE:.0f}s of dropDatabase"
+                conn.drop_database(dbname)
+                time.sleep(0.1)  # anything still queued for it lands meanwhile
+    except WireClientError as exc:
+        return _describe(exc)
+    return None
 
 
 def run(
@@ -144,19 +232,28 @@ def run(
 ) -> List[Dict[str, Any]]:
     """Measure each configuration, one after another; one result dict each, in order.
     ``isolate=False`` measures thread configurations in this process (gevent ones always get
-    a worker process). ``progress(i, total, result)`` is called after each one."""
+    a worker process). ``progress(i, total, result)`` is called after each one. A
+    ``KeyboardInterrupt`` stops the configuration being measured, drops its database and
+    becomes ``Interrupted``."""
     from wireclient.toolkit.affinity_workload import measure
 
     workload = workload or Workload()
     results: List[Dict[str, Any]] = []
     for i, config in enumerate(configs, 1):
-        if isolate or config.kind != "threads":
-            result = run_worker(uri, config, workload)
-        else:
-            try:
-                result = measure(uri, config, workload)
-            except Exception as exc:
-                result = {**config._asdict(), "ok": False, "failure": _describe(exc)}
+        dbname = database_name(config, str(i))
+        try:
+            if isolate or config.kind != "threads":
+                result = run_worker(uri, config, workload, dbname)
+            else:
+                try:
+                    result = measure(uri, config, workload, dbname=dbname)
+                except Exception as exc:
+                    result = {**config._asdict(), "ok": False, "failure": _describe(exc)}
+        except KeyboardInterrupt:
+            with sigint_ignored():  # the measurement stopped; now make sure of the database
+                failure = drop_database(uri, dbname)
+            where = f"{config.kind} x{config.callers} {config.mode}"
+            raise Interrupted(where, dbname, failure) from None
         results.append(result)
         if progress is not None:
             progress(i, len(configs), result)
@@ -173,11 +270,17 @@ def _describe(exc: BaseException) -> str:
 def worker_main(spec_text: str) -> int:
     """``--worker JSON``: patch as the configuration needs, measure, print one result line."""
     import faulthandler
+    import signal
     import warnings
 
     spec = json.loads(spec_text)
     config = Config(**spec["config"])
     workload = Workload(**spec["workload"])
+    # A Ctrl-C at a terminal reaches the whole process group: the parent decides, and asks a
+    # worker to stop with SIGTERM (see measure and StopRequest).
+    stop = StopRequest()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop.handler)
     # A hang (a deadlock under gevent) dumps every stack and exits instead of waiting forever.
     faulthandler.dump_traceback_later(workload.timeout + WORKER_GRACE - 5, exit=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -193,7 +296,10 @@ def worker_main(spec_text: str) -> int:
     from wireclient.toolkit.affinity_workload import measure
 
     try:
-        result = measure(spec["uri"], config, workload)
+        result = measure(spec["uri"], config, workload, dbname=spec.get("dbname"), stop=stop)
+    except KeyboardInterrupt:  # SIGTERM: the database is dropped, the parent checks it
+        faulthandler.cancel_dump_traceback_later()
+        return 130
     except Exception as exc:
         result = {**config._asdict(), "ok": False, "failure": _describe(exc)}
     result["patch_warnings"] = [str(w.message).splitlines()[0] for w in caught]
@@ -291,9 +397,7 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
             raise UsageError(f"{name} must be between {low} and {high}")
     if not 1 <= args.timeout <= 3600:
         raise UsageError("--timeout must be between 1 and 3600 seconds")
-    from wireclient.toolkit.affinity_clients import reference_module
-
-    has_gevent, has_pymongo = _installed("gevent"), reference_module() is not None
+    has_gevent = _installed("gevent")
     defaults = {
         "threads": DEFAULT_THREADS,
         "greenlets": DEFAULT_GREENLETS if has_gevent else "none",
@@ -305,20 +409,34 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
         setattr(args, attr, _counts(defaults[attr] if given is None else given, option))
         if given is not None and getattr(args, attr) and kind != "threads" and not has_gevent:
             raise UsageError(f"{option}: gevent is not installed")
+    args.notes = []
     if args.modes is None:
-        args.modes = [m for m in MODES if m != "pymongo" or has_pymongo]
+        args.modes = list(MODES)
+        missing = _pymongo_missing(args)
+        if missing is not None:  # the default run says so instead of dropping the rows
+            args.modes.remove("pymongo")
+            args.notes.append(f"no pymongo reference rows: {missing}")
     else:
         args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         unknown = [m for m in args.modes if m not in MODES]
         if unknown or not args.modes:
             raise UsageError(f"--modes: {','.join(unknown) or 'none'}: choose from {MODES}")
-        if "pymongo" in args.modes and not has_pymongo:
-            raise UsageError(
-                "--modes pymongo: needs pymongo and a source tree (benchmarks/affinity_pymongo.py)"
-            )
+        missing = _pymongo_missing(args) if "pymongo" in args.modes else None
+        if missing is not None:
+            raise UsageError(f"--modes pymongo: {missing}")
     if args.plot is not None and not _installed("matplotlib"):
         raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     return args
+
+
+def _pymongo_missing(args: argparse.Namespace) -> Optional[str]:
+    """Why the pymongo mode cannot run here (None: it can). Loads pymongo only when a
+    configuration of the run would use it (a thread or patch_all greenlet count is given)."""
+    if not (args.threads or args.greenlets):
+        return None
+    from wireclient.toolkit.affinity_clients import pymongo_missing
+
+    return pymongo_missing()
 
 
 def main(
@@ -329,6 +447,17 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"] and len(argv) == 2:
         return worker_main(argv[1])
+    try:
+        return _command(argv, prog)
+    except Interrupted as exc:  # Ctrl-C while measuring: the database was dropped (or not)
+        print(f"affinity: {exc.line()}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C before or after the measurements: nothing to drop
+        print("affinity: interrupted", file=sys.stderr)
+        return 130
+
+
+def _command(argv: List[str], prog: str) -> int:
     try:
         args = _parse(argv, prog)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2)
@@ -362,13 +491,15 @@ def main(
             print(report.progress_line(i, total, result), file=sys.stderr, flush=True)
 
     results = run(args.uri, configs, workload, progress, isolate=not args.in_process)
+    for note in args.notes:
+        print(note)
     print(report.table(results, markdown=args.markdown))
-    document = report.document(prog.split() + argv, args.uri, workload, results)
+    document = report.document(prog.split() + argv, args.uri, workload, results, args.notes)
     if args.json:
         report.write_json(args.json, document)
     if args.plot:
         try:
-            report.plot(results, args.plot)
+            report.plot(results, args.plot, workload)
         except report.PlotUnavailable as exc:
             print(f"affinity: {exc}", file=sys.stderr)
             return 2

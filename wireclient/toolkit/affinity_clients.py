@@ -5,16 +5,13 @@ Observation. The observer runs in the caller's own thread or greenlet and append
 key per message to the ``CallerState`` that a ``contextvars`` variable names for that caller
 (``as_caller``); messages of anyone else (the probe, the main thread) are not recorded.
 
-- wireclient: the ``local_address`` of command started events, when the connection emits
-  them; a probe ``ping`` at construction tells. When it hears no command event, the observer
-  taps the connection's operation path instead (the executor's one send-and-receive step,
-  ``Executor._exchange``, replaced on that connection's executor object only: the class and
-  every other connection are untouched) and reads the socket's ``local_address`` there.
-  ``observed_by`` says which was used.
+- wireclient: the ``local_address`` of command started events (``wireclient.monitoring``),
+  the address ``whatsmyuri`` returns. A probe ``ping`` at construction checks that they
+  arrive; a connection that emitted none could not be measured, and says so.
 - pymongo: the started events' ``server_connection_id`` (pymongo reports no local address;
-  the server's connection id names a socket just as well). The pymongo reference client is
-  in ``benchmarks/affinity_pymongo.py``, outside the package (wireclient never imports
-  pymongo); it is loaded only when a pymongo configuration runs from a source tree.
+  the server's connection id names a socket just as well). The pymongo reference client
+  (``pymongo_client``) imports pymongo when a pymongo configuration runs, in that worker
+  only: importing this module, the lab or the client never loads pymongo.
 
 Pool events count sockets created and closed (and the peak of the difference) for both.
 """
@@ -116,6 +113,9 @@ class Client:
         raise NotImplementedError
 
 
+WIRECLIENT_OBSERVED_BY = "command events (local_address)"
+
+
 class WireclientClient(Client):
     def __init__(
         self,
@@ -143,21 +143,10 @@ class WireclientClient(Client):
         self.coll = self.conn[dbname].counters
         self.conn.admin.command("ping")  # do command events tell us the socket?
         self.conn.end_request()  # the ping's auto-started request must not keep a socket
-        if counter.command_events:
-            self.observed_by = "command events (local_address)"
-        else:
-            self._tap()
-            self.observed_by = "operation-path tap (this wireclient emits no command events)"
-
-    def _tap(self) -> None:
-        executor = self.conn._executor
-        original = executor._exchange
-
-        def exchange(pool: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
-            observe(address_key(sock.local_address))
-            return original(pool, sock, *args, **kwargs)
-
-        executor._exchange = exchange  # type: ignore[method-assign]  # this object only
+        if not counter.command_events:
+            self.conn.close()
+            raise ValueError("no command event for a ping: the sockets cannot be observed")
+        self.observed_by = WIRECLIENT_OBSERVED_BY
 
     def update(self, index: int) -> None:
         self.coll.update({"_id": index}, {"$inc": {"n": 1}}, safe=False)
@@ -176,25 +165,92 @@ class WireclientClient(Client):
         self.conn.close()
 
 
-def reference_module() -> Any:
-    """The pymongo reference client (``benchmarks/affinity_pymongo.py`` of a source tree), or
-    None. It lives outside the package: wireclient itself never imports pymongo, and an
-    installed wireclient has no pymongo mode."""
-    import importlib.util
-    import os
+def pymongo_missing() -> Optional[str]:
+    """None when the pymongo reference can run here, else why not, in one line. Imports
+    pymongo (the toolkit's reference; the client itself never imports it), so it is called
+    only when a run asks for, or would include, the pymongo mode."""
+    import importlib
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    path = os.path.join(root, "benchmarks", _REFERENCE)
-    if importlib.util.find_spec("pymongo") is None or not os.path.exists(path):
-        return None
-    spec = importlib.util.spec_from_file_location("wireclient_affinity_pymongo", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:
+        importlib.import_module("pymongo")
+    except ImportError as exc:
+        return f"pymongo is not importable ({exc})"
+    return None
 
 
-_REFERENCE = "affinity_pymongo.py"
+def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCounter) -> Client:
+    """The reference: pymongo 4, no requests. pymongo is imported here, when a pymongo
+    configuration runs, and nowhere else in wireclient."""
+    import pymongo
+    from pymongo import monitoring as pm
+    from pymongo.write_concern import WriteConcern
+
+    class Commands(pm.CommandListener):
+        def started(self, event: pm.CommandStartedEvent) -> None:
+            conn_id = getattr(event, "server_connection_id", None)
+            observe(None if conn_id is None else f"conn{conn_id}")
+
+        def succeeded(self, event: pm.CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: pm.CommandFailedEvent) -> None:
+            pass
+
+    class Pool(pm.ConnectionPoolListener):
+        def connection_created(self, event: Any) -> None:
+            counter.on_created()
+
+        def connection_closed(self, event: Any) -> None:
+            counter.on_closed()
+
+    for name in (
+        "pool_created",
+        "pool_ready",
+        "pool_cleared",
+        "pool_closed",
+        "connection_ready",
+        "connection_check_out_started",
+        "connection_check_out_failed",
+        "connection_checked_out",
+        "connection_checked_in",
+    ):
+        setattr(Pool, name, lambda self, event: None)
+
+    class PymongoClient(Client):
+        name = f"pymongo {pymongo.version}"
+        observed_by = "command events (server_connection_id)"
+
+        def __init__(self) -> None:
+            self.client: Any = pymongo.MongoClient(
+                uri,
+                directConnection=True,
+                maxPoolSize=workload.max_pool_size,
+                socketTimeoutMS=workload.op_timeout_ms,
+                connectTimeoutMS=workload.op_timeout_ms,
+                waitQueueTimeoutMS=workload.op_timeout_ms,
+                serverSelectionTimeoutMS=workload.op_timeout_ms,
+                event_listeners=[Commands(), Pool()],
+            )
+            self.coll = self.client[dbname].counters
+            self.coll_w0 = self.coll.with_options(write_concern=WriteConcern(w=0))
+
+        def update(self, index: int) -> None:
+            self.coll_w0.update_one({"_id": index}, {"$inc": {"n": 1}})
+
+        def read(self, index: int) -> int:
+            doc = self.coll.find_one({"_id": index})
+            return int(doc["n"]) if doc else -1
+
+        def whatsmyuri(self, index: int) -> str:
+            return str(self.client.admin.command("whatsmyuri")["you"])
+
+        def request(self) -> Any:
+            raise ValueError("pymongo has no requests")
+
+        def close(self) -> None:
+            self.client.close()
+
+    return PymongoClient()
 
 
 def make_client(
@@ -208,10 +264,10 @@ def make_client(
     if config.mode == "pymongo":
         if config.kind == "gevent-socket":
             raise ValueError("pymongo has no use_greenlets: no gevent-socket configuration")
-        reference = reference_module()
-        if reference is None:
-            raise ValueError("the pymongo mode needs pymongo and benchmarks/" + _REFERENCE)
-        return reference.pymongo_client(uri, dbname, workload, counter)  # type: ignore[no-any-return]
+        missing = pymongo_missing()
+        if missing is not None:
+            raise ValueError(f"the pymongo mode: {missing}")
+        return pymongo_client(uri, dbname, workload, counter)
     mode = "off" if config.mode == "explicit" else config.mode
     use_greenlets = config.kind == "gevent-socket"
     return WireclientClient(uri, dbname, mode, use_greenlets, workload, counter, extra_listeners)

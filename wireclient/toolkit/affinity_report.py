@@ -166,9 +166,14 @@ def table(results: Sequence[Dict[str, Any]], markdown: bool = False) -> str:
 
 
 def document(
-    command: Sequence[str], uri: str, workload: Workload, results: Sequence[Dict[str, Any]]
+    command: Sequence[str],
+    uri: str,
+    workload: Workload,
+    results: Sequence[Dict[str, Any]],
+    notes: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """Everything a JSON file of a run holds (``command``: the command line, as run)."""
+    """Everything a JSON file of a run holds (``command``: the command line, as run;
+    ``notes``: what the run left out, and why)."""
     return {
         "tool": "wireclient.toolkit.affinity",
         "command": [without_password(x) if x == uri else x for x in command],
@@ -180,6 +185,7 @@ def document(
             "platform": platform.platform(),
         },
         "workload": workload._asdict(),
+        "notes": list(notes),
         "results": list(results),
     }
 
@@ -220,42 +226,131 @@ def series(
     return out
 
 
-def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
-    """One chart per figure (rows) and kind of caller (columns): the figure against the
-    number of callers, one line per mode. Needs matplotlib; written as PNG to ``path``."""
+# One look per mode, so that modes with equal values stay visible where their lines lie on
+# one another: wider lines and larger hollow markers are drawn first, and each mode's points
+# sit slightly to one side of the caller count (DODGE: a factor, the same on a log axis).
+STYLES: Dict[str, Dict[str, Any]] = {
+    "on": {"marker": "o", "linestyle": "-", "linewidth": 3.2, "markersize": 11},
+    "off": {"marker": "s", "linestyle": "--", "linewidth": 2.4, "markersize": 8},
+    "explicit": {"marker": "^", "linestyle": "-.", "linewidth": 1.7, "markersize": 7},
+    "pymongo": {"marker": "D", "linestyle": ":", "linewidth": 1.2, "markersize": 5},
+}
+DODGE = 1.035
+LEGEND_WIDTH = 2.0  # inches beside the charts
+SINGLE_COUNT_SPAN = 1.3  # a chart of one caller count spans count/1.3 .. count*1.3
+CAPTION = (
+    "One line per mode; failed configurations are left out. Modes with equal values draw "
+    "their lines on one another: each has its own marker, line style and width, and its "
+    "points are moved slightly sideways from the caller count, so that every mode shows."
+)
+
+
+def describe_workload(results: Sequence[Dict[str, Any]], workload: Optional[Workload]) -> str:
+    """The pool size and the workload of a run, in words (the charts' title)."""
+    if workload is None:  # from the results: what every configuration was run with
+        pools = sorted({int(r["max_pool_size"]) for r in results if "max_pool_size" in r})
+        ks = sorted({int(r["k"]) for r in results if "k" in r})
+        pool = "/".join(map(str, pools)) or "?"
+        k = "/".join(map(str, ks)) or "?"
+        return f"pool of {pool} sockets (max_pool_size); units of k={k} updates + 1 read"
+    text = (
+        f"pool of {workload.max_pool_size} sockets (max_pool_size); units of "
+        f"k={workload.k} unacknowledged $inc updates + 1 read of the caller's own document, "
+        f"{workload.units} units per caller (fewer above {workload.max_ops} operations)"
+    )
+    if workload.think_ms:
+        text += f", think time {workload.think_ms} ms on average before each unit"
+    if workload.verify:
+        text += ", whatsmyuri after each read"
+    return text
+
+
+def figure(
+    results: Sequence[Dict[str, Any]], workload: Optional[Workload] = None, pyplot: Any = None
+) -> Any:
+    """The charts as a matplotlib figure: one chart per figure (rows) and kind of caller
+    (columns), the figure against the number of callers, one line per mode; the title names
+    the pool size and the workload. ``pyplot``: ``matplotlib.pyplot``, imported here when
+    not given."""
+    import textwrap
+
+    plt = pyplot if pyplot is not None else _pyplot()
+    kinds = [k for k in KINDS if any(r.get("kind") == k for r in results)]
+    if not kinds:
+        raise PlotUnavailable("nothing to plot: no result")
+    width = 5.0 * len(kinds) + LEGEND_WIDTH
+    fig, axes = plt.subplots(
+        len(CHARTS),
+        len(kinds),
+        figsize=(width, 3.0 * len(CHARTS) + 1.4),
+        squeeze=False,
+        layout="constrained",  # titles, tick labels, legend and caption never overlap
+    )
+    # The title and the caption stay over the charts, clear of the legend beside them.
+    charts = 5.0 * len(kinds)
+    middle = charts / 2 / width
+    title = "Socket affinity lab: " + describe_workload(results, workload)
+    fig.suptitle(textwrap.fill(title, int(charts * 12)), x=middle, fontsize=10)
+    fig.supxlabel(textwrap.fill(CAPTION, int(charts * 14)), x=middle, fontsize=8)
+    drawn = [m for m in MODES if any(r.get("mode") == m for r in results)]
+    shift = {m: DODGE ** (i - (len(drawn) - 1) / 2) for i, m in enumerate(drawn)}
+    handles: Dict[str, Any] = {}
+    for col, kind in enumerate(kinds):
+        for row, (chart_title, name) in enumerate(CHARTS):
+            ax = axes[row][col]
+            lines = series(results, kind, name)
+            for mode, (xs, ys) in lines.items():
+                (line,) = ax.plot(
+                    [x * shift[mode] for x in xs],
+                    ys,
+                    label=MODE_LABEL[mode],
+                    markerfacecolor="none",
+                    markeredgewidth=1.5,
+                    **STYLES[mode],
+                )
+                handles.setdefault(mode, line)
+            counts = sorted({x for xs, _ in lines.values() for x in xs})
+            if counts and counts[-1] >= 10 * counts[0]:
+                ax.set_xscale("log")
+            ax.minorticks_off()  # a log axis would label its minor ticks over the counts
+            if counts:
+                ax.set_xticks(counts)
+                ax.set_xticklabels([str(c) for c in counts])
+            if len(counts) == 1:  # else the axis would span the sideways offsets only
+                ax.set_xlim(counts[0] / SINGLE_COUNT_SPAN, counts[0] * SINGLE_COUNT_SPAN)
+            ax.set_title(f"{chart_title}\n{KIND_LABEL[kind]}", fontsize=9)
+            ax.set_xlabel("callers")
+            ax.grid(True, alpha=0.3)
+            if name in ("affinity_pct", "stale_pct"):
+                ax.set_ylim(-5, 105)
+    if handles:
+        modes = [m for m in MODES if m in handles]
+        fig.legend(
+            [handles[m] for m in modes],
+            [MODE_LABEL[m] for m in modes],
+            loc="outside right upper",  # at the top or bottom it would cover the title
+            fontsize=8,
+        )
+    return fig
+
+
+def _pyplot() -> Any:
     import importlib
 
     try:
         matplotlib = importlib.import_module("matplotlib")
         matplotlib.use("Agg")  # no display needed
-        plt = importlib.import_module("matplotlib.pyplot")
+        return importlib.import_module("matplotlib.pyplot")
     except ImportError as exc:
         raise PlotUnavailable(f"--plot needs matplotlib ({exc})") from None
-    kinds = [k for k in KINDS if any(r.get("kind") == k for r in results)]
-    if not kinds:
-        raise PlotUnavailable("nothing to plot: no result")
-    fig, axes = plt.subplots(
-        len(CHARTS), len(kinds), figsize=(5.0 * len(kinds), 3.0 * len(CHARTS)), squeeze=False
-    )
-    for col, kind in enumerate(kinds):
-        for row, (title, figure) in enumerate(CHARTS):
-            ax = axes[row][col]
-            lines = series(results, kind, figure)
-            for mode, (xs, ys) in lines.items():
-                ax.plot(xs, ys, marker="o", label=MODE_LABEL[mode])
-            counts = sorted({x for xs, _ in lines.values() for x in xs})
-            if counts and counts[-1] >= 10 * counts[0]:
-                ax.set_xscale("log")
-            if counts:
-                ax.set_xticks(counts)
-                ax.set_xticklabels([str(c) for c in counts])
-            ax.set_title(f"{title}\n{KIND_LABEL[kind]}", fontsize=9)
-            ax.set_xlabel("callers")
-            ax.grid(True, alpha=0.3)
-            if figure in ("affinity_pct", "stale_pct"):
-                ax.set_ylim(-5, 105)
-            if lines and row == 0:
-                ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+
+
+def plot(results: Sequence[Dict[str, Any]], path: str, workload: Optional[Workload] = None) -> None:
+    """``figure(results, workload)`` written to ``path`` (PNG, or SVG when the name ends in
+    .svg). Needs matplotlib; ``PlotUnavailable`` without it."""
+    plt = _pyplot()
+    fig = figure(results, workload, plt)
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)

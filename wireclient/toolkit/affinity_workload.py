@@ -16,8 +16,8 @@ callers wait at a gate and start together. With ``think_ms``, a caller spends a 
 the unit's request (mode ``explicit``), so callers no longer all use the database at once.
 
 Which socket each operation used is observed per message, in the caller's own thread or
-greenlet (``wireclient.toolkit.affinity_clients``: command events, or a tap on the connection's
-operation path, for wireclient; command events for pymongo). ``verify`` checks the
+greenlet (``wireclient.toolkit.affinity_clients``: command events, for wireclient and for
+pymongo). ``verify`` checks the
 observation itself: each ``whatsmyuri`` reply (the server's view of the client's address)
 must match the socket observed for that command.
 
@@ -25,19 +25,37 @@ Sockets are counted twice, independently: by the server (``serverStatus.connecti
 ``totalCreated`` before and after, and ``current`` sampled every 50 ms by a probe
 connection opened before the window) and by the client's pool events (created, closed).
 
+Interrupted (a ``KeyboardInterrupt`` in this process, or a worker's ``StopRequest``), the
+measurement stops its callers at their next unit, waits (bounded) for their writes to land,
+drops its database, and raises ``KeyboardInterrupt``: a write still queued at the server
+would otherwise create the database again after the drop.
+
 pymongo is imported only when a pymongo configuration runs (``affinity_clients``); gevent
 only when a gevent configuration does (in a worker that has already patched).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
+import signal
 import threading
 import time
 from functools import partial
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from wireclient.toolkit.affinity_clients import (
     Client,
@@ -50,6 +68,7 @@ from wireclient.toolkit.affinity_clients import (
 KINDS = ("threads", "gevent", "gevent-socket")
 MODES = ("on", "off", "explicit", "pymongo")
 SAMPLE_INTERVAL = 0.05
+JOIN_SLICE = 0.1  # seconds between two looks at a stop request while callers run
 SETTLE_TIMEOUT = 5.0
 
 
@@ -183,8 +202,19 @@ class Spawner:
         else:
             time.sleep(seconds)
 
-    def join(self, handles: Sequence[Any], timeout: float) -> int:
-        """Wait up to ``timeout`` seconds; how many are still running."""
+    def join(
+        self, handles: Sequence[Any], timeout: float, until: Optional[Callable[[], bool]] = None
+    ) -> int:
+        """Wait up to ``timeout`` seconds, or until ``until()`` is true (looked at every
+        ``JOIN_SLICE`` seconds); how many are still running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            running = self._join(handles, left if until is None else min(left, JOIN_SLICE))
+            if not running or not left or (until is not None and until()):
+                return running
+
+    def _join(self, handles: Sequence[Any], timeout: float) -> int:
         if self.greenlets:
             import gevent
 
@@ -196,21 +226,67 @@ class Spawner:
         return sum(1 for t in handles if t.is_alive())
 
 
+class StopRequest:
+    """A request to stop a measurement, made from a signal handler (a worker's SIGTERM):
+    only a plain attribute is set there, as a handler may run in any greenlet after gevent's
+    ``patch_all`` and must not raise in a caller's. The measurement looks at it while it
+    waits for its callers and stops as on a ``KeyboardInterrupt``."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
 # -- one configuration --------------------------------------------------------------------
 
 
+def database_name(config: Config, tag: str = "") -> str:
+    """The database a configuration writes to: ``affinity_<pid>_...`` (``tag``: what tells
+    the configurations of one run apart, such as its number)."""
+    parts = [str(os.getpid()), tag, config.kind.replace("-", "_"), config.mode]
+    return "affinity_" + "_".join(p for p in parts if p)
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ctrl-C is ignored inside (a bounded clean-up that a second Ctrl-C must not break);
+    nothing changes outside the main thread, where signals cannot be handled."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def measure(
-    uri: str, config: Config, workload: Workload, extra_listeners: Sequence[Any] = ()
+    uri: str,
+    config: Config,
+    workload: Workload,
+    extra_listeners: Sequence[Any] = (),
+    dbname: Optional[str] = None,
+    stop: Optional[StopRequest] = None,
 ) -> Dict[str, Any]:
     """Run one configuration in this process and return its figures (see the module notes).
-    ``extra_listeners`` (wireclient modes) are given to the measured connection too."""
+    ``extra_listeners`` (wireclient modes) are given to the measured connection too;
+    ``dbname``: the database to write to (default ``database_name(config)``).
+
+    A ``KeyboardInterrupt``, or ``stop`` requested while the callers run, stops the callers
+    at their next unit, waits (bounded) for the writes they sent to land, drops the
+    database and raises ``KeyboardInterrupt``."""
     from wireclient import Connection
+    from wireclient.errors import WireClientError
 
     if config.kind not in KINDS or config.mode not in MODES or config.callers < 1:
         raise ValueError(f"bad configuration {config}")
-    dbname = f"affinity_{os.getpid()}_{config.kind.replace('-', '_')}_{config.mode}"
+    dbname = dbname or database_name(config)
     units = workload.units_for(config.callers)
     spawner = Spawner(config.kind)
+    states = [CallerState(i) for i in range(config.callers)]
     probe = Connection(
         uri,
         auto_start_request=False,
@@ -219,17 +295,26 @@ def measure(
     )
     try:
         coll = probe[dbname].counters
-        probe.drop_database(dbname)
-        coll.insert([{"_id": i, "n": 0} for i in range(config.callers)])
-        before = probe.admin.command("serverStatus")["connections"]
-        counter = SocketCounter()
-        client = make_client(uri, dbname, config, workload, counter, extra_listeners)
         try:
-            run = _run_callers(config, workload, units, client, spawner, probe)
-            after = probe.admin.command("serverStatus")["connections"]
-            missing = _settle(coll, run["states"])
-        finally:
-            client.close()
+            probe.drop_database(dbname)
+            coll.insert([{"_id": i, "n": 0} for i in range(config.callers)])
+            before = probe.admin.command("serverStatus")["connections"]
+            counter = SocketCounter()
+            client = make_client(uri, dbname, config, workload, counter, extra_listeners)
+            try:
+                run = _run_callers(config, workload, units, states, client, spawner, probe, stop)
+                after = probe.admin.command("serverStatus")["connections"]
+                missing = _settle(coll, states)
+            finally:
+                client.close()
+        except KeyboardInterrupt:
+            with sigint_ignored():
+                try:  # a write still on its way would create the database again
+                    _settle(coll, states)
+                    probe.drop_database(dbname)
+                except WireClientError:
+                    pass  # the caller checks, and says whether the database is gone
+            raise
         probe.drop_database(dbname)
     finally:
         probe.close()
@@ -260,10 +345,18 @@ def measure(
 
 
 def _run_callers(
-    config: Config, workload: Workload, units: int, client: Client, spawner: Spawner, probe: Any
+    config: Config,
+    workload: Workload,
+    units: int,
+    states: Sequence[CallerState],
+    client: Client,
+    spawner: Spawner,
+    probe: Any,
+    stop_request: Optional[StopRequest] = None,
 ) -> Dict[str, Any]:
-    states = [CallerState(i) for i in range(config.callers)]
-    gate, stop = spawner.event(), spawner.event()
+    """Run the callers; on a ``KeyboardInterrupt`` (or ``stop_request``) stop them at their
+    next unit (waiting for them at most one operation timeout) and raise it."""
+    gate, stop, halt = spawner.event(), spawner.event(), spawner.event()
     explicit = config.mode == "explicit"
     deadline = time.monotonic() + workload.timeout
 
@@ -277,6 +370,8 @@ def _run_callers(
             for _ in range(units):
                 if workload.think_ms:
                     spawner.sleep(pauses.uniform(0, 2 * workload.think_ms) / 1000)
+                if halt.is_set():
+                    break
                 if time.monotonic() > deadline:
                     state.timed_out = True
                     break
@@ -300,7 +395,25 @@ def _run_callers(
     sampling = spawner.spawn(sampler, "affinity-sampler")
     cpu, start = time.process_time(), time.perf_counter()
     gate.set()
-    unfinished = spawner.join(handles, workload.timeout + workload.op_timeout_ms / 1000 + 5)
+
+    def stop_requested() -> bool:
+        return stop_request is not None and stop_request.requested
+
+    try:
+        unfinished = spawner.join(
+            handles,
+            workload.timeout + workload.op_timeout_ms / 1000 + 5,
+            until=None if stop_request is None else stop_requested,
+        )
+        if stop_requested():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        with sigint_ignored():
+            halt.set()
+            stop.set()
+            spawner.join(handles, workload.op_timeout_ms / 1000 + 5)
+            spawner.join([sampling], workload.op_timeout_ms / 1000 + 5)
+        raise
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     stop.set()
     spawner.join([sampling], workload.op_timeout_ms / 1000 + 5)
