@@ -121,7 +121,7 @@ def find_one_document(
     command["limit"] = 1
     command["singleBatch"] = True
     executor = conn._executor
-    pool, state = executor.select_for_cursor(True, inherited)
+    pool, state = yield from executor.select_for_cursor(True, inherited)
     dbname = collection.database.name
     reply = yield from executor.run(
         dbname, command, pool=pool, for_read=True, read_preference=inherited, state=state
@@ -421,7 +421,7 @@ class BaseCursor:
             refuse_in_request(conn._executor.requests)
         executor = conn._executor
         command = self._find_command()  # first: the path then leaves the cursor once
-        self._pool, state = executor.select_for_cursor(True, self._read_preference)
+        self._pool, state = yield from executor.select_for_cursor(True, self._read_preference)
         reply = yield from executor.run(
             coll.database.name,
             command,

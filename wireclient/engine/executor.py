@@ -285,25 +285,12 @@ class Executor:
 
     def select_for_cursor(
         self, for_read: bool, read_preference: Any
-    ) -> Tuple[Pool, Optional[RequestState]]:
-        """``select(..., operation=True)``, and the caller's request it looked up: a cursor
-        hands that to ``run(state=...)``, so its first batch looks the caller up once. A
-        plain call, as ``select``: in a step, ``select_for_cursor_waiting``."""
-        state = self.requests.current()  # a builtin: the usual caller is in a request
-        if state is None:
-            state = self.requests.for_operation()
-        selector = self.selector
-        pool = selector.select(for_read, read_preference, state)
-        if pool is None:
-            pool = selector.wait_here(selector.select_waiting(for_read, read_preference, state))
-        return pool, state
-
-    def select_for_cursor_waiting(
-        self, for_read: bool, read_preference: Any
     ) -> Steps[Tuple[Pool, Optional[RequestState]]]:
-        """``select_for_cursor`` as a step: waits for the monitor (the asyncio client
-        awaits) when nothing suitable is known now."""
-        state = self.requests.current()
+        """``select(..., operation=True)``, and the caller's request it looked up: a cursor
+        keeps the pool for its getMores and hands the request to ``run(state=...)``, so its
+        first batch looks the caller up once. Waits for the monitor when nothing suitable
+        is known now."""
+        state = self.requests.current()  # a builtin: the usual caller is in a request
         if state is None:
             state = self.requests.for_operation()
         pool = self.selector.select(for_read, read_preference, state)
