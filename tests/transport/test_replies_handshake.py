@@ -38,6 +38,7 @@ from wireclient.errors import (
 )
 from wireclient.sdam.server_rules import ServerType
 from wireclient.transport.blocking import run
+from wireclient.transport.steps import done
 
 OID = ObjectId()
 PASSWORD = "s3cr3t-Pw"
@@ -395,6 +396,6 @@ def test_member_with_a_malformed_hello_becomes_unknown_and_the_monitor_lives_on(
 def test_describe_turns_an_unparsable_hello_into_unknown() -> None:
     """``from_reply`` raising must not escape the monitor's check (it would end its thread)."""
     address = ("a", 1)
-    described = _describe(lambda a: ({"ok": 1, "hosts": 5}, 0.01), address)
+    described = run(_describe(lambda a: done(({"ok": 1, "hosts": 5}, 0.01)), address))
     assert described.server_type is ServerType.UNKNOWN
     assert "field 'hosts' must be an array" in (described.error or "")

@@ -649,7 +649,7 @@ class _MongoClientDefaults(BaseConnection[D]):
         )
 
 
-class MongoClient(_MongoClientDefaults[Database], Connection):
+class MongoClient(Connection, _MongoClientDefaults[Database]):
     """pymongo 2.8's ``MongoClient``: a ``Connection`` whose defaults are that class's
     (``auto_start_request=False``; writes acknowledged, as every wireclient connection's).
 
@@ -659,7 +659,7 @@ class MongoClient(_MongoClientDefaults[Database], Connection):
     """
 
 
-class AsyncMongoClient(_MongoClientDefaults[AsyncDatabase], AsyncConnection):
+class AsyncMongoClient(AsyncConnection, _MongoClientDefaults[AsyncDatabase]):
     """``MongoClient`` for asyncio: an ``AsyncConnection`` with 2.8's ``MongoClient``
     defaults (``auto_start_request=False``)."""
 

@@ -21,12 +21,6 @@ from typing import TYPE_CHECKING, Any, Dict, Generic, List, Mapping, Optional, T
 from bson.dbref import DBRef
 
 from wireclient.client import settings
-from wireclient.client.collection import (
-    AsyncCollection,
-    BaseCollection,
-    Collection,
-    check_collection_name,
-)
 from wireclient.client.legacy import not_callable, refuse
 from wireclient.client.settings import Settings, check_read_preference
 from wireclient.errors import (
@@ -46,6 +40,7 @@ from wireclient.rules.arguments import (
 from wireclient.transport.flavours import Asynchronous, Blocking, operation
 
 if TYPE_CHECKING:
+    from wireclient.client.collection import AsyncCollection, BaseCollection, Collection
     from wireclient.client.connection import BaseConnection
     from wireclient.transport.steps import Steps
 
@@ -67,7 +62,22 @@ def check_database_name(name: Any) -> str:
     return name
 
 
-C = TypeVar("C", bound=BaseCollection)  # the flavour's collection class
+C = TypeVar("C", bound="BaseCollection")  # the flavour's collection class
+
+
+class _CollectionClass:
+    """A flavour's collection class, named here and imported on first use, so that a
+    connection that only runs commands never loads the collection and cursor modules."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        from wireclient.client import collection
+
+        cls = getattr(collection, self.name)
+        setattr(owner, "_collection_class", cls)  # found directly from now on
+        return cls
 
 
 class BaseDatabase(Generic[C]):
@@ -200,6 +210,8 @@ class BaseDatabase(Generic[C]):
     list_collection_names = operation(_list_collection_names)
 
     def _drop_collection(self, name: Union[str, BaseCollection]) -> Steps[None]:
+        from wireclient.client.collection import BaseCollection, check_collection_name
+
         if isinstance(name, BaseCollection):
             name = name.name
         check_collection_name(name)
@@ -214,6 +226,8 @@ class BaseDatabase(Generic[C]):
     def _create_collection(self, /, name: str, **options: Any) -> Steps[C]:
         """Create the collection with ``options`` (``capped``, ``size``, ``max``...);
         ``CollectionInvalid`` (an ``OperationFailure``, code 48) if it exists."""
+        from wireclient.client.collection import check_collection_name
+
         try:
             yield from self._command("create", check_collection_name(name), **options)
         except OperationFailure as exc:
@@ -232,6 +246,8 @@ class BaseDatabase(Generic[C]):
         """Run ``validate``; its reply, or ``CollectionInvalid`` when it says the collection
         is not valid. ``scandata`` is accepted for 2.8 and ignored (current servers always
         scan the data); ``full=True`` asks for the thorough check."""
+        from wireclient.client.collection import BaseCollection
+
         name = name_or_collection
         if isinstance(name, BaseCollection):
             name = name.name
@@ -383,15 +399,21 @@ class BaseDatabase(Generic[C]):
         conn._parts.credential_store.logout(conn._executor, self.name)
 
 
-class Database(BaseDatabase[Collection], Blocking):
+class Database(BaseDatabase["Collection"], Blocking):
     """``connection['name']`` or ``connection.name`` of a blocking connection."""
 
     __slots__ = ()
-    _collection_class = Collection
+    if TYPE_CHECKING:
+        _collection_class = Collection
+    else:
+        _collection_class = _CollectionClass("Collection")
 
 
-class AsyncDatabase(BaseDatabase[AsyncCollection], Asynchronous):
+class AsyncDatabase(BaseDatabase["AsyncCollection"], Asynchronous):
     """``connection['name']`` of an ``AsyncConnection``: the same helpers, as coroutines."""
 
     __slots__ = ()
-    _collection_class = AsyncCollection
+    if TYPE_CHECKING:
+        _collection_class = AsyncCollection
+    else:
+        _collection_class = _CollectionClass("AsyncCollection")
