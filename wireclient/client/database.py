@@ -76,7 +76,7 @@ class _CollectionClass:
         from wireclient.client import collection
 
         cls = getattr(collection, self.name)
-        setattr(owner, "_collection_class", cls)  # found directly from now on
+        owner._collection_class = cls  # found directly from now on
         return cls
 
 
