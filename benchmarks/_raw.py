@@ -10,7 +10,9 @@ For many callers at once (``bench_concurrency.py``) the floor is a few such sock
 through the least a pool can be: ``RawPool`` (threads, and greenlets after gevent's
 ``patch_all()``) hands them out through one ``queue.SimpleQueue``, and ``AsyncRawPool``
 (asyncio Tasks) through one ``asyncio.Queue`` of ``asyncio.BufferedProtocol`` connections.
-Both send frames built before the timing (``op_msg``) as they are.
+Both send frames built before the timing (``op_msg``) as they are. For one asyncio caller
+(``bench_asyncio.py``), ``AsyncRawClient`` does what ``RawClient`` does over one such
+connection.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import queue
 import socket
 import struct
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union, cast
 
 import bson
 
@@ -153,8 +155,8 @@ class _FloorProtocol(asyncio.BufferedProtocol):
         self.waiter: Optional[asyncio.Future[Dict[str, Any]]] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not subclasses of asyncio.Transport, only alike
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return memoryview(self.buf)[self.have :]
@@ -219,3 +221,51 @@ class AsyncRawPool:
         for protocol in self.protocols:
             if protocol.transport is not None:
                 protocol.transport.close()
+
+
+class AsyncRawClient:
+    """The asyncio floor for one caller (``bench_asyncio.py``): one ``_FloorProtocol``
+    connection on the running loop doing what ``RawClient`` does (one ``bson.encode`` per
+    command, a header packed by a precompiled ``struct``, one ``transport.write``, the reply
+    read by the loop into a reused buffer and decoded with one ``bson.decode``). Open it with
+    ``await AsyncRawClient.open(...)`` on the loop that will use it."""
+
+    def __init__(self, protocol: _FloorProtocol) -> None:
+        self.protocol = protocol
+        self.request_id = 0
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> AsyncRawClient:
+        _, protocol = await asyncio.get_running_loop().create_connection(_FloorProtocol, host, port)
+        client = cls(protocol)
+        await client.command(HELLO, "admin")
+        return client
+
+    def _frame(self, body: bytes, flags: int = 0) -> bytes:
+        self.request_id += 1
+        header = _HEADER.pack(21 + len(body), self.request_id, 0, OP_MSG, flags)
+        return b"".join((header, b"\x00", body))
+
+    async def command(self, doc: Mapping[str, Any], db: str) -> Dict[str, Any]:
+        return await self.protocol.round_trip(self._frame(bson.encode({**doc, "$db": db})))
+
+    def fire_and_forget(self, doc: Mapping[str, Any], db: str) -> None:
+        """moreToCome: the server sends no reply (w=0); the loop writes what the socket
+        did not take at once."""
+        frame = self._frame(bson.encode({**doc, "$db": db}), MORE_TO_COME)
+        assert self.protocol.transport is not None
+        self.protocol.transport.write(frame)
+
+    async def find_all(self, db: str, coll: str) -> int:
+        reply = await self.command({"find": coll, "filter": {}}, db)
+        cursor = reply["cursor"]
+        count = len(cursor["firstBatch"])
+        while cursor["id"]:
+            more = await self.command({"getMore": cursor["id"], "collection": coll}, db)
+            cursor = more["cursor"]
+            count += len(cursor["nextBatch"])
+        return count
+
+    def close(self) -> None:
+        if self.protocol.transport is not None:
+            self.protocol.transport.close()

@@ -1,42 +1,48 @@
 """Concurrency: many callers doing find_one and inserts, client CPU per operation.
 
-Two runs: 16 OS threads, and 1,000 gevent greenlets after ``gevent.monkey.patch_all()``
+Three runs: 16 OS threads; 1,000 gevent greenlets after ``gevent.monkey.patch_all()``
 (in a subprocess of this script, since patching is global; there ``threading.Thread`` makes
-greenlets, so the same code drives both). In each run, for wireclient (``Connection(uri)``,
-its defaults), pymongo (``MongoClient(retryWrites=False, directConnection=True)``) and the
-bare-socket floor, in interleaved rounds: one caller doing the operation alone, then every
-caller at once. Client CPU is ``time.process_time()`` of this process (all its threads) over
-the operations done.
+greenlets, so the same code drives both); and 1,000 asyncio Tasks on one stdlib event loop.
+In each run, for wireclient, pymongo and the bare-socket floor, in interleaved rounds: one
+caller doing the operation alone, then every caller at once. Client CPU is
+``time.process_time()`` of this process (all its threads) over the operations done. The
+clients: for threads and greenlets wireclient's ``Connection(uri)`` (its defaults) and
+pymongo's ``MongoClient(retryWrites=False, directConnection=True)``; for Tasks wireclient's
+``AsyncMongoClient(uri)`` (``auto_start_request=False``: like pymongo, a Task takes any
+pooled socket per operation) and pymongo's ``AsyncMongoClient(retryWrites=False,
+directConnection=True)``.
 
-The floor (``_raw.RawPool``) is what the interpreter itself costs under the same
-concurrency: the same callers send the very commands wireclient sends, as OP_MSG frames
-built before the timing, over blocking bare sockets, and decode each reply with one
-``bson.decode``. The callers share ``min(callers, 100)`` sockets, 100 being both clients'
-default ``maxPoolSize``, through one ``queue.SimpleQueue`` (gevent's after ``patch_all()``),
-rather than a socket each: so the floor has the sockets the clients have (16 for 16
-threads, 100 for 1,000 greenlets), and pays as they do for 900 greenlets waiting for a
-socket and being woken, and the server sees as many connections. A socket per caller would
-measure another setup (1,000 connections, no waiting), and ``wireclient / floor`` would mix
-the client's own cost with that of the pool size. With a socket per caller anyway (16
-threads), the queue costs two C calls per operation.
+The floor is what the interpreter itself costs under the same concurrency: the same
+callers send the very commands wireclient sends, as OP_MSG frames built before the timing,
+and decode each reply with one ``bson.decode``. For threads and greenlets (``_raw.RawPool``)
+over blocking bare sockets shared through one ``queue.SimpleQueue`` (gevent's after
+``patch_all()``); for Tasks (``_raw.AsyncRawPool``) over ``asyncio.BufferedProtocol``
+connections shared through one ``asyncio.Queue``. The callers share ``min(callers, 100)``
+sockets, 100 being both clients' default ``maxPoolSize``, rather than a socket each: so the
+floor has the sockets the clients have (16 for 16 threads, 100 for 1,000 greenlets or
+Tasks), and pays as they do for 900 callers waiting for a socket and being woken, and the
+server sees as many connections. A socket per caller would measure another setup (1,000
+connections, no waiting), and ``wireclient / floor`` would mix the client's own cost with
+that of the pool size. With a socket per caller anyway (16 threads), the queue costs two C
+calls per operation.
 
 Sockets each client opened are counted by the server (``serverStatus`` connections
 ``totalCreated``, summed over the client's own time slots, so pymongo's monitor sockets
 count too) and by the client (wireclient: ``pool.open_count``; pymongo: a CMAP listener's
 ``ConnectionCreatedEvent`` count, pool sockets only; the floor: its pool's size).
 
-Targets (issue 12): with many callers, wireclient's CPU per operation at most 1.1x its own
-single-caller figure and at most 0.35x pymongo's, with the same number of sockets or fewer.
-``wireclient / floor`` and the floor's own ``many / alone`` have no target: they say how
-much of the growth under concurrency the interpreter would have anyway.
+Targets, per kind (``Kind.target_*``). Threads and greenlets (issue 12): with many callers,
+wireclient's CPU per operation at most 1.1x its own single-caller figure and at most 0.35x
+pymongo's; there ``wireclient / floor`` and the floor's own ``many / alone`` have no target:
+they say how much of the growth under concurrency the interpreter would have anyway. Tasks
+(issue 21): wireclient's CPU per operation at most 1.25x the floor's under the same 1,000
+Tasks. Every kind: the same number of sockets as pymongo or fewer.
 
 A kind of run is a ``Kind`` in ``KINDS``: how its callers are released (a ``Runner``:
-``Threads``, or ``Tasks`` for asyncio Tasks on one event loop) and a factory per contender
+``Threads``, or ``Tasks`` for asyncio Tasks on one event loop), a factory per contender
 (wireclient, pymongo, floor) giving a ``Contender`` (its operation per workload, its pool
-sockets, its close). For 1,000 asyncio Tasks, the runner (``Tasks``) and the floor
-(``async_floor_contender``: ``_raw.AsyncRawPool``) are here; what is missing is the two
-async clients' factories, whose operations return awaitables, opened on
-``runner.loop`` (see ``async_floor_contender``), and one ``Kind`` line.
+sockets, its close; for Tasks the operations return awaitables and everything is opened
+on ``runner.loop``) and its targets.
 
     python benchmarks/bench_concurrency.py [--uri URI] [--rounds 5] [--quick]
     python benchmarks/bench_concurrency.py --check-floors [--uri URI]
@@ -61,7 +67,17 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Any, Awaitable, Callable, Dict, List, Protocol, Tuple, TypeVar  # noqa: E402
+from typing import (  # noqa: E402
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+    TypeVar,
+)
 
 import bson  # noqa: E402
 from _common import host_port, median, server_uri, settle, table, verdict, write_json  # noqa: E402
@@ -71,6 +87,7 @@ DB = "bench_concurrency"
 WORKLOADS = ["find_one", "insert"]
 TARGET_SELF = 1.1
 TARGET_PYMONGO = 0.35
+TARGET_TASKS_FLOOR = 1.25  # issue 21: 1,000 Tasks, wireclient / the floor
 POOL_SIZE = 100  # the default maxPoolSize of wireclient and of pymongo
 T = TypeVar("T")
 
@@ -289,6 +306,55 @@ def async_floor_contender(uri: str, callers: int, runner: Tasks) -> Contender:
     return Contender(ops.__getitem__, lambda: len(pool.protocols), pool.close)
 
 
+def async_wireclient_contender(uri: str, callers: int, runner: Tasks) -> Contender:
+    """wireclient for asyncio Tasks: ``AsyncMongoClient(uri)`` (``auto_start_request=False``,
+    as pymongo has no requests: a Task takes any pooled socket per operation), opened on the
+    runner's loop; its operations return coroutines."""
+    from wireclient import AsyncMongoClient
+
+    async def open_() -> Any:
+        conn = AsyncMongoClient(uri)
+        await conn.connect()
+        return conn
+
+    async def pool_sockets() -> int:  # the pool is looked up for the running Task
+        return int(conn.pool.open_count)
+
+    conn = runner.run(open_())
+    coll = conn[DB].docs
+    ops: Dict[str, Op] = {
+        "find_one": lambda: coll.find_one({"_id": 1}),
+        "insert": lambda: coll.insert({"x": 1, "name": "concurrent"}),
+    }
+    return Contender(
+        ops.__getitem__, lambda: runner.run(pool_sockets()), lambda: runner.run(conn.close())
+    )
+
+
+def async_pymongo_contender(uri: str, callers: int, runner: Tasks) -> Contender:
+    """pymongo's ``AsyncMongoClient(retryWrites=False, directConnection=True)`` on the
+    runner's loop, its pool sockets counted by a CMAP listener."""
+    import pymongo
+
+    listener, counts = cmap_counter()
+    host, port = host_port(uri)
+
+    async def open_() -> Any:
+        client = pymongo.AsyncMongoClient(
+            host, port, directConnection=True, retryWrites=False, event_listeners=[listener]
+        )
+        await client.aconnect()
+        return client
+
+    client = runner.run(open_())
+    coll = client[DB].docs
+    ops: Dict[str, Op] = {
+        "find_one": lambda: coll.find_one({"_id": 1}),
+        "insert": lambda: coll.insert_one({"x": 1, "name": "concurrent"}),
+    }
+    return Contender(ops.__getitem__, lambda: counts["created"], lambda: runner.run(client.close()))
+
+
 @dataclass(frozen=True)
 class Kind:
     """One concurrency run: ``callers`` callers of one kind, each doing ``ops`` operations
@@ -302,6 +368,11 @@ class Kind:
     runner: Callable[[], Runner]  # made in the interpreter that measures
     contenders: Dict[str, Factory]  # "wireclient", "pymongo", "floor" (summarize reads these)
     gevent: bool = False  # measured in a fresh interpreter that runs patch_all() first
+    # the kind's targets for wireclient (None: no target): many callers / its own single
+    # caller, / pymongo, / the floor
+    target_self: Optional[float] = TARGET_SELF
+    target_pymongo: Optional[float] = TARGET_PYMONGO
+    target_floor: Optional[float] = None
 
     @property
     def label(self) -> str:
@@ -312,6 +383,11 @@ SYNC_CONTENDERS: Dict[str, Factory] = {
     "wireclient": wireclient_contender,
     "pymongo": pymongo_contender,
     "floor": floor_contender,
+}
+ASYNC_CONTENDERS: Dict[str, Factory] = {
+    "wireclient": async_wireclient_contender,
+    "pymongo": async_pymongo_contender,
+    "floor": async_floor_contender,
 }
 KINDS = [
     Kind("threads", "threads", "OS threads", 16, (30, 50), Threads, SYNC_CONTENDERS),
@@ -324,6 +400,20 @@ KINDS = [
         Threads,
         SYNC_CONTENDERS,
         gevent=True,
+    ),
+    Kind(
+        "tasks",
+        "Tasks",
+        "asyncio Tasks on one stdlib event loop; wireclient `AsyncMongoClient(uri)`, pymongo "
+        "`AsyncMongoClient(retryWrites=False, directConnection=True)`, the floor "
+        "`AsyncRawPool`",
+        1000,
+        (3, 5),
+        Tasks,
+        ASYNC_CONTENDERS,
+        target_self=None,
+        target_pymongo=None,
+        target_floor=TARGET_TASKS_FLOOR,
     ),
 ]
 
@@ -389,10 +479,21 @@ def measure(uri: str, kind: Kind, ops: int, single_ops: int, rounds: int) -> Dic
         "figures": figures,
         "sockets_server": sockets_server,
         "sockets_pool": pool_sockets,
+        "target_self": kind.target_self,
+        "target_pymongo": kind.target_pymongo,
+        "target_floor": kind.target_floor,
     }
 
 
+def passes(ratio: float, target: Optional[float]) -> Optional[bool]:
+    """The verdict on a ratio, None when the kind has no such target."""
+    return None if target is None else ratio <= target
+
+
 def summarize(run: Dict[str, Any]) -> List[Dict[str, Any]]:
+    target_self = run.get("target_self", TARGET_SELF)
+    target_pymongo = run.get("target_pymongo", TARGET_PYMONGO)
+    target_floor = run.get("target_floor")
     rows = []
     for workload in WORKLOADS:
         wc = run["figures"][f"wireclient {workload}"]
@@ -400,6 +501,7 @@ def summarize(run: Dict[str, Any]) -> List[Dict[str, Any]]:
         fl = run["figures"][f"floor {workload}"]
         to_self = wc["many_cpu_us"] / wc["single_cpu_us"]
         to_pymongo = wc["many_cpu_us"] / pm["many_cpu_us"]
+        to_floor = wc["many_cpu_us"] / fl["many_cpu_us"]
         sockets_ok = run["sockets_server"]["wireclient"] <= run["sockets_server"]["pymongo"]
         rows.append(
             {
@@ -413,7 +515,7 @@ def summarize(run: Dict[str, Any]) -> List[Dict[str, Any]]:
                 "floor_cpu_us": fl["many_cpu_us"],
                 "wireclient_to_single": to_self,
                 "wireclient_to_pymongo": to_pymongo,
-                "wireclient_to_floor": wc["many_cpu_us"] / fl["many_cpu_us"],
+                "wireclient_to_floor": to_floor,
                 "pymongo_to_floor": pm["many_cpu_us"] / fl["many_cpu_us"],
                 "floor_to_single": fl["many_cpu_us"] / fl["single_cpu_us"],
                 "wireclient_ops_per_s": wc["ops_per_s"],
@@ -425,8 +527,12 @@ def summarize(run: Dict[str, Any]) -> List[Dict[str, Any]]:
                 "wireclient_pool_sockets": run["sockets_pool"]["wireclient"],
                 "pymongo_pool_sockets": run["sockets_pool"]["pymongo"],
                 "floor_pool_sockets": run["sockets_pool"]["floor"],
-                "pass_self": to_self <= TARGET_SELF,
-                "pass_pymongo": to_pymongo <= TARGET_PYMONGO,
+                "target_self": target_self,
+                "target_pymongo": target_pymongo,
+                "target_floor": target_floor,
+                "pass_self": passes(to_self, target_self),
+                "pass_pymongo": passes(to_pymongo, target_pymongo),
+                "pass_floor": passes(to_floor, target_floor),
                 "pass_sockets": sockets_ok,
             }
         )
@@ -454,16 +560,22 @@ def print_rows(rows: List[Dict[str, Any]]) -> None:
         row(r, other)
         + [
             f"{r['wireclient_sockets']}/{r['pymongo_sockets']}/{r['floor_sockets']}",
-            verdict(r["pass_self"]),
-            verdict(r["pass_pymongo"]),
+            maybe_verdict(r["pass_self"]),
+            maybe_verdict(r["pass_pymongo"]),
+            maybe_verdict(r["pass_floor"]),
             verdict(r["pass_sockets"]),
         ]
         for r in rows
     ]
     headers = ["run", "workload"] + [h for h, _ in other]
-    headers += ["sockets wc/pm/floor", "<=1.1x own", "<=0.35x pm", "sockets wc<=pm"]
+    headers += ["sockets wc/pm/floor", "<=1.1x own", "<=0.35x pm", "<=1.25x floor"]
+    headers += ["sockets wc<=pm"]
     print()
     print(table(headers, body))
+
+
+def maybe_verdict(ok: Optional[bool]) -> str:
+    return "-" if ok is None else verdict(ok)
 
 
 def row(r: Dict[str, Any], columns: List[Tuple[str, str]]) -> List[Any]:

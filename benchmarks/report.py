@@ -33,6 +33,8 @@ def load(results: str, name: str) -> Optional[Dict[str, Any]]:
 
 
 def fmt(value: Any, digits: int = 2) -> str:
+    if value is None:  # no such target, or no such figure
+        return "-"
     if isinstance(value, bool):
         return "pass" if value else "**FAIL**"
     if isinstance(value, float):
@@ -138,6 +140,104 @@ def workloads_section(w: Optional[Dict[str, Any]], docs: str, charts: bool) -> L
     return out
 
 
+ASYNC_COLUMNS = [  # (contender in asyncio.json, column header)
+    ("floor", "floor µs"),
+    ("floor async", "asyncio floor µs"),
+    ("wireclient", "wireclient µs"),
+    ("wireclient async", "AsyncConnection µs"),
+    ("pymongo async", "pymongo async µs"),
+    ("floor async, uvloop", "asyncio floor, uvloop µs"),
+    ("wireclient async, uvloop", "AsyncConnection, uvloop µs"),
+]
+
+
+def asyncio_section(a: Optional[Dict[str, Any]]) -> List[str]:
+    out = ["## asyncio: six workloads, client CPU per operation", ""]
+    if not a:
+        return out + ["(no asyncio.json)", ""]
+    names = a["contenders"]
+    out += [
+        "`benchmarks/bench_asyncio.py`"
+        + (
+            f" (run of {a['date']} on wireclient `{a['wireclient_commit']}`"
+            + (", `--quick`)" if a.get("quick") else ")")
+            if "date" in a
+            else ""
+        )
+        + ": the six workloads of `bench_workloads.py` (same "
+        "operations, same prepared arguments), every contender in one process and one run, "
+        f"medians of {a['rounds']} interleaved rounds; operations per round: "
+        + ", ".join(f"{k} {v:,}" for k, v in a["ops_per_round"].items())
+        + ". It shows what wireclient's asyncio client costs against pymongo's asyncio "
+        "client and against wireclient's own blocking client doing the same operations. "
+        "*AsyncConnection*: wireclient `AsyncConnection(uri)`, its defaults "
+        "(`auto_start_request=True`, like `Connection`'s: the timing Task keeps one request "
+        "socket); *pymongo async*: `pymongo.AsyncMongoClient(directConnection=True, "
+        "retryWrites=False)`; *wireclient*: the blocking `Connection(uri)`; *floor*: the "
+        "blocking bare-socket floor of the table above; *asyncio floor*: the same work over "
+        "one `asyncio.BufferedProtocol` connection (`_raw.AsyncRawClient`: one `bson.encode` "
+        "per command, one `transport.write`, the reply read by the loop into a reused buffer "
+        "and decoded with one `bson.decode`), what asyncio itself costs one caller. The async "
+        "contenders share one stdlib event loop"
+        + (
+            "; the uvloop columns run `AsyncConnection` and the asyncio floor on one uvloop loop"
+            if a.get("uvloop")
+            else ""
+        )
+        + ". Targets (issue 21): AsyncConnection at most "
+        f"{a['target_pymongo']}x pymongo async and at most {a['target_blocking']}x the "
+        "blocking wireclient on every workload; the ratios to the floors have none.",
+        "",
+    ]
+    columns = [(n, h) for n, h in ASYNC_COLUMNS if n in names]
+    rows = []
+    for name, r in a["workloads"].items():
+        rows.append(
+            [name]
+            + [r["cpu_us"][n] for n, _ in columns]
+            + [
+                r["async_to_pymongo"],
+                r["async_to_blocking"],
+                r["async_to_floor"],
+                r["floor_async_to_floor"],
+                r["pass_pymongo"],
+                r["pass_blocking"],
+            ]
+        )
+    out += md_table(
+        ["workload"]
+        + [h for _, h in columns]
+        + [
+            "AsyncConnection / pymongo async",
+            "AsyncConnection / wireclient",
+            "AsyncConnection / asyncio floor",
+            "asyncio floor / floor",
+            f"target ≤ {a['target_pymongo']}x pymongo async",
+            f"target ≤ {a['target_blocking']}x wireclient",
+        ],
+        rows,
+    )
+    if a.get("uvloop"):
+        out += ["Under uvloop (no target):", ""]
+        out += md_table(
+            [
+                "workload",
+                "AsyncConnection, uvloop / wireclient",
+                "AsyncConnection, uvloop / asyncio floor, uvloop",
+            ],
+            [
+                [name, r["uvloop_to_blocking"], r["uvloop_to_floor"]]
+                for name, r in a["workloads"].items()
+            ],
+        )
+    out += ["Wall time per operation (µs; mostly the server's):", ""]
+    out += md_table(
+        ["workload"] + [h.replace(" µs", "") for _, h in columns],
+        [[n] + [r["wall_us"][c] for c, _ in columns] for n, r in a["workloads"].items()],
+    )
+    return out
+
+
 OLD_KINDS = ["threads", "greenlets"]  # a concurrency.json from before the floor has no "kinds"
 
 
@@ -164,15 +264,22 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
         f"in the same run; medians of {first['rounds']} interleaved rounds. Client CPU per "
         "operation counts every thread of the process.",
         "",
-        "The floor (`benchmarks/_raw.py`, `RawPool`) is what the interpreter itself costs "
+        "The floor (`benchmarks/_raw.py`) is what the interpreter itself costs "
         "under the same concurrency: the same callers send the very commands wireclient "
-        "sends, as OP_MSG frames built before the timing, over blocking bare sockets, and "
-        "decode each reply with one `bson.decode`; they share as many sockets as the "
+        "sends, as OP_MSG frames built before the timing, and decode each reply with one "
+        "`bson.decode`; they share as many sockets as the "
         "clients' pools hold (`min(callers, 100)`, 100 being both clients' default "
-        "`maxPoolSize`) through one `queue.SimpleQueue` (gevent's after `patch_all()`), so "
-        "waiting for a socket costs the floor too. *wireclient / floor* is the client's "
+        "`maxPoolSize`), so waiting for a socket costs the floor too. Threads and greenlets "
+        "(`RawPool`): blocking bare sockets through one `queue.SimpleQueue` (gevent's after "
+        "`patch_all()`); Tasks (`AsyncRawPool`): `asyncio.BufferedProtocol` connections "
+        "through one `asyncio.Queue`. *wireclient / floor* is the client's "
         "cost over that floor under the same concurrency; *floor many / alone* says how much "
         "of the growth from one caller to many the interpreter has anyway.",
+        "",
+        "Targets: threads and greenlets (issue 12), wireclient at most 1.1x its own single "
+        "caller and at most 0.35x pymongo; 1,000 Tasks (issue 21), wireclient "
+        "(`AsyncMongoClient`) at most 1.25x the floor under the same 1,000 Tasks; every "
+        "run, as many sockets as pymongo or fewer. A `-` verdict: not a target of that run.",
         "",
     ]
     cpu = [
@@ -215,6 +322,7 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
             sockets(r, "_pool"),
             r["pass_self"],
             r["pass_pymongo"],
+            r.get("pass_floor"),
             r["pass_sockets"],
         ]
         for r in c["rows"]
@@ -230,6 +338,7 @@ def concurrency_section(c: Optional[Dict[str, Any]], docs: str, charts: bool) ->
             "pool sockets wc / pm / floor",
             "target ≤ 1.1x alone",
             "target ≤ 0.35x pymongo",
+            "target ≤ 1.25x floor",
             "same or fewer sockets",
         ],
         rows,
@@ -407,33 +516,49 @@ def others_section(results: str) -> List[str]:
 
 
 def targets_section(
-    w: Optional[Dict[str, Any]], c: Optional[Dict[str, Any]], f: Optional[Dict[str, Any]]
+    w: Optional[Dict[str, Any]],
+    c: Optional[Dict[str, Any]],
+    f: Optional[Dict[str, Any]],
+    a: Optional[Dict[str, Any]] = None,
 ) -> List[str]:
-    out = ["## Targets (issue 12) in this run", ""]
+    out = ["## Targets (issues 12 and 21) in this run", ""]
     rows: List[List[Any]] = []
     if w:
         for name, r in w["workloads"].items():
             rows.append(
                 [f"{name}: client CPU / floor", r["wireclient_to_floor"], "≤ 1.25", r["pass_floor"]]
             )
-    if c:
-        for r in c["rows"]:
+    if a:
+        for name, r in a["workloads"].items():
             rows.append(
                 [
-                    f"{r['run']}, {r['workload']}: CPU / own single caller",
-                    r["wireclient_to_single"],
-                    "≤ 1.1",
-                    r["pass_self"],
-                ]
-            )
-            rows.append(
-                [
-                    f"{r['run']}, {r['workload']}: CPU / pymongo",
-                    r["wireclient_to_pymongo"],
-                    "≤ 0.35",
+                    f"{name}: AsyncConnection CPU / pymongo async",
+                    r["async_to_pymongo"],
+                    f"≤ {a['target_pymongo']}",
                     r["pass_pymongo"],
                 ]
             )
+            rows.append(
+                [
+                    f"{name}: AsyncConnection CPU / blocking wireclient",
+                    r["async_to_blocking"],
+                    f"≤ {a['target_blocking']}",
+                    r["pass_blocking"],
+                ]
+            )
+    if c:
+        for r in c["rows"]:
+            for label, ratio, target, passed in [
+                ("CPU / own single caller", "wireclient_to_single", "target_self", "pass_self"),
+                ("CPU / pymongo", "wireclient_to_pymongo", "target_pymongo", "pass_pymongo"),
+                ("CPU / floor", "wireclient_to_floor", "target_floor", "pass_floor"),
+            ]:
+                if r.get(passed) is None:  # not a target of this run
+                    continue
+                limit = r.get(target) or {"pass_self": 1.1, "pass_pymongo": 0.35}[passed]
+                rows.append(
+                    [f"{r['run']}, {r['workload']}: {label}", r[ratio], f"≤ {limit}", r[passed]]
+                )
             rows.append(
                 [
                     f"{r['run']}, {r['workload']}: sockets wc / pm",
@@ -496,8 +621,10 @@ def render(results: str, docs: str, charts: Optional[bool] = None) -> str:
     lines += machine_section(run)
     if not charts:
         lines += [NO_CHARTS, ""]
-    lines += targets_section(w, c, f)
+    a = load(results, "asyncio.json")
+    lines += targets_section(w, c, f, a)
     lines += workloads_section(w, docs, charts)
+    lines += asyncio_section(a)
     lines += concurrency_section(c, docs, charts)
     lines += driver_section(load(results, "driverbench.json"))
     lines += footprint_section(f)

@@ -27,6 +27,7 @@ from _common import HERE, ROOT, server_uri, write_json
 # servers of their own (hostile: a misbehaving one; pool faults: one it restarts)
 SCRIPTS: List[Tuple[str, List[str]]] = [
     ("bench_workloads.py", ["--uri", "{uri}"]),
+    ("bench_asyncio.py", ["--uri", "{uri}"]),
     ("bench_concurrency.py", ["--uri", "{uri}"]),
     ("bench_driver.py", ["--uri", "{uri}"]),
     ("bench_footprint.py", ["--uri", "{uri}"]),
@@ -149,6 +150,7 @@ def main() -> int:
 
 QUICK_CAPABLE = {
     "bench_workloads.py",
+    "bench_asyncio.py",
     "bench_concurrency.py",
     "bench_driver.py",
     "bench_footprint.py",
