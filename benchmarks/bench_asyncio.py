@@ -56,9 +56,11 @@ from bench_workloads import (
     WORKLOADS,
     floor_ops,
     prepare,
+    pymongo_workloads,
     reset_writes,
     seed,
     wireclient_ops,
+    wireclient_workloads,
 )
 
 TARGET_PYMONGO = 0.5  # wireclient async / pymongo async
@@ -158,16 +160,7 @@ def wireclient_async(uri: str, loop: asyncio.AbstractEventLoop) -> Contender:
         return conn
 
     conn = loop.run_until_complete(open_())
-    db = conn[DB]
-    one, ins1, ins0, many, bulk = db.one, db.ins1, db.ins0, db.many, db.bulk
-    ops: Ops = {
-        "ping": lambda _: conn.admin.command("ping"),
-        "find_one by _id": lambda _: one.find_one({"_id": 1}),
-        "insert one, w=1": lambda doc: ins1.insert(doc),
-        "insert one, w=0": lambda doc: ins0.insert(doc, w=0),
-        "iterate find() over 10,000 docs": lambda _: async_iterate(many.find()),
-        "insert 10,000 docs in one call": lambda docs: bulk.insert(docs),
-    }
+    ops = wireclient_workloads(conn, async_iterate)
     return Contender(ops, loop, lambda: loop.run_until_complete(conn.close()))
 
 
@@ -183,17 +176,7 @@ def pymongo_async(uri: str, loop: asyncio.AbstractEventLoop) -> Contender:
         return client
 
     client = loop.run_until_complete(open_())
-    db = client[DB]
-    one, ins1, many, bulk = db.one, db.ins1, db.many, db.bulk
-    ins0 = db.get_collection("ins0", write_concern=WriteConcern(w=0))
-    ops: Ops = {
-        "ping": lambda _: client.admin.command("ping"),
-        "find_one by _id": lambda _: one.find_one({"_id": 1}),
-        "insert one, w=1": lambda doc: ins1.insert_one(doc),
-        "insert one, w=0": lambda doc: ins0.insert_one(doc),
-        "iterate find() over 10,000 docs": lambda _: async_iterate(many.find()),
-        "insert 10,000 docs in one call": lambda docs: bulk.insert_many(docs),
-    }
+    ops = pymongo_workloads(client, WriteConcern, async_iterate)
     return Contender(ops, loop, lambda: loop.run_until_complete(client.close()))
 
 

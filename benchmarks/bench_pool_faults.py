@@ -51,7 +51,7 @@ from typing import Any, Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 
-from servers import SecantusServer  # noqa: E402
+from servers import SecantusServer, wait_until_serving  # noqa: E402
 
 import wireclient  # noqa: E402
 from wireclient import Connection  # noqa: E402
@@ -82,18 +82,7 @@ def _join(threads: List[threading.Thread]) -> None:
         raise RuntimeError(f"threads still running after {JOIN_TIMEOUT}s: {stuck}")
 
 
-def _wait_until_serving(server: SecantusServer, timeout: float = 20.0) -> None:
-    """After a restart: until a fresh client's ping succeeds (the node is primary)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with Connection(server.uri, auto_start_request=False) as probe:
-                probe.bench.faults.find_one()
-                return
-        except AutoReconnect:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+_wait_until_serving = wait_until_serving
 
 
 # -- a. restart under threads in requests ---------------------------------------------------

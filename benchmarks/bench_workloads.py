@@ -101,16 +101,7 @@ def wireclient_ops(uri: str) -> Tuple[Ops, Callable[[], None]]:
     from wireclient import Connection
 
     conn = Connection(uri)
-    db = conn[DB]
-    one, ins1, ins0, many, bulk = db.one, db.ins1, db.ins0, db.many, db.bulk
-    ops: Ops = {
-        "ping": lambda _: conn.admin.command("ping"),
-        "find_one by _id": lambda _: one.find_one({"_id": 1}),
-        "insert one, w=1": lambda doc: ins1.insert(doc),
-        "insert one, w=0": lambda doc: ins0.insert(doc, w=0),
-        "iterate find() over 10,000 docs": lambda _: iterate(many.find()),
-        "insert 10,000 docs in one call": lambda docs: bulk.insert(docs),
-    }
+    ops = wireclient_workloads(conn, iterate)
     return ops, conn.close
 
 
@@ -120,10 +111,31 @@ def pymongo_ops(uri: str) -> Tuple[Ops, Callable[[], None]]:
 
     host, port = host_port(uri)
     client: Any = pymongo.MongoClient(host, port, directConnection=True, retryWrites=False)
+    return pymongo_workloads(client, WriteConcern, iterate), client.close
+
+
+def wireclient_workloads(conn: Any, iterate: Callable[[Any], Any]) -> Ops:
+    """The six workloads on a wireclient connection (``Connection`` or ``AsyncConnection``:
+    the async one's operations return awaitables, and ``iterate`` drains its cursors)."""
+    db = conn[DB]
+    one, ins1, ins0, many, bulk = db.one, db.ins1, db.ins0, db.many, db.bulk
+    return {
+        "ping": lambda _: conn.admin.command("ping"),
+        "find_one by _id": lambda _: one.find_one({"_id": 1}),
+        "insert one, w=1": lambda doc: ins1.insert(doc),
+        "insert one, w=0": lambda doc: ins0.insert(doc, w=0),
+        "iterate find() over 10,000 docs": lambda _: iterate(many.find()),
+        "insert 10,000 docs in one call": lambda docs: bulk.insert(docs),
+    }
+
+
+def pymongo_workloads(client: Any, write_concern: Any, iterate: Callable[[Any], Any]) -> Ops:
+    """The six workloads on a pymongo client (``MongoClient`` or ``AsyncMongoClient``:
+    the async one's operations return awaitables, and ``iterate`` drains its cursors)."""
     db = client[DB]
     one, ins1, many, bulk = db.one, db.ins1, db.many, db.bulk
-    ins0 = db.get_collection("ins0", write_concern=WriteConcern(w=0))
-    ops: Ops = {
+    ins0 = db.get_collection("ins0", write_concern=write_concern(w=0))
+    return {
         "ping": lambda _: client.admin.command("ping"),
         "find_one by _id": lambda _: one.find_one({"_id": 1}),
         "insert one, w=1": lambda doc: ins1.insert_one(doc),
@@ -131,7 +143,6 @@ def pymongo_ops(uri: str) -> Tuple[Ops, Callable[[], None]]:
         "iterate find() over 10,000 docs": lambda _: iterate(many.find()),
         "insert 10,000 docs in one call": lambda docs: bulk.insert_many(docs),
     }
-    return ops, client.close
 
 
 def seed(uri: str) -> None:

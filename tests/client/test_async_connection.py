@@ -11,6 +11,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, Dict, List, Set, TypeVar
 
 import pytest
+from servers import wait_until_serving
 from waiting import PATIENCE
 
 from wireclient import AsyncConnection, AsyncMongoClient, Connection
@@ -318,7 +319,7 @@ def test_restart_under_a_hundred_tasks_in_requests_costs_one_auto_reconnect(
         workers = [asyncio.ensure_future(work()) for _ in range(tasks)]
         await all_bound.wait()
         await asyncio.get_running_loop().run_in_executor(None, fresh_server.restart)
-        await asyncio.get_running_loop().run_in_executor(None, _wait_until_serving, fresh_server)
+        await asyncio.get_running_loop().run_in_executor(None, wait_until_serving, fresh_server)
         go.set()
         await asyncio.gather(*workers)
         await conn.close()
@@ -328,12 +329,6 @@ def test_restart_under_a_hundred_tasks_in_requests_costs_one_auto_reconnect(
     assert len(errors) <= 1, errors
     assert all(isinstance(exc, AutoReconnect) and k == 0 for k, exc in errors), errors
     assert moved == tasks
-
-
-def _wait_until_serving(server: Any) -> None:
-    from servers import wait_until_serving
-
-    wait_until_serving(server)
 
 
 def test_handshake_properties_need_a_socket_first(server: Any, run: Any) -> None:

@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+from servers import wait_until_serving
 from waiting import PATIENCE, wait_until
 
 from wireclient import Connection
@@ -92,18 +93,7 @@ def fail_command(server: Any) -> Iterator[Callable[..., None]]:
         admin.close()
 
 
-def _wait_until_serving(server: Any, timeout: float = 20.0) -> None:
-    """After a restart: until a fresh client can read (the node is primary again)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with Connection(server.uri, auto_start_request=False) as probe:
-                probe.test_pool_faults.c.find_one()
-                return
-        except AutoReconnect:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+_wait_until_serving = wait_until_serving
 
 
 # -- a. a server restart under ten threads in requests --------------------------------------

@@ -131,17 +131,8 @@ D = TypeVar("D", bound=BaseDatabase[Any])  # the flavour's database class
 
 
 class BaseConnection(Generic[D]):
-    """A connection to one MongoDB server, with a pool of sockets and per-thread requests;
-    or, given several hosts, to the mongos routers of a sharded cluster (``router_selector.py``).
-
-    ``Connection()``, ``Connection('host', 27018)``, ``Connection('mongodb://h:1/?maxPoolSize=5')``,
-    ``Connection('mongodb://r1,r2,r3')`` or ``Connection(['r1:27017', 'r2:27017'])`` (routers).
-    Keyword options are the URI options (``maxPoolSize``, ``socketTimeoutMS``, ...) plus the
-    pymongo-2.x spellings ``max_pool_size``, ``auto_start_request``, ``use_greenlets``,
-    ``safe``, ``w``, ``j``, ``wtimeout``, ``document_class`` and ``tz_aware``.
-    ``event_listeners``: listeners of this connection's events (``wireclient.monitoring``),
-    besides those registered globally.
-    """
+    """What ``Connection`` and ``AsyncConnection`` share: everything but the flavour (see
+    the module notes), generic in the class of the databases it hands out."""
 
     # auto_start_request when neither the URI nor a keyword says (MongoClient: False)
     _AUTO_START_DEFAULT = True

@@ -42,20 +42,8 @@ D = TypeVar("D", bound=BaseDatabase[Any])  # the flavour's database class
 
 
 class BaseReplicaSetConnection(BaseConnection[D]):
-    """A connection to a replica set: discovery, monitoring, read preferences, failover;
-    what ``ReplicaSetConnection`` and ``AsyncReplicaSetConnection`` share.
-
-    ``ReplicaSetConnection('mongodb://a:1,b:2,c:3/?replicaSet=repl0')`` or
-    ``ReplicaSetConnection('a:1,b:2', replicaSet='repl0', read_preference=ReadPreference.NEAREST)``.
-    Options beyond ``Connection``'s: ``replicaSet`` (checked against every member; learned
-    from the first member when not given), ``read_preference`` / ``readPreference``,
-    ``tag_sets`` / ``readPreferenceTags``, ``maxStalenessSeconds`` (at least 90 and at least
-    heartbeatFrequencyMS / 1000 + 10; default -1, no maximum), ``localThresholdMS`` (alias
-    ``secondary_acceptable_latency_ms``, default 15), ``heartbeatFrequencyMS`` (default
-    10000), ``serverSelectionTimeoutMS`` (default 30000). What it tells about the set
-    (``primary``, ``secondaries``, ``hosts``, ``refresh()``...) is read from its selector's
-    view.
-    """
+    """What ``ReplicaSetConnection`` and ``AsyncReplicaSetConnection`` share: a connection
+    to a replica set (discovery, monitoring, read preferences, failover)."""
 
     _REPLICA_SET = True
 

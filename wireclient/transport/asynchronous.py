@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from time import monotonic
-from typing import Any, Callable, Coroutine, Dict, Optional
+from typing import Any, Dict, Optional
 
 from wireclient.rules.uri import UNIX_SOCKET_PORT
 from wireclient.transport.steps import (
@@ -63,6 +63,7 @@ from wireclient.transport.steps import (
     Steps,
     T,
     Wait,
+    handlers,
 )
 
 #: Received bytes held for the next ``Receive`` before reading pauses: a largest BSON
@@ -84,7 +85,12 @@ async def run(steps: Steps[T]) -> T:
         effect = send(None)
         while True:
             try:
-                outcome = await _DO[effect.__class__](effect)
+                if effect.__class__ is Send:  # written at once; awaited only for a drain
+                    outcome = None
+                    if _write(effect):
+                        await _drain(effect)
+                else:
+                    outcome = await _DO[effect.__class__](effect)
             except BaseException as exc:  # raised inside the step (CancelledError too)
                 effect = steps.throw(exc)
             else:
@@ -303,30 +309,50 @@ def _on_timer(protocol: _Protocol) -> None:
             waiter.set_result(False)  # False: timed out
 
 
-async def _send(effect: Send) -> None:
+def _write(effect: Send) -> bool:
+    """Hand ``effect``'s bytes to the transport; whether the sender must wait for the
+    write buffer to drain (``_drain``)."""
     stream: Stream = effect.conn
     protocol = stream.protocol
     if protocol.ended or protocol.closed:
         raise protocol.unwritable()  # a closing transport drops what is written, silently
     stream.transport.write(effect.data)
+    return protocol.writing_paused
+
+
+async def _send(effect: Send) -> None:
+    if _write(effect):
+        await _drain(effect)
+
+
+async def _drain(effect: Send) -> None:
+    """Wait, by the effect's deadline, until the transport's write buffer is below its
+    limit again (the protocol's ``resume_writing``)."""
+    protocol = effect.conn.protocol
     while protocol.writing_paused:  # above the write buffer's limit: wait for the drain
         if protocol.ended or protocol.closed:
             raise protocol.unwritable()
-        waiter: asyncio.Future[bool] = protocol.loop.create_future()
-        deadline = effect.deadline
-        if deadline is not None:
-            left = deadline - monotonic()
-            if left <= 0:
-                raise _timed_out()
-            _arm(protocol, deadline, left)
-        protocol.sender = waiter
-        try:
-            woken = await waiter
-        finally:
-            protocol.sender = None
-            protocol.deadline = None
-        if not woken:
+        await _woken(protocol, "sender", effect.deadline)
+
+
+async def _woken(protocol: _Protocol, role: str, deadline: Optional[float]) -> None:
+    """Wait as the connection's ``role`` (``receiver`` or ``sender``: the future the
+    protocol resolves when bytes come, the buffer drains, or the connection ends) until it
+    wakes us, by ``deadline``; ``TimeoutError`` when the deadline passes first."""
+    waiter: asyncio.Future[bool] = protocol.loop.create_future()
+    if deadline is not None:
+        left = deadline - monotonic()
+        if left <= 0:
             raise _timed_out()
+        _arm(protocol, deadline, left)
+    setattr(protocol, role, waiter)
+    try:
+        woken = await waiter
+    finally:
+        setattr(protocol, role, None)
+        protocol.deadline = None
+    if not woken:
+        raise _timed_out()
 
 
 async def _receive(effect: Receive) -> int:
@@ -338,21 +364,7 @@ async def _receive(effect: Receive) -> int:
             return protocol.ending()
         if protocol.receiver is not None:
             raise RuntimeError("another task is already receiving on this connection")
-        waiter: asyncio.Future[bool] = protocol.loop.create_future()
-        deadline = effect.deadline
-        if deadline is not None:
-            left = deadline - monotonic()
-            if left <= 0:
-                raise _timed_out()
-            _arm(protocol, deadline, left)
-        protocol.receiver = waiter
-        try:
-            woken = await waiter
-        finally:
-            protocol.receiver = None
-            protocol.deadline = None
-        if not woken:
-            raise _timed_out()
+        await _woken(protocol, "receiver", effect.deadline)
         if not pending or protocol.closed:  # woken by EOF, the loss, or close()
             return protocol.ending()
     reader = effect.reader
@@ -494,14 +506,7 @@ async def _sleep(effect: Sleep) -> None:
     await asyncio.sleep(effect.seconds)
 
 
-_DO: Dict[type, Callable[[Any], Coroutine[Any, Any, Any]]] = {
-    Send: _send,
-    Receive: _receive,
-    Dial: _dial,
-    StartTLS: _start_tls,
-    Wait: _wait,
-    Sleep: _sleep,
-}
+_DO = handlers(globals())
 
 
 # -- latches -----------------------------------------------------------------------------

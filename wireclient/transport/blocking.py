@@ -17,33 +17,23 @@ from __future__ import annotations
 
 import threading
 from time import monotonic
-from typing import Any, Callable, Dict
+from typing import Any
 
 from wireclient.rules.uri import UNIX_SOCKET_PORT
-from wireclient.transport import dial
-from wireclient.transport.steps import (
-    Dial,
-    Latch,
-    Receive,
-    Send,
-    Sleep,
-    StartTLS,
-    Steps,
-    T,
-    Wait,
-)
+from wireclient.transport import dial, steps
+from wireclient.transport.steps import T, handlers
 
 
-def run(steps: Steps[T]) -> T:
-    """Run ``steps`` to its result, doing each effect it yields here and now."""
-    send = steps.send
+def run(step: steps.Steps[T]) -> T:
+    """Run ``step`` to its result, doing each effect it yields here and now."""
+    send = step.send
     try:
         effect = send(None)
         while True:
             try:
                 outcome = _DO[effect.__class__](effect)
             except BaseException as exc:  # raised inside the step, where it is handled
-                effect = steps.throw(exc)
+                effect = step.throw(exc)
             else:
                 effect = send(outcome)
     except StopIteration as stop:
@@ -58,14 +48,14 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _send(effect: Send) -> None:
+def _send(effect: steps.Send) -> None:
     sock = effect.conn
     if effect.deadline is not None:
         sock.settimeout(_remaining(effect.deadline))
     sock.sendall(effect.data)
 
 
-def _receive(effect: Receive) -> int:
+def _receive(effect: steps.Receive) -> int:
     sock = effect.conn
     if effect.deadline is not None:
         sock.settimeout(_remaining(effect.deadline))
@@ -76,7 +66,7 @@ def _receive(effect: Receive) -> int:
     return n
 
 
-def _dial(effect: Dial) -> Any:
+def _dial(effect: steps.Dial) -> Any:
     sock = dial.open_socket(effect.address, effect.deadline)
     if effect.address[1] != UNIX_SOCKET_PORT:
         import socket  # loaded already by dial.open_socket
@@ -90,7 +80,7 @@ def _dial(effect: Dial) -> Any:
     return sock
 
 
-def _start_tls(effect: StartTLS) -> Any:
+def _start_tls(effect: steps.StartTLS) -> Any:
     sock = effect.conn
     try:
         if effect.deadline is not None:  # the whole TLS handshake runs under this timeout
@@ -101,27 +91,20 @@ def _start_tls(effect: StartTLS) -> Any:
         raise
 
 
-def _wait(effect: Wait) -> bool:
+def _wait(effect: steps.Wait) -> bool:
     return bool(effect.latch.wait(effect.timeout))
 
 
-def _sleep(effect: Sleep) -> None:
+def _sleep(effect: steps.Sleep) -> None:
     import time  # looked up per call, so gevent's patched sleep is honoured
 
     time.sleep(effect.seconds)
 
 
-_DO: Dict[type, Callable[[Any], Any]] = {
-    Send: _send,
-    Receive: _receive,
-    Dial: _dial,
-    StartTLS: _start_tls,
-    Wait: _wait,
-    Sleep: _sleep,
-}
+_DO = handlers(globals())
 
 
-def latch() -> Latch:
+def latch() -> steps.Latch:
     """A latch for ``Wait`` (``threading.Event``: gevent's when it has patched threading)."""
     return threading.Event()  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ asynchronous one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, List, TypeVar, overload
 
 from wireclient.transport.steps import Steps
 
@@ -105,13 +105,26 @@ def _blocking_method(op: operation[Any, Any]) -> Callable[..., Any]:
 def _async_method(op: operation[Any, Any]) -> Callable[..., Any]:
     steps = op.steps
 
-    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from wireclient.transport.asynchronous import run
-
-        return await run(steps(self, *args, **kwargs))
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # a plain function returning the driver's coroutine: one coroutine per call, not two
+        try:
+            run = _async_run[0]
+        except IndexError:  # the first asyncio operation loads the driver (and asyncio)
+            run = _load_async_run()
+        return run(steps(self, *args, **kwargs))
 
     _name(method, op)
     return method
+
+
+_async_run: List[Callable[[Any], Awaitable[Any]]] = []  # the asyncio driver's run, once loaded
+
+
+def _load_async_run() -> Callable[[Any], Awaitable[Any]]:
+    from wireclient.transport.asynchronous import run
+
+    _async_run[:] = [run]
+    return run
 
 
 def _name(method: Callable[..., Any], op: operation[Any, Any]) -> None:

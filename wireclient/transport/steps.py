@@ -36,7 +36,7 @@ No I/O here, and nothing imported that does any: this module only names things.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Mapping, Optional, TypeVar
 
 if TYPE_CHECKING:
     from wireclient.protocol import MessageReader
@@ -49,14 +49,16 @@ Steps = Generator["Effect", Any, T]
 
 
 class Effect:
-    """Something a step needs done outside it."""
+    """Something a step needs done outside it (``verb``: the name its drivers do it by)."""
 
     __slots__ = ()
+    verb = ""
 
 
 class Send(Effect):
     """Write all of ``data`` on ``conn`` by ``deadline``."""
 
+    verb = "send"
     __slots__ = ("conn", "data", "deadline")
 
     def __init__(self, conn: Any, data: bytes, deadline: Optional[float]) -> None:
@@ -70,6 +72,7 @@ class Receive(Effect):
     ``reader`` (``reader.get_buffer()``, then ``reader.buffer_updated(n)``); the result is
     how many bytes, 0 when the peer closed the connection."""
 
+    verb = "receive"
     __slots__ = ("conn", "reader", "deadline")
 
     def __init__(self, conn: Any, reader: MessageReader, deadline: Optional[float]) -> None:
@@ -84,6 +87,7 @@ class Dial(Effect):
     connected socket, or the asyncio driver's stream). ``OSError`` (``TimeoutError`` once
     the deadline passes) on failure."""
 
+    verb = "dial"
     __slots__ = ("address", "deadline")
 
     def __init__(self, address: Address, deadline: Optional[float]) -> None:
@@ -95,6 +99,7 @@ class StartTLS(Effect):
     """Run the TLS handshake on ``conn`` with ``context`` by ``deadline``; the result is
     the connection to use from now on (the one given is closed on failure)."""
 
+    verb = "start_tls"
     __slots__ = ("conn", "context", "server_hostname", "deadline")
 
     def __init__(
@@ -110,6 +115,7 @@ class Wait(Effect):
     """Wait until ``latch`` is set or ``timeout`` seconds pass (None: no limit); the
     result is whether it was set. The latch is the driver's (``Driver.latch()``)."""
 
+    verb = "wait"
     __slots__ = ("latch", "timeout")
 
     def __init__(self, latch: Any, timeout: Optional[float]) -> None:
@@ -120,6 +126,7 @@ class Wait(Effect):
 class Sleep(Effect):
     """Let others run for ``seconds`` (a cooperative pause; 0 yields once)."""
 
+    verb = "sleep"
     __slots__ = ("seconds",)
 
     def __init__(self, seconds: float) -> None:
@@ -141,6 +148,16 @@ class Latch:
         raise NotImplementedError
 
 
+EFFECTS = (Send, Receive, Dial, StartTLS, Wait, Sleep)
+
+
+def handlers(namespace: Mapping[str, Any]) -> Dict[type, Callable[[Any], Any]]:
+    """A driver's table of what it does for each effect: its function ``_<verb>`` for every
+    class of ``EFFECTS`` (``namespace``: the driver module's globals). A driver that lacks
+    one fails when it is imported, not when a step first yields that effect."""
+    return {effect: namespace[f"_{effect.verb}"] for effect in EFFECTS}
+
+
 def done(value: T) -> Steps[T]:
     """A step that needs no I/O and returns ``value`` (where a shared method sometimes has
     nothing to send)."""
@@ -150,6 +167,7 @@ def done(value: T) -> Steps[T]:
 
 __all__ = [
     "Dial",
+    "EFFECTS",
     "Effect",
     "Latch",
     "Receive",
@@ -159,4 +177,5 @@ __all__ = [
     "Steps",
     "Wait",
     "done",
+    "handlers",
 ]
