@@ -88,7 +88,7 @@ def test_readme_links_every_doc() -> None:
 
 
 USER_SCRIPT = """\
-from wireclient import MongoClient, ReturnDocument
+from wireclient import AsyncMongoClient, MongoClient, ReturnDocument
 
 client = MongoClient("mongodb://localhost:27017", _connect=False)
 doc = client.db.things.find_one_and_update(
@@ -96,6 +96,18 @@ doc = client.db.things.find_one_and_update(
 )
 count: int = client.db.things.count_documents({})
 size: str = client.max_bson_size
+
+
+async def the_asyncio_client() -> None:
+    conn = AsyncMongoClient("mongodb://localhost:27017")
+    things = conn.db.things
+    async with conn.start_request():
+        await things.update({}, {"$inc": {"n": 1}}, w=0)
+        found = await things.find_one({})
+    docs = await things.find({}).sort("n").to_list(2)
+    async for doc in things.find({}):
+        print(doc, found, docs)
+    await conn.close()
 """
 
 
@@ -141,7 +153,8 @@ def test_mypy_follows_a_strict_editable_install(tmp_path: Any) -> None:
     tree.mkdir(parents=True)
     os.symlink(os.path.join(ROOT, "wireclient"), tree / "wireclient")  # strict: a link tree
     result = _mypy(tmp_path, str(tree))
-    # wireclient was found and its annotations read: the one error is the user's own
+    # wireclient was found and its annotations read: the one error is the user's own (the
+    # asyncio client's coroutines, cursors and requests type-check as written)
     assert "Cannot find implementation" not in result.stdout, result.stdout
     assert 'app.py:8: error: Incompatible types in assignment (expression has type "int"' in (
         result.stdout

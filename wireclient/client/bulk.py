@@ -214,7 +214,9 @@ def delete_statement(
 class Bulk:
     """The operations of one bulk write and their execution (see the module notes)."""
 
-    def __init__(self, collection: BaseCollection, ordered: bool, bypass: bool = False) -> None:
+    def __init__(
+        self, collection: BaseCollection[Any, Any], ordered: bool, bypass: bool = False
+    ) -> None:
         self.collection = collection
         self.ordered = check_bool(ordered, "ordered")
         self.bypass = check_bool(bypass, "bypass_document_validation")
@@ -461,7 +463,7 @@ class BaseBulkOperationBuilder:
     """What ``BulkOperationBuilder`` and ``AsyncBulkOperationBuilder`` share: all of it;
     ``execute`` is written once, as a step."""
 
-    def __init__(self, collection: BaseCollection, ordered: bool = True) -> None:
+    def __init__(self, collection: BaseCollection[Any, Any], ordered: bool = True) -> None:
         self._bulk = Bulk(collection, ordered)
 
     def find(self, selector: Mapping[str, Any]) -> BulkWriteOperation:

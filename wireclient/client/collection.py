@@ -54,6 +54,7 @@ from typing import (
     Any,
     ClassVar,
     Dict,
+    Generic,
     Iterable,
     List,
     Mapping,
@@ -61,6 +62,7 @@ from typing import (
     Optional,
     Sequence,
     Type,
+    TypeVar,
     Union,
     cast,
 )
@@ -236,11 +238,16 @@ def _flags_checked(manipulate: Any, check_keys: Any, continue_on_error: Any) -> 
     check_bool(continue_on_error, "continue_on_error")
 
 
-class BaseCollection:
+Cur = TypeVar("Cur", bound=BaseCursor)  # the flavour's cursor class
+Agg = TypeVar("Agg", bound=BaseAggregationCursor)  # and its aggregation cursor class
+
+
+class BaseCollection(Generic[Cur, Agg]):
     """What ``Collection`` and ``AsyncCollection`` share: every decision and every command
     they build. Each operation that talks to the server is written once, as a step, and
     declared with ``operation`` (``transport/flavours.py``); the flavour classes below run
-    it with their driver."""
+    it with their driver. Generic in the flavour's cursor classes, so a type checker sees
+    ``Cursor`` from ``Collection.find`` and ``AsyncCursor`` from ``AsyncCollection.find``."""
 
     __slots__ = ("database", "name", "full_name", "_settings")
 
@@ -249,8 +256,8 @@ class BaseCollection:
     write_concern = settings.WRITE_CONCERN
 
     # the flavour's sibling classes, set by Collection and AsyncCollection
-    _cursor_class: ClassVar[Type[BaseCursor]]
-    _aggregation_cursor_class: ClassVar[Type[BaseAggregationCursor]]
+    _cursor_class: Type[Cur]
+    _aggregation_cursor_class: Type[Agg]
     _bulk_builder_class: ClassVar[Type[BaseBulkOperationBuilder]]
 
     def __init__(self, database: BaseDatabase[Any], name: str, read_preference: Any = None) -> None:
@@ -620,7 +627,7 @@ class BaseCollection:
 
     # -- reads --------------------------------------------------------------------------
 
-    def find(self, *args: Any, **kwargs: Any) -> BaseCursor:
+    def find(self, *args: Any, **kwargs: Any) -> Cur:
         """``find(spec=None, fields=None, skip=0, limit=0, sort=None, batch_size=0, ...)``."""
         return self._cursor_class(self, *args, **kwargs)
 
@@ -703,7 +710,7 @@ class BaseCollection:
 
     estimated_document_count = operation(_estimated_document_count)
 
-    def list_indexes(self, session: Any = None) -> BaseCursor:
+    def list_indexes(self, session: Any = None) -> Cur:
         """A cursor over the collection's index documents (``listIndexes``)."""
         _no_session(session)
         return self._cursor_class(self, _command={"listIndexes": self.name})
@@ -1129,7 +1136,7 @@ class BaseCollection:
     bulk_write = operation(_bulk_write)
 
 
-class Collection(BaseCollection, Blocking):
+class Collection(BaseCollection[Cursor, AggregationCursor], Blocking):
     """``db['name']`` or ``db.name``; ``coll.sub`` is the collection ``name.sub``.
 
     ``read_preference``, ``tag_sets`` and ``write_concern`` are inherited from the database
@@ -1142,7 +1149,7 @@ class Collection(BaseCollection, Blocking):
     _bulk_builder_class = BulkOperationBuilder
 
 
-class AsyncCollection(BaseCollection, Asynchronous):
+class AsyncCollection(BaseCollection[AsyncCursor, AsyncAggregationCursor], Asynchronous):
     """``Collection`` for asyncio: the same methods, and those that talk to the server are
     coroutines (``await coll.insert_one(doc)``); ``find`` returns an ``AsyncCursor``
     (``async for doc in coll.find()``), ``aggregate`` a coroutine giving an

@@ -102,7 +102,7 @@ END: Final = _End()
 
 
 def find_one_document(
-    collection: BaseCollection, spec: Optional[Mapping[str, Any]]
+    collection: BaseCollection[Any, Any], spec: Optional[Mapping[str, Any]]
 ) -> Steps[Optional[Dict[str, Any]]]:
     """``Cursor(collection, spec).limit(-1)``'s document (or None), without building the
     cursor: the usual ``find_one(spec)``. The same check of ``spec``, the same command, read
@@ -146,7 +146,7 @@ class BaseCursor:
 
     def __init__(
         self,
-        collection: BaseCollection,
+        collection: BaseCollection[Any, Any],
         spec: Optional[Mapping[str, Any]] = None,
         fields: Optional[Union[Mapping[str, Any], List[str]]] = None,
         skip: int = 0,
@@ -396,7 +396,7 @@ class BaseCursor:
         return self._retrieved
 
     @property
-    def collection(self) -> BaseCollection:
+    def collection(self) -> BaseCollection[Any, Any]:
         return self._collection
 
     @property

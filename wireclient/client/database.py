@@ -62,7 +62,7 @@ def check_database_name(name: Any) -> str:
     return name
 
 
-C = TypeVar("C", bound="BaseCollection")  # the flavour's collection class
+C = TypeVar("C", bound="BaseCollection[Any, Any]")  # the flavour's collection class
 
 
 class _CollectionClass:
@@ -209,7 +209,7 @@ class BaseDatabase(Generic[C]):
 
     list_collection_names = operation(_list_collection_names)
 
-    def _drop_collection(self, name: Union[str, BaseCollection]) -> Steps[None]:
+    def _drop_collection(self, name: Union[str, BaseCollection[Any, Any]]) -> Steps[None]:
         from wireclient.client.collection import BaseCollection, check_collection_name
 
         if isinstance(name, BaseCollection):
