@@ -375,9 +375,30 @@ def test_plot_without_matplotlib_is_a_usage_error(monkeypatch: Any, capsys: Any)
 
 
 def test_plot_without_matplotlib_in_a_subprocess(tmp_path: Any) -> None:
-    if affinity._installed("matplotlib"):
-        pytest.skip("matplotlib is installed here")
-    p = cli("mongodb://127.0.0.1:1/", "--plot", str(tmp_path / "x.png"))
+    """The command in a process of its own where matplotlib cannot be imported (its import
+    is blocked first, whether or not it is installed): one line, status 2."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    program = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from wireclient.toolkit.affinity import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            program,
+            "mongodb://127.0.0.1:1/",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "matplotlib" in p.stderr
 
 
