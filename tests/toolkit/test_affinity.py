@@ -337,6 +337,19 @@ def test_tasks_run_only_when_asked_for(monkeypatch: Any) -> None:
     assert kinds("--callers", "all") == {"threads", "tasks"} | gevent
 
 
+def test_without_pymongo_the_tasks_run_says_so(monkeypatch: Any) -> None:
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not importable
+    ns = affinity._parse(["mongodb://127.0.0.1:1/", "--callers", "tasks"], "t")
+    configs = affinity.configs_for([], [], [], ns.modes, ns.tasks, ns.tasks_modes)
+    assert {c.mode for c in configs} == {"on", "off", "explicit"}
+    assert ns.notes == [
+        "no pymongo reference rows for asyncio Tasks: pymongo is not importable "
+        "(import of pymongo halted; None in sys.modules)"
+    ]
+    with pytest.raises(affinity.UsageError, match="--modes pymongo: pymongo is not"):
+        affinity._parse(["mongodb://127.0.0.1:1/", "--callers", "tasks", "--modes", "pymongo"], "t")
+
+
 # -- a deterministic stale read ------------------------------------------------------------
 
 
