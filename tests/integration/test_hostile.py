@@ -41,6 +41,7 @@ from wireclient.errors import (
 )
 from wireclient.transport import network
 from wireclient.transport.blocking import run
+from wireclient.transport.steps import Dial, Sleep, StartTLS
 
 # A bug in the server's threads must fail the test, not pass as a hang-up.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
@@ -76,11 +77,28 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertPaths:
 async def connection(flavour: Flavour, srv: HostileServer, query: str = "", **options: Any) -> Any:
     """A connection of the flavour to ``srv``: connected (a ``Connection``, or an
     ``AsyncConnection`` after ``await conn.connect()``), or not yet with ``_connect=False``."""
-    uri = srv.uri + "?" + query
+    return await open_connection(flavour, srv.uri + "?" + query, **options)
+
+
+async def open_connection(flavour: Flavour, uri: str, **options: Any) -> Any:
+    """``connection`` given the whole URI. An ``AsyncConnection`` whose ``connect()`` fails
+    must have closed its socket by itself (checked before the test closes it); a
+    ``Connection`` whose constructor fails is not there to look at."""
+    options.setdefault("auto_start_request", False)
+    if not flavour.asynchronous:
+        return Connection(uri, **options)
+    conn = AsyncConnection(uri, **options)
     if options.get("_connect", True) is False:
-        cls = AsyncConnection if flavour.asynchronous else Connection
-        return cls(uri, auto_start_request=False, **options)
-    return await flavour.open(Connection, AsyncConnection, uri, auto_start_request=False, **options)
+        return conn
+    try:
+        await conn.connect()
+    except BaseException as exc:
+        left_open = conn.pool.open_count
+        await conn.close()
+        if left_open:
+            raise AssertionError(f"{left_open} socket(s) left open by connect()") from exc
+        raise
+    return conn
 
 
 async def timed(call: Callable[[], Any]) -> Tuple[BaseException, float]:
@@ -99,6 +117,26 @@ async def recovers(srv: HostileServer, conn: Any) -> None:
     assert (await got(conn.admin.command("ping")))["ok"] == 1
     assert conn.pool.open_count == 1
     await got(conn.close())
+
+
+# A wireclient bug this suite found (issue 21 item 5; the fix is wireclient's): the asyncio
+# driver loses the bytes a peer sends between connecting and starting TLS. Its plaintext
+# protocol reads them into its pending buffer, and loop.start_tls's TLS protocol never sees
+# them, so OpenSSL reads the peer's stream from the middle: an SSH banner over TLS times
+# out instead of being refused at once (NotMongoDBError), a dripped ServerHello may fail
+# early. The blocking driver leaves them in the kernel for ssl to read. How often it shows
+# depends on timing: test_bytes_sent_before_the_tls_handshake_reach_it shows it every time
+# (strict); the mark below goes on the asyncio cases it makes flaky. Remove both marks with
+# the fix.
+LOST_BEFORE_TLS = pytest.mark.xfail(
+    reason="wireclient bug: asyncio StartTLS loses bytes received before it", strict=False
+)
+
+
+def known_bug(request: Any, flavour: Flavour, mark: Any) -> None:
+    """``mark`` (an xfail of a wireclient bug) applied to the asyncio case only."""
+    if flavour.asynchronous:
+        request.applymarker(mark)
 
 
 def socket_closed(raw: Any) -> bool:
@@ -274,9 +312,7 @@ def test_authentication_is_inside_the_connect_deadline(flavour: Flavour) -> None
             uri = f"mongodb://user:s3cret@127.0.0.1:{srv.port}/?authMechanism=SCRAM-SHA-256"
             start = time.monotonic()
             with pytest.raises(NetworkTimeout) as info:
-                await flavour.open(
-                    Connection, AsyncConnection, uri, connectTimeoutMS=600, auto_start_request=False
-                )
+                await open_connection(flavour, uri, connectTimeoutMS=600)
             assert_at_deadline(time.monotonic() - start, 0.6)
             assert "s3cret" not in str(info.value)
             assert "saslStart" in srv.requests
@@ -285,8 +321,9 @@ def test_authentication_is_inside_the_connect_deadline(flavour: Flavour) -> None
 
 
 def test_tls_handshake_drip_times_out_at_connect_timeout(
-    flavour: Flavour, certs: CertPaths
+    request: Any, flavour: Flavour, certs: CertPaths
 ) -> None:
+    known_bug(request, flavour, LOST_BEFORE_TLS)  # at times: a record read from its 2nd byte
     record = b"\x16\x03\x03\x01\x00" + b"\x02" * 256  # a ServerHello record, a byte at a time
 
     async def main() -> None:
@@ -385,13 +422,42 @@ def test_short_greeting_then_silence_is_not_mongodb(flavour: Flavour) -> None:
     flavour.run(main)
 
 
-def test_tls_client_to_a_plaintext_peer_is_not_mongodb(flavour: Flavour, certs: CertPaths) -> None:
+def test_tls_client_to_a_plaintext_peer_is_not_mongodb(
+    request: Any, flavour: Flavour, certs: CertPaths
+) -> None:
+    known_bug(request, flavour, LOST_BEFORE_TLS)  # often: NetworkTimeout at connectTimeoutMS
+
     async def main() -> None:
         with HostileServer("silent", greeting=b"SSH-2.0-OpenSSH_9.6\r\n") as srv:
             query = f"tls=true&tlsCAFile={quote(certs.ca, safe='')}&connectTimeoutMS=5000"
             exc, elapsed = await timed(lambda: connection(flavour, srv, query))
             assert_not_mongodb(exc, srv, "over TLS", "tls=false")
             assert elapsed < QUICK
+
+    flavour.run(main)
+
+
+def test_bytes_sent_before_the_tls_handshake_reach_it(
+    request: Any, flavour: Flavour, certs: CertPaths
+) -> None:
+    """A peer that speaks first (an SSH banner) while the client has not started TLS yet,
+    as a busy loop may leave it between connecting and ``StartTLS``: the handshake reads
+    those bytes and fails on them at once (the blocking driver: ``WRONG_VERSION_NUMBER``);
+    it does not wait for more until the deadline."""
+    if flavour.asynchronous:
+        request.applymarker(pytest.mark.xfail(reason=LOST_BEFORE_TLS.kwargs["reason"], strict=True))
+    context = ssl.create_default_context(cafile=certs.ca)
+
+    def steps(address: Any) -> Any:
+        deadline = time.monotonic() + 2.0
+        conn = yield Dial(address, deadline)
+        yield Sleep(0.2)  # the banner arrives meanwhile
+        return (yield StartTLS(conn, context, "127.0.0.1", deadline))
+
+    async def main() -> None:
+        with HostileServer("silent", greeting=b"SSH-2.0-OpenSSH_9.6\r\n") as srv:
+            exc, _ = await timed(lambda: flavour.steps(steps(srv.address)))
+            assert isinstance(exc, ssl.SSLError), repr(exc)  # not TimeoutError at the deadline
 
     flavour.run(main)
 
