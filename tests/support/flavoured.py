@@ -7,16 +7,20 @@ loop's thread, which nothing else uses in these tests; its monitor is a thread).
 A test module declares the ``flavour`` fixture itself (``params=FLAVOURS``).
 ``flavour.run(main)`` runs the body on a new loop; ``flavour.open(Blocking, Async, ...)``
 builds the connection of the flavour, connected (the asyncio one at ``await
-conn.connect()``).
+conn.connect()``); ``await flavour.steps(steps)`` runs steps (``wireclient.transport.steps``,
+``network.connect(...)`` or ``sock.command(...)`` say) with the flavour's driver.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import Any, Awaitable, Callable, List, TypeVar
 
 from waiting import PATIENCE
+
+from wireclient.transport import asynchronous, blocking
 
 T = TypeVar("T")
 
@@ -54,6 +58,26 @@ class Flavour:
             await conn.close()
             raise
         return conn
+
+    async def steps(self, steps: Any) -> Any:
+        """``steps`` run to its result by the flavour's driver: ``blocking.run`` (in the
+        loop's thread), or awaited with ``asynchronous.run``."""
+        if not self.asynchronous:
+            return blocking.run(steps)
+        return await asynchronous.run(steps)
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = PATIENCE) -> bool:
+    """``wait_until`` for a test body on the loop: polls ``predicate`` with ``asyncio.sleep``,
+    so the loop keeps running meanwhile (an asyncio transport closes its socket on the
+    loop's next turn, not inside ``close()``). True as soon as it holds, False after
+    ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        await asyncio.sleep(0.005)
+    return True
 
 
 def monitor_tasks() -> List[asyncio.Task[Any]]:
