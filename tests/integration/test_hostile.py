@@ -119,26 +119,6 @@ async def recovers(srv: HostileServer, conn: Any) -> None:
     await got(conn.close())
 
 
-# A wireclient bug this suite found (issue 21 item 5; the fix is wireclient's): the asyncio
-# driver loses the bytes a peer sends between connecting and starting TLS. Its plaintext
-# protocol reads them into its pending buffer, and loop.start_tls's TLS protocol never sees
-# them, so OpenSSL reads the peer's stream from the middle: an SSH banner over TLS times
-# out instead of being refused at once (NotMongoDBError), a dripped ServerHello may fail
-# early. The blocking driver leaves them in the kernel for ssl to read. How often it shows
-# depends on timing: test_bytes_sent_before_the_tls_handshake_reach_it shows it every time
-# (strict); the mark below goes on the asyncio cases it makes flaky. Remove both marks with
-# the fix.
-LOST_BEFORE_TLS = pytest.mark.xfail(
-    reason="wireclient bug: asyncio StartTLS loses bytes received before it", strict=False
-)
-
-
-def known_bug(request: Any, flavour: Flavour, mark: Any) -> None:
-    """``mark`` (an xfail of a wireclient bug) applied to the asyncio case only."""
-    if flavour.asynchronous:
-        request.applymarker(mark)
-
-
 def socket_closed(raw: Any) -> bool:
     """Whether the client closed ``raw``, a ``SocketInfo``'s connection: a socket (the
     blocking driver's) or the asyncio driver's ``Stream`` (its transport closing)."""
@@ -323,7 +303,6 @@ def test_authentication_is_inside_the_connect_deadline(flavour: Flavour) -> None
 def test_tls_handshake_drip_times_out_at_connect_timeout(
     request: Any, flavour: Flavour, certs: CertPaths
 ) -> None:
-    known_bug(request, flavour, LOST_BEFORE_TLS)  # at times: a record read from its 2nd byte
     record = b"\x16\x03\x03\x01\x00" + b"\x02" * 256  # a ServerHello record, a byte at a time
 
     async def main() -> None:
@@ -425,7 +404,6 @@ def test_short_greeting_then_silence_is_not_mongodb(flavour: Flavour) -> None:
 def test_tls_client_to_a_plaintext_peer_is_not_mongodb(
     request: Any, flavour: Flavour, certs: CertPaths
 ) -> None:
-    known_bug(request, flavour, LOST_BEFORE_TLS)  # often: NetworkTimeout at connectTimeoutMS
 
     async def main() -> None:
         with HostileServer("silent", greeting=b"SSH-2.0-OpenSSH_9.6\r\n") as srv:
@@ -444,8 +422,6 @@ def test_bytes_sent_before_the_tls_handshake_reach_it(
     as a busy loop may leave it between connecting and ``StartTLS``: the handshake reads
     those bytes and fails on them at once (the blocking driver: ``WRONG_VERSION_NUMBER``);
     it does not wait for more until the deadline."""
-    if flavour.asynchronous:
-        request.applymarker(pytest.mark.xfail(reason=LOST_BEFORE_TLS.kwargs["reason"], strict=True))
     context = ssl.create_default_context(cafile=certs.ca)
 
     def steps(address: Any) -> Any:

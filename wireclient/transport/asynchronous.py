@@ -118,6 +118,7 @@ class _Protocol(asyncio.Protocol):
         "error",
         "closed",
         "reading_paused",
+        "unread",
         "writing_paused",
         "deadline",
         "timer",
@@ -134,12 +135,17 @@ class _Protocol(asyncio.Protocol):
         self.error: Optional[BaseException] = None  # what connection_lost said, if anything
         self.closed = False  # closed by us (Stream.close)
         self.reading_paused = False
+        self.unread = True  # nothing read yet: reading starts with the first Receive
         self.writing_paused = False
         self.deadline: Optional[float] = None  # when the wait under way must end
         self.timer: Optional[asyncio.TimerHandle] = None  # the one timer (see _arm)
         self.timer_at = 0.0  # the deadline it was set for
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Not a byte is read before a step asks: a server speaks only when spoken to, and
+        # what a peer sends first must reach the TLS handshake (StartTLS), if one follows,
+        # or the first Receive, from the kernel, as the blocking driver reads it.
+        transport.pause_reading()  # type: ignore[attr-defined]
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -248,7 +254,22 @@ class Stream:
         """Whether bytes nobody asked for are pending, or the peer closed (or we did): what
         the blocking client learns by polling the socket."""
         protocol = self.protocol
+        if protocol.unread and not (protocol.ended or protocol.closed):
+            return _socket_readable(self.transport)  # nothing read yet: ask the kernel
         return bool(protocol.pending) or protocol.ended or protocol.closed
+
+
+def _socket_readable(transport: Any) -> bool:
+    """Whether the socket under ``transport`` (its reading paused) has bytes or the peer's
+    close waiting: polled without blocking."""
+    import selectors
+
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ)
+        return bool(sel.select(0))
 
     def __repr__(self) -> str:
         state = "closed" if self.protocol.closed else "open"
@@ -361,6 +382,10 @@ async def _woken(protocol: _Protocol, role: str, deadline: Optional[float]) -> N
 async def _receive(effect: Union[Receive, Send]) -> int:
     stream: Stream = effect.conn
     protocol = stream.protocol
+    if protocol.unread:  # the connection's first read: reading starts now
+        protocol.unread = False
+        if protocol.transport is not None and not protocol.closed and not protocol.ended:
+            protocol.transport.resume_reading()
     pending = protocol.pending
     if not pending or protocol.closed:
         if protocol.ended or protocol.closed:
@@ -478,6 +503,7 @@ async def _start_tls(effect: StartTLS) -> TLSStream:
         stream.close()  # an ssl.SSLError goes on as it is: faults.tls_fault reads its reason
         raise
     protocol.transport = transport
+    protocol.unread = False  # the TLS transport reads (start_tls resumed the socket's reading)
     return TLSStream(transport, protocol)
 
 
