@@ -193,29 +193,16 @@ class Caller(_Event):
 
     __slots__ = ("thread_name", "thread_id", "greenlet_id", "task_name", "task_id", "in_request")
 
-    def __init__(self, in_request: bool) -> None:
+    def __init__(self, in_request: bool, task: Any = None) -> None:
         thread = threading.current_thread()
         self.thread_name = thread.name
         self.thread_id = thread.ident
         self.greenlet_id = _greenlet_id()
-        task = _current_task()
+        # the caller's Task, given by an asyncio client (a blocking client called from a
+        # coroutine keys its requests by thread: its events name no Task)
         self.task_name: Optional[str] = None if task is None else task.get_name()
         self.task_id: Optional[int] = None if task is None else id(task)
         self.in_request = in_request
-
-
-def _current_task() -> Any:
-    """The running asyncio Task, if asyncio is loaded and a loop runs in this thread (this
-    module never imports asyncio: only the asyncio client's operations have a Task)."""
-    import sys
-
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return None
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop in this thread
-        return None
 
 
 def _greenlet_id() -> Optional[int]:

@@ -533,7 +533,7 @@ class Executor:
             pool.address,
             sock.local_address,
             sock.connection_id,
-            Caller(self.requests.current() is not None),
+            Caller(self.requests.current() is not None, self.requests.caller_task()),
         )
         sensitive = is_sensitive(name, document)  # then the reply is hidden too
         shown_command = {} if sensitive else document

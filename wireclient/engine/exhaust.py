@@ -212,6 +212,7 @@ class ExhaustStream:
 
         events = self._executor.events
         assert events is not None
+        requests = self._executor.requests
         document = {**self._spec, "$db": self._dbname}
         ids = (
             request_id,
@@ -220,7 +221,7 @@ class ExhaustStream:
             self._pool.address,
             sock.local_address,
             sock.connection_id,
-            Caller(self._executor.requests.current() is not None),
+            Caller(requests.current() is not None, requests.caller_task()),
         )
         events.publish(events.command, "started", CommandStartedEvent(document, *ids))
         return ids

@@ -121,7 +121,7 @@ class Requests:
         from wireclient.monitoring import Caller, RequestEvent
 
         assert self.events is not None
-        caller = None if dead else Caller(in_request=method == "request_started")
+        caller = None if dead else Caller(method == "request_started", self.caller_task())
         self.events.publish(self.events.pool, method, RequestEvent(key, caller))
 
     def end(self) -> None:
@@ -136,6 +136,11 @@ class Requests:
             self._release(state)
             if self.events is not None and self.events.pool is not None:
                 self._publish("request_ended", key, dead=False)
+
+    def caller_task(self) -> Any:
+        """The caller's asyncio Task, when callers are Tasks (the asyncio client); else
+        None (for events: ``monitoring.Caller``)."""
+        return self._current() if getattr(self.identity, "per_task", False) else None
 
     def in_request(self) -> bool:
         return self.current() is not None

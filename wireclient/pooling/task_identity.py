@@ -56,6 +56,8 @@ def _fast_current_task() -> Callable[[], Hashable]:
 class TaskIdentity:
     """Identity per asyncio Task (see the module notes)."""
 
+    per_task = True  # the key is the Task itself (events name it: Requests.caller_task)
+
     def __init__(self) -> None:
         #: The caller's key: the running Task (``Identity.current``).
         self.current: Callable[[], Hashable] = _fast_current_task()

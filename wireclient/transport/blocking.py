@@ -27,11 +27,12 @@ from wireclient.transport.steps import T, handlers
 def run(step: steps.Steps[T]) -> T:
     """Run ``step`` to its result, doing each effect it yields here and now."""
     send = step.send
+    do = _DO
     try:
         effect = send(None)
         while True:
             try:
-                outcome = _DO[effect.__class__](effect)
+                outcome = do[effect.__class__](effect)
             except BaseException as exc:  # raised inside the step, where it is handled
                 effect = step.throw(exc)
             else:
@@ -50,10 +51,19 @@ def _remaining(deadline: float) -> float:
 
 def _send(effect: steps.Send) -> Optional[int]:
     sock = effect.conn
-    if effect.deadline is not None:
-        sock.settimeout(_remaining(effect.deadline))
+    deadline = effect.deadline
+    if deadline is not None:
+        sock.settimeout(_remaining(deadline))
     sock.sendall(effect.data)
-    return None if effect.reader is None else _receive(effect)
+    reader = effect.reader
+    if reader is None:
+        return None
+    if deadline is not None:  # _receive, inlined: the usual exchange's reply
+        sock.settimeout(_remaining(deadline))
+    n: int = sock.recv_into(reader.get_buffer())
+    if n:
+        reader.buffer_updated(n)
+    return n
 
 
 def _receive(effect: Union[steps.Receive, steps.Send]) -> int:
