@@ -98,6 +98,18 @@ def _blocking_call(fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     return value
 
 
+async def until(predicate: Callable[[], object], timeout: float = PATIENCE) -> bool:
+    """``waiting.wait_until`` for a coroutine: poll ``predicate``, letting the loop (and the
+    asyncio client's Tasks) run in between; True once it holds, False after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            return bool(predicate())
+        await asyncio.sleep(0.005)
+    return True
+
+
 async def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, a blocking call (a mock server's ``receives``), in a worker
     thread: the loop runs on, and with it the asyncio client's Tasks."""
