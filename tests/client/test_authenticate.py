@@ -89,7 +89,7 @@ def test_authenticate_applies_to_every_socket(uri: str, flavour: Flavour) -> Non
         assert await read_elsewhere(flavour, conn)  # another caller, another socket
         await got(conn.close())  # every socket closed: the next is authenticated as made
         assert await can_read(conn)
-        busy = [await flavour.drive(conn.pool.checkout()) for _ in range(3)]  # new sockets
+        busy = [await flavour.steps(conn.pool.checkout()) for _ in range(3)]  # new sockets
         for sock in busy:
             conn.pool.return_socket(sock)
         assert conn.pool.open_count >= 3

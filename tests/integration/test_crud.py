@@ -75,7 +75,7 @@ def test_connect_forms(server: Any) -> None:
 
 def test_handshake_records_server_limits(server: Any, flavour: Flavour) -> None:
     async def body(conn: Any, coll: Any) -> None:
-        sock = await flavour.drive(conn.pool.checkout())
+        sock = await flavour.steps(conn.pool.checkout())
         try:
             assert isinstance(sock, SocketInfo)
             assert sock.max_wire_version >= 6
@@ -226,7 +226,7 @@ def test_bad_documents_rejected_before_sending(server: Any, flavour: Flavour) ->
 
 def test_large_insert_is_split_into_batches(server: Any, flavour: Flavour) -> None:
     async def body(conn: Any, coll: Any) -> None:
-        sock = await flavour.drive(conn.pool.checkout())
+        sock = await flavour.steps(conn.pool.checkout())
         conn.pool.return_socket(sock)
         sock.max_write_batch_size = 1000  # as a server with a small batch limit would say
         sock.max_message_size = 2 * 1024 * 1024 + 16 * 1024

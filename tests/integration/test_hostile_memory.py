@@ -4,7 +4,8 @@ buffer a large frame took is given back; and the reader's receive-into path (the
 network layer uses) cuts any chunking of a stream exactly as ``feed`` does.
 
 Allocation is measured with tracemalloc in this process (the server's frames are built
-before it starts), resident memory in a fresh process (peak reset, then ``VmHWM``).
+before it starts), resident memory in a fresh process (peak reset, then ``VmHWM``). The
+tests against a server run with both clients (the ``flavour`` fixture, ``flavoured.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tracemalloc
 from typing import Any, Callable, Iterator, List, Tuple, Type
 
 import pytest
+from flavoured import FLAVOURS, Flavour, eventually, got
 from hostile_server import HostileServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,36 +34,46 @@ pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExce
 MiB = 1024 * 1024
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
 @pytest.fixture()
 def hostile() -> Iterator[HostileServer]:
     with HostileServer("good") as srv:
         yield srv
 
 
-def test_endless_stream_is_cut_at_the_frame_and_its_limit() -> None:
-    with HostileServer("good", max_message_size=16 * MiB) as srv:
-        # a generous timeout: reading 16 MiB under tracemalloc on a busy machine takes time;
-        # ProtocolError (not NetworkTimeout) says the client stopped at the frame by itself
-        conn = connection(srv, "socketTimeoutMS=60000")
-        srv.set_mode("endless")  # a 16 MiB header, then random bytes without end
-        tracemalloc.start()
-        try:
-            exc, elapsed = timed(lambda: conn.admin.command("ping"))
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert isinstance(exc, ProtocolError), exc  # 16 MiB of noise is no OP_MSG
-        assert peak < 16 * MiB + 4 * MiB  # the frame, not the stream
-        assert srv.wait_for(lambda: srv.client_closes >= 1)  # we stopped reading: closed
-        recovers(srv, conn)
+def test_endless_stream_is_cut_at_the_frame_and_its_limit(flavour: Flavour) -> None:
+    async def main() -> None:
+        with HostileServer("good", max_message_size=16 * MiB) as srv:
+            # a generous timeout: reading 16 MiB under tracemalloc on a busy machine takes
+            # time; ProtocolError (not NetworkTimeout) says the client stopped at the frame
+            conn = await connection(flavour, srv, "socketTimeoutMS=60000")
+            srv.set_mode("endless")  # a 16 MiB header, then random bytes without end
+            tracemalloc.start()
+            try:
+                exc, elapsed = await timed(lambda: conn.admin.command("ping"))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert isinstance(exc, ProtocolError), exc  # 16 MiB of noise is no OP_MSG
+            assert peak < 16 * MiB + 4 * MiB, peak / MiB  # the frame, not the stream
+            assert await eventually(lambda: srv.client_closes >= 1)  # we stopped reading
+            await recovers(srv, conn)
+
+    flavour.run(main)
 
 
-def traced_peak(fn: Callable[[], Any]) -> Tuple[Any, int, int]:
-    """(result or exception, peak bytes allocated while fn ran, bytes still held after)."""
+async def traced_peak(call: Callable[[], Any]) -> Tuple[Any, int, int]:
+    """(result or exception, peak bytes allocated while ``call()`` ran (its coroutine
+    awaited, for the asyncio client), bytes still held after)."""
     tracemalloc.start()
     try:
         try:
-            result: Any = fn()
+            result: Any = await got(call())
         except Exception as exc:  # noqa: BLE001 - returned to the test
             result = exc
         current, peak = tracemalloc.get_traced_memory()
@@ -71,30 +83,46 @@ def traced_peak(fn: Callable[[], Any]) -> Tuple[Any, int, int]:
 
 
 @pytest.mark.parametrize("then, error", [("close", AutoReconnect), ("stall", NetworkTimeout)])
-def test_gigabyte_claim_costs_what_arrives(then: str, error: Type[Exception]) -> None:
-    with HostileServer("good", max_message_size=2**31 - 1) as srv:  # the claim is allowed
-        # only the stall is meant to time out: a hang-up must not race a short timeout
-        conn = connection(srv, "socketTimeoutMS=" + ("500" if then == "stall" else "30000"))
-        srv.set_mode("claim", claim=2**30, send=100_000, then=then)
-        exc, peak, _ = traced_peak(lambda: conn.admin.command("ping"))
-        assert type(exc) is error, exc
-        assert peak < 2 * MiB, peak  # 100 KB came: not the gigabyte the header claimed
-        recovers(srv, conn)
+def test_gigabyte_claim_costs_what_arrives(
+    flavour: Flavour, then: str, error: Type[Exception]
+) -> None:
+    async def main() -> None:
+        with HostileServer("good", max_message_size=2**31 - 1) as srv:  # the claim is allowed
+            # only the stall is meant to time out: a hang-up must not race a short timeout
+            query = "socketTimeoutMS=" + ("500" if then == "stall" else "30000")
+            conn = await connection(flavour, srv, query)
+            srv.set_mode("claim", claim=2**30, send=100_000, then=then)
+            exc, peak, _ = await traced_peak(lambda: conn.admin.command("ping"))
+            assert type(exc) is error, exc
+            assert peak < 2 * MiB, peak  # 100 KB came: not the gigabyte the header claimed
+            await recovers(srv, conn)
+
+    flavour.run(main)
 
 
-def test_large_reply_is_not_copied_and_its_buffer_is_given_back(hostile: HostileServer) -> None:
+def test_large_reply_is_not_copied_and_its_buffer_is_given_back(
+    flavour: Flavour, hostile: HostileServer
+) -> None:
     size = 40_000_000
-    conn = connection(hostile, "socketTimeoutMS=10000")
-    hostile.set_mode("large", size=size)
-    reply, peak, held = traced_peak(lambda: len(conn.admin.command("ping")["data"]))
-    assert reply == size
-    # The frame's buffer (bytearray growth may over-allocate its last steps by 1/8, which
-    # is address space, never touched) and the decoded value, each once; a copy of the
-    # frame would be one more.
-    assert peak < 2.2 * size, peak / size
-    assert held < 2 * MiB, held  # the socket back in the pool keeps no 40 MB buffer
-    assert conn.admin.command("ping")["data"] == b"x" * size  # and the next reply is whole
-    conn.close()
+
+    async def size_of_data(conn: Any) -> int:
+        return len((await got(conn.admin.command("ping")))["data"])
+
+    async def main() -> None:
+        conn = await connection(flavour, hostile, "socketTimeoutMS=10000")
+        hostile.set_mode("large", size=size)
+        reply, peak, held = await traced_peak(lambda: size_of_data(conn))
+        assert reply == size
+        # The frame's buffer (bytearray growth may over-allocate its last steps by 1/8,
+        # which is address space, never touched) and the decoded value, each once; a copy
+        # of the frame would be one more.
+        assert peak < 2.2 * size, peak / size
+        assert held < 2 * MiB, held  # the socket back in the pool keeps no 40 MB buffer
+        # and the next reply is whole
+        assert (await got(conn.admin.command("ping")))["data"] == b"x" * size
+        await got(conn.close())
+
+    flavour.run(main)
 
 
 def test_reader_capacity_follows_the_bytes() -> None:
@@ -114,33 +142,50 @@ def test_reader_capacity_follows_the_bytes() -> None:
 
 
 RSS_CLIENT = """
-import json, sys
-from wireclient import Connection
-conn = Connection(sys.argv[1], auto_start_request=False, socketTimeoutMS=2000)
+import asyncio, json, sys
+from wireclient import AsyncConnection, Connection
 
 def status(key):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(key))
 
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak resident set size to what is resident now
-rss = status("VmRSS")
-try:
-    conn.admin.command("ping")
-    error = None
-except Exception as exc:
-    error = type(exc).__name__
+def reset():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set size to what is resident now
+    return status("VmRSS")
+
+def blocking():
+    conn = Connection(sys.argv[1], auto_start_request=False, socketTimeoutMS=2000)
+    rss = reset()
+    try:
+        conn.admin.command("ping")
+        return None, rss
+    except Exception as exc:
+        return type(exc).__name__, rss
+
+async def asynchronous():
+    conn = AsyncConnection(sys.argv[1], auto_start_request=False, socketTimeoutMS=2000)
+    await conn.connect()
+    rss = reset()
+    try:
+        await conn.admin.command("ping")
+        return None, rss
+    except Exception as exc:
+        return type(exc).__name__, rss
+
+error, rss = blocking() if sys.argv[2] == "blocking" else asyncio.run(asynchronous())
 print(json.dumps({"error": error, "growth_kb": status("VmHWM") - rss}))
 """
 
 
-def test_gigabyte_claim_rss_in_a_fresh_process() -> None:
+@pytest.mark.parametrize("flavour_name", FLAVOURS)
+def test_gigabyte_claim_rss_in_a_fresh_process(flavour_name: str) -> None:
     tree = os.path.dirname(os.path.dirname(os.path.abspath(wireclient.__file__)))
     with HostileServer("good", max_message_size=2**31 - 1) as srv:
         srv.set_mode("claim", claim=2**30, send=1_000_000, then="close")
         env = {**os.environ, "PYTHONPATH": tree}
         out = subprocess.run(
-            [sys.executable, "-c", RSS_CLIENT, srv.uri],
+            [sys.executable, "-c", RSS_CLIENT, srv.uri, flavour_name],
             capture_output=True, env=env, timeout=60, check=True, text=True, cwd=tree,
         )  # fmt: skip
     result = json.loads(out.stdout)

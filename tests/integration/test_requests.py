@@ -9,17 +9,20 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from flavoured import FLAVOURS, Flavour, got
 from stub_pool import FakeClock
 from waiting import PATIENCE, wait_until
 
-from wireclient import Connection
+from wireclient import AsyncConnection, Connection
 from wireclient.errors import (
     AutoReconnect,
     ConfigurationError,
     DuplicateKeyError,
+    NetworkTimeout,
     OperationFailure,
     PoolTimeout,
 )
@@ -346,29 +349,51 @@ def test_request_socket_closed_by_server_restart_is_replaced(fresh_server: Any) 
         conn.close()
 
 
-def test_timeout_mid_reply_closes_socket(server: Any) -> None:
-    conn = Connection(server.uri, auto_start_request=False)
-    try:
-        first = whoami(conn)
-        conn.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"times": 1},
-                "data": {"failCommands": ["ping"], "blockConnection": True, "blockTimeMS": 1000},
-            }
-        )
-        # Only the ping's socket (the one idle socket) times out soon: what must succeed is
-        # not bounded by a timeout a busy machine could miss.
-        sock = run(conn.pool.checkout())
-        sock.socket_timeout = 0.2
-        conn.pool.return_socket(sock)
-        from wireclient.errors import NetworkTimeout
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
 
-        with pytest.raises(NetworkTimeout):
-            conn.admin.command("ping")
-        assert whoami(conn) != first  # the half-read socket never went back to the pool
-    finally:
-        conn.close()
+
+def test_timeout_mid_reply_closes_socket(flavour: Flavour, server: Any) -> None:
+    """socketTimeoutMS mid-reply, with both clients: NetworkTimeout, not before the
+    deadline, and the half-read socket closed, never back in the pool."""
+
+    async def you(conn: Any) -> str:
+        return str((await got(conn.admin.command("whatsmyuri")))["you"])
+
+    async def main() -> None:
+        conn = await flavour.open(Connection, AsyncConnection, server.uri, auto_start_request=False)
+        try:
+            first = await you(conn)
+            await got(
+                conn.admin.command(
+                    {
+                        "configureFailPoint": "failCommand",
+                        "mode": {"times": 1},
+                        "data": {
+                            "failCommands": ["ping"],
+                            "blockConnection": True,
+                            "blockTimeMS": 1000,
+                        },
+                    }
+                )
+            )
+            # Only the ping's socket (the one idle socket) times out soon: what must
+            # succeed is not bounded by a timeout a busy machine could miss.
+            sock = await flavour.steps(conn.pool.checkout())
+            sock.socket_timeout = 0.2
+            conn.pool.return_socket(sock)
+            start = time.monotonic()
+            with pytest.raises(NetworkTimeout):
+                await got(conn.admin.command("ping"))
+            assert time.monotonic() - start >= 0.2 - 0.05  # not before the deadline
+            assert sock.closed and conn.pool.open_count == 0
+            assert await you(conn) != first  # the half-read socket never went back to the pool
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
 
 
 # 10. An OperationFailure neither closes the socket nor ends the request.

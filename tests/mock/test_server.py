@@ -134,13 +134,13 @@ def test_offered_compressors_answered_in_hello(flavour: Flavour) -> None:
     async def main() -> None:
         with MockServer(compression=["zlib"]) as server:
             conn = flavoured_connection(flavour, server, "compressors=zlib")
-            sock = await flavour.drive(conn.pool.checkout())
+            sock = await flavour.steps(conn.pool.checkout())
             assert sock.compressor is not None and sock.compressor.name == "zlib"
             conn.pool.return_socket(sock)
             await got(conn.close())
         with MockServer() as server:  # no compression: the hello lists none in common
             conn = flavoured_connection(flavour, server, "compressors=zlib")
-            sock = await flavour.drive(conn.pool.checkout())
+            sock = await flavour.steps(conn.pool.checkout())
             assert sock.compressor is None
             conn.pool.return_socket(sock)
             await got(conn.close())

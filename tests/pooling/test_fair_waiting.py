@@ -15,7 +15,7 @@ import time
 from typing import Any, List
 
 import pytest
-from flavoured import FLAVOURS, Flavour, got, until
+from flavoured import FLAVOURS, Flavour, eventually, got
 from servers import SecantusServer
 
 from wireclient import AsyncMongoClient, MongoClient
@@ -34,7 +34,7 @@ async def whoami(conn: Any) -> str:
 
 async def queued(conn: Any, n: int) -> None:
     """Until ``n`` callers wait in ``conn``'s pool (they arrive in the order they queue)."""
-    assert await until(lambda: conn.pool.stats()["waiting"] >= n), f"{n} waiters never queued"
+    assert await eventually(lambda: conn.pool.stats()["waiting"] >= n), f"{n} waiters never queued"
 
 
 def test_waiters_are_served_first_come_first_served(

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from event_recorder import Recorder
-from flavoured import FLAVOURS, Flavour, until
+from flavoured import FLAVOURS, Flavour, eventually
 from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiters
 from waiting import wait_until
 
@@ -52,12 +52,12 @@ def flavoured_pool(flavour: Flavour, **kwargs: Any) -> Tuple[Pool, Factory]:
 
 async def queued(pool: Pool, n: int) -> None:
     """``wait_for_waiters`` for a coroutine: until ``n`` callers wait in ``pool``'s queue."""
-    assert await until(lambda: pool.stats()["waiting"] >= n), f"{n} waiters never queued"
+    assert await eventually(lambda: pool.stats()["waiting"] >= n), f"{n} waiters never queued"
 
 
 def checkout_beside(flavour: Flavour, pool: Pool) -> asyncio.Future[Any]:
     """A checkout by another caller (a thread, or a Task): the future of its socket."""
-    return flavour.go(flavour.drive, pool.checkout())
+    return flavour.go(flavour.steps, pool.checkout())
 
 
 def test_outside_request_sockets_are_reused_lifo() -> None:
@@ -75,14 +75,14 @@ def test_max_size_bounds_and_waiters_time_out(flavour: Flavour) -> None:
     pool, factory = flavoured_pool(flavour, max_size=2, wait_queue_timeout=0.1)
 
     async def main() -> None:
-        a, _b = await flavour.drive(pool.checkout()), await flavour.drive(pool.checkout())
+        a, _b = await flavour.steps(pool.checkout()), await flavour.steps(pool.checkout())
         started = time.monotonic()
         with pytest.raises(PoolTimeout):
-            await flavour.drive(pool.checkout())
+            await flavour.steps(pool.checkout())
         assert time.monotonic() - started >= 0.1  # not before waitQueueTimeoutMS
         assert pool.stats()["waiting"] == 0
         pool.return_socket(a)
-        assert await flavour.drive(pool.checkout()) is a
+        assert await flavour.steps(pool.checkout()) is a
 
     flavour.run(main)
     assert len(factory.made) == 2
@@ -92,7 +92,7 @@ def test_waiter_gets_socket_released_by_another_thread(flavour: Flavour) -> None
     pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
 
     async def main() -> None:
-        a = await flavour.drive(pool.checkout())
+        a = await flavour.steps(pool.checkout())
         waiter = checkout_beside(flavour, pool)
         await queued(pool, 1)
         pool.return_socket(a)
@@ -159,13 +159,13 @@ def test_fifo_waiters_are_served_in_arrival_order(flavour: Flavour) -> None:
     order: List[int] = []
 
     async def wait(n: int) -> None:
-        sock = await flavour.drive(pool.checkout())
+        sock = await flavour.steps(pool.checkout())
         order.append(n)
         await asyncio.sleep(0.02)  # holds it a moment (a thread's own loop, or a Task)
         pool.return_socket(sock)
 
     async def main() -> None:
-        held = await flavour.drive(pool.checkout())
+        held = await flavour.steps(pool.checkout())
         waiters = []
         for n in range(4):
             waiters.append(flavour.go(wait, n))
@@ -184,7 +184,7 @@ def test_returning_socket_cannot_take_it_straight_back_while_others_wait(
     pool, _ = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
 
     async def main() -> None:
-        sock = await flavour.drive(pool.checkout())
+        sock = await flavour.steps(pool.checkout())
         waiter = checkout_beside(flavour, pool)
         await queued(pool, 1)
         pool.return_socket(sock)  # handed to the waiter, not put back idle
@@ -198,7 +198,7 @@ def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter(flavour: F
     pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
 
     async def main() -> None:
-        sock = await flavour.drive(pool.checkout())
+        sock = await flavour.steps(pool.checkout())
         waiter = checkout_beside(flavour, pool)
         await queued(pool, 1)
         sock.close()
@@ -315,7 +315,7 @@ def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking(
     pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
 
     async def main() -> None:
-        sock = await flavour.drive(pool.checkout())
+        sock = await flavour.steps(pool.checkout())
         waiter = checkout_beside(flavour, pool)
         await queued(pool, 1)
         with pool._lock:  # hand over, then clear, before the waiter can run

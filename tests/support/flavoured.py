@@ -7,14 +7,15 @@ loop's thread, which nothing else uses in these tests; its monitor is a thread).
 A test module declares the ``flavour`` fixture itself (``params=FLAVOURS``).
 ``flavour.run(main)`` runs the body on a new loop; ``flavour.open(Blocking, Async, ...)``
 builds the connection of the flavour, connected (the asyncio one at ``await
-conn.connect()``); ``flavour.make(...)`` builds it unconnected.
+conn.connect()``); ``flavour.make(...)`` builds it unconnected; ``await
+flavour.steps(steps)`` runs steps (``wireclient.transport.steps``, ``network.connect(...)``,
+``pool.checkout()`` or ``sock.command(...)`` say) with the flavour's driver.
 
 A test that scripts a server while the client waits for it starts the client's call with
 ``flavour.go(fn, *args)`` (the blocking call in a worker thread, the asyncio one as a Task
 on the loop) and does the server's blocking waits off the loop (``off_loop``), so either
 client runs meanwhile; ``await`` the returned future for the call's result or error.
-``flavour.drive(steps)`` runs an internal step (``pool.checkout()``...) with the flavour's
-driver; ``documents(cursor)`` iterates a cursor of either client (``async for`` on an
+``documents(cursor)`` iterates a cursor of either client (``async for`` on an
 ``AsyncCursor``).
 """
 
@@ -23,9 +24,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import time
 from typing import Any, Awaitable, Callable, List, Optional, TypeVar
 
 from waiting import PATIENCE
+
+from wireclient.transport import asynchronous, blocking
 
 T = TypeVar("T")
 
@@ -64,21 +68,18 @@ class Flavour:
             raise
         return conn
 
+    async def steps(self, steps: Any) -> Any:
+        """``steps`` run to its result by the flavour's driver: ``blocking.run`` (in the
+        loop's thread), or awaited with ``asynchronous.run``."""
+        if not self.asynchronous:
+            return blocking.run(steps)
+        return await asynchronous.run(steps)
+
     def make(self, blocking: Any, asynchronous: Any, *args: Any, **kwargs: Any) -> Any:
         """The connection of the flavour, not connected yet (no I/O)."""
         if self.asynchronous:
             return asynchronous(*args, **kwargs)
         return blocking(*args, _connect=False, **kwargs)
-
-    async def drive(self, steps: Any) -> Any:
-        """Run a step (``steps.py``) to its result with the flavour's driver."""
-        if self.asynchronous:
-            from wireclient.transport import asynchronous
-
-            return await asynchronous.run(steps)
-        from wireclient.transport import blocking
-
-        return blocking.run(steps)
 
     def go(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Start ``fn(*args, **kwargs)`` beside the test (which scripts the server): the
@@ -98,13 +99,14 @@ def _blocking_call(fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     return value
 
 
-async def until(predicate: Callable[[], object], timeout: float = PATIENCE) -> bool:
-    """``waiting.wait_until`` for a coroutine: poll ``predicate``, letting the loop (and the
-    asyncio client's Tasks) run in between; True once it holds, False after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def eventually(predicate: Callable[[], object], timeout: float = PATIENCE) -> bool:
+    """``wait_until`` for a test body on the loop: polls ``predicate`` with ``asyncio.sleep``,
+    so the loop keeps running meanwhile (an asyncio transport closes its socket on the
+    loop's next turn, not inside ``close()``). True as soon as it holds, False after
+    ``timeout``."""
+    deadline = time.monotonic() + timeout
     while not predicate():
-        if loop.time() >= deadline:
+        if time.monotonic() >= deadline:
             return bool(predicate())
         await asyncio.sleep(0.005)
     return True

@@ -7,14 +7,18 @@ other test's connections enter the server's counters).
   and, outside requests, against the pool's checkout events recorded by the test itself;
 - stale reads: a deterministic stale read (a write blocked by a failpoint on one socket, the
   read forced onto another), and the same steps inside a request, which must not be stale;
-- the command: options, table, JSON, exit statuses, and the gevent worker modes, each in a
-  ``python -m wireclient.toolkit.affinity`` subprocess;
+- the command: options, table, JSON, exit statuses, and the gevent and asyncio Tasks worker
+  modes, each in a ``python -m wireclient.toolkit.affinity`` subprocess;
+- asyncio Tasks (``--callers tasks``): requests per Task keep every read fresh, the
+  observation matches the pool's checkouts per Task, and pymongo's ``AsyncMongoClient`` is
+  the reference when it is importable;
 - charts: against a stand-in matplotlib, and against the real one when it is installed
   (texts that must not collide, modes with equal values that must all show).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,14 +29,14 @@ import sys
 import threading
 import time
 import types
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 from servers import SecantusServer, free_port
 from waiting import PATIENCE, wait_until
 
 from wireclient import Connection, monitoring
-from wireclient.toolkit import affinity, affinity_report
+from wireclient.toolkit import affinity, affinity_clients, affinity_report
 from wireclient.toolkit.affinity_clients import (
     WIRECLIENT_OBSERVED_BY,
     SocketCounter,
@@ -70,14 +74,19 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 class Checkouts(monitoring.PoolListener):
-    """The test's own observation: which socket each caller thread checked out, in order."""
+    """The test's own observation: which socket each caller thread (or asyncio Task: its
+    name) checked out, in order."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.by_thread: Dict[str, List[str]] = {}
 
     def connection_checked_out(self, event: monitoring.PoolEvent) -> None:
-        name = threading.current_thread().name
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: a thread's checkout
+            task = None
+        name = threading.current_thread().name if task is None else task.get_name()
         host, port = event.local_address[:2]
         with self.lock:
             self.by_thread.setdefault(name, []).append(f"{host}:{port}")
@@ -203,6 +212,142 @@ def test_without_pymongo_the_output_says_so(
     err = capsys.readouterr().err.strip()
     assert err.startswith("affinity: --modes pymongo: pymongo is not importable")
     assert len(err.splitlines()) == 1
+
+
+# -- asyncio Tasks -------------------------------------------------------------------------
+
+
+def _pymongo_async_or_skip() -> None:
+    pymongo = pytest.importorskip("pymongo")
+    if not hasattr(pymongo, "AsyncMongoClient"):
+        pytest.skip(f"pymongo {pymongo.version} has no AsyncMongoClient")
+
+
+@pytest.mark.parametrize("mode", ["on", "explicit"])
+def test_tasks_in_requests_read_their_writes(lab: SecantusServer, mode: str) -> None:
+    """Twelve Tasks on one loop sharing four sockets, each unit's writes and read in a
+    request (mode on: the Task's whole life; explicit: each unit): no read is stale, and
+    no read ran off the socket of its unit's writes."""
+    workload = SMALL._replace(max_pool_size=4)
+    r = measure(lab.uri, Config("tasks", 12, mode), workload)
+    assert r["ok"], r
+    assert r["client"].startswith("wireclient ")
+    assert r["client"].endswith("AsyncConnection" if mode == "on" else "AsyncMongoClient")
+    assert r["observed_by"] == WIRECLIENT_OBSERVED_BY
+    assert r["ops"] == 12 * 5 * (3 + 2) and r["reads"] == 60
+    assert r["stale_reads"] == 0 and r["reads_off_write_socket"] == 0
+    assert r["verified"] == 60 and r["verify_mismatches"] == 0
+    assert r["sockets_created_server"] == r["sockets_created_events"] == r["sockets_used"] <= 4
+    assert r["peak_open_events"] <= 4
+    if mode == "on":  # a Task keeps its socket from its first operation to its end
+        assert r["affinity"] == 1.0 and r["sockets_per_caller_max"] == 1
+
+
+def test_tasks_without_requests_match_the_pools_checkouts(lab: SecantusServer) -> None:
+    """Six Tasks, two sockets, no requests: every operation checks a socket out in its
+    Task, so the pool's checkout events (by Task name) are a second record of the socket of
+    each operation; a stale read needs a read off its writes' socket."""
+    checkouts = Checkouts()
+    workload = SMALL._replace(k=2, units=10, max_pool_size=2)
+    r = measure(lab.uri, Config("tasks", 6, "off"), workload, extra_listeners=[checkouts])
+    assert r["ok"], r
+    callers = [seq for name, seq in checkouts.by_thread.items() if name.startswith("affinity-")]
+    assert len(callers) == 6 and sum(map(len, callers)) == r["ops"] == 6 * 10 * 4
+    same, pairs = affinity_of(callers)
+    assert r["affinity_pairs"] == pairs and r["affinity"] == same / pairs
+    assert r["sockets_used"] == len({key for seq in callers for key in seq}) <= 2
+    assert r["sockets_created_server"] == r["sockets_created_events"] <= 2
+    assert r["verify_mismatches"] == 0
+    assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+def test_tasks_pymongo_async_reference(lab: SecantusServer) -> None:
+    _pymongo_async_or_skip()
+    r = measure(lab.uri, Config("tasks", 3, "pymongo"), SMALL)
+    assert r["ok"], r
+    assert r["client"].startswith("pymongo ") and r["client"].endswith(" AsyncMongoClient")
+    assert "server_connection_id" in r["observed_by"]
+    assert r["verified"] == 15 and r["verify_mismatches"] == 0  # connection ids <-> addresses
+    # the server also counts pymongo's monitor sockets (a monitor and an RTT monitor)
+    assert 0 <= r["sockets_created_server"] - r["sockets_created_events"] <= 2
+    assert r["stale_reads"] <= r["reads_off_write_socket"]
+
+
+def test_command_with_callers_tasks(lab: SecantusServer, tmp_path: Any) -> None:
+    """``--callers tasks`` runs asyncio Tasks only, in every mode (pymongo's
+    ``AsyncMongoClient`` when importable), with the threads' columns in the table and the
+    JSON, and a chart column of its own."""
+    out = tmp_path / "t.json"
+    args = ["--callers", "tasks", "--tasks", "1,3", "-k", "2", "--units", "3", "--verify"]
+    args += ["--json", str(out), "--quiet"]
+    plot = affinity._installed("matplotlib")
+    if plot:
+        args += ["--plot", str(tmp_path / "t.png")]
+    p = cli(lab.uri, *args)
+    assert p.returncode == 0, p.stderr
+    modes = ["on", "off", "explicit"]
+    if affinity_clients.pymongo_missing(async_client=True) is None:
+        modes.append("pymongo")
+    doc = json.loads(out.read_text())
+    results = doc["results"]
+    assert [(r["kind"], r["callers"], r["mode"]) for r in results] == [
+        ("tasks", n, m) for n in (1, 3) for m in modes
+    ]
+    for r in results:
+        assert r["ok"] and r["verify_mismatches"] == 0, r
+        for field in ("sockets_used", "stale_reads", "reads", "affinity", "ops_per_s"):
+            assert r[field] is not None, field
+    lines = p.stdout.splitlines()
+    assert lines[0] == affinity_report.KIND_LABEL["tasks"]
+    assert lines[1].split()[:3] == ["callers", "mode", "ops"]
+    assert [ln.split()[1] for ln in lines if ln.startswith("       3")] == modes
+    if plot:
+        assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--callers", "tasks,fibers"], "--callers: fibers"),
+        (["--callers", "tasks", "--threads", "4"], "--threads: threads is not in --callers"),
+        (["--tasks", "0,10"], "--tasks"),
+    ],
+)
+def test_callers_usage_errors(args: List[str], message: str) -> None:
+    p = cli("mongodb://127.0.0.1:1/", *args)
+    assert p.returncode == 2 and message in p.stderr and p.stdout == ""
+
+
+def test_tasks_run_only_when_asked_for(monkeypatch: Any) -> None:
+    """The default run is today's (threads and greenlets); ``--tasks`` adds Tasks, and
+    ``--callers all`` every kind."""
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # no reference: no import needed
+
+    def kinds(*options: str) -> Set[str]:
+        ns = affinity._parse(["mongodb://127.0.0.1:1/", *options], "t")
+        configs = affinity.configs_for(
+            ns.threads, ns.greenlets, ns.socket_greenlets, ns.modes, ns.tasks
+        )
+        return {c.kind for c in configs}
+
+    gevent = {"gevent", "gevent-socket"} if affinity._installed("gevent") else set()
+    assert kinds() == {"threads"} | gevent
+    assert kinds("--tasks", "10") == {"threads", "tasks"} | gevent
+    assert kinds("--callers", "tasks") == {"tasks"}
+    assert kinds("--callers", "all") == {"threads", "tasks"} | gevent
+
+
+def test_without_pymongo_the_tasks_run_says_so(monkeypatch: Any) -> None:
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not importable
+    ns = affinity._parse(["mongodb://127.0.0.1:1/", "--callers", "tasks"], "t")
+    configs = affinity.configs_for([], [], [], ns.modes, ns.tasks, ns.tasks_modes)
+    assert {c.mode for c in configs} == {"on", "off", "explicit"}
+    assert ns.notes == [
+        "no pymongo reference rows for asyncio Tasks: pymongo is not importable "
+        "(import of pymongo halted; None in sys.modules)"
+    ]
+    with pytest.raises(affinity.UsageError, match="--modes pymongo: pymongo is not"):
+        affinity._parse(["mongodb://127.0.0.1:1/", "--callers", "tasks", "--modes", "pymongo"], "t")
 
 
 # -- a deterministic stale read ------------------------------------------------------------
@@ -375,9 +520,30 @@ def test_plot_without_matplotlib_is_a_usage_error(monkeypatch: Any, capsys: Any)
 
 
 def test_plot_without_matplotlib_in_a_subprocess(tmp_path: Any) -> None:
-    if affinity._installed("matplotlib"):
-        pytest.skip("matplotlib is installed here")
-    p = cli("mongodb://127.0.0.1:1/", "--plot", str(tmp_path / "x.png"))
+    """The command in a process of its own where matplotlib cannot be imported (its import
+    is blocked first, whether or not it is installed): one line, status 2."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    program = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from wireclient.toolkit.affinity import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            program,
+            "mongodb://127.0.0.1:1/",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "matplotlib" in p.stderr
 
 
@@ -402,8 +568,9 @@ def test_a_configuration_out_of_time_exits_1(lab: SecantusServer) -> None:
         (["--threads", "4", "--greenlets", "none"], "threads x4 off"),
         (["--threads", "4", "--greenlets", "none", "--in-process"], "threads x4 off"),
         (["--threads", "none", "--greenlets", "20"], "gevent x20 off"),
+        (["--callers", "tasks", "--tasks", "20"], "tasks x20 off"),
     ],
-    ids=["worker", "in-process", "gevent-worker"],
+    ids=["worker", "in-process", "gevent-worker", "tasks-worker"],
 )
 def test_ctrl_c_drops_the_lab_database_and_exits_130(
     lab: SecantusServer, callers: List[str], where: str

@@ -267,7 +267,7 @@ def test_both_directions_are_compressed(
         assert sent_doc(first.frame)["compression"] == [name]
         assert wire_compressor(first.frame) is None  # hello: never
         assert wire_compressor(request.frame) == name
-        sock = await flavour.drive(conn.pool.checkout())
+        sock = await flavour.steps(conn.pool.checkout())
         assert sock.compressor.name == name
         conn.pool.return_socket(sock)
 
@@ -542,7 +542,7 @@ def test_secantus_lists_no_compressor_so_nothing_is_compressed(
         await got(coll.drop())
         await got(coll.insert([{"_id": i, "s": "x" * 100} for i in range(20)]))
         assert await got(coll.count()) == 20
-        sock = await flavour.drive(conn.pool.checkout())
+        sock = await flavour.steps(conn.pool.checkout())
         assert sock.compressor is None
         conn.pool.return_socket(sock)
 

@@ -191,9 +191,9 @@ def test_pool_sockets_all_authenticate_speculatively(
             flavour, uri(auth_server, "alice", "alice-pw"), event_listeners=[counter]
         )
         try:
-            socks = [await flavour.drive(conn.pool.checkout()) for _ in range(3)]
+            socks = [await flavour.steps(conn.pool.checkout()) for _ in range(3)]
             for sock in socks:
-                assert (await flavour.drive(sock.command("admin", {"ping": 1})))["ok"] == 1
+                assert (await flavour.steps(sock.command("admin", {"ping": 1})))["ok"] == 1
                 conn.pool.return_socket(sock)
         finally:
             await got(conn.close())
@@ -387,7 +387,7 @@ def test_the_speculative_answer_is_not_kept_in_the_handshake(
     async def main() -> None:
         conn = await connect(flavour, uri(auth_server, "alice", "alice-pw"))
         try:
-            sock = await flavour.drive(conn.pool.checkout())
+            sock = await flavour.steps(conn.pool.checkout())
             assert "speculativeAuthenticate" not in sock.hello  # its nonce and salt
             assert sock.hello["ok"] == 1
             conn.pool.return_socket(sock)

@@ -112,7 +112,7 @@ async def connect(flavour: Flavour, uri: str, **options: Any) -> Any:
 async def tls_socket(flavour: Flavour, conn: Any) -> Any:
     """The TLS object under one of ``conn``'s pooled sockets (given back): an
     ``ssl.SSLSocket``, or the asyncio client's ``TLSStream``."""
-    sock = await flavour.drive(conn.pool.checkout())
+    sock = await flavour.steps(conn.pool.checkout())
     raw = sock.sock
     conn.pool.return_socket(sock)
     assert isinstance(raw, TLSStream if flavour.asynchronous else ssl.SSLSocket), raw

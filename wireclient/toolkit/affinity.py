@@ -1,7 +1,9 @@
-"""Socket-affinity lab: which sockets threads and greenlets use, and what it costs.
+"""Socket-affinity lab: which sockets threads, greenlets and asyncio Tasks use, and what it
+costs.
 
-    wireclient affinity mongodb://127.0.0.1:27017/ [--threads 1,4,16,64]
-        [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000]
+    wireclient affinity mongodb://127.0.0.1:27017/
+        [--callers threads,gevent,gevent-socket,tasks] [--threads 1,4,16,64]
+        [--greenlets 1,10,100,1000] [--socket-greenlets 10,100,1000] [--tasks 1,10,100,1000]
         [--modes on,off,explicit,pymongo] [-k 5] [--units 50] [--max-ops 3000]
         [--max-pool-size 100] [--think-ms 0] [--timeout 60] [--op-timeout-ms 20000] [--verify]
         [--json FILE] [--plot FILE.png] [--markdown] [--quiet] [--in-process]
@@ -14,11 +16,15 @@ the caller's own document followed by a read of it) in a fresh worker process of
 line: gevent's monkey-patching is process-wide, and a fresh process also keeps the CPU figure
 (``time.process_time()`` of the worker) to one configuration.
 
-Callers: ``threads``; ``gevent`` (greenlets after ``monkey.patch_all()``, a plain
-``Connection``); ``gevent-socket`` (greenlets after ``monkey.patch_socket()`` only, with
-``use_greenlets=True``). Modes: ``on`` (``auto_start_request=True``), ``off``,
-``explicit`` (off, with ``start_request()`` around each unit), ``pymongo`` (pymongo 4, no
-requests: the reference; not for gevent-socket, pymongo has no ``use_greenlets``).
+Callers (``--callers``, default the first three): ``threads``; ``gevent`` (greenlets after
+``monkey.patch_all()``, a plain ``Connection``); ``gevent-socket`` (greenlets after
+``monkey.patch_socket()`` only, with ``use_greenlets=True``); ``tasks`` (asyncio Tasks on one
+event loop, with ``AsyncConnection`` / ``AsyncMongoClient``: requests per Task). Each kind
+runs at the counts of its own option (``--threads``, ``--greenlets``, ``--socket-greenlets``,
+``--tasks``). Modes: ``on`` (``auto_start_request=True``), ``off``, ``explicit`` (off, with
+``start_request()`` around each unit), ``pymongo`` (pymongo 4, no requests: the reference,
+its ``AsyncMongoClient`` for Tasks; not for gevent-socket, pymongo has no
+``use_greenlets``).
 
 pymongo is imported lazily: by the command, to learn whether the pymongo mode can run (the
 default modes include it; when pymongo is not importable the output says so in one line,
@@ -46,6 +52,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from wireclient.toolkit.affinity_workload import (
+    KINDS,
     MODES,
     Config,
     StopRequest,
@@ -58,13 +65,20 @@ RESULT_PREFIX = "AFFINITY-RESULT "
 DEFAULT_THREADS = "1,4,16,64"
 DEFAULT_GREENLETS = "1,10,100,1000"
 DEFAULT_SOCKET_GREENLETS = "10,100,1000"
+DEFAULT_TASKS = "1,10,100,1000"
+DEFAULT_CALLERS = ("threads", "gevent", "gevent-socket")  # tasks when named (or --tasks given)
 MAX_CALLERS = 5000
 MAX_LIST = 8
 WORKER_GRACE = 40.0  # seconds a worker may spend beyond --timeout (start, setup, settle)
 STOP_GRACE = 10.0  # seconds beyond an operation timeout a stopped worker may take to clean up
 CLEANUP_TIMEOUT_MS = 5000  # each operation of the drop after Ctrl-C
 CLEANUP_DEADLINE = 10.0  # seconds the drop after Ctrl-C may keep trying
-_KIND_OPTION = {"threads": "threads", "gevent": "greenlets", "gevent-socket": "socket_greenlets"}
+_KIND_OPTION = {
+    "threads": "threads",
+    "gevent": "greenlets",
+    "gevent-socket": "socket_greenlets",
+    "tasks": "tasks",
+}
 
 
 class UsageError(Exception):
@@ -91,17 +105,22 @@ def configs_for(
     greenlets: Sequence[int],
     socket_greenlets: Sequence[int],
     modes: Sequence[str],
+    tasks: Sequence[int] = (),
+    tasks_modes: Optional[Sequence[str]] = None,
 ) -> List[Config]:
     """Every configuration of a run, in the order they are measured (no pymongo for
-    gevent-socket)."""
+    gevent-socket; ``tasks_modes``: the Tasks' modes when not ``modes``, as when pymongo
+    has no ``AsyncMongoClient``)."""
     configs: List[Config] = []
     for kind, counts in (
         ("threads", threads),
         ("gevent", greenlets),
         ("gevent-socket", socket_greenlets),
+        ("tasks", tasks),
     ):
+        kind_modes = tasks_modes if kind == "tasks" and tasks_modes is not None else modes
         for n in counts:
-            for mode in modes:
+            for mode in kind_modes:
                 if not (kind == "gevent-socket" and mode == "pymongo"):
                     configs.append(Config(kind, n, mode))
     return configs
@@ -231,8 +250,8 @@ def run(
     isolate: bool = True,
 ) -> List[Dict[str, Any]]:
     """Measure each configuration, one after another; one result dict each, in order.
-    ``isolate=False`` measures thread configurations in this process (gevent ones always get
-    a worker process). ``progress(i, total, result)`` is called after each one. A
+    ``isolate=False`` measures thread configurations in this process (gevent and Tasks ones
+    always get a worker process). ``progress(i, total, result)`` is called after each one. A
     ``KeyboardInterrupt`` stops the configuration being measured, drops its database and
     becomes ``Interrupted``."""
     from wireclient.toolkit.affinity_workload import measure
@@ -349,9 +368,14 @@ def _loopback_only(uri: str) -> None:
 def build_parser(prog: str = "python -m wireclient.toolkit.affinity") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Which sockets threads and greenlets use, and what it costs.",
+        description="Which sockets threads, greenlets and asyncio Tasks use, and what it costs.",
     )
     p.add_argument("uri", help="a loopback server, e.g. mongodb://127.0.0.1:27017/")
+    p.add_argument(
+        "--callers",
+        help=f"kinds of caller, of {','.join(KINDS)} or 'all' (default "
+        f"{','.join(DEFAULT_CALLERS)}, and tasks when --tasks is given)",
+    )
     p.add_argument("--threads", help=f"thread counts (default {DEFAULT_THREADS}; 'none')")
     p.add_argument(
         "--greenlets", help=f"greenlets after patch_all (default {DEFAULT_GREENLETS}; 'none')"
@@ -360,6 +384,9 @@ def build_parser(prog: str = "python -m wireclient.toolkit.affinity") -> argpars
         "--socket-greenlets",
         help=f"greenlets after patch_socket, use_greenlets=True (default "
         f"{DEFAULT_SOCKET_GREENLETS}; 'none')",
+    )
+    p.add_argument(
+        "--tasks", help=f"asyncio Task counts, on one event loop (default {DEFAULT_TASKS})"
     )
     p.add_argument("--modes", help=f"of {','.join(MODES)} (default: all installed)")
     p.add_argument("-k", type=int, default=5, help="unacknowledged updates per unit (5)")
@@ -398,30 +425,45 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
     if not 1 <= args.timeout <= 3600:
         raise UsageError("--timeout must be between 1 and 3600 seconds")
     has_gevent = _installed("gevent")
+    kinds = _kinds(args, has_gevent)
     defaults = {
         "threads": DEFAULT_THREADS,
         "greenlets": DEFAULT_GREENLETS if has_gevent else "none",
         "socket_greenlets": DEFAULT_SOCKET_GREENLETS if has_gevent else "none",
+        "tasks": DEFAULT_TASKS,
     }
     for kind, attr in _KIND_OPTION.items():
         given = getattr(args, attr)
         option = "--" + attr.replace("_", "-")
-        setattr(args, attr, _counts(defaults[attr] if given is None else given, option))
-        if given is not None and getattr(args, attr) and kind != "threads" and not has_gevent:
+        counts = _counts(defaults[attr] if given is None else given, option)
+        if kind not in kinds:
+            if given is not None and counts:
+                raise UsageError(f"{option}: {kind} is not in --callers")
+            counts = []
+        setattr(args, attr, counts)
+        if given is not None and counts and kind.startswith("gevent") and not has_gevent:
             raise UsageError(f"{option}: gevent is not installed")
     args.notes = []
+    args.tasks_modes = None
     if args.modes is None:
         args.modes = list(MODES)
         missing = _pymongo_missing(args)
+        missing_async = _pymongo_missing(args, async_client=True)
         if missing is not None:  # the default run says so instead of dropping the rows
             args.modes.remove("pymongo")
             args.notes.append(f"no pymongo reference rows: {missing}")
+        elif missing_async is not None:
+            args.tasks_modes = [m for m in args.modes if m != "pymongo"]
+            args.notes.append(f"no pymongo reference rows for asyncio Tasks: {missing_async}")
     else:
         args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         unknown = [m for m in args.modes if m not in MODES]
         if unknown or not args.modes:
             raise UsageError(f"--modes: {','.join(unknown) or 'none'}: choose from {MODES}")
-        missing = _pymongo_missing(args) if "pymongo" in args.modes else None
+        if "pymongo" in args.modes:
+            missing = _pymongo_missing(args) or _pymongo_missing(args, async_client=True)
+        else:
+            missing = None
         if missing is not None:
             raise UsageError(f"--modes pymongo: {missing}")
     if args.plot is not None and not _installed("matplotlib"):
@@ -429,14 +471,33 @@ def _parse(argv: Sequence[str], prog: str) -> argparse.Namespace:
     return args
 
 
-def _pymongo_missing(args: argparse.Namespace) -> Optional[str]:
-    """Why the pymongo mode cannot run here (None: it can). Loads pymongo only when a
-    configuration of the run would use it (a thread or patch_all greenlet count is given)."""
-    if not (args.threads or args.greenlets):
+def _kinds(args: argparse.Namespace, has_gevent: bool) -> List[str]:
+    """The kinds of caller a run measures: ``--callers``, else the default kinds and tasks
+    when ``--tasks`` is given."""
+    if args.callers is None:
+        return list(DEFAULT_CALLERS) + (["tasks"] if args.tasks is not None else [])
+    names = [k.strip() for k in args.callers.split(",") if k.strip()]
+    if names == ["all"]:
+        names = list(KINDS)
+    unknown = [k for k in names if k not in KINDS]
+    if unknown or not names:
+        choices = ",".join(KINDS)
+        raise UsageError(f"--callers: {','.join(unknown) or 'none'}: choose from {choices} or all")
+    if not has_gevent and any(k.startswith("gevent") for k in names):
+        raise UsageError("--callers: gevent is not installed")
+    return names
+
+
+def _pymongo_missing(args: argparse.Namespace, async_client: bool = False) -> Optional[str]:
+    """Why the pymongo mode cannot run here for the run's threads and patch_all greenlets,
+    or with ``async_client`` for its asyncio Tasks (pymongo's ``AsyncMongoClient``); None
+    when it can, or when no such configuration would run. Loads pymongo only when one
+    would."""
+    if not (args.tasks if async_client else (args.threads or args.greenlets)):
         return None
     from wireclient.toolkit.affinity_clients import pymongo_missing
 
-    return pymongo_missing()
+    return pymongo_missing(async_client=async_client)
 
 
 def main(
@@ -477,7 +538,14 @@ def _command(argv: List[str], prog: str) -> int:
         verify=args.verify,
         think_ms=args.think_ms,
     )
-    configs = configs_for(args.threads, args.greenlets, args.socket_greenlets, args.modes)
+    configs = configs_for(
+        args.threads,
+        args.greenlets,
+        args.socket_greenlets,
+        args.modes,
+        args.tasks,
+        args.tasks_modes,
+    )
     if not configs:
         print("affinity: no configuration to run", file=sys.stderr)
         return 2

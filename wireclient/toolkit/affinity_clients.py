@@ -1,17 +1,25 @@
 """The affinity lab's clients: the workload's operations on wireclient and on pymongo, and
 how each operation's socket is observed.
 
-Observation. The observer runs in the caller's own thread or greenlet and appends one socket
-key per message to the ``CallerState`` that a ``contextvars`` variable names for that caller
-(``as_caller``); messages of anyone else (the probe, the main thread) are not recorded.
+Two interfaces: ``Client`` for threads and greenlets (``Connection``; pymongo's
+``MongoClient``), and ``AsyncClient`` for asyncio Tasks, whose operations are coroutines
+(``AsyncConnection`` / ``AsyncMongoClient``; pymongo's ``AsyncMongoClient``), made on the
+Tasks' loop by ``make_async_client``. Both flavours of each library are observed the same way.
+
+Observation. The observer runs in the caller's own thread, greenlet or Task and appends one
+socket key per message to the ``CallerState`` that a ``contextvars`` variable names for that
+caller (``as_caller``; an asyncio Task runs in a context of its own, so setting it there
+names that Task only); messages of anyone else (the probe, the main thread, the Task that
+builds the client) are not recorded.
 
 - wireclient: the ``local_address`` of command started events (``wireclient.monitoring``),
   the address ``whatsmyuri`` returns. A probe ``ping`` at construction checks that they
   arrive; a connection that emitted none could not be measured, and says so.
 - pymongo: the started events' ``server_connection_id`` (pymongo reports no local address;
-  the server's connection id names a socket just as well). The pymongo reference client
-  (``pymongo_client``) imports pymongo when a pymongo configuration runs, in that worker
-  only: importing this module, the lab or the client never loads pymongo.
+  the server's connection id names a socket just as well). The pymongo reference clients
+  (``pymongo_client``, ``pymongo_async_client``) import pymongo when a pymongo
+  configuration runs, in that worker only: importing this module, the lab or the client
+  never loads pymongo.
 
 Pool events count sockets created and closed (and the peak of the difference) for both.
 """
@@ -20,7 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from wireclient import monitoring
 from wireclient.rules.uri import format_address
@@ -165,25 +173,28 @@ class WireclientClient(Client):
         self.conn.close()
 
 
-def pymongo_missing() -> Optional[str]:
-    """None when the pymongo reference can run here, else why not, in one line. Imports
-    pymongo (the toolkit's reference; the client itself never imports it), so it is called
-    only when a run asks for, or would include, the pymongo mode."""
+def pymongo_missing(async_client: bool = False) -> Optional[str]:
+    """None when the pymongo reference can run here, else why not, in one line
+    (``async_client``: for asyncio Tasks, which need pymongo's ``AsyncMongoClient``, 4.13
+    and later). Imports pymongo (the toolkit's reference; the client itself never imports
+    it), so it is called only when a run asks for, or would include, the pymongo mode."""
     import importlib
 
     try:
-        importlib.import_module("pymongo")
+        pymongo = importlib.import_module("pymongo")
     except ImportError as exc:
         return f"pymongo is not importable ({exc})"
+    if async_client and not hasattr(pymongo, "AsyncMongoClient"):
+        version = getattr(pymongo, "version", "?")
+        return f"pymongo {version} has no AsyncMongoClient (4.13 and later have)"
     return None
 
 
-def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCounter) -> Client:
-    """The reference: pymongo 4, no requests. pymongo is imported here, when a pymongo
-    configuration runs, and nowhere else in wireclient."""
-    import pymongo
+def _pymongo_listeners(counter: SocketCounter) -> Sequence[Any]:
+    """pymongo's command listener (the socket of each message: ``server_connection_id``)
+    and pool listener (``counter``); the same for its blocking and asyncio clients, which
+    call them in the caller's thread or Task."""
     from pymongo import monitoring as pm
-    from pymongo.write_concern import WriteConcern
 
     class Commands(pm.CommandListener):
         def started(self, event: pm.CommandStartedEvent) -> None:
@@ -215,22 +226,37 @@ def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCou
         "connection_checked_in",
     ):
         setattr(Pool, name, lambda self, event: None)
+    return [Commands(), Pool()]
+
+
+def _pymongo_options(workload: Workload, counter: SocketCounter) -> Dict[str, Any]:
+    """The options of both pymongo references: one server, the lab's pool and timeouts."""
+    return {
+        "directConnection": True,
+        "maxPoolSize": workload.max_pool_size,
+        "socketTimeoutMS": workload.op_timeout_ms,
+        "connectTimeoutMS": workload.op_timeout_ms,
+        "waitQueueTimeoutMS": workload.op_timeout_ms,
+        "serverSelectionTimeoutMS": workload.op_timeout_ms,
+        "event_listeners": _pymongo_listeners(counter),
+    }
+
+
+PYMONGO_OBSERVED_BY = "command events (server_connection_id)"
+
+
+def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCounter) -> Client:
+    """The reference: pymongo 4, no requests. pymongo is imported here, when a pymongo
+    configuration runs, and nowhere else in wireclient."""
+    import pymongo
+    from pymongo.write_concern import WriteConcern
 
     class PymongoClient(Client):
         name = f"pymongo {pymongo.version}"
-        observed_by = "command events (server_connection_id)"
+        observed_by = PYMONGO_OBSERVED_BY
 
         def __init__(self) -> None:
-            self.client: Any = pymongo.MongoClient(
-                uri,
-                directConnection=True,
-                maxPoolSize=workload.max_pool_size,
-                socketTimeoutMS=workload.op_timeout_ms,
-                connectTimeoutMS=workload.op_timeout_ms,
-                waitQueueTimeoutMS=workload.op_timeout_ms,
-                serverSelectionTimeoutMS=workload.op_timeout_ms,
-                event_listeners=[Commands(), Pool()],
-            )
+            self.client: Any = pymongo.MongoClient(uri, **_pymongo_options(workload, counter))
             self.coll = self.client[dbname].counters
             self.coll_w0 = self.coll.with_options(write_concern=WriteConcern(w=0))
 
@@ -261,6 +287,9 @@ def make_client(
     counter: SocketCounter,
     extra_listeners: Sequence[Any] = (),
 ) -> Client:
+    """The measured client of a thread or greenlet configuration."""
+    if config.kind == "tasks":
+        raise ValueError("asyncio Tasks use an AsyncClient: see make_async_client")
     if config.mode == "pymongo":
         if config.kind == "gevent-socket":
             raise ValueError("pymongo has no use_greenlets: no gevent-socket configuration")
@@ -271,3 +300,142 @@ def make_client(
     mode = "off" if config.mode == "explicit" else config.mode
     use_greenlets = config.kind == "gevent-socket"
     return WireclientClient(uri, dbname, mode, use_greenlets, workload, counter, extra_listeners)
+
+
+# -- asyncio Tasks --------------------------------------------------------------------------
+
+
+class AsyncClient:
+    """``Client`` for asyncio Tasks: the same operations as coroutines, made and closed on
+    the Tasks' loop. ``request()`` stays plain: wireclient's ``Request`` is a ``with``
+    block for an ``AsyncConnection`` too, and starting or ending one does no I/O."""
+
+    name = ""
+    observed_by = ""
+
+    async def update(self, index: int) -> None:
+        raise NotImplementedError
+
+    async def read(self, index: int) -> int:
+        raise NotImplementedError
+
+    async def whatsmyuri(self, index: int) -> str:
+        raise NotImplementedError
+
+    def request(self) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class WireclientAsyncClient(AsyncClient):
+    """wireclient for asyncio: ``AsyncConnection`` (``auto_start_request=True``) in mode
+    ``on``, ``AsyncMongoClient`` (``auto_start_request=False``) otherwise; requests are per
+    Task. ``open()`` connects and checks, as ``WireclientClient`` does, that command events
+    name the socket."""
+
+    def __init__(
+        self,
+        uri: str,
+        dbname: str,
+        mode: str,
+        workload: Workload,
+        counter: SocketCounter,
+        extra_listeners: Sequence[Any] = (),
+    ) -> None:
+        from wireclient import AsyncConnection, AsyncMongoClient, __version__
+
+        cls = AsyncConnection if mode == "on" else AsyncMongoClient
+        self.name = f"wireclient {__version__} {cls.__name__}"
+        self.counter = counter
+        self.conn = cls(
+            uri,
+            auto_start_request=mode == "on",
+            max_pool_size=workload.max_pool_size,
+            socketTimeoutMS=workload.op_timeout_ms,
+            connectTimeoutMS=workload.op_timeout_ms,
+            waitQueueTimeoutMS=workload.op_timeout_ms,
+            event_listeners=[WireclientObserver(counter), *extra_listeners],
+        )
+        self.coll = self.conn[dbname].counters
+
+    async def open(self) -> None:
+        await self.conn.admin.command("ping")  # do command events tell us the socket?
+        self.conn.end_request()  # the ping's auto-started request must not keep a socket
+        if not self.counter.command_events:
+            await self.conn.close()
+            raise ValueError("no command event for a ping: the sockets cannot be observed")
+        self.observed_by = WIRECLIENT_OBSERVED_BY
+
+    async def update(self, index: int) -> None:
+        await self.coll.update({"_id": index}, {"$inc": {"n": 1}}, safe=False)
+
+    async def read(self, index: int) -> int:
+        doc = await self.coll.find_one({"_id": index})
+        return int(doc["n"]) if doc else -1
+
+    async def whatsmyuri(self, index: int) -> str:
+        return str((await self.conn.admin.command("whatsmyuri"))["you"])
+
+    def request(self) -> Any:
+        return self.conn.start_request()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+def pymongo_async_client(
+    uri: str, dbname: str, workload: Workload, counter: SocketCounter
+) -> AsyncClient:
+    """The reference for asyncio Tasks: pymongo's ``AsyncMongoClient``, no requests; made
+    (and pymongo imported) on the Tasks' loop, when such a configuration runs."""
+    import pymongo
+    from pymongo.write_concern import WriteConcern
+
+    class PymongoAsyncClient(AsyncClient):
+        name = f"pymongo {pymongo.version} AsyncMongoClient"
+        observed_by = PYMONGO_OBSERVED_BY
+
+        def __init__(self) -> None:
+            self.client: Any = pymongo.AsyncMongoClient(uri, **_pymongo_options(workload, counter))
+            self.coll = self.client[dbname].counters
+            self.coll_w0 = self.coll.with_options(write_concern=WriteConcern(w=0))
+
+        async def update(self, index: int) -> None:
+            await self.coll_w0.update_one({"_id": index}, {"$inc": {"n": 1}})
+
+        async def read(self, index: int) -> int:
+            doc = await self.coll.find_one({"_id": index})
+            return int(doc["n"]) if doc else -1
+
+        async def whatsmyuri(self, index: int) -> str:
+            return str((await self.client.admin.command("whatsmyuri"))["you"])
+
+        def request(self) -> Any:
+            raise ValueError("pymongo has no requests")
+
+        async def close(self) -> None:
+            await self.client.close()
+
+    return PymongoAsyncClient()
+
+
+async def make_async_client(
+    uri: str,
+    dbname: str,
+    config: Config,
+    workload: Workload,
+    counter: SocketCounter,
+    extra_listeners: Sequence[Any] = (),
+) -> AsyncClient:
+    """The measured client of an asyncio Tasks configuration, made on the running loop."""
+    if config.mode == "pymongo":
+        missing = pymongo_missing(async_client=True)
+        if missing is not None:
+            raise ValueError(f"the pymongo mode: {missing}")
+        return pymongo_async_client(uri, dbname, workload, counter)
+    mode = "off" if config.mode == "explicit" else config.mode
+    client = WireclientAsyncClient(uri, dbname, mode, workload, counter, extra_listeners)
+    await client.open()
+    return client

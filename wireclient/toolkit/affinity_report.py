@@ -18,6 +18,7 @@ KIND_LABEL = {
     "threads": "threads",
     "gevent": "gevent patch_all greenlets",
     "gevent-socket": "gevent patch_socket greenlets, use_greenlets=True",
+    "tasks": "asyncio Tasks on one event loop (AsyncConnection / AsyncMongoClient)",
 }
 MODE_LABEL = {
     "on": "auto_start_request on",
@@ -34,6 +35,12 @@ CHARTS: Tuple[Tuple[str, str], ...] = (
     ("operations per second", "ops_per_s"),
     ("unit latency p99 (ms)", "p99"),
     ("client CPU per operation (µs)", "cpu_us_per_op"),
+)
+
+
+TASKS_NOTE = (
+    ". asyncio Tasks: on = AsyncConnection, off and explicit = AsyncMongoClient (requests "
+    "per Task), pymongo = pymongo's AsyncMongoClient"
 )
 
 
@@ -161,6 +168,7 @@ def table(results: Sequence[Dict[str, Any]], markdown: bool = False) -> str:
         "missed the caller's own writes; p50/p99: latency per unit (k updates + 1 read); "
         "cpu: worker process CPU per operation. Modes: "
         + "; ".join(f"{m} = {MODE_LABEL[m]}" for m in MODES)
+        + (TASKS_NOTE if any(r.get("kind") == "tasks" for r in results) else "")
     )
     return "\n".join(out)
 

@@ -7,17 +7,24 @@ JSON-ready dict. The caller (``wireclient.toolkit.affinity``) runs it in a fresh
 configuration, after the monkey-patching that configuration needs; tests call it directly
 for thread configurations.
 
-Every caller (a thread, or a gevent greenlet) owns one document ``{_id: i, n: 0}`` and runs
-``units`` units of work: ``k`` unacknowledged (``safe=False`` / ``w=0``) ``{$inc: {n: 1}}``
-updates of its document, then a read of it (and, with ``verify``, a ``whatsmyuri``). The
+Every caller (a thread, a gevent greenlet, or an asyncio Task) owns one document
+``{_id: i, n: 0}`` and runs ``units`` units of work: ``k`` unacknowledged (``safe=False`` /
+``w=0``) ``{$inc: {n: 1}}`` updates of its document, then a read of it (and, with
+``verify``, a ``whatsmyuri``). The
 read must see the count the caller has sent so far; a read that sees less is *stale*. All
 callers wait at a gate and start together. With ``think_ms``, a caller spends a random
 0..2*think_ms (the same draws in every mode) away from the database before each unit, outside
 the unit's request (mode ``explicit``), so callers no longer all use the database at once.
 
-Which socket each operation used is observed per message, in the caller's own thread or
-greenlet (``wireclient.toolkit.affinity_clients``: command events, for wireclient and for
-pymongo). ``verify`` checks the
+Callers that are asyncio Tasks (kind ``tasks``) run on one event loop in the measuring
+thread (``asyncio.run``), with the asyncio flavour of each client
+(``affinity_clients.AsyncClient``) and the same unit, its operations awaited
+(``CallerState.run_unit_async``); the probe's sampler is a thread beside the loop, so the
+loop runs the callers only.
+
+Which socket each operation used is observed per message, in the caller's own thread,
+greenlet or Task (``wireclient.toolkit.affinity_clients``: command events, for wireclient and
+for pymongo). ``verify`` checks the
 observation itself: each ``whatsmyuri`` reply (the server's view of the client's address)
 must match the socket observed for that command.
 
@@ -36,6 +43,7 @@ only when a gevent configuration does (in a worker that has already patched).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -46,6 +54,7 @@ import time
 from functools import partial
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Dict,
     Iterator,
@@ -58,14 +67,16 @@ from typing import (
 )
 
 from wireclient.toolkit.affinity_clients import (
+    AsyncClient,
     Client,
     SocketCounter,
     as_caller,
+    make_async_client,
     make_client,
     release_caller,
 )
 
-KINDS = ("threads", "gevent", "gevent-socket")
+KINDS = ("threads", "gevent", "gevent-socket", "tasks")
 MODES = ("on", "off", "explicit", "pymongo")
 SAMPLE_INTERVAL = 0.05
 JOIN_SLICE = 0.1  # seconds between two looks at a stop request while callers run
@@ -74,7 +85,8 @@ SETTLE_TIMEOUT = 5.0
 
 class Config(NamedTuple):
     """Who calls (``kind``: threads, gevent after patch_all, gevent-socket after
-    patch_socket with use_greenlets=True), how many, and the client mode."""
+    patch_socket with use_greenlets=True, tasks: asyncio Tasks on one event loop), how many,
+    and the client mode."""
 
     kind: str
     callers: int
@@ -127,23 +139,23 @@ class CallerState:
         # reply on a socket means every write sent before it on that socket was applied
         self._unconfirmed: Set[Optional[str]] = set()
 
-    def _op(self, kind: str, fn: Callable[[int], Any]) -> Tuple[Any, Optional[str]]:
-        before = len(self.observed)
-        value = fn(self.index)
+    # What an operation did, recorded once it returned: the same for a plain call and an
+    # awaited one (the ``*_async`` methods below are the asyncio Tasks' driving of it).
+
+    def _logged(self, kind: str, before: int) -> Optional[str]:
+        """Log the operation whose messages were observed from index ``before`` on; its
+        socket key (its last message's)."""
         sent = len(self.observed) - before
         key = self.observed[-1] if sent else None
         self.extra_messages += max(0, sent - 1)
         self.log.append((kind, key))
-        return value, key
+        return key
 
-    def write_phase(self, client: Client, k: int) -> None:
-        for _ in range(k):
-            _, key = self._op("w", client.update)
-            self.expected += 1  # sent: the server has it (or will, in order on that socket)
-            self._unconfirmed.add(key)
+    def _wrote(self, key: Optional[str]) -> None:
+        self.expected += 1  # sent: the server has it (or will, in order on that socket)
+        self._unconfirmed.add(key)
 
-    def read_phase(self, client: Client, verify: bool) -> None:
-        n, key = self._op("r", client.read)
+    def _read(self, n: int, key: Optional[str]) -> None:
         self.reads += 1
         if n < self.expected:
             self.stale += 1
@@ -152,20 +164,59 @@ class CallerState:
         if self._unconfirmed - {key}:  # a write not yet known applied went on another socket
             self.reads_off_write_socket += 1
         self._unconfirmed.discard(key)
+
+    def _verified(self, you: Any, vkey: Optional[str]) -> None:
+        self.verify_pairs.append((vkey, str(you)))
+        self._unconfirmed.discard(vkey)
+
+    def _op(self, kind: str, fn: Callable[[int], Any]) -> Tuple[Any, Optional[str]]:
+        before = len(self.observed)
+        value = fn(self.index)
+        return value, self._logged(kind, before)
+
+    def write_phase(self, client: Client, k: int) -> None:
+        for _ in range(k):
+            _, key = self._op("w", client.update)
+            self._wrote(key)
+
+    def read_phase(self, client: Client, verify: bool) -> None:
+        n, key = self._op("r", client.read)
+        self._read(n, key)
         if verify:
-            you, vkey = self._op("v", client.whatsmyuri)
-            self.verify_pairs.append((vkey, str(you)))
-            self._unconfirmed.discard(vkey)
+            self._verified(*self._op("v", client.whatsmyuri))
 
     def run_unit(self, client: Client, k: int, verify: bool, explicit: bool) -> None:
         start = time.perf_counter()
-        if explicit:
-            with client.request():
-                self.write_phase(client, k)
-                self.read_phase(client, verify)
-        else:
+        with client.request() if explicit else contextlib.nullcontext():
             self.write_phase(client, k)
             self.read_phase(client, verify)
+        self.latencies.append(time.perf_counter() - start)
+
+    async def _op_async(
+        self, kind: str, fn: Callable[[int], Awaitable[Any]]
+    ) -> Tuple[Any, Optional[str]]:
+        before = len(self.observed)
+        value = await fn(self.index)
+        return value, self._logged(kind, before)
+
+    async def write_phase_async(self, client: AsyncClient, k: int) -> None:
+        for _ in range(k):
+            _, key = await self._op_async("w", client.update)
+            self._wrote(key)
+
+    async def read_phase_async(self, client: AsyncClient, verify: bool) -> None:
+        n, key = await self._op_async("r", client.read)
+        self._read(n, key)
+        if verify:
+            self._verified(*await self._op_async("v", client.whatsmyuri))
+
+    async def run_unit_async(
+        self, client: AsyncClient, k: int, verify: bool, explicit: bool
+    ) -> None:
+        start = time.perf_counter()
+        with client.request() if explicit else contextlib.nullcontext():  # per Task
+            await self.write_phase_async(client, k)
+            await self.read_phase_async(client, verify)
         self.latencies.append(time.perf_counter() - start)
 
 
@@ -300,13 +351,20 @@ def measure(
             coll.insert([{"_id": i, "n": 0} for i in range(config.callers)])
             before = probe.admin.command("serverStatus")["connections"]
             counter = SocketCounter()
-            client = make_client(uri, dbname, config, workload, counter, extra_listeners)
-            try:
-                run = _run_callers(config, workload, units, states, client, spawner, probe, stop)
-                after = probe.admin.command("serverStatus")["connections"]
-                missing = _settle(coll, states)
-            finally:
-                client.close()
+            client: Any
+            if config.kind == "tasks":
+                session = _TasksSession(uri, dbname, config, workload, counter, extra_listeners)
+                client, run, after, missing = session.run(units, states, probe, coll, stop)
+            else:
+                client = make_client(uri, dbname, config, workload, counter, extra_listeners)
+                try:
+                    run = _run_callers(
+                        config, workload, units, states, client, spawner, probe, stop
+                    )
+                    after = probe.admin.command("serverStatus")["connections"]
+                    missing = _settle(coll, states)
+                finally:
+                    client.close()
         except KeyboardInterrupt:
             with sigint_ignored():
                 try:  # a write still on its way would create the database again
@@ -382,17 +440,8 @@ def _run_callers(
             release_caller(token)
 
     samples: List[int] = []
-
-    def sampler() -> None:
-        while not stop.is_set():
-            try:
-                samples.append(int(probe.admin.command("serverStatus")["connections"]["current"]))
-            except Exception:  # a missed sample only lowers the sampled peak
-                pass
-            stop.wait(SAMPLE_INTERVAL)
-
     handles = [spawner.spawn(partial(caller, s), f"affinity-caller-{s.index}") for s in states]
-    sampling = spawner.spawn(sampler, "affinity-sampler")
+    sampling = spawner.spawn(partial(_sample, probe, stop, samples), "affinity-sampler")
     cpu, start = time.process_time(), time.perf_counter()
     gate.set()
 
@@ -417,6 +466,158 @@ def _run_callers(
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     stop.set()
     spawner.join([sampling], workload.op_timeout_ms / 1000 + 5)
+    return {
+        "states": states,
+        "wall": wall,
+        "cpu": cpu,
+        "samples": samples,
+        "unfinished": unfinished,
+    }
+
+
+def _sample(probe: Any, stop: Any, samples: List[int]) -> None:
+    """The server's ``connections.current`` every ``SAMPLE_INTERVAL`` until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            samples.append(int(probe.admin.command("serverStatus")["connections"]["current"]))
+        except Exception:  # a missed sample only lowers the sampled peak
+            pass
+        stop.wait(SAMPLE_INTERVAL)
+
+
+class _Stopped(Exception):
+    """A stop request seen on the Tasks' loop: it ends ``asyncio.run`` as an ordinary
+    exception (the client closed on the way out) and becomes a ``KeyboardInterrupt`` after."""
+
+
+class _TasksSession:
+    """One configuration's window with asyncio Tasks as callers: ``run`` makes the client
+    on a new event loop (``asyncio.run``, in this thread), runs the callers, reads the
+    server's counts and waits for the writes (the probe's blocking calls in a thread, off
+    the loop), closes the client and returns as the threads' window does."""
+
+    def __init__(
+        self,
+        uri: str,
+        dbname: str,
+        config: Config,
+        workload: Workload,
+        counter: SocketCounter,
+        extra_listeners: Sequence[Any],
+    ) -> None:
+        self.uri, self.dbname, self.config, self.workload = uri, dbname, config, workload
+        self.counter, self.extra_listeners = counter, extra_listeners
+
+    def run(
+        self,
+        units: int,
+        states: Sequence[CallerState],
+        probe: Any,
+        coll: Any,
+        stop: Optional[StopRequest],
+    ) -> Tuple[AsyncClient, Dict[str, Any], Dict[str, Any], int]:
+        try:
+            return asyncio.run(self._window(units, states, probe, coll, stop))
+        except _Stopped:
+            raise KeyboardInterrupt from None
+
+    async def _window(
+        self,
+        units: int,
+        states: Sequence[CallerState],
+        probe: Any,
+        coll: Any,
+        stop: Optional[StopRequest],
+    ) -> Tuple[AsyncClient, Dict[str, Any], Dict[str, Any], int]:
+        c, w = self.config, self.workload
+        client = await make_async_client(
+            self.uri, self.dbname, c, w, self.counter, self.extra_listeners
+        )
+        try:
+            run = await _run_tasks(c, w, units, states, client, probe, stop)
+            status = await asyncio.to_thread(probe.admin.command, "serverStatus")
+            missing = await asyncio.to_thread(_settle, coll, states)
+        finally:
+            await client.close()
+        return client, run, status["connections"], missing
+
+
+async def _run_tasks(
+    config: Config,
+    workload: Workload,
+    units: int,
+    states: Sequence[CallerState],
+    client: AsyncClient,
+    probe: Any,
+    stop_request: Optional[StopRequest] = None,
+) -> Dict[str, Any]:
+    """``_run_callers`` for asyncio Tasks: one Task per caller on the running loop, the
+    sampler in a thread. On a stop request (or the loop's main Task cancelled: Ctrl-C under
+    ``asyncio.run``) the callers stop at their next unit; those still running after an
+    operation timeout are cancelled; then ``_Stopped`` (or the cancellation) is raised.
+    Callers still running at the configuration's time limit are cancelled and counted
+    unfinished (a loop cannot be left with Tasks running, as threads can)."""
+    gate, halt = asyncio.Event(), asyncio.Event()
+    stop = threading.Event()
+    explicit = config.mode == "explicit"
+    deadline = time.monotonic() + workload.timeout
+    op_timeout = workload.op_timeout_ms / 1000
+
+    async def caller(state: CallerState) -> None:
+        as_caller(state)  # in this Task's own context only: nothing to reset
+        try:
+            await gate.wait()
+            pauses = random.Random(state.index)  # the same pauses in every mode
+            for _ in range(units):
+                if workload.think_ms:
+                    await asyncio.sleep(pauses.uniform(0, 2 * workload.think_ms) / 1000)
+                if halt.is_set():
+                    break
+                if time.monotonic() > deadline:
+                    state.timed_out = True
+                    break
+                await state.run_unit_async(client, workload.k, workload.verify, explicit)
+        except Exception as exc:  # recorded: the result says which caller failed and how
+            state.errors.append(f"{type(exc).__name__}: {exc}")
+
+    async def wait(tasks: Sequence[asyncio.Task[None]], timeout: float) -> int:
+        """Wait up to ``timeout`` seconds, looking at ``stop_request`` every ``JOIN_SLICE``
+        seconds; how many are still running."""
+        limit = time.monotonic() + timeout
+        pending = {t for t in tasks if not t.done()}
+        while pending and time.monotonic() < limit:
+            slice_ = min(JOIN_SLICE, max(0.0, limit - time.monotonic()))
+            _, pending = await asyncio.wait(pending, timeout=slice_)
+            if stop_request is not None and stop_request.requested:
+                raise _Stopped
+        return len(pending)
+
+    async def finish(tasks: Sequence[asyncio.Task[None]]) -> None:
+        """Cancel what still runs and wait for it to end."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    tasks = [asyncio.create_task(caller(s), name=f"affinity-caller-{s.index}") for s in states]
+    samples: List[int] = []
+    sampling = Spawner("threads").spawn(partial(_sample, probe, stop, samples), "affinity-sampler")
+    cpu, start = time.process_time(), time.perf_counter()
+    gate.set()
+    try:
+        unfinished = await wait(tasks, workload.timeout + op_timeout + 5)
+    except (_Stopped, asyncio.CancelledError):
+        with sigint_ignored():
+            halt.set()
+            stop.set()
+            _, pending = await asyncio.wait(tasks, timeout=op_timeout + 5)
+            await finish(list(pending))
+            sampling.join(op_timeout + 5)  # stopped: it ends within one sample
+        raise
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    halt.set()
+    await finish(tasks)  # the unfinished ones, past the time limit
+    stop.set()
+    sampling.join(op_timeout + 5)
     return {
         "states": states,
         "wall": wall,

@@ -908,8 +908,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "affinity",
         add_help=False,  # its own parser (wireclient.toolkit.affinity) answers --help
-        help="measure which sockets threads and greenlets use, and what it costs "
-        "('wireclient affinity --help')",
+        help="measure which sockets threads, greenlets and asyncio Tasks use, and what it "
+        "costs ('wireclient affinity --help')",
     )
     return parser
 

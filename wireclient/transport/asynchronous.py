@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from time import monotonic
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from wireclient.rules.uri import UNIX_SOCKET_PORT
 from wireclient.transport.steps import (
@@ -89,6 +89,8 @@ async def run(steps: Steps[T]) -> T:
                     outcome = None
                     if _write(effect):
                         await _drain(effect)
+                    if effect.reader is not None:  # and the reply's first bytes read
+                        outcome = await _receive(effect)
                 else:
                     outcome = await _DO[effect.__class__](effect)
             except BaseException as exc:  # raised inside the step (CancelledError too)
@@ -320,9 +322,10 @@ def _write(effect: Send) -> bool:
     return protocol.writing_paused
 
 
-async def _send(effect: Send) -> None:
+async def _send(effect: Send) -> Optional[int]:
     if _write(effect):
         await _drain(effect)
+    return None if effect.reader is None else await _receive(effect)
 
 
 async def _drain(effect: Send) -> None:
@@ -355,7 +358,7 @@ async def _woken(protocol: _Protocol, role: str, deadline: Optional[float]) -> N
         raise _timed_out()
 
 
-async def _receive(effect: Receive) -> int:
+async def _receive(effect: Union[Receive, Send]) -> int:
     stream: Stream = effect.conn
     protocol = stream.protocol
     pending = protocol.pending
@@ -368,6 +371,7 @@ async def _receive(effect: Receive) -> int:
         if not pending or protocol.closed:  # woken by EOF, the loss, or close()
             return protocol.ending()
     reader = effect.reader
+    assert reader is not None  # a Receive's, or a Send's that reads its reply
     buffer = reader.get_buffer()
     n = len(pending)
     if n <= len(buffer):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from time import monotonic
-from typing import Any
+from typing import Any, Optional, Union
 
 from wireclient.rules.uri import UNIX_SOCKET_PORT
 from wireclient.transport import dial, steps
@@ -48,18 +48,20 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _send(effect: steps.Send) -> None:
+def _send(effect: steps.Send) -> Optional[int]:
     sock = effect.conn
     if effect.deadline is not None:
         sock.settimeout(_remaining(effect.deadline))
     sock.sendall(effect.data)
+    return None if effect.reader is None else _receive(effect)
 
 
-def _receive(effect: steps.Receive) -> int:
+def _receive(effect: Union[steps.Receive, steps.Send]) -> int:
     sock = effect.conn
     if effect.deadline is not None:
         sock.settimeout(_remaining(effect.deadline))
     reader = effect.reader
+    assert reader is not None
     n: int = sock.recv_into(reader.get_buffer())
     if n:
         reader.buffer_updated(n)

@@ -183,13 +183,19 @@ class SocketInfo:
         elif deadline == _FOREVER:
             deadline = None
         reply_header = None
+        observed = self.events is not None and self.events.frame is not None
         try:
-            yield Send(self.sock, data, deadline)
-            if self.events is not None and self.events.frame is not None:
-                self._publish_frame("sent", data)
-            if not expect_reply:
-                return None
-            reply_header, reply = yield from self._read_message(deadline, request_id)
+            if expect_reply and not observed and not self._reader.buffered:
+                # the usual exchange: the request, and the first bytes of its reply, in one
+                # effect (unobserved, and nothing unasked for buffered before it)
+                reply_header, reply = yield from self._read_message(deadline, request_id, data)
+            else:
+                yield Send(self.sock, data, deadline)
+                if observed:
+                    self._publish_frame("sent", data)
+                if not expect_reply:
+                    return None
+                reply_header, reply = yield from self._read_message(deadline, request_id)
             # the usual reply (the reader's fast path: an OP_MSG whose body is a dict) is
             # its own document; anything else is for command.reply_document to judge
             body = reply.body if reply.__class__ is _OpMsg else None
@@ -271,12 +277,16 @@ class SocketInfo:
         return None if deadline == _FOREVER else deadline
 
     def _read_message(
-        self, deadline: Optional[float] = None, response_to: Optional[int] = None
+        self,
+        deadline: Optional[float] = None,
+        response_to: Optional[int] = None,
+        request: Optional[bytes] = None,
     ) -> Steps[Tuple[protocol.Header, Any]]:
         """Read exactly one frame through the codec's reader by ``deadline`` (None: no
         limit), checking that it answers ``response_to`` (when given) as soon as its header
         is in; the caller closes on error. Bytes are received straight into the reader's
-        buffer, which grows with what arrives (see ``protocol.MessageReader``)."""
+        buffer, which grows with what arrives (see ``protocol.MessageReader``). With
+        ``request`` (nothing buffered), the first read is the one that sends it."""
         reader = self._reader
         next_message = reader.next_message
         if self.events is not None and self.events.frame is not None:
@@ -291,7 +301,11 @@ class SocketInfo:
             header = reader.header
             if header is not None and response_to is not None:
                 _check_response_to(header, response_to)
-            n = yield Receive(sock, reader, deadline)
+            if request is None:
+                n = yield Receive(sock, reader, deadline)
+            else:
+                n = yield Send(sock, request, deadline, reader)
+                request = None
             if not n:
                 where = "mid-reply" if reader.buffered else "by server"
                 raise AutoReconnect(f"{format_address(self.address)}: connection closed {where}")

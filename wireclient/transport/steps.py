@@ -56,15 +56,24 @@ class Effect:
 
 
 class Send(Effect):
-    """Write all of ``data`` on ``conn`` by ``deadline``."""
+    """Write all of ``data`` on ``conn`` by ``deadline``. With a ``reader``, then read what
+    comes as ``Receive`` does, by the same deadline, and give its result: a request and the
+    first bytes of its reply in one effect (the operation path's usual exchange)."""
 
     verb = "send"
-    __slots__ = ("conn", "data", "deadline")
+    __slots__ = ("conn", "data", "deadline", "reader")
 
-    def __init__(self, conn: Any, data: bytes, deadline: Optional[float]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        data: bytes,
+        deadline: Optional[float],
+        reader: Optional[MessageReader] = None,
+    ) -> None:
         self.conn = conn
         self.data = data
         self.deadline = deadline
+        self.reader = reader
 
 
 class Receive(Effect):
