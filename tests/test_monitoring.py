@@ -3,16 +3,18 @@ listeners that raise; registration. Command and frame events are at the end of t
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import warnings
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from event_recorder import Recorder
+from flavoured import FLAVOURS, Flavour, got
 from mock_replica_set import MockReplicaSet
 from waiting import PATIENCE, wait_until
 
-from wireclient import Connection, ReplicaSetConnection, monitoring
+from wireclient import AsyncMongoClient, Connection, MongoClient, ReplicaSetConnection, monitoring
 from wireclient.transport.blocking import run
 
 SDAM = (
@@ -476,3 +478,90 @@ def test_a_one_server_connection_is_cleared_but_never_paused(fresh_server: Any) 
         assert c.pool.state == "ready" and len(recorder.of("pool_cleared")) == 1
         c.admin.command("ping")
         assert recorder.of("pool_ready") and len(recorder.of("pool_ready")) == 1  # creation only
+
+
+# -- the caller of an operation: the thread, or the asyncio Task ----------------------------
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+def test_command_events_name_the_caller_s_task(server: Any, flavour: Flavour) -> None:
+    """Three callers each run a ping (with a comment naming the caller) and a request: the
+    command events' and request events' ``caller`` names the asyncio Task that ran it
+    (``task_name``, ``task_id``: the Task's name and id) for the asyncio client, and its
+    thread, with no Task (None, None), for the blocking client's threads."""
+    recorder = Recorder()
+    tasks: Dict[str, int] = {}  # the asyncio callers: name -> id(task)
+
+    async def main() -> None:
+        conn = await flavour.open(
+            MongoClient, AsyncMongoClient, server.uri, event_listeners=[recorder]
+        )
+        try:
+
+            async def work(name: str) -> None:
+                with conn.start_request():
+                    await got(conn.admin.command({"ping": 1, "comment": name}))
+
+            names = [f"worker-{n}" for n in range(3)]
+            if flavour.asynchronous:
+                started = [asyncio.create_task(work(name), name=name) for name in names]
+                tasks.update((task.get_name(), id(task)) for task in started)
+                await asyncio.gather(*started)
+            else:  # plain threads (no loop, no Task), named as the Tasks are
+
+                def blocking_work(name: str) -> None:
+                    with conn.start_request():
+                        conn.admin.command({"ping": 1, "comment": name})
+
+                threads = [threading.Thread(target=blocking_work, args=(n,), name=n) for n in names]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(PATIENCE)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
+    pings = [e for e in recorder.of("command_started") if e.command_name == "ping"]
+    assert sorted(e.command["comment"] for e in pings) == ["worker-0", "worker-1", "worker-2"]
+    requests = recorder.of("request_started")
+    assert len(requests) == 3
+    for event in pings + requests:
+        caller = event.caller
+        assert caller.in_request
+        if flavour.asynchronous:
+            assert caller.task_name in tasks and caller.task_id == tasks[caller.task_name]
+            assert caller.thread_name == "MainThread"  # the loop's thread, for every Task
+        else:
+            assert caller.thread_name.startswith("worker-")
+            assert (caller.task_name, caller.task_id) == (None, None)
+    by_comment = {e.command["comment"]: e.caller for e in pings}
+    for name, caller in by_comment.items():
+        assert (caller.task_name if flavour.asynchronous else caller.thread_name) == name
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="monitoring.Caller reads asyncio.current_task() whichever client runs the "
+    "operation: a blocking call made in a coroutine names the coroutine's Task",
+)
+def test_a_blocking_call_made_inside_a_coroutine_names_no_task(server: Any) -> None:
+    """The blocking client's caller is its thread even when a coroutine calls it (its
+    requests are the thread's): ``task_name`` and ``task_id`` stay None."""
+    recorder = Recorder()
+    conn = Connection(server.uri, auto_start_request=False, event_listeners=[recorder])
+
+    async def main() -> None:
+        conn.admin.command("ping")
+
+    try:
+        asyncio.run(main())
+    finally:
+        conn.close()
+    (ping,) = [e for e in recorder.of("command_started") if e.command_name == "ping"]
+    assert (ping.caller.task_name, ping.caller.task_id) == (None, None)

@@ -3,20 +3,25 @@ it streams a getMore's batches with moreToCome (answering each reply to the getM
 where MongoDB answers each to the previous reply). The stream, the socket it holds, the
 pool around it, abandoning it (close, garbage collection), the command events, and the
 refusals (limit, tailable, requests). Faults mid-stream, MongoDB's responseTo chaining and a
-server that ignores the flag are in test_exhaust_faults.py (mockupdb)."""
+server that ignores the flag are in test_exhaust_faults.py (mockupdb).
+
+The tests of a stream run on both clients (the ``flavour`` fixture, ``flavoured.py``): the
+asyncio client's cursor is iterated with ``async for`` (``documents``), and must get the
+same replies and handle the stream's socket the same way."""
 
 from __future__ import annotations
 
 import gc
 import struct
 import threading
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Awaitable, Callable, List, Tuple
 
 import pytest
 from bson import Int64
+from flavoured import FLAVOURS, Flavour, documents, got
 from servers import SecantusServer
 
-from wireclient import Collection, Connection, MongoClient
+from wireclient import AsyncConnection, AsyncMongoClient, Connection, MongoClient
 from wireclient import protocol as p
 from wireclient.errors import InvalidOperation, OperationFailure, PoolTimeout
 from wireclient.monitoring import (
@@ -76,106 +81,151 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+Body = Callable[[Any], Awaitable[None]]
+
+
 @pytest.fixture()
-def client(server: SecantusServer, recorder: Recorder) -> Iterator[MongoClient]:
-    c = MongoClient(server.uri, event_listeners=[recorder], socketTimeoutMS=10_000)
-    yield c
-    c.close()
+def run_with(
+    server: SecantusServer, recorder: Recorder, flavour: Flavour
+) -> Callable[[Body], None]:
+    """``run_with(body)``: ``await body(client)`` on the flavour's loop, with a
+    ``MongoClient`` or ``AsyncMongoClient`` recording its events, closed after."""
+
+    def runner(body: Body, **options: Any) -> None:
+        async def main() -> None:
+            options.setdefault("socketTimeoutMS", 10_000)
+            client = await flavour.open(
+                MongoClient, AsyncMongoClient, server.uri, event_listeners=[recorder], **options
+            )
+            try:
+                await body(client)
+            finally:
+                await got(client.close())
+
+        flavour.run(main)
+
+    return runner
 
 
-def filled(client: MongoClient, name: str, count: int) -> Collection:
-    coll = client.exhaust[name]
-    coll.drop()
+async def filled(client: Any, name: str, count: int) -> Any:
+    coll = client.exhaust[f"{name}_{'async' if client.asynchronous else 'blocking'}"]
+    await got(coll.drop())
     if count:
-        coll.insert([{"_id": i, "pad": "x" * 20} for i in range(count)])
+        await got(coll.insert([{"_id": i, "pad": "x" * 20} for i in range(count)]))
     return coll
 
 
-def pool_of(client: Connection) -> Pool:
-    pool: Pool = client._executor.selector.pool  # type: ignore[attr-defined]
+def pool_of(client: Any) -> Pool:
+    pool: Pool = client._executor.selector.pool
     return pool
 
 
-def cursor_alive(client: MongoClient, cursor_id: int, collection: str) -> bool:
+async def cursor_alive(client: Any, cursor_id: int, collection: str) -> bool:
     try:
-        client.exhaust.command({"getMore": Int64(cursor_id), "collection": collection})
+        await got(client.exhaust.command({"getMore": Int64(cursor_id), "collection": collection}))
     except OperationFailure as exc:
         assert exc.code == CURSOR_NOT_FOUND, exc
         return False
     return True
 
 
+def ids(docs: List[Any]) -> List[Any]:
+    return [doc["_id"] for doc in docs]
+
+
 # -- the stream -------------------------------------------------------------------------------
 
 
-def test_a_stream_of_many_batches_comes_from_one_getmore(
-    client: MongoClient, recorder: Recorder
-) -> None:
-    coll = filled(client, "many", 1000)
-    pool = pool_of(client)
-    recorder.clear()
-    cursor = coll.find(exhaust=True, batch_size=7)
-    seen = [next(cursor)["_id"] for _ in range(7 + 7 * 10)]  # the find's batch + 10 replies
-    stream = cursor._stream
-    assert stream is not None and stream.active and stream.replies == 10
-    assert (pool.in_use, pool.open_count) == (1, 1)  # the stream holds the pool's one socket
-    seen += [doc["_id"] for doc in cursor]
-    assert seen == list(range(1000))
-    assert stream.replies == 143  # 993 documents in batches of 7, the last empty (id 0)
-    assert not stream.active and cursor._stream is None and cursor.cursor_id == 0
-    assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)  # back, reused
-    sent = [f for f in recorder.frames if f[0] == "sent"]
-    assert len(sent) == 2  # find, then one getMore for the whole stream
-    get_more = sent[1]
-    assert get_more[2] == p.MsgFlags.exhaustAllowed
-    streamed = [f for f in recorder.frames if f[0] == "received"][1:]
-    assert len(streamed) == 143
-    assert all(f[2] == p.MsgFlags.moreToCome for f in streamed[:-1]) and streamed[-1][2] == 0
-    assert {f[4] for f in streamed} == {get_more[3]}  # SecantusDB answers each to the getMore
-    assert coll.count() == 1000  # the socket is healthy: the next operation runs on it
-    assert pool.open_count == 1
+def test_a_stream_of_many_batches_comes_from_one_getmore(run_with: Any, recorder: Recorder) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "many", 1000)
+        pool = pool_of(client)
+        recorder.clear()
+        cursor = coll.find(exhaust=True, batch_size=7)
+        seen = ids(await got(documents(cursor, 7 + 7 * 10)))  # the find's batch + 10 replies
+        stream = cursor._stream
+        assert stream is not None and stream.active and stream.replies == 10
+        assert (pool.in_use, pool.open_count) == (1, 1)  # the stream holds the one socket
+        seen += ids(await got(documents(cursor)))
+        assert seen == list(range(1000))
+        assert stream.replies == 143  # 993 documents in batches of 7, the last empty (id 0)
+        assert not stream.active and cursor._stream is None and cursor.cursor_id == 0
+        assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)  # back, reused
+        sent = [f for f in recorder.frames if f[0] == "sent"]
+        assert len(sent) == 2  # find, then one getMore for the whole stream
+        get_more = sent[1]
+        assert get_more[2] == p.MsgFlags.exhaustAllowed
+        streamed = [f for f in recorder.frames if f[0] == "received"][1:]
+        assert len(streamed) == 143
+        assert all(f[2] == p.MsgFlags.moreToCome for f in streamed[:-1]) and streamed[-1][2] == 0
+        assert {f[4] for f in streamed} == {get_more[3]}  # SecantusDB answers to the getMore
+        assert await got(coll.count()) == 1000  # the socket is healthy: the next runs on it
+        assert pool.open_count == 1
+
+    run_with(body)
 
 
-def test_the_stream_ends_with_the_server_cursor(client: MongoClient, recorder: Recorder) -> None:
-    coll = filled(client, "ends", 25)
-    cursor = coll.find({}, exhaust=True).batch_size(10)
-    assert len(list(cursor)) == 25
-    cursor_ids = [r["cursor"]["id"] for r in recorder.replies if "cursor" in r]
-    assert cursor_ids[-1] == 0 and len(set(cursor_ids[:-1])) == 1
-    assert not cursor.alive
-    cursor.close()  # nothing to kill, no socket held
-    assert (pool_of(client).in_use, pool_of(client).open_count) == (0, 1)
+def test_the_stream_ends_with_the_server_cursor(run_with: Any, recorder: Recorder) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "ends", 25)
+        cursor = coll.find({}, exhaust=True).batch_size(10)
+        assert len(await got(documents(cursor))) == 25
+        cursor_ids = [r["cursor"]["id"] for r in recorder.replies if "cursor" in r]
+        assert cursor_ids[-1] == 0 and len(set(cursor_ids[:-1])) == 1
+        assert not cursor.alive
+        await got(cursor.close())  # nothing to kill, no socket held
+        assert (pool_of(client).in_use, pool_of(client).open_count) == (0, 1)
+
+    run_with(body)
 
 
-def test_other_operations_run_beside_a_stream(client: MongoClient) -> None:
-    coll = filled(client, "beside", 40)
-    pool = pool_of(client)
-    cursor = coll.find(exhaust=True, batch_size=5)
-    for _ in range(12):
-        next(cursor)
-    assert coll.find_one({"_id": 39}) == {"_id": 39, "pad": "x" * 20}  # another socket
-    assert (pool.in_use, pool.open_count) == (1, 2)
-    assert len(list(cursor)) == 28
-    assert (pool.in_use, pool.open_count) == (0, 2)
+def test_other_operations_run_beside_a_stream(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "beside", 40)
+        pool = pool_of(client)
+        cursor = coll.find(exhaust=True, batch_size=5)
+        await got(documents(cursor, 12))
+        assert await got(coll.find_one({"_id": 39})) == {"_id": 39, "pad": "x" * 20}  # 2nd socket
+        assert (pool.in_use, pool.open_count) == (1, 2)
+        assert len(await got(documents(cursor))) == 28
+        assert (pool.in_use, pool.open_count) == (0, 2)
+
+    run_with(body)
 
 
-def test_a_small_result_needs_no_stream(client: MongoClient, recorder: Recorder) -> None:
-    coll = filled(client, "small", 3)
-    recorder.clear()
-    cursor = coll.find(exhaust=True)
-    assert len(list(cursor)) == 3
-    assert cursor._stream is None  # the find returned everything: no getMore
-    assert [c[1] for c in recorder.commands] == ["find", "find"]
+def test_a_small_result_needs_no_stream(run_with: Any, recorder: Recorder) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "small", 3)
+        recorder.clear()
+        cursor = coll.find(exhaust=True)
+        assert len(await got(documents(cursor))) == 3
+        assert cursor._stream is None  # the find returned everything: no getMore
+        assert [c[1] for c in recorder.commands] == ["find", "find"]
+
+    run_with(body)
 
 
-def test_an_empty_collection(client: MongoClient) -> None:
-    assert list(filled(client, "empty", 0).find(exhaust=True)) == []
+def test_an_empty_collection(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "empty", 0)
+        assert await got(documents(coll.find(exhaust=True))) == []
+
+    run_with(body)
 
 
-def test_command_events_pair_each_streamed_reply(client: MongoClient, recorder: Recorder) -> None:
-    coll = filled(client, "events", 30)
-    recorder.clear()
-    assert len(list(coll.find(exhaust=True, batch_size=10))) == 30
+def test_command_events_pair_each_streamed_reply(run_with: Any, recorder: Recorder) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "events", 30)
+        recorder.clear()
+        assert len(await got(documents(coll.find(exhaust=True, batch_size=10)))) == 30
+
+    run_with(body)
     get_mores = [c for c in recorder.commands if c[1] == "getMore"]
     assert len(get_mores) == 6  # three replies (10, 10, then the empty last), a pair each
     assert [c[0] for c in get_mores] == ["started", "succeeded"] * 3
@@ -189,77 +239,90 @@ def test_command_events_pair_each_streamed_reply(client: MongoClient, recorder: 
 # -- abandoning the stream ------------------------------------------------------------------
 
 
-def test_close_mid_stream_discards_the_socket_and_kills_the_cursor(client: MongoClient) -> None:
-    coll = filled(client, "close", 200)
-    pool = pool_of(client)
-    cursor = coll.find(exhaust=True, batch_size=10)
-    for _ in range(25):
-        next(cursor)
-    cursor_id = cursor.cursor_id
-    stream_socket = cursor._stream._sock  # type: ignore[union-attr]
-    assert stream_socket is not None and (pool.in_use, pool.open_count) == (1, 1)
-    cursor.close()
-    assert stream_socket.closed  # replies were in flight: never reused
-    assert (pool.in_use, pool.open_count) == (0, 1)  # the killCursors' new socket, back
-    assert not cursor_alive(client, cursor_id, "close")
-    assert coll.count() == 200 and pool.open_count == 1
+def test_close_mid_stream_discards_the_socket_and_kills_the_cursor(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "close", 200)
+        pool = pool_of(client)
+        cursor = coll.find(exhaust=True, batch_size=10)
+        await got(documents(cursor, 25))
+        cursor_id = cursor.cursor_id
+        stream_socket = cursor._stream._sock
+        assert stream_socket is not None and (pool.in_use, pool.open_count) == (1, 1)
+        await got(cursor.close())
+        assert stream_socket.closed  # replies were in flight: never reused
+        assert (pool.in_use, pool.open_count) == (0, 1)  # the killCursors' new socket, back
+        assert not await cursor_alive(client, cursor_id, coll.name)
+        assert await got(coll.count()) == 200 and pool.open_count == 1
+
+    run_with(body)
 
 
-def test_garbage_collection_mid_stream_discards_the_socket(client: MongoClient) -> None:
-    coll = filled(client, "gc", 200)
-    pool = pool_of(client)
-    cursor = coll.find(exhaust=True, batch_size=10)
-    for _ in range(25):
-        next(cursor)
-    cursor_id = cursor.cursor_id
-    stream_socket = cursor._stream._sock  # type: ignore[union-attr]
-    del cursor
-    gc.collect()
-    assert stream_socket is not None and stream_socket.closed
-    assert (pool.in_use, pool.open_count) == (0, 0)  # no I/O in __del__: the kill waits
-    assert coll.count() == 200  # the next operation sends the kill, on a new socket
-    assert not cursor_alive(client, cursor_id, "gc")
-    assert (pool.in_use, pool.open_count) == (0, 1)
+def test_garbage_collection_mid_stream_discards_the_socket(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "gc", 200)
+        pool = pool_of(client)
+        cursor = coll.find(exhaust=True, batch_size=10)
+        await got(documents(cursor, 25))
+        cursor_id = cursor.cursor_id
+        stream_socket = cursor._stream._sock
+        del cursor
+        gc.collect()
+        assert stream_socket is not None and stream_socket.closed
+        assert (pool.in_use, pool.open_count) == (0, 0)  # no I/O in __del__: the kill waits
+        assert await got(coll.count()) == 200  # the next operation sends the kill, new socket
+        assert not await cursor_alive(client, cursor_id, coll.name)
+        assert (pool.in_use, pool.open_count) == (0, 1)
+
+    run_with(body)
 
 
-def test_rewind_mid_stream_starts_again(client: MongoClient) -> None:
-    coll = filled(client, "rewind", 50)
-    cursor = coll.find(exhaust=True, batch_size=10)
-    first = [next(cursor)["_id"] for _ in range(15)]
-    cursor.rewind()
-    assert [d["_id"] for d in cursor] == list(range(50)) and first == list(range(15))
-    assert (pool_of(client).in_use, pool_of(client).open_count) == (0, 1)
+def test_rewind_mid_stream_starts_again(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "rewind", 50)
+        cursor = coll.find(exhaust=True, batch_size=10)
+        first = ids(await got(documents(cursor, 15)))
+        await got(cursor.rewind())
+        assert ids(await got(documents(cursor))) == list(range(50))
+        assert first == list(range(15))
+        assert (pool_of(client).in_use, pool_of(client).open_count) == (0, 1)
+
+    run_with(body)
 
 
-def test_many_abandoned_streams_do_not_leak(client: MongoClient) -> None:
-    coll = filled(client, "leak", 100)
-    pool = pool_of(client)
+def test_many_abandoned_streams_do_not_leak(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "leak", 100)
+        pool = pool_of(client)
 
-    def open_cursors() -> int:
-        return int(client.exhaust.command("serverStatus")["metrics"]["cursor"]["open"]["total"])
+        async def open_cursors() -> int:
+            status = await got(client.exhaust.command("serverStatus"))
+            return int(status["metrics"]["cursor"]["open"]["total"])
 
-    before = open_cursors()
-    ids = []
-    for i in range(20):
-        cursor = coll.find(exhaust=True, batch_size=5)
-        for _ in range(12):
-            next(cursor)
-        ids.append(cursor.cursor_id)
-        if i % 2:
-            cursor.close()
-        else:
-            del cursor
-            gc.collect()
-    assert coll.count() == 100  # sends the kills the garbage collector queued
-    assert pool.in_use == 0 and pool.open_count <= 2
-    assert open_cursors() <= before
-    assert not any(cursor_alive(client, cursor_id, "leak") for cursor_id in ids)
+        before = await open_cursors()
+        cursor_ids = []
+        for i in range(20):
+            cursor = coll.find(exhaust=True, batch_size=5)
+            await got(documents(cursor, 12))
+            cursor_ids.append(cursor.cursor_id)
+            if i % 2:
+                await got(cursor.close())
+            else:
+                del cursor
+                gc.collect()
+        assert await got(coll.count()) == 100  # sends the kills the garbage collector queued
+        assert pool.in_use == 0 and pool.open_count <= 2
+        assert await open_cursors() <= before
+        for cursor_id in cursor_ids:
+            assert not await cursor_alive(client, cursor_id, coll.name)
+
+    run_with(body)
 
 
 # -- refusals -------------------------------------------------------------------------------
 
 
-def test_limit_and_tailable_are_refused_with_exhaust(client: MongoClient) -> None:
+def test_limit_and_tailable_are_refused_with_exhaust(server: SecantusServer) -> None:
+    client = MongoClient(server.uri, _connect=False)  # no I/O: refused as the cursor is made
     coll = client.exhaust.refusals
     for call, text in [
         (lambda: coll.find(limit=5, exhaust=True), "limit and exhaust"),
@@ -278,51 +341,63 @@ def test_limit_and_tailable_are_refused_with_exhaust(client: MongoClient) -> Non
     assert coll.find(exhaust=True)[3:]._options.limit == 0  # no stop: no limit
 
 
-def test_exhaust_is_refused_inside_a_request(server: SecantusServer, recorder: Recorder) -> None:
-    auto = Connection(server.uri, event_listeners=[recorder])  # auto_start_request
-    client = MongoClient(server.uri, event_listeners=[recorder])
-    recorder.clear()  # the handshakes
-    with auto:
-        with pytest.raises(InvalidOperation, match="inside a request.*auto_start_request"):
-            auto.exhaust.c.find(exhaust=True)
-        with pytest.raises(InvalidOperation, match="inside a request"):
-            auto.exhaust.c.find().add_option(64).next()
-    with client:
-        cursor = client.exhaust.c.find(exhaust=True)  # made outside a request...
-        client.start_request()
+def test_exhaust_is_refused_inside_a_request(
+    server: SecantusServer, recorder: Recorder, flavour: Flavour
+) -> None:
+    async def main() -> None:
+        auto = await flavour.open(  # auto_start_request
+            Connection, AsyncConnection, server.uri, event_listeners=[recorder]
+        )
+        client = await flavour.open(
+            MongoClient, AsyncMongoClient, server.uri, event_listeners=[recorder]
+        )
+        recorder.clear()  # the handshakes
         try:
-            with pytest.raises(InvalidOperation, match="end_request"):
-                client.exhaust.c.find(exhaust=True)
+            with pytest.raises(InvalidOperation, match="inside a request.*auto_start_request"):
+                auto.exhaust.c.find(exhaust=True)
             with pytest.raises(InvalidOperation, match="inside a request"):
-                next(cursor)  # ...iterated in one
+                await got(documents(auto.exhaust.c.find().add_option(64), 1))
+            cursor = client.exhaust.c.find(exhaust=True)  # made outside a request...
+            client.start_request()
+            try:
+                with pytest.raises(InvalidOperation, match="end_request"):
+                    client.exhaust.c.find(exhaust=True)
+                with pytest.raises(InvalidOperation, match="inside a request"):
+                    await got(documents(cursor, 1))  # ...iterated in one
+            finally:
+                client.end_request()
         finally:
-            client.end_request()
+            await got(auto.close())
+            await got(client.close())
+
+    flavour.run(main)
     assert recorder.frames == []  # refused before anything was sent
 
 
-def test_a_request_started_mid_stream_does_not_take_the_stream_socket(
-    client: MongoClient,
-) -> None:
-    coll = filled(client, "midrequest", 30)
-    pool = pool_of(client)
-    cursor = coll.find(exhaust=True, batch_size=5)
-    for _ in range(8):
-        next(cursor)
-    stream_socket = cursor._stream._sock  # type: ignore[union-attr]
-    with client.start_request():
-        assert coll.count() == 30
-        assert client._executor.requests.bound_socket(pool) is not stream_socket
-        assert len(list(cursor)) == 22  # the stream goes on on its own socket
-    assert (pool.in_use, pool.open_count) == (0, 2)
-
-
-def test_a_stream_holds_one_of_the_pools_sockets(server: SecantusServer) -> None:
-    with MongoClient(server.uri, maxPoolSize=1, waitQueueTimeoutMS=200) as client:
-        coll = filled(client, "maxpool", 30)
+def test_a_request_started_mid_stream_does_not_take_the_stream_socket(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "midrequest", 30)
+        pool = pool_of(client)
         cursor = coll.find(exhaust=True, batch_size=5)
-        for _ in range(8):
-            next(cursor)
+        await got(documents(cursor, 8))
+        stream_socket = cursor._stream._sock
+        with client.start_request():
+            assert await got(coll.count()) == 30
+            assert client._executor.requests.bound_socket(pool) is not stream_socket
+            assert len(await got(documents(cursor))) == 22  # the stream goes on, its socket
+        assert (pool.in_use, pool.open_count) == (0, 2)
+
+    run_with(body)
+
+
+def test_a_stream_holds_one_of_the_pools_sockets(run_with: Any) -> None:
+    async def body(client: Any) -> None:
+        coll = await filled(client, "maxpool", 30)
+        cursor = coll.find(exhaust=True, batch_size=5)
+        await got(documents(cursor, 8))
         with pytest.raises(PoolTimeout):
-            coll.count()  # the one socket is the stream's until it ends
-        assert len(list(cursor)) == 22
-        assert coll.count() == 30
+            await got(coll.count())  # the one socket is the stream's until it ends
+        assert len(await got(documents(cursor))) == 22
+        assert await got(coll.count()) == 30
+
+    run_with(body, maxPoolSize=1, waitQueueTimeoutMS=200)

@@ -17,6 +17,10 @@ Peers, and why each:
 * mockupdb (``mock_server``), where the test writes to the server's socket over time: a
   frame and then a shutdown (a dead socket mid-stream), frames spaced out (the per-reply
   timeout). The mock answers a request once, all at once; mockupdb lends its socket.
+
+The tests of a stream run on both clients (the ``flavour`` fixture, ``flavoured.py``): the
+cursor is iterated beside the test (``flavour.go``: a thread, or a Task with ``async
+for``) while the test waits for its frames off the loop and answers them.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from bson import Int64
+from flavoured import FLAVOURS, Flavour, documents, got, off_loop
 from mock_server import MockServer as MockupDBServer
 from mock_server import Received, parse_op_query
 from peer_frames import (
@@ -42,7 +47,7 @@ from peer_frames import (
     wire_compressor,
 )
 
-from wireclient import Collection, Connection, Cursor
+from wireclient import AsyncConnection, Connection
 from wireclient.errors import AutoReconnect, NetworkTimeout, OperationFailure, ProtocolError
 from wireclient.mock import MockServer, NoMatchingRequest, Request
 from wireclient.monitoring import (
@@ -59,22 +64,46 @@ CURSOR = 2**40 + 7
 FIRST = {"cursor": {"id": Int64(CURSOR), "ns": "test.things", "firstBatch": [{"_id": 0}]}, "ok": 1}
 
 
-@pytest.fixture()
-def connect() -> Iterator[Callable[..., Connection]]:
-    """``connect(server, **options)``: a Connection to a mock, closed after the test."""
-    made: List[Connection] = []
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
 
-    def make(server: Any, **options: Any) -> Connection:
-        options.setdefault("auto_start_request", False)
-        options.setdefault("socketTimeoutMS", TIMEOUT * 1000)
-        options.setdefault("connectTimeoutMS", TIMEOUT * 1000)
-        conn = Connection(server.uri, **options)
-        made.append(conn)
-        return conn
 
-    yield make
-    for conn in made:
-        conn.close()
+Connect = Callable[..., Awaitable[Any]]
+
+
+def run_with(flavour: Flavour, body: Callable[[Connect], Awaitable[None]]) -> None:
+    """``await body(connect)`` on the flavour's loop: ``await connect(server, **options)``
+    opens a connection of the flavour to a mock, closed after the body."""
+
+    async def main() -> None:
+        made: List[Any] = []
+
+        async def connect(server: Any, **options: Any) -> Any:
+            options.setdefault("auto_start_request", False)
+            options.setdefault("socketTimeoutMS", TIMEOUT * 1000)
+            options.setdefault("connectTimeoutMS", TIMEOUT * 1000)
+            conn = await flavour.open(Connection, AsyncConnection, server.uri, **options)
+            made.append(conn)
+            return conn
+
+        try:
+            await body(connect)
+        finally:
+            for conn in made:
+                await got(conn.close())
+
+    flavour.run(main)
+
+
+def run_on(flavour: Flavour, mock: MockServer, body: Callable[[Any], Awaitable[None]]) -> None:
+    """``await body(coll)`` with ``test.things`` of a connection to ``mock``."""
+
+    async def with_coll(connect: Connect) -> None:
+        await body((await connect(mock)).test.things)
+
+    run_with(flavour, with_coll)
 
 
 @pytest.fixture()
@@ -83,13 +112,8 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-@pytest.fixture()
-def coll(mock: MockServer, connect: Callable[..., Connection]) -> Collection:
-    return connect(mock).test.things
-
-
-def pool_of(coll: Collection) -> Pool:
-    pool: Pool = coll.database.connection._executor.selector.pool  # type: ignore[attr-defined]
+def pool_of(coll: Any) -> Pool:
+    pool: Pool = coll.database.connection._executor.selector.pool
     return pool
 
 
@@ -103,19 +127,22 @@ def answer(request: Request, doc: Dict[str, Any]) -> None:
     request.reply_frame(op_msg_frame(doc, 400 + request.request_id, request.request_id))
 
 
-def iterate(server: Any, cursor: Cursor, take: int) -> Any:
-    return server.go(list if not take else lambda c: [next(c) for _ in range(take)], cursor)
+def iterate(flavour: Flavour, cursor: Any, take: Optional[int] = None) -> Any:
+    """Iterate ``cursor`` beside the test (all of it, or ``take`` documents): the future."""
+    return flavour.go(documents, cursor, take)
 
 
-def start(mock: MockServer, cursor: Cursor, take: int = 0) -> Tuple[Any, Request]:
-    """Iterate ``cursor`` in the mock's pool (all of it, or ``take`` documents); answer its
+async def start(
+    flavour: Flavour, mock: MockServer, cursor: Any, take: Optional[int] = None
+) -> Tuple[Any, Request]:
+    """Iterate ``cursor`` beside the test (all of it, or ``take`` documents); answer its
     find with one document and cursor id CURSOR; return the future and the getMore."""
-    future = iterate(mock, cursor, take)
-    answer(mock.receives("find"), FIRST)
-    got = mock.receives()
-    assert sent_doc(got.frame)["getMore"] == Int64(CURSOR)
-    assert msg_flags(got.frame) == EXHAUST_ALLOWED
-    return future, got
+    future = iterate(flavour, cursor, take)
+    answer(await mock.receives_async("find"), FIRST)
+    request = await mock.receives_async()
+    assert sent_doc(request.frame)["getMore"] == Int64(CURSOR)
+    assert msg_flags(request.frame) == EXHAUST_ALLOWED
+    return future, request
 
 
 def send(got: Request, *frames: bytes) -> None:
@@ -133,9 +160,9 @@ def chained(
     return out
 
 
-def nothing_received(mock: MockServer) -> None:
+async def nothing_received(mock: MockServer) -> None:
     with pytest.raises(NoMatchingRequest):
-        mock.receives(timeout=0.3)
+        await mock.receives_async(timeout=0.3)
 
 
 class Events(CommandListener, FrameListener):
@@ -159,92 +186,112 @@ class Events(CommandListener, FrameListener):
 # -- streams ----------------------------------------------------------------------------------
 
 
-def test_mongodb_chains_each_reply_to_the_previous_one(
-    mock: MockServer, connect: Callable[..., Connection]
-) -> None:
+def test_mongodb_chains_each_reply_to_the_previous_one(mock: MockServer, flavour: Flavour) -> None:
     events = Events()
-    coll = connect(mock, event_listeners=[events]).test.things
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    replies = [(batch([1, 2]), True), (batch([3]), True), (batch([4, 5]), True)]
-    send(got, *chained(got.request_id, replies + [(batch([], 0), False)]))
-    assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2, 3, 4, 5]
-    assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
-    pairs = [e for e in events.seen if e[1] == "getMore"]
-    ids = [got.request_id, 500, 501, 502]
-    assert pairs == [(kind, "getMore", i) for i in ids for kind in ("started", "succeeded")]
-    nothing_received(mock)  # exhausted: no second getMore, no killCursors
+
+    async def body(connect: Connect) -> None:
+        coll = (await connect(mock, event_listeners=[events])).test.things
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        replies = [(batch([1, 2]), True), (batch([3]), True), (batch([4, 5]), True)]
+        send(request, *chained(request.request_id, replies + [(batch([], 0), False)]))
+        assert [d["_id"] for d in await future] == [0, 1, 2, 3, 4, 5]
+        assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
+        pairs = [e for e in events.seen if e[1] == "getMore"]
+        ids = [request.request_id, 500, 501, 502]
+        assert pairs == [(kind, "getMore", i) for i in ids for kind in ("started", "succeeded")]
+        await nothing_received(mock)  # exhausted: no second getMore, no killCursors
+
+    run_with(flavour, body)
 
 
 def test_a_server_that_ignores_exhaust_allowed_gets_a_getmore_per_batch(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True, batch_size=2))
-    assert sent_doc(got.frame)["batchSize"] == 2
-    answer(got, batch([1, 2]))  # an ordinary reply: no moreToCome
-    again = mock.receives("getMore")
-    assert msg_flags(again.frame) == EXHAUST_ALLOWED
-    assert again.client_address == got.client_address  # the socket went back and came again
-    answer(again, batch([3], 0))
-    assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2, 3]
-    assert (pool.in_use, pool.open_count) == (0, 1)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True, batch_size=2))
+        assert sent_doc(request.frame)["batchSize"] == 2
+        answer(request, batch([1, 2]))  # an ordinary reply: no moreToCome
+        again = await mock.receives_async("getMore")
+        assert msg_flags(again.frame) == EXHAUST_ALLOWED
+        assert again.client_address == request.client_address  # the socket went back, came again
+        answer(again, batch([3], 0))
+        assert [d["_id"] for d in await future] == [0, 1, 2, 3]
+        assert (pool.in_use, pool.open_count) == (0, 1)
+
+    run_on(flavour, mock, body)
 
 
-def test_an_old_server_gets_plain_getmores(connect: Callable[..., Connection]) -> None:
-    with MockServer(max_wire_version=5) as old:
-        coll = connect(old).test.things
-        future = old.go(list, coll.find(exhaust=True))
-        find = old.receives("find")
-        find.reply_frame(op_reply_frame([FIRST], 401, find.request_id))
-        got = old.receives("getMore")  # OP_QUERY on test.$cmd, which has no exhaustAllowed
-        flags, namespace = parse_op_query(got.frame)[:2]
-        assert (flags, namespace) == (0, "test.$cmd")
-        got.reply_frame(op_reply_frame([batch([1], 0)], 402, got.request_id))
-        assert len(future.result(TIMEOUT)) == 2
-        coll.database.connection.close()
+def test_an_old_server_gets_plain_getmores(flavour: Flavour) -> None:
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=5) as old:
+            coll = (await connect(old)).test.things
+            future = iterate(flavour, coll.find(exhaust=True))
+            find = await old.receives_async("find")
+            find.reply_frame(op_reply_frame([FIRST], 401, find.request_id))
+            # OP_QUERY on test.$cmd, which has no exhaustAllowed
+            request = await old.receives_async("getMore")
+            flags, namespace = parse_op_query(request.frame)[:2]
+            assert (flags, namespace) == (0, "test.$cmd")
+            request.reply_frame(op_reply_frame([batch([1], 0)], 402, request.request_id))
+            assert len(await future) == 2
+            await got(coll.database.connection.close())
+
+    run_with(flavour, body)
 
 
 # -- faults mid-stream ------------------------------------------------------------------------
 
 
 def test_an_error_reply_ends_the_stream_and_the_socket_is_reused(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    cursor = coll.find(exhaust=True)
-    future, got = start(mock, cursor)
-    failure = {"ok": 0, "code": 96, "errmsg": "operation failed mid-stream"}
-    send(got, *chained(got.request_id, [(batch([1]), True), (failure, False)]))
-    with pytest.raises(OperationFailure, match="mid-stream") as info:
-        future.result(TIMEOUT)
-    assert info.value.code == 96
-    assert cursor.cursor_id == 0 and not cursor.alive  # nothing left to kill
-    assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
-    cursor.close()
-    nothing_received(mock)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        cursor = coll.find(exhaust=True)
+        future, request = await start(flavour, mock, cursor)
+        failure = {"ok": 0, "code": 96, "errmsg": "operation failed mid-stream"}
+        send(request, *chained(request.request_id, [(batch([1]), True), (failure, False)]))
+        with pytest.raises(OperationFailure, match="mid-stream") as info:
+            await future
+        assert info.value.code == 96
+        assert cursor.cursor_id == 0 and not cursor.alive  # nothing left to kill
+        assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
+        await got(cursor.close())
+        await nothing_received(mock)
+
+    run_on(flavour, mock, body)
 
 
 def test_an_error_reply_flagged_more_to_come_discards_the_socket(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    send(got, *chained(got.request_id, [({"ok": 0, "code": 2, "errmsg": "bad"}, True)]))
-    with pytest.raises(OperationFailure, match="bad"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        failure = {"ok": 0, "code": 2, "errmsg": "bad"}
+        send(request, *chained(request.request_id, [(failure, True)]))
+        with pytest.raises(OperationFailure, match="bad"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0)
+
+    run_on(flavour, mock, body)
 
 
 def test_a_finished_cursor_flagged_more_to_come_discards_the_socket(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    send(got, *chained(got.request_id, [(batch([1]), True), (batch([2], 0), True)]))
-    assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2]  # nothing is lost
-    assert (pool.in_use, pool.open_count) == (0, 0)  # the promised reply never came: gone
-    nothing_received(mock)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        replies = [(batch([1]), True), (batch([2], 0), True)]
+        send(request, *chained(request.request_id, replies))
+        assert [d["_id"] for d in await future] == [0, 1, 2]  # nothing is lost
+        assert (pool.in_use, pool.open_count) == (0, 0)  # the promised reply never came: gone
+        await nothing_received(mock)
+
+    run_on(flavour, mock, body)
 
 
 # mockupdb: the test writes to the socket itself, over time
@@ -256,168 +303,209 @@ def mockupdb() -> Iterator[MockupDBServer]:
         yield server
 
 
-def start_on_mockupdb(server: MockupDBServer, cursor: Cursor) -> Tuple[Any, Received]:
+async def start_on_mockupdb(
+    flavour: Flavour, server: MockupDBServer, cursor: Any
+) -> Tuple[Any, Received]:
     """``start``, on mockupdb: the future and the getMore (mockupdb's request inside)."""
-    future = server.run(list, cursor)
-    server.receives("find").reply(FIRST)
-    got = Received(server.server.receives(timeout=TIMEOUT))
-    assert got.command_name == "getMore" and got.body["getMore"] == Int64(CURSOR)
-    assert got.flags == EXHAUST_ALLOWED
-    return future, got
+    future = iterate(flavour, cursor)
+    (await off_loop(server.receives, "find")).reply(FIRST)
+    request = Received(await off_loop(server.server.receives, timeout=TIMEOUT))
+    assert request.command_name == "getMore" and request.body["getMore"] == Int64(CURSOR)
+    assert request.flags == EXHAUST_ALLOWED
+    return future, request
 
 
 def test_a_dead_socket_mid_stream_raises_autoreconnect_and_clears_the_pool(
-    mockupdb: MockupDBServer,
+    mockupdb: MockupDBServer, flavour: Flavour
 ) -> None:
     events = Events()
-    coll = mockupdb.connect(event_listeners=[events]).test.things
-    pool = pool_of(coll)
-    generation = pool.generation
-    cursor = coll.find(exhaust=True)
-    future, got = start_on_mockupdb(mockupdb, cursor)
-    got.request._client.sendall(chained(got.request.request_id, [(batch([1]), True)])[0])
-    got.request._client.shutdown(socket.SHUT_RDWR)
-    with pytest.raises(AutoReconnect, match="closed"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0) and pool.generation == generation + 1
-    assert cursor.cursor_id == 0 and cursor._stream is None
-    assert events.seen[-2:] == [("started", "getMore", 500), ("failed", "getMore", 500)]
-    counted = mockupdb.run(coll.count)  # the pool reconnects
-    mockupdb.receives("count").reply(n=3)
-    assert counted.result(TIMEOUT) == 3 and pool.open_count == 1
+
+    async def body(connect: Connect) -> None:
+        coll = (await connect(mockupdb, event_listeners=[events])).test.things
+        pool = pool_of(coll)
+        generation = pool.generation
+        cursor = coll.find(exhaust=True)
+        future, request = await start_on_mockupdb(flavour, mockupdb, cursor)
+        client = request.request._client
+        client.sendall(chained(request.request.request_id, [(batch([1]), True)])[0])
+        client.shutdown(socket.SHUT_RDWR)
+        with pytest.raises(AutoReconnect, match="closed"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0) and pool.generation == generation + 1
+        assert cursor.cursor_id == 0 and cursor._stream is None
+        assert events.seen[-2:] == [("started", "getMore", 500), ("failed", "getMore", 500)]
+        counted = flavour.go(coll.count)  # the pool reconnects
+        (await off_loop(mockupdb.receives, "count")).reply(n=3)
+        assert await counted == 3 and pool.open_count == 1
+
+    run_with(flavour, body)
 
 
-def test_a_timeout_mid_stream_loses_only_the_socket(
-    mock: MockServer, connect: Callable[..., Connection]
-) -> None:
-    # 1 s: the first reply, sent by this thread through the mock, must beat it on a busy machine
-    coll = connect(mock, socketTimeoutMS=1000).test.things
-    pool = pool_of(coll)
-    generation = pool.generation
-    future, got = start(mock, coll.find(exhaust=True))
-    send(got, *chained(got.request_id, [(batch([1]), True)]))  # ...then silence
-    with pytest.raises(NetworkTimeout, match="socketTimeoutMS"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0) and pool.generation == generation
+def test_a_timeout_mid_stream_loses_only_the_socket(mock: MockServer, flavour: Flavour) -> None:
+    async def body(connect: Connect) -> None:
+        # 1 s: the first reply, sent through the mock, must beat it on a busy machine
+        coll = (await connect(mock, socketTimeoutMS=1000)).test.things
+        pool = pool_of(coll)
+        generation = pool.generation
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        send(request, *chained(request.request_id, [(batch([1]), True)]))  # ...then silence
+        with pytest.raises(NetworkTimeout, match="socketTimeoutMS"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0) and pool.generation == generation
+
+    run_with(flavour, body)
 
 
 def test_socket_timeout_applies_to_each_reply_not_the_whole_stream(
-    mockupdb: MockupDBServer,
+    mockupdb: MockupDBServer, flavour: Flavour
 ) -> None:
-    coll = mockupdb.connect(socketTimeoutMS=1200).test.things
-    pool = pool_of(coll)
-    future, got = start_on_mockupdb(mockupdb, coll.find(exhaust=True))
-    replies = [(batch([n]), True) for n in range(1, 6)] + [(batch([], 0), False)]
-    frames = chained(got.request.request_id, replies)
-    # 6 replies 0.25 s apart: 1.5 s at least in all (more than the 1.2 s timeout: a deadline
-    # for the whole stream would fire), each well within 1.2 s (a busy machine may delay
-    # this thread by most of a second without a false failure)
-    for data in frames:
-        send_after = time.monotonic() + 0.25
-        time.sleep(max(0.0, send_after - time.monotonic()))
-        got.request._client.sendall(data)
-    assert len(future.result(TIMEOUT)) == 6
-    assert (pool.in_use, pool.open_count) == (0, 1)
+    async def body(connect: Connect) -> None:
+        coll = (await connect(mockupdb, socketTimeoutMS=1200)).test.things
+        pool = pool_of(coll)
+        future, request = await start_on_mockupdb(flavour, mockupdb, coll.find(exhaust=True))
+        replies = [(batch([n]), True) for n in range(1, 6)] + [(batch([], 0), False)]
+        frames = chained(request.request.request_id, replies)
+
+        def spaced() -> None:
+            # 6 replies 0.25 s apart: 1.5 s at least in all (more than the 1.2 s timeout: a
+            # deadline for the whole stream would fire), each well within 1.2 s (a busy
+            # machine may delay this thread by most of a second without a false failure)
+            for data in frames:
+                send_after = time.monotonic() + 0.25
+                time.sleep(max(0.0, send_after - time.monotonic()))
+                request.request._client.sendall(data)
+
+        await off_loop(spaced)  # in a thread: the asyncio client reads meanwhile
+        assert len(await future) == 6
+        assert (pool.in_use, pool.open_count) == (0, 1)
+
+    run_with(flavour, body)
 
 
 def test_a_streamed_reply_to_another_request_is_a_protocol_error(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    rid = got.request_id
-    first = op_msg_frame(batch([1]), 500, rid, more_to_come=True)
-    send(got, first, op_msg_frame(batch([2]), 501, 7777, more_to_come=True))
-    with pytest.raises(ProtocolError, match="responseTo 7777"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        rid = request.request_id
+        first = op_msg_frame(batch([1]), 500, rid, more_to_come=True)
+        send(request, first, op_msg_frame(batch([2]), 501, 7777, more_to_come=True))
+        with pytest.raises(ProtocolError, match="responseTo 7777"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0)
+
+    run_on(flavour, mock, body)
 
 
-def test_a_malformed_streamed_reply_is_a_protocol_error(mock: MockServer, coll: Collection) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    send(got, *chained(got.request_id, [(batch([1]), True), ({"ok": 1, "cursor": "no"}, True)]))
-    with pytest.raises(ProtocolError, match="cursor"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0)
+def test_a_malformed_streamed_reply_is_a_protocol_error(mock: MockServer, flavour: Flavour) -> None:
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        malformed = {"ok": 1, "cursor": "no"}
+        send(request, *chained(request.request_id, [(batch([1]), True), (malformed, True)]))
+        with pytest.raises(ProtocolError, match="cursor"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0)
+
+    run_on(flavour, mock, body)
 
 
 def test_close_mid_stream_discards_the_socket_and_kills_the_cursor(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    cursor = coll.find(exhaust=True)
-    future, got = start(mock, cursor, take=2)
-    send(got, *chained(got.request_id, [(batch([1, 2]), True), (batch([3]), True)]))
-    assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1]
-    assert (pool.in_use, pool.open_count) == (1, 1)
-    closing = mock.go(cursor.close)
-    kill = mock.receives("killCursors")
-    assert sent_doc(kill.frame)["cursors"] == [Int64(CURSOR)]
-    assert kill.client_address != got.client_address  # a new socket
-    answer(kill, {"cursorsKilled": [Int64(CURSOR)], "ok": 1})
-    closing.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 1)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        cursor = coll.find(exhaust=True)
+        future, request = await start(flavour, mock, cursor, take=2)
+        replies = [(batch([1, 2]), True), (batch([3]), True)]
+        send(request, *chained(request.request_id, replies))
+        assert [d["_id"] for d in await future] == [0, 1]
+        assert (pool.in_use, pool.open_count) == (1, 1)
+        closing = flavour.go(cursor.close)
+        kill = await mock.receives_async("killCursors")
+        assert sent_doc(kill.frame)["cursors"] == [Int64(CURSOR)]
+        assert kill.client_address != request.client_address  # a new socket
+        answer(kill, {"cursorsKilled": [Int64(CURSOR)], "ok": 1})
+        await closing
+        assert (pool.in_use, pool.open_count) == (0, 1)
+
+    run_on(flavour, mock, body)
 
 
 def test_a_request_started_mid_iteration_does_not_stop_the_cursor(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    cursor = coll.find(exhaust=True, batch_size=1)
-    future, got = start(mock, cursor, take=2)
-    answer(got, batch([1]))  # the server ignores exhaustAllowed
-    assert len(future.result(TIMEOUT)) == 2
-    connection = coll.database.connection
+    async def body(coll: Any) -> None:
+        cursor = coll.find(exhaust=True, batch_size=1)
+        future, request = await start(flavour, mock, cursor, take=2)
+        answer(request, batch([1]))  # the server ignores exhaustAllowed
+        assert len(await future) == 2
+        connection = coll.database.connection
 
-    def in_a_request() -> List[Any]:
-        with connection.start_request():
-            return list(cursor)
+        async def in_a_request() -> List[Any]:
+            with connection.start_request():
+                docs: List[Any] = await got(documents(cursor))
+                return docs
 
-    future = mock.go(in_a_request)
-    again = mock.receives("getMore")
-    assert msg_flags(again.frame) == EXHAUST_ALLOWED
-    answer(again, batch([2], 0))
-    assert future.result(TIMEOUT) == [{"_id": 2}]
+        future = flavour.go(in_a_request)
+        again = await mock.receives_async("getMore")
+        assert msg_flags(again.frame) == EXHAUST_ALLOWED
+        answer(again, batch([2], 0))
+        assert await future == [{"_id": 2}]
+
+    run_on(flavour, mock, body)
 
 
 # -- compression and checksums -----------------------------------------------------------------
 
 
 def test_a_compressed_stream_is_sent_and_read_through_the_negotiated_compressor(
-    connect: Callable[..., Connection],
+    flavour: Flavour,
 ) -> None:
     zlib_id = COMPRESSOR_IDS["zlib"]
-    with MockServer(max_wire_version=17, compression=["zlib"]) as mock:
-        coll = connect(mock, compressors="zlib").test.things
-        future = mock.go(list, coll.find(exhaust=True))
-        find = mock.receives("find")
-        assert wire_compressor(find.frame) == "zlib"
-        find.reply_frame(compress_frame(op_msg_frame(FIRST, 401, find.request_id), zlib_id))
-        got = mock.receives("getMore")
-        assert msg_flags(got.frame) == EXHAUST_ALLOWED
-        assert wire_compressor(got.frame) == "zlib"
-        frames = chained(got.request_id, [(batch([1, 2]), True), (batch([3], 0), False)])
-        send(got, *(compress_frame(f, zlib_id) for f in frames))
-        assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2, 3]
-        pool = pool_of(coll)
-        assert (pool.in_use, pool.open_count) == (0, 1)
-        coll.database.connection.close()
+
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=17, compression=["zlib"]) as mock:
+            coll = (await connect(mock, compressors="zlib")).test.things
+            future = iterate(flavour, coll.find(exhaust=True))
+            find = await mock.receives_async("find")
+            assert wire_compressor(find.frame) == "zlib"
+            find.reply_frame(compress_frame(op_msg_frame(FIRST, 401, find.request_id), zlib_id))
+            request = await mock.receives_async("getMore")
+            assert msg_flags(request.frame) == EXHAUST_ALLOWED
+            assert wire_compressor(request.frame) == "zlib"
+            replies = [(batch([1, 2]), True), (batch([3], 0), False)]
+            frames = chained(request.request_id, replies)
+            send(request, *(compress_frame(f, zlib_id) for f in frames))
+            assert [d["_id"] for d in await future] == [0, 1, 2, 3]
+            pool = pool_of(coll)
+            assert (pool.in_use, pool.open_count) == (0, 1)
+            await got(coll.database.connection.close())
+
+    run_with(flavour, body)
 
 
-def test_a_checksummed_stream_is_read_reply_by_reply(connect: Callable[..., Connection]) -> None:
+def test_a_checksummed_stream_is_read_reply_by_reply(flavour: Flavour) -> None:
     """The mock's own ``stream()`` with a CRC-32C on every reply: the client reads the
     chain; peer_frames checks what arrived (each CRC, each responseTo)."""
     events = Events()
-    with MockServer(max_wire_version=17, checksums=True) as mock:
-        coll = connect(mock, event_listeners=[events]).test.things
-        pool = pool_of(coll)
-        future, got = start(mock, coll.find(exhaust=True))
-        got.stream([batch([1, 2]), batch([3]), batch([], 0)])
-        assert [d["_id"] for d in future.result(TIMEOUT)] == [0, 1, 2, 3]
-        assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
-        coll.database.connection.close()
+    requests: List[Request] = []
+
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=17, checksums=True) as mock:
+            coll = (await connect(mock, event_listeners=[events])).test.things
+            pool = pool_of(coll)
+            future, request = await start(flavour, mock, coll.find(exhaust=True))
+            requests.append(request)
+            request.stream([batch([1, 2]), batch([3]), batch([], 0)])
+            assert [d["_id"] for d in await future] == [0, 1, 2, 3]
+            assert (pool.in_use, pool.open_count, pool.idle_count()) == (0, 1, 1)
+            await got(coll.database.connection.close())
+
+    run_with(flavour, body)
     streamed = events.received_frames[-3:]
-    answers = got.request_id
+    answers = requests[0].request_id
     for frame in streamed:
         assert checksum_verified(frame)
         request_id, response_to = struct.unpack_from("<ii", frame, 4)
@@ -426,13 +514,17 @@ def test_a_checksummed_stream_is_read_reply_by_reply(connect: Callable[..., Conn
 
 
 def test_a_bad_checksum_mid_stream_is_a_protocol_error_and_discards_the_socket(
-    mock: MockServer, coll: Collection
+    mock: MockServer, flavour: Flavour
 ) -> None:
-    pool = pool_of(coll)
-    future, got = start(mock, coll.find(exhaust=True))
-    good, _ = chained(got.request_id, [(batch([1]), True), (batch([2]), True)], checksum=True)
-    bad = op_msg_frame(batch([2]), 501, 500, more_to_come=True, bad_checksum=True)
-    send(got, good, bad)
-    with pytest.raises(ProtocolError, match="checksum mismatch"):
-        future.result(TIMEOUT)
-    assert (pool.in_use, pool.open_count) == (0, 0)
+    async def body(coll: Any) -> None:
+        pool = pool_of(coll)
+        future, request = await start(flavour, mock, coll.find(exhaust=True))
+        replies = [(batch([1]), True), (batch([2]), True)]
+        good, _ = chained(request.request_id, replies, checksum=True)
+        bad = op_msg_frame(batch([2]), 501, 500, more_to_come=True, bad_checksum=True)
+        send(request, good, bad)
+        with pytest.raises(ProtocolError, match="checksum mismatch"):
+            await future
+        assert (pool.in_use, pool.open_count) == (0, 0)
+
+    run_on(flavour, mock, body)

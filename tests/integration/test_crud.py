@@ -1,4 +1,7 @@
-"""Connection, Database, Collection and Cursor against a real SecantusDB server."""
+"""Connection, Database, Collection and Cursor against a real SecantusDB server.
+
+The handshake's limits and the checks made before sending (bad and oversized documents,
+batches split to fit) run on both clients (the ``flavour`` fixture, ``flavoured.py``)."""
 
 from __future__ import annotations
 
@@ -7,19 +10,20 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from flavoured import FLAVOURS, Flavour, got
 
-from wireclient import Connection
+from wireclient import AsyncConnection, Connection
 from wireclient.client.collection import Collection
 from wireclient.errors import (
     ConfigurationError,
     ConnectionFailure,
     CursorNotFound,
+    DocumentTooLarge,
     DuplicateKeyError,
     InvalidDocument,
     InvalidOperation,
     OperationFailure,
 )
-from wireclient.transport.blocking import run
 from wireclient.transport.network import SocketInfo
 
 
@@ -28,6 +32,28 @@ def coll(conn: Connection, request: Any) -> Collection:
     c = conn.test_crud[request.node.name[:60]]
     c.drop()
     return c
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+def run_with_coll(flavour: Flavour, server: Any, name: str, body: Any) -> None:
+    """``await body(conn, coll)``: a connection of the flavour (without auto_start_request)
+    and an emptied collection of its own, closed after."""
+
+    async def main() -> None:
+        conn = await flavour.open(Connection, AsyncConnection, server.uri, auto_start_request=False)
+        try:
+            coll = conn.test_crud[f"{name[:50]}_{flavour}"]
+            await got(coll.drop())
+            await body(conn, coll)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
 
 
 def open_cursors(conn: Connection) -> int:
@@ -47,17 +73,21 @@ def test_connect_forms(server: Any) -> None:
         assert c.max_pool_size == 7
 
 
-def test_handshake_records_server_limits(conn: Connection) -> None:
-    sock = run(conn.pool.checkout())
-    try:
-        assert isinstance(sock, SocketInfo)
-        assert sock.max_wire_version >= 6
-        assert sock.max_bson_size == 16 * 1024 * 1024
-        assert sock.max_message_size == 48_000_000
-        assert sock.max_write_batch_size == 100_000
-        assert sock.connection_id is not None
-    finally:
-        conn.pool.return_socket(sock)
+def test_handshake_records_server_limits(server: Any, flavour: Flavour) -> None:
+    async def body(conn: Any, coll: Any) -> None:
+        sock = await flavour.steps(conn.pool.checkout())
+        try:
+            assert isinstance(sock, SocketInfo)
+            assert sock.max_wire_version >= 6
+            assert sock.max_bson_size == 16 * 1024 * 1024
+            assert sock.max_message_size == 48_000_000
+            assert sock.max_write_batch_size == 100_000
+            assert sock.connection_id is not None
+        finally:
+            conn.pool.return_socket(sock)
+        assert conn.max_bson_size == 16 * 1024 * 1024  # the connection reads the handshake
+
+    run_with_coll(flavour, server, "limits", body)
 
 
 def test_unreachable_server_fails_fast() -> None:
@@ -170,32 +200,44 @@ def test_duplicate_key_and_command_errors(conn: Connection, coll: Collection) ->
     assert conn.test_crud.command("definitelyNotACommand", check=False)["ok"] == 0
 
 
-def test_bad_documents_rejected_before_sending(coll: Collection) -> None:
-    for bad in ({"$a": 1}, {"a.b": 1}, {"a": {"$x": 1}}):
+def test_bad_documents_rejected_before_sending(server: Any, flavour: Flavour) -> None:
+    async def body(conn: Any, coll: Any) -> None:
+        me = (await got(conn.admin.command("whatsmyuri")))["you"]
+        for bad in ({"$a": 1}, {"a.b": 1}, {"a": {"$x": 1}}):
+            with pytest.raises(InvalidDocument):
+                await got(coll.insert(bad))
         with pytest.raises(InvalidDocument):
-            coll.insert(bad)
-    with pytest.raises(InvalidDocument):
-        coll.insert([{"ok": 1}, "not a document"])  # type: ignore[list-item]
-    with pytest.raises(InvalidDocument):
-        coll.insert({"big": "x" * (16 * 1024 * 1024)})
-    with pytest.raises(InvalidDocument):
-        coll.insert([])
-    with pytest.raises(InvalidDocument):
-        coll.update({}, {"a.b": 1})
-    assert coll.count() == 0  # nothing of a rejected batch was sent
+            await got(coll.insert([{"ok": 1}, "not a document"]))
+        with pytest.raises(DocumentTooLarge):  # over maxBsonObjectSize
+            await got(coll.insert({"big": "x" * (16 * 1024 * 1024)}))
+        with pytest.raises(DocumentTooLarge):  # the second of a batch: none of it is sent
+            await got(coll.insert([{"_id": 1}, {"big": "x" * (16 * 1024 * 1024)}]))
+        with pytest.raises(InvalidDocument):
+            await got(coll.insert([]))
+        with pytest.raises(InvalidDocument):
+            await got(coll.update({}, {"a.b": 1}))
+        assert await got(coll.count()) == 0  # nothing of a rejected batch was sent
+        # the socket was kept: the same one serves on
+        assert (await got(conn.admin.command("whatsmyuri")))["you"] == me
+        assert conn.pool.open_count == 1
+
+    run_with_coll(flavour, server, "bad_documents", body)
 
 
-def test_large_insert_is_split_into_batches(coll: Collection, conn: Connection) -> None:
-    sock = run(conn.pool.checkout())
-    conn.pool.return_socket(sock)
-    sock.max_write_batch_size = 1000  # as a server with a small batch limit would say
-    sock.max_message_size = 2 * 1024 * 1024 + 16 * 1024
-    docs = [{"i": i, "pad": "x" * 100} for i in range(2500)]
-    coll.insert(docs)
-    assert coll.count() == 2500
-    big = [{"pad": "y" * 500_000} for _ in range(10)]  # 5 MB: over the 2 MB message limit
-    coll.insert(big)
-    assert coll.count() == 2510
+def test_large_insert_is_split_into_batches(server: Any, flavour: Flavour) -> None:
+    async def body(conn: Any, coll: Any) -> None:
+        sock = await flavour.steps(conn.pool.checkout())
+        conn.pool.return_socket(sock)
+        sock.max_write_batch_size = 1000  # as a server with a small batch limit would say
+        sock.max_message_size = 2 * 1024 * 1024 + 16 * 1024
+        docs = [{"i": i, "pad": "x" * 100} for i in range(2500)]
+        await got(coll.insert(docs))
+        assert await got(coll.count()) == 2500
+        big = [{"pad": "y" * 500_000} for _ in range(10)]  # 5 MB: over the 2 MB message limit
+        await got(coll.insert(big))
+        assert await got(coll.count()) == 2510
+
+    run_with_coll(flavour, server, "large_insert", body)
 
 
 def test_names_are_validated(conn: Connection) -> None:

@@ -4,7 +4,8 @@ TLS, matchers, autoresponders, replies of every kind, and close() leaving nothin
 
 The mock is built on wireclient's codec, so these tests check the server's behaviour; the
 codec itself is checked against golden bytes and independent peers elsewhere (and
-test_pymongo.py drives the mock with a client nobody here wrote)."""
+test_pymongo.py drives the mock with a client nobody here wrote). The compression tests
+with wireclient run on both of its clients (the ``flavour`` fixture, ``flavoured.py``)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Any, List
 import pymongo
 import pytest
 from bson import Int64
+from flavoured import FLAVOURS, Flavour, got
 
-from wireclient import Connection, protocol
+from wireclient import AsyncConnection, Connection, protocol
 from wireclient.errors import AutoReconnect, OperationFailure, ProtocolError
 from wireclient.mock import (
     ABSENT,
@@ -32,6 +34,7 @@ from wireclient.mock import (
     op_reply,
     reply_frame,
 )
+from wireclient.monitoring import FrameListener
 from wireclient.transport.blocking import run
 
 TIMEOUT = 10
@@ -66,18 +69,47 @@ COMPRESSORS = ["zlib"] + [
 ]
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+def flavoured_connection(
+    flavour: Flavour, server: MockServer, query: str = "", **options: Any
+) -> Any:
+    """``connection`` of the flavour, unconnected (the first operation connects)."""
+    uri = server.uri + ("/?" + query if query else "")
+    return flavour.make(Connection, AsyncConnection, uri, auto_start_request=False, **options)
+
+
+class ReceivedFrames(FrameListener):
+    def __init__(self) -> None:
+        self.op_codes: List[int] = []
+
+    def received(self, event: Any) -> None:
+        self.op_codes.append(event.header.op_code)
+
+
 @pytest.mark.parametrize("name", COMPRESSORS)
-def test_compression_both_ways_with_wireclient(name: str) -> None:
-    with MockServer(compression=[name]) as server:
-        conn = connection(server, f"compressors={name}")
-        future = server.go(conn.test.things.insert, [{"_id": 1}, {"_id": 2}])
-        request = server.receives("insert")
-        assert request.compressed_with == name
-        assert request.frame[24] == protocol.CompressorId[name]
-        assert request.doc["documents"] == [{"_id": 1}, {"_id": 2}]
-        request.ok(n=2)
-        assert future.result(TIMEOUT) == [1, 2]
-        conn.close()
+def test_compression_both_ways_with_wireclient(name: str, flavour: Flavour) -> None:
+    async def main() -> None:
+        with MockServer(compression=[name]) as server:
+            frames = ReceivedFrames()
+            conn = flavoured_connection(
+                flavour, server, f"compressors={name}", event_listeners=[frames]
+            )
+            future = flavour.go(conn.test.things.insert, [{"_id": 1}, {"_id": 2}])
+            request = await server.receives_async("insert")
+            assert request.compressed_with == name
+            assert request.frame[24] == protocol.CompressorId[name]
+            assert request.doc["documents"] == [{"_id": 1}, {"_id": 2}]
+            request.ok(n=2)
+            assert await future == [1, 2]
+            assert frames.op_codes[-1] == protocol.OP_COMPRESSED  # the reply, read through it
+            await got(conn.close())
+
+    flavour.run(main)
 
 
 def test_reply_to_a_compressed_request_is_compressed() -> None:
@@ -98,19 +130,22 @@ def test_reply_to_a_compressed_request_is_compressed() -> None:
         sock.close()
 
 
-def test_offered_compressors_answered_in_hello() -> None:
-    with MockServer(compression=["zlib"]) as server:
-        conn = connection(server, "compressors=zlib")
-        sock = run(conn.pool.checkout())
-        assert sock.compressor is not None and sock.compressor.name == "zlib"
-        conn.pool.return_socket(sock)
-        conn.close()
-    with MockServer() as server:  # no compression: the hello lists none in common
-        conn = connection(server, "compressors=zlib")
-        sock = run(conn.pool.checkout())
-        assert sock.compressor is None
-        conn.pool.return_socket(sock)
-        conn.close()
+def test_offered_compressors_answered_in_hello(flavour: Flavour) -> None:
+    async def main() -> None:
+        with MockServer(compression=["zlib"]) as server:
+            conn = flavoured_connection(flavour, server, "compressors=zlib")
+            sock = await flavour.steps(conn.pool.checkout())
+            assert sock.compressor is not None and sock.compressor.name == "zlib"
+            conn.pool.return_socket(sock)
+            await got(conn.close())
+        with MockServer() as server:  # no compression: the hello lists none in common
+            conn = flavoured_connection(flavour, server, "compressors=zlib")
+            sock = await flavour.steps(conn.pool.checkout())
+            assert sock.compressor is None
+            conn.pool.return_socket(sock)
+            await got(conn.close())
+
+    flavour.run(main)
 
 
 def _checksummed_ping(request_id: int, corrupt: bool) -> bytes:

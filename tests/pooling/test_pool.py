@@ -1,15 +1,22 @@
 """Pool unit tests through its factory seam: sockets here are stand-ins with the attributes
-the pool uses; the server-facing behaviour is tested against SecantusDB in test_requests.py,
-and request leases (wireclient.pooling.requests) at the end of test_requests.py."""
+the pool uses; the server-facing behaviour is tested against SecantusDB in test_requests.py
+and test_fair_waiting.py, and request leases (wireclient.pooling.requests) at the end of
+test_requests.py.
+
+The waiting tests run on both drivers (the ``flavour`` fixture, ``flavoured.py``): the
+waiters are threads of the blocking driver, or Tasks of the asyncio one (whose pool waits on
+the asyncio driver's latches); a cancelled Task gives its place to the next waiter."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any, Dict, List, Tuple
 
 import pytest
 from event_recorder import Recorder
+from flavoured import FLAVOURS, Flavour, eventually
 from stub_pool import Factory, FakeClock, StubSocket, make_pool, wait_for_waiters
 from waiting import wait_until
 
@@ -25,8 +32,32 @@ from wireclient.errors import (
 )
 from wireclient.pooling import pool as pool_module
 from wireclient.pooling.pool import Pool
+from wireclient.transport import asynchronous
 from wireclient.transport.blocking import run
 from wireclient.transport.steps import Steps
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking driver, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+def flavoured_pool(flavour: Flavour, **kwargs: Any) -> Tuple[Pool, Factory]:
+    """``make_pool`` for the flavour's driver: the asyncio one's pool waits on its latches."""
+    if flavour.asynchronous:
+        kwargs["latch"] = asynchronous.latch
+    return make_pool(**kwargs)
+
+
+async def queued(pool: Pool, n: int) -> None:
+    """``wait_for_waiters`` for a coroutine: until ``n`` callers wait in ``pool``'s queue."""
+    assert await eventually(lambda: pool.stats()["waiting"] >= n), f"{n} waiters never queued"
+
+
+def checkout_beside(flavour: Flavour, pool: Pool) -> asyncio.Future[Any]:
+    """A checkout by another caller (a thread, or a Task): the future of its socket."""
+    return flavour.go(flavour.steps, pool.checkout())
 
 
 def test_outside_request_sockets_are_reused_lifo() -> None:
@@ -40,26 +71,35 @@ def test_outside_request_sockets_are_reused_lifo() -> None:
     assert len(factory.made) == 2 and pool.open_count == 2
 
 
-def test_max_size_bounds_and_waiters_time_out() -> None:
-    pool, factory = make_pool(max_size=2, wait_queue_timeout=0.1)
-    a, _b = run(pool.checkout()), run(pool.checkout())
-    with pytest.raises(PoolTimeout):
-        run(pool.checkout())
-    pool.return_socket(a)
-    assert run(pool.checkout()) is a
+def test_max_size_bounds_and_waiters_time_out(flavour: Flavour) -> None:
+    pool, factory = flavoured_pool(flavour, max_size=2, wait_queue_timeout=0.1)
+
+    async def main() -> None:
+        a, _b = await flavour.steps(pool.checkout()), await flavour.steps(pool.checkout())
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout):
+            await flavour.steps(pool.checkout())
+        assert time.monotonic() - started >= 0.1  # not before waitQueueTimeoutMS
+        assert pool.stats()["waiting"] == 0
+        pool.return_socket(a)
+        assert await flavour.steps(pool.checkout()) is a
+
+    flavour.run(main)
     assert len(factory.made) == 2
 
 
-def test_waiter_gets_socket_released_by_another_thread() -> None:
-    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    a = run(pool.checkout())
-    got = []
-    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
-    t.start()
-    wait_for_waiters(pool, 1)
-    pool.return_socket(a)
-    t.join(5)
-    assert got == [a] and len(factory.made) == 1
+def test_waiter_gets_socket_released_by_another_thread(flavour: Flavour) -> None:
+    pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
+
+    async def main() -> None:
+        a = await flavour.steps(pool.checkout())
+        waiter = checkout_beside(flavour, pool)
+        await queued(pool, 1)
+        pool.return_socket(a)
+        assert await waiter is a
+
+    flavour.run(main)
+    assert len(factory.made) == 1
 
 
 def test_idle_dead_socket_is_detected_on_checkout() -> None:
@@ -112,57 +152,116 @@ def test_orphan_parked_while_lock_held_goes_to_the_waiter() -> None:
     assert got == [sock] and len(factory.made) == 1
 
 
-def test_fifo_waiters_are_served_in_arrival_order() -> None:
+def test_fifo_waiters_are_served_in_arrival_order(flavour: Flavour) -> None:
     """A socket given back while others wait goes to the first of them: the giver cannot
     take it straight back, and later arrivals do not jump the queue."""
-    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    held = run(pool.checkout())
+    pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
     order: List[int] = []
 
-    def wait(n: int) -> None:
-        sock = run(pool.checkout())
+    async def wait(n: int) -> None:
+        sock = await flavour.steps(pool.checkout())
         order.append(n)
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)  # holds it a moment (a thread's own loop, or a Task)
         pool.return_socket(sock)
 
-    threads = []
-    for n in range(4):
-        t = threading.Thread(target=wait, args=(n,))
-        t.start()
-        threads.append(t)
-        wait_for_waiters(pool, n + 1)  # arrive in order
-    pool.return_socket(held)
-    again = threading.Thread(target=wait, args=(99,))  # arrives after all of them
-    again.start()
-    for t in threads + [again]:
-        t.join(5)
+    async def main() -> None:
+        held = await flavour.steps(pool.checkout())
+        waiters = []
+        for n in range(4):
+            waiters.append(flavour.go(wait, n))
+            await queued(pool, n + 1)  # arrive in order
+        pool.return_socket(held)
+        waiters.append(flavour.go(wait, 99))  # arrives after all of them
+        await asyncio.gather(*waiters)
+
+    flavour.run(main)
     assert order == [0, 1, 2, 3, 99] and len(factory.made) == 1
 
 
-def test_returning_socket_cannot_take_it_straight_back_while_others_wait() -> None:
-    pool, _ = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = run(pool.checkout())
-    got = []
-    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
-    t.start()
-    wait_for_waiters(pool, 1)
-    pool.return_socket(sock)  # handed to the waiter, not put back idle
-    assert pool.idle_count() == 0
-    t.join(5)
-    assert got == [sock]
+def test_returning_socket_cannot_take_it_straight_back_while_others_wait(
+    flavour: Flavour,
+) -> None:
+    pool, _ = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
+
+    async def main() -> None:
+        sock = await flavour.steps(pool.checkout())
+        waiter = checkout_beside(flavour, pool)
+        await queued(pool, 1)
+        pool.return_socket(sock)  # handed to the waiter, not put back idle
+        assert pool.idle_count() == 0
+        assert await waiter is sock
+
+    flavour.run(main)
 
 
-def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter() -> None:
-    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = run(pool.checkout())
-    got = []
-    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
-    t.start()
-    wait_for_waiters(pool, 1)
-    sock.close()
-    pool.return_socket(sock)
-    t.join(5)
-    assert len(got) == 1 and got[0] is not sock and len(factory.made) == 2
+def test_slot_freed_by_a_broken_socket_is_granted_to_the_first_waiter(flavour: Flavour) -> None:
+    pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
+
+    async def main() -> None:
+        sock = await flavour.steps(pool.checkout())
+        waiter = checkout_beside(flavour, pool)
+        await queued(pool, 1)
+        sock.close()
+        pool.return_socket(sock)
+        assert await waiter is not sock
+
+    flavour.run(main)
+    assert len(factory.made) == 2
+
+
+# -- asyncio: a cancelled waiter ------------------------------------------------------------
+
+
+def test_a_cancelled_waiter_gives_its_place_to_the_next() -> None:
+    """Three Tasks wait in order; the first is cancelled while it waits: it leaves the
+    queue at once (CancelledError), and the socket given back goes to the second."""
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5, latch=asynchronous.latch)
+    order: List[str] = []
+
+    async def wait(name: str) -> None:
+        sock = await asynchronous.run(pool.checkout())
+        order.append(name)
+        pool.return_socket(sock)
+
+    async def main() -> None:
+        held = await asynchronous.run(pool.checkout())
+        tasks = {}
+        for n, name in enumerate(["first", "second", "third"]):
+            tasks[name] = asyncio.create_task(wait(name))
+            await queued(pool, n + 1)
+        tasks["first"].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tasks["first"]
+        assert pool.stats()["waiting"] == 2  # its place is gone
+        pool.return_socket(held)
+        await asyncio.gather(tasks["second"], tasks["third"])
+
+    asyncio.run(main())
+    assert order == ["second", "third"]
+    assert len(factory.made) == 1 and pool.in_use == 0 and pool.idle_count() == 1
+
+
+def test_a_socket_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
+    """The socket is handed to the first waiter, which is cancelled before it wakes: the
+    socket goes on to the second waiter, not back idle nor lost."""
+    pool, factory = make_pool(max_size=1, wait_queue_timeout=5, latch=asynchronous.latch)
+
+    async def main() -> None:
+        held = await asynchronous.run(pool.checkout())
+        first = asyncio.create_task(asynchronous.run(pool.checkout()))
+        await queued(pool, 1)
+        second = asyncio.create_task(asynchronous.run(pool.checkout()))
+        await queued(pool, 2)
+        pool.return_socket(held)  # handed to the first: its latch is set...
+        first.cancel()  # ...and it is cancelled before it runs again
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await second is held
+        assert pool.in_use == 1 and pool.stats()["waiting"] == 0
+        pool.return_socket(held)
+
+    asyncio.run(main())
+    assert len(factory.made) == 1 and pool.in_use == 0
 
 
 def test_clear_closes_idle_now_and_lent_sockets_when_they_come_back() -> None:
@@ -210,18 +309,22 @@ def test_in_use_counts_lent_sockets() -> None:
     assert pool.in_use == 0
 
 
-def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking() -> None:
-    pool, factory = make_pool(max_size=1, wait_queue_timeout=5)
-    sock = run(pool.checkout())
-    got = []
-    t = threading.Thread(target=lambda: got.append(run(pool.checkout())))
-    t.start()
-    wait_for_waiters(pool, 1)
-    with pool._lock:  # hand over, then clear, before the waiter can run
-        pool._checkin_locked(sock)
-        pool.generation += 1  # what clear() does to lent sockets
-    t.join(5)
-    assert len(got) == 1 and got[0] is not sock and sock.closed
+def test_waiter_never_gets_a_socket_cleared_between_hand_over_and_waking(
+    flavour: Flavour,
+) -> None:
+    pool, factory = flavoured_pool(flavour, max_size=1, wait_queue_timeout=5)
+
+    async def main() -> None:
+        sock = await flavour.steps(pool.checkout())
+        waiter = checkout_beside(flavour, pool)
+        await queued(pool, 1)
+        with pool._lock:  # hand over, then clear, before the waiter can run
+            pool._checkin_locked(sock)
+            pool.generation += 1  # what clear() does to lent sockets
+        got = await waiter
+        assert got is not sock and sock.closed
+
+    flavour.run(main)
     assert pool.open_count == 1 and len(factory.made) == 2
 
 

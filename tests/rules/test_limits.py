@@ -10,6 +10,9 @@ many documents are split to fit instead.
 Against mockupdb with small advertised limits (the server records every frame: nothing may
 arrive), a Hypothesis check of the batching against the real encoder, and against a
 SecantusDB of this module's own with real limits (16 MiB documents, 48 MB messages).
+
+The oversized-operation tests run on both clients (the ``flavour`` fixture,
+``flavoured.py``): the asyncio client's operation runs the same checks before its send.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any, Callable, Iterator, List
 
 import bson
 import pytest
+from flavoured import FLAVOURS, Flavour, documents, got, off_loop
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mock_server import TIMEOUT, MockServer
 from servers import SecantusServer
 
-from wireclient import Connection, protocol
+from wireclient import AsyncConnection, Connection, protocol
 from wireclient.errors import DocumentTooLarge, InvalidDocument
 from wireclient.rules import command
 from wireclient.rules.limits import batches as _batches
@@ -71,6 +75,65 @@ def small() -> Iterator[MockServer]:
         yield server
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+async def flavoured_ping(flavour: Flavour, mock: MockServer, conn: Any, **fields: Any) -> Any:
+    """``ping`` for either client: the client's call beside the test, the mock's wait off
+    the loop."""
+    future = flavour.go(conn.test.command, {"ping": 1, **fields})
+    cmd = await off_loop(mock.receives, "ping")
+    cmd.reply()
+    await future
+    return cmd
+
+
+async def flavoured_refused_then_same_socket(
+    flavour: Flavour, mock: MockServer, conn: Any, call: Callable[[], Any]
+) -> Any:
+    """``refused_then_same_socket`` for either client (``call()`` may return a coroutine)."""
+    port = (await flavoured_ping(flavour, mock, conn)).port
+    hellos = len(mock.hellos)
+    with pytest.raises(DocumentTooLarge) as info:
+        await got(call())
+    await off_loop(mock.assert_nothing_received)
+    assert (await flavoured_ping(flavour, mock, conn)).port == port
+    assert len(mock.hellos) == hellos and conn.pool.open_count == 1
+    return info.value
+
+
+def run_on_mock(flavour: Flavour, mock: MockServer, body: Callable[[Any], Any]) -> None:
+    """``await body(conn)`` with a connection of the flavour to the mock, closed after."""
+
+    async def main() -> None:
+        conn = flavour.make(
+            Connection,
+            AsyncConnection,
+            mock.uri,
+            auto_start_request=False,
+            socketTimeoutMS=int(TIMEOUT * 1000),
+            connectTimeoutMS=int(TIMEOUT * 1000),
+        )
+        try:
+            await body(conn)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
+
+
+async def drained(result: Any) -> Any:
+    """The result of an operation of either client; a cursor's documents (``async for``
+    for an asyncio cursor)."""
+    result = await got(result)
+    if hasattr(result, "__anext__") or hasattr(result, "__next__"):
+        return await got(documents(result))
+    return result
+
+
 # -- each kind of oversized operation: refused, nothing sent, the socket kept ---------------
 
 OVERSIZED = {
@@ -89,13 +152,13 @@ OVERSIZED = {
     "save": lambda c: c.test.things.save({"_id": 1, "p": OVER_COMMAND}),
     "remove spec": lambda c: c.test.things.remove({"p": OVER_COMMAND}),
     "remove w=0": lambda c: c.test.things.remove({"p": OVER_COMMAND}, w=0),
-    "find filter": lambda c: list(c.test.things.find({"p": OVER_COMMAND})),
-    "find projection": lambda c: list(c.test.things.find({}, {OVER_COMMAND: 1})),
-    "find sort": lambda c: list(c.test.things.find().sort(OVER_COMMAND, 1)),
+    "find filter": lambda c: drained(c.test.things.find({"p": OVER_COMMAND})),
+    "find projection": lambda c: drained(c.test.things.find({}, {OVER_COMMAND: 1})),
+    "find sort": lambda c: drained(c.test.things.find().sort(OVER_COMMAND, 1)),
     "find_one": lambda c: c.test.things.find_one({"p": OVER_COMMAND}),
     "count": lambda c: c.test.things.count({"p": OVER_COMMAND}),
     "distinct": lambda c: c.test.things.distinct("a", {"p": OVER_COMMAND}),
-    "aggregate pipeline": lambda c: list(
+    "aggregate pipeline": lambda c: drained(
         c.test.things.aggregate([{"$match": {"p": OVER_COMMAND}}])
     ),
     "db.command": lambda c: c.test.command({"count": "things", "query": {"p": OVER_COMMAND}}),
@@ -107,39 +170,46 @@ OVERSIZED = {
 
 @pytest.mark.parametrize("operation", sorted(OVERSIZED))
 def test_oversized_operation_sends_nothing_and_keeps_the_socket(
-    small: MockServer, operation: str
+    small: MockServer, operation: str, flavour: Flavour
 ) -> None:
-    conn = small.connect()
-    exc = refused_then_same_socket(small, conn, lambda: OVERSIZED[operation](conn))
-    assert isinstance(exc, InvalidDocument)
-    assert exc.size > exc.limit in (MAX_BSON, COMMAND_LIMIT)
+    async def body(conn: Any) -> None:
+        exc = await flavoured_refused_then_same_socket(
+            flavour, small, conn, lambda: OVERSIZED[operation](conn)
+        )
+        assert isinstance(exc, InvalidDocument)
+        assert exc.size > exc.limit in (MAX_BSON, COMMAND_LIMIT)
+
+    run_on_mock(flavour, small, body)
 
 
 @pytest.mark.parametrize("operation", ["insert one", "update spec", "find filter", "db.command"])
 def test_oversized_operation_in_a_request_keeps_the_request_socket(
-    small: MockServer, operation: str
+    small: MockServer, operation: str, flavour: Flavour
 ) -> None:
-    conn = small.connect()
-    table = conn._executor.requests
+    async def body(conn: Any) -> None:
+        table = conn._executor.requests
 
-    def in_a_request() -> Any:  # one thread: request state is per thread
-        with conn.start_request():
-            conn.test.command("ping")
-            bound = table.bound_socket(conn.pool)
-            with pytest.raises(DocumentTooLarge):
-                OVERSIZED[operation](conn)
-            kept = conn.in_request() and table.bound_socket(conn.pool) is bound
-            conn.test.command("ping")
-            return bound, kept and table.bound_socket(conn.pool) is bound
+        async def in_a_request() -> Any:  # one caller: request state is per thread (Task)
+            with conn.start_request():
+                await got(conn.test.command("ping"))
+                bound = table.bound_socket(conn.pool)
+                with pytest.raises(DocumentTooLarge):
+                    await got(OVERSIZED[operation](conn))
+                kept = conn.in_request() and table.bound_socket(conn.pool) is bound
+                await got(conn.test.command("ping"))
+                return bound, kept and table.bound_socket(conn.pool) is bound
 
-    future = small.run(in_a_request)
-    first = small.receives("ping")
-    first.reply()
-    second = small.receives("ping")  # the next request to arrive: nothing came between
-    second.reply()
-    bound, kept = future.result(TIMEOUT)
-    assert kept and not bound.closed and second.port == first.port
-    assert conn.pool.open_count == 1 and conn.pool.idle_count() == 1  # ended: back in the pool
+        future = flavour.go(in_a_request)
+        first = await off_loop(small.receives, "ping")
+        first.reply()
+        # the next request to arrive: nothing came between
+        second = await off_loop(small.receives, "ping")
+        second.reply()
+        bound, kept = await future
+        assert kept and not bound.closed and second.port == first.port
+        assert conn.pool.open_count == 1 and conn.pool.idle_count() == 1  # back in the pool
+
+    run_on_mock(flavour, small, body)
 
 
 def test_a_command_within_the_allowance_is_sent(small: MockServer) -> None:
@@ -441,30 +511,64 @@ REAL_OVERSIZED = {
     ),
     "50 MB update spec": lambda c: c.test.big.update({"p": "x" * (50 * MB)}, {"$set": {"a": 1}}),
     "20 MB remove spec": lambda c: c.test.big.remove({"p": "x" * (20 * MB)}),
-    "20 MB pipeline": lambda c: list(c.test.big.aggregate([{"$match": {"p": "x" * (20 * MB)}}])),
+    "20 MB pipeline": lambda c: drained(c.test.big.aggregate([{"$match": {"p": "x" * (20 * MB)}}])),
     "50 MB command": lambda c: c.test.command({"count": "big", "query": {"p": "x" * (50 * MB)}}),
 }
 
 
+async def flavoured_seen(conn: Any) -> Any:
+    """``seen`` for either client."""
+    status = await got(conn.admin.command("serverStatus"))
+    counters = {k: status["opcounters"][k] for k in ("insert", "query", "update", "delete")}
+    me = (await got(conn.admin.command("whatsmyuri")))["you"]
+    return status["network"]["numRequests"], counters, me
+
+
+def run_on_real(flavour: Flavour, big_server: SecantusServer, body: Callable[[Any], Any]) -> None:
+    """``await body(conn)`` with a connection of the flavour to ``big_server`` (``real``)."""
+
+    async def main() -> None:
+        conn = await flavour.open(
+            Connection, AsyncConnection, big_server.uri, auto_start_request=False
+        )
+        try:
+            await got(conn.test.big.drop())
+            await body(conn)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
+
+
 @pytest.mark.parametrize("operation", sorted(REAL_OVERSIZED))
-def test_real_server_oversized_operation_sends_nothing(real: Connection, operation: str) -> None:
-    requests, counters, me = seen(real)
-    with pytest.raises(DocumentTooLarge):
-        REAL_OVERSIZED[operation](real)
-    after_requests, after_counters, after_me = seen(real)
-    assert after_requests == requests + 2  # serverStatus and whatsmyuri of seen(), no more
-    assert after_counters == counters and after_me == me
-    real.test.big.insert({"_id": 1})  # the same socket works on
-    assert real.test.big.find_one() == {"_id": 1}
-    assert real.admin.command("whatsmyuri")["you"] == me and real.pool.open_count == 1
-
-
-def test_real_server_request_keeps_its_socket(real: Connection) -> None:
-    with real.start_request():
-        me = real.admin.command("whatsmyuri")["you"]
+def test_real_server_oversized_operation_sends_nothing(
+    big_server: SecantusServer, operation: str, flavour: Flavour
+) -> None:
+    async def body(real: Any) -> None:
+        requests, counters, me = await flavoured_seen(real)
         with pytest.raises(DocumentTooLarge):
-            real.test.big.update({"p": "x" * (50 * MB)}, {"$set": {"a": 1}})
-        assert real.in_request() and real.admin.command("whatsmyuri")["you"] == me
+            await got(REAL_OVERSIZED[operation](real))
+        after_requests, after_counters, after_me = await flavoured_seen(real)
+        assert after_requests == requests + 2  # serverStatus and whatsmyuri of seen(), no more
+        assert after_counters == counters and after_me == me
+        await got(real.test.big.insert({"_id": 1}))  # the same socket works on
+        assert await got(real.test.big.find_one()) == {"_id": 1}
+        assert (await got(real.admin.command("whatsmyuri")))["you"] == me
+        assert real.pool.open_count == 1
+
+    run_on_real(flavour, big_server, body)
+
+
+def test_real_server_request_keeps_its_socket(big_server: SecantusServer, flavour: Flavour) -> None:
+    async def body(real: Any) -> None:
+        with real.start_request():
+            me = (await got(real.admin.command("whatsmyuri")))["you"]
+            with pytest.raises(DocumentTooLarge):
+                await got(real.test.big.update({"p": "x" * (50 * MB)}, {"$set": {"a": 1}}))
+            assert real.in_request()
+            assert (await got(real.admin.command("whatsmyuri")))["you"] == me
+
+    run_on_real(flavour, big_server, body)
 
 
 def test_real_server_takes_exactly_16_mib_and_the_allowance(real: Connection) -> None:

@@ -16,6 +16,10 @@ Peers, and why each:
   not offered (mockupdb cannot read OP_COMPRESSED, and needs not here).
 * SecantusDB, which lists no compressor (and refuses OP_COMPRESSED), so nothing may be
   compressed there.
+
+The tests of a connection run on both clients (the ``flavour`` fixture, ``flavoured.py``):
+the client's call runs beside the test (``flavour.go``: a thread, or a Task) while the test
+waits for its frame off the loop (``server.receives_async``) and answers it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from __future__ import annotations
 import io
 import struct
 import sys
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
 
 import bson
 import pytest
+from flavoured import FLAVOURS, Flavour, got
 from mock_server import MockServer as MockupDBServer
 from peer_frames import (
     CHECKSUM_PRESENT,
@@ -47,7 +52,7 @@ from peer_frames import (
 )
 from servers import SecantusServer
 
-from wireclient import Connection, protocol
+from wireclient import AsyncConnection, Connection, protocol
 from wireclient.engine.checker import Checker
 from wireclient.errors import ConfigurationError, ProtocolError
 from wireclient.mock import Matcher, MockServer, Request, reply_frame
@@ -65,6 +70,40 @@ from wireclient.transport.compressors import (
 
 ALL = ["zstd", "snappy", "zlib"]
 TIMEOUT = 5
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
+Connect = Callable[..., Awaitable[Any]]
+
+
+def run_with(flavour: Flavour, body: Callable[[Connect], Awaitable[None]]) -> None:
+    """``await body(connect)`` on the flavour's loop: ``await connect(server_or_uri,
+    **options)`` opens a connection of the flavour, closed after the body."""
+
+    async def main() -> None:
+        made: List[Any] = []
+
+        async def connect(target: Any, **options: Any) -> Any:
+            uri = target if isinstance(target, str) else target.uri
+            options.setdefault("auto_start_request", False)
+            options.setdefault("socketTimeoutMS", TIMEOUT * 1000)
+            options.setdefault("connectTimeoutMS", TIMEOUT * 1000)
+            conn = await flavour.open(Connection, AsyncConnection, uri, **options)
+            made.append(conn)
+            return conn
+
+        try:
+            await body(connect)
+        finally:
+            for conn in made:
+                await got(conn.close())
+
+    flavour.run(main)
 
 
 def frame_of(spec: Dict[str, Any], op_query: bool = False) -> bytes:
@@ -172,12 +211,14 @@ def test_a_missing_package_is_a_configuration_error_naming_it(
     Connection("mongodb://h/?compressors=zlib", _connect=False)  # zlib needs nothing
 
 
-def test_unknown_compressors_warn_and_are_not_offered() -> None:
-    with MockupDBServer() as server:
-        with pytest.warns(UserWarning, match="unknown compressor 'lz4'"):
-            conn = server.connect(compressors="lz4")
-        assert "compression" not in server.hellos[0].body
-        conn.close()
+def test_unknown_compressors_warn_and_are_not_offered(flavour: Flavour) -> None:
+    async def body(connect: Connect) -> None:
+        with MockupDBServer() as server:
+            with pytest.warns(UserWarning, match="unknown compressor 'lz4'"):
+                await connect(server.uri, compressors="lz4")
+            assert "compression" not in server.hellos[0].body
+
+    run_with(flavour, body)
 
 
 # -- against the mock, which compresses (frames checked and built by peer_frames) -----------
@@ -187,25 +228,6 @@ def test_unknown_compressors_warn_and_are_not_offered() -> None:
 def compressing_server() -> Iterator[MockServer]:
     with MockServer(max_wire_version=17, compression=["zlib", "snappy", "zstd"]) as server:
         yield server
-
-
-@pytest.fixture()
-def connect() -> Iterator[Callable[..., Connection]]:
-    """``connect(server_or_uri, **options)``: a Connection, closed after the test."""
-    made: List[Connection] = []
-
-    def make(target: Any, **options: Any) -> Connection:
-        uri = target if isinstance(target, str) else target.uri
-        options.setdefault("auto_start_request", False)
-        options.setdefault("socketTimeoutMS", TIMEOUT * 1000)
-        options.setdefault("connectTimeoutMS", TIMEOUT * 1000)
-        conn = Connection(uri, **options)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
 
 
 def hellos(server: MockServer) -> List[Request]:
@@ -223,57 +245,73 @@ def answer(request: Request, doc: Dict[str, Any], compressor: Optional[str] = "s
 FOUND = {"cursor": {"id": 0, "ns": "test.c", "firstBatch": [{"_id": 1, "x": "y" * 300}]}, "ok": 1}
 
 
-def _find_one(server: MockServer, conn: Connection, reply_with: Optional[str] = "same") -> Request:
-    future = server.go(conn.test.c.find_one, {"_id": 1})
-    got = server.receives("find")
-    assert sent_doc(got.frame)["filter"] == {"_id": 1}
-    answer(got, FOUND, reply_with)
-    assert future.result(TIMEOUT) == {"_id": 1, "x": "y" * 300}
-    return got
+async def _find_one(
+    flavour: Flavour, server: MockServer, conn: Any, reply_with: Optional[str] = "same"
+) -> Request:
+    future = flavour.go(conn.test.c.find_one, {"_id": 1})
+    request = await server.receives_async("find")
+    assert sent_doc(request.frame)["filter"] == {"_id": 1}
+    answer(request, FOUND, reply_with)
+    assert await future == {"_id": 1, "x": "y" * 300}
+    return request
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_both_directions_are_compressed(
-    compressing_server: MockServer, connect: Callable[..., Connection], name: str
+    compressing_server: MockServer, flavour: Flavour, name: str
 ) -> None:
-    conn = connect(compressing_server, compressors=[name])
-    got = _find_one(compressing_server, conn)
-    first = hellos(compressing_server)[0]
-    assert sent_doc(first.frame)["compression"] == [name]
-    assert wire_compressor(first.frame) is None  # hello: never
-    assert wire_compressor(got.frame) == name
-    assert run(conn.pool.checkout()).compressor.name == name  # type: ignore[union-attr]
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors=[name])
+        request = await _find_one(flavour, compressing_server, conn)
+        first = hellos(compressing_server)[0]
+        assert sent_doc(first.frame)["compression"] == [name]
+        assert wire_compressor(first.frame) is None  # hello: never
+        assert wire_compressor(request.frame) == name
+        sock = await flavour.steps(conn.pool.checkout())
+        assert sock.compressor.name == name
+        conn.pool.return_socket(sock)
+
+    run_with(flavour, body)
 
 
 def test_the_handshake_offers_the_client_s_order_and_uses_its_first_common(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
-    conn = connect(f"{compressing_server.uri}/?compressors=zstd,snappy,zlib")
-    assert sent_doc(hellos(compressing_server)[0].frame)["compression"] == [
-        "zstd",
-        "snappy",
-        "zlib",
-    ]
-    got = _find_one(compressing_server, conn)
-    assert wire_compressor(got.frame) == "zstd"
+    async def body(connect: Connect) -> None:
+        conn = await connect(f"{compressing_server.uri}/?compressors=zstd,snappy,zlib")
+        assert sent_doc(hellos(compressing_server)[0].frame)["compression"] == [
+            "zstd",
+            "snappy",
+            "zlib",
+        ]
+        request = await _find_one(flavour, compressing_server, conn)
+        assert wire_compressor(request.frame) == "zstd"
+
+    run_with(flavour, body)
 
 
-def test_nothing_in_common_means_no_compression(connect: Callable[..., Connection]) -> None:
-    with MockServer(max_wire_version=17, compression=["snappy"]) as server:
-        conn = connect(server, compressors="zlib")
-        got = _find_one(server, conn)
-        assert wire_compressor(got.frame) is None
-        conn.close()
+def test_nothing_in_common_means_no_compression(flavour: Flavour) -> None:
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=17, compression=["snappy"]) as server:
+            conn = await connect(server, compressors="zlib")
+            request = await _find_one(flavour, server, conn)
+            assert wire_compressor(request.frame) is None
+            await got(conn.close())
+
+    run_with(flavour, body)
 
 
 def test_a_reply_in_another_compressor_is_decoded(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
-    conn = connect(compressing_server, compressors="zlib")
-    got = _find_one(compressing_server, conn, reply_with="zstd")
-    assert wire_compressor(got.frame) == "zlib"
-    _find_one(compressing_server, conn, reply_with="noop")
-    _find_one(compressing_server, conn, reply_with=None)  # and a plain one
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors="zlib")
+        request = await _find_one(flavour, compressing_server, conn, reply_with="zstd")
+        assert wire_compressor(request.frame) == "zlib"
+        await _find_one(flavour, compressing_server, conn, reply_with="noop")
+        await _find_one(flavour, compressing_server, conn, reply_with=None)  # and a plain one
+
+    run_with(flavour, body)
 
 
 HELLO = {
@@ -303,26 +341,32 @@ def _snappy_hello(request: Request) -> Any:
     return reply_frame(compress_frame(plain, COMPRESSOR_IDS["snappy"]))
 
 
-def test_a_compressed_handshake_reply_is_decoded(connect: Callable[..., Connection]) -> None:
-    with MockServer(max_wire_version=17, compression=["zlib"]) as server:
-        server.autoresponds(Matcher(predicate=lambda r: True), _snappy_hello)
-        conn = connect(server, compressors="zlib")
-        assert conn.max_wire_version == 17
-        _find_one(server, conn)
-        conn.close()
+def test_a_compressed_handshake_reply_is_decoded(flavour: Flavour) -> None:
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=17, compression=["zlib"]) as server:
+            server.autoresponds(Matcher(predicate=lambda r: True), _snappy_hello)
+            conn = await connect(server, compressors="zlib")
+            assert conn.max_wire_version == 17
+            await _find_one(flavour, server, conn)
+            await got(conn.close())
+
+    run_with(flavour, body)
 
 
 def test_authentication_commands_are_never_compressed(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
-    uri = f"mongodb://alice:pw@{compressing_server.address_string}/?compressors=zlib"
-    future = compressing_server.go(connect, uri)
-    got = compressing_server.receives(Matcher("saslStart", database="admin"))
-    assert wire_compressor(got.frame) is None
-    assert sent_doc(got.frame)["saslStart"] == 1
-    got.fail(18, "Authentication failed.")
-    with pytest.raises(Exception, match="Authentication failed"):
-        future.result(TIMEOUT)
+    async def body(connect: Connect) -> None:
+        uri = f"mongodb://alice:pw@{compressing_server.address_string}/?compressors=zlib"
+        future = flavour.go(connect, uri)
+        request = await compressing_server.receives_async(Matcher("saslStart", database="admin"))
+        assert wire_compressor(request.frame) is None
+        assert sent_doc(request.frame)["saslStart"] == 1
+        request.fail(18, "Authentication failed.")
+        with pytest.raises(Exception, match="Authentication failed"):
+            await future
+
+    run_with(flavour, body)
 
 
 def test_a_later_hello_on_a_compressing_socket_goes_uncompressed(
@@ -372,51 +416,63 @@ class _Recorder(CommandListener, FrameListener):
 
 
 def test_command_events_show_the_uncompressed_command(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
     recorder = _Recorder()
-    conn = connect(compressing_server, compressors="zstd", event_listeners=[recorder])
-    _find_one(compressing_server, conn)
-    assert recorder.commands[-1]["find"] == "c" and recorder.commands[-1]["filter"] == {"_id": 1}
-    last = recorder.frames[-1]
-    assert opcode_of(last) == OP_COMPRESSED  # frame events: the wire
+
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors="zstd", event_listeners=[recorder])
+        await _find_one(flavour, compressing_server, conn)
+
+    run_with(flavour, body)
+    find = [c for c in recorder.commands if "find" in c][-1]
+    assert find["find"] == "c" and find["filter"] == {"_id": 1}
+    compressed = [f for f in recorder.frames if opcode_of(f) == OP_COMPRESSED]
+    assert len(compressed) == 1  # frame events: the wire (the find; the hello is not)
     assert opcode_of(recorder.frames[0]) == OP_QUERY  # hello
 
 
 def test_inserts_go_compressed_with_their_document_sequence(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
     from mock_server import parse_op_msg
 
-    conn = connect(compressing_server, compressors="snappy")
-    docs = [{"_id": i, "text": "lorem ipsum " * 20} for i in range(50)]
-    future = compressing_server.go(conn.test.c.insert, docs)
-    got = compressing_server.receives("insert")
-    assert wire_compressor(got.frame) == "snappy"
-    plain = unwrap(got.frame)
-    assert parse_op_msg(plain)[2]["documents"] == docs
-    assert len(got.frame) * 3 < len(plain)
-    answer(got, {"n": 50, "ok": 1})
-    assert future.result(TIMEOUT) == list(range(50))
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors="snappy")
+        docs = [{"_id": i, "text": "lorem ipsum " * 20} for i in range(50)]
+        future = flavour.go(conn.test.c.insert, docs)
+        request = await compressing_server.receives_async("insert")
+        assert wire_compressor(request.frame) == "snappy"
+        plain = unwrap(request.frame)
+        assert parse_op_msg(plain)[2]["documents"] == docs
+        assert len(request.frame) * 3 < len(plain)
+        answer(request, {"n": 50, "ok": 1})
+        assert await future == list(range(50))
+
+    run_with(flavour, body)
 
 
 def test_a_checksummed_reply_on_a_compressing_socket_is_read_and_nothing_sent_has_one(
-    connect: Callable[..., Connection],
+    flavour: Flavour,
 ) -> None:
     """A checksummed OP_MSG is never compressed (its CRC covers a header OP_COMPRESSED
     replaces), so a server that checksums answers a compressed request plainly; the client
     verifies the CRC and keeps compressing. wireclient never checksums what it sends."""
     recorder = _Recorder()
-    with MockServer(max_wire_version=17, compression=["zlib"], checksums=True) as server:
-        conn = connect(server, compressors="zlib", event_listeners=[recorder])
-        for _ in range(2):
-            future = server.go(conn.test.c.find_one, {"_id": 1})
-            got = server.receives("find")
-            assert wire_compressor(got.frame) == "zlib"
-            assert not msg_flags(got.frame) & CHECKSUM_PRESENT
-            got.reply(FOUND)  # the mock's own reply: plain, with a CRC-32C
-            assert future.result(TIMEOUT) == {"_id": 1, "x": "y" * 300}
-        conn.close()
+
+    async def body(connect: Connect) -> None:
+        with MockServer(max_wire_version=17, compression=["zlib"], checksums=True) as server:
+            conn = await connect(server, compressors="zlib", event_listeners=[recorder])
+            for _ in range(2):
+                future = flavour.go(conn.test.c.find_one, {"_id": 1})
+                request = await server.receives_async("find")
+                assert wire_compressor(request.frame) == "zlib"
+                assert not msg_flags(request.frame) & CHECKSUM_PRESENT
+                request.reply(FOUND)  # the mock's own reply: plain, with a CRC-32C
+                assert await future == {"_id": 1, "x": "y" * 300}
+            await got(conn.close())
+
+    run_with(flavour, body)
     replies = [
         f for f in recorder.received_frames if opcode_of(f) != OP_REPLY
     ]  # not the first hello
@@ -428,32 +484,38 @@ def test_a_checksummed_reply_on_a_compressing_socket_is_read_and_nothing_sent_ha
 
 
 def test_a_bad_checksum_in_a_reply_loses_the_socket(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
-    conn = connect(compressing_server, compressors="zlib")
-    future = compressing_server.go(conn.test.c.find_one)
-    got = compressing_server.receives("find")
-    got.reply_frame(op_msg_frame(FOUND, 901, got.request_id, bad_checksum=True))
-    with pytest.raises(ProtocolError, match="checksum mismatch"):
-        future.result(TIMEOUT)
-    assert conn.pool.open_count == 0
-    _find_one(compressing_server, conn)  # a new socket, compressed again
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors="zlib")
+        future = flavour.go(conn.test.c.find_one)
+        request = await compressing_server.receives_async("find")
+        request.reply_frame(op_msg_frame(FOUND, 901, request.request_id, bad_checksum=True))
+        with pytest.raises(ProtocolError, match="checksum mismatch"):
+            await future
+        assert conn.pool.open_count == 0
+        again = await _find_one(flavour, compressing_server, conn)  # a new socket
+        assert wire_compressor(again.frame) == "zlib"  # compressed again
+
+    run_with(flavour, body)
 
 
 # -- through the proxy -------------------------------------------------------------------
 
 
-def test_the_proxy_forwards_and_decodes_compressed_frames(compressing_server: MockServer) -> None:
+def test_the_proxy_forwards_and_decodes_compressed_frames(
+    compressing_server: MockServer, flavour: Flavour
+) -> None:
     out = io.StringIO()
-    with Proxy(("127.0.0.1", 0), compressing_server.address, out=out) as proxy:
-        conn = Connection(
-            f"mongodb://127.0.0.1:{proxy.port}/?compressors=zlib",
-            auto_start_request=False,
-            socketTimeoutMS=5000,
-        )
-        got = _find_one(compressing_server, conn)
-        assert wire_compressor(got.frame) == "zlib"
-        conn.close()
+
+    async def body(connect: Connect) -> None:
+        with Proxy(("127.0.0.1", 0), compressing_server.address, out=out) as proxy:
+            conn = await connect(f"mongodb://127.0.0.1:{proxy.port}/?compressors=zlib")
+            request = await _find_one(flavour, compressing_server, conn)
+            assert wire_compressor(request.frame) == "zlib"
+            await got(conn.close())
+
+    run_with(flavour, body)
     text = out.getvalue()
     assert "client -> server  OP_COMPRESSED" in text
     assert "server -> client  OP_COMPRESSED" in text
@@ -465,22 +527,26 @@ def test_the_proxy_forwards_and_decodes_compressed_frames(compressing_server: Mo
 # -- SecantusDB: lists no compressor -------------------------------------------------------
 
 
-def test_secantus_lists_no_compressor_so_nothing_is_compressed(server: SecantusServer) -> None:
+def test_secantus_lists_no_compressor_so_nothing_is_compressed(
+    server: SecantusServer, flavour: Flavour
+) -> None:
     recorder = _Recorder()
-    conn = Connection(
-        server.uri + "?compressors=zstd,snappy,zlib&zlibCompressionLevel=9",
-        auto_start_request=False,
-        event_listeners=[recorder],
-    )
-    try:
-        conn.compression_test.c.drop()
-        conn.compression_test.c.insert([{"_id": i, "s": "x" * 100} for i in range(20)])
-        assert conn.compression_test.c.count() == 20
-        sock = run(conn.pool.checkout())
+    coll_name = f"c_{flavour}"
+
+    async def body(connect: Connect) -> None:
+        conn = await connect(
+            server.uri + "?compressors=zstd,snappy,zlib&zlibCompressionLevel=9",
+            event_listeners=[recorder],
+        )
+        coll = conn.compression_test[coll_name]
+        await got(coll.drop())
+        await got(coll.insert([{"_id": i, "s": "x" * 100} for i in range(20)]))
+        assert await got(coll.count()) == 20
+        sock = await flavour.steps(conn.pool.checkout())
         assert sock.compressor is None
         conn.pool.return_socket(sock)
-    finally:
-        conn.close()
+
+    run_with(flavour, body)
     opcodes = {struct.unpack_from("<i", data, 12)[0] for data in recorder.frames}
     assert OP_COMPRESSED not in opcodes and protocol.OP_MSG in opcodes
     hello = bson.decode(
@@ -507,16 +573,19 @@ def test_the_cli_compresses_with_compressors_in_its_uri(compressing_server: Mock
 
 
 def test_a_corrupt_compressed_reply_is_a_protocol_error_and_loses_its_socket(
-    compressing_server: MockServer, connect: Callable[..., Connection]
+    compressing_server: MockServer, flavour: Flavour
 ) -> None:
-    conn = connect(compressing_server, compressors="zlib")
-    future = compressing_server.go(conn.test.c.find_one)
-    got = compressing_server.receives("find")
-    plain = op_msg_frame(FOUND, 901, got.request_id)
-    body = b"\x78\x9cnot a zlib stream at all"  # a zlib header, then garbage
-    head = struct.pack("<iiB", 2013, len(plain) - 16, COMPRESSOR_IDS["zlib"])
-    header = struct.pack("<iiii", 25 + len(body), 901, got.request_id, OP_COMPRESSED)
-    got.reply_frame(header + head + body)
-    with pytest.raises(ProtocolError, match="zlib data is corrupt"):
-        future.result(TIMEOUT)
-    assert conn.pool.open_count == 0  # the socket was closed and dropped
+    async def body(connect: Connect) -> None:
+        conn = await connect(compressing_server, compressors="zlib")
+        future = flavour.go(conn.test.c.find_one)
+        request = await compressing_server.receives_async("find")
+        plain = op_msg_frame(FOUND, 901, request.request_id)
+        garbage = b"\x78\x9cnot a zlib stream at all"  # a zlib header, then garbage
+        head = struct.pack("<iiB", 2013, len(plain) - 16, COMPRESSOR_IDS["zlib"])
+        header = struct.pack("<iiii", 25 + len(garbage), 901, request.request_id, OP_COMPRESSED)
+        request.reply_frame(header + head + garbage)
+        with pytest.raises(ProtocolError, match="zlib data is corrupt"):
+            await future
+        assert conn.pool.open_count == 0  # the socket was closed and dropped
+
+    run_with(flavour, body)

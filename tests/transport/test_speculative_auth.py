@@ -5,6 +5,9 @@ socket are counted against it, with and without speculation. mockupdb plays a se
 ignores it, and one that answers it through a small server-side SCRAM written here (the
 peer's side: it checks the client's proof and signs its own), so the client's messages are
 verified, not just accepted.
+
+The connection tests run on both clients (the ``flavour`` fixture, ``flavoured.py``): the
+asyncio client's handshake and SCRAM are the same steps, run by its driver.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import struct
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+from flavoured import FLAVOURS, Flavour, got, off_loop
 from mock_server import MockServer
 from servers import SecantusServer, secantus_with_auth
 
-from wireclient import Connection
+from wireclient import AsyncConnection, Connection
 from wireclient.errors import AuthenticationError, AuthenticationProtocolError
 from wireclient.monitoring import FrameListener
 from wireclient.transport import auth
@@ -29,7 +33,6 @@ from wireclient.transport.auth import (
     make_credentials,
     mongo_password_digest,
 )
-from wireclient.transport.blocking import run
 from wireclient.transport.saslprep import saslprep
 
 OP_QUERY, OP_MSG = 2004, 2013
@@ -70,18 +73,34 @@ def auth_server() -> Iterator[SecantusServer]:
         yield server
 
 
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: Any) -> Flavour:
+    """The blocking client, then the asyncio one (``flavoured.py``)."""
+    return Flavour(request.param)
+
+
 def uri(server: SecantusServer, user: str, password: str, query: str = "") -> str:
     return f"mongodb://{user}:{password}@{server.address}/{query}"
 
 
-def new_socket_round_trips(target: str) -> List[str]:
+async def connect(flavour: Flavour, target: str, **options: Any) -> Any:
+    """A connected ``Connection`` or ``AsyncConnection`` (without auto_start_request)."""
+    options.setdefault("auto_start_request", False)
+    return await flavour.open(Connection, AsyncConnection, target, **options)
+
+
+def new_socket_round_trips(flavour: Flavour, target: str) -> List[str]:
     """The commands a new authenticated socket sends before its first operation."""
     counter = FrameCounter()
-    conn = Connection(target, auto_start_request=False, event_listeners=[counter])
-    try:
-        assert conn.admin.command("ping")["ok"] == 1
-    finally:
-        conn.close()
+
+    async def main() -> None:
+        conn = await connect(flavour, target, event_listeners=[counter])
+        try:
+            assert (await got(conn.admin.command("ping")))["ok"] == 1
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
     ((frames),) = counter.by_socket.values()  # one socket
     return command_names(frames)[:-1]  # without the ping
 
@@ -90,25 +109,29 @@ def new_socket_round_trips(target: str) -> List[str]:
     "query", ["", "?authMechanism=SCRAM-SHA-256", "?authMechanism=SCRAM-SHA-1"]
 )
 def test_a_new_socket_costs_one_round_trip_fewer(
-    auth_server: SecantusServer, monkeypatch: pytest.MonkeyPatch, query: str
+    auth_server: SecantusServer, monkeypatch: pytest.MonkeyPatch, query: str, flavour: Flavour
 ) -> None:
     target = uri(auth_server, "alice", "alice-pw", query)
-    assert new_socket_round_trips(target) == ["hello", "saslContinue"]
+    assert new_socket_round_trips(flavour, target) == ["hello", "saslContinue"]
     monkeypatch.setattr(auth, "speculate", lambda credentials: None)
-    assert new_socket_round_trips(target) == ["hello", "saslStart", "saslContinue"]
+    assert new_socket_round_trips(flavour, target) == ["hello", "saslStart", "saslContinue"]
 
 
-def test_the_hello_carries_the_first_step_with_its_database(auth_server: SecantusServer) -> None:
+def test_the_hello_carries_the_first_step_with_its_database(
+    auth_server: SecantusServer, flavour: Flavour
+) -> None:
     counter = FrameCounter()
-    conn = Connection(
-        uri(auth_server, "bob", "bob-pw", "appdb"),
-        auto_start_request=False,
-        event_listeners=[counter],
-    )
-    try:
-        assert conn.appdb.things.find_one() is None
-    finally:
-        conn.close()
+
+    async def main() -> None:
+        conn = await connect(
+            flavour, uri(auth_server, "bob", "bob-pw", "appdb"), event_listeners=[counter]
+        )
+        try:
+            assert await got(conn.appdb.things.find_one()) is None
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
     import bson
 
     ((frames),) = counter.by_socket.values()
@@ -124,34 +147,59 @@ def test_the_hello_carries_the_first_step_with_its_database(auth_server: Secantu
 
 
 def test_a_sha1_only_user_falls_back_to_the_negotiated_mechanism(
-    auth_server: SecantusServer,
+    auth_server: SecantusServer, flavour: Flavour
 ) -> None:
     """The speculation is SCRAM-SHA-256, but the user has SCRAM-SHA-1 only: the ordinary
     conversation runs with SCRAM-SHA-1 (whatever the server answered to the speculation)."""
-    assert new_socket_round_trips(uri(auth_server, "old", "old-pw")) == [
+    assert new_socket_round_trips(flavour, uri(auth_server, "old", "old-pw")) == [
         "hello",
         "saslStart",
         "saslContinue",
     ]
 
 
-def test_a_wrong_password_still_fails(auth_server: SecantusServer) -> None:
-    with pytest.raises(AuthenticationError, match="alice"):
-        Connection(uri(auth_server, "alice", "wrong"), auto_start_request=False)
-
-
-def test_pool_sockets_all_authenticate_speculatively(auth_server: SecantusServer) -> None:
+def test_a_wrong_password_still_fails(auth_server: SecantusServer, flavour: Flavour) -> None:
     counter = FrameCounter()
-    conn = Connection(
-        uri(auth_server, "alice", "alice-pw"), auto_start_request=False, event_listeners=[counter]
-    )
-    try:
-        socks = [run(conn.pool.checkout()) for _ in range(3)]
-        for sock in socks:
-            assert run(sock.command("admin", {"ping": 1}))["ok"] == 1  # type: ignore[index]
-            conn.pool.return_socket(sock)
-    finally:
-        conn.close()
+
+    async def main() -> None:
+        conn = flavour.make(
+            Connection,
+            AsyncConnection,
+            uri(auth_server, "alice", "wrong"),
+            auto_start_request=False,
+            event_listeners=[counter],
+        )
+        try:
+            with pytest.raises(AuthenticationError, match="alice"):
+                await got(conn.connect())
+            assert conn.pool.open_count == 0
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
+    ((frames),) = counter.by_socket.values()
+    assert command_names(frames) == ["hello", "saslContinue"]  # refused at the proof
+
+
+def test_pool_sockets_all_authenticate_speculatively(
+    auth_server: SecantusServer, flavour: Flavour
+) -> None:
+    counter = FrameCounter()
+
+    async def main() -> None:
+        conn = await connect(
+            flavour, uri(auth_server, "alice", "alice-pw"), event_listeners=[counter]
+        )
+        try:
+            socks = [await flavour.steps(conn.pool.checkout()) for _ in range(3)]
+            for sock in socks:
+                assert (await flavour.steps(sock.command("admin", {"ping": 1})))["ok"] == 1
+                conn.pool.return_socket(sock)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
+    assert len(counter.by_socket) >= 3
     for frames in counter.by_socket.values():
         assert command_names(frames)[:2] == ["hello", "saslContinue"]
 
@@ -237,38 +285,58 @@ def _finish_conversation(server: MockServer, peer: ScramPeer, start: bool) -> No
     got.reply(conversationId=conversation, done=True, payload=final)
 
 
-def test_mock_server_answering_it_gets_a_correct_proof_in_saslcontinue() -> None:
+def mock_connect(flavour: Flavour, server: MockServer) -> Any:
+    """Start connecting to the mock as alice (the test answers the conversation): the
+    future of the connection."""
+    target = f"mongodb://alice:pw@127.0.0.1:{server.address[1]}"
+    return flavour.go(connect, flavour, target, socketTimeoutMS=5000, connectTimeoutMS=5000)
+
+
+def test_mock_server_answering_it_gets_a_correct_proof_in_saslcontinue(flavour: Flavour) -> None:
     peer = ScramPeer(SCRAM_SHA_256, "alice", "pw")
-    with SpeculatingServer(peer) as server:
-        future = server.run(server.connect, f"mongodb://alice:pw@127.0.0.1:{server.address[1]}")
-        _finish_conversation(server, peer, start=False)
-        conn = future.result(5)
-        assert peer.proof_ok
-        hello = server.hellos[0].body
-        assert hello["speculativeAuthenticate"]["db"] == "admin"
-        assert hello["saslSupportedMechs"] == "admin.alice"
-        conn.close()
+
+    async def main() -> None:
+        with SpeculatingServer(peer) as server:
+            future = mock_connect(flavour, server)
+            await off_loop(_finish_conversation, server, peer, start=False)
+            conn = await future
+            assert peer.proof_ok
+            hello = server.hellos[0].body
+            assert hello["speculativeAuthenticate"]["db"] == "admin"
+            assert hello["saslSupportedMechs"] == "admin.alice"
+            await got(conn.close())
+
+    flavour.run(main)
 
 
-def test_mock_server_ignoring_it_gets_the_ordinary_conversation() -> None:
+def test_mock_server_ignoring_it_gets_the_ordinary_conversation(flavour: Flavour) -> None:
     peer = ScramPeer(SCRAM_SHA_256, "alice", "pw")
-    with SpeculatingServer(peer, answer=False) as server:
-        future = server.run(server.connect, f"mongodb://alice:pw@127.0.0.1:{server.address[1]}")
-        _finish_conversation(server, peer, start=True)
-        future.result(5).close()
-        assert peer.proof_ok
-        assert "speculativeAuthenticate" in server.hellos[0].body  # offered, not taken
+
+    async def main() -> None:
+        with SpeculatingServer(peer, answer=False) as server:
+            future = mock_connect(flavour, server)
+            await off_loop(_finish_conversation, server, peer, start=True)
+            await got((await future).close())
+            assert peer.proof_ok
+            assert "speculativeAuthenticate" in server.hellos[0].body  # offered, not taken
+
+    flavour.run(main)
 
 
-def test_a_forged_server_signature_after_speculation_fails() -> None:
+def test_a_forged_server_signature_after_speculation_fails(flavour: Flavour) -> None:
     peer = ScramPeer(SCRAM_SHA_256, "alice", "pw")
-    with SpeculatingServer(peer) as server:
-        future = server.run(server.connect, f"mongodb://alice:pw@127.0.0.1:{server.address[1]}")
-        got = server.receives("saslContinue", db="admin")
-        assert peer.final(bytes(got.body["payload"])) is not None
-        got.reply(conversationId=7, done=True, payload=b"v=" + base64.b64encode(b"\0" * 32))
-        with pytest.raises(AuthenticationError, match="signature is wrong"):
-            future.result(5)
+
+    async def main() -> None:
+        with SpeculatingServer(peer) as server:
+            future = mock_connect(flavour, server)
+            request = await off_loop(server.receives, "saslContinue", db="admin")
+            assert peer.final(bytes(request.body["payload"])) is not None
+            forged = b"v=" + base64.b64encode(b"\0" * 32)
+            request.reply(conversationId=7, done=True, payload=forged)
+            with pytest.raises(AuthenticationError, match="signature is wrong"):
+                await future
+
+    flavour.run(main)
 
 
 @pytest.mark.parametrize(
@@ -280,12 +348,16 @@ def test_a_forged_server_signature_after_speculation_fails() -> None:
     ],
 )
 def test_a_malformed_speculative_answer_is_an_authentication_protocol_error(
-    answer: Any, message: str
+    answer: Any, message: str, flavour: Flavour
 ) -> None:
     peer = ScramPeer(SCRAM_SHA_256, "alice", "pw")
-    with SpeculatingServer(peer, answer=answer) as server:
-        with pytest.raises(AuthenticationProtocolError, match=message):
-            server.connect(f"mongodb://alice:pw@127.0.0.1:{server.address[1]}")
+
+    async def main() -> None:
+        with SpeculatingServer(peer, answer=answer) as server:
+            with pytest.raises(AuthenticationProtocolError, match=message):
+                await mock_connect(flavour, server)
+
+    flavour.run(main)
 
 
 # -- the seam (unit) ----------------------------------------------------------------------
@@ -309,12 +381,17 @@ def test_hello_fields_without_speculation_are_unchanged() -> None:
     assert fields["speculativeAuthenticate"]["db"] == "appdb"
 
 
-def test_the_speculative_answer_is_not_kept_in_the_handshake(auth_server: SecantusServer) -> None:
-    conn = Connection(uri(auth_server, "alice", "alice-pw"), auto_start_request=False)
-    try:
-        sock = run(conn.pool.checkout())
-        assert "speculativeAuthenticate" not in sock.hello  # its nonce and salt
-        assert sock.hello["ok"] == 1
-        conn.pool.return_socket(sock)
-    finally:
-        conn.close()
+def test_the_speculative_answer_is_not_kept_in_the_handshake(
+    auth_server: SecantusServer, flavour: Flavour
+) -> None:
+    async def main() -> None:
+        conn = await connect(flavour, uri(auth_server, "alice", "alice-pw"))
+        try:
+            sock = await flavour.steps(conn.pool.checkout())
+            assert "speculativeAuthenticate" not in sock.hello  # its nonce and salt
+            assert sock.hello["ok"] == 1
+            conn.pool.return_socket(sock)
+        finally:
+            await got(conn.close())
+
+    flavour.run(main)
