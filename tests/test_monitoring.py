@@ -545,11 +545,6 @@ def test_command_events_name_the_caller_s_task(server: Any, flavour: Flavour) ->
         assert (caller.task_name if flavour.asynchronous else caller.thread_name) == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitoring.Caller reads asyncio.current_task() whichever client runs the "
-    "operation: a blocking call made in a coroutine names the coroutine's Task",
-)
 def test_a_blocking_call_made_inside_a_coroutine_names_no_task(server: Any) -> None:
     """The blocking client's caller is its thread even when a coroutine calls it (its
     requests are the thread's): ``task_name`` and ``task_id`` stay None."""
