@@ -64,3 +64,22 @@ def test_protocol_testing_walkthrough(server: Any, tmp_path: Any) -> None:
         walk.run()
     assert walk.failures == [], "\n\n".join(walk.failures)
     assert walk.ran == {"console": 18, "doctest": 5, "file": 1}
+
+
+def test_asyncio_doc_examples_run(server: Any) -> None:
+    """docs/asyncio.md's Python blocks, as written but for the server's address, run in a
+    fresh process of their own (each calls asyncio.run)."""
+    import re
+    import subprocess
+    import sys
+
+    with open(os.path.join(DOCS, "asyncio.md")) as f:
+        text = f.read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        program = block.replace("mongodb://localhost:27017", server.uri)
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
