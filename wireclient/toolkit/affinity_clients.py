@@ -17,7 +17,7 @@ builds the client) are not recorded.
   arrive; a connection that emitted none could not be measured, and says so.
 - pymongo: the started events' ``server_connection_id`` (pymongo reports no local address;
   the server's connection id names a socket just as well). The pymongo reference clients
-  (``pymongo_client``, ``pymongo_async_client``) import pymongo when a pymongo
+  (``pymongo_client``, ``pymongo_async_client``) load pymongo (``_reference``) when a pymongo
   configuration runs, in that worker only: importing this module, the lab or the client
   never loads pymongo.
 
@@ -173,15 +173,22 @@ class WireclientClient(Client):
         self.conn.close()
 
 
+def _reference(module: str = "pymongo") -> Any:
+    """A module of pymongo, the lab's reference, loaded on demand (only when a pymongo
+    configuration runs or a run would include one): the one place the toolkit loads it.
+    Nothing of wireclient imports pymongo when it is itself imported."""
+    import importlib
+
+    return importlib.import_module(module)
+
+
 def pymongo_missing(async_client: bool = False) -> Optional[str]:
     """None when the pymongo reference can run here, else why not, in one line
     (``async_client``: for asyncio Tasks, which need pymongo's ``AsyncMongoClient``, 4.13
     and later). Imports pymongo (the toolkit's reference; the client itself never imports
     it), so it is called only when a run asks for, or would include, the pymongo mode."""
-    import importlib
-
     try:
-        pymongo = importlib.import_module("pymongo")
+        pymongo = _reference()
     except ImportError as exc:
         return f"pymongo is not importable ({exc})"
     if async_client and not hasattr(pymongo, "AsyncMongoClient"):
@@ -194,39 +201,38 @@ def _pymongo_listeners(counter: SocketCounter) -> Sequence[Any]:
     """pymongo's command listener (the socket of each message: ``server_connection_id``)
     and pool listener (``counter``); the same for its blocking and asyncio clients, which
     call them in the caller's thread or Task."""
-    from pymongo import monitoring as pm
+    pm = _reference("pymongo.monitoring")
 
-    class Commands(pm.CommandListener):
-        def started(self, event: pm.CommandStartedEvent) -> None:
-            conn_id = getattr(event, "server_connection_id", None)
-            observe(None if conn_id is None else f"conn{conn_id}")
+    def started(self: Any, event: Any) -> None:
+        conn_id = getattr(event, "server_connection_id", None)
+        observe(None if conn_id is None else f"conn{conn_id}")
 
-        def succeeded(self, event: pm.CommandSucceededEvent) -> None:
-            pass
+    def ignored(self: Any, event: Any) -> None:
+        pass
 
-        def failed(self, event: pm.CommandFailedEvent) -> None:
-            pass
-
-    class Pool(pm.ConnectionPoolListener):
-        def connection_created(self, event: Any) -> None:
-            counter.on_created()
-
-        def connection_closed(self, event: Any) -> None:
-            counter.on_closed()
-
-    for name in (
-        "pool_created",
-        "pool_ready",
-        "pool_cleared",
-        "pool_closed",
-        "connection_ready",
-        "connection_check_out_started",
-        "connection_check_out_failed",
-        "connection_checked_out",
-        "connection_checked_in",
-    ):
-        setattr(Pool, name, lambda self, event: None)
-    return [Commands(), Pool()]
+    commands = type(
+        "Commands",
+        (pm.CommandListener,),
+        {"started": started, "succeeded": ignored, "failed": ignored},
+    )
+    pool_methods: Dict[str, Any] = {
+        name: ignored
+        for name in (
+            "pool_created",
+            "pool_ready",
+            "pool_cleared",
+            "pool_closed",
+            "connection_ready",
+            "connection_check_out_started",
+            "connection_check_out_failed",
+            "connection_checked_out",
+            "connection_checked_in",
+        )
+    }
+    pool_methods["connection_created"] = lambda self, event: counter.on_created()
+    pool_methods["connection_closed"] = lambda self, event: counter.on_closed()
+    pool = type("Pool", (pm.ConnectionPoolListener,), pool_methods)
+    return [commands(), pool()]
 
 
 def _pymongo_options(workload: Workload, counter: SocketCounter) -> Dict[str, Any]:
@@ -246,10 +252,10 @@ PYMONGO_OBSERVED_BY = "command events (server_connection_id)"
 
 
 def pymongo_client(uri: str, dbname: str, workload: Workload, counter: SocketCounter) -> Client:
-    """The reference: pymongo 4, no requests. pymongo is imported here, when a pymongo
-    configuration runs, and nowhere else in wireclient."""
-    import pymongo
-    from pymongo.write_concern import WriteConcern
+    """The reference: pymongo 4, no requests (pymongo loaded when such a configuration
+    runs: ``_reference``)."""
+    pymongo = _reference()
+    WriteConcern = pymongo.WriteConcern  # noqa: N806 - pymongo's class
 
     class PymongoClient(Client):
         name = f"pymongo {pymongo.version}"
@@ -389,9 +395,10 @@ def pymongo_async_client(
     uri: str, dbname: str, workload: Workload, counter: SocketCounter
 ) -> AsyncClient:
     """The reference for asyncio Tasks: pymongo's ``AsyncMongoClient``, no requests; made
-    (and pymongo imported) on the Tasks' loop, when such a configuration runs."""
-    import pymongo
-    from pymongo.write_concern import WriteConcern
+    (and pymongo loaded: ``_reference``) on the Tasks' loop, when such a configuration
+    runs."""
+    pymongo = _reference()
+    WriteConcern = pymongo.WriteConcern  # noqa: N806 - pymongo's class
 
     class PymongoAsyncClient(AsyncClient):
         name = f"pymongo {pymongo.version} AsyncMongoClient"
