@@ -85,14 +85,7 @@ async def run(steps: Steps[T]) -> T:
         effect = send(None)
         while True:
             try:
-                if effect.__class__ is Send:  # written at once; awaited only for a drain
-                    outcome = None
-                    if _write(effect):
-                        await _drain(effect)
-                    if effect.reader is not None:  # and the reply's first bytes read
-                        outcome = await _receive(effect)
-                else:
-                    outcome = await _DO[effect.__class__](effect)
+                outcome = await _DO[effect.__class__](effect)
             except BaseException as exc:  # raised inside the step (CancelledError too)
                 effect = steps.throw(exc)
             else:

@@ -55,15 +55,7 @@ def _send(effect: steps.Send) -> Optional[int]:
     if deadline is not None:
         sock.settimeout(_remaining(deadline))
     sock.sendall(effect.data)
-    reader = effect.reader
-    if reader is None:
-        return None
-    if deadline is not None:  # _receive, inlined: the usual exchange's reply
-        sock.settimeout(_remaining(deadline))
-    n: int = sock.recv_into(reader.get_buffer())
-    if n:
-        reader.buffer_updated(n)
-    return n
+    return None if effect.reader is None else _receive(effect)
 
 
 def _receive(effect: Union[steps.Receive, steps.Send]) -> int:
